@@ -1,0 +1,105 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+#   make            module for the running kernel (KDIR=...), library, tools
+#   make check      everything: unit tests, then the VM tests (installs deps)
+#   make demo       boots the test VM and introspects a guest (installs deps)
+#   make deps       the Debian packages the above need
+
+VERSION := 0.1.0
+SOVERSION := 0
+PREFIX ?= /usr/local
+KDIR ?= /lib/modules/$(shell uname -r)/build
+B := build
+
+CC ?= cc
+WARN := -Wall -Wextra -Werror
+CFLAGS ?= -O2 -g
+USER_CFLAGS := -std=gnu11 $(WARN) -Iuapi -Ilibvmiop -Iselftests/include -Iselftests/lib
+
+LIB_SRC := libvmiop/libvmiop.c
+LIB_HDR := libvmiop/libvmiop.h uapi/linux/vmiop.h
+
+.PHONY: all module lib tools selftests check unit vmtest demo deps clean install
+
+all: module lib tools
+
+# The module needs the kernel's build tree; without one the userspace parts
+# still build.
+module:
+	@if [ -d "$(KDIR)" ]; then \
+		$(MAKE) -C "$(KDIR)" M="$(CURDIR)" modules; \
+	else \
+		echo "vmiop: no kernel build tree at $(KDIR) (install linux-headers-$$(uname -r) or set KDIR); skipping the module"; \
+	fi
+
+lib: $(B)/libvmiop.a $(B)/libvmiop.so.$(VERSION) $(B)/vmiop.pc
+
+$(B)/lib/%.o: libvmiop/%.c $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(USER_CFLAGS) -fPIC -fvisibility=default -c -o $@ $<
+
+$(B)/libvmiop.a: $(B)/lib/libvmiop.o
+	$(AR) rcs $@ $^
+
+$(B)/libvmiop.so.$(VERSION): $(B)/lib/libvmiop.o libvmiop/libvmiop.map
+	$(CC) -shared -Wl,-soname,libvmiop.so.$(SOVERSION) \
+		-Wl,--version-script=libvmiop/libvmiop.map -o $@ $(B)/lib/libvmiop.o
+	ln -sf libvmiop.so.$(VERSION) $(B)/libvmiop.so.$(SOVERSION)
+	ln -sf libvmiop.so.$(SOVERSION) $(B)/libvmiop.so
+
+$(B)/vmiop.pc: libvmiop/vmiop.pc.in
+	@mkdir -p $(B)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+# Tools and tests are static so that the test VM's initramfs needs no libc.
+STATIC := -static -no-pie
+GUEST_SRC := selftests/lib/guest.c
+GUEST_HDR := selftests/lib/guest.h selftests/include/vmtest.h
+
+tools: $(B)/vmiop $(B)/vmiop-demo-guest
+
+$(B)/vmiop: tools/vmiop.c $(B)/libvmiop.a $(LIB_HDR)
+	$(CC) $(CFLAGS) $(USER_CFLAGS) $(STATIC) -o $@ $< $(B)/libvmiop.a
+
+$(B)/vmiop-demo-guest: tools/demo-guest.c $(GUEST_SRC) $(GUEST_HDR)
+	$(CC) $(CFLAGS) $(USER_CFLAGS) $(STATIC) -o $@ $< $(GUEST_SRC) -lpthread
+
+SELFTESTS := $(patsubst selftests/vmiop/%.c,$(B)/selftests/%,$(wildcard selftests/vmiop/*.c))
+
+selftests: $(SELFTESTS)
+
+$(B)/selftests/%: selftests/vmiop/%.c $(GUEST_SRC) $(GUEST_HDR) $(B)/libvmiop.a $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(USER_CFLAGS) $(STATIC) -o $@ $< $(GUEST_SRC) $(B)/libvmiop.a -lpthread
+
+deps:
+	scripts/install-deps.sh
+
+unit:
+	$(MAKE) -C selftests/unit check
+
+# The VM tests build the module against the kernel the VM boots, not the
+# host's.
+vmtest: lib tools selftests
+	scripts/vmtest.sh $(SELFTESTS)
+
+check:
+	scripts/check.sh
+
+demo: deps
+	scripts/demo.sh
+
+install: lib
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/linux
+	install -m 644 $(B)/libvmiop.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(B)/libvmiop.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libvmiop.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libvmiop.so.$(SOVERSION)
+	ln -sf libvmiop.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libvmiop.so
+	install -m 644 libvmiop/libvmiop.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 uapi/linux/vmiop.h $(DESTDIR)$(PREFIX)/include/linux/
+	install -m 644 $(B)/vmiop.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+
+clean:
+	rm -rf $(B)
+	@if [ -d "$(KDIR)" ]; then $(MAKE) -C "$(KDIR)" M="$(CURDIR)" clean; fi
+	$(MAKE) -C selftests/unit clean

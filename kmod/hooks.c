@@ -1,0 +1,199 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The one table of KVM functions vmiop redirects, and the ftrace machinery
+ * that does it.
+ *
+ * Each hook is an ftrace IPMODIFY callback on the function's first
+ * instruction.  The callback redirects only calls for a vCPU of a VM that
+ * has a session; every other VM runs KVM's code untouched.  The replacement
+ * runs in the original's context (it may sleep) and calls the original past
+ * its ftrace site, so the original never re-enters the callback.
+ */
+#include <linux/ftrace.h>
+#include <linux/sched/task.h>
+#include "vmiop.h"
+
+/*
+ * Redirected calls still inside vmiop's text.  Unload waits for this to
+ * drain before the text goes away.
+ */
+static atomic_t vmiop_hooks_inflight = ATOMIC_INIT(0);
+
+static void vmiop_hook_exit(void)
+{
+	atomic_dec(&vmiop_hooks_inflight);
+}
+
+/* ---- the replacements ------------------------------------------------ */
+
+static int (*orig_apic_accept_events)(struct kvm_vcpu *vcpu);
+
+/*
+ * Every path into the guest calls kvm_apic_accept_events() with kvm->srcu
+ * held when KVM_REQ_EVENT is pending (vcpu_enter_guest), and so do the wake
+ * from HLT and KVM_GET_MP_STATE: a pause raises KVM_REQ_EVENT to stop the
+ * vCPU here, on its own thread, with its state loaded.
+ */
+static int vmiop_apic_accept_events(struct kvm_vcpu *vcpu)
+{
+	int ret;
+
+	vmiop_park_point(vcpu, true);
+	ret = orig_apic_accept_events(vcpu);
+	vmiop_hook_exit();
+	return ret;
+}
+
+static bool (*orig_vcpu_block)(struct kvm_vcpu *vcpu);
+
+/*
+ * Halted and not-yet-started vCPUs sleep in kvm_vcpu_block() (kvm->srcu
+ * dropped) and never reach kvm_apic_accept_events() while paused.
+ */
+static bool vmiop_vcpu_block(struct kvm_vcpu *vcpu)
+{
+	bool ret;
+
+	vmiop_park_point(vcpu, false);
+	ret = orig_vcpu_block(vcpu);
+	vmiop_hook_exit();
+	return ret;
+}
+
+/* ---- the table --------------------------------------------------------- */
+
+struct vmiop_hook {
+	const char *name;	/* "module:symbol" for kallsyms */
+	void *replacement;
+	void **orig;		/* set to the original, past its ftrace site */
+	unsigned long addr;
+	struct ftrace_ops ops;
+	bool registered;
+};
+
+#define HOOK(sym, repl, origp) \
+	{ .name = sym, .replacement = repl, .orig = (void **)origp }
+
+static struct vmiop_hook vmiop_hooks[] = {
+	HOOK("kvm:kvm_apic_accept_events", vmiop_apic_accept_events,
+	     &orig_apic_accept_events),
+	HOOK("kvm:kvm_vcpu_block", vmiop_vcpu_block, &orig_vcpu_block),
+};
+
+/* Every hooked function takes the vCPU as its first argument. */
+static void notrace vmiop_ftrace_thunk(unsigned long ip, unsigned long parent_ip,
+				       struct ftrace_ops *ops,
+				       struct ftrace_regs *fregs)
+{
+	struct vmiop_hook *hook = container_of(ops, struct vmiop_hook, ops);
+	struct pt_regs *regs = ftrace_get_regs(fregs);
+	struct kvm_vcpu *vcpu = (struct kvm_vcpu *)regs->di;
+
+	if (!vmiop_any_session() || !vmiop_kvm_attached(vcpu->kvm))
+		return;
+	atomic_inc(&vmiop_hooks_inflight);
+	regs->ip = (unsigned long)hook->replacement;
+}
+
+/*
+ * The original is entered past its 5-byte ftrace site; that is only right
+ * if the site is the first instruction (no IBT landing pad before it).
+ */
+static bool vmiop_starts_with_ftrace_site(unsigned long addr)
+{
+	static const u8 nop5[] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
+	const u8 *insn = (const u8 *)addr;
+
+	return insn[0] == 0xe8 || !memcmp(insn, nop5, sizeof(nop5));
+}
+
+static void vmiop_kick_all_vcpus(void)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm *kvm;
+	unsigned long i;
+
+	mutex_lock(vmiop_ksym.kvm_lock);
+	list_for_each_entry(kvm, vmiop_ksym.vm_list, vm_list) {
+		kvm_for_each_vcpu(i, vcpu, kvm) {
+			kvm_make_request(KVM_REQ_UNBLOCK, vcpu);
+			kvm_vcpu_kick(vcpu);
+		}
+	}
+	mutex_unlock(vmiop_ksym.kvm_lock);
+}
+
+void vmiop_hooks_remove(void)
+{
+	int i;
+
+	for (i = ARRAY_SIZE(vmiop_hooks) - 1; i >= 0; i--) {
+		struct vmiop_hook *hook = &vmiop_hooks[i];
+
+		if (!hook->registered)
+			continue;
+		unregister_ftrace_function(&hook->ops);
+		ftrace_set_filter_ip(&hook->ops, hook->addr, 1, 0);
+		hook->registered = false;
+	}
+
+	/*
+	 * No call is redirected any more.  One still inside a replacement
+	 * may sleep in the original (kvm_vcpu_block): wake such vCPUs until
+	 * they have all returned through vmiop's text.
+	 */
+	while (atomic_read(&vmiop_hooks_inflight)) {
+		vmiop_kick_all_vcpus();
+		schedule_timeout_uninterruptible(msecs_to_jiffies(10));
+	}
+	/*
+	 * A task preempted between vmiop_hook_exit() and its return is not
+	 * in an RCU-tasks quiescent state until it has left our text.
+	 */
+	synchronize_rcu_tasks();
+}
+
+int vmiop_hooks_install(void)
+{
+	int i, ret;
+
+	for (i = 0; i < ARRAY_SIZE(vmiop_hooks); i++) {
+		struct vmiop_hook *hook = &vmiop_hooks[i];
+
+		hook->addr = vmiop_lookup_name(hook->name);
+		if (!hook->addr) {
+			pr_err("cannot hook %s: symbol not found\n", hook->name);
+			ret = -ENOENT;
+			goto fail;
+		}
+		if (!vmiop_starts_with_ftrace_site(hook->addr)) {
+			pr_err("cannot hook %s: no ftrace site at its entry\n",
+			       hook->name);
+			ret = -ENOEXEC;
+			goto fail;
+		}
+		*hook->orig = (void *)(hook->addr + MCOUNT_INSN_SIZE);
+
+		hook->ops.func = vmiop_ftrace_thunk;
+		hook->ops.flags = FTRACE_OPS_FL_SAVE_REGS | FTRACE_OPS_FL_IPMODIFY |
+				  FTRACE_OPS_FL_RECURSION;
+		ret = ftrace_set_filter_ip(&hook->ops, hook->addr, 0, 0);
+		if (ret) {
+			pr_err("cannot hook %s: ftrace filter: %d\n", hook->name, ret);
+			goto fail;
+		}
+		ret = register_ftrace_function(&hook->ops);
+		if (ret) {
+			/* -EBUSY: another IPMODIFY user (livepatch, kprobe) owns it */
+			pr_err("cannot hook %s: ftrace: %d\n", hook->name, ret);
+			ftrace_set_filter_ip(&hook->ops, hook->addr, 1, 0);
+			goto fail;
+		}
+		hook->registered = true;
+	}
+	return 0;
+
+fail:
+	vmiop_hooks_remove();
+	return ret;
+}

@@ -1,0 +1,340 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vmiop: virtual-machine introspection for stock KVM.
+ *
+ * /dev/vmiop: one open file is one introspection session once attached to a
+ * VM (VMIOP_ATTACH).  Every ioctl takes a struct that starts with its size
+ * and flags (see uapi/linux/vmiop.h).
+ */
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/uaccess.h>
+#include "vmiop.h"
+
+const struct vmiop_vendor_ops *vmiop_vendor;
+
+static const struct vmiop_vendor_ops *const vmiop_vendors[] = {
+	&vmiop_svm_ops,
+	&vmiop_vmx_ops,
+};
+
+static int vmiop_detect_vendor(void)
+{
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(vmiop_vendors); i++) {
+		if (vmiop_lookup_name(vmiop_vendors[i]->exit_handler)) {
+			vmiop_vendor = vmiop_vendors[i];
+			return 0;
+		}
+	}
+	pr_err("neither kvm_amd nor kvm_intel is loaded\n");
+	return -ENODEV;
+}
+
+#define VMIOP_FEATURES (VMIOP_FEAT_PAUSE | VMIOP_FEAT_REGS | VMIOP_FEAT_MEM | \
+			VMIOP_FEAT_MMAP | VMIOP_FEAT_TRANSLATE | VMIOP_FEAT_MEMMAP)
+
+union vmiop_ioctl_arg {
+	struct { __u32 size, flags; } hdr;
+	struct vmiop_api api;
+	struct vmiop_attach attach;
+	struct vmiop_vm_info info;
+	struct vmiop_memmap memmap;
+	struct vmiop_pause pause;
+	struct vmiop_vcpu_regs regs;
+	struct vmiop_reg_list reg_list;
+	struct vmiop_mem_batch mem;
+	struct vmiop_translate translate;
+};
+
+static long vmiop_get_api(struct vmiop_api *api)
+{
+	if (api->flags || api->reserved)
+		return -EINVAL;
+	api->features = VMIOP_FEATURES;
+	api->nr_regs = VMIOP_NR_REGS;
+	api->host_vendor = vmiop_vendor->vendor;
+	return 0;
+}
+
+static long vmiop_vm_info(struct vmiop_session *sess, struct vmiop_vm_info *info)
+{
+	struct kvm_vcpu *vcpu0;
+
+	if (info->flags || info->reserved)
+		return -EINVAL;
+	info->vendor = vmiop_vendor->vendor;
+	info->nr_vcpus = atomic_read(&sess->kvm->online_vcpus);
+	info->vmm_pid = pid_vnr(find_pid_ns(sess->kvm->userspace_pid, &init_pid_ns));
+	vcpu0 = kvm_get_vcpu(sess->kvm, 0);
+	info->maxphyaddr = vcpu0 ? vcpu0->arch.maxphyaddr : 0;
+	mutex_lock(&sess->lock);
+	info->pause_count = sess->pause_count;
+	mutex_unlock(&sess->lock);
+	return 0;
+}
+
+static long vmiop_pause_ioctl(struct vmiop_session *sess, struct vmiop_pause *p,
+			      bool pause)
+{
+	long ret;
+
+	if (p->flags || p->reserved)
+		return -EINVAL;
+	if (mutex_lock_killable(&sess->lock))
+		return -EINTR;
+	ret = pause ? vmiop_pause(sess) : vmiop_resume(sess);
+	p->pause_count = sess->pause_count;
+	mutex_unlock(&sess->lock);
+	return ret;
+}
+
+static int vmiop_get_regs_fn(struct kvm_vcpu *vcpu, void *arg)
+{
+	return vmiop_regs_get(vcpu, arg);
+}
+
+static int vmiop_set_regs_fn(struct kvm_vcpu *vcpu, void *arg)
+{
+	return vmiop_regs_set(vcpu, arg);
+}
+
+static long vmiop_regs_ioctl(struct vmiop_session *sess, struct vmiop_vcpu_regs *r,
+			     bool set)
+{
+	long ret;
+
+	if (r->flags || r->reserved)
+		return -EINVAL;
+	if (set) {
+		ret = vmiop_regs_check(&r->regs);
+		if (ret)
+			return ret;
+	}
+	if (mutex_lock_killable(&sess->lock))
+		return -EINTR;
+	ret = vmiop_vcpu_call(sess, r->vcpu, set ? vmiop_set_regs_fn : vmiop_get_regs_fn,
+			      &r->regs);
+	mutex_unlock(&sess->lock);
+	return ret;
+}
+
+/* One register at a time, through the register file. */
+static long vmiop_reg_list_ioctl(struct vmiop_session *sess, struct vmiop_reg_list *l,
+				 bool set)
+{
+	struct vmiop_reg __user *uregs = u64_to_user_ptr(l->regs);
+	struct vmiop_regs *file;
+	struct vmiop_reg *regs;
+	u64 *slot;
+	long ret;
+	u32 i;
+
+	if (l->flags || !l->count || l->count > VMIOP_REG_LIST_MAX)
+		return -EINVAL;
+	regs = memdup_user(uregs, array_size(l->count, sizeof(*regs)));
+	if (IS_ERR(regs))
+		return PTR_ERR(regs);
+	ret = -EINVAL;
+	for (i = 0; i < l->count; i++)
+		if (regs[i].id >= VMIOP_NR_REGS || regs[i].reserved)
+			goto out_free;
+	ret = -ENOMEM;
+	file = kzalloc(sizeof(*file), GFP_KERNEL);
+	if (!file)
+		goto out_free;
+	slot = (u64 *)file;
+
+	ret = -EINTR;
+	if (mutex_lock_killable(&sess->lock))
+		goto out_free_file;
+	ret = vmiop_vcpu_call(sess, l->vcpu, vmiop_get_regs_fn, file);
+	if (!ret && set) {
+		for (i = 0; i < l->count; i++)
+			slot[regs[i].id] = regs[i].value;
+		ret = vmiop_regs_check(file) ?:
+		      vmiop_vcpu_call(sess, l->vcpu, vmiop_set_regs_fn, file);
+	}
+	mutex_unlock(&sess->lock);
+	if (!ret && !set) {
+		for (i = 0; i < l->count; i++)
+			regs[i].value = slot[regs[i].id];
+		if (copy_to_user(uregs, regs, array_size(l->count, sizeof(*regs))))
+			ret = -EFAULT;
+	}
+out_free_file:
+	kfree(file);
+out_free:
+	kfree(regs);
+	return ret;
+}
+
+struct vmiop_ioctl_desc {
+	unsigned int cmd;
+	u32 min_size;		/* size of the first version of the struct */
+	u32 size;		/* size of the struct this module knows */
+	bool needs_session;
+};
+
+#define IOCTL(c, type, last, sess) \
+	[VMIOP_CMD_##c - VMIOP_CMD_BASE] = { \
+		.cmd = VMIOP_##c, .min_size = offsetofend(type, last), \
+		.size = sizeof(type), .needs_session = sess }
+
+static const struct vmiop_ioctl_desc vmiop_ioctls[] = {
+	IOCTL(GET_API, struct vmiop_api, reserved, false),
+	IOCTL(ATTACH, struct vmiop_attach, reserved, false),
+	IOCTL(VM_INFO, struct vmiop_vm_info, reserved, true),
+	IOCTL(GET_MEMMAP, struct vmiop_memmap, entries, true),
+	IOCTL(PAUSE, struct vmiop_pause, reserved, true),
+	IOCTL(RESUME, struct vmiop_pause, reserved, true),
+	IOCTL(GET_REGS, struct vmiop_vcpu_regs, regs, true),
+	IOCTL(SET_REGS, struct vmiop_vcpu_regs, regs, true),
+	IOCTL(GET_REG_LIST, struct vmiop_reg_list, regs, true),
+	IOCTL(SET_REG_LIST, struct vmiop_reg_list, regs, true),
+	IOCTL(READ_MEM, struct vmiop_mem_batch, ops, true),
+	IOCTL(WRITE_MEM, struct vmiop_mem_batch, ops, true),
+	IOCTL(TRANSLATE, struct vmiop_translate, reserved, true),
+};
+
+static long vmiop_dispatch(struct file *file, struct vmiop_session *sess,
+			   unsigned int cmd, union vmiop_ioctl_arg *arg)
+{
+	switch (cmd) {
+	case VMIOP_GET_API:
+		return vmiop_get_api(&arg->api);
+	case VMIOP_ATTACH:
+		return vmiop_session_attach(file, &arg->attach);
+	case VMIOP_VM_INFO:
+		return vmiop_vm_info(sess, &arg->info);
+	case VMIOP_GET_MEMMAP:
+		return vmiop_ioctl_memmap(sess, &arg->memmap);
+	case VMIOP_PAUSE:
+	case VMIOP_RESUME:
+		return vmiop_pause_ioctl(sess, &arg->pause, cmd == VMIOP_PAUSE);
+	case VMIOP_GET_REGS:
+	case VMIOP_SET_REGS:
+		return vmiop_regs_ioctl(sess, &arg->regs, cmd == VMIOP_SET_REGS);
+	case VMIOP_GET_REG_LIST:
+	case VMIOP_SET_REG_LIST:
+		return vmiop_reg_list_ioctl(sess, &arg->reg_list,
+					    cmd == VMIOP_SET_REG_LIST);
+	case VMIOP_READ_MEM:
+	case VMIOP_WRITE_MEM:
+		return vmiop_ioctl_mem(sess, &arg->mem, cmd == VMIOP_WRITE_MEM);
+	case VMIOP_TRANSLATE:
+		return vmiop_ioctl_translate(sess, &arg->translate);
+	}
+	return -ENOTTY;
+}
+
+static long vmiop_ioctl(struct file *file, unsigned int cmd, unsigned long uarg)
+{
+	struct vmiop_session *sess = READ_ONCE(file->private_data);
+	const struct vmiop_ioctl_desc *desc;
+	void __user *up = (void __user *)uarg;
+	union vmiop_ioctl_arg *arg;
+	unsigned int nr = _IOC_NR(cmd);
+	u32 usize;
+	long ret;
+
+	if (nr < VMIOP_CMD_BASE || nr - VMIOP_CMD_BASE >= ARRAY_SIZE(vmiop_ioctls))
+		return -ENOTTY;
+	desc = &vmiop_ioctls[nr - VMIOP_CMD_BASE];
+	if (desc->cmd != cmd)
+		return -ENOTTY;
+	if (desc->needs_session) {
+		if (!sess)
+			return -ENOTCONN;
+		if (!vmiop_session_alive(sess))
+			return -ESRCH;
+	}
+	if (get_user(usize, (u32 __user *)up))
+		return -EFAULT;
+	if (usize < desc->min_size)
+		return -EINVAL;
+
+	arg = kzalloc(sizeof(*arg), GFP_KERNEL);
+	if (!arg)
+		return -ENOMEM;
+	ret = copy_struct_from_user(arg, desc->size, up, usize);
+	if (ret)
+		goto out;
+	ret = vmiop_dispatch(file, sess, cmd, arg);
+	/* Out fields are meaningful on -ENOSPC and with a partial batch too. */
+	if ((!ret || ret == -ENOSPC || cmd == VMIOP_READ_MEM || cmd == VMIOP_WRITE_MEM) &&
+	    copy_to_user(up, arg, min(usize, desc->size)))
+		ret = -EFAULT;
+out:
+	kfree(arg);
+	return ret;
+}
+
+static int vmiop_release(struct inode *inode, struct file *file)
+{
+	struct vmiop_session *sess = file->private_data;
+
+	if (sess)
+		vmiop_session_detach(sess);
+	return 0;
+}
+
+static const struct file_operations vmiop_fops = {
+	.owner = THIS_MODULE,
+	.open = nonseekable_open,
+	.release = vmiop_release,
+	.unlocked_ioctl = vmiop_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.mmap = vmiop_mmap,
+	.llseek = noop_llseek,
+};
+
+/*
+ * Anyone may open the device: attaching needs ptrace rights over the VM's
+ * process (or its VM fd), the same rights that already give full control.
+ */
+static struct miscdevice vmiop_misc = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "vmiop",
+	.fops = &vmiop_fops,
+	.mode = 0666,
+};
+
+static int __init vmiop_init(void)
+{
+	int ret;
+
+	ret = vmiop_ksyms_init();
+	if (ret)
+		return ret;
+	ret = vmiop_detect_vendor();
+	if (ret)
+		return ret;
+	ret = vmiop_hooks_install();
+	if (ret)
+		return ret;
+	ret = misc_register(&vmiop_misc);
+	if (ret) {
+		vmiop_hooks_remove();
+		return ret;
+	}
+	pr_info("ready on %s\n", vmiop_vendor->name);
+	return 0;
+}
+
+static void __exit vmiop_exit(void)
+{
+	misc_deregister(&vmiop_misc);
+	vmiop_hooks_remove();
+	/* Sessions are gone (each held the module); their RCU frees are not. */
+	rcu_barrier();
+}
+
+module_init(vmiop_init);
+module_exit(vmiop_exit);
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("Virtual-machine introspection for KVM");
+MODULE_SOFTDEP("pre: kvm");

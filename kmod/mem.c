@@ -1,0 +1,325 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Guest-physical memory, the memory map, and guest-virtual translation.
+ *
+ * Guest RAM is the VMM's memory: a gpa is resolved through KVM's memslots
+ * to the VMM's virtual address and the page is taken from the VMM's mm, so
+ * this works from the introspector's thread without stopping any vCPU.
+ */
+#include <linux/highmem.h>
+#include <linux/mm.h>
+#include <linux/sched/mm.h>
+#include <linux/uaccess.h>
+#include "memmap.h"
+#include "pgwalk.h"
+#include "vmiop.h"
+
+/* KVM's own slots (APIC access page, TSS, identity map) are not guest RAM. */
+static struct kvm_memory_slot *vmiop_ram_slot(struct kvm *kvm, gfn_t gfn)
+{
+	struct kvm_memory_slot *slot = gfn_to_memslot(kvm, gfn);
+
+	if (!slot || slot->id >= KVM_USER_MEM_SLOTS ||
+	    slot->flags & KVM_MEMSLOT_INVALID)
+		return NULL;
+	return slot;
+}
+
+/* Called under kvm->srcu. */
+static int vmiop_range_check(struct kvm *kvm, u64 gpa, u64 len, bool write)
+{
+	gfn_t gfn, last = (gpa + len - 1) >> PAGE_SHIFT;
+
+	for (gfn = gpa >> PAGE_SHIFT; gfn <= last; ) {
+		struct kvm_memory_slot *slot = vmiop_ram_slot(kvm, gfn);
+
+		if (!slot)
+			return -ENXIO;
+		if (write && slot->flags & KVM_MEM_READONLY)
+			return -EROFS;
+		gfn = slot->base_gfn + slot->npages;
+	}
+	return 0;
+}
+
+static void vmiop_mark_dirty(struct kvm *kvm, struct kvm_memory_slot *slot, gfn_t gfn)
+{
+	/*
+	 * mark_page_dirty_in_slot() insists on a running vCPU (for the dirty
+	 * ring); the dirty bitmap needs none.
+	 */
+	if (kvm_slot_dirty_track_enabled(slot) && !kvm->dirty_ring_size)
+		set_bit_le(gfn - slot->base_gfn, slot->dirty_bitmap);
+}
+
+/*
+ * Copies one page-bounded chunk between guest memory and @kbuf or @ubuf.
+ * Called under kvm->srcu with a reference on the VMM's mm.
+ */
+static int vmiop_copy_chunk(struct vmiop_session *sess, u64 gpa, void *kbuf,
+			    void __user *ubuf, u32 len, bool write)
+{
+	struct kvm *kvm = sess->kvm;
+	gfn_t gfn = gpa >> PAGE_SHIFT;
+	unsigned int off = offset_in_page(gpa);
+	struct kvm_memory_slot *slot;
+	struct page *page;
+	unsigned long hva;
+	void *kaddr;
+	long got;
+	int ret = 0;
+
+	slot = vmiop_ram_slot(kvm, gfn);
+	if (!slot)
+		return -ENXIO;
+	if (write && slot->flags & KVM_MEM_READONLY)
+		return -EROFS;
+	hva = gfn_to_hva_memslot(slot, gfn);
+
+	mmap_read_lock(sess->mm);
+	got = get_user_pages_remote(sess->mm, hva, 1, write ? FOLL_WRITE : 0,
+				    &page, NULL, NULL);
+	mmap_read_unlock(sess->mm);
+	if (got != 1)
+		return -EIO;
+
+	kaddr = kmap_local_page(page);
+	if (write) {
+		if (kbuf)
+			memcpy(kaddr + off, kbuf, len);
+		else if (copy_from_user(kaddr + off, ubuf, len))
+			ret = -EFAULT;
+	} else {
+		if (kbuf)
+			memcpy(kbuf, kaddr + off, len);
+		else if (copy_to_user(ubuf, kaddr + off, len))
+			ret = -EFAULT;
+	}
+	kunmap_local(kaddr);
+	if (write && !ret) {
+		set_page_dirty_lock(page);
+		vmiop_mark_dirty(kvm, slot, gfn);
+	}
+	put_page(page);
+	return ret;
+}
+
+/* Called under kvm->srcu with a reference on the VMM's mm. */
+static int vmiop_copy(struct vmiop_session *sess, u64 gpa, void *kbuf,
+		      void __user *ubuf, u64 len, bool write)
+{
+	while (len) {
+		u32 chunk = min_t(u64, len, PAGE_SIZE - offset_in_page(gpa));
+		int ret = vmiop_copy_chunk(sess, gpa, kbuf, ubuf, chunk, write);
+
+		if (ret)
+			return ret;
+		gpa += chunk;
+		len -= chunk;
+		if (kbuf)
+			kbuf += chunk;
+		else
+			ubuf += chunk;
+	}
+	return 0;
+}
+
+int vmiop_gpa_read(struct vmiop_session *sess, u64 gpa, void *buf, u32 len)
+{
+	int idx, ret;
+
+	if (!mmget_not_zero(sess->mm))
+		return -ESRCH;
+	idx = srcu_read_lock(&sess->kvm->srcu);
+	ret = vmiop_copy(sess, gpa, buf, NULL, len, false);
+	srcu_read_unlock(&sess->kvm->srcu, idx);
+	mmput(sess->mm);
+	return ret;
+}
+
+static int vmiop_mem_op_check(const struct vmiop_mem_op *op)
+{
+	if (op->reserved || !op->len || op->len > VMIOP_MEM_OP_MAX ||
+	    op->gpa + op->len < op->gpa)
+		return -EINVAL;
+	return 0;
+}
+
+long vmiop_ioctl_mem(struct vmiop_session *sess, struct vmiop_mem_batch *b, bool write)
+{
+	struct vmiop_mem_op __user *uops = u64_to_user_ptr(b->ops);
+	struct vmiop_mem_op *ops;
+	int idx, i, ret;
+
+	if (b->flags || b->done || !b->count || b->count > VMIOP_MEM_BATCH_MAX)
+		return -EINVAL;
+	ops = memdup_user(uops, array_size(b->count, sizeof(*ops)));
+	if (IS_ERR(ops))
+		return PTR_ERR(ops);
+	for (i = 0; i < b->count; i++) {
+		ret = vmiop_mem_op_check(&ops[i]);
+		if (ret)
+			goto out_free;
+	}
+
+	ret = -ESRCH;
+	if (!mmget_not_zero(sess->mm))
+		goto out_free;
+	idx = srcu_read_lock(&sess->kvm->srcu);
+	/* Every range must exist before the first byte moves. */
+	for (i = 0; i < b->count; i++) {
+		ret = vmiop_range_check(sess->kvm, ops[i].gpa, ops[i].len, write);
+		if (ret)
+			goto out_unlock;
+	}
+	for (i = 0; i < b->count; i++) {
+		ret = vmiop_copy(sess, ops[i].gpa, NULL, u64_to_user_ptr(ops[i].buf),
+				 ops[i].len, write);
+		if (ret)
+			break;
+		b->done++;
+	}
+out_unlock:
+	srcu_read_unlock(&sess->kvm->srcu, idx);
+	mmput(sess->mm);
+out_free:
+	kfree(ops);
+	return ret;
+}
+
+long vmiop_ioctl_memmap(struct vmiop_session *sess, struct vmiop_memmap *m)
+{
+	struct vmiop_memmap_entry __user *uent = u64_to_user_ptr(m->entries);
+	struct kvm_memory_slot *slot;
+	struct memmap_range *r;
+	struct kvm_memslots *slots;
+	unsigned int n = 0, i;
+	int bkt, idx, ret = 0;
+
+	if (m->flags || m->reserved)
+		return -EINVAL;
+	r = kvmalloc_array(KVM_USER_MEM_SLOTS, sizeof(*r), GFP_KERNEL_ACCOUNT);
+	if (!r)
+		return -ENOMEM;
+
+	idx = srcu_read_lock(&sess->kvm->srcu);
+	slots = kvm_memslots(sess->kvm);
+	kvm_for_each_memslot(slot, bkt, slots) {
+		if (slot->id >= KVM_USER_MEM_SLOTS || !slot->npages)
+			continue;
+		r[n].start = slot->base_gfn << PAGE_SHIFT;
+		r[n].size = slot->npages << PAGE_SHIFT;
+		r[n].type = slot->flags & KVM_MEM_READONLY ? MEMMAP_ROM : MEMMAP_RAM;
+		n++;
+	}
+	srcu_read_unlock(&sess->kvm->srcu, idx);
+	n = memmap_normalize(r, n);
+
+	if (n > m->nr_entries) {
+		ret = -ENOSPC;
+	} else {
+		for (i = 0; i < n; i++) {
+			struct vmiop_memmap_entry e = {
+				.addr = r[i].start, .size = r[i].size, .type = r[i].type,
+			};
+
+			if (copy_to_user(&uent[i], &e, sizeof(e))) {
+				ret = -EFAULT;
+				break;
+			}
+		}
+	}
+	m->nr_entries = n;
+	kvfree(r);
+	return ret;
+}
+
+static int vmiop_pgwalk_read(void *ctx, u64 gpa, unsigned int size, u64 *val)
+{
+	*val = 0;
+	return vmiop_gpa_read(ctx, gpa, val, size);
+}
+
+/* The paging mode from the vCPU's control registers. */
+static int vmiop_get_paging(struct kvm_vcpu *vcpu, void *arg)
+{
+	struct pgwalk_params *p = arg;
+	struct kvm_sregs ks;
+
+	vmiop_ksym.get_sregs(vcpu, &ks);
+	p->cr3 = ks.cr3;
+	p->nxe = ks.efer & EFER_NX;
+	p->pse = ks.cr4 & X86_CR4_PSE;
+	if (!(ks.cr0 & X86_CR0_PG))
+		p->mode = PGWALK_MODE_NONE;
+	else if (!(ks.cr4 & X86_CR4_PAE))
+		p->mode = PGWALK_MODE_32;
+	else if (!(ks.efer & EFER_LMA))
+		p->mode = PGWALK_MODE_PAE;
+	else if (ks.cr4 & X86_CR4_LA57)
+		p->mode = PGWALK_MODE_5LEVEL;
+	else
+		p->mode = PGWALK_MODE_4LEVEL;
+	return 0;
+}
+
+static_assert((int)VMIOP_PAGING_5LEVEL == (int)PGWALK_MODE_5LEVEL &&
+	      (int)VMIOP_PAGING_NONE == (int)PGWALK_MODE_NONE);
+static_assert((int)VMIOP_XLATE_NO_MEMORY == (int)PGWALK_READ_ERROR &&
+	      (int)VMIOP_XLATE_RESERVED == (int)PGWALK_RESERVED);
+static_assert(VMIOP_XLATE_ACC_NX == PGWALK_ACC_NX);
+
+#define VMIOP_TRANSLATE_FLAGS \
+	(VMIOP_TRANSLATE_F_EXPLICIT | VMIOP_TRANSLATE_F_NXE | VMIOP_TRANSLATE_F_PSE)
+
+long vmiop_ioctl_translate(struct vmiop_session *sess, struct vmiop_translate *t)
+{
+	struct pgwalk_params p = {};
+	struct pgwalk_result res;
+	struct kvm_vcpu *vcpu;
+	bool explicit = t->flags & VMIOP_TRANSLATE_F_EXPLICIT;
+	int ret;
+
+	if (t->flags & ~VMIOP_TRANSLATE_FLAGS || t->reserved)
+		return -EINVAL;
+	if (!explicit && (t->flags || t->mode || t->cr3))
+		return -EINVAL;
+	if (explicit && (t->mode < VMIOP_PAGING_NONE || t->mode > VMIOP_PAGING_5LEVEL))
+		return -EINVAL;
+	if (t->vcpu >= atomic_read(&sess->kvm->online_vcpus))
+		return -ENOENT;
+	vcpu = kvm_get_vcpu(sess->kvm, t->vcpu);
+	if (!vcpu)
+		return -ENOENT;
+
+	if (explicit) {
+		p.cr3 = t->cr3;
+		p.mode = t->mode;
+		p.nxe = t->flags & VMIOP_TRANSLATE_F_NXE;
+		p.pse = t->flags & VMIOP_TRANSLATE_F_PSE;
+	} else {
+		mutex_lock(&sess->lock);
+		ret = vmiop_vcpu_call(sess, t->vcpu, vmiop_get_paging, &p);
+		mutex_unlock(&sess->lock);
+		if (ret)
+			return ret;
+	}
+	p.maxphyaddr = vcpu->arch.maxphyaddr;
+
+	ret = pgwalk(&p, t->gva, vmiop_pgwalk_read, sess, &res);
+	if (ret == -ESRCH)
+		return ret;
+	if (ret && res.fault != PGWALK_READ_ERROR)
+		return -EINVAL;
+
+	t->mode = p.mode;
+	t->cr3 = p.cr3;
+	t->gpa = res.gpa;
+	t->page_size = res.page_size;
+	memcpy(t->entries, res.entries, sizeof(t->entries));
+	t->nr_entries = res.nr_entries;
+	t->level = res.level;
+	t->fault = res.fault;
+	t->access = res.access;
+	return 0;
+}

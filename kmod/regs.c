@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The vCPU register file, through the same KVM functions as KVM_GET/SET_REGS,
+ * _SREGS, _DEBUGREGS, _XCRS and _MSRS, so KVM's caches, MMU and intercepts
+ * stay coherent.  Runs where the vCPU is loaded (vcpu.c).
+ */
+#include <asm/msr-index.h>
+#include "vmiop.h"
+#include <asm/fpu/xcr.h>
+
+static const u32 vmiop_msr_index[] = {
+	MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SYSCALL_MASK, MSR_KERNEL_GS_BASE,
+	MSR_IA32_SYSENTER_CS, MSR_IA32_SYSENTER_ESP, MSR_IA32_SYSENTER_EIP,
+	MSR_IA32_CR_PAT,
+};
+
+/* The MSR slots are consecutive, in vmiop_msr_index order. */
+static_assert(VMIOP_REG_SYSENTER_EIP - VMIOP_REG_STAR == 7);
+static_assert(VMIOP_REG_PAT - VMIOP_REG_STAR == ARRAY_SIZE(vmiop_msr_index) - 1);
+static_assert(VMIOP_REG_ID(apic_base) == VMIOP_REG_APIC_BASE);
+static_assert(VMIOP_REG_ID(tr.base) == VMIOP_REG_TR_BASE);
+static_assert(VMIOP_REG_ID(reserved) == VMIOP_NR_REGS);
+static_assert(sizeof(struct vmiop_regs) == 90 * sizeof(__u64));
+
+static const int vmiop_drs[] = { 0, 1, 2, 3, 6, 7 };
+
+#define VMIOP_SEG_ATTR_MASK 0x1f0ffULL
+
+static u64 vmiop_seg_attr(const struct kvm_segment *s)
+{
+	return s->type | s->s << 4 | s->dpl << 5 | s->present << 7 |
+	       s->avl << 12 | s->l << 13 | s->db << 14 | s->g << 15 |
+	       (u64)s->unusable << 16;
+}
+
+static void vmiop_seg_to_uapi(struct vmiop_segment *u, const struct kvm_segment *s)
+{
+	u->selector = s->selector;
+	u->attr = vmiop_seg_attr(s);
+	u->limit = s->limit;
+	u->base = s->base;
+}
+
+static void vmiop_seg_from_uapi(struct kvm_segment *s, const struct vmiop_segment *u)
+{
+	s->selector = u->selector;
+	s->base = u->base;
+	s->limit = u->limit;
+	s->type = u->attr & 0xf;
+	s->s = u->attr >> 4 & 1;
+	s->dpl = u->attr >> 5 & 3;
+	s->present = u->attr >> 7 & 1;
+	s->avl = u->attr >> 12 & 1;
+	s->l = u->attr >> 13 & 1;
+	s->db = u->attr >> 14 & 1;
+	s->g = u->attr >> 15 & 1;
+	s->unusable = u->attr >> 16 & 1;
+}
+
+static void vmiop_regs_from_kvm(struct vmiop_regs *r, const struct kvm_regs *kr,
+				const struct kvm_sregs *ks)
+{
+	r->rax = kr->rax; r->rcx = kr->rcx; r->rdx = kr->rdx; r->rbx = kr->rbx;
+	r->rsp = kr->rsp; r->rbp = kr->rbp; r->rsi = kr->rsi; r->rdi = kr->rdi;
+	r->r8 = kr->r8; r->r9 = kr->r9; r->r10 = kr->r10; r->r11 = kr->r11;
+	r->r12 = kr->r12; r->r13 = kr->r13; r->r14 = kr->r14; r->r15 = kr->r15;
+	r->rip = kr->rip;
+	r->rflags = kr->rflags;
+
+	r->cr0 = ks->cr0; r->cr2 = ks->cr2; r->cr3 = ks->cr3; r->cr4 = ks->cr4;
+	r->cr8 = ks->cr8; r->efer = ks->efer; r->apic_base = ks->apic_base;
+	vmiop_seg_to_uapi(&r->es, &ks->es);
+	vmiop_seg_to_uapi(&r->cs, &ks->cs);
+	vmiop_seg_to_uapi(&r->ss, &ks->ss);
+	vmiop_seg_to_uapi(&r->ds, &ks->ds);
+	vmiop_seg_to_uapi(&r->fs, &ks->fs);
+	vmiop_seg_to_uapi(&r->gs, &ks->gs);
+	vmiop_seg_to_uapi(&r->ldtr, &ks->ldt);
+	vmiop_seg_to_uapi(&r->tr, &ks->tr);
+	r->idtr_base = ks->idt.base;
+	r->idtr_limit = ks->idt.limit;
+	r->gdtr_base = ks->gdt.base;
+	r->gdtr_limit = ks->gdt.limit;
+}
+
+static void vmiop_regs_to_kvm(const struct vmiop_regs *r, struct kvm_regs *kr,
+			      struct kvm_sregs *ks)
+{
+	kr->rax = r->rax; kr->rcx = r->rcx; kr->rdx = r->rdx; kr->rbx = r->rbx;
+	kr->rsp = r->rsp; kr->rbp = r->rbp; kr->rsi = r->rsi; kr->rdi = r->rdi;
+	kr->r8 = r->r8; kr->r9 = r->r9; kr->r10 = r->r10; kr->r11 = r->r11;
+	kr->r12 = r->r12; kr->r13 = r->r13; kr->r14 = r->r14; kr->r15 = r->r15;
+	kr->rip = r->rip;
+	kr->rflags = r->rflags;
+
+	ks->cr0 = r->cr0; ks->cr2 = r->cr2; ks->cr3 = r->cr3; ks->cr4 = r->cr4;
+	ks->cr8 = r->cr8; ks->efer = r->efer; ks->apic_base = r->apic_base;
+	vmiop_seg_from_uapi(&ks->es, &r->es);
+	vmiop_seg_from_uapi(&ks->cs, &r->cs);
+	vmiop_seg_from_uapi(&ks->ss, &r->ss);
+	vmiop_seg_from_uapi(&ks->ds, &r->ds);
+	vmiop_seg_from_uapi(&ks->fs, &r->fs);
+	vmiop_seg_from_uapi(&ks->gs, &r->gs);
+	vmiop_seg_from_uapi(&ks->ldt, &r->ldtr);
+	vmiop_seg_from_uapi(&ks->tr, &r->tr);
+	ks->idt.base = r->idtr_base;
+	ks->idt.limit = r->idtr_limit;
+	ks->gdt.base = r->gdtr_base;
+	ks->gdt.limit = r->gdtr_limit;
+}
+
+static u64 *vmiop_dr_slot(struct vmiop_regs *r, int i)
+{
+	return &r->dr0 + (i < 4 ? i : i - 2);
+}
+
+static u64 *vmiop_msr_slot(struct vmiop_regs *r, int i)
+{
+	return &r->star + i;
+}
+
+int vmiop_regs_get(struct kvm_vcpu *vcpu, struct vmiop_regs *r)
+{
+	struct kvm_sregs ks;
+	struct kvm_regs kr;
+	unsigned long dr;
+	int i;
+
+	memset(r, 0, sizeof(*r));
+	vmiop_ksym.get_regs(vcpu, &kr);
+	vmiop_ksym.get_sregs(vcpu, &ks);
+	vmiop_regs_from_kvm(r, &kr, &ks);
+	r->xcr0 = vcpu->arch.xcr0;
+	for (i = 0; i < ARRAY_SIZE(vmiop_drs); i++) {
+		kvm_get_dr(vcpu, vmiop_drs[i], &dr);
+		*vmiop_dr_slot(r, vmiop_drs[i]) = dr;
+	}
+	for (i = 0; i < ARRAY_SIZE(vmiop_msr_index); i++) {
+		/* An MSR this vCPU's CPUID lacks reads as 0. */
+		if (vmiop_ksym.get_msr(vcpu, vmiop_msr_index[i], vmiop_msr_slot(r, i), true))
+			*vmiop_msr_slot(r, i) = 0;
+	}
+	return 0;
+}
+
+/* Checks what the uapi defines, before anything is written. */
+int vmiop_regs_check(const struct vmiop_regs *r)
+{
+	const struct vmiop_segment *seg = &r->es;
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(r->reserved); i++)
+		if (r->reserved[i])
+			return -EINVAL;
+	for (i = 0; i < 8; i++) {
+		if (seg[i].selector > 0xffff || seg[i].limit > 0xffffffffULL ||
+		    seg[i].attr & ~VMIOP_SEG_ATTR_MASK)
+			return -EINVAL;
+	}
+	if (r->idtr_limit > 0xffff || r->gdtr_limit > 0xffff)
+		return -EINVAL;
+	return 0;
+}
+
+static bool vmiop_sregs_differ(const struct vmiop_regs *a, const struct vmiop_regs *b)
+{
+	return a->cr0 != b->cr0 || a->cr2 != b->cr2 || a->cr3 != b->cr3 ||
+	       a->cr4 != b->cr4 || a->cr8 != b->cr8 || a->efer != b->efer ||
+	       a->apic_base != b->apic_base ||
+	       memcmp(&a->es, &b->es, (char *)&a->gdtr_limit + sizeof(a->gdtr_limit) -
+				      (char *)&a->es);
+}
+
+/*
+ * Writes the registers of @want that differ from @cur.  On failure some
+ * may have been written; the caller restores @cur.
+ */
+static int vmiop_regs_apply(struct kvm_vcpu *vcpu, const struct vmiop_regs *cur,
+			    const struct vmiop_regs *want)
+{
+	struct kvm_sregs ks;
+	struct kvm_regs kr;
+	int i, ret;
+
+	if (vmiop_sregs_differ(cur, want)) {
+		/* Keeps the pending-interrupt bitmap and anything not in uapi. */
+		vmiop_ksym.get_sregs(vcpu, &ks);
+		vmiop_regs_to_kvm(want, &kr, &ks);
+		ret = vmiop_ksym.set_sregs(vcpu, &ks);
+		if (ret)
+			return -EINVAL;
+	}
+	if (cur->xcr0 != want->xcr0 && vmiop_ksym.set_xcr(vcpu, XCR_XFEATURE_ENABLED_MASK,
+							    want->xcr0))
+		return -EINVAL;
+	for (i = 0; i < ARRAY_SIZE(vmiop_drs); i++) {
+		u64 v = *vmiop_dr_slot((struct vmiop_regs *)want, vmiop_drs[i]);
+
+		if (v != *vmiop_dr_slot((struct vmiop_regs *)cur, vmiop_drs[i]) &&
+		    kvm_set_dr(vcpu, vmiop_drs[i], v))
+			return -EINVAL;
+	}
+	for (i = 0; i < ARRAY_SIZE(vmiop_msr_index); i++) {
+		u64 v = *vmiop_msr_slot((struct vmiop_regs *)want, i);
+
+		if (v != *vmiop_msr_slot((struct vmiop_regs *)cur, i) &&
+		    vmiop_ksym.set_msr(vcpu, vmiop_msr_index[i], v, true))
+			return -EINVAL;
+	}
+	/* Last: KVM_SET_REGS semantics drop a pending exception. */
+	if (memcmp(cur, want, offsetofend(struct vmiop_regs, rflags))) {
+		vmiop_ksym.get_regs(vcpu, &kr);
+		vmiop_regs_to_kvm(want, &kr, &ks);
+		vmiop_ksym.set_regs(vcpu, &kr);
+	}
+	return 0;
+}
+
+int vmiop_regs_set(struct kvm_vcpu *vcpu, const struct vmiop_regs *want)
+{
+	struct vmiop_regs cur, now;
+	int ret;
+
+	vmiop_regs_get(vcpu, &cur);
+	ret = vmiop_regs_apply(vcpu, &cur, want);
+	if (ret) {
+		/* Undo what was written; the old values were KVM's own. */
+		vmiop_regs_get(vcpu, &now);
+		vmiop_regs_apply(vcpu, &now, &cur);
+	}
+	return ret;
+}

@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Sessions: one /dev/vmiop fd attached to one VM.  The kvm -> session table
+ * is read under RCU from KVM's hot paths (the hook filter), so an
+ * unattached VM pays one hash lookup per hooked call and nothing else.
+ */
+#include <linux/file.h>
+#include <linux/hashtable.h>
+#include <linux/ptrace.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/task.h>
+#include "vmiop.h"
+
+static DEFINE_HASHTABLE(vmiop_sessions, 6);
+static DEFINE_MUTEX(vmiop_sessions_lock);	/* writers of the table */
+static atomic_t vmiop_nr_sessions = ATOMIC_INIT(0);
+
+bool notrace vmiop_any_session(void)
+{
+	return atomic_read(&vmiop_nr_sessions) != 0;
+}
+
+static struct vmiop_session *notrace __vmiop_session_lookup(struct kvm *kvm)
+{
+	struct vmiop_session *sess;
+
+	hash_for_each_possible_rcu_notrace(vmiop_sessions, sess, node,
+					   (unsigned long)kvm)
+		if (sess->kvm == kvm)
+			return sess;
+	return NULL;
+}
+
+bool notrace vmiop_kvm_attached(struct kvm *kvm)
+{
+	bool found;
+
+	rcu_read_lock_sched_notrace();
+	found = __vmiop_session_lookup(kvm) != NULL;
+	rcu_read_unlock_sched_notrace();
+	return found;
+}
+
+/* Returns the session of @kvm with a reference held, or NULL. */
+struct vmiop_session *vmiop_session_find(struct kvm *kvm)
+{
+	struct vmiop_session *sess;
+
+	rcu_read_lock();
+	sess = __vmiop_session_lookup(kvm);
+	if (sess && !kref_get_unless_zero(&sess->ref))
+		sess = NULL;
+	rcu_read_unlock();
+	return sess;
+}
+
+static void vmiop_session_free_rcu(struct rcu_head *head)
+{
+	struct vmiop_session *sess = container_of(head, struct vmiop_session, rcu);
+
+	kvfree(sess->vcpus);
+	kfree(sess);
+}
+
+static void vmiop_session_release(struct kref *ref)
+{
+	struct vmiop_session *sess = container_of(ref, struct vmiop_session, ref);
+
+	kvm_put_kvm(sess->kvm);
+	mmdrop(sess->mm);
+	/* Lookups that raced with the last put may still hold the pointer. */
+	call_rcu(&sess->rcu, vmiop_session_free_rcu);
+}
+
+void vmiop_session_put(struct vmiop_session *sess)
+{
+	kref_put(&sess->ref, vmiop_session_release);
+}
+
+bool vmiop_session_alive(struct vmiop_session *sess)
+{
+	return atomic_read(&sess->mm->mm_users) > 0 && !READ_ONCE(sess->mm_gone);
+}
+
+/* Resolves the VM file of the attach request; checks the caller's rights. */
+static struct file *vmiop_attach_get_file(const struct vmiop_attach *a)
+{
+	struct task_struct *task;
+	struct file *file;
+
+	if (!(a->flags & VMIOP_ATTACH_F_PID))
+		return fget(a->vm_fd) ?: ERR_PTR(-EBADF);
+
+	task = get_pid_task(find_vpid(a->pid), PIDTYPE_PID);
+	if (!task)
+		return ERR_PTR(-ESRCH);
+	if (!vmiop_ksym.ptrace_may_access(task, PTRACE_MODE_ATTACH_REALCREDS)) {
+		put_task_struct(task);
+		return ERR_PTR(-EPERM);
+	}
+	file = vmiop_ksym.fget_task(task, a->vm_fd);
+	put_task_struct(task);
+	return file ?: ERR_PTR(-EBADF);
+}
+
+int vmiop_session_attach(struct file *file, const struct vmiop_attach *a)
+{
+	struct vmiop_session *sess;
+	struct file *vm_file;
+	struct kvm *kvm;
+	int i, ret;
+
+	if (a->flags & ~VMIOP_ATTACH_F_PID || a->reserved)
+		return -EINVAL;
+	if (!(a->flags & VMIOP_ATTACH_F_PID) && a->pid)
+		return -EINVAL;
+	if (a->vm_fd < 0)
+		return -EBADF;
+	if (READ_ONCE(file->private_data))
+		return -EBUSY;
+
+	vm_file = vmiop_attach_get_file(a);
+	if (IS_ERR(vm_file))
+		return PTR_ERR(vm_file);
+	if (!file_is_kvm(vm_file)) {
+		fput(vm_file);
+		return -EINVAL;
+	}
+	kvm = vm_file->private_data;
+
+	ret = -ENOMEM;
+	sess = kzalloc(sizeof(*sess), GFP_KERNEL_ACCOUNT);
+	if (!sess)
+		goto out_fput;
+	sess->vcpus = kvcalloc(KVM_MAX_VCPUS, sizeof(*sess->vcpus),
+			       GFP_KERNEL_ACCOUNT);
+	if (!sess->vcpus)
+		goto out_free;
+	for (i = 0; i < KVM_MAX_VCPUS; i++) {
+		INIT_LIST_HEAD(&sess->vcpus[i].jobs);
+		init_waitqueue_head(&sess->vcpus[i].wq);
+	}
+	kref_init(&sess->ref);
+	mutex_init(&sess->lock);
+	spin_lock_init(&sess->state_lock);
+	spin_lock_init(&sess->mn_lock);
+	init_waitqueue_head(&sess->state_wq);
+	sess->mapping = file->f_mapping;
+
+	ret = -ESRCH;
+	if (!mmget_not_zero(kvm->mm))
+		goto out_free;
+	sess->mm = kvm->mm;
+	mmgrab(sess->mm);
+	kvm_get_kvm(kvm);
+	sess->kvm = kvm;
+	ret = vmiop_mmu_notifier_register(sess);
+	mmput(sess->mm);
+	if (ret)
+		goto out_put;
+
+	mutex_lock(&vmiop_sessions_lock);
+	if (__vmiop_session_lookup(kvm)) {
+		ret = -EBUSY;
+	} else if (cmpxchg(&file->private_data, NULL, sess)) {
+		ret = -EBUSY;	/* a concurrent attach on this fd won */
+	} else {
+		hash_add_rcu(vmiop_sessions, &sess->node, (unsigned long)kvm);
+		atomic_inc(&vmiop_nr_sessions);
+		ret = 0;
+	}
+	mutex_unlock(&vmiop_sessions_lock);
+	if (ret)
+		goto out_unregister;
+	fput(vm_file);
+	return 0;
+
+out_unregister:
+	vmiop_mmu_notifier_unregister(sess);
+out_put:
+	vmiop_session_put(sess);
+	fput(vm_file);
+	return ret;
+out_free:
+	kvfree(sess->vcpus);
+	kfree(sess);
+out_fput:
+	fput(vm_file);
+	return ret;
+}
+
+/*
+ * Undoes everything the session did and lets every vCPU run.  Called when
+ * the session fd is released, so no ioctl of this session is running.
+ */
+void vmiop_session_detach(struct vmiop_session *sess)
+{
+	mutex_lock(&vmiop_sessions_lock);
+	hash_del_rcu(&sess->node);
+	atomic_dec(&vmiop_nr_sessions);
+	mutex_unlock(&vmiop_sessions_lock);
+
+	vmiop_release_vcpus(sess);
+	vmiop_mmu_notifier_unregister(sess);
+	vmiop_session_put(sess);
+}

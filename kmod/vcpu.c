@@ -1,0 +1,289 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Pausing vCPUs and running work on them.
+ *
+ * A paused vCPU is either parked in vmiop_park_point() on its own thread
+ * (inside KVM_RUN or another vCPU ioctl, state loaded, vcpu->mutex held), or
+ * outside every vCPU ioctl, where whoever holds vcpu->mutex may load it.
+ * Work on a vCPU (register access) runs in whichever of the two contexts it
+ * is in, because VMCS/VMCB state is only reachable where it is loaded.
+ */
+#include <linux/sched/signal.h>
+#include "vmiop.h"
+
+struct vmiop_job {
+	struct list_head node;
+	int (*fn)(struct kvm_vcpu *vcpu, void *arg);
+	void *arg;
+	int ret;
+	bool started;
+	struct completion done;
+};
+
+/* Runs queued jobs; called by the parked thread with state_lock held. */
+static void vmiop_run_jobs(struct vmiop_session *sess, struct vmiop_vcpu *vv,
+			   struct kvm_vcpu *vcpu)
+{
+	struct vmiop_job *job;
+
+	while ((job = list_first_entry_or_null(&vv->jobs, struct vmiop_job, node))) {
+		list_del_init(&job->node);
+		job->started = true;
+		spin_unlock(&sess->state_lock);
+
+		kvm_vcpu_srcu_read_lock(vcpu);
+		job->ret = job->fn(vcpu, job->arg);
+		kvm_vcpu_srcu_read_unlock(vcpu);
+		complete(&job->done);
+
+		spin_lock(&sess->state_lock);
+	}
+}
+
+static bool vmiop_park_should_wake(struct vmiop_session *sess,
+				   struct vmiop_vcpu *vv)
+{
+	return !READ_ONCE(sess->paused) || !list_empty_careful(&vv->jobs) ||
+	       signal_pending(current);
+}
+
+/*
+ * The vCPU thread stops here while its VM is paused.  A signal makes it
+ * leave as KVM would (the caller sees it and exits KVM_RUN with -EINTR) so
+ * the VMM can still stop, kill, or query it; KVM_REQ_EVENT is raised again
+ * so that it parks as soon as it is back.
+ */
+void vmiop_park_point(struct kvm_vcpu *vcpu, bool srcu_held)
+{
+	struct vmiop_session *sess;
+	struct vmiop_vcpu *vv;
+
+	sess = vmiop_session_find(vcpu->kvm);
+	if (!sess)
+		return;
+	if (!READ_ONCE(sess->paused))
+		goto out;
+
+	vv = &sess->vcpus[vcpu->vcpu_idx];
+	if (srcu_held)
+		kvm_vcpu_srcu_read_unlock(vcpu);
+
+	spin_lock(&sess->state_lock);
+	vv->parked = true;
+	vv->acked = true;
+	wake_up_all(&sess->state_wq);
+	for (;;) {
+		vmiop_run_jobs(sess, vv, vcpu);
+		if (!sess->paused)
+			break;
+		if (signal_pending(current)) {
+			kvm_make_request(KVM_REQ_EVENT, vcpu);
+			break;
+		}
+		spin_unlock(&sess->state_lock);
+		/* pairs with the wake_up() in vmiop_queue_job()/vmiop_unpause() */
+		wait_event_interruptible(vv->wq, vmiop_park_should_wake(sess, vv));
+		spin_lock(&sess->state_lock);
+	}
+	vv->parked = false;
+	wake_up_all(&sess->state_wq);
+	spin_unlock(&sess->state_lock);
+
+	if (srcu_held)
+		kvm_vcpu_srcu_read_lock(vcpu);
+out:
+	vmiop_session_put(sess);
+}
+
+/* Makes @vcpu leave guest mode or a blocking halt and reach a park point. */
+static void vmiop_kick(struct kvm_vcpu *vcpu)
+{
+	kvm_make_request(KVM_REQ_EVENT, vcpu);
+	kvm_make_request(KVM_REQ_UNBLOCK, vcpu);
+	kvm_vcpu_kick(vcpu);
+}
+
+/*
+ * A vCPU whose mutex we can take is in no vCPU ioctl; with sess->paused set
+ * it will park before it can enter the guest.
+ */
+static bool vmiop_vcpu_outside(struct kvm_vcpu *vcpu)
+{
+	if (!mutex_trylock(&vcpu->mutex))
+		return false;
+	mutex_unlock(&vcpu->mutex);
+	return true;
+}
+
+static bool vmiop_all_acked(struct vmiop_session *sess)
+{
+	struct kvm_vcpu *vcpu;
+	unsigned long i;
+	bool all = true;
+
+	kvm_for_each_vcpu(i, vcpu, sess->kvm) {
+		struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
+
+		if (READ_ONCE(vv->acked))
+			continue;
+		if (vmiop_vcpu_outside(vcpu)) {
+			WRITE_ONCE(vv->acked, true);
+			continue;
+		}
+		all = false;
+	}
+	return all;
+}
+
+static void vmiop_unpause(struct vmiop_session *sess)
+{
+	struct kvm_vcpu *vcpu;
+	unsigned long i;
+
+	spin_lock(&sess->state_lock);
+	WRITE_ONCE(sess->paused, false);
+	spin_unlock(&sess->state_lock);
+	kvm_for_each_vcpu(i, vcpu, sess->kvm)
+		wake_up_all(&sess->vcpus[vcpu->vcpu_idx].wq);
+}
+
+int vmiop_pause(struct vmiop_session *sess)
+{
+	struct kvm_vcpu *vcpu;
+	unsigned long i;
+	long ret;
+
+	lockdep_assert_held(&sess->lock);
+	if (sess->pause_count == U16_MAX)
+		return -EOVERFLOW;
+	if (sess->pause_count++)
+		return 0;
+
+	kvm_for_each_vcpu(i, vcpu, sess->kvm)
+		WRITE_ONCE(sess->vcpus[vcpu->vcpu_idx].acked, false);
+	/* paused is read by the vCPU after kvm_check_request(KVM_REQ_EVENT) */
+	WRITE_ONCE(sess->paused, true);
+	kvm_for_each_vcpu(i, vcpu, sess->kvm)
+		vmiop_kick(vcpu);
+
+	/*
+	 * Parking wakes us.  A vCPU that was in KVM_RUN and returned to
+	 * userspace instead says nothing, so look again every few ms.
+	 */
+	for (;;) {
+		ret = wait_event_killable_timeout(sess->state_wq,
+						  vmiop_all_acked(sess),
+						  msecs_to_jiffies(4));
+		if (ret > 0)
+			return 0;
+		if (ret < 0) {
+			sess->pause_count--;
+			vmiop_unpause(sess);
+			return -EINTR;
+		}
+	}
+}
+
+int vmiop_resume(struct vmiop_session *sess)
+{
+	lockdep_assert_held(&sess->lock);
+	if (!sess->pause_count)
+		return -EINVAL;
+	if (--sess->pause_count)
+		return 0;
+	vmiop_unpause(sess);
+	return 0;
+}
+
+/* Detach: nothing may stay parked, and nothing waits for this session. */
+void vmiop_release_vcpus(struct vmiop_session *sess)
+{
+	struct kvm_vcpu *vcpu;
+	unsigned long i;
+
+	spin_lock(&sess->state_lock);
+	sess->detached = true;
+	spin_unlock(&sess->state_lock);
+	sess->pause_count = 0;
+	vmiop_unpause(sess);
+	kvm_for_each_vcpu(i, vcpu, sess->kvm) {
+		kvm_make_request(KVM_REQ_UNBLOCK, vcpu);
+		kvm_vcpu_kick(vcpu);
+	}
+}
+
+static int vmiop_call_locally(struct kvm_vcpu *vcpu,
+			      int (*fn)(struct kvm_vcpu *vcpu, void *arg), void *arg)
+{
+	int idx, ret;
+
+	/* As KVM's own vCPU ioctls do when called from a non-vCPU thread. */
+	vcpu_load(vcpu);
+	idx = srcu_read_lock(&vcpu->kvm->srcu);
+	ret = fn(vcpu, arg);
+	srcu_read_unlock(&vcpu->kvm->srcu, idx);
+	vcpu_put(vcpu);
+	return ret;
+}
+
+/*
+ * Runs @fn on vCPU @vcpu_idx of a paused VM, in the context where that
+ * vCPU's state is loaded.  Returns @fn's result, or -ENOENT, -EBUSY (not
+ * paused), -EINTR (fatal signal before @fn started).
+ */
+int vmiop_vcpu_call(struct vmiop_session *sess, u32 vcpu_idx,
+		    int (*fn)(struct kvm_vcpu *vcpu, void *arg), void *arg)
+{
+	struct vmiop_job job = { .fn = fn, .arg = arg };
+	struct kvm_vcpu *vcpu;
+	struct vmiop_vcpu *vv;
+
+	lockdep_assert_held(&sess->lock);
+	if (vcpu_idx >= atomic_read(&sess->kvm->online_vcpus))
+		return -ENOENT;
+	vcpu = kvm_get_vcpu(sess->kvm, vcpu_idx);
+	if (!vcpu)
+		return -ENOENT;
+	if (!sess->pause_count)
+		return -EBUSY;
+	vv = &sess->vcpus[vcpu->vcpu_idx];
+	INIT_LIST_HEAD(&job.node);
+	init_completion(&job.done);
+
+	for (;;) {
+		spin_lock(&sess->state_lock);
+		if (vv->parked) {
+			list_add_tail(&job.node, &vv->jobs);
+			spin_unlock(&sess->state_lock);
+			wake_up_all(&vv->wq);
+			break;
+		}
+		spin_unlock(&sess->state_lock);
+
+		if (mutex_trylock(&vcpu->mutex)) {
+			int ret = vmiop_call_locally(vcpu, fn, arg);
+
+			mutex_unlock(&vcpu->mutex);
+			return ret;
+		}
+		/* In a vCPU ioctl on its way to a park point, or leaving it. */
+		if (wait_event_killable_timeout(sess->state_wq, READ_ONCE(vv->parked),
+						msecs_to_jiffies(4)) < 0)
+			return -EINTR;
+	}
+
+	if (wait_for_completion_killable(&job.done)) {
+		bool queued;
+
+		spin_lock(&sess->state_lock);
+		queued = !job.started;
+		if (queued)
+			list_del(&job.node);
+		spin_unlock(&sess->state_lock);
+		if (queued)
+			return -EINTR;
+		/* Running now on the vCPU with our arguments: let it finish. */
+		wait_for_completion(&job.done);
+	}
+	return job.ret;
+}

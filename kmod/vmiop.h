@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Internal interfaces of the vmiop module. */
+#ifndef VMIOP_INTERNAL_H
+#define VMIOP_INTERNAL_H
+
+#include <linux/kvm_host.h>
+#include <linux/kref.h>
+#include <linux/mmu_notifier.h>
+#include <linux/vmiop.h>
+
+/* ksyms.c: what stock KVM and the kernel do not export, found at load. */
+struct vmiop_ksyms {
+	/* kernel */
+	bool (*ptrace_may_access)(struct task_struct *task, unsigned int mode);
+	struct file *(*fget_task)(struct task_struct *task, unsigned int fd);
+	/* kvm.ko: the bodies of KVM_GET/SET_REGS and _SREGS without vcpu_load() */
+	void (*get_regs)(struct kvm_vcpu *vcpu, struct kvm_regs *regs);
+	void (*set_regs)(struct kvm_vcpu *vcpu, struct kvm_regs *regs);
+	void (*get_sregs)(struct kvm_vcpu *vcpu, struct kvm_sregs *sregs);
+	int (*set_sregs)(struct kvm_vcpu *vcpu, struct kvm_sregs *sregs);
+	int (*get_msr)(struct kvm_vcpu *vcpu, u32 index, u64 *data, bool host_initiated);
+	int (*set_msr)(struct kvm_vcpu *vcpu, u32 index, u64 data, bool host_initiated);
+	int (*set_xcr)(struct kvm_vcpu *vcpu, u32 index, u64 xcr);
+	struct list_head *vm_list;
+	struct mutex *kvm_lock;
+};
+
+extern struct vmiop_ksyms vmiop_ksym;
+unsigned long vmiop_lookup_name(const char *name);
+int vmiop_ksyms_init(void);
+
+/* svm.c, vmx.c: what differs between the vendors, behind one struct. */
+struct vmiop_vendor_ops {
+	const char *name;
+	u32 vendor;			/* enum vmiop_vendor */
+	const char *module;		/* kvm_amd or kvm_intel */
+	const char *exit_handler;	/* the vendor's kvm_x86_ops.handle_exit */
+};
+
+extern const struct vmiop_vendor_ops vmiop_svm_ops;
+extern const struct vmiop_vendor_ops vmiop_vmx_ops;
+extern const struct vmiop_vendor_ops *vmiop_vendor;
+
+/* hooks.c: the one table of KVM functions vmiop redirects. */
+int vmiop_hooks_install(void);
+void vmiop_hooks_remove(void);
+
+/* Per-vCPU state; indexed by kvm_vcpu->vcpu_idx.  Protected by sess->state_lock. */
+struct vmiop_vcpu {
+	bool parked;		/* its thread waits in vmiop_park() */
+	bool acked;		/* out of guest mode for the current pause */
+	struct list_head jobs;	/* struct vmiop_job, run by the parked thread */
+	wait_queue_head_t wq;	/* the parked thread waits here */
+};
+
+struct vmiop_session {
+	struct kref ref;
+	struct rcu_head rcu;
+	struct hlist_node node;		/* in the kvm -> session table */
+	struct kvm *kvm;		/* holds a reference */
+	struct mm_struct *mm;		/* the VMM's, grabbed */
+
+	struct mutex lock;		/* serializes pause/resume/register calls */
+	unsigned int pause_count;	/* under lock */
+
+	spinlock_t state_lock;
+	bool paused;			/* vCPUs must not enter the guest */
+	bool detached;
+	wait_queue_head_t state_wq;	/* a vCPU parked, left, or was acked */
+	struct vmiop_vcpu *vcpus;	/* KVM_MAX_VCPUS entries */
+
+	/* mmap.c */
+	struct mmu_notifier mn;
+	bool mn_registered;
+	struct address_space *mapping;	/* of the session file */
+	spinlock_t mn_lock;
+	unsigned long mn_seq;		/* bumped by every invalidation */
+	unsigned int mn_active;		/* invalidations in progress */
+	bool mm_gone;
+};
+
+struct vmiop_session *vmiop_session_find(struct kvm *kvm);
+void vmiop_session_put(struct vmiop_session *sess);
+bool vmiop_any_session(void);
+bool vmiop_kvm_attached(struct kvm *kvm);
+int vmiop_session_attach(struct file *file, const struct vmiop_attach *a);
+void vmiop_session_detach(struct vmiop_session *sess);
+bool vmiop_session_alive(struct vmiop_session *sess);
+
+/* vcpu.c: parking vCPUs, pause/resume, running work on a vCPU. */
+void vmiop_park_point(struct kvm_vcpu *vcpu, bool srcu_held);
+int vmiop_pause(struct vmiop_session *sess);
+int vmiop_resume(struct vmiop_session *sess);
+void vmiop_release_vcpus(struct vmiop_session *sess);
+int vmiop_vcpu_call(struct vmiop_session *sess, u32 vcpu_idx,
+		    int (*fn)(struct kvm_vcpu *vcpu, void *arg), void *arg);
+
+/* regs.c */
+int vmiop_regs_get(struct kvm_vcpu *vcpu, struct vmiop_regs *regs);
+int vmiop_regs_set(struct kvm_vcpu *vcpu, const struct vmiop_regs *regs);
+int vmiop_regs_check(const struct vmiop_regs *regs);
+
+/* mem.c */
+int vmiop_gpa_read(struct vmiop_session *sess, u64 gpa, void *buf, u32 len);
+long vmiop_ioctl_mem(struct vmiop_session *sess, struct vmiop_mem_batch *b, bool write);
+long vmiop_ioctl_memmap(struct vmiop_session *sess, struct vmiop_memmap *m);
+long vmiop_ioctl_translate(struct vmiop_session *sess, struct vmiop_translate *t);
+
+/* mmap.c */
+int vmiop_mmap(struct file *file, struct vm_area_struct *vma);
+int vmiop_mmu_notifier_register(struct vmiop_session *sess);
+void vmiop_mmu_notifier_unregister(struct vmiop_session *sess);
+
+#endif

@@ -1,0 +1,377 @@
+// SPDX-License-Identifier: MIT
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "libvmiop.h"
+
+struct vmiop {
+	int fd;
+};
+
+/* Runs a syscall expression and turns its failure into -errno, errno kept. */
+#define SYSCALL_RET(expr) ({					\
+	int __saved = errno;					\
+	long __r = (expr);					\
+	if (__r < 0)						\
+		__r = -errno;					\
+	errno = __saved;					\
+	__r;							\
+})
+
+static int vmiop_ioctl(struct vmiop *v, unsigned long cmd, void *arg)
+{
+	return (int)SYSCALL_RET(ioctl(v->fd, cmd, arg));
+}
+
+int vmiop_open(struct vmiop **out)
+{
+	struct vmiop *v;
+	int fd;
+
+	fd = (int)SYSCALL_RET(open(VMIOP_DEVICE, O_RDWR | O_CLOEXEC));
+	if (fd < 0)
+		return fd;
+	v = calloc(1, sizeof(*v));
+	if (!v) {
+		SYSCALL_RET(close(fd));
+		return -ENOMEM;
+	}
+	v->fd = fd;
+	*out = v;
+	return 0;
+}
+
+void vmiop_close(struct vmiop *v)
+{
+	if (!v)
+		return;
+	SYSCALL_RET(close(v->fd));
+	free(v);
+}
+
+int vmiop_fd(const struct vmiop *v)
+{
+	return v->fd;
+}
+
+int vmiop_get_api(struct vmiop *v, struct vmiop_api *api)
+{
+	memset(api, 0, sizeof(*api));
+	api->size = sizeof(*api);
+	return vmiop_ioctl(v, VMIOP_GET_API, api);
+}
+
+int vmiop_attach_fd(struct vmiop *v, int vm_fd)
+{
+	struct vmiop_attach a = { .size = sizeof(a), .vm_fd = vm_fd };
+
+	return vmiop_ioctl(v, VMIOP_ATTACH, &a);
+}
+
+int vmiop_attach_pid_fd(struct vmiop *v, pid_t pid, int fd)
+{
+	struct vmiop_attach a = {
+		.size = sizeof(a), .flags = VMIOP_ATTACH_F_PID, .vm_fd = fd, .pid = pid,
+	};
+
+	return vmiop_ioctl(v, VMIOP_ATTACH, &a);
+}
+
+/* The fd number of @pid's KVM VM. */
+static int vmiop_find_vm_fd(pid_t pid)
+{
+	char dir[64], path[PATH_MAX], target[64];
+	int saved = errno, found = -ENOENT;
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	d = opendir(dir);
+	if (!d) {
+		found = errno == ENOENT ? -ESRCH : -errno;
+		errno = saved;
+		return found;
+	}
+	while ((de = readdir(d))) {
+		ssize_t n;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		n = readlink(path, target, sizeof(target) - 1);
+		if (n < 0)
+			continue;
+		target[n] = '\0';
+		if (strcmp(target, "anon_inode:kvm-vm"))
+			continue;
+		if (found >= 0) {
+			found = -EEXIST;
+			break;
+		}
+		found = atoi(de->d_name);
+	}
+	closedir(d);
+	errno = saved;
+	return found;
+}
+
+int vmiop_attach_pid(struct vmiop *v, pid_t pid)
+{
+	int vm_fd, pidfd, fd, ret;
+
+	vm_fd = vmiop_find_vm_fd(pid);
+	if (vm_fd < 0)
+		return vm_fd;
+	pidfd = (int)SYSCALL_RET(syscall(SYS_pidfd_open, pid, 0));
+	if (pidfd < 0)
+		return pidfd == -ENOSYS ? vmiop_attach_pid_fd(v, pid, vm_fd) : pidfd;
+	fd = (int)SYSCALL_RET(syscall(SYS_pidfd_getfd, pidfd, vm_fd, 0));
+	SYSCALL_RET(close(pidfd));
+	if (fd == -ENOSYS)
+		return vmiop_attach_pid_fd(v, pid, vm_fd);
+	if (fd < 0)
+		return fd;
+	ret = vmiop_attach_fd(v, fd);
+	SYSCALL_RET(close(fd));
+	return ret;
+}
+
+int vmiop_vm_info(struct vmiop *v, struct vmiop_vm_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->size = sizeof(*info);
+	return vmiop_ioctl(v, VMIOP_VM_INFO, info);
+}
+
+int vmiop_get_memmap(struct vmiop *v, struct vmiop_memmap_entry **entries)
+{
+	struct vmiop_memmap m = { .size = sizeof(m) };
+	struct vmiop_memmap_entry *e = NULL;
+	int ret;
+
+	/* The map can grow between the two calls: retry until it fits. */
+	for (;;) {
+		ret = vmiop_ioctl(v, VMIOP_GET_MEMMAP, &m);
+		if (ret != -ENOSPC)
+			break;
+		free(e);
+		e = calloc(m.nr_entries, sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		m.entries = (uintptr_t)e;
+	}
+	if (ret) {
+		free(e);
+		return ret;
+	}
+	*entries = e;
+	return (int)m.nr_entries;
+}
+
+static int vmiop_pause_cmd(struct vmiop *v, unsigned long cmd)
+{
+	struct vmiop_pause p = { .size = sizeof(p) };
+	int ret = vmiop_ioctl(v, cmd, &p);
+
+	return ret ? ret : (int)p.pause_count;
+}
+
+int vmiop_pause(struct vmiop *v)
+{
+	return vmiop_pause_cmd(v, VMIOP_PAUSE);
+}
+
+int vmiop_resume(struct vmiop *v)
+{
+	return vmiop_pause_cmd(v, VMIOP_RESUME);
+}
+
+int vmiop_get_regs(struct vmiop *v, unsigned int vcpu, struct vmiop_regs *regs)
+{
+	struct vmiop_vcpu_regs r = { .size = sizeof(r), .vcpu = vcpu };
+	int ret = vmiop_ioctl(v, VMIOP_GET_REGS, &r);
+
+	if (!ret)
+		*regs = r.regs;
+	return ret;
+}
+
+int vmiop_set_regs(struct vmiop *v, unsigned int vcpu, const struct vmiop_regs *regs)
+{
+	struct vmiop_vcpu_regs r = { .size = sizeof(r), .vcpu = vcpu, .regs = *regs };
+
+	return vmiop_ioctl(v, VMIOP_SET_REGS, &r);
+}
+
+static int vmiop_reg_list(struct vmiop *v, unsigned long cmd, unsigned int vcpu,
+			  const struct vmiop_reg *regs, unsigned int count)
+{
+	struct vmiop_reg_list l = {
+		.size = sizeof(l), .vcpu = vcpu, .count = count, .regs = (uintptr_t)regs,
+	};
+
+	return vmiop_ioctl(v, cmd, &l);
+}
+
+int vmiop_get_reg_list(struct vmiop *v, unsigned int vcpu, struct vmiop_reg *regs,
+		       unsigned int count)
+{
+	return vmiop_reg_list(v, VMIOP_GET_REG_LIST, vcpu, regs, count);
+}
+
+int vmiop_set_reg_list(struct vmiop *v, unsigned int vcpu,
+		       const struct vmiop_reg *regs, unsigned int count)
+{
+	return vmiop_reg_list(v, VMIOP_SET_REG_LIST, vcpu, regs, count);
+}
+
+int vmiop_get_reg(struct vmiop *v, unsigned int vcpu, enum vmiop_reg_id id,
+		  uint64_t *value)
+{
+	struct vmiop_reg r = { .id = id };
+	int ret = vmiop_get_reg_list(v, vcpu, &r, 1);
+
+	if (!ret)
+		*value = r.value;
+	return ret;
+}
+
+int vmiop_set_reg(struct vmiop *v, unsigned int vcpu, enum vmiop_reg_id id,
+		  uint64_t value)
+{
+	struct vmiop_reg r = { .id = id, .value = value };
+
+	return vmiop_set_reg_list(v, vcpu, &r, 1);
+}
+
+static int vmiop_mem_batch(struct vmiop *v, unsigned long cmd,
+			   const struct vmiop_mem_op *ops, unsigned int count,
+			   unsigned int *done)
+{
+	struct vmiop_mem_batch b = {
+		.size = sizeof(b), .count = count, .ops = (uintptr_t)ops,
+	};
+	int ret = vmiop_ioctl(v, cmd, &b);
+
+	if (done)
+		*done = b.done;
+	return ret;
+}
+
+int vmiop_read_pa_batch(struct vmiop *v, struct vmiop_mem_op *ops,
+			unsigned int count, unsigned int *done)
+{
+	return vmiop_mem_batch(v, VMIOP_READ_MEM, ops, count, done);
+}
+
+int vmiop_write_pa_batch(struct vmiop *v, const struct vmiop_mem_op *ops,
+			 unsigned int count, unsigned int *done)
+{
+	return vmiop_mem_batch(v, VMIOP_WRITE_MEM, ops, count, done);
+}
+
+/* Splits a buffer of any length into ops the module accepts. */
+static int vmiop_rw_pa(struct vmiop *v, unsigned long cmd, uint64_t gpa,
+		       const void *buf, size_t len)
+{
+	while (len) {
+		struct vmiop_mem_op op = {
+			.gpa = gpa, .buf = (uintptr_t)buf,
+			.len = len > VMIOP_MEM_OP_MAX ? VMIOP_MEM_OP_MAX : (uint32_t)len,
+		};
+		int ret = vmiop_mem_batch(v, cmd, &op, 1, NULL);
+
+		if (ret)
+			return ret;
+		gpa += op.len;
+		buf = (const char *)buf + op.len;
+		len -= op.len;
+	}
+	return 0;
+}
+
+int vmiop_read_pa(struct vmiop *v, uint64_t gpa, void *buf, size_t len)
+{
+	return vmiop_rw_pa(v, VMIOP_READ_MEM, gpa, buf, len);
+}
+
+int vmiop_write_pa(struct vmiop *v, uint64_t gpa, const void *buf, size_t len)
+{
+	return vmiop_rw_pa(v, VMIOP_WRITE_MEM, gpa, buf, len);
+}
+
+int vmiop_map_pa(struct vmiop *v, uint64_t gpa, size_t len, int prot, void **addr)
+{
+	int saved = errno;
+	void *p;
+
+	if (gpa & 4095 || !len)
+		return -EINVAL;
+	p = mmap(NULL, len, prot, MAP_SHARED, v->fd,
+		 (off_t)(VMIOP_MMAP_GUEST_OFFSET + gpa));
+	if (p == MAP_FAILED) {
+		int ret = -errno;
+
+		errno = saved;
+		return ret;
+	}
+	*addr = p;
+	return 0;
+}
+
+int vmiop_unmap_pa(void *addr, size_t len)
+{
+	return (int)SYSCALL_RET(munmap(addr, len));
+}
+
+int vmiop_translate_ex(struct vmiop *v, struct vmiop_translate *t)
+{
+	t->size = sizeof(*t);
+	return vmiop_ioctl(v, VMIOP_TRANSLATE, t);
+}
+
+int vmiop_translate(struct vmiop *v, unsigned int vcpu, uint64_t gva, uint64_t *gpa)
+{
+	struct vmiop_translate t = { .vcpu = vcpu, .gva = gva };
+	int ret = vmiop_translate_ex(v, &t);
+
+	if (ret)
+		return ret;
+	if (t.fault != VMIOP_XLATE_OK)
+		return -EFAULT;
+	*gpa = t.gpa;
+	return 0;
+}
+
+static const char *const vmiop_reg_names[VMIOP_NR_REGS] = {
+	"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+	"r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",
+	"rip", "rflags", "cr0", "cr2", "cr3", "cr4", "cr8", "efer", "xcr0",
+	"dr0", "dr1", "dr2", "dr3", "dr6", "dr7",
+	"es.sel", "es.attr", "es.limit", "es.base",
+	"cs.sel", "cs.attr", "cs.limit", "cs.base",
+	"ss.sel", "ss.attr", "ss.limit", "ss.base",
+	"ds.sel", "ds.attr", "ds.limit", "ds.base",
+	"fs.sel", "fs.attr", "fs.limit", "fs.base",
+	"gs.sel", "gs.attr", "gs.limit", "gs.base",
+	"ldtr.sel", "ldtr.attr", "ldtr.limit", "ldtr.base",
+	"tr.sel", "tr.attr", "tr.limit", "tr.base",
+	"idtr.base", "idtr.limit", "gdtr.base", "gdtr.limit",
+	"star", "lstar", "cstar", "sfmask", "kernel_gs_base",
+	"sysenter_cs", "sysenter_esp", "sysenter_eip", "pat", "apic_base",
+};
+
+const char *vmiop_reg_name(unsigned int id)
+{
+	return id < VMIOP_NR_REGS ? vmiop_reg_names[id] : NULL;
+}

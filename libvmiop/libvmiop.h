@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libvmiop: a thin C library over /dev/vmiop.
+ *
+ * Every function returns 0 (or a count) on success and -errno on failure;
+ * none reads or changes errno.  One struct vmiop is one session; it may be
+ * used from several threads (the module serializes what must be).
+ */
+#ifndef LIBVMIOP_H
+#define LIBVMIOP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <linux/vmiop.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct vmiop;
+
+/* Opens /dev/vmiop.  *out is set on success. */
+int vmiop_open(struct vmiop **out);
+/* Detaches (the VM resumes, everything the session did is undone) and frees. */
+void vmiop_close(struct vmiop *v);
+/* The session fd, for poll(2) and mmap(2). */
+int vmiop_fd(const struct vmiop *v);
+
+int vmiop_get_api(struct vmiop *v, struct vmiop_api *api);
+
+/*
+ * Attaches to the KVM VM of process @pid: finds its VM fd in /proc/PID/fd
+ * and duplicates it with pidfd_getfd(2) (so the caller needs ptrace rights
+ * over @pid).  -ENOENT: @pid has no KVM VM; -EEXIST: it has several (use
+ * vmiop_attach_pid_fd).
+ */
+int vmiop_attach_pid(struct vmiop *v, pid_t pid);
+/* Attaches to the VM fd number @fd of process @pid. */
+int vmiop_attach_pid_fd(struct vmiop *v, pid_t pid, int fd);
+/* Attaches to a VM fd of the caller (from KVM_CREATE_VM, or received). */
+int vmiop_attach_fd(struct vmiop *v, int vm_fd);
+
+int vmiop_vm_info(struct vmiop *v, struct vmiop_vm_info *info);
+/*
+ * The guest-physical memory map (the gist's get_e820_memory_map).  On
+ * success *entries is a malloc'd array of the returned count of entries.
+ */
+int vmiop_get_memmap(struct vmiop *v, struct vmiop_memmap_entry **entries);
+
+/* Counted: every pause needs a resume.  Returns the outstanding count. */
+int vmiop_pause(struct vmiop *v);
+int vmiop_resume(struct vmiop *v);
+
+/* Registers of a vCPU of the paused VM. */
+int vmiop_get_regs(struct vmiop *v, unsigned int vcpu, struct vmiop_regs *regs);
+int vmiop_set_regs(struct vmiop *v, unsigned int vcpu, const struct vmiop_regs *regs);
+int vmiop_get_reg(struct vmiop *v, unsigned int vcpu, enum vmiop_reg_id id,
+		  uint64_t *value);
+int vmiop_set_reg(struct vmiop *v, unsigned int vcpu, enum vmiop_reg_id id,
+		  uint64_t value);
+int vmiop_get_reg_list(struct vmiop *v, unsigned int vcpu, struct vmiop_reg *regs,
+		       unsigned int count);
+int vmiop_set_reg_list(struct vmiop *v, unsigned int vcpu,
+		       const struct vmiop_reg *regs, unsigned int count);
+
+/* Guest-physical memory; the VM need not be paused. */
+int vmiop_read_pa(struct vmiop *v, uint64_t gpa, void *buf, size_t len);
+int vmiop_write_pa(struct vmiop *v, uint64_t gpa, const void *buf, size_t len);
+/* Batches: *done (may be NULL) says how many ops completed. */
+int vmiop_read_pa_batch(struct vmiop *v, struct vmiop_mem_op *ops,
+			unsigned int count, unsigned int *done);
+int vmiop_write_pa_batch(struct vmiop *v, const struct vmiop_mem_op *ops,
+			 unsigned int count, unsigned int *done);
+
+/*
+ * Maps @len bytes of guest-physical memory at page-aligned @gpa (the gist's
+ * map_pa).  @prot is PROT_READ or PROT_READ|PROT_WRITE.  Accessing a hole,
+ * MMIO, or the mapping after the VM's process exited raises SIGBUS.
+ */
+int vmiop_map_pa(struct vmiop *v, uint64_t gpa, size_t len, int prot, void **addr);
+int vmiop_unmap_pa(void *addr, size_t len);
+
+/*
+ * Guest-virtual to guest-physical (the gist's translate_v2p) with the
+ * vCPU's current paging mode (the VM must be paused).  A missing
+ * translation is -EFAULT; vmiop_translate_ex() reports why.
+ */
+int vmiop_translate(struct vmiop *v, unsigned int vcpu, uint64_t gva, uint64_t *gpa);
+int vmiop_translate_ex(struct vmiop *v, struct vmiop_translate *t);
+
+/* The name of a register id ("rax", "cs.base", ...), or NULL. */
+const char *vmiop_reg_name(unsigned int id);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

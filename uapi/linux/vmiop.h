@@ -1,0 +1,456 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * vmiop: virtual-machine introspection for stock KVM.
+ *
+ * One ABI for the module, libvmiop, the tools and the in-guest agent.
+ *
+ * Conventions (iommufd style):
+ *  - Every ioctl takes one struct that starts with __u32 size, __u32 flags.
+ *    @size is the size of the struct the caller was built with.  A caller with
+ *    an older, shorter struct works; a caller with a newer, longer struct works
+ *    as long as the bytes the module does not know are zero (else -E2BIG).
+ *  - Unknown @flags bits and non-zero reserved fields are rejected (-EINVAL)
+ *    and nothing is changed.
+ *  - What the module can do is reported by VMIOP_GET_API feature bits, never
+ *    by a version number.
+ *
+ * Errors every ioctl can return, in addition to those listed per ioctl:
+ *   -EFAULT   the argument (or a buffer it points to) is not accessible
+ *   -E2BIG    @size is larger than the module's struct and the extra bytes
+ *             are not zero
+ *   -EINVAL   @size is smaller than the first version of the struct, unknown
+ *             flag, non-zero reserved field, or a field out of range
+ *   -ENOTTY   unknown ioctl
+ *   -ENOTCONN the ioctl needs an attached session and this one is not
+ *   -ESRCH    the VM's process has exited: the session can only be closed
+ *   -EINTR    a fatal signal arrived while waiting; nothing was changed
+ */
+#ifndef _UAPI_LINUX_VMIOP_H
+#define _UAPI_LINUX_VMIOP_H
+
+#include <linux/types.h>
+#include <linux/ioctl.h>
+
+#define VMIOP_DEVICE "/dev/vmiop"
+#define VMIOP_TYPE 0xB7
+
+enum {
+	VMIOP_CMD_BASE = 0x40,
+	VMIOP_CMD_GET_API = VMIOP_CMD_BASE,
+	VMIOP_CMD_ATTACH,
+	VMIOP_CMD_VM_INFO,
+	VMIOP_CMD_GET_MEMMAP,
+	VMIOP_CMD_PAUSE,
+	VMIOP_CMD_RESUME,
+	VMIOP_CMD_GET_REGS,
+	VMIOP_CMD_SET_REGS,
+	VMIOP_CMD_GET_REG_LIST,
+	VMIOP_CMD_SET_REG_LIST,
+	VMIOP_CMD_READ_MEM,
+	VMIOP_CMD_WRITE_MEM,
+	VMIOP_CMD_TRANSLATE,
+};
+
+/* ---------------------------------------------------------------------- */
+
+/* Feature bits returned by VMIOP_GET_API. */
+#define VMIOP_FEAT_PAUSE	(1ULL << 0)	/* VMIOP_PAUSE/RESUME */
+#define VMIOP_FEAT_REGS		(1ULL << 1)	/* VMIOP_GET/SET_REGS, REG_LIST */
+#define VMIOP_FEAT_MEM		(1ULL << 2)	/* VMIOP_READ/WRITE_MEM */
+#define VMIOP_FEAT_MMAP		(1ULL << 3)	/* mmap of guest pages */
+#define VMIOP_FEAT_TRANSLATE	(1ULL << 4)	/* VMIOP_TRANSLATE */
+#define VMIOP_FEAT_MEMMAP	(1ULL << 5)	/* VMIOP_GET_MEMMAP */
+
+/**
+ * struct vmiop_api - VMIOP_GET_API
+ * @size: sizeof(struct vmiop_api)
+ * @flags: must be 0
+ * @features: out, VMIOP_FEAT_* this module offers
+ * @nr_regs: out, number of __u64 slots in struct vmiop_regs the module knows
+ * @host_vendor: out, enum vmiop_vendor of the CPU KVM runs on
+ * @reserved: must be 0
+ *
+ * Works on any /dev/vmiop fd, attached or not.
+ */
+struct vmiop_api {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 features;
+	__u32 nr_regs;
+	__u32 host_vendor;
+	__aligned_u64 reserved;
+};
+#define VMIOP_GET_API _IO(VMIOP_TYPE, VMIOP_CMD_GET_API)
+
+enum vmiop_vendor {
+	VMIOP_VENDOR_AMD = 1,		/* SVM with NPT */
+	VMIOP_VENDOR_INTEL = 2,		/* VMX with EPT */
+};
+
+/* ---------------------------------------------------------------------- */
+
+/* The VM fd is a number in the target process (@pid), not in the caller. */
+#define VMIOP_ATTACH_F_PID	(1u << 0)
+
+/**
+ * struct vmiop_attach - VMIOP_ATTACH: bind this /dev/vmiop fd to one VM
+ * @size: sizeof(struct vmiop_attach)
+ * @flags: 0 or VMIOP_ATTACH_F_PID
+ * @vm_fd: a KVM VM fd (from KVM_CREATE_VM): in the caller's fd table (e.g.
+ *	obtained with pidfd_getfd(2), or passed by the VMM), or with
+ *	VMIOP_ATTACH_F_PID in the fd table of process @pid
+ * @pid: with VMIOP_ATTACH_F_PID the VMM's pid (in the caller's pid
+ *	namespace), else must be 0
+ * @reserved: must be 0
+ *
+ * The caller needs the rights ptrace(2) attach would need over the VM's
+ * process.  The session lasts until this fd is closed (or the process holding
+ * it dies); closing it resumes the VM and undoes everything the session did.
+ *
+ * Errors: -EBADF @vm_fd is not open; -EINVAL it is not a KVM VM fd;
+ *	-EPERM no ptrace rights over the VM's process; -EBUSY the VM already
+ *	has a session, or this fd is already attached; -ESRCH @pid not found
+ *	or the VM's process is exiting; -ENOMEM.
+ */
+struct vmiop_attach {
+	__u32 size;
+	__u32 flags;
+	__s32 vm_fd;
+	__s32 pid;
+	__aligned_u64 reserved;
+};
+#define VMIOP_ATTACH _IO(VMIOP_TYPE, VMIOP_CMD_ATTACH)
+
+/**
+ * struct vmiop_vm_info - VMIOP_VM_INFO
+ * @size: sizeof(struct vmiop_vm_info)
+ * @flags: must be 0
+ * @vendor: out, enum vmiop_vendor
+ * @nr_vcpus: out, vCPUs created so far (indices 0..nr_vcpus-1)
+ * @vmm_pid: out, thread-group id of the VM's creator (in the caller's pid
+ *	namespace, 0 if not visible there)
+ * @maxphyaddr: out, guest physical address width of vCPU 0
+ * @pause_count: out, how many VMIOP_PAUSE calls are not yet resumed
+ * @reserved: must be 0
+ */
+struct vmiop_vm_info {
+	__u32 size;
+	__u32 flags;
+	__u32 vendor;
+	__u32 nr_vcpus;
+	__s32 vmm_pid;
+	__u32 maxphyaddr;
+	__u32 pause_count;
+	__u32 reserved;
+};
+#define VMIOP_VM_INFO _IO(VMIOP_TYPE, VMIOP_CMD_VM_INFO)
+
+/* ---------------------------------------------------------------------- */
+
+enum vmiop_memmap_type {
+	VMIOP_E820_RAM = 1,	/* guest RAM, readable and writable */
+	VMIOP_E820_ROM = 2,	/* read-only memslot (e.g. firmware) */
+};
+
+struct vmiop_memmap_entry {
+	__aligned_u64 addr;
+	__aligned_u64 size;
+	__u32 type;		/* enum vmiop_memmap_type */
+	__u32 reserved;
+};
+
+/**
+ * struct vmiop_memmap - VMIOP_GET_MEMMAP: the guest-physical memory map
+ * @size: sizeof(struct vmiop_memmap)
+ * @flags: must be 0
+ * @nr_entries: in, capacity of @entries; out, number of entries in the map
+ * @reserved: must be 0
+ * @entries: user pointer to an array of struct vmiop_memmap_entry
+ *
+ * Memory the VMM registered with KVM, sorted, touching ranges of one type
+ * merged.  Everything else (holes, MMIO, KVM's private slots) is absent.
+ *
+ * Errors: -ENOSPC @nr_entries is too small; it was set to the number
+ *	needed and nothing else was written.
+ */
+struct vmiop_memmap {
+	__u32 size;
+	__u32 flags;
+	__u32 nr_entries;
+	__u32 reserved;
+	__aligned_u64 entries;
+};
+#define VMIOP_GET_MEMMAP _IO(VMIOP_TYPE, VMIOP_CMD_GET_MEMMAP)
+
+/* ---------------------------------------------------------------------- */
+
+/**
+ * struct vmiop_pause - VMIOP_PAUSE and VMIOP_RESUME
+ * @size: sizeof(struct vmiop_pause)
+ * @flags: must be 0
+ * @pause_count: out, pauses outstanding after the call
+ * @reserved: must be 0
+ *
+ * Pauses nest: N pauses need N resumes.  VMIOP_PAUSE returns once no vCPU
+ * is in guest mode or can enter it, halted and never-run vCPUs included.
+ * A paused vCPU whose thread gets a signal leaves KVM_RUN as KVM would, so
+ * the VMM stays responsive; it cannot enter the guest until resumed.
+ *
+ * Errors: VMIOP_RESUME: -EINVAL the VM is not paused.
+ *	VMIOP_PAUSE: -EOVERFLOW too many nested pauses.
+ */
+struct vmiop_pause {
+	__u32 size;
+	__u32 flags;
+	__u32 pause_count;
+	__u32 reserved;
+};
+#define VMIOP_PAUSE _IO(VMIOP_TYPE, VMIOP_CMD_PAUSE)
+#define VMIOP_RESUME _IO(VMIOP_TYPE, VMIOP_CMD_RESUME)
+
+/* ---------------------------------------------------------------------- */
+
+/*
+ * A segment register as four slots: selector, attributes, limit, base.
+ * Attributes use the VMX access-rights layout: type[3:0], S[4], DPL[6:5],
+ * P[7], AVL[12], L[13], D/B[14], G[15], unusable[16].
+ */
+struct vmiop_segment {
+	__aligned_u64 selector;
+	__aligned_u64 attr;
+	__aligned_u64 limit;
+	__aligned_u64 base;
+};
+
+#define VMIOP_SEG_UNUSABLE (1u << 16)
+
+/*
+ * The register file of one vCPU.  Every field is one __u64 slot; the slot
+ * index is the register id used by VMIOP_GET/SET_REG_LIST (VMIOP_REG_*).
+ * General purpose registers are in x86 encoding order, as in HVMI's
+ * REGISTERS.  FS.base and GS.base are the FS_BASE/GS_BASE MSRs.
+ */
+struct vmiop_regs {
+	__aligned_u64 rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi;
+	__aligned_u64 r8, r9, r10, r11, r12, r13, r14, r15;
+	__aligned_u64 rip, rflags;
+	__aligned_u64 cr0, cr2, cr3, cr4, cr8, efer, xcr0;
+	__aligned_u64 dr0, dr1, dr2, dr3, dr6, dr7;
+	struct vmiop_segment es, cs, ss, ds, fs, gs, ldtr, tr;
+	__aligned_u64 idtr_base, idtr_limit, gdtr_base, gdtr_limit;
+	__aligned_u64 star, lstar, cstar, sfmask, kernel_gs_base;
+	__aligned_u64 sysenter_cs, sysenter_esp, sysenter_eip, pat, apic_base;
+	__aligned_u64 reserved[13];	/* must be 0 on VMIOP_SET_REGS */
+};
+
+#define VMIOP_REG_ID(field) \
+	((__u32)(__builtin_offsetof(struct vmiop_regs, field) / sizeof(__u64)))
+
+enum vmiop_reg_id {
+	VMIOP_REG_RAX = 0, VMIOP_REG_RCX, VMIOP_REG_RDX, VMIOP_REG_RBX,
+	VMIOP_REG_RSP, VMIOP_REG_RBP, VMIOP_REG_RSI, VMIOP_REG_RDI,
+	VMIOP_REG_R8, VMIOP_REG_R9, VMIOP_REG_R10, VMIOP_REG_R11,
+	VMIOP_REG_R12, VMIOP_REG_R13, VMIOP_REG_R14, VMIOP_REG_R15,
+	VMIOP_REG_RIP, VMIOP_REG_RFLAGS,
+	VMIOP_REG_CR0, VMIOP_REG_CR2, VMIOP_REG_CR3, VMIOP_REG_CR4,
+	VMIOP_REG_CR8, VMIOP_REG_EFER, VMIOP_REG_XCR0,
+	VMIOP_REG_DR0, VMIOP_REG_DR1, VMIOP_REG_DR2, VMIOP_REG_DR3,
+	VMIOP_REG_DR6, VMIOP_REG_DR7,
+	VMIOP_REG_ES_SEL, VMIOP_REG_ES_ATTR, VMIOP_REG_ES_LIMIT, VMIOP_REG_ES_BASE,
+	VMIOP_REG_CS_SEL, VMIOP_REG_CS_ATTR, VMIOP_REG_CS_LIMIT, VMIOP_REG_CS_BASE,
+	VMIOP_REG_SS_SEL, VMIOP_REG_SS_ATTR, VMIOP_REG_SS_LIMIT, VMIOP_REG_SS_BASE,
+	VMIOP_REG_DS_SEL, VMIOP_REG_DS_ATTR, VMIOP_REG_DS_LIMIT, VMIOP_REG_DS_BASE,
+	VMIOP_REG_FS_SEL, VMIOP_REG_FS_ATTR, VMIOP_REG_FS_LIMIT, VMIOP_REG_FS_BASE,
+	VMIOP_REG_GS_SEL, VMIOP_REG_GS_ATTR, VMIOP_REG_GS_LIMIT, VMIOP_REG_GS_BASE,
+	VMIOP_REG_LDTR_SEL, VMIOP_REG_LDTR_ATTR, VMIOP_REG_LDTR_LIMIT,
+	VMIOP_REG_LDTR_BASE,
+	VMIOP_REG_TR_SEL, VMIOP_REG_TR_ATTR, VMIOP_REG_TR_LIMIT, VMIOP_REG_TR_BASE,
+	VMIOP_REG_IDTR_BASE, VMIOP_REG_IDTR_LIMIT,
+	VMIOP_REG_GDTR_BASE, VMIOP_REG_GDTR_LIMIT,
+	VMIOP_REG_STAR, VMIOP_REG_LSTAR, VMIOP_REG_CSTAR, VMIOP_REG_SFMASK,
+	VMIOP_REG_KERNEL_GS_BASE,
+	VMIOP_REG_SYSENTER_CS, VMIOP_REG_SYSENTER_ESP, VMIOP_REG_SYSENTER_EIP,
+	VMIOP_REG_PAT, VMIOP_REG_APIC_BASE,
+	VMIOP_NR_REGS,		/* ids >= this are reserved slots */
+};
+
+/**
+ * struct vmiop_vcpu_regs - VMIOP_GET_REGS and VMIOP_SET_REGS
+ * @size: sizeof(struct vmiop_vcpu_regs)
+ * @flags: must be 0
+ * @vcpu: vCPU index
+ * @reserved: must be 0
+ * @regs: the register file (out for GET, in for SET)
+ *
+ * The VM must be paused.  SET writes only the registers whose value differs
+ * from the current one, so a get-modify-set changes exactly what was
+ * modified; the new values are what the vCPU runs with when resumed.
+ *
+ * Errors: -ENOENT no such vCPU; -EBUSY the VM is not paused; -EINVAL (SET)
+ *	a value KVM refuses (e.g. an invalid CR0/CR4/EFER combination, a
+ *	non-canonical base, a reserved MSR bit): nothing was written.
+ */
+struct vmiop_vcpu_regs {
+	__u32 size;
+	__u32 flags;
+	__u32 vcpu;
+	__u32 reserved;
+	struct vmiop_regs regs;
+};
+#define VMIOP_GET_REGS _IO(VMIOP_TYPE, VMIOP_CMD_GET_REGS)
+#define VMIOP_SET_REGS _IO(VMIOP_TYPE, VMIOP_CMD_SET_REGS)
+
+struct vmiop_reg {
+	__u32 id;		/* enum vmiop_reg_id */
+	__u32 reserved;
+	__aligned_u64 value;
+};
+
+#define VMIOP_REG_LIST_MAX 256
+
+/**
+ * struct vmiop_reg_list - VMIOP_GET_REG_LIST and VMIOP_SET_REG_LIST
+ * @size: sizeof(struct vmiop_reg_list)
+ * @flags: must be 0
+ * @vcpu: vCPU index
+ * @count: number of entries, 1..VMIOP_REG_LIST_MAX
+ * @regs: user pointer to @count struct vmiop_reg
+ *
+ * Registers one by one.  All ids are checked before anything is read or
+ * written; a SET applies all entries or none (an id given twice takes the
+ * last value).
+ *
+ * Errors: as VMIOP_GET/SET_REGS; -EINVAL an id >= VMIOP_NR_REGS.
+ */
+struct vmiop_reg_list {
+	__u32 size;
+	__u32 flags;
+	__u32 vcpu;
+	__u32 count;
+	__aligned_u64 regs;
+};
+#define VMIOP_GET_REG_LIST _IO(VMIOP_TYPE, VMIOP_CMD_GET_REG_LIST)
+#define VMIOP_SET_REG_LIST _IO(VMIOP_TYPE, VMIOP_CMD_SET_REG_LIST)
+
+/* ---------------------------------------------------------------------- */
+
+struct vmiop_mem_op {
+	__aligned_u64 gpa;
+	__aligned_u64 buf;	/* user pointer */
+	__u32 len;		/* 1..VMIOP_MEM_OP_MAX */
+	__u32 reserved;
+};
+
+#define VMIOP_MEM_OP_MAX (1u << 24)
+#define VMIOP_MEM_BATCH_MAX 1024
+
+/**
+ * struct vmiop_mem_batch - VMIOP_READ_MEM and VMIOP_WRITE_MEM
+ * @size: sizeof(struct vmiop_mem_batch)
+ * @flags: must be 0
+ * @count: number of ops, 1..VMIOP_MEM_BATCH_MAX
+ * @done: out, number of ops completed (all of them on success)
+ * @ops: user pointer to @count struct vmiop_mem_op
+ *
+ * Guest-physical memory, any alignment, across page and memslot
+ * boundaries; the VM need not be paused.  All ops are validated before the
+ * first is performed; ops run in order and the first failure stops the batch
+ * (@done says how far it got; an op is never partly written).  Writes are
+ * recorded in KVM's dirty log.
+ *
+ * Errors: -ENXIO part of a range is not guest RAM (a hole or MMIO);
+ *	-EROFS (write) part of a range is a read-only memslot;
+ *	-EINVAL a zero or too long length, or gpa + len overflows.
+ */
+struct vmiop_mem_batch {
+	__u32 size;
+	__u32 flags;
+	__u32 count;
+	__u32 done;
+	__aligned_u64 ops;
+};
+#define VMIOP_READ_MEM _IO(VMIOP_TYPE, VMIOP_CMD_READ_MEM)
+#define VMIOP_WRITE_MEM _IO(VMIOP_TYPE, VMIOP_CMD_WRITE_MEM)
+
+/*
+ * mmap(2) of the session fd at VMIOP_MMAP_GUEST_OFFSET + gpa maps guest
+ * pages (MAP_SHARED only; PROT_WRITE needs writable RAM).  The mapping
+ * follows the guest's memory as KVM does (it is dropped and refaulted when
+ * the VMM's memory changes), and accesses to a hole, to MMIO, or after the
+ * VM's process has exited raise SIGBUS.
+ */
+#define VMIOP_MMAP_GUEST_OFFSET (1ULL << 56)
+
+/* ---------------------------------------------------------------------- */
+
+enum vmiop_paging_mode {
+	VMIOP_PAGING_CURRENT = 0,	/* the vCPU's current mode and CR3 */
+	VMIOP_PAGING_NONE = 1,
+	VMIOP_PAGING_32 = 2,
+	VMIOP_PAGING_PAE = 3,
+	VMIOP_PAGING_4LEVEL = 4,
+	VMIOP_PAGING_5LEVEL = 5,
+};
+
+enum vmiop_xlate_fault {
+	VMIOP_XLATE_OK = 0,
+	VMIOP_XLATE_NOT_PRESENT = 1,	/* entry at @level is not present */
+	VMIOP_XLATE_RESERVED = 2,	/* entry at @level has a reserved bit set */
+	VMIOP_XLATE_NONCANONICAL = 3,	/* @gva is not canonical */
+	VMIOP_XLATE_NO_MEMORY = 4,	/* a table is not in guest RAM */
+};
+
+#define VMIOP_XLATE_ACC_WRITE	(1u << 0)
+#define VMIOP_XLATE_ACC_USER	(1u << 1)
+#define VMIOP_XLATE_ACC_NX	(1u << 2)
+
+/* @mode, @cr3 and VMIOP_TRANSLATE_F_NXE/PSE are given, no vCPU is used. */
+#define VMIOP_TRANSLATE_F_EXPLICIT	(1u << 0)
+#define VMIOP_TRANSLATE_F_NXE		(1u << 1)	/* EFER.NXE */
+#define VMIOP_TRANSLATE_F_PSE		(1u << 2)	/* CR4.PSE (32-bit mode) */
+
+/**
+ * struct vmiop_translate - VMIOP_TRANSLATE: guest-virtual to guest-physical
+ * @size: sizeof(struct vmiop_translate)
+ * @flags: 0 (use @vcpu's paging mode and CR3; the VM must be paused), or
+ *	VMIOP_TRANSLATE_F_EXPLICIT with optional _NXE/_PSE
+ * @vcpu: vCPU whose state is used (without F_EXPLICIT) and whose
+ *	MAXPHYADDR applies
+ * @mode: in, enum vmiop_paging_mode with F_EXPLICIT, else must be 0;
+ *	out, the mode used
+ * @cr3: in with F_EXPLICIT (else must be 0); out, the CR3 used
+ * @gva: in, the address to translate
+ * @gpa: out, the guest-physical address (@fault == VMIOP_XLATE_OK)
+ * @page_size: out, size of the page mapping @gva (4K, 2M, 4M or 1G)
+ * @entries: out, the paging-structure entries read, top level first
+ * @nr_entries: out, how many of @entries are valid
+ * @level: out, level of the last entry read (1 = PTE, 5 = PML5E)
+ * @fault: out, enum vmiop_xlate_fault
+ * @access: out, VMIOP_XLATE_ACC_* accumulated over the walk
+ * @reserved: must be 0
+ *
+ * A translation that does not exist is not an error: the ioctl succeeds and
+ * @fault says why.
+ *
+ * Errors: -ENOENT no such vCPU; -EBUSY (without F_EXPLICIT) the VM is not
+ *	paused.
+ */
+struct vmiop_translate {
+	__u32 size;
+	__u32 flags;
+	__u32 vcpu;
+	__u32 mode;
+	__aligned_u64 cr3;
+	__aligned_u64 gva;
+	__aligned_u64 gpa;
+	__aligned_u64 page_size;
+	__aligned_u64 entries[5];
+	__u32 nr_entries;
+	__u32 level;
+	__u32 fault;
+	__u32 access;
+	__aligned_u64 reserved;
+};
+#define VMIOP_TRANSLATE _IO(VMIOP_TYPE, VMIOP_CMD_TRANSLATE)
+
+#endif /* _UAPI_LINUX_VMIOP_H */
