@@ -273,6 +273,13 @@ out:
 	return ret;
 }
 
+static int vmiop_open(struct inode *inode, struct file *file)
+{
+	/* misc_open() left the miscdevice here; a session replaces NULL. */
+	file->private_data = NULL;
+	return nonseekable_open(inode, file);
+}
+
 static int vmiop_release(struct inode *inode, struct file *file)
 {
 	struct vmiop_session *sess = file->private_data;
@@ -284,7 +291,7 @@ static int vmiop_release(struct inode *inode, struct file *file)
 
 static const struct file_operations vmiop_fops = {
 	.owner = THIS_MODULE,
-	.open = nonseekable_open,
+	.open = vmiop_open,
 	.release = vmiop_release,
 	.unlocked_ioctl = vmiop_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,

@@ -1,0 +1,317 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Guest-physical memory: batched reads and writes, and mapped guest pages. */
+#include <setjmp.h>
+#include <sys/ioctl.h>
+#include "vmiop_test.h"
+
+VT_DEFINE_COUNTERS;
+
+static volatile uint64_t guest_flag;
+static volatile uint64_t guest_value;
+
+#define GPA(var) ((uint64_t)(uintptr_t)&(var))
+
+static void guest_publish_and_wait(uint64_t arg)
+{
+	guest_value = arg;
+	GUEST_SYNC(1);
+	while (guest_flag == 0)
+		guest_pause();
+	GUEST_SYNC(guest_flag);
+	GUEST_DONE();
+}
+
+static bool record_sync(struct tvm_vcpu *vcpu, const struct ucall *uc, void *opaque)
+{
+	(void)vcpu;
+	*(volatile uint64_t *)opaque = uc->args[0];
+	return true;
+}
+
+TEST(read_sees_guest_writes_and_guest_sees_ours)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
+	volatile uint64_t last = 0;
+	uint64_t val = 0, flag = 0xfeedface;
+	struct vmiop *v = vt_attach(tvm);
+
+	tvm_vcpu_entry(vcpu, guest_publish_and_wait, 0x1122334455667788ULL);
+	tvm_vcpu_thread_start(vcpu, record_sync, (void *)&last);
+	VT_WAIT_UNTIL(last == 1);
+	ASSERT_EQ(vmiop_read_pa(v, GPA(guest_value), &val, sizeof(val)), 0);
+	ASSERT_EQ(val, 0x1122334455667788ULL);
+	/* Written while the guest runs, without a pause. */
+	ASSERT_EQ(vmiop_write_pa(v, GPA(guest_flag), &flag, sizeof(flag)), 0);
+	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+	ASSERT_EQ(last, 0xfeedface);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
+TEST(access_crosses_pages_and_memslots)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	struct vmiop *v = vt_attach(tvm);
+	uint64_t gpa = tvm_slot_boundary(tvm) - 4096 - 3;
+	static uint8_t out[3 * 4096], in[3 * 4096];
+	size_t i;
+
+	for (i = 0; i < sizeof(out); i++)
+		out[i] = (uint8_t)(i * 7 + 1);
+	ASSERT_EQ(vmiop_write_pa(v, gpa, out, sizeof(out)), 0);
+	/* The VMM's own view of guest RAM has our bytes... */
+	ASSERT_EQ(memcmp(tvm_gpa2hva(tvm, gpa), out, sizeof(out)), 0);
+	/* ...and so does a read through vmiop. */
+	ASSERT_EQ(vmiop_read_pa(v, gpa, in, sizeof(in)), 0);
+	ASSERT_EQ(memcmp(in, out, sizeof(in)), 0);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
+TEST(batch_of_reads)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	struct vmiop *v = vt_attach(tvm);
+	uint8_t *ram = tvm_gpa2hva(tvm, 0);
+	uint32_t a = 0, b = 0, c = 0;
+	struct vmiop_mem_op ops[3] = {
+		{ .gpa = 0x1000, .buf = (uintptr_t)&a, .len = 4 },
+		{ .gpa = tvm_slot_boundary(tvm) - 2, .buf = (uintptr_t)&b, .len = 4 },
+		{ .gpa = tvm_mem_size(tvm) - 4, .buf = (uintptr_t)&c, .len = 4 },
+	};
+	unsigned int done = 99;
+
+	memcpy(ram + 0x1000, "\x01\x02\x03\x04", 4);
+	memcpy(ram + tvm_slot_boundary(tvm) - 2, "\x05\x06\x07\x08", 4);
+	memcpy(ram + tvm_mem_size(tvm) - 4, "\x09\x0a\x0b\x0c", 4);
+	ASSERT_EQ(vmiop_read_pa_batch(v, ops, 3, &done), 0);
+	EXPECT_EQ(done, 3);
+	EXPECT_EQ(a, 0x04030201);
+	EXPECT_EQ(b, 0x08070605);
+	EXPECT_EQ(c, 0x0c0b0a09);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
+TEST(holes_are_enxio_and_nothing_is_written)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	struct vmiop *v = vt_attach(tvm);
+	uint64_t hole = tvm_hole_gpa(tvm), word = 0xabababababababab, zero = 0;
+	uint8_t *ram = tvm_gpa2hva(tvm, 0);
+	struct vmiop_mem_op ops[2] = {
+		{ .gpa = 0x2000, .buf = (uintptr_t)&word, .len = 8 },
+		{ .gpa = hole + 0x1000, .buf = (uintptr_t)&word, .len = 8 },
+	};
+	unsigned int done = 99;
+
+	memset(ram + 0x2000, 0, 8);
+	ASSERT_ERRNO(vmiop_read_pa(v, hole, &word, 8), ENXIO);
+	/* RAM running into the hole */
+	ASSERT_ERRNO(vmiop_read_pa(v, hole - 4, &word, 8), ENXIO);
+	ASSERT_ERRNO(vmiop_write_pa_batch(v, ops, 2, &done), ENXIO);
+	EXPECT_EQ(done, 0);
+	/* The first op's target was not touched: the batch was checked first. */
+	ASSERT_EQ(memcmp(ram + 0x2000, &zero, 8), 0);
+	/* Far above anything */
+	ASSERT_ERRNO(vmiop_read_pa(v, 1ULL << 50, &word, 8), ENXIO);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
+TEST(bad_batches_rejected)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	struct vmiop *v = vt_attach(tvm);
+	int fd = vmiop_fd(v);
+	uint64_t buf;
+	struct vmiop_mem_op op = { .gpa = 0x1000, .buf = (uintptr_t)&buf, .len = 8 };
+	struct vmiop_mem_batch b = { .size = sizeof(b), .count = 1, .ops = (uintptr_t)&op };
+
+	b.flags = 1;
+	ASSERT_EQ(ioctl(fd, VMIOP_READ_MEM, &b), -1);
+	EXPECT_EQ(errno, EINVAL);
+	b.flags = 0;
+	b.done = 1;
+	ASSERT_EQ(ioctl(fd, VMIOP_READ_MEM, &b), -1);
+	EXPECT_EQ(errno, EINVAL);
+	b.done = 0;
+	b.count = 0;
+	ASSERT_EQ(ioctl(fd, VMIOP_READ_MEM, &b), -1);
+	EXPECT_EQ(errno, EINVAL);
+	b.count = VMIOP_MEM_BATCH_MAX + 1;
+	ASSERT_EQ(ioctl(fd, VMIOP_READ_MEM, &b), -1);
+	EXPECT_EQ(errno, EINVAL);
+	b.count = 1;
+	op.len = 0;
+	ASSERT_EQ(ioctl(fd, VMIOP_READ_MEM, &b), -1);
+	EXPECT_EQ(errno, EINVAL);
+	op.len = VMIOP_MEM_OP_MAX + 1;
+	ASSERT_EQ(ioctl(fd, VMIOP_READ_MEM, &b), -1);
+	EXPECT_EQ(errno, EINVAL);
+	op.len = 8;
+	op.gpa = ~0ULL - 3;
+	ASSERT_EQ(ioctl(fd, VMIOP_READ_MEM, &b), -1);
+	EXPECT_EQ(errno, EINVAL);
+	op.gpa = 0x1000;
+	op.reserved = 1;
+	ASSERT_EQ(ioctl(fd, VMIOP_WRITE_MEM, &b), -1);
+	EXPECT_EQ(errno, EINVAL);
+	op.reserved = 0;
+	op.buf = 8;	/* unmapped user address */
+	ASSERT_EQ(ioctl(fd, VMIOP_READ_MEM, &b), -1);
+	EXPECT_EQ(errno, EFAULT);
+	EXPECT_EQ(b.done, 0);
+	b.ops = 8;
+	ASSERT_EQ(ioctl(fd, VMIOP_READ_MEM, &b), -1);
+	EXPECT_EQ(errno, EFAULT);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
+static sigjmp_buf bus_jmp;
+
+static void on_sigbus(int sig)
+{
+	(void)sig;
+	siglongjmp(bus_jmp, 1);
+}
+
+/* True if reading *p raises SIGBUS. */
+static bool read_faults(volatile const uint8_t *p)
+{
+	struct sigaction sa = { .sa_handler = on_sigbus }, old;
+	volatile bool faulted = false;
+
+	sigaction(SIGBUS, &sa, &old);
+	if (sigsetjmp(bus_jmp, 1))
+		faulted = true;
+	else
+		(void)*p;
+	sigaction(SIGBUS, &old, NULL);
+	return faulted;
+}
+
+static void guest_count_until_flag(uint64_t arg)
+{
+	(void)arg;
+	while (guest_flag == 0)
+		vt_counters[0]++;
+	GUEST_SYNC(guest_flag);
+	GUEST_DONE();
+}
+
+TEST(mapped_guest_pages_are_coherent)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
+	volatile uint64_t last = 0;
+	struct vmiop *v = vt_attach(tvm);
+	uint64_t page = GPA(vt_counters) & ~4095ULL;
+	volatile uint64_t *counter, *flag;
+	uint64_t before;
+	void *map, *fpage;
+
+	ASSERT_EQ(vmiop_map_pa(v, page, 4096, PROT_READ, &map), 0);
+	ASSERT_EQ(vmiop_map_pa(v, GPA(guest_flag) & ~4095ULL, 4096,
+			       PROT_READ | PROT_WRITE, &fpage), 0);
+	counter = (volatile uint64_t *)((char *)map + (GPA(vt_counters) & 4095));
+	flag = (volatile uint64_t *)((char *)fpage + (GPA(guest_flag) & 4095));
+
+	tvm_vcpu_entry(vcpu, guest_count_until_flag, 0);
+	tvm_vcpu_thread_start(vcpu, record_sync, (void *)&last);
+	/* The guest's increments show through the mapping as they happen. */
+	VT_WAIT_UNTIL(*counter > 0);
+	before = *counter;
+	VT_WAIT_UNTIL(*counter != before);
+	/* A store through the mapping is what the guest reads. */
+	*flag = 77;
+	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+	EXPECT_EQ(last, 77);
+	EXPECT_EQ(*counter, vt_counter(tvm, 0));
+
+	ASSERT_EQ(vmiop_unmap_pa(map, 4096), 0);
+	ASSERT_EQ(vmiop_unmap_pa(fpage, 4096), 0);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
+TEST(mapping_a_hole_faults_and_bad_mmaps_fail)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	struct vmiop *v = vt_attach(tvm);
+	uint64_t hole = tvm_hole_gpa(tvm);
+	void *map;
+
+	/* The last RAM page and the first hole page, in one mapping. */
+	ASSERT_EQ(vmiop_map_pa(v, hole - 4096, 8192, PROT_READ, &map), 0);
+	EXPECT_FALSE(read_faults((uint8_t *)map));
+	EXPECT_TRUE(read_faults((uint8_t *)map + 4096));
+	ASSERT_EQ(vmiop_unmap_pa(map, 8192), 0);
+
+	map = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, vmiop_fd(v),
+		   (off_t)VMIOP_MMAP_GUEST_OFFSET);
+	ASSERT_TRUE(map == MAP_FAILED);
+	ASSERT_EQ(errno, EINVAL);
+	map = mmap(NULL, 4096, PROT_READ, MAP_SHARED, vmiop_fd(v), 0);
+	ASSERT_TRUE(map == MAP_FAILED);
+	ASSERT_EQ(errno, EINVAL);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
+TEST(unattached_fd_cannot_map)
+{
+	struct vmiop *v;
+	void *map;
+
+	ASSERT_EQ(vmiop_open(&v), 0);
+	ASSERT_ERRNO(vmiop_map_pa(v, 0, 4096, PROT_READ, &map), ENOTCONN);
+	vmiop_close(v);
+}
+
+/* The VMM dies under an attached session with a mapping. */
+TEST(vm_process_exit_while_attached_and_mapped)
+{
+	int ready[2], status;
+	struct vmiop_vm_info info;
+	uint64_t magic = 0, gpa;
+	struct vmiop *v;
+	pid_t vmm;
+	void *map;
+
+	ASSERT_EQ(pipe(ready), 0);
+	vmm = fork();
+	ASSERT_GE(vmm, 0);
+	if (vmm == 0) {
+		struct tvm *tvm = tvm_create(1, 0);
+		uint64_t gpa = 0x3000;
+
+		*(uint64_t *)tvm_gpa2hva(tvm, gpa) = 0x600dcafe;
+		if (write(ready[1], &gpa, sizeof(gpa)) != sizeof(gpa))
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	ASSERT_EQ(read(ready[0], &gpa, sizeof(gpa)), sizeof(gpa));
+	ASSERT_EQ(vmiop_open(&v), 0);
+	ASSERT_EQ(vmiop_attach_pid(v, vmm), 0);
+	ASSERT_EQ(vmiop_map_pa(v, gpa, 4096, PROT_READ, &map), 0);
+	ASSERT_EQ(*(volatile uint64_t *)map, 0x600dcafe);
+	ASSERT_EQ(vmiop_read_pa(v, gpa, &magic, 8), 0);
+	ASSERT_EQ(magic, 0x600dcafe);
+	ASSERT_EQ(vmiop_pause(v), 1);
+
+	ASSERT_EQ(kill(vmm, SIGKILL), 0);
+	ASSERT_EQ(waitpid(vmm, &status, 0), vmm);
+	/* Gone: the mapping faults, every call says so, close still works. */
+	EXPECT_TRUE(read_faults((uint8_t *)map));
+	EXPECT_ERRNO(vmiop_read_pa(v, gpa, &magic, 8), ESRCH);
+	EXPECT_ERRNO(vmiop_vm_info(v, &info), ESRCH);
+	EXPECT_ERRNO(vmiop_resume(v), ESRCH);
+	ASSERT_EQ(vmiop_unmap_pa(map, 4096), 0);
+	vmiop_close(v);
+}
+
+VMTEST_MAIN()

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Helpers shared by the vmiop VM tests. */
+#ifndef VMIOP_TEST_H
+#define VMIOP_TEST_H
+
+#include <libvmiop.h>
+#include "guest.h"
+#include "vmtest.h"
+
+/* Opens /dev/vmiop and attaches to @tvm's VM by its fd. */
+static inline struct vmiop *vt_attach(struct tvm *tvm)
+{
+	struct vmiop *v;
+
+	ASSERT_EQ(vmiop_open(&v), 0);
+	ASSERT_EQ(vmiop_attach_fd(v, tvm_vm_fd(tvm)), 0);
+	return v;
+}
+
+static inline void vt_msleep(unsigned int ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * Waits until @cond holds.  The limit only turns a hang into a failure; it
+ * is far above anything the emulated machine needs.
+ */
+#define VT_WAIT_UNTIL(cond) do {						\
+	int __ms;								\
+	for (__ms = 0; !(cond); __ms++) {					\
+		if (__ms > 120000) {						\
+			vmtest_diag("timed out waiting for %s", #cond);		\
+			vmtest_fail_now();					\
+		}								\
+		vt_msleep(1);							\
+	}									\
+} while (0)
+
+/* Guest: counts forever in counters[idx] (volatile: the host watches). */
+extern volatile uint64_t vt_counters[TVM_MAX_VCPUS];
+
+static inline void vt_guest_count(uint64_t idx)
+{
+	for (;;)
+		vt_counters[idx]++;
+}
+
+static inline uint64_t vt_counter(struct tvm *tvm, unsigned int idx)
+{
+	return (*TVM_GUEST_VAR(tvm, vt_counters))[idx];
+}
+
+#define VT_DEFINE_COUNTERS volatile uint64_t vt_counters[TVM_MAX_VCPUS]
+
+#endif
