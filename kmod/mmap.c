@@ -141,18 +141,14 @@ again:
 		ret = VM_FAULT_SIGBUS;
 		goto out;
 	}
-	prot = vma->vm_page_prot;
 	/*
 	 * A writable view takes the page for writing up front, so a later
 	 * write through the PTE cannot land in a page the VMM shares (zero
-	 * page, KSM); a read-only slot is mapped read-only (pfn_mkwrite).
+	 * page, KSM).  The PTE starts read-only either way (pfn_mkwrite).
 	 */
-	if (vma->vm_flags & VM_WRITE) {
-		if (slot->flags & KVM_MEM_READONLY)
-			prot = vm_get_page_prot(vma->vm_flags & ~VM_WRITE);
-		else
-			gup_flags |= FOLL_WRITE;
-	}
+	prot = vma->vm_page_prot;
+	if (vma->vm_flags & VM_WRITE && !(slot->flags & KVM_MEM_READONLY))
+		gup_flags |= FOLL_WRITE;
 	hva = gfn_to_hva_memslot(slot, gfn);
 	mmap_read_lock(sess->mm);
 	got = get_user_pages_remote(sess->mm, hva, 1, gup_flags, &page, NULL, NULL);
@@ -182,10 +178,26 @@ out:
 	return ret;
 }
 
+/*
+ * Having this hook makes the core map every page read-only first (write
+ * notification), so this is where a write to a mapped page is allowed:
+ * RAM slots yes (the page was taken for writing at fault time), read-only
+ * slots no.
+ */
 static vm_fault_t vmiop_vm_pfn_mkwrite(struct vm_fault *vmf)
 {
-	/* Only read-only slots are mapped without write permission. */
-	return VM_FAULT_SIGBUS;
+	struct vmiop_session *sess = vmf->vma->vm_private_data;
+	u64 gpa = (u64)(vmf->pgoff - VMIOP_GUEST_PGOFF) << PAGE_SHIFT;
+	struct kvm_memory_slot *slot;
+	vm_fault_t ret = VM_FAULT_SIGBUS;
+	int idx;
+
+	idx = srcu_read_lock(&sess->kvm->srcu);
+	slot = gfn_to_memslot(sess->kvm, gpa >> PAGE_SHIFT);
+	if (slot && !(slot->flags & KVM_MEM_READONLY))
+		ret = 0;
+	srcu_read_unlock(&sess->kvm->srcu, idx);
+	return ret;
 }
 
 static void vmiop_vm_open(struct vm_area_struct *vma)

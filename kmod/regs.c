@@ -182,6 +182,9 @@ static int vmiop_regs_apply(struct kvm_vcpu *vcpu, const struct vmiop_regs *cur,
 	struct kvm_regs kr;
 	int i, ret;
 
+	/* KVM_SET_SREGS takes any EFER from the host; vmiop does not. */
+	if (cur->efer != want->efer && !kvm_valid_efer(vcpu, want->efer))
+		return -EINVAL;
 	if (vmiop_sregs_differ(cur, want)) {
 		/* Keeps the pending-interrupt bitmap and anything not in uapi. */
 		vmiop_ksym.get_sregs(vcpu, &ks);

@@ -9,15 +9,22 @@ VT_DEFINE_COUNTERS;
 #define MSR_KERNEL_GS_BASE	0xc0000102
 #define MSR_SYSENTER_ESP	0x00000175
 
-/* Spins until RAX becomes non-zero, then reports it. */
+/*
+ * Clears RAX, says so, and spins until RAX becomes non-zero, then reports
+ * it.  One asm block, so that the compiler cannot clear RAX again after the
+ * host has seen the flag.
+ */
 static void guest_wait_rax(uint64_t arg)
 {
-	uint64_t v = 0;
+	uint64_t v;
 
 	(void)arg;
-	asm volatile("1: pause\n\t"
-		     "test %0, %0\n\t"
-		     "jz 1b" : "+a"(v));
+	asm volatile("xor %%eax, %%eax\n\t"
+		     "movq $1, %1\n\t"
+		     "1: pause\n\t"
+		     "test %%rax, %%rax\n\t"
+		     "jz 1b"
+		     : "=&a"(v), "=m"(vt_counters[0]) : : "memory");
 	GUEST_SYNC(v);
 	GUEST_DONE();
 }
@@ -39,10 +46,11 @@ TEST(set_rax_on_a_parked_vcpu_changes_guest_behaviour)
 
 	tvm_vcpu_entry(vcpu, guest_wait_rax, 0);
 	tvm_vcpu_thread_start(vcpu, record_sync, &reported);
+	VT_WAIT_UNTIL(vt_counter(tvm, 0) == 1);
 	v = vt_attach(tvm);
 	ASSERT_EQ(vmiop_pause(v), 1);
 	ASSERT_EQ(vmiop_get_regs(v, 0, &regs), 0);
-	/* Somewhere in the spin loop, still waiting. */
+	/* In the spin loop, still waiting. */
 	EXPECT_EQ(regs.rax, 0);
 	EXPECT_GE(regs.rip, (uint64_t)(uintptr_t)guest_wait_rax);
 	EXPECT_LT(regs.rip, (uint64_t)(uintptr_t)guest_wait_rax + 64);
