@@ -74,7 +74,7 @@ static int vmiop_copy_chunk(struct vmiop_session *sess, u64 gpa, void *kbuf,
 		return -ENXIO;
 	if (write && slot->flags & KVM_MEM_READONLY)
 		return -EROFS;
-	hva = gfn_to_hva_memslot(slot, gfn);
+	hva = __gfn_to_hva_memslot(slot, gfn);
 
 	mmap_read_lock(sess->mm);
 	got = get_user_pages_remote(sess->mm, hva, 1, write ? FOLL_WRITE : 0,

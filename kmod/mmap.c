@@ -149,7 +149,7 @@ again:
 	prot = vma->vm_page_prot;
 	if (vma->vm_flags & VM_WRITE && !(slot->flags & KVM_MEM_READONLY))
 		gup_flags |= FOLL_WRITE;
-	hva = gfn_to_hva_memslot(slot, gfn);
+	hva = __gfn_to_hva_memslot(slot, gfn);
 	mmap_read_lock(sess->mm);
 	got = get_user_pages_remote(sess->mm, hva, 1, gup_flags, &page, NULL, NULL);
 	mmap_read_unlock(sess->mm);

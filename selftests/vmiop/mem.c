@@ -314,4 +314,68 @@ TEST(vm_process_exit_while_attached_and_mapped)
 	vmiop_close(v);
 }
 
+/* A read-only memslot (firmware-like) above the RAM. */
+#define ROM_GPA 0x80000000ULL
+
+static void *add_rom_slot(struct tvm *tvm)
+{
+	uint8_t *rom = mmap(NULL, 8192, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct kvm_userspace_memory_region r = {
+		.slot = 7, .flags = KVM_MEM_READONLY, .guest_phys_addr = ROM_GPA,
+		.memory_size = 8192, .userspace_addr = (uintptr_t)rom,
+	};
+
+	ASSERT_TRUE(rom != MAP_FAILED);
+	memset(rom, 0x5a, 8192);
+	ASSERT_EQ(ioctl(tvm_vm_fd(tvm), KVM_SET_USER_MEMORY_REGION, &r), 0);
+	return rom;
+}
+
+static bool write_faults(volatile uint8_t *p)
+{
+	struct sigaction sa = { .sa_handler = on_sigbus }, old;
+	volatile bool faulted = false;
+
+	sigaction(SIGBUS, &sa, &old);
+	if (sigsetjmp(bus_jmp, 1))
+		faulted = true;
+	else
+		*p = 1;
+	sigaction(SIGBUS, &old, NULL);
+	return faulted;
+}
+
+TEST(read_only_memslot)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	struct vmiop *v = vt_attach(tvm);
+	struct vmiop_memmap_entry *e;
+	uint8_t *rom = add_rom_slot(tvm), *map;
+	uint32_t word = 0;
+	int n;
+
+	n = vmiop_get_memmap(v, &e);
+	ASSERT_EQ(n, 2);
+	EXPECT_EQ(e[1].addr, ROM_GPA);
+	EXPECT_EQ(e[1].size, 8192);
+	EXPECT_EQ(e[1].type, VMIOP_E820_ROM);
+	free(e);
+
+	ASSERT_EQ(vmiop_read_pa(v, ROM_GPA + 4094, &word, 4), 0);
+	EXPECT_EQ(word, 0x5a5a5a5a);
+	ASSERT_ERRNO(vmiop_write_pa(v, ROM_GPA + 16, &word, 4), EROFS);
+	/* RAM then ROM in one batch: refused before the RAM is written */
+	ASSERT_ERRNO(vmiop_write_pa(v, ROM_GPA - 2, &word, 4), ENXIO);
+	EXPECT_EQ(rom[16], 0x5a);
+
+	ASSERT_EQ(vmiop_map_pa(v, ROM_GPA, 8192, PROT_READ | PROT_WRITE, (void **)&map), 0);
+	EXPECT_EQ(map[100], 0x5a);
+	EXPECT_TRUE(write_faults(map + 100));
+	EXPECT_EQ(rom[100], 0x5a);
+	ASSERT_EQ(vmiop_unmap_pa(map, 8192), 0);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
 VMTEST_MAIN()
