@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Module unload: refused while a session exists; once none does, it
+ * leaves KVM as it was, even with vCPUs sleeping in functions vmiop hooked.
+ * Runs last: it reloads the module.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include "vmiop_test.h"
+
+VT_DEFINE_COUNTERS;
+
+static const char *module_path(void)
+{
+	const char *p = getenv("VMIOP_KO");
+
+	return p ? p : "/modules/vmiop.ko";
+}
+
+static int unload(void)
+{
+	return syscall(SYS_delete_module, "vmiop", O_NONBLOCK) ? -errno : 0;
+}
+
+static int load(void)
+{
+	int fd = open(module_path(), O_RDONLY | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = syscall(SYS_finit_module, fd, "", 0) ? -errno : 0;
+	close(fd);
+	return ret;
+}
+
+static void guest_halt(uint64_t idx)
+{
+	vt_counters[idx] = 1;
+	for (;;)
+		guest_hlt();
+}
+
+TEST(unload_refused_while_attached)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	struct vmiop *v = vt_attach(tvm);
+	int ret;
+
+	if (access(module_path(), R_OK))
+		SKIP("no module file at %s (set VMIOP_KO)", module_path());
+	ret = unload();
+	ASSERT_TRUE(ret == -EAGAIN || ret == -EBUSY);
+	/* The session is intact. */
+	ASSERT_EQ(vmiop_pause(v), 1);
+	ASSERT_EQ(vmiop_resume(v), 0);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
+TEST(unload_with_vcpus_in_hooked_functions_then_reload)
+{
+	struct tvm *tvm = tvm_create(2, 0);
+	struct vmiop_vm_info info;
+	struct vmiop *v;
+	uint64_t before;
+
+	if (access(module_path(), R_OK))
+		SKIP("no module file at %s (set VMIOP_KO)", module_path());
+	tvm_vcpu_entry(tvm_vcpu(tvm, 0), vt_guest_count, 0);
+	tvm_vcpu_entry(tvm_vcpu(tvm, 1), guest_halt, 1);
+	tvm_vcpu_thread_start(tvm_vcpu(tvm, 0), NULL, NULL);
+	tvm_vcpu_thread_start(tvm_vcpu(tvm, 1), NULL, NULL);
+	VT_WAIT_UNTIL(vt_counter(tvm, 0) > 0 && vt_counter(tvm, 1) == 1);
+	vt_msleep(100);
+
+	/*
+	 * Paused, the halted vCPU parks in the redirected kvm_vcpu_block();
+	 * resumed and detached, it sleeps in the original called from vmiop.
+	 */
+	v = vt_attach(tvm);
+	ASSERT_EQ(vmiop_pause(v), 1);
+	ASSERT_EQ(vmiop_resume(v), 0);
+	vmiop_close(v);
+
+	ASSERT_EQ(unload(), 0);
+	ASSERT_EQ(access("/dev/vmiop", F_OK), -1);
+	/* KVM runs the guest on without vmiop. */
+	before = vt_counter(tvm, 0);
+	VT_WAIT_UNTIL(vt_counter(tvm, 0) != before);
+	ASSERT_EQ(tvm_vcpu_thread_state(tvm_vcpu(tvm, 1)), TVM_THREAD_RUNNING);
+
+	ASSERT_EQ(load(), 0);
+	v = vt_attach(tvm);
+	ASSERT_EQ(vmiop_vm_info(v, &info), 0);
+	ASSERT_EQ(info.nr_vcpus, 2);
+	ASSERT_EQ(vmiop_pause(v), 1);
+	before = vt_counter(tvm, 0);
+	vt_msleep(200);
+	ASSERT_EQ(vt_counter(tvm, 0), before);
+	ASSERT_EQ(vmiop_resume(v), 0);
+	vmiop_close(v);
+	ASSERT_EQ(tvm_vcpu_thread_stop(tvm_vcpu(tvm, 0)), TVM_THREAD_STOPPED);
+	ASSERT_EQ(tvm_vcpu_thread_stop(tvm_vcpu(tvm, 1)), TVM_THREAD_STOPPED);
+	tvm_destroy(tvm);
+}
+
+VMTEST_MAIN()
