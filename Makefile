@@ -56,13 +56,13 @@ STATIC := -static -no-pie
 GUEST_SRC := selftests/lib/guest.c
 GUEST_HDR := selftests/lib/guest.h selftests/include/vmtest.h
 
-tools: $(B)/vmiop $(B)/vmiop-demo-guest
+tools: $(B)/vmiop $(B)/vmiop-demo
 
 $(B)/vmiop: tools/vmiop.c $(B)/libvmiop.a $(LIB_HDR)
 	$(CC) $(CFLAGS) $(USER_CFLAGS) $(STATIC) -o $@ $< $(B)/libvmiop.a
 
-$(B)/vmiop-demo-guest: tools/demo-guest.c $(GUEST_SRC) $(GUEST_HDR)
-	$(CC) $(CFLAGS) $(USER_CFLAGS) $(STATIC) -o $@ $< $(GUEST_SRC) -lpthread
+$(B)/vmiop-demo: tools/demo.c $(GUEST_SRC) $(GUEST_HDR) $(B)/libvmiop.a $(LIB_HDR)
+	$(CC) $(CFLAGS) $(USER_CFLAGS) $(STATIC) -o $@ $< $(GUEST_SRC) $(B)/libvmiop.a -lpthread
 
 SELFTESTS := $(patsubst selftests/vmiop/%.c,$(B)/selftests/%,$(wildcard selftests/vmiop/*.c))
 

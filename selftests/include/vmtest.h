@@ -149,7 +149,7 @@ static inline void vmtest_mark_failed(void)
  * a plain comparison); -Wsign-compare is silenced so that ASSERT_EQ(len, 0)
  * with a size_t does not break -Werror builds.
  */
-#define __VMTEST_CMP(_a, _op, _b, _fatal, _opname)				\
+#define __VMTEST_CMP(_a, _op, _b, _fatal, _opname, _sa, _sb)				\
 	do {									\
 		__typeof__(_a) __vt_a = (_a);					\
 		__typeof__(_b) __vt_b = (_b);					\
@@ -159,11 +159,11 @@ static inline void vmtest_mark_failed(void)
 		_Pragma("GCC diagnostic pop")					\
 		if (!__vt_ok) {							\
 			vmtest_diag("%s:%d: %s(%s, %s) failed", __FILE__,	\
-				    __LINE__, _opname, #_a, #_b);		\
-			vmtest_diag("    %s = 0x%llx (%lld)", #_a,		\
+				    __LINE__, _opname, _sa, _sb);		\
+			vmtest_diag("    %s = 0x%llx (%lld)", _sa,		\
 				    (unsigned long long)__vt_a,			\
 				    (long long)__vt_a);				\
-			vmtest_diag("    %s = 0x%llx (%lld)", #_b,		\
+			vmtest_diag("    %s = 0x%llx (%lld)", _sb,		\
 				    (unsigned long long)__vt_b,			\
 				    (long long)__vt_b);				\
 			if (_fatal)						\
@@ -172,11 +172,11 @@ static inline void vmtest_mark_failed(void)
 		}								\
 	} while (0)
 
-#define __VMTEST_BOOL(_c, _want, _fatal, _opname)				\
+#define __VMTEST_BOOL(_c, _want, _fatal, _opname, _sc)				\
 	do {									\
-		if (!!(_c) != (_want)) {					\
+		if ((!!(_c)) != (_want)) {					\
 			vmtest_diag("%s:%d: %s(%s) failed", __FILE__,		\
-				    __LINE__, _opname, #_c);			\
+				    __LINE__, _opname, _sc);			\
 			if (_fatal)						\
 				vmtest_fail_now();				\
 			vmtest_mark_failed();					\
@@ -184,18 +184,16 @@ static inline void vmtest_mark_failed(void)
 	} while (0)
 
 /* For calls that return -errno: passes iff (expr) == -E. */
-#define __VMTEST_ERRNO(_expr, _e, _fatal, _opname)				\
+#define __VMTEST_ERRNO(_expr, _e, _fatal, _opname, _sx, _se)				\
 	do {									\
 		long long __vt_r = (long long)(_expr);				\
 		long long __vt_e = (long long)(_e);				\
 		if (__vt_r != -__vt_e) {					\
 			vmtest_diag("%s:%d: %s(%s, %s) failed", __FILE__,	\
-				    __LINE__, _opname, #_expr, #_e);		\
-			vmtest_diag("    got %lld (0x%llx)%s%s, want -%lld (%s)",\
-				    __vt_r, (unsigned long long)__vt_r,	\
-				    __vt_r < 0 ? " = -" : "",			\
-				    __vt_r < 0 && __vt_r > -4096 ?		\
-					strerror((int)-__vt_r) : "",		\
+				    __LINE__, _opname, _sx, _se);		\
+			vmtest_diag("    got %lld (%s), want -%lld (%s)",	\
+				    __vt_r, __vt_r < 0 && __vt_r > -4096 ?	\
+					strerror((int)-__vt_r) : "not -errno",	\
 				    __vt_e, strerror((int)__vt_e));		\
 			if (_fatal)						\
 				vmtest_fail_now();				\
@@ -203,25 +201,25 @@ static inline void vmtest_mark_failed(void)
 		}								\
 	} while (0)
 
-#define ASSERT_EQ(a, b)		__VMTEST_CMP(a, ==, b, 1, "ASSERT_EQ")
-#define ASSERT_NE(a, b)		__VMTEST_CMP(a, !=, b, 1, "ASSERT_NE")
-#define ASSERT_LT(a, b)		__VMTEST_CMP(a, <,  b, 1, "ASSERT_LT")
-#define ASSERT_LE(a, b)		__VMTEST_CMP(a, <=, b, 1, "ASSERT_LE")
-#define ASSERT_GT(a, b)		__VMTEST_CMP(a, >,  b, 1, "ASSERT_GT")
-#define ASSERT_GE(a, b)		__VMTEST_CMP(a, >=, b, 1, "ASSERT_GE")
-#define ASSERT_TRUE(c)		__VMTEST_BOOL(c, 1, 1, "ASSERT_TRUE")
-#define ASSERT_FALSE(c)		__VMTEST_BOOL(c, 0, 1, "ASSERT_FALSE")
-#define ASSERT_ERRNO(expr, e)	__VMTEST_ERRNO(expr, e, 1, "ASSERT_ERRNO")
+#define ASSERT_EQ(a, b)		__VMTEST_CMP(a, ==, b, 1, "ASSERT_EQ", #a, #b)
+#define ASSERT_NE(a, b)		__VMTEST_CMP(a, !=, b, 1, "ASSERT_NE", #a, #b)
+#define ASSERT_LT(a, b)		__VMTEST_CMP(a, <,  b, 1, "ASSERT_LT", #a, #b)
+#define ASSERT_LE(a, b)		__VMTEST_CMP(a, <=, b, 1, "ASSERT_LE", #a, #b)
+#define ASSERT_GT(a, b)		__VMTEST_CMP(a, >,  b, 1, "ASSERT_GT", #a, #b)
+#define ASSERT_GE(a, b)		__VMTEST_CMP(a, >=, b, 1, "ASSERT_GE", #a, #b)
+#define ASSERT_TRUE(c)		__VMTEST_BOOL(c, 1, 1, "ASSERT_TRUE", #c)
+#define ASSERT_FALSE(c)		__VMTEST_BOOL(c, 0, 1, "ASSERT_FALSE", #c)
+#define ASSERT_ERRNO(expr, e)	__VMTEST_ERRNO(expr, e, 1, "ASSERT_ERRNO", #expr, #e)
 
-#define EXPECT_EQ(a, b)		__VMTEST_CMP(a, ==, b, 0, "EXPECT_EQ")
-#define EXPECT_NE(a, b)		__VMTEST_CMP(a, !=, b, 0, "EXPECT_NE")
-#define EXPECT_LT(a, b)		__VMTEST_CMP(a, <,  b, 0, "EXPECT_LT")
-#define EXPECT_LE(a, b)		__VMTEST_CMP(a, <=, b, 0, "EXPECT_LE")
-#define EXPECT_GT(a, b)		__VMTEST_CMP(a, >,  b, 0, "EXPECT_GT")
-#define EXPECT_GE(a, b)		__VMTEST_CMP(a, >=, b, 0, "EXPECT_GE")
-#define EXPECT_TRUE(c)		__VMTEST_BOOL(c, 1, 0, "EXPECT_TRUE")
-#define EXPECT_FALSE(c)		__VMTEST_BOOL(c, 0, 0, "EXPECT_FALSE")
-#define EXPECT_ERRNO(expr, e)	__VMTEST_ERRNO(expr, e, 0, "EXPECT_ERRNO")
+#define EXPECT_EQ(a, b)		__VMTEST_CMP(a, ==, b, 0, "EXPECT_EQ", #a, #b)
+#define EXPECT_NE(a, b)		__VMTEST_CMP(a, !=, b, 0, "EXPECT_NE", #a, #b)
+#define EXPECT_LT(a, b)		__VMTEST_CMP(a, <,  b, 0, "EXPECT_LT", #a, #b)
+#define EXPECT_LE(a, b)		__VMTEST_CMP(a, <=, b, 0, "EXPECT_LE", #a, #b)
+#define EXPECT_GT(a, b)		__VMTEST_CMP(a, >,  b, 0, "EXPECT_GT", #a, #b)
+#define EXPECT_GE(a, b)		__VMTEST_CMP(a, >=, b, 0, "EXPECT_GE", #a, #b)
+#define EXPECT_TRUE(c)		__VMTEST_BOOL(c, 1, 0, "EXPECT_TRUE", #c)
+#define EXPECT_FALSE(c)		__VMTEST_BOOL(c, 0, 0, "EXPECT_FALSE", #c)
+#define EXPECT_ERRNO(expr, e)	__VMTEST_ERRNO(expr, e, 0, "EXPECT_ERRNO", #expr, #e)
 
 /* Unconditional failure with a message. */
 #define FAIL(...)								\

@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: MIT
+/*
+ * vmiop: command-line introspection of a running KVM guest.
+ *
+ *   vmiop -p PID info | memmap | regs [VCPU] | read GPA LEN |
+ *                write GPA HEXBYTES | translate GVA [VCPU] | pause-for SECS
+ *
+ * On failure it prints one line saying what failed and why, and exits 1.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libvmiop.h>
+
+static const char *prog = "vmiop";
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: %s -p PID COMMAND [ARGS]\n"
+		"  info                   vendor, vCPUs, pauses, features\n"
+		"  memmap                 guest-physical memory map\n"
+		"  regs [VCPU]            registers (the VM is paused meanwhile)\n"
+		"  read GPA LEN           hex dump of guest-physical memory\n"
+		"  write GPA HEXBYTES     write guest-physical memory\n"
+		"  translate GVA [VCPU]   guest-virtual to guest-physical\n"
+		"  pause-for SECONDS      pause the VM, wait, resume\n", prog);
+	exit(2);
+}
+
+static void die(const char *what, int err)
+{
+	fprintf(stderr, "%s: %s: %s\n", prog, what, strerror(-err));
+	exit(1);
+}
+
+static uint64_t parse_u64(const char *s, const char *what)
+{
+	char *end;
+	uint64_t v;
+
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || *end || end == s) {
+		fprintf(stderr, "%s: bad %s: '%s'\n", prog, what, s);
+		exit(2);
+	}
+	return v;
+}
+
+static const char *vendor_name(uint32_t vendor)
+{
+	return vendor == VMIOP_VENDOR_AMD ? "AMD SVM/NPT" :
+	       vendor == VMIOP_VENDOR_INTEL ? "Intel VMX/EPT" : "unknown";
+}
+
+static void cmd_info(struct vmiop *v)
+{
+	struct vmiop_vm_info info;
+	struct vmiop_api api;
+	int ret;
+
+	if ((ret = vmiop_get_api(v, &api)))
+		die("query the module", ret);
+	if ((ret = vmiop_vm_info(v, &info)))
+		die("query the VM", ret);
+	printf("vendor      %s\n", vendor_name(info.vendor));
+	printf("vcpus       %u\n", info.nr_vcpus);
+	printf("vmm pid     %d\n", info.vmm_pid);
+	printf("maxphyaddr  %u\n", info.maxphyaddr);
+	printf("pauses      %u\n", info.pause_count);
+	printf("features    0x%" PRIx64 "\n", (uint64_t)api.features);
+}
+
+static void cmd_memmap(struct vmiop *v)
+{
+	struct vmiop_memmap_entry *e;
+	int n, i;
+
+	n = vmiop_get_memmap(v, &e);
+	if (n < 0)
+		die("read the memory map", n);
+	for (i = 0; i < n; i++)
+		printf("%016" PRIx64 "-%016" PRIx64 " %s\n", (uint64_t)e[i].addr,
+		       (uint64_t)(e[i].addr + e[i].size - 1),
+		       e[i].type == VMIOP_E820_ROM ? "rom" : "ram");
+	free(e);
+}
+
+static void print_regs(const struct vmiop_regs *r)
+{
+	const uint64_t *slot = (const uint64_t *)r;
+	unsigned int id;
+
+	for (id = 0; id < VMIOP_NR_REGS; id++)
+		printf("%-14s 0x%016" PRIx64 "%s", vmiop_reg_name(id), slot[id],
+		       id % 3 == 2 ? "\n" : "   ");
+	if (VMIOP_NR_REGS % 3)
+		printf("\n");
+}
+
+static void cmd_regs(struct vmiop *v, unsigned int vcpu)
+{
+	struct vmiop_regs r;
+	int ret;
+
+	if ((ret = vmiop_pause(v)) < 0)
+		die("pause the VM", ret);
+	ret = vmiop_get_regs(v, vcpu, &r);
+	vmiop_resume(v);
+	if (ret)
+		die("read the registers", ret);
+	print_regs(&r);
+}
+
+static void hexdump(uint64_t addr, const uint8_t *p, size_t len)
+{
+	size_t i, j;
+
+	for (i = 0; i < len; i += 16) {
+		printf("%016" PRIx64 "  ", addr + i);
+		for (j = i; j < i + 16; j++)
+			j < len ? printf("%02x ", p[j]) : printf("   ");
+		printf(" |");
+		for (j = i; j < i + 16 && j < len; j++)
+			putchar(p[j] >= 0x20 && p[j] < 0x7f ? p[j] : '.');
+		printf("|\n");
+	}
+}
+
+static void cmd_read(struct vmiop *v, uint64_t gpa, uint64_t len)
+{
+	uint8_t *buf;
+	int ret;
+
+	if (!len || len > (64 << 20)) {
+		fprintf(stderr, "%s: length must be 1..64 MiB\n", prog);
+		exit(2);
+	}
+	buf = malloc(len);
+	if (!buf)
+		die("allocate", -ENOMEM);
+	if ((ret = vmiop_read_pa(v, gpa, buf, len)))
+		die("read guest memory", ret);
+	hexdump(gpa, buf, len);
+	free(buf);
+}
+
+static void cmd_write(struct vmiop *v, uint64_t gpa, const char *hex)
+{
+	size_t n = strlen(hex) / 2, i;
+	uint8_t buf[4096];
+	int ret;
+
+	if (!n || strlen(hex) % 2 || n > sizeof(buf)) {
+		fprintf(stderr, "%s: HEXBYTES must be 1..4096 bytes as hex pairs\n", prog);
+		exit(2);
+	}
+	for (i = 0; i < n; i++) {
+		unsigned int b;
+
+		if (sscanf(hex + 2 * i, "%2x", &b) != 1) {
+			fprintf(stderr, "%s: bad hex at '%s'\n", prog, hex + 2 * i);
+			exit(2);
+		}
+		buf[i] = (uint8_t)b;
+	}
+	if ((ret = vmiop_write_pa(v, gpa, buf, n)))
+		die("write guest memory", ret);
+}
+
+static const char *const fault_names[] = {
+	"ok", "not present", "reserved bit set", "non-canonical", "table not in RAM",
+};
+
+static void cmd_translate(struct vmiop *v, uint64_t gva, unsigned int vcpu)
+{
+	struct vmiop_translate t = { .vcpu = vcpu, .gva = gva };
+	int ret;
+
+	if ((ret = vmiop_pause(v)) < 0)
+		die("pause the VM", ret);
+	ret = vmiop_translate_ex(v, &t);
+	vmiop_resume(v);
+	if (ret)
+		die("translate", ret);
+	if (t.fault != VMIOP_XLATE_OK) {
+		fprintf(stderr, "%s: 0x%" PRIx64 ": %s at level %u\n", prog, gva,
+			t.fault < 5 ? fault_names[t.fault] : "fault", t.level);
+		exit(1);
+	}
+	printf("0x%" PRIx64 " -> 0x%" PRIx64 " (%" PRIu64 "K page%s%s%s, cr3 0x%" PRIx64 ")\n",
+	       gva, (uint64_t)t.gpa, (uint64_t)t.page_size >> 10,
+	       t.access & VMIOP_XLATE_ACC_WRITE ? ", writable" : "",
+	       t.access & VMIOP_XLATE_ACC_USER ? ", user" : "",
+	       t.access & VMIOP_XLATE_ACC_NX ? ", no-exec" : "", (uint64_t)t.cr3);
+}
+
+static void cmd_pause_for(struct vmiop *v, uint64_t secs)
+{
+	int ret;
+
+	if ((ret = vmiop_pause(v)) < 0)
+		die("pause the VM", ret);
+	printf("paused for %" PRIu64 " s\n", secs);
+	fflush(stdout);
+	sleep((unsigned int)secs);
+	if ((ret = vmiop_resume(v)) < 0)
+		die("resume the VM", ret);
+	printf("resumed\n");
+}
+
+int main(int argc, char **argv)
+{
+	struct vmiop *v;
+	const char *cmd;
+	pid_t pid = 0;
+	int opt, ret;
+	char what[64];
+
+	while ((opt = getopt(argc, argv, "p:h")) != -1) {
+		if (opt == 'p')
+			pid = (pid_t)parse_u64(optarg, "pid");
+		else
+			usage();
+	}
+	if (!pid || optind >= argc)
+		usage();
+	cmd = argv[optind++];
+	argc -= optind;
+	argv += optind;
+
+	if ((ret = vmiop_open(&v)))
+		die("open " VMIOP_DEVICE, ret);
+	if ((ret = vmiop_attach_pid(v, pid))) {
+		snprintf(what, sizeof(what), "attach to the VM of pid %d", (int)pid);
+		die(what, ret);
+	}
+
+	if (!strcmp(cmd, "info") && argc == 0)
+		cmd_info(v);
+	else if (!strcmp(cmd, "memmap") && argc == 0)
+		cmd_memmap(v);
+	else if (!strcmp(cmd, "regs") && argc <= 1)
+		cmd_regs(v, argc ? (unsigned int)parse_u64(argv[0], "vcpu") : 0);
+	else if (!strcmp(cmd, "read") && argc == 2)
+		cmd_read(v, parse_u64(argv[0], "gpa"), parse_u64(argv[1], "length"));
+	else if (!strcmp(cmd, "write") && argc == 2)
+		cmd_write(v, parse_u64(argv[0], "gpa"), argv[1]);
+	else if (!strcmp(cmd, "translate") && argc >= 1 && argc <= 2)
+		cmd_translate(v, parse_u64(argv[0], "gva"),
+			      argc > 1 ? (unsigned int)parse_u64(argv[1], "vcpu") : 0);
+	else if (!strcmp(cmd, "pause-for") && argc == 1)
+		cmd_pause_for(v, parse_u64(argv[0], "seconds"));
+	else
+		usage();
+	vmiop_close(v);
+	return 0;
+}
