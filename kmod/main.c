@@ -11,6 +11,7 @@
 #include <linux/miscdevice.h>
 #include <linux/module.h>
 #include <linux/uaccess.h>
+#include "abi.h"
 #include "vmiop.h"
 
 const struct vmiop_vendor_ops *vmiop_vendor;
@@ -110,7 +111,7 @@ static long vmiop_regs_ioctl(struct vmiop_session *sess, struct vmiop_vcpu_regs 
 	if (r->flags || r->reserved)
 		return -EINVAL;
 	if (set) {
-		ret = vmiop_regs_check(&r->regs);
+		ret = abi_check_regs(&r->regs);
 		if (ret)
 			return ret;
 	}
@@ -133,15 +134,17 @@ static long vmiop_reg_list_ioctl(struct vmiop_session *sess, struct vmiop_reg_li
 	long ret;
 	u32 i;
 
-	if (l->flags || !l->count || l->count > VMIOP_REG_LIST_MAX)
-		return -EINVAL;
+	ret = abi_check_reg_list(l);
+	if (ret)
+		return ret;
 	regs = memdup_user(uregs, array_size(l->count, sizeof(*regs)));
 	if (IS_ERR(regs))
 		return PTR_ERR(regs);
-	ret = -EINVAL;
-	for (i = 0; i < l->count; i++)
-		if (regs[i].id >= VMIOP_NR_REGS || regs[i].reserved)
+	for (i = 0; i < l->count; i++) {
+		ret = abi_check_reg(&regs[i]);
+		if (ret)
 			goto out_free;
+	}
 	ret = -ENOMEM;
 	file = kzalloc(sizeof(*file), GFP_KERNEL);
 	if (!file)
@@ -155,7 +158,7 @@ static long vmiop_reg_list_ioctl(struct vmiop_session *sess, struct vmiop_reg_li
 	if (!ret && set) {
 		for (i = 0; i < l->count; i++)
 			slot[regs[i].id] = regs[i].value;
-		ret = vmiop_regs_check(file) ?:
+		ret = abi_check_regs(file) ?:
 		      vmiop_vcpu_call(sess, l->vcpu, vmiop_set_regs_fn, file);
 	}
 	mutex_unlock(&sess->lock);

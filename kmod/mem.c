@@ -10,6 +10,7 @@
 #include <linux/mm.h>
 #include <linux/sched/mm.h>
 #include <linux/uaccess.h>
+#include "abi.h"
 #include "memmap.h"
 #include "pgwalk.h"
 #include "vmiop.h"
@@ -137,27 +138,20 @@ int vmiop_gpa_read(struct vmiop_session *sess, u64 gpa, void *buf, u32 len)
 	return ret;
 }
 
-static int vmiop_mem_op_check(const struct vmiop_mem_op *op)
-{
-	if (op->reserved || !op->len || op->len > VMIOP_MEM_OP_MAX ||
-	    op->gpa + op->len < op->gpa)
-		return -EINVAL;
-	return 0;
-}
-
 long vmiop_ioctl_mem(struct vmiop_session *sess, struct vmiop_mem_batch *b, bool write)
 {
 	struct vmiop_mem_op __user *uops = u64_to_user_ptr(b->ops);
 	struct vmiop_mem_op *ops;
 	int idx, i, ret;
 
-	if (b->flags || b->done || !b->count || b->count > VMIOP_MEM_BATCH_MAX)
-		return -EINVAL;
+	ret = abi_check_mem_batch(b);
+	if (ret)
+		return ret;
 	ops = memdup_user(uops, array_size(b->count, sizeof(*ops)));
 	if (IS_ERR(ops))
 		return PTR_ERR(ops);
 	for (i = 0; i < b->count; i++) {
-		ret = vmiop_mem_op_check(&ops[i]);
+		ret = abi_check_mem_op(&ops[i]);
 		if (ret)
 			goto out_free;
 	}
@@ -269,9 +263,6 @@ static_assert((int)VMIOP_XLATE_NO_MEMORY == (int)PGWALK_READ_ERROR &&
 	      (int)VMIOP_XLATE_RESERVED == (int)PGWALK_RESERVED);
 static_assert(VMIOP_XLATE_ACC_NX == PGWALK_ACC_NX);
 
-#define VMIOP_TRANSLATE_FLAGS \
-	(VMIOP_TRANSLATE_F_EXPLICIT | VMIOP_TRANSLATE_F_NXE | VMIOP_TRANSLATE_F_PSE)
-
 long vmiop_ioctl_translate(struct vmiop_session *sess, struct vmiop_translate *t)
 {
 	struct pgwalk_params p = {};
@@ -280,12 +271,9 @@ long vmiop_ioctl_translate(struct vmiop_session *sess, struct vmiop_translate *t
 	bool explicit = t->flags & VMIOP_TRANSLATE_F_EXPLICIT;
 	int ret;
 
-	if (t->flags & ~VMIOP_TRANSLATE_FLAGS || t->reserved)
-		return -EINVAL;
-	if (!explicit && (t->flags || t->mode || t->cr3))
-		return -EINVAL;
-	if (explicit && (t->mode < VMIOP_PAGING_NONE || t->mode > VMIOP_PAGING_5LEVEL))
-		return -EINVAL;
+	ret = abi_check_translate(t);
+	if (ret)
+		return ret;
 	if (t->vcpu >= atomic_read(&sess->kvm->online_vcpus))
 		return -ENOENT;
 	vcpu = kvm_get_vcpu(sess->kvm, t->vcpu);

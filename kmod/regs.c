@@ -5,6 +5,7 @@
  * stay coherent.  Runs where the vCPU is loaded (vcpu.c).
  */
 #include <asm/msr-index.h>
+#include "abi.h"
 #include "vmiop.h"
 #include <asm/fpu/xcr.h>
 
@@ -24,39 +25,6 @@ static_assert(sizeof(struct vmiop_regs) == 90 * sizeof(__u64));
 
 static const int vmiop_drs[] = { 0, 1, 2, 3, 6, 7 };
 
-#define VMIOP_SEG_ATTR_MASK 0x1f0ffULL
-
-static u64 vmiop_seg_attr(const struct kvm_segment *s)
-{
-	return s->type | s->s << 4 | s->dpl << 5 | s->present << 7 |
-	       s->avl << 12 | s->l << 13 | s->db << 14 | s->g << 15 |
-	       (u64)s->unusable << 16;
-}
-
-static void vmiop_seg_to_uapi(struct vmiop_segment *u, const struct kvm_segment *s)
-{
-	u->selector = s->selector;
-	u->attr = vmiop_seg_attr(s);
-	u->limit = s->limit;
-	u->base = s->base;
-}
-
-static void vmiop_seg_from_uapi(struct kvm_segment *s, const struct vmiop_segment *u)
-{
-	s->selector = u->selector;
-	s->base = u->base;
-	s->limit = u->limit;
-	s->type = u->attr & 0xf;
-	s->s = u->attr >> 4 & 1;
-	s->dpl = u->attr >> 5 & 3;
-	s->present = u->attr >> 7 & 1;
-	s->avl = u->attr >> 12 & 1;
-	s->l = u->attr >> 13 & 1;
-	s->db = u->attr >> 14 & 1;
-	s->g = u->attr >> 15 & 1;
-	s->unusable = u->attr >> 16 & 1;
-}
-
 static void vmiop_regs_from_kvm(struct vmiop_regs *r, const struct kvm_regs *kr,
 				const struct kvm_sregs *ks)
 {
@@ -69,14 +37,14 @@ static void vmiop_regs_from_kvm(struct vmiop_regs *r, const struct kvm_regs *kr,
 
 	r->cr0 = ks->cr0; r->cr2 = ks->cr2; r->cr3 = ks->cr3; r->cr4 = ks->cr4;
 	r->cr8 = ks->cr8; r->efer = ks->efer; r->apic_base = ks->apic_base;
-	vmiop_seg_to_uapi(&r->es, &ks->es);
-	vmiop_seg_to_uapi(&r->cs, &ks->cs);
-	vmiop_seg_to_uapi(&r->ss, &ks->ss);
-	vmiop_seg_to_uapi(&r->ds, &ks->ds);
-	vmiop_seg_to_uapi(&r->fs, &ks->fs);
-	vmiop_seg_to_uapi(&r->gs, &ks->gs);
-	vmiop_seg_to_uapi(&r->ldtr, &ks->ldt);
-	vmiop_seg_to_uapi(&r->tr, &ks->tr);
+	abi_seg_to_uapi(&r->es, &ks->es);
+	abi_seg_to_uapi(&r->cs, &ks->cs);
+	abi_seg_to_uapi(&r->ss, &ks->ss);
+	abi_seg_to_uapi(&r->ds, &ks->ds);
+	abi_seg_to_uapi(&r->fs, &ks->fs);
+	abi_seg_to_uapi(&r->gs, &ks->gs);
+	abi_seg_to_uapi(&r->ldtr, &ks->ldt);
+	abi_seg_to_uapi(&r->tr, &ks->tr);
 	r->idtr_base = ks->idt.base;
 	r->idtr_limit = ks->idt.limit;
 	r->gdtr_base = ks->gdt.base;
@@ -95,14 +63,14 @@ static void vmiop_regs_to_kvm(const struct vmiop_regs *r, struct kvm_regs *kr,
 
 	ks->cr0 = r->cr0; ks->cr2 = r->cr2; ks->cr3 = r->cr3; ks->cr4 = r->cr4;
 	ks->cr8 = r->cr8; ks->efer = r->efer; ks->apic_base = r->apic_base;
-	vmiop_seg_from_uapi(&ks->es, &r->es);
-	vmiop_seg_from_uapi(&ks->cs, &r->cs);
-	vmiop_seg_from_uapi(&ks->ss, &r->ss);
-	vmiop_seg_from_uapi(&ks->ds, &r->ds);
-	vmiop_seg_from_uapi(&ks->fs, &r->fs);
-	vmiop_seg_from_uapi(&ks->gs, &r->gs);
-	vmiop_seg_from_uapi(&ks->ldt, &r->ldtr);
-	vmiop_seg_from_uapi(&ks->tr, &r->tr);
+	abi_seg_from_uapi(&ks->es, &r->es);
+	abi_seg_from_uapi(&ks->cs, &r->cs);
+	abi_seg_from_uapi(&ks->ss, &r->ss);
+	abi_seg_from_uapi(&ks->ds, &r->ds);
+	abi_seg_from_uapi(&ks->fs, &r->fs);
+	abi_seg_from_uapi(&ks->gs, &r->gs);
+	abi_seg_from_uapi(&ks->ldt, &r->ldtr);
+	abi_seg_from_uapi(&ks->tr, &r->tr);
 	ks->idt.base = r->idtr_base;
 	ks->idt.limit = r->idtr_limit;
 	ks->gdt.base = r->gdtr_base;
@@ -140,25 +108,6 @@ int vmiop_regs_get(struct kvm_vcpu *vcpu, struct vmiop_regs *r)
 		if (vmiop_ksym.get_msr(vcpu, vmiop_msr_index[i], vmiop_msr_slot(r, i), true))
 			*vmiop_msr_slot(r, i) = 0;
 	}
-	return 0;
-}
-
-/* Checks what the uapi defines, before anything is written. */
-int vmiop_regs_check(const struct vmiop_regs *r)
-{
-	const struct vmiop_segment *seg = &r->es;
-	int i;
-
-	for (i = 0; i < ARRAY_SIZE(r->reserved); i++)
-		if (r->reserved[i])
-			return -EINVAL;
-	for (i = 0; i < 8; i++) {
-		if (seg[i].selector > 0xffff || seg[i].limit > 0xffffffffULL ||
-		    seg[i].attr & ~VMIOP_SEG_ATTR_MASK)
-			return -EINVAL;
-	}
-	if (r->idtr_limit > 0xffff || r->gdtr_limit > 0xffff)
-		return -EINVAL;
 	return 0;
 }
 

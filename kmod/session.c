@@ -9,6 +9,7 @@
 #include <linux/ptrace.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/task.h>
+#include "abi.h"
 #include "vmiop.h"
 
 static DEFINE_HASHTABLE(vmiop_sessions, 6);
@@ -110,12 +111,9 @@ int vmiop_session_attach(struct file *file, const struct vmiop_attach *a)
 	struct kvm *kvm;
 	int i, ret;
 
-	if (a->flags & ~VMIOP_ATTACH_F_PID || a->reserved)
-		return -EINVAL;
-	if (!(a->flags & VMIOP_ATTACH_F_PID) && a->pid)
-		return -EINVAL;
-	if (a->vm_fd < 0)
-		return -EBADF;
+	ret = abi_check_attach(a);
+	if (ret)
+		return ret;
 	if (READ_ONCE(file->private_data))
 		return -EBUSY;
 

@@ -98,7 +98,6 @@ int vmiop_vcpu_call(struct vmiop_session *sess, u32 vcpu_idx,
 /* regs.c */
 int vmiop_regs_get(struct kvm_vcpu *vcpu, struct vmiop_regs *regs);
 int vmiop_regs_set(struct kvm_vcpu *vcpu, const struct vmiop_regs *regs);
-int vmiop_regs_check(const struct vmiop_regs *regs);
 
 /* mem.c */
 int vmiop_gpa_read(struct vmiop_session *sess, u64 gpa, void *buf, u32 len);

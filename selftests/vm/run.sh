@@ -199,12 +199,13 @@ append+=" rdinit=/init vmiop.nonce=$nonce vmiop.demo=$demo${extra_append:+ $extr
 qemu=(qemu-system-x86_64 -accel tcg,thread=multi -cpu EPYC,+svm,+npt
 	-smp "$smp" -m "$mem" -nodefaults -display none -no-reboot
 	-kernel "$kernel" -initrd "$initrd" -append "$append"
-	-serial stdio -serial "file:$log/serial1.log")
+	-serial stdio -serial "file:$log/serial1.log"
+	-monitor "unix:$tmp/monitor.sock,server=on,wait=off")
 printf '%q ' "${qemu[@]}" >"$log/qemu.cmd"
 echo >>"$log/qemu.cmd"
 : >"$log/serial1.log"
 
-echo "vm: kernel $KVER, smp $smp, timeout ${timeout_s}s, log $log"
+echo "vm: kernel $KVER, smp $smp, timeout ${timeout_s}s, log $log, monitor $tmp/monitor.sock"
 start=$(date +%s.%N)
 set +e
 timeout -k 10 "$timeout_s" "${qemu[@]}" </dev/null 2>"$log/qemu.stderr" |
