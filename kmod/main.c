@@ -69,7 +69,9 @@ static long vmiop_vm_info(struct vmiop_session *sess, struct vmiop_vm_info *info
 		return -EINVAL;
 	info->vendor = vmiop_vendor->vendor;
 	info->nr_vcpus = atomic_read(&sess->kvm->online_vcpus);
+	rcu_read_lock();
 	info->vmm_pid = pid_vnr(find_pid_ns(sess->kvm->userspace_pid, &init_pid_ns));
+	rcu_read_unlock();
 	vcpu0 = kvm_get_vcpu(sess->kvm, 0);
 	info->maxphyaddr = vcpu0 ? vcpu0->arch.maxphyaddr : 0;
 	mutex_lock(&sess->lock);
