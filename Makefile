@@ -72,6 +72,12 @@ $(B)/selftests/%: selftests/vmiop/%.c $(GUEST_SRC) $(GUEST_HDR) $(B)/libvmiop.a 
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(USER_CFLAGS) $(STATIC) -o $@ $< $(GUEST_SRC) $(B)/libvmiop.a -lpthread
 
+# The CLI test runs the tool's own main(), renamed.
+$(B)/selftests/cli: selftests/vmiop/cli.c tools/vmiop.c $(GUEST_SRC) $(GUEST_HDR) $(B)/libvmiop.a $(LIB_HDR)
+	@mkdir -p $(dir $@) $(B)/obj
+	$(CC) $(CFLAGS) $(USER_CFLAGS) -Dmain=vmiop_cli_main -c -o $(B)/obj/cli-tool.o tools/vmiop.c
+	$(CC) $(CFLAGS) $(USER_CFLAGS) $(STATIC) -o $@ $< $(B)/obj/cli-tool.o $(GUEST_SRC) $(B)/libvmiop.a -lpthread
+
 deps:
 	scripts/install-deps.sh
 

@@ -42,7 +42,7 @@ fi
 
 step "VM tests: module built for the VM's kernel, tests inside QEMU (nested SVM)"
 if [ "$failed" -eq 0 ] || [ -x build/selftests/attach ]; then
-	scripts/vmtest.sh build/selftests/* 2>&1 | tee "$log/vm.txt"
+	make -s vmtest 2>&1 | tee "$log/vm.txt"
 	line=$(grep -E '^vm: [0-9]+ passed, [0-9]+ failed' "$log/vm.txt" | tail -n 1)
 	if [ -n "$line" ]; then
 		v_pass=$(echo "$line" | sed -E 's/^vm: ([0-9]+) passed.*/\1/')

@@ -237,7 +237,13 @@ int main(int argc, char **argv)
 
 	if ((ret = vmiop_open(&v)))
 		die("open " VMIOP_DEVICE, ret);
-	if ((ret = vmiop_attach_pid(v, pid))) {
+	ret = vmiop_attach_pid(v, pid);
+	if (ret == -ENOENT || ret == -EEXIST) {
+		fprintf(stderr, "%s: pid %d has %s KVM VM\n", prog, (int)pid,
+			ret == -ENOENT ? "no" : "more than one");
+		exit(1);
+	}
+	if (ret) {
 		snprintf(what, sizeof(what), "attach to the VM of pid %d", (int)pid);
 		die(what, ret);
 	}

@@ -27,6 +27,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 timeout_s=900
 smp=2
 mem=1024
+accel=tcg,thread=multi
 log=
 keep=0
 demo=0
@@ -46,6 +47,7 @@ while [ $# -gt 0 ]; do
 	--timeout) [ $# -ge 2 ] || usage; timeout_s=$2; shift 2 ;;
 	--smp) [ $# -ge 2 ] || usage; smp=$2; shift 2 ;;
 	--mem) [ $# -ge 2 ] || usage; mem=$2; shift 2 ;;
+	--accel) [ $# -ge 2 ] || usage; accel=$2; shift 2 ;;
 	--log) [ $# -ge 2 ] || usage; log=$2; shift 2 ;;
 	--append) [ $# -ge 2 ] || usage; extra_append=$2; shift 2 ;;
 	--keep) keep=1; shift ;;
@@ -196,7 +198,7 @@ append="console=ttyS0 loglevel=5 mitigations=off panic=-1 panic_on_warn=1 oops=p
 append+=" rdinit=/init vmiop.nonce=$nonce vmiop.demo=$demo${extra_append:+ $extra_append}"
 
 # shellcheck disable=SC2054 # commas are QEMU option syntax
-qemu=(qemu-system-x86_64 -accel tcg,thread=multi -cpu EPYC,+svm,+npt
+qemu=(qemu-system-x86_64 -accel "$accel" -cpu EPYC,+svm,+npt
 	-smp "$smp" -m "$mem" -nodefaults -display none -no-reboot
 	-kernel "$kernel" -initrd "$initrd" -append "$append"
 	-serial stdio -serial "file:$log/serial1.log"

@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The vmiop command-line tool against a running guest.  tools/vmiop.c is
+ * linked in with its main() renamed, and run in a child per command.
+ */
+#include <sys/wait.h>
+#include "vmiop_test.h"
+
+VT_DEFINE_COUNTERS;
+
+int vmiop_cli_main(int argc, char **argv);
+
+static volatile uint64_t guest_word = 0x1122334455667788ULL;
+
+/* Runs the CLI with @args; returns its exit code and its stdout+stderr. */
+static int cli(char *out, size_t size, const char *const *args)
+{
+	char *argv[16];
+	int pipefd[2], status, argc = 0;
+	size_t got = 0;
+	ssize_t n;
+	pid_t pid;
+
+	argv[argc++] = "vmiop";
+	while (*args && argc < 15)
+		argv[argc++] = (char *)*args++;
+	argv[argc] = NULL;
+	ASSERT_EQ(pipe(pipefd), 0);
+	fflush(stdout);
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		dup2(pipefd[1], 1);
+		dup2(pipefd[1], 2);
+		close(pipefd[0]);
+		exit(vmiop_cli_main(argc, argv));
+	}
+	close(pipefd[1]);
+	while (got < size - 1 && (n = read(pipefd[0], out + got, size - 1 - got)) > 0)
+		got += (size_t)n;
+	out[got] = '\0';
+	close(pipefd[0]);
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT_TRUE(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+#define CLI(out, ...) cli(out, sizeof(out), (const char *const[]){ __VA_ARGS__, NULL })
+
+TEST(cli_against_a_running_guest)
+{
+	struct tvm *tvm = tvm_create(2, 0);
+	char out[16384], pid[16], gpa[32], gva[32], want[64];
+	uint64_t word_gpa = (uint64_t)(uintptr_t)&guest_word, page;
+
+	tvm_vcpu_entry(tvm_vcpu(tvm, 0), vt_guest_count, 0);
+	tvm_vcpu_thread_start(tvm_vcpu(tvm, 0), NULL, NULL);
+	VT_WAIT_UNTIL(vt_counter(tvm, 0) > 0);
+	page = tvm_alloc_gpa(tvm, 4096, 4096);
+	tvm_map(tvm, 0x7f0000400000ULL, page, TVM_PAGE_4K, TVM_PTE_W);
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+
+	ASSERT_EQ(CLI(out, "-p", pid, "info"), 0);
+	EXPECT_TRUE(strstr(out, "vcpus       2\n") != NULL);
+	snprintf(want, sizeof(want), "vmm pid     %s\n", pid);
+	EXPECT_TRUE(strstr(out, want) != NULL);
+
+	ASSERT_EQ(CLI(out, "-p", pid, "memmap"), 0);
+	snprintf(want, sizeof(want), "0000000000000000-%016llx ram\n",
+		 (unsigned long long)tvm_mem_size(tvm) - 1);
+	EXPECT_EQ(strcmp(out, want), 0);
+
+	ASSERT_EQ(CLI(out, "-p", pid, "regs", "1"), 0);
+	snprintf(want, sizeof(want), "cr3            0x%016llx",
+		 (unsigned long long)tvm_pt_root(tvm));
+	EXPECT_TRUE(strstr(out, want) != NULL);
+
+	snprintf(gpa, sizeof(gpa), "%#llx", (unsigned long long)word_gpa);
+	ASSERT_EQ(CLI(out, "-p", pid, "read", gpa, "8"), 0);
+	EXPECT_TRUE(strstr(out, "88 77 66 55 44 33 22 11") != NULL);
+	ASSERT_EQ(CLI(out, "-p", pid, "write", gpa, "efbeadde"), 0);
+	EXPECT_EQ(*TVM_GUEST_VAR(tvm, guest_word), 0x11223344deadbeefULL);
+
+	snprintf(gva, sizeof(gva), "%#llx", 0x7f0000400010ULL);
+	ASSERT_EQ(CLI(out, "-p", pid, "translate", gva), 0);
+	snprintf(want, sizeof(want), "0x7f0000400010 -> %#llx (4K page, writable",
+		 (unsigned long long)page + 0x10);
+	EXPECT_TRUE(strstr(out, want) != NULL);
+	/* Still running after all of it. */
+	uint64_t before = vt_counter(tvm, 0);
+	VT_WAIT_UNTIL(vt_counter(tvm, 0) != before);
+	ASSERT_EQ(tvm_vcpu_thread_stop(tvm_vcpu(tvm, 0)), TVM_THREAD_STOPPED);
+	tvm_destroy(tvm);
+}
+
+TEST(cli_errors_are_one_line)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	char out[4096], pid[16];
+
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	/* init has no VM */
+	ASSERT_EQ(CLI(out, "-p", "1", "info"), 1);
+	EXPECT_EQ(strcmp(out, "vmiop: pid 1 has no KVM VM\n"), 0);
+	ASSERT_EQ(CLI(out, "-p", "4000000", "info"), 1);
+	EXPECT_EQ(strcmp(out, "vmiop: attach to the VM of pid 4000000: No such process\n"), 0);
+	ASSERT_EQ(CLI(out, "-p", pid, "read", "0x7ff0000000", "16"), 1);
+	EXPECT_EQ(strcmp(out, "vmiop: read guest memory: No such device or address\n"), 0);
+	ASSERT_EQ(CLI(out, "-p", pid, "regs", "5"), 1);
+	EXPECT_EQ(strcmp(out, "vmiop: read the registers: No such file or directory\n"), 0);
+	ASSERT_EQ(CLI(out, "-p", pid, "translate", "0xffff800000000000"), 1);
+	EXPECT_EQ(strcmp(out, "vmiop: 0xffff800000000000: not present at level 4\n"), 0);
+	ASSERT_EQ(CLI(out, "-p", pid, "read", "zz", "16"), 2);
+	EXPECT_EQ(strcmp(out, "vmiop: bad gpa: 'zz'\n"), 0);
+	ASSERT_EQ(CLI(out, "-p", pid, "frobnicate"), 2);
+	tvm_destroy(tvm);
+}
+
+VMTEST_MAIN()
