@@ -87,7 +87,8 @@ unit:
 # The VM tests build the module against the kernel the VM boots, not the
 # host's.
 vmtest: lib tools selftests
-	scripts/vmtest.sh $(SELFTESTS)
+	$(MAKE) -s -C selftests/vm smoke
+	scripts/vmtest.sh selftests/vm/smoke $(SELFTESTS)
 
 check:
 	scripts/check.sh

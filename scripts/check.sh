@@ -57,6 +57,16 @@ if [ "$failed" -eq 0 ] || [ -x build/selftests/attach ]; then
 	fi
 fi
 
+step "rig self-check: a failing test, a panic, a WARNING, a hang must each fail the rig"
+scripts/rigcheck.sh 2>&1 | tee "$log/rig.txt"
+line=$(grep -E '^rig: [0-9]+ passed, [0-9]+ failed' "$log/rig.txt" | tail -n 1)
+if [ -n "$line" ]; then
+	passed=$((passed + $(echo "$line" | sed -E 's/^rig: ([0-9]+) passed.*/\1/')))
+	failed=$((failed + $(echo "$line" | sed -E 's/^rig: [0-9]+ passed, ([0-9]+) failed.*/\1/')))
+else
+	failed=$((failed + 1))
+fi
+
 echo
 echo "logs in $log"
 echo "$passed passed, $failed failed, $skipped skipped"

@@ -28,6 +28,10 @@
 #ifndef VMTEST_H
 #define VMTEST_H
 
+#if defined(__STRICT_ANSI__) && !defined(_GNU_SOURCE) && !defined(_DEFAULT_SOURCE)
+#error "vmtest.h needs POSIX and MAP_ANONYMOUS: build with -std=gnu11 or -D_GNU_SOURCE"
+#endif
+
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>

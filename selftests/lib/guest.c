@@ -4,13 +4,16 @@
  * vmiop's VM selftests.  See guest.h for the memory layout and the rules for
  * guest code.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,7 +101,7 @@ void tvm_guest_exception(struct tvm_exc_frame *f)
 {
 	uint64_t cr2;
 
-	asm volatile("mov %%cr2, %0" : "=r"(cr2));
+	__asm__ __volatile__("mov %%cr2, %0" : "=r"(cr2));
 	for (;;)
 		tvm_ucall(UCALL_EXCEPTION, f->vector, f->rip, f->error_code,
 			  cr2, f->rsp, 0);
@@ -131,7 +134,7 @@ static void tvm_guest_no_entry(uint64_t arg)
  * and calls tvm_guest_exception().  At that call RSP is 16-byte aligned:
  * the CPU aligns RSP before pushing its 5-qword frame, then 2 + 15 qwords.
  */
-asm(
+__asm__(
 "	.pushsection .text\n"
 "	.balign 16\n"
 "	.globl tvm_guest_idt_stubs\n"
@@ -567,14 +570,17 @@ void tvm_set_mp_state(struct tvm_vcpu *vcpu, uint32_t state)
 	tvm_ioctl(vcpu->fd, KVM_SET_MP_STATE, &mp);
 }
 
+/* struct kvm_msrs with room for one entry (same layout, no flexible array). */
 struct tvm_msrs1 {
-	struct kvm_msrs hdr;
+	uint32_t nmsrs, pad;
 	struct kvm_msr_entry e;
 };
+_Static_assert(sizeof(struct kvm_msrs) == offsetof(struct tvm_msrs1, e),
+	       "struct kvm_msrs layout");
 
 uint64_t tvm_get_msr(struct tvm_vcpu *vcpu, uint32_t index)
 {
-	struct tvm_msrs1 m = { .hdr.nmsrs = 1, .e.index = index };
+	struct tvm_msrs1 m = { .nmsrs = 1, .e.index = index };
 	int r = ioctl(vcpu->fd, KVM_GET_MSRS, &m);
 
 	TVM_CHECK(r == 1, "KVM_GET_MSRS(0x%x) = %d: %s", index, r, strerror(errno));
@@ -583,7 +589,7 @@ uint64_t tvm_get_msr(struct tvm_vcpu *vcpu, uint32_t index)
 
 void tvm_set_msr(struct tvm_vcpu *vcpu, uint32_t index, uint64_t val)
 {
-	struct tvm_msrs1 m = { .hdr.nmsrs = 1, .e.index = index, .e.data = val };
+	struct tvm_msrs1 m = { .nmsrs = 1, .e.index = index, .e.data = val };
 	int r = ioctl(vcpu->fd, KVM_SET_MSRS, &m);
 
 	TVM_CHECK(r == 1, "KVM_SET_MSRS(0x%x, 0x%llx) = %d: %s", index,

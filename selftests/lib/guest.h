@@ -117,7 +117,7 @@ static inline void tvm_ucall(uint64_t cmd, uint64_t a0, uint64_t a1,
 	};
 
 	/* The host reads *RDI (gva == gpa: stacks are identity-mapped). */
-	asm volatile("outb %%al, %%dx"
+	__asm__ __volatile__("outb %%al, %%dx"
 		     : : "a"(0), "d"((uint16_t)TVM_UCALL_PORT), "D"(&uc)
 		     : "memory");
 }
@@ -146,18 +146,18 @@ static inline void tvm_ucall(uint64_t cmd, uint64_t a0, uint64_t a1,
 
 static inline void guest_hlt(void)
 {
-	asm volatile("hlt" ::: "memory");
+	__asm__ __volatile__("hlt" ::: "memory");
 }
 
 static inline void guest_pause(void)
 {
-	asm volatile("pause" ::: "memory");
+	__asm__ __volatile__("pause" ::: "memory");
 }
 
 static inline void guest_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t *a,
 			       uint32_t *b, uint32_t *c, uint32_t *d)
 {
-	asm volatile("cpuid"
+	__asm__ __volatile__("cpuid"
 		     : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d)
 		     : "a"(leaf), "c"(subleaf)
 		     : "memory");
@@ -167,13 +167,13 @@ static inline uint64_t guest_rdmsr(uint32_t msr)
 {
 	uint32_t lo, hi;
 
-	asm volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr) : "memory");
+	__asm__ __volatile__("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr) : "memory");
 	return ((uint64_t)hi << 32) | lo;
 }
 
 static inline void guest_wrmsr(uint32_t msr, uint64_t val)
 {
-	asm volatile("wrmsr"
+	__asm__ __volatile__("wrmsr"
 		     : : "c"(msr), "a"((uint32_t)val), "d"((uint32_t)(val >> 32))
 		     : "memory");
 }
@@ -182,18 +182,18 @@ static inline uint64_t guest_read_cr3(void)
 {
 	uint64_t v;
 
-	asm volatile("mov %%cr3, %0" : "=r"(v));
+	__asm__ __volatile__("mov %%cr3, %0" : "=r"(v));
 	return v;
 }
 
 static inline void guest_write_cr3(uint64_t v)
 {
-	asm volatile("mov %0, %%cr3" : : "r"(v) : "memory");
+	__asm__ __volatile__("mov %0, %%cr3" : : "r"(v) : "memory");
 }
 
 static inline void guest_invlpg(uint64_t gva)
 {
-	asm volatile("invlpg (%0)" : : "r"(gva) : "memory");
+	__asm__ __volatile__("invlpg (%0)" : : "r"(gva) : "memory");
 }
 
 /* Flush the whole (non-global) TLB: needed after the host edits live PTEs. */
@@ -206,7 +206,7 @@ static inline uint64_t guest_rdtsc(void)
 {
 	uint32_t lo, hi;
 
-	asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	__asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi));
 	return ((uint64_t)hi << 32) | lo;
 }
 

@@ -7,7 +7,9 @@
  * Guest functions run in ring 0 with IF=0 on their own stack; they may use
  * globals (the guest has its own copy) and memcpy()/memset(), not syscalls.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -366,7 +368,7 @@ static void guest_fails_assert(uint64_t arg)
 static void guest_ud2(uint64_t arg)
 {
 	(void)arg;
-	asm volatile("ud2");
+	__asm__ __volatile__("ud2");
 }
 
 TEST(guest_failures_reported)
