@@ -60,12 +60,28 @@ static bool vmiop_vcpu_block(struct kvm_vcpu *vcpu)
 	return ret;
 }
 
+static void (*orig_flush_shadow_memslot)(struct kvm *kvm, struct kvm_memory_slot *slot);
+
+/* A memslot is deleted or moved: mappings of its gpas must go. */
+static void vmiop_flush_shadow_memslot(struct kvm *kvm, struct kvm_memory_slot *slot)
+{
+	struct vmiop_session *sess = vmiop_session_find(kvm);
+
+	if (sess) {
+		vmiop_mmap_flush_slot(sess, slot);
+		vmiop_session_put(sess);
+	}
+	orig_flush_shadow_memslot(kvm, slot);
+	vmiop_hook_exit();
+}
+
 /* ---- the table --------------------------------------------------------- */
 
 struct vmiop_hook {
 	const char *name;	/* "module:symbol" for kallsyms */
 	void *replacement;
 	void **orig;		/* set to the original, past its ftrace site */
+	bool kvm_arg;		/* first argument is the kvm, not a vcpu */
 	unsigned long addr;
 	struct ftrace_ops ops;
 	bool registered;
@@ -73,23 +89,31 @@ struct vmiop_hook {
 
 #define HOOK(sym, repl, origp) \
 	{ .name = sym, .replacement = repl, .orig = (void **)origp }
+#define HOOK_KVM(sym, repl, origp) \
+	{ .name = sym, .replacement = repl, .orig = (void **)origp, .kvm_arg = true }
 
 static struct vmiop_hook vmiop_hooks[] = {
 	HOOK("kvm:kvm_apic_accept_events", vmiop_apic_accept_events,
 	     &orig_apic_accept_events),
 	HOOK("kvm:kvm_vcpu_block", vmiop_vcpu_block, &orig_vcpu_block),
+	HOOK_KVM("kvm:kvm_arch_flush_shadow_memslot", vmiop_flush_shadow_memslot,
+		 &orig_flush_shadow_memslot),
 };
 
-/* Every hooked function takes the vCPU as its first argument. */
+/* Every hooked function takes a vCPU or the VM as its first argument. */
 static void notrace vmiop_ftrace_thunk(unsigned long ip, unsigned long parent_ip,
 				       struct ftrace_ops *ops,
 				       struct ftrace_regs *fregs)
 {
 	struct vmiop_hook *hook = container_of(ops, struct vmiop_hook, ops);
 	struct pt_regs *regs = ftrace_get_regs(fregs);
-	struct kvm_vcpu *vcpu = (struct kvm_vcpu *)regs->di;
+	struct kvm *kvm;
 
-	if (!vmiop_any_session() || !vmiop_kvm_attached(vcpu->kvm))
+	if (!vmiop_any_session())
+		return;
+	kvm = hook->kvm_arg ? (struct kvm *)regs->di :
+			      ((struct kvm_vcpu *)regs->di)->kvm;
+	if (!vmiop_kvm_attached(kvm))
 		return;
 	atomic_inc(&vmiop_hooks_inflight);
 	regs->ip = (unsigned long)hook->replacement;

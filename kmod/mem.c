@@ -43,7 +43,7 @@ static int vmiop_range_check(struct kvm *kvm, u64 gpa, u64 len, bool write)
 	return 0;
 }
 
-static void vmiop_mark_dirty(struct kvm *kvm, struct kvm_memory_slot *slot, gfn_t gfn)
+void vmiop_mark_dirty(struct kvm *kvm, struct kvm_memory_slot *slot, gfn_t gfn)
 {
 	/*
 	 * mark_page_dirty_in_slot() insists on a running vCPU (for the dirty
@@ -53,10 +53,7 @@ static void vmiop_mark_dirty(struct kvm *kvm, struct kvm_memory_slot *slot, gfn_
 		set_bit_le(gfn - slot->base_gfn, slot->dirty_bitmap);
 }
 
-/*
- * Copies one page-bounded chunk between guest memory and @kbuf or @ubuf.
- * Called under kvm->srcu with a reference on the VMM's mm.
- */
+/* Copies one page-bounded chunk between guest memory and @kbuf or @ubuf. */
 static int vmiop_copy_chunk(struct vmiop_session *sess, u64 gpa, void *kbuf,
 			    void __user *ubuf, u32 len, bool write)
 {
@@ -105,14 +102,23 @@ static int vmiop_copy_chunk(struct vmiop_session *sess, u64 gpa, void *kbuf,
 	return ret;
 }
 
-/* Called under kvm->srcu with a reference on the VMM's mm. */
+/*
+ * Called with a reference on the VMM's mm.  kvm->srcu is held per page, not
+ * across the whole copy: a user buffer may fault for long (userfaultfd) and
+ * the VMM's memslot updates wait for every reader.
+ */
 static int vmiop_copy(struct vmiop_session *sess, u64 gpa, void *kbuf,
 		      void __user *ubuf, u64 len, bool write)
 {
 	while (len) {
 		u32 chunk = min_t(u64, len, PAGE_SIZE - offset_in_page(gpa));
-		int ret = vmiop_copy_chunk(sess, gpa, kbuf, ubuf, chunk, write);
+		int idx, ret;
 
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		idx = srcu_read_lock(&sess->kvm->srcu);
+		ret = vmiop_copy_chunk(sess, gpa, kbuf, ubuf, chunk, write);
+		srcu_read_unlock(&sess->kvm->srcu, idx);
 		if (ret)
 			return ret;
 		gpa += chunk;
@@ -121,19 +127,18 @@ static int vmiop_copy(struct vmiop_session *sess, u64 gpa, void *kbuf,
 			kbuf += chunk;
 		else
 			ubuf += chunk;
+		cond_resched();
 	}
 	return 0;
 }
 
 int vmiop_gpa_read(struct vmiop_session *sess, u64 gpa, void *buf, u32 len)
 {
-	int idx, ret;
+	int ret;
 
 	if (!mmget_not_zero(sess->mm))
 		return -ESRCH;
-	idx = srcu_read_lock(&sess->kvm->srcu);
 	ret = vmiop_copy(sess, gpa, buf, NULL, len, false);
-	srcu_read_unlock(&sess->kvm->srcu, idx);
 	mmput(sess->mm);
 	return ret;
 }
@@ -159,22 +164,18 @@ long vmiop_ioctl_mem(struct vmiop_session *sess, struct vmiop_mem_batch *b, bool
 	ret = -ESRCH;
 	if (!mmget_not_zero(sess->mm))
 		goto out_free;
-	idx = srcu_read_lock(&sess->kvm->srcu);
+	ret = 0;
 	/* Every range must exist before the first byte moves. */
-	for (i = 0; i < b->count; i++) {
+	idx = srcu_read_lock(&sess->kvm->srcu);
+	for (i = 0; i < b->count && !ret; i++)
 		ret = vmiop_range_check(sess->kvm, ops[i].gpa, ops[i].len, write);
-		if (ret)
-			goto out_unlock;
-	}
-	for (i = 0; i < b->count; i++) {
+	srcu_read_unlock(&sess->kvm->srcu, idx);
+	for (i = 0; i < b->count && !ret; i++) {
 		ret = vmiop_copy(sess, ops[i].gpa, NULL, u64_to_user_ptr(ops[i].buf),
 				 ops[i].len, write);
-		if (ret)
-			break;
-		b->done++;
+		if (!ret)
+			b->done++;
 	}
-out_unlock:
-	srcu_read_unlock(&sess->kvm->srcu, idx);
 	mmput(sess->mm);
 out_free:
 	kfree(ops);

@@ -118,9 +118,11 @@ static vm_fault_t vmiop_vm_fault(struct vm_fault *vmf)
 	struct vm_area_struct *vma = vmf->vma;
 	struct vmiop_session *sess = vma->vm_private_data;
 	u64 gpa = (u64)(vmf->pgoff - VMIOP_GUEST_PGOFF) << PAGE_SHIFT;
+	bool write = vmf->flags & FAULT_FLAG_WRITE;
+	/* The VMM mapping its own guest: the fault holds its mmap_lock already. */
+	bool own_mm = current->mm == sess->mm;
 	gfn_t gfn = gpa >> PAGE_SHIFT;
 	struct kvm_memory_slot *slot;
-	unsigned int gup_flags = 0;
 	unsigned long seq, hva;
 	struct page *page;
 	vm_fault_t ret;
@@ -137,22 +139,26 @@ again:
 
 	idx = srcu_read_lock(&sess->kvm->srcu);
 	slot = gfn_to_memslot(sess->kvm, gfn);
-	if (!slot || slot->id >= KVM_USER_MEM_SLOTS || slot->flags & KVM_MEMSLOT_INVALID) {
+	if (!slot || slot->id >= KVM_USER_MEM_SLOTS || slot->flags & KVM_MEMSLOT_INVALID ||
+	    (write && slot->flags & KVM_MEM_READONLY)) {
 		ret = VM_FAULT_SIGBUS;
 		goto out;
 	}
 	/*
-	 * A writable view takes the page for writing up front, so a later
-	 * write through the PTE cannot land in a page the VMM shares (zero
-	 * page, KSM).  The PTE starts read-only either way (pfn_mkwrite).
+	 * Only a write fault maps a page writable, and only a page taken for
+	 * writing, so the introspector can never write into a page the VMM
+	 * shares (zero page, page cache of a private file mapping, KSM).  A
+	 * read fault maps it read-only; the first write comes back through
+	 * pfn_mkwrite as a write fault.
 	 */
-	prot = vma->vm_page_prot;
-	if (vma->vm_flags & VM_WRITE && !(slot->flags & KVM_MEM_READONLY))
-		gup_flags |= FOLL_WRITE;
+	prot = write ? vm_get_page_prot(vma->vm_flags) : vma->vm_page_prot;
 	hva = __gfn_to_hva_memslot(slot, gfn);
-	mmap_read_lock(sess->mm);
-	got = get_user_pages_remote(sess->mm, hva, 1, gup_flags, &page, NULL, NULL);
-	mmap_read_unlock(sess->mm);
+	if (!own_mm)
+		mmap_read_lock(sess->mm);
+	got = get_user_pages_remote(sess->mm, hva, 1, write ? FOLL_WRITE : 0,
+				    &page, NULL, NULL);
+	if (!own_mm)
+		mmap_read_unlock(sess->mm);
 	if (got != 1) {
 		ret = VM_FAULT_SIGBUS;
 		goto out;
@@ -171,6 +177,16 @@ again:
 		cond_resched();
 		goto again;
 	}
+	/*
+	 * The PTE is special: zapping it later loses its dirty bit, so the
+	 * page and KVM's dirty log learn of the write now.  Reclaim and
+	 * writeback clean the page through the VMM's mapping, which zaps ours
+	 * (MMU notifier), so the next write faults again.
+	 */
+	if (ret == VM_FAULT_NOPAGE && write) {
+		set_page_dirty_lock(page);
+		vmiop_mark_dirty(sess->kvm, slot, gfn);
+	}
 	put_page(page);
 out:
 	srcu_read_unlock(&sess->kvm->srcu, idx);
@@ -179,25 +195,30 @@ out:
 }
 
 /*
- * Having this hook makes the core map every page read-only first (write
- * notification), so this is where a write to a mapped page is allowed:
- * RAM slots yes (the page was taken for writing at fault time), read-only
- * slots no.
+ * A write to a page mapped by a read fault: drop the PTE so the access
+ * faults again as a write, which takes the page for writing (breaking any
+ * sharing in the VMM) and refuses read-only slots.
  */
 static vm_fault_t vmiop_vm_pfn_mkwrite(struct vm_fault *vmf)
 {
-	struct vmiop_session *sess = vmf->vma->vm_private_data;
-	u64 gpa = (u64)(vmf->pgoff - VMIOP_GUEST_PGOFF) << PAGE_SHIFT;
-	struct kvm_memory_slot *slot;
-	vm_fault_t ret = VM_FAULT_SIGBUS;
-	int idx;
+	zap_vma_ptes(vmf->vma, vmf->address & PAGE_MASK, PAGE_SIZE);
+	return VM_FAULT_NOPAGE;
+}
 
-	idx = srcu_read_lock(&sess->kvm->srcu);
-	slot = gfn_to_memslot(sess->kvm, gpa >> PAGE_SHIFT);
-	if (slot && !(slot->flags & KVM_MEM_READONLY))
-		ret = 0;
-	srcu_read_unlock(&sess->kvm->srcu, idx);
-	return ret;
+/*
+ * KVM drops a deleted or moved memslot without any change to the VMM's
+ * memory, so the MMU notifier says nothing: zap the gpas of @slot here
+ * (called from the kvm_arch_flush_shadow_memslot() hook, after KVM has
+ * waited for every reader of the old slot).
+ */
+void vmiop_mmap_flush_slot(struct vmiop_session *sess, struct kvm_memory_slot *slot)
+{
+	spin_lock(&sess->mn_lock);
+	sess->mn_seq++;
+	spin_unlock(&sess->mn_lock);
+	unmap_mapping_range(sess->mapping,
+			    VMIOP_MMAP_GUEST_OFFSET + (slot->base_gfn << PAGE_SHIFT),
+			    slot->npages << PAGE_SHIFT, 1);
 }
 
 static void vmiop_vm_open(struct vm_area_struct *vma)

@@ -6,6 +6,7 @@
  */
 #include <linux/file.h>
 #include <linux/hashtable.h>
+#include <linux/kthread.h>
 #include <linux/ptrace.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/task.h>
@@ -144,10 +145,15 @@ int vmiop_session_attach(struct file *file, const struct vmiop_attach *a)
 	spin_lock_init(&sess->mn_lock);
 	init_waitqueue_head(&sess->state_wq);
 	sess->mapping = file->f_mapping;
+	sess->worker = kthread_create_worker(0, "vmiop-%d", task_pid_nr(current));
+	if (IS_ERR(sess->worker)) {
+		ret = PTR_ERR(sess->worker);
+		goto out_free;
+	}
 
 	ret = -ESRCH;
 	if (!mmget_not_zero(kvm->mm))
-		goto out_free;
+		goto out_free;	/* sess->kvm, sess->mm not yet set */
 	sess->mm = kvm->mm;
 	mmgrab(sess->mm);
 	kvm_get_kvm(kvm);
@@ -176,10 +182,13 @@ int vmiop_session_attach(struct file *file, const struct vmiop_attach *a)
 out_unregister:
 	vmiop_mmu_notifier_unregister(sess);
 out_put:
+	kthread_destroy_worker(sess->worker);
 	vmiop_session_put(sess);
 	fput(vm_file);
 	return ret;
 out_free:
+	if (!IS_ERR_OR_NULL(sess->worker))
+		kthread_destroy_worker(sess->worker);
 	kvfree(sess->vcpus);
 	kfree(sess);
 out_fput:
@@ -200,5 +209,6 @@ void vmiop_session_detach(struct vmiop_session *sess)
 
 	vmiop_release_vcpus(sess);
 	vmiop_mmu_notifier_unregister(sess);
+	kthread_destroy_worker(sess->worker);
 	vmiop_session_put(sess);
 }

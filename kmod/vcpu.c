@@ -8,6 +8,8 @@
  * Work on a vCPU (register access) runs in whichever of the two contexts it
  * is in, because VMCS/VMCB state is only reachable where it is loaded.
  */
+#include <linux/kthread.h>
+#include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include "vmiop.h"
 
@@ -159,10 +161,20 @@ int vmiop_pause(struct vmiop_session *sess)
 	if (sess->pause_count++)
 		return 0;
 
-	kvm_for_each_vcpu(i, vcpu, sess->kvm)
-		WRITE_ONCE(sess->vcpus[vcpu->vcpu_idx].acked, false);
+	/*
+	 * A vCPU still parked from the last pause (woken by the resume but
+	 * not yet gone) sees paused again under state_lock and stays: it is
+	 * acked now, since it will not park anew.
+	 */
+	spin_lock(&sess->state_lock);
+	kvm_for_each_vcpu(i, vcpu, sess->kvm) {
+		struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
+
+		WRITE_ONCE(vv->acked, vv->parked);
+	}
 	/* paused is read by the vCPU after kvm_check_request(KVM_REQ_EVENT) */
 	WRITE_ONCE(sess->paused, true);
+	spin_unlock(&sess->state_lock);
 	kvm_for_each_vcpu(i, vcpu, sess->kvm)
 		vmiop_kick(vcpu);
 
@@ -212,18 +224,53 @@ void vmiop_release_vcpus(struct vmiop_session *sess)
 	}
 }
 
-static int vmiop_call_locally(struct kvm_vcpu *vcpu,
+struct vmiop_local_call {
+	struct kthread_work work;
+	struct vmiop_session *sess;
+	struct kvm_vcpu *vcpu;
+	int (*fn)(struct kvm_vcpu *vcpu, void *arg);
+	void *arg;
+	int ret;
+};
+
+/*
+ * Runs on the session's kthread, in the VMM's mm: KVM code reached from a
+ * register write may read guest memory through the VMM's addresses (e.g.
+ * PAE PDPTEs on a CR3 write), as it does in KVM's own vCPU ioctls, which
+ * only the VMM may call.
+ */
+static void vmiop_local_work(struct kthread_work *work)
+{
+	struct vmiop_local_call *c = container_of(work, struct vmiop_local_call, work);
+	struct mm_struct *mm = c->sess->mm;
+	int idx;
+
+	if (!mmget_not_zero(mm)) {
+		c->ret = -ESRCH;
+		return;
+	}
+	kthread_use_mm(mm);
+	vcpu_load(c->vcpu);
+	idx = srcu_read_lock(&c->vcpu->kvm->srcu);
+	c->ret = c->fn(c->vcpu, c->arg);
+	srcu_read_unlock(&c->vcpu->kvm->srcu, idx);
+	vcpu_put(c->vcpu);
+	kthread_unuse_mm(mm);
+	mmput(mm);
+}
+
+/* Called with vcpu->mutex held: the vCPU is in no ioctl and cannot enter one. */
+static int vmiop_call_locally(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 			      int (*fn)(struct kvm_vcpu *vcpu, void *arg), void *arg)
 {
-	int idx, ret;
+	struct vmiop_local_call c = {
+		.sess = sess, .vcpu = vcpu, .fn = fn, .arg = arg,
+	};
 
-	/* As KVM's own vCPU ioctls do when called from a non-vCPU thread. */
-	vcpu_load(vcpu);
-	idx = srcu_read_lock(&vcpu->kvm->srcu);
-	ret = fn(vcpu, arg);
-	srcu_read_unlock(&vcpu->kvm->srcu, idx);
-	vcpu_put(vcpu);
-	return ret;
+	kthread_init_work(&c.work, vmiop_local_work);
+	kthread_queue_work(sess->worker, &c.work);
+	kthread_flush_work(&c.work);
+	return c.ret;
 }
 
 /*
@@ -261,7 +308,7 @@ int vmiop_vcpu_call(struct vmiop_session *sess, u32 vcpu_idx,
 		spin_unlock(&sess->state_lock);
 
 		if (mutex_trylock(&vcpu->mutex)) {
-			int ret = vmiop_call_locally(vcpu, fn, arg);
+			int ret = vmiop_call_locally(sess, vcpu, fn, arg);
 
 			mutex_unlock(&vcpu->mutex);
 			return ret;

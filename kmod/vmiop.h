@@ -68,6 +68,7 @@ struct vmiop_session {
 	bool detached;
 	wait_queue_head_t state_wq;	/* a vCPU parked, left, or was acked */
 	struct vmiop_vcpu *vcpus;	/* KVM_MAX_VCPUS entries */
+	struct kthread_worker *worker;	/* runs work on vCPUs outside KVM_RUN */
 
 	/* mmap.c */
 	struct mmu_notifier mn;
@@ -100,6 +101,7 @@ int vmiop_regs_get(struct kvm_vcpu *vcpu, struct vmiop_regs *regs);
 int vmiop_regs_set(struct kvm_vcpu *vcpu, const struct vmiop_regs *regs);
 
 /* mem.c */
+void vmiop_mark_dirty(struct kvm *kvm, struct kvm_memory_slot *slot, gfn_t gfn);
 int vmiop_gpa_read(struct vmiop_session *sess, u64 gpa, void *buf, u32 len);
 long vmiop_ioctl_mem(struct vmiop_session *sess, struct vmiop_mem_batch *b, bool write);
 long vmiop_ioctl_memmap(struct vmiop_session *sess, struct vmiop_memmap *m);
@@ -109,5 +111,6 @@ long vmiop_ioctl_translate(struct vmiop_session *sess, struct vmiop_translate *t
 int vmiop_mmap(struct file *file, struct vm_area_struct *vma);
 int vmiop_mmu_notifier_register(struct vmiop_session *sess);
 void vmiop_mmu_notifier_unregister(struct vmiop_session *sess);
+void vmiop_mmap_flush_slot(struct vmiop_session *sess, struct kvm_memory_slot *slot);
 
 #endif

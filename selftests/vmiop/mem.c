@@ -378,4 +378,62 @@ TEST(read_only_memslot)
 	tvm_destroy(tvm);
 }
 
+/* Deleting or moving a memslot drops mappings of its gpas. */
+TEST(memslot_deleted_under_a_mapping)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	struct vmiop *v = vt_attach(tvm);
+	uint8_t *rom = add_rom_slot(tvm), *map;
+	struct kvm_userspace_memory_region r = {
+		.slot = 7, .flags = KVM_MEM_READONLY, .guest_phys_addr = ROM_GPA,
+		.memory_size = 0, .userspace_addr = (uintptr_t)rom,
+	};
+
+	ASSERT_EQ(vmiop_map_pa(v, ROM_GPA, 4096, PROT_READ, (void **)&map), 0);
+	ASSERT_EQ(map[0], 0x5a);
+	ASSERT_EQ(ioctl(tvm_vm_fd(tvm), KVM_SET_USER_MEMORY_REGION, &r), 0);
+	/* The VMM's memory is untouched, but the gpa is no longer guest RAM. */
+	EXPECT_TRUE(read_faults(map));
+	ASSERT_EQ(rom[0], 0x5a);
+
+	/* Re-created elsewhere (a move): the old gpa stays gone. */
+	r.memory_size = 8192;
+	r.guest_phys_addr = ROM_GPA + 0x100000;
+	ASSERT_EQ(ioctl(tvm_vm_fd(tvm), KVM_SET_USER_MEMORY_REGION, &r), 0);
+	EXPECT_TRUE(read_faults(map));
+	ASSERT_EQ(vmiop_unmap_pa(map, 4096), 0);
+	ASSERT_EQ(vmiop_map_pa(v, ROM_GPA + 0x100000, 4096, PROT_READ, (void **)&map), 0);
+	EXPECT_EQ(map[1], 0x5a);
+	ASSERT_EQ(vmiop_unmap_pa(map, 4096), 0);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
+/*
+ * A page the guest never touched is the zero page in the VMM.  Mapped
+ * read-only, then made writable: the write must land in a page of the
+ * guest's own, never in the shared zero page.
+ */
+TEST(write_after_mprotect_never_hits_a_shared_page)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	struct vmiop *v = vt_attach(tvm);
+	uint64_t gpa = tvm_alloc_gpa(tvm, 2 << 20, 2 << 20) + (1 << 20);
+	volatile uint8_t *map, *fresh;
+
+	ASSERT_EQ(vmiop_map_pa(v, gpa, 4096, PROT_READ, (void **)&map), 0);
+	ASSERT_EQ(map[0], 0);
+	ASSERT_EQ(mprotect((void *)map, 4096, PROT_READ | PROT_WRITE), 0);
+	map[0] = 0x42;
+	EXPECT_EQ(*(volatile uint8_t *)tvm_gpa2hva(tvm, gpa), 0x42);
+	EXPECT_EQ(map[0], 0x42);
+	fresh = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_TRUE(fresh != MAP_FAILED);
+	EXPECT_EQ(fresh[0], 0);
+	munmap((void *)fresh, 4096);
+	ASSERT_EQ(vmiop_unmap_pa((void *)map, 4096), 0);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
 VMTEST_MAIN()

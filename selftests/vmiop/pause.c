@@ -223,6 +223,32 @@ TEST(introspector_killed_while_paused)
 	tvm_destroy(tvm);
 }
 
+/* A pause right after a resume, before the parked threads have left. */
+TEST(pause_resume_back_to_back)
+{
+	struct tvm *tvm = tvm_create(2, 0);
+	struct vmiop_regs regs;
+	struct vmiop *v;
+	int i;
+
+	tvm_vcpu_entry(tvm_vcpu(tvm, 0), vt_guest_count, 0);
+	tvm_vcpu_entry(tvm_vcpu(tvm, 1), vt_guest_count, 1);
+	tvm_vcpu_thread_start(tvm_vcpu(tvm, 0), NULL, NULL);
+	tvm_vcpu_thread_start(tvm_vcpu(tvm, 1), NULL, NULL);
+	VT_WAIT_UNTIL(vt_counter(tvm, 0) > 0 && vt_counter(tvm, 1) > 0);
+	v = vt_attach(tvm);
+	for (i = 0; i < 300; i++) {
+		ASSERT_EQ(vmiop_pause(v), 1);
+		ASSERT_EQ(vmiop_get_regs(v, i & 1, &regs), 0);
+		ASSERT_EQ(vmiop_resume(v), 0);
+	}
+	expect_running(tvm, 2);
+	vmiop_close(v);
+	ASSERT_EQ(tvm_vcpu_thread_stop(tvm_vcpu(tvm, 0)), TVM_THREAD_STOPPED);
+	ASSERT_EQ(tvm_vcpu_thread_stop(tvm_vcpu(tvm, 1)), TVM_THREAD_STOPPED);
+	tvm_destroy(tvm);
+}
+
 TEST(registers_need_a_pause)
 {
 	struct tvm *tvm = tvm_create(1, 0);

@@ -104,8 +104,10 @@ enum vmiop_vendor {
  * @reserved: must be 0
  *
  * The caller needs the rights ptrace(2) attach would need over the VM's
- * process.  The session lasts until this fd is closed (or the process holding
- * it dies); closing it resumes the VM and undoes everything the session did.
+ * process.  The session lasts until this fd is closed and every mapping of
+ * guest pages made from it is unmapped (each holds the file, as any mmap
+ * does), or until the process holding them dies; then the VM resumes and
+ * everything the session did is undone.
  *
  * Errors: -EBADF @vm_fd is not open; -EINVAL it is not a KVM VM fd;
  *	-EPERM no ptrace rights over the VM's process; -EBUSY the VM already
@@ -284,7 +286,10 @@ enum vmiop_reg_id {
  *
  * The VM must be paused.  SET writes only the registers whose value differs
  * from the current one, so a get-modify-set changes exactly what was
- * modified; the new values are what the vCPU runs with when resumed.
+ * modified; the new values are what the vCPU runs with when resumed.  As
+ * with KVM_SET_REGS, a vCPU paused while its VMM handles an I/O exit first
+ * completes that instruction when resumed (an IN writes RAX) unless RIP
+ * was changed.
  *
  * Errors: -ENOENT no such vCPU; -EBUSY the VM is not paused; -EINVAL (SET)
  *	a value KVM refuses (e.g. an invalid CR0/CR4/EFER combination, a
