@@ -31,9 +31,7 @@ TEST(attach_detach_100_times_guest_keeps_running)
 	uint64_t before;
 	int i;
 
-	tvm_vcpu_entry(tvm_vcpu(tvm, 0), vt_guest_count, 0);
-	tvm_vcpu_thread_start(tvm_vcpu(tvm, 0), NULL, NULL);
-	VT_WAIT_UNTIL(vt_counter(tvm, 0) > 0);
+	vt_start_counting(tvm, 1);
 
 	for (i = 0; i < 100; i++) {
 		struct vmiop *v = vt_attach(tvm);
@@ -48,7 +46,7 @@ TEST(attach_detach_100_times_guest_keeps_running)
 	before = vt_counter(tvm, 0);
 	VT_WAIT_UNTIL(vt_counter(tvm, 0) != before);
 	ASSERT_EQ(tvm_vcpu_thread_state(tvm_vcpu(tvm, 0)), TVM_THREAD_RUNNING);
-	ASSERT_EQ(tvm_vcpu_thread_stop(tvm_vcpu(tvm, 0)), TVM_THREAD_STOPPED);
+	vt_stop_threads(tvm, 1);
 	tvm_destroy(tvm);
 }
 

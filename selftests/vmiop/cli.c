@@ -53,9 +53,7 @@ TEST(cli_against_a_running_guest)
 	char out[16384], pid[16], gpa[32], gva[32], want[64];
 	uint64_t word_gpa = (uint64_t)(uintptr_t)&guest_word, page;
 
-	tvm_vcpu_entry(tvm_vcpu(tvm, 0), vt_guest_count, 0);
-	tvm_vcpu_thread_start(tvm_vcpu(tvm, 0), NULL, NULL);
-	VT_WAIT_UNTIL(vt_counter(tvm, 0) > 0);
+	vt_start_counting(tvm, 1);
 	page = tvm_alloc_gpa(tvm, 4096, 4096);
 	tvm_map(tvm, 0x7f0000400000ULL, page, TVM_PAGE_4K, TVM_PTE_W);
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
@@ -89,7 +87,7 @@ TEST(cli_against_a_running_guest)
 	/* Still running after all of it. */
 	uint64_t before = vt_counter(tvm, 0);
 	VT_WAIT_UNTIL(vt_counter(tvm, 0) != before);
-	ASSERT_EQ(tvm_vcpu_thread_stop(tvm_vcpu(tvm, 0)), TVM_THREAD_STOPPED);
+	vt_stop_threads(tvm, 1);
 	tvm_destroy(tvm);
 }
 

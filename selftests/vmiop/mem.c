@@ -178,8 +178,8 @@ static void on_sigbus(int sig)
 	siglongjmp(bus_jmp, 1);
 }
 
-/* True if reading *p raises SIGBUS. */
-static bool read_faults(volatile const uint8_t *p)
+/* True if reading (or writing) *p raises SIGBUS. */
+static bool access_faults(volatile uint8_t *p, bool write)
 {
 	struct sigaction sa = { .sa_handler = on_sigbus }, old;
 	volatile bool faulted = false;
@@ -187,10 +187,17 @@ static bool read_faults(volatile const uint8_t *p)
 	sigaction(SIGBUS, &sa, &old);
 	if (sigsetjmp(bus_jmp, 1))
 		faulted = true;
+	else if (write)
+		*p = 1;
 	else
 		(void)*p;
 	sigaction(SIGBUS, &old, NULL);
 	return faulted;
+}
+
+static bool read_faults(volatile uint8_t *p)
+{
+	return access_faults(p, false);
 }
 
 static void guest_count_until_flag(uint64_t arg)
@@ -332,20 +339,6 @@ static void *add_rom_slot(struct tvm *tvm)
 	return rom;
 }
 
-static bool write_faults(volatile uint8_t *p)
-{
-	struct sigaction sa = { .sa_handler = on_sigbus }, old;
-	volatile bool faulted = false;
-
-	sigaction(SIGBUS, &sa, &old);
-	if (sigsetjmp(bus_jmp, 1))
-		faulted = true;
-	else
-		*p = 1;
-	sigaction(SIGBUS, &old, NULL);
-	return faulted;
-}
-
 TEST(read_only_memslot)
 {
 	struct tvm *tvm = tvm_create(1, 0);
@@ -371,7 +364,7 @@ TEST(read_only_memslot)
 
 	ASSERT_EQ(vmiop_map_pa(v, ROM_GPA, 8192, PROT_READ | PROT_WRITE, (void **)&map), 0);
 	EXPECT_EQ(map[100], 0x5a);
-	EXPECT_TRUE(write_faults(map + 100));
+	EXPECT_TRUE(access_faults(map + 100, true));
 	EXPECT_EQ(rom[100], 0x5a);
 	ASSERT_EQ(vmiop_unmap_pa(map, 8192), 0);
 	vmiop_close(v);

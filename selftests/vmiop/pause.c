@@ -42,9 +42,7 @@ TEST(pause_resume_one_vcpu)
 	struct vmiop *v;
 	int i;
 
-	tvm_vcpu_entry(tvm_vcpu(tvm, 0), vt_guest_count, 0);
-	tvm_vcpu_thread_start(tvm_vcpu(tvm, 0), NULL, NULL);
-	VT_WAIT_UNTIL(vt_counter(tvm, 0) > 0);
+	vt_start_counting(tvm, 1);
 	v = vt_attach(tvm);
 
 	for (i = 0; i < 5; i++) {
@@ -56,7 +54,7 @@ TEST(pause_resume_one_vcpu)
 		expect_running(tvm, 1);
 	}
 	vmiop_close(v);
-	ASSERT_EQ(tvm_vcpu_thread_stop(tvm_vcpu(tvm, 0)), TVM_THREAD_STOPPED);
+	vt_stop_threads(tvm, 1);
 	tvm_destroy(tvm);
 }
 
@@ -65,9 +63,7 @@ TEST(pauses_nest)
 	struct tvm *tvm = tvm_create(1, 0);
 	struct vmiop *v;
 
-	tvm_vcpu_entry(tvm_vcpu(tvm, 0), vt_guest_count, 0);
-	tvm_vcpu_thread_start(tvm_vcpu(tvm, 0), NULL, NULL);
-	VT_WAIT_UNTIL(vt_counter(tvm, 0) > 0);
+	vt_start_counting(tvm, 1);
 	v = vt_attach(tvm);
 
 	ASSERT_ERRNO(vmiop_resume(v), EINVAL);
@@ -79,7 +75,7 @@ TEST(pauses_nest)
 	expect_running(tvm, 1);
 	ASSERT_ERRNO(vmiop_resume(v), EINVAL);
 	vmiop_close(v);
-	ASSERT_EQ(tvm_vcpu_thread_stop(tvm_vcpu(tvm, 0)), TVM_THREAD_STOPPED);
+	vt_stop_threads(tvm, 1);
 	tvm_destroy(tvm);
 }
 
@@ -125,8 +121,7 @@ TEST(pause_four_vcpus_with_halted_and_never_run)
 	/* The halted vCPU's thread is still in KVM_RUN, not failed. */
 	EXPECT_EQ(tvm_vcpu_thread_state(tvm_vcpu(tvm, 2)), TVM_THREAD_RUNNING);
 	vmiop_close(v);
-	ASSERT_EQ(tvm_vcpu_thread_stop(tvm_vcpu(tvm, 0)), TVM_THREAD_STOPPED);
-	ASSERT_EQ(tvm_vcpu_thread_stop(tvm_vcpu(tvm, 1)), TVM_THREAD_STOPPED);
+	vt_stop_threads(tvm, 2);
 	ASSERT_EQ(tvm_vcpu_thread_stop(tvm_vcpu(tvm, 2)), TVM_THREAD_STOPPED);
 	tvm_destroy(tvm);
 }
@@ -145,7 +140,7 @@ TEST(vcpu_started_while_paused_stays_paused)
 	ASSERT_EQ(vmiop_resume(v), 0);
 	VT_WAIT_UNTIL(vt_counter(tvm, 0) > 0);
 	vmiop_close(v);
-	ASSERT_EQ(tvm_vcpu_thread_stop(tvm_vcpu(tvm, 0)), TVM_THREAD_STOPPED);
+	vt_stop_threads(tvm, 1);
 	tvm_destroy(tvm);
 }
 
@@ -155,13 +150,11 @@ TEST(paused_vcpu_thread_answers_signals)
 	struct tvm *tvm = tvm_create(1, 0);
 	struct vmiop *v;
 
-	tvm_vcpu_entry(tvm_vcpu(tvm, 0), vt_guest_count, 0);
-	tvm_vcpu_thread_start(tvm_vcpu(tvm, 0), NULL, NULL);
-	VT_WAIT_UNTIL(vt_counter(tvm, 0) > 0);
+	vt_start_counting(tvm, 1);
 	v = vt_attach(tvm);
 	ASSERT_EQ(vmiop_pause(v), 1);
 	/* Interrupts the parked KVM_RUN; the thread exits KVM with -EINTR. */
-	ASSERT_EQ(tvm_vcpu_thread_stop(tvm_vcpu(tvm, 0)), TVM_THREAD_STOPPED);
+	vt_stop_threads(tvm, 1);
 	expect_frozen(tvm, 1);
 	ASSERT_EQ(vmiop_resume(v), 0);
 	vmiop_close(v);
@@ -174,19 +167,14 @@ TEST(detach_while_paused_resumes)
 	struct tvm *tvm = tvm_create(2, 0);
 	struct vmiop *v;
 
-	tvm_vcpu_entry(tvm_vcpu(tvm, 0), vt_guest_count, 0);
-	tvm_vcpu_entry(tvm_vcpu(tvm, 1), vt_guest_count, 1);
-	tvm_vcpu_thread_start(tvm_vcpu(tvm, 0), NULL, NULL);
-	tvm_vcpu_thread_start(tvm_vcpu(tvm, 1), NULL, NULL);
-	VT_WAIT_UNTIL(vt_counter(tvm, 0) > 0 && vt_counter(tvm, 1) > 0);
+	vt_start_counting(tvm, 2);
 	v = vt_attach(tvm);
 	ASSERT_EQ(vmiop_pause(v), 1);
 	ASSERT_EQ(vmiop_pause(v), 2);
 	expect_frozen(tvm, 2);
 	vmiop_close(v);
 	expect_running(tvm, 2);
-	ASSERT_EQ(tvm_vcpu_thread_stop(tvm_vcpu(tvm, 0)), TVM_THREAD_STOPPED);
-	ASSERT_EQ(tvm_vcpu_thread_stop(tvm_vcpu(tvm, 1)), TVM_THREAD_STOPPED);
+	vt_stop_threads(tvm, 2);
 	tvm_destroy(tvm);
 }
 
@@ -198,9 +186,7 @@ TEST(introspector_killed_while_paused)
 	pid_t child;
 	char c;
 
-	tvm_vcpu_entry(tvm_vcpu(tvm, 0), vt_guest_count, 0);
-	tvm_vcpu_thread_start(tvm_vcpu(tvm, 0), NULL, NULL);
-	VT_WAIT_UNTIL(vt_counter(tvm, 0) > 0);
+	vt_start_counting(tvm, 1);
 	ASSERT_EQ(pipe(ready), 0);
 	child = fork();
 	ASSERT_GE(child, 0);
@@ -219,7 +205,7 @@ TEST(introspector_killed_while_paused)
 	ASSERT_EQ(kill(child, SIGKILL), 0);
 	ASSERT_EQ(waitpid(child, &status, 0), child);
 	expect_running(tvm, 1);
-	ASSERT_EQ(tvm_vcpu_thread_stop(tvm_vcpu(tvm, 0)), TVM_THREAD_STOPPED);
+	vt_stop_threads(tvm, 1);
 	tvm_destroy(tvm);
 }
 
@@ -231,11 +217,7 @@ TEST(pause_resume_back_to_back)
 	struct vmiop *v;
 	int i;
 
-	tvm_vcpu_entry(tvm_vcpu(tvm, 0), vt_guest_count, 0);
-	tvm_vcpu_entry(tvm_vcpu(tvm, 1), vt_guest_count, 1);
-	tvm_vcpu_thread_start(tvm_vcpu(tvm, 0), NULL, NULL);
-	tvm_vcpu_thread_start(tvm_vcpu(tvm, 1), NULL, NULL);
-	VT_WAIT_UNTIL(vt_counter(tvm, 0) > 0 && vt_counter(tvm, 1) > 0);
+	vt_start_counting(tvm, 2);
 	v = vt_attach(tvm);
 	for (i = 0; i < 300; i++) {
 		ASSERT_EQ(vmiop_pause(v), 1);
@@ -244,8 +226,7 @@ TEST(pause_resume_back_to_back)
 	}
 	expect_running(tvm, 2);
 	vmiop_close(v);
-	ASSERT_EQ(tvm_vcpu_thread_stop(tvm_vcpu(tvm, 0)), TVM_THREAD_STOPPED);
-	ASSERT_EQ(tvm_vcpu_thread_stop(tvm_vcpu(tvm, 1)), TVM_THREAD_STOPPED);
+	vt_stop_threads(tvm, 2);
 	tvm_destroy(tvm);
 }
 

@@ -53,6 +53,28 @@ static inline uint64_t vt_counter(struct tvm *tvm, unsigned int idx)
 	return (*TVM_GUEST_VAR(tvm, vt_counters))[idx];
 }
 
+/* Starts vCPUs 0..nr-1 counting, each in its own thread, and waits for it. */
+static inline void vt_start_counting(struct tvm *tvm, unsigned int nr)
+{
+	unsigned int i;
+
+	for (i = 0; i < nr; i++) {
+		tvm_vcpu_entry(tvm_vcpu(tvm, i), vt_guest_count, i);
+		tvm_vcpu_thread_start(tvm_vcpu(tvm, i), NULL, NULL);
+	}
+	for (i = 0; i < nr; i++)
+		VT_WAIT_UNTIL(vt_counter(tvm, i) > 0);
+}
+
+/* Stops the threads of vCPUs 0..nr-1, asserting they were still running. */
+static inline void vt_stop_threads(struct tvm *tvm, unsigned int nr)
+{
+	unsigned int i;
+
+	for (i = 0; i < nr; i++)
+		ASSERT_EQ(tvm_vcpu_thread_stop(tvm_vcpu(tvm, i)), TVM_THREAD_STOPPED);
+}
+
 #define VT_DEFINE_COUNTERS volatile uint64_t vt_counters[TVM_MAX_VCPUS]
 
 #endif
