@@ -19,7 +19,7 @@ USER_CFLAGS := -std=gnu11 $(WARN) -Iuapi -Ilibvmiop -Iselftests/include -Iselfte
 LIB_SRC := libvmiop/libvmiop.c
 LIB_HDR := libvmiop/libvmiop.h uapi/linux/vmiop.h
 
-.PHONY: all module lib tools selftests check unit vmtest demo deps clean install
+.PHONY: all module lib tools selftests check unit vmtest demo deps clean install style
 
 all: module lib tools
 
@@ -95,6 +95,17 @@ check:
 
 demo: deps
 	scripts/demo.sh
+
+# Kernel coding style of the module and the uapi, with the checkpatch.pl of
+# Debian's linux-source package (apt-get install linux-source-6.1).
+CHECKPATCH_SRC := $(firstword $(wildcard /usr/src/linux-source-*.tar.xz))
+style:
+	@test -n "$(CHECKPATCH_SRC)" || { echo "style: needs a linux-source package in /usr/src"; exit 1; }
+	@mkdir -p $(B)/checkpatch
+	@tar -xJf $(CHECKPATCH_SRC) -C $(B)/checkpatch --strip-components=1 --wildcards \
+		'*/scripts/checkpatch.pl' '*/scripts/spelling.txt' '*/scripts/const_structs.checkpatch'
+	$(B)/checkpatch/scripts/checkpatch.pl --no-tree --terse --ignore SPDX_LICENSE_TAG \
+		--file kmod/*.c kmod/*.h uapi/linux/vmiop.h
 
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/linux

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 #ifdef __KERNEL__
 #include <linux/errno.h>
+#include <linux/kernel.h>
 #else
 #include <errno.h>
 #include <stddef.h>
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #endif
 #include "abi.h"
 
@@ -53,7 +55,7 @@ int abi_check_regs(const struct vmiop_regs *r)
 	const struct vmiop_segment *seg = &r->es;
 	unsigned int i;
 
-	for (i = 0; i < sizeof(r->reserved) / sizeof(r->reserved[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(r->reserved); i++)
 		if (r->reserved[i])
 			return -EINVAL;
 	/* es, cs, ss, ds, fs, gs, ldtr, tr are consecutive */
