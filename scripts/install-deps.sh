@@ -1,8 +1,12 @@
 #!/bin/sh
 # Installs the Debian 12 packages that building and testing vmiop need.
 set -eu
+# bochs...xorriso: the Intel VM rig (selftests/vm/run.sh --vendor intel);
+# linux-source-6.1...lz4: its LZ4 repack of the kernel (selftests/vm/lz4kernel.sh).
 PKGS="build-essential pkg-config libcmocka-dev qemu-system-x86 linux-image-amd64
-      linux-headers-amd64 busybox-static cpio xz-utils kmod"
+      linux-headers-amd64 busybox-static cpio xz-utils kmod
+      bochs bochsbios vgabios isolinux syslinux-common xorriso
+      linux-source-6.1 flex bison bc libelf-dev libssl-dev lz4"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

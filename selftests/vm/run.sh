@@ -1,22 +1,28 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Boots Debian's stock kernel under QEMU TCG with emulated SVM (+NPT), loads
-# kvm/kvm-amd (+ the given modules), runs static test binaries inside, and
-# decides pass/fail ONLY by a nonce-bearing success token that the guest's
-# /init writes to a second serial port after every binary exited 0 (or 4,
-# all skipped) with a clean dmesg.  A panic, hang or crash can never look
-# like a pass.
+# Boots Debian's stock kernel in an emulator with nested virtualization --
+# QEMU TCG with emulated SVM (+NPT) for --vendor amd, Bochs with emulated VMX
+# (+EPT) for --vendor intel -- loads kvm/kvm-amd or kvm/kvm-intel (+ the given
+# modules), runs static test binaries inside, and decides pass/fail ONLY by a
+# nonce-bearing success token that the guest's /init writes to a second
+# serial port after every binary exited 0 (or 4, all skipped) with a clean
+# dmesg.  A panic, hang or crash can never look like a pass.
 #
-#   selftests/vm/run.sh [--module PATH.ko[:ARGS]]... [--timeout SECS] [--smp N]
-#                       [--mem MiB] [--accel QEMU-ACCEL] [--log DIR] [--keep] [--demo]
+#   selftests/vm/run.sh [--vendor amd|intel] [--module PATH.ko[:ARGS]]...
+#                       [--timeout SECS] [--smp N] [--mem MiB] [--accel QEMU-ACCEL]
+#                       [--kernel BZIMAGE] [--log DIR] [--keep] [--demo]
 #                       [--append "KERNEL ARGS"] -- BINARY...
 #
+# --vendor defaults to $VMIOP_VM_VENDOR, else amd.
 # --module PATH.ko:a=1,b=2 passes module parameters (a=1 b=2); modules load
-# after irqbypass, ccp, kvm, kvm-amd (and their dependencies, found with
-# modinfo; .ko.xz/.zst/.gz are decompressed on the host), in the given order.
+# after the vendor's KVM modules (irqbypass, ccp, kvm, kvm-amd or irqbypass,
+# kvm, kvm-intel, and their dependencies, found with modinfo; .ko.xz/.zst/.gz
+# are decompressed on the host), in the given order.
 # --demo: binaries need not print TAP; each counts as one pass/fail/skip by
 # its exit status (0 / other / 4).
+# --kernel: boot this bzImage instead of /boot/vmlinuz-KVER (intel default:
+# an LZ4 repack of it, built once by lz4kernel.sh; see README).
 #
 # Output: the guest console (TAP) on stdout; last line
 #   vm: N passed, N failed, N skipped
@@ -24,10 +30,12 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+vendor=${VMIOP_VM_VENDOR:-amd}
 timeout_s=900
-smp=2
+smp=
 mem=1024
 accel=tcg,thread=single	# see README: thread=multi hangs ~1 boot in 6
+kernel=
 log=
 keep=0
 demo=0
@@ -35,82 +43,131 @@ extra_append=
 modules=()
 bins=()
 
+# Bochs: emulated instructions per second of guest time.  With clock
+# sync=none this only maps instruction counts to guest time (Bochs runs as
+# fast as the host lets it, about 50 MIPS here); the guest must be told the
+# same rate with tsc_early_khz or its clock is off by ~30x.
+bochs_ips=50000000
+
 usage() {
 	sed -n '/^#   selftests/,/^#  *\[--append/p' "${BASH_SOURCE[0]}" | sed 's/^# //'
 	exit 2
 }
 die() { echo "run.sh: $*" >&2; exit 2; }
 
-while [ $# -gt 0 ]; do
-	case "$1" in
-	--module) [ $# -ge 2 ] || usage; modules+=("$2"); shift 2 ;;
-	--timeout) [ $# -ge 2 ] || usage; timeout_s=$2; shift 2 ;;
-	--smp) [ $# -ge 2 ] || usage; smp=$2; shift 2 ;;
-	--mem) [ $# -ge 2 ] || usage; mem=$2; shift 2 ;;
-	--accel) [ $# -ge 2 ] || usage; accel=$2; shift 2 ;;
-	--log) [ $# -ge 2 ] || usage; log=$2; shift 2 ;;
-	--append) [ $# -ge 2 ] || usage; extra_append=$2; shift 2 ;;
-	--keep) keep=1; shift ;;
-	--demo) demo=1; shift ;;
-	--) shift; bins+=("$@"); break ;;
-	-h | --help) usage ;;
-	-*) usage ;;
-	*) bins+=("$1"); shift ;;
-	esac
-done
-[ ${#bins[@]} -gt 0 ] || usage
+parse_args() {
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		--vendor) [ $# -ge 2 ] || usage; vendor=$2; shift 2 ;;
+		--module) [ $# -ge 2 ] || usage; modules+=("$2"); shift 2 ;;
+		--timeout) [ $# -ge 2 ] || usage; timeout_s=$2; shift 2 ;;
+		--smp) [ $# -ge 2 ] || usage; smp=$2; shift 2 ;;
+		--mem) [ $# -ge 2 ] || usage; mem=$2; shift 2 ;;
+		--accel) [ $# -ge 2 ] || usage; accel=$2; shift 2 ;;
+		--kernel) [ $# -ge 2 ] || usage; kernel=$2; shift 2 ;;
+		--log) [ $# -ge 2 ] || usage; log=$2; shift 2 ;;
+		--append) [ $# -ge 2 ] || usage; extra_append=$2; shift 2 ;;
+		--keep) keep=1; shift ;;
+		--demo) demo=1; shift ;;
+		--) shift; bins+=("$@"); break ;;
+		-h | --help) usage ;;
+		-*) usage ;;
+		*) bins+=("$1"); shift ;;
+		esac
+	done
+	[ ${#bins[@]} -gt 0 ] || usage
+}
 
-for tool in qemu-system-x86_64 cpio gzip modinfo readelf timeout; do
-	command -v "$tool" >/dev/null || die "missing tool: $tool"
-done
+# ---- per vendor: emulator, KVM modules, kernel arguments ----
+
+setup_vendor() {
+	local tools=(cpio gzip modinfo readelf timeout)
+	case "$vendor" in
+	amd)
+		: "${smp:=2}"
+		kvm_modules=(irqbypass ccp kvm kvm-amd)
+		tools+=(qemu-system-x86_64)
+		;;
+	intel)
+		# One L1 CPU is enough (nested guests can still have several
+		# vCPUs), and Bochs runs all CPUs on one host thread anyway.
+		: "${smp:=1}"
+		kvm_modules=(irqbypass kvm kvm-intel)
+		tools+=(bochs-bin xorriso)
+		[ -r /usr/lib/ISOLINUX/isolinux.bin ] ||
+			die "isolinux not installed (scripts/install-deps.sh)"
+		[ -r /usr/lib/syslinux/modules/bios/ldlinux.c32 ] ||
+			die "syslinux-common not installed (scripts/install-deps.sh)"
+		[ -r /usr/share/bochs/BIOS-bochs-latest ] ||
+			die "bochsbios not installed (scripts/install-deps.sh)"
+		[ -r /usr/share/vgabios/vgabios.bin ] ||
+			die "vgabios not installed (scripts/install-deps.sh)"
+		;;
+	*) die "--vendor must be amd or intel, not '$vendor'" ;;
+	esac
+	for tool in "${tools[@]}"; do
+		command -v "$tool" >/dev/null || die "missing tool: $tool"
+	done
+}
+
+# Kernel arguments the emulator needs (the shared ones are in main).
+vendor_append() {
+	case "$vendor" in
+	amd) echo "console=ttyS0" ;;
+	intel)
+		# See README, "Bochs quirks", for each of these.
+		echo "console=ttyS0,115200 clearcpuid=fsrm,pku,avx512f noxsave" \
+			"tsc_early_khz=$((bochs_ips / 1000)) reboot=t cryptomgr.notests"
+		;;
+	esac
+}
 
 # Newest kernel that has both modules and an image.
-if [ -z "${KVER:-}" ]; then
-	KVER=$(for d in /lib/modules/*/; do
-		k=$(basename "$d")
-		[ -e "/boot/vmlinuz-$k" ] && echo "$k"
-	done | sort -V | tail -n 1)
-fi
-if [ -z "$KVER" ] || [ ! -e "/boot/vmlinuz-$KVER" ]; then
-	die "no /boot/vmlinuz-* with /lib/modules/* (KVER=${KVER:-})"
-fi
-kernel=/boot/vmlinuz-$KVER
-[ -r "$kernel" ] || die "$kernel not readable"
-
-busybox=$(command -v busybox || true)
-[ -n "$busybox" ] || die "busybox-static not installed"
-readelf -lW "$busybox" | grep -q INTERP && die "$busybox is dynamic (install busybox-static)"
-
-tmp=$(mktemp -d /tmp/vmiop-vm.XXXXXX)
-if [ -z "$log" ]; then
-	log=$(mktemp -d /tmp/vmiop-vm-log.XXXXXX)
-fi
-mkdir -p "$log"
-log=$(cd "$log" && pwd)
-
-cleanup() {
-
-	if [ "$keep" = 1 ]; then
-		echo "vm: kept $tmp" >&2
-	else
-		rm -rf "$tmp"
+find_kernel() {
+	if [ -z "${KVER:-}" ]; then
+		KVER=$(for d in /lib/modules/*/; do
+			k=$(basename "$d")
+			[ -e "/boot/vmlinuz-$k" ] && echo "$k"
+		done | sort -V | tail -n 1)
 	fi
+	if [ -z "$KVER" ] || [ ! -e "/boot/vmlinuz-$KVER" ]; then
+		die "no /boot/vmlinuz-* with /lib/modules/* (KVER=${KVER:-})"
+	fi
+	if [ -z "$kernel" ]; then
+		kernel=/boot/vmlinuz-$KVER
+		[ "$vendor" = intel ] && kernel=$(lz4_kernel "$kernel")
+	fi
+	[ -r "$kernel" ] || die "$kernel not readable"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
-root=$tmp/root
-mkdir -p "$root"/{bin,sbin,proc,sys,dev,tmp,modules,tests}
-cp "$busybox" "$root/bin/busybox"
-for a in $("$busybox" --list); do
-	[ "$a" = busybox ] || ln -sf busybox "$root/bin/$a"
-done
-cp "$here/init" "$root/init"
-chmod 755 "$root/init"
+# lz4_kernel IMAGE: prints the cached LZ4 repack of IMAGE, building it once
+# (Bochs needs ~90 s to xz-decompress the stock image, ~2 s for LZ4), or
+# IMAGE itself if it can't be built.
+lz4_kernel() {
+	local img=$1 cache sum out
+	cache=${VMIOP_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vmiop-vm}
+	sum=$(sha256sum "$img" | cut -c1-16)
+	out=$cache/vmlinuz-lz4-$KVER-$sum
+	if [ ! -s "$out" ]; then
+		mkdir -p "$cache"
+		echo "vm: building $out once (about 90 s; log $out.log)" >&2
+		# flock: parallel runs wait for one build.
+		# shellcheck disable=SC2016 # sh -c script
+		if ! flock "$cache/.lock" sh -c '[ -s "$2" ] || "$1" "$3" "$2" >"$2.log" 2>&1' \
+			sh "$here/lz4kernel.sh" "$out" "$KVER"; then
+			echo "vm: WARNING: LZ4 kernel build failed (see $out.log);" \
+				"booting the xz image, about 90 s slower" >&2
+			echo "$img"
+			return 0
+		fi
+	fi
+	echo "$out"
+}
 
-# ---- modules: dependencies first, each once ----
+# ---- initramfs: busybox, modules, tests, /init (shared) ----
+
 declare -A seen=()
-: >"$root/modules/order"
+declare -A user_mods=()
 
 norm() { echo "${1//-/_}"; }
 
@@ -126,14 +183,6 @@ install_ko() {
 	esac
 	echo "$name.ko${args:+ $args}" >>"$root/modules/order"
 }
-
-# Names of the --module files: a dependency on one of them is the caller's
-# business (list them in load order), not something to look up in-tree.
-declare -A user_mods=()
-for spec in "${modules[@]}"; do
-	n=$(basename "${spec%%:*}")
-	user_mods[$(norm "${n%%.ko*}")]=1
-done
 
 add_deps() {	# add_deps MODULE-OR-PATH
 	local deps d
@@ -157,97 +206,250 @@ add_mod() {	# add_mod NAME (from /lib/modules/$KVER)
 	install_ko "$file" "$n" ""
 }
 
-for m in irqbypass ccp kvm kvm-amd; do
-	add_mod "$m"
-done
-for spec in "${modules[@]}"; do
-	path=${spec%%:*}
-	args=
-	[ "$path" != "$spec" ] && args=${spec#*:}
-	[ -f "$path" ] || die "no such module: $path"
-	name=$(basename "$path")
-	name=$(norm "${name%%.ko*}")
-	[ -n "${seen[$name]:-}" ] && die "module $name given twice"
-	add_deps "$path"
-	seen[$name]=1
-	install_ko "$path" "$name" "${args//,/ }"
-done
+# Modules: dependencies first, each once.  A dependency on one of the
+# --module files is the caller's business (list them in load order), not
+# something to look up in-tree.
+add_modules() {
+	local spec n m path args name
+	: >"$root/modules/order"
+	for spec in "${modules[@]}"; do
+		n=$(basename "${spec%%:*}")
+		user_mods[$(norm "${n%%.ko*}")]=1
+	done
+	for m in "${kvm_modules[@]}"; do
+		add_mod "$m"
+	done
+	for spec in "${modules[@]}"; do
+		path=${spec%%:*}
+		args=
+		[ "$path" != "$spec" ] && args=${spec#*:}
+		[ -f "$path" ] || die "no such module: $path"
+		name=$(basename "$path")
+		name=$(norm "${name%%.ko*}")
+		[ -n "${seen[$name]:-}" ] && die "module $name given twice"
+		add_deps "$path"
+		seen[$name]=1
+		install_ko "$path" "$name" "${args//,/ }"
+	done
+}
 
-# ---- test binaries ----
-: >"$root/tests/order"
-i=0
-for b in "${bins[@]}"; do
-	if [ ! -f "$b" ] || [ ! -x "$b" ]; then
-		die "not an executable file: $b"
-	fi
-	if head -c 4 "$b" | grep -q ELF; then
-		readelf -lW "$b" | grep -q INTERP &&
-			die "$b is dynamically linked: link it -static (the initramfs has no libc)"
-	fi
-	i=$((i + 1))
-	dst=$(printf '%02d-%s' "$i" "$(basename "$b")")
-	cp "$b" "$root/tests/$dst"
-	echo "$dst" >>"$root/tests/order"
-done
+add_tests() {
+	local b dst i=0
+	: >"$root/tests/order"
+	for b in "${bins[@]}"; do
+		if [ ! -f "$b" ] || [ ! -x "$b" ]; then
+			die "not an executable file: $b"
+		fi
+		if head -c 4 "$b" | grep -q ELF; then
+			readelf -lW "$b" | grep -q INTERP &&
+				die "$b is dynamically linked: link it -static (the initramfs has no libc)"
+		fi
+		i=$((i + 1))
+		dst=$(printf '%02d-%s' "$i" "$(basename "$b")")
+		cp "$b" "$root/tests/$dst"
+		echo "$dst" >>"$root/tests/order"
+	done
+}
 
-initrd=$tmp/initrd.gz
-(cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | gzip -1 >"$initrd"
+# build_initramfs OUT: QEMU gets it gzipped; Bochs uncompressed, because
+# isolinux loads 15 MB in a blink but the kernel's gunzip takes ~10 s there.
+build_initramfs() {
+	local out=$1 a busybox
+	busybox=$(command -v busybox || true)
+	[ -n "$busybox" ] || die "busybox-static not installed"
+	readelf -lW "$busybox" | grep -q INTERP && die "$busybox is dynamic (install busybox-static)"
 
-nonce=$(od -An -N8 -tx8 /dev/urandom | tr -d ' \n')
-append="console=ttyS0 loglevel=5 mitigations=off panic=-1 panic_on_warn=1 oops=panic softlockup_panic=1"
-append+=" rdinit=/init vmiop.nonce=$nonce vmiop.demo=$demo${extra_append:+ $extra_append}"
+	root=$tmp/root
+	mkdir -p "$root"/{bin,sbin,proc,sys,dev,tmp,modules,tests}
+	cp "$busybox" "$root/bin/busybox"
+	for a in $("$busybox" --list); do
+		[ "$a" = busybox ] || ln -sf busybox "$root/bin/$a"
+	done
+	cp "$here/init" "$root/init"
+	chmod 755 "$root/init"
+	add_modules
+	add_tests
 
-# shellcheck disable=SC2054 # commas are QEMU option syntax
-qemu=(qemu-system-x86_64 -accel "$accel" -cpu EPYC,+svm,+npt
-	-smp "$smp" -m "$mem" -nodefaults -display none -no-reboot
-	-kernel "$kernel" -initrd "$initrd" -append "$append"
-	-serial stdio -serial "file:$log/serial1.log"
-	-monitor "unix:$tmp/monitor.sock,server=on,wait=off")
-printf '%q ' "${qemu[@]}" >"$log/qemu.cmd"
-echo >>"$log/qemu.cmd"
-: >"$log/serial1.log"
+	(cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) |
+		if [ "$vendor" = intel ]; then cat; else gzip -1; fi >"$out"
+}
 
-echo "vm: kernel $KVER, smp $smp, timeout ${timeout_s}s, log $log, monitor $tmp/monitor.sock"
-start=$(date +%s.%N)
-set +e
-timeout -k 10 "$timeout_s" "${qemu[@]}" </dev/null 2>"$log/qemu.stderr" |
-	sed -u 's/\r//g' | tee "$log/console.log"
-st=("${PIPESTATUS[@]}")
-set -e
-qrc=${st[0]}
-end=$(date +%s.%N)
-elapsed=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
+# ---- emulators: each prints the guest console (ttyS0) on stdout, writes
+# ttyS1 to $log/serial1.log, and returns the emulator's status (124 or 137
+# when the host-side timeout killed it) ----
+
+run_qemu() {
+	# shellcheck disable=SC2054 # commas are QEMU option syntax
+	local qemu=(qemu-system-x86_64 -accel "$accel" -cpu EPYC,+svm,+npt
+		-smp "$smp" -m "$mem" -nodefaults -display none -no-reboot
+		-kernel "$kernel" -initrd "$initrd" -append "$append"
+		-serial stdio -serial "file:$log/serial1.log"
+		-monitor "unix:$tmp/monitor.sock,server=on,wait=off")
+	printf '%q ' "${qemu[@]}" >"$log/qemu.cmd"
+	echo >>"$log/qemu.cmd"
+	timeout -k 10 "$timeout_s" "${qemu[@]}" </dev/null 2>"$emu_out" &
+	echo $! >"$tmp/emulator.pid"
+	wait_emulator
+}
+
+# wait_emulator: waits for the emulator in $tmp/emulator.pid, returns its status.
+wait_emulator() {
+	local pid rc=0
+	pid=$(cat "$tmp/emulator.pid" 2>/dev/null) || return 255	# cleanup ran
+	wait "$pid" || rc=$?
+	rm -f "$tmp/emulator.pid"
+	return "$rc"
+}
+
+# Bochs can't boot -kernel/-initrd: make an isolinux CD.
+make_iso() {
+	local iso=$1 t=$tmp/iso
+	mkdir -p "$t/isolinux"
+	cp /usr/lib/ISOLINUX/isolinux.bin /usr/lib/syslinux/modules/bios/ldlinux.c32 "$t/isolinux/"
+	cp "$kernel" "$t/vmlinuz"
+	cp "$initrd" "$t/initrd"
+	cat >"$t/isolinux/isolinux.cfg" <<-EOF
+	DEFAULT vm
+	PROMPT 0
+	TIMEOUT 0
+	LABEL vm
+	  KERNEL /vmlinuz
+	  APPEND initrd=/initrd $append
+	EOF
+	xorriso -as mkisofs -quiet -o "$iso" -b isolinux/isolinux.bin -c isolinux/boot.cat \
+		-no-emul-boot -boot-load-size 4 -boot-info-table -R -J "$t" 2>"$log/xorriso.log" ||
+		die "xorriso failed: $(tail -n 3 "$log/xorriso.log")"
+}
+
+run_bochs() {
+	local iso=$tmp/boot.iso
+	make_iso "$iso"
+	# panic: fatal ends Bochs on an emulator panic, e.g. the triple fault
+	# that reboot=t turns a guest panic into (Bochs has no -no-reboot).
+	# error: ignore, or every VM exit logs an unknown-MSR (DEBUGCTL) line.
+	# sound: dummy, or the ALSA probe crashes Bochs where there's no card.
+	cat >"$tmp/bochsrc" <<-EOF
+	megs: $mem
+	cpu: model=corei7_icelake_u, count=$smp, ips=$bochs_ips, reset_on_triple_fault=0, ignore_bad_msrs=1
+	romimage: file=/usr/share/bochs/BIOS-bochs-latest
+	vgaromimage: file=/usr/share/vgabios/vgabios.bin
+	pci: enabled=1, chipset=i440fx
+	ata0-master: type=cdrom, path=$iso, status=inserted
+	boot: cdrom
+	com1: enabled=1, mode=file, dev=$log/console.raw
+	com2: enabled=1, mode=file, dev=$log/serial1.log
+	clock: sync=none, time0=local
+	display_library: rfb, options="timeout=0"
+	sound: driver=dummy
+	panic: action=fatal
+	error: action=ignore
+	debug: action=ignore
+	log: $log/bochs.log
+	EOF
+	cp "$tmp/bochsrc" "$log/bochsrc"
+	# The debugger is compiled in: -rc makes it "c"ontinue at once, and
+	# stdin /dev/null ends it should it ever stop at its prompt.
+	echo c >"$tmp/bochs.rc"
+	: >"$log/console.raw"
+	timeout -k 10 "$timeout_s" bochs-bin -q -f "$tmp/bochsrc" -rc "$tmp/bochs.rc" \
+		</dev/null >"$emu_out" 2>&1 &
+	echo $! >"$tmp/emulator.pid"
+	# Bochs writes ttyS0 to a file: follow it until Bochs is gone.
+	tail -c +1 -F --pid=$! -s 0.2 "$log/console.raw" 2>/dev/null
+	wait_emulator
+}
+
+# ---- verdict (shared) ----
 
 # Per-binary counts come from /init's "vm: result" lines; for a binary that
 # never got one (panic, hang), count its TAP lines on the console.
-con=$log/console.log
-read -r passed failed skipped < <(awk -v demo="$demo" '
+count_results() {
+	awk -v demo="$demo" '
 	function flush() { if (cur != "" && !done) { P += p; F += f; S += s } }
 	/^vm: running / { flush(); cur = $3; done = 0; p = f = s = 0; next }
 	/^vm: result / { P += $5; F += $7; S += $9; done = 1; next }
 	cur != "" && !done && !demo && /^ok [0-9]+/ {
 		if (tolower($0) ~ /#[[:space:]]*skip/) s++; else p++; next }
 	cur != "" && !done && !demo && /^not ok [0-9]+/ { f++; next }
-	END { flush(); print P + 0, F + 0, S + 0 }' "$con")
+	END { flush(); print P + 0, F + 0, S + 0 }' "$1"
+}
 
-success=0
-if grep -qx "VMIOP-RIG-SUCCESS $nonce" <(tr -d '\r' <"$log/serial1.log"); then
-	success=1
-else
-	if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
-		why="timeout: no result after ${timeout_s}s, QEMU killed"
+# failure_reason ERC: why there is no token.
+failure_reason() {
+	local erc=$1 con=$log/console.log
+	if [ "$erc" = 124 ] || [ "$erc" = 137 ]; then
+		echo "timeout: no result after ${timeout_s}s, $emulator killed"
 	elif grep -q 'Kernel panic' "$con"; then
-		why="kernel panic: $(grep -m1 'Kernel panic' "$con" | sed 's/^\[[^]]*\] //')"
+		echo "kernel panic: $(grep -m1 'Kernel panic' "$con" | sed 's/^\[[^]]*\] //')"
 	elif grep -q '^vm: FAIL: kernel errors in dmesg' "$con"; then
-		why="dmesg error: $(grep -m1 '^vm: dmesg: ' "$con" | sed 's/^vm: dmesg: //')"
+		echo "dmesg error: $(grep -m1 '^vm: dmesg: ' "$con" | sed 's/^vm: dmesg: //')"
 	elif grep -q '^vm: FAIL: ' "$con"; then
-		why=$(grep -m1 '^vm: FAIL: ' "$con" | sed 's/^vm: FAIL: //')
+		grep -m1 '^vm: FAIL: ' "$con" | sed 's/^vm: FAIL: //'
 	else
-		why="no success token (QEMU exit status $qrc; see $log/qemu.stderr)"
+		echo "no success token ($emulator exit status $erc; see $emu_out)"
 	fi
-	echo "vm: FAILED: $why"
-	failed=$((failed + 1))
-fi
-echo "vm: finished in ${elapsed}s; log in $log"
-echo "vm: $passed passed, $failed failed, $skipped skipped"
-[ "$success" = 1 ] && [ "$failed" = 0 ]
+}
+
+cleanup() {
+	local pid
+	pid=$(cat "$tmp/emulator.pid" 2>/dev/null || true)
+	[ -n "$pid" ] && kill "$pid" 2>/dev/null
+	if [ "$keep" = 1 ]; then
+		echo "vm: kept $tmp" >&2
+	else
+		rm -rf "$tmp"
+	fi
+}
+
+main() {
+	local start end elapsed erc passed failed skipped success nonce
+	parse_args "$@"
+	setup_vendor
+	find_kernel
+
+	tmp=$(mktemp -d /tmp/vmiop-vm.XXXXXX)
+	[ -n "$log" ] || log=$(mktemp -d /tmp/vmiop-vm-log.XXXXXX)
+	mkdir -p "$log"
+	log=$(cd "$log" && pwd)
+	trap cleanup EXIT
+	trap 'exit 130' INT TERM
+
+	initrd=$tmp/initrd
+	build_initramfs "$initrd"
+
+	nonce=$(od -An -N8 -tx8 /dev/urandom | tr -d ' \n')
+	append="$(vendor_append) loglevel=5 mitigations=off panic=-1 panic_on_warn=1"
+	append+=" oops=panic softlockup_panic=1 rdinit=/init vmiop.nonce=$nonce"
+	append+=" vmiop.demo=$demo${extra_append:+ $extra_append}"
+	: >"$log/serial1.log"
+
+	case "$vendor" in
+	amd) emulator=QEMU; launch=run_qemu; emu_out=$log/qemu.stderr
+		echo "vm: kernel $KVER, smp $smp, timeout ${timeout_s}s, log $log, monitor $tmp/monitor.sock" ;;
+	intel) emulator=Bochs; launch=run_bochs; emu_out=$log/bochs.out
+		echo "vm: kernel $KVER ($kernel), Bochs, smp $smp, timeout ${timeout_s}s, log $log" ;;
+	esac
+	start=$(date +%s.%N)
+	# In the background, so that INT/TERM run cleanup (kills the emulator)
+	# at once instead of after the emulator is gone.
+	{ erc=0; $launch || erc=$?; echo "$erc" 2>/dev/null >"$tmp/emulator.rc"; } |
+		sed -u 's/\r//g' | tee "$log/console.log" &
+	wait $! || true
+	erc=$(cat "$tmp/emulator.rc" 2>/dev/null || echo "?")
+	end=$(date +%s.%N)
+	elapsed=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
+
+	read -r passed failed skipped < <(count_results "$log/console.log")
+	success=0
+	if grep -qx "VMIOP-RIG-SUCCESS $nonce" <(tr -d '\r' <"$log/serial1.log"); then
+		success=1
+	else
+		echo "vm: FAILED: $(failure_reason "$erc")"
+		failed=$((failed + 1))
+	fi
+	echo "vm: finished in ${elapsed}s; log in $log"
+	echo "vm: $passed passed, $failed failed, $skipped skipped"
+	[ "$success" = 1 ] && [ "$failed" = 0 ]
+}
+
+main "$@"
