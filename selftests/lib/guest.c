@@ -607,7 +607,15 @@ void tvm_vcpu_entry(struct tvm_vcpu *vcpu, void (*fn)(uint64_t arg), uint64_t ar
 	regs.rip = (uint64_t)(uintptr_t)fn;
 	regs.rdi = arg;
 	regs.rsp = rsp;
-	regs.rflags = 0x2;	/* IF = 0 */
+	/*
+	 * IF = 1, as an OS kernel runs. Nothing ever raises an interrupt
+	 * here (the LAPIC comes out of reset software-disabled, there is no
+	 * PIT), and Bochs 2.7 needs it: it recomputes interrupt masking only
+	 * when EFLAGS.IF changes, so an L2 entered with IF = 0 from L1's
+	 * IF = 0 never takes an external-interrupt VM exit and L1 starves
+	 * (selftests/vm/README.md).
+	 */
+	regs.rflags = 0x202;
 	tvm_set_regs(vcpu, &regs);
 }
 

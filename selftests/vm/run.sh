@@ -352,7 +352,7 @@ run_bochs() {
 	echo c >"$tmp/bochs.rc"
 	: >"$log/console.raw"
 	timeout -k 10 "$timeout_s" bochs-bin -q -f "$tmp/bochsrc" -rc "$tmp/bochs.rc" \
-		</dev/null >"$emu_out" 2>&1 &
+		<"${VMIOP_BOCHS_STDIN:-/dev/null}" >"$emu_out" 2>&1 &
 	echo $! >"$tmp/emulator.pid"
 	# Bochs writes ttyS0 to a file: follow it until Bochs is gone.
 	tail -c +1 -F --pid=$! -s 0.2 "$log/console.raw" 2>/dev/null
