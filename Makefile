@@ -1,14 +1,19 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 #   make            module for the running kernel (KDIR=...), library, tools
-#   make check      everything: unit tests, then the VM tests (installs deps)
+#   make check      everything: unit tests, then the VM tests on both vendors
+#                   (installs deps)
 #   make demo       boots the test VM and introspects a guest (installs deps)
+#   make vmtest     the VM tests on one vendor
+#   VENDOR=amd      (default) the VM is QEMU TCG with nested SVM
+#   VENDOR=intel    the VM is Bochs with nested VMX (EPT, MTF, #VE)
 #   make deps       the Debian packages the above need
 
 VERSION := 0.1.0
 SOVERSION := 0
 PREFIX ?= /usr/local
 KDIR ?= /lib/modules/$(shell uname -r)/build
+VENDOR ?= amd
 B := build
 
 CC ?= cc
@@ -88,13 +93,13 @@ unit:
 # host's.
 vmtest: lib tools selftests
 	$(MAKE) -s -C selftests/vm smoke
-	scripts/vmtest.sh selftests/vm/smoke $(SELFTESTS)
+	VMIOP_VM_VENDOR=$(VENDOR) scripts/vmtest.sh selftests/vm/smoke $(SELFTESTS)
 
 check:
 	scripts/check.sh
 
 demo: deps
-	scripts/demo.sh
+	VMIOP_VM_VENDOR=$(VENDOR) scripts/demo.sh
 
 # Kernel coding style of the module and the uapi, with the checkpatch.pl of
 # Debian's linux-source package (apt-get install linux-source-6.1).

@@ -1,6 +1,7 @@
 #!/bin/sh
 # The README's first command: boots the test VM (stock Debian kernel under
-# QEMU with nested SVM, or VENDOR=intel later), loads vmiop, starts a small
+# QEMU with nested SVM, or under Bochs with nested VMX when VMIOP_VM_VENDOR
+# (make demo VENDOR=intel) says so), loads vmiop, starts a small
 # guest and introspects it from another process.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)

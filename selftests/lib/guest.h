@@ -4,8 +4,9 @@
  *
  * The host side creates a VM whose memory holds a copy of the test program
  * itself (its PT_LOAD segments at gpa == vaddr), so guest code is plain C in
- * the test file.  Guest code runs in 64-bit ring 0 with IF=0 and talks to the
- * host through ucalls (GUEST_SYNC / GUEST_ASSERT / GUEST_DONE).
+ * the test file.  Guest code runs in 64-bit ring 0 with IF=1 (but nothing
+ * raises interrupts) and talks to the host through ucalls (GUEST_SYNC /
+ * GUEST_ASSERT / GUEST_DONE).
  *
  * Guest-physical layout for mem bytes of RAM (mem a multiple of 4 MiB):
  *
@@ -106,7 +107,7 @@ struct ucall {
 };
 
 /* ---------------------------------------------------------------------- */
-/* Guest side (ring 0, IF=0)                                              */
+/* Guest side (ring 0, IF=1, nothing raises interrupts)                   */
 /* ---------------------------------------------------------------------- */
 
 static inline void tvm_ucall(uint64_t cmd, uint64_t a0, uint64_t a1,
@@ -341,7 +342,7 @@ void tvm_vcpu_thread_start(struct tvm_vcpu *vcpu, tvm_sync_cb on_sync,
 /*
  * Requests a stop (sets kvm_run->immediate_exit and kicks the thread with
  * TVM_KICK_SIGNAL, so KVM_RUN returns -EINTR even if the guest is halted
- * with IF=0) and joins the thread.  Returns the thread's result.
+ * with no interrupt to wake it) and joins the thread.  Returns the thread's result.
  */
 enum tvm_thread_result tvm_vcpu_thread_stop(struct tvm_vcpu *vcpu);
 /* Waits for the thread to finish on its own (DONE/FAILED) and joins it. */

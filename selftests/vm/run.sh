@@ -89,9 +89,10 @@ setup_vendor() {
 		tools+=(qemu-system-x86_64)
 		;;
 	intel)
-		# One L1 CPU is enough (nested guests can still have several
-		# vCPUs), and Bochs runs all CPUs on one host thread anyway.
-		: "${smp:=1}"
+		# Two L1 CPUs, as on AMD: vCPUs kicked from another CPU (IPIs,
+		# posted interrupts) are what pause has to get right. Bochs runs
+		# both on one host thread, so it costs time, not cores.
+		: "${smp:=2}"
 		kvm_modules=(irqbypass kvm kvm-intel)
 		tools+=(bochs-bin xorriso)
 		[ -r /usr/lib/ISOLINUX/isolinux.bin ] ||

@@ -4,7 +4,7 @@
  * nested SVM: ucalls, shared globals, several vCPUs, HLT blocking in the
  * kernel, extra 4K/2M/1G mappings, the unbacked hole, exception reports.
  *
- * Guest functions run in ring 0 with IF=0 on their own stack; they may use
+ * Guest functions run in ring 0 (IF=1, no interrupt source) on their own stack; they may use
  * globals (the guest has its own copy) and memcpy()/memset(), not syscalls.
  */
 #ifndef _GNU_SOURCE
@@ -116,13 +116,13 @@ TEST(multi_vcpu)
 	tvm_destroy(tvm);
 }
 
-/* ---- HLT with IF=0 blocks inside KVM_RUN until a signal ---- */
+/* ---- HLT without interrupts blocks inside KVM_RUN until a signal ---- */
 
 static void guest_sync_then_hlt(uint64_t arg)
 {
 	GUEST_SYNC(arg);
 	guest_hlt();
-	GUEST_ASSERT(!"HLT with IF=0 returned");
+	GUEST_ASSERT(!"HLT returned with no interrupt source");
 }
 
 struct run_once {

@@ -8,7 +8,7 @@ static void guest_halt(uint64_t idx)
 {
 	vt_counters[idx] = 1;
 	for (;;)
-		guest_hlt();	/* IF=0: blocks in KVM until kicked */
+		guest_hlt();	/* no interrupt source: blocks in KVM until kicked */
 }
 
 static void expect_frozen(struct tvm *tvm, unsigned int nr)

@@ -8,6 +8,9 @@ VT_DEFINE_COUNTERS;
 #define MSR_LSTAR		0xc0000082
 #define MSR_KERNEL_GS_BASE	0xc0000102
 #define MSR_SYSENTER_ESP	0x00000175
+#define MSR_FS_BASE		0xc0000100
+#define MSR_GS_BASE		0xc0000101
+#define CR4_TSD			(1ULL << 2)
 
 /*
  * Clears RAX, says so, and spins until RAX becomes non-zero, then reports
@@ -33,6 +36,13 @@ static bool record_sync(struct tvm_vcpu *vcpu, const struct ucall *uc, void *opa
 {
 	(void)vcpu;
 	*(uint64_t *)opaque = uc->args[0];
+	return true;
+}
+
+static bool record_ucall(struct tvm_vcpu *vcpu, const struct ucall *uc, void *opaque)
+{
+	(void)vcpu;
+	*(struct ucall *)opaque = *uc;
 	return true;
 }
 
@@ -62,6 +72,73 @@ TEST(set_rax_on_a_parked_vcpu_changes_guest_behaviour)
 	ASSERT_EQ(vmiop_resume(v), 0);
 	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
 	EXPECT_EQ(reported, 0x1234abcd);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
+static void guest_spin(uint64_t arg)
+{
+	(void)arg;
+	vt_counters[0] = 1;
+	for (;;)
+		guest_pause();
+}
+
+/* Where the host sends the vCPU: reports the state it was given. */
+static void guest_report_state(uint64_t arg)
+{
+	uint64_t cr4, dr0;
+
+	__asm__ __volatile__("mov %%cr4, %0" : "=r"(cr4));
+	__asm__ __volatile__("mov %%dr0, %0" : "=r"(dr0));
+	tvm_ucall(UCALL_SYNC, arg, guest_rdmsr(MSR_FS_BASE), guest_rdmsr(MSR_GS_BASE),
+		  cr4, dr0, 0);
+	GUEST_DONE();
+}
+
+/*
+ * State the CPU keeps in the VMCS/VMCB rather than in KVM's GPR array:
+ * written on a parked vCPU, it must be what the guest runs with.
+ */
+TEST(set_rip_segments_cr4_dr0_on_a_parked_vcpu)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
+	struct vmiop_regs r, back;
+	struct ucall uc = { 0 };
+	struct vmiop *v;
+
+	tvm_vcpu_entry(vcpu, guest_spin, 0);
+	tvm_vcpu_thread_start(vcpu, record_ucall, &uc);
+	VT_WAIT_UNTIL(vt_counter(tvm, 0) == 1);
+	v = vt_attach(tvm);
+	ASSERT_EQ(vmiop_pause(v), 1);
+	ASSERT_EQ(vmiop_get_regs(v, 0, &r), 0);
+	EXPECT_GE(r.rip, (uint64_t)(uintptr_t)guest_spin);
+	EXPECT_LT(r.rip, (uint64_t)(uintptr_t)guest_spin + 64);
+	EXPECT_EQ(r.cr4 & CR4_TSD, 0);
+
+	r.rip = (uint64_t)(uintptr_t)guest_report_state;
+	r.rsp = (r.rsp & ~0xfULL) - 8;	/* as if called */
+	r.rdi = 0x5eed;
+	r.fs.base = 0x123456789000ULL;
+	r.gs.base = 0xffff888012345000ULL;
+	r.cr4 |= CR4_TSD;
+	r.dr0 = 0xdead0000ULL;
+	ASSERT_EQ(vmiop_set_regs(v, 0, &r), 0);
+	ASSERT_EQ(vmiop_get_regs(v, 0, &back), 0);
+	EXPECT_EQ(back.rip, r.rip);
+	EXPECT_EQ(back.fs.base, r.fs.base);
+	EXPECT_EQ(back.gs.base, r.gs.base);
+	EXPECT_EQ(back.cr4, r.cr4);
+	EXPECT_EQ(back.dr0, r.dr0);
+	ASSERT_EQ(vmiop_resume(v), 0);
+	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+	EXPECT_EQ(uc.args[0], 0x5eed);
+	EXPECT_EQ(uc.args[1], 0x123456789000ULL);
+	EXPECT_EQ(uc.args[2], 0xffff888012345000ULL);
+	EXPECT_TRUE(uc.args[3] & CR4_TSD);
+	EXPECT_EQ(uc.args[4], 0xdead0000ULL);
 	vmiop_close(v);
 	tvm_destroy(tvm);
 }
