@@ -23,6 +23,17 @@ _Static_assert(sizeof(struct vmiop_reg_list) == 24, "vmiop_reg_list");
 _Static_assert(sizeof(struct vmiop_mem_op) == 24, "vmiop_mem_op");
 _Static_assert(sizeof(struct vmiop_mem_batch) == 24, "vmiop_mem_batch");
 _Static_assert(sizeof(struct vmiop_translate) == 112, "vmiop_translate");
+_Static_assert(sizeof(struct vmiop_event_caps) == 144, "vmiop_event_caps");
+_Static_assert(sizeof(struct vmiop_ring_setup) == 40, "vmiop_ring_setup");
+_Static_assert(sizeof(struct vmiop_filter_range) == 16, "vmiop_filter_range");
+_Static_assert(sizeof(struct vmiop_event_control) == 32, "vmiop_event_control");
+_Static_assert(sizeof(struct vmiop_event) == 1024, "vmiop_event");
+_Static_assert(offsetof(struct vmiop_event, regs) == 80, "vmiop_event.regs");
+_Static_assert(sizeof(struct vmiop_event_reply) == 48, "vmiop_event_reply");
+_Static_assert(sizeof(struct vmiop_event_wait) == 16, "vmiop_event_wait");
+_Static_assert(VMIOP_EVENT_NR_TYPES <= 32, "caps.reason[] has 32 slots");
+_Static_assert(ABI_RING_ENTRIES_OFFSET % sizeof(struct vmiop_event) == 0,
+	       "entries stay within pages");
 
 int abi_check_attach(const struct vmiop_attach *a)
 {
@@ -121,4 +132,96 @@ void abi_seg_from_uapi(struct kvm_segment *s, const struct vmiop_segment *u)
 	s->db = u->attr >> 14 & 1;
 	s->g = u->attr >> 15 & 1;
 	s->unusable = u->attr >> 16 & 1;
+}
+
+int abi_check_event_caps(const struct vmiop_event_caps *c)
+{
+	return c->flags ? -EINVAL : 0;
+}
+
+/* Checks a ring request and fills in the geometry. */
+int abi_ring_setup(struct vmiop_ring_setup *r)
+{
+	__u32 n = r->nr_entries;
+
+	if (r->flags || r->reserved || r->entry_size || r->head_offset ||
+	    r->tail_offset || r->entries_offset || r->mmap_size)
+		return -EINVAL;
+	if (!n)
+		n = VMIOP_RING_DEFAULT_ENTRIES;
+	if (n > VMIOP_RING_MAX_ENTRIES || (n & (n - 1)))
+		return -EINVAL;
+	r->nr_entries = n;
+	r->entry_size = sizeof(struct vmiop_event);
+	r->head_offset = ABI_RING_HEAD_OFFSET;
+	r->tail_offset = ABI_RING_TAIL_OFFSET;
+	r->entries_offset = ABI_RING_ENTRIES_OFFSET;
+	/* Whole pages: mmap(2) maps whole pages. */
+	r->mmap_size = (ABI_RING_ENTRIES_OFFSET + (__u64)n * sizeof(struct vmiop_event) +
+			ABI_RING_ENTRIES_OFFSET - 1) & ~(__u64)(ABI_RING_ENTRIES_OFFSET - 1);
+	return 0;
+}
+
+int abi_check_event_control(const struct vmiop_event_control *c)
+{
+	if (c->flags & ~VMIOP_EVENT_CTL_F_VCPU || c->enable > 1)
+		return -EINVAL;
+	if (!(c->flags & VMIOP_EVENT_CTL_F_VCPU) && c->vcpu)
+		return -EINVAL;
+	if (!c->type || c->type >= VMIOP_EVENT_NR_TYPES)
+		return -EINVAL;
+	if (c->nr_filter > VMIOP_FILTER_MAX || (!c->nr_filter && c->filter))
+		return -EINVAL;
+	if (c->nr_filter && (!c->enable || c->flags & VMIOP_EVENT_CTL_F_VCPU))
+		return -EINVAL;	/* filters are per type, set when enabling */
+	return 0;
+}
+
+int abi_check_filter(const struct vmiop_filter_range *f, __u32 nr)
+{
+	__u32 i;
+
+	for (i = 0; i < nr; i++)
+		if (f[i].first > f[i].last)
+			return -EINVAL;
+	return 0;
+}
+
+bool abi_filter_match(const struct vmiop_filter_range *f, __u32 nr, __u64 key)
+{
+	__u32 i;
+
+	if (!nr)
+		return true;
+	for (i = 0; i < nr; i++)
+		if (key >= f[i].first && key <= f[i].last)
+			return true;
+	return false;
+}
+
+/* @type: the type of the event the reply is for. */
+int abi_check_event_reply(const struct vmiop_event_reply *r, __u16 type)
+{
+	if (r->flags || r->reserved)
+		return -EINVAL;
+	switch (r->action) {
+	case VMIOP_ACTION_CONTINUE:
+	case VMIOP_ACTION_SKIP:
+		/* no payload */
+		return r->raw[0] || r->raw[1] ? -EINVAL : 0;
+	case VMIOP_ACTION_SET_RESULT:
+		if (type == VMIOP_EVENT_CPUID)
+			return 0;
+		if (type == VMIOP_EVENT_HYPERCALL)
+			return r->raw[1] ? -EINVAL : 0;
+		return -EINVAL;
+	}
+	return -EINVAL;
+}
+
+int abi_check_event_wait(const struct vmiop_event_wait *w)
+{
+	if (w->flags || w->ready || w->timeout_ms < -1)
+		return -EINVAL;
+	return 0;
 }

@@ -7,6 +7,9 @@
 #ifndef VMIOP_ABI_H
 #define VMIOP_ABI_H
 
+#ifndef __KERNEL__
+#include <stdbool.h>
+#endif
 #include <linux/kvm.h>
 #include <linux/vmiop.h>
 
@@ -20,6 +23,30 @@ int abi_check_regs(const struct vmiop_regs *r);
 int abi_check_reg_list(const struct vmiop_reg_list *l);
 int abi_check_reg(const struct vmiop_reg *reg);
 int abi_check_translate(const struct vmiop_translate *t);
+int abi_check_event_caps(const struct vmiop_event_caps *c);
+int abi_ring_setup(struct vmiop_ring_setup *r);
+int abi_check_event_control(const struct vmiop_event_control *c);
+int abi_check_filter(const struct vmiop_filter_range *f, __u32 nr);
+int abi_check_event_reply(const struct vmiop_event_reply *r, __u16 type);
+int abi_check_event_wait(const struct vmiop_event_wait *w);
+bool abi_filter_match(const struct vmiop_filter_range *f, __u32 nr, __u64 key);
+
+/* Ring layout: head and tail on their own cache lines, entries on the next (4K) page. */
+#define ABI_RING_HEAD_OFFSET	0u
+#define ABI_RING_TAIL_OFFSET	64u
+#define ABI_RING_ENTRIES_OFFSET	4096u
+
+/* Free-running indices: events ready between tail and head. */
+static inline __u32 abi_ring_ready(__u32 head, __u32 tail)
+{
+	return head - tail;
+}
+
+/* Space for one more event; a consumer's tail beyond head counts as full. */
+static inline bool abi_ring_has_space(__u32 head, __u32 tail, __u32 nr_entries)
+{
+	return abi_ring_ready(head, tail) < nr_entries;
+}
 
 void abi_seg_to_uapi(struct vmiop_segment *u, const struct kvm_segment *s);
 void abi_seg_from_uapi(struct kvm_segment *s, const struct vmiop_segment *u);

@@ -75,6 +75,28 @@ static void vmiop_flush_shadow_memslot(struct kvm *kvm, struct kvm_memory_slot *
 	vmiop_hook_exit();
 }
 
+static int (*orig_emulate_cpuid)(struct kvm_vcpu *vcpu);
+
+/* CPUID always exits, on both vendors, to this function. */
+static int vmiop_emulate_cpuid(struct kvm_vcpu *vcpu)
+{
+	int ret = vmiop_on_cpuid(vcpu, orig_emulate_cpuid);
+
+	vmiop_hook_exit();
+	return ret;
+}
+
+static int (*orig_emulate_hypercall)(struct kvm_vcpu *vcpu);
+
+/* VMCALL (VMX) and VMMCALL (SVM) always exit to this function. */
+static int vmiop_emulate_hypercall(struct kvm_vcpu *vcpu)
+{
+	int ret = vmiop_on_hypercall(vcpu, orig_emulate_hypercall);
+
+	vmiop_hook_exit();
+	return ret;
+}
+
 /* ---- the table --------------------------------------------------------- */
 
 struct vmiop_hook {
@@ -98,6 +120,9 @@ static struct vmiop_hook vmiop_hooks[] = {
 	HOOK("kvm:kvm_vcpu_block", vmiop_vcpu_block, &orig_vcpu_block),
 	HOOK_KVM("kvm:kvm_arch_flush_shadow_memslot", vmiop_flush_shadow_memslot,
 		 &orig_flush_shadow_memslot),
+	HOOK("kvm:kvm_emulate_cpuid", vmiop_emulate_cpuid, &orig_emulate_cpuid),
+	HOOK("kvm:kvm_emulate_hypercall", vmiop_emulate_hypercall,
+	     &orig_emulate_hypercall),
 };
 
 /* Every hooked function takes a vCPU or the VM as its first argument. */

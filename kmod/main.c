@@ -9,6 +9,7 @@
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
+#include <linux/poll.h>
 #include <linux/module.h>
 #include <linux/uaccess.h>
 #include "abi.h"
@@ -36,7 +37,8 @@ static int vmiop_detect_vendor(void)
 }
 
 #define VMIOP_FEATURES (VMIOP_FEAT_PAUSE | VMIOP_FEAT_REGS | VMIOP_FEAT_MEM | \
-			VMIOP_FEAT_MMAP | VMIOP_FEAT_TRANSLATE | VMIOP_FEAT_MEMMAP)
+			VMIOP_FEAT_MMAP | VMIOP_FEAT_TRANSLATE | VMIOP_FEAT_MEMMAP | \
+			VMIOP_FEAT_EVENTS)
 
 union vmiop_ioctl_arg {
 	struct { __u32 size, flags; } hdr;
@@ -49,6 +51,11 @@ union vmiop_ioctl_arg {
 	struct vmiop_reg_list reg_list;
 	struct vmiop_mem_batch mem;
 	struct vmiop_translate translate;
+	struct vmiop_event_caps caps;
+	struct vmiop_ring_setup ring;
+	struct vmiop_event_control control;
+	struct vmiop_event_reply reply;
+	struct vmiop_event_wait wait;
 };
 
 static long vmiop_get_api(struct vmiop_api *api)
@@ -203,6 +210,11 @@ static const struct vmiop_ioctl_desc vmiop_ioctls[] = {
 	IOCTL(READ_MEM, struct vmiop_mem_batch, ops, true),
 	IOCTL(WRITE_MEM, struct vmiop_mem_batch, ops, true),
 	IOCTL(TRANSLATE, struct vmiop_translate, reserved, true),
+	IOCTL(EVENT_CAPS, struct vmiop_event_caps, reason, false),
+	IOCTL(RING_SETUP, struct vmiop_ring_setup, mmap_size, true),
+	IOCTL(EVENT_CONTROL, struct vmiop_event_control, filter, true),
+	IOCTL(EVENT_REPLY, struct vmiop_event_reply, reserved, true),
+	IOCTL(EVENT_WAIT, struct vmiop_event_wait, ready, true),
 };
 
 static long vmiop_dispatch(struct file *file, struct vmiop_session *sess,
@@ -232,6 +244,16 @@ static long vmiop_dispatch(struct file *file, struct vmiop_session *sess,
 		return vmiop_ioctl_mem(sess, &arg->mem, cmd == VMIOP_WRITE_MEM);
 	case VMIOP_TRANSLATE:
 		return vmiop_ioctl_translate(sess, &arg->translate);
+	case VMIOP_EVENT_CAPS:
+		return vmiop_ioctl_event_caps(&arg->caps);
+	case VMIOP_RING_SETUP:
+		return vmiop_ioctl_ring_setup(sess, &arg->ring);
+	case VMIOP_EVENT_CONTROL:
+		return vmiop_ioctl_event_control(sess, &arg->control);
+	case VMIOP_EVENT_REPLY:
+		return vmiop_ioctl_event_reply(sess, &arg->reply);
+	case VMIOP_EVENT_WAIT:
+		return vmiop_ioctl_event_wait(sess, &arg->wait);
 	}
 	return -ENOTTY;
 }
@@ -294,6 +316,13 @@ static int vmiop_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
+static __poll_t vmiop_poll(struct file *file, struct poll_table_struct *pt)
+{
+	struct vmiop_session *sess = READ_ONCE(file->private_data);
+
+	return sess ? vmiop_events_poll(sess, file, pt) : EPOLLERR;
+}
+
 static const struct file_operations vmiop_fops = {
 	.owner = THIS_MODULE,
 	.open = vmiop_open,
@@ -301,6 +330,7 @@ static const struct file_operations vmiop_fops = {
 	.unlocked_ioctl = vmiop_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
 	.mmap = vmiop_mmap,
+	.poll = vmiop_poll,
 	.llseek = noop_llseek,
 };
 

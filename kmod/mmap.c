@@ -247,8 +247,10 @@ int vmiop_mmap(struct file *file, struct vm_area_struct *vma)
 
 	if (!sess)
 		return -ENOTCONN;
-	if (vma->vm_pgoff < VMIOP_GUEST_PGOFF || !(vma->vm_flags & VM_SHARED))
+	if (!(vma->vm_flags & VM_SHARED))
 		return -EINVAL;
+	if (vma->vm_pgoff < VMIOP_GUEST_PGOFF)
+		return vmiop_events_mmap(sess, vma);
 	gpa_end = ((u64)(vma->vm_pgoff - VMIOP_GUEST_PGOFF) << PAGE_SHIFT) +
 		  (vma->vm_end - vma->vm_start);
 	if (gpa_end > (1ULL << 52))

@@ -60,6 +60,7 @@ static void vmiop_session_free_rcu(struct rcu_head *head)
 {
 	struct vmiop_session *sess = container_of(head, struct vmiop_session, rcu);
 
+	vmiop_events_free(sess);
 	kvfree(sess->vcpus);
 	kfree(sess);
 }
@@ -208,6 +209,7 @@ void vmiop_session_detach(struct vmiop_session *sess)
 	mutex_unlock(&vmiop_sessions_lock);
 
 	vmiop_release_vcpus(sess);
+	vmiop_events_detach(sess);
 	vmiop_mmu_notifier_unregister(sess);
 	kthread_destroy_worker(sess->worker);
 	vmiop_session_put(sess);

@@ -11,6 +11,7 @@
 #include <linux/kthread.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
+#include "abi.h"
 #include "vmiop.h"
 
 struct vmiop_job {
@@ -274,9 +275,9 @@ static int vmiop_call_locally(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 }
 
 /*
- * Runs @fn on vCPU @vcpu_idx of a paused VM, in the context where that
- * vCPU's state is loaded.  Returns @fn's result, or -ENOENT, -EBUSY (not
- * paused), -EINTR (fatal signal before @fn started).
+ * Runs @fn on vCPU @vcpu_idx of a paused VM, or one waiting for a reply, in
+ * the context where its state is loaded.  Returns @fn's result, or -ENOENT,
+ * -EBUSY (neither paused nor waiting), -EINTR (fatal signal before @fn started).
  */
 int vmiop_vcpu_call(struct vmiop_session *sess, u32 vcpu_idx,
 		    int (*fn)(struct kvm_vcpu *vcpu, void *arg), void *arg)
@@ -291,14 +292,17 @@ int vmiop_vcpu_call(struct vmiop_session *sess, u32 vcpu_idx,
 	vcpu = kvm_get_vcpu(sess->kvm, vcpu_idx);
 	if (!vcpu)
 		return -ENOENT;
-	if (!sess->pause_count)
-		return -EBUSY;
 	vv = &sess->vcpus[vcpu->vcpu_idx];
 	INIT_LIST_HEAD(&job.node);
 	init_completion(&job.done);
 
 	for (;;) {
 		spin_lock(&sess->state_lock);
+		/* A vCPU waiting for a reply is as still as a paused one. */
+		if (!sess->pause_count && !vv->ev_seq) {
+			spin_unlock(&sess->state_lock);
+			return -EBUSY;
+		}
 		if (vv->parked) {
 			list_add_tail(&job.node, &vv->jobs);
 			spin_unlock(&sess->state_lock);
@@ -333,4 +337,118 @@ int vmiop_vcpu_call(struct vmiop_session *sess, u32 vcpu_idx,
 		wait_for_completion(&job.done);
 	}
 	return job.ret;
+}
+
+/* ---- events: the vCPU waits for the introspector's reply ---- */
+
+/*
+ * The vCPU left while waiting for a reply (a signal) and is back: if it
+ * re-executes the same instruction it waits for that reply again instead
+ * of posting a second event.  Anything else means the VMM changed its state
+ * meanwhile; the old event can no longer be answered.
+ */
+bool vmiop_event_resume_pending(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
+				const struct vmiop_event *e)
+{
+	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
+	bool same;
+
+	spin_lock(&sess->state_lock);
+	same = vv->ev_seq && vv->ev_type == e->type && vv->ev_rip == e->regs.rip;
+	if (!same) {
+		vv->ev_seq = 0;
+		vv->replied = false;
+	}
+	spin_unlock(&sess->state_lock);
+	return same;
+}
+
+/* Called with the ring's lock held, before the event becomes visible. */
+void vmiop_event_set_pending(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
+			     const struct vmiop_event *e)
+{
+	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
+
+	spin_lock(&sess->state_lock);
+	vv->ev_seq = e->seq;
+	vv->ev_type = e->type;
+	vv->ev_rip = e->regs.rip;
+	vv->replied = false;
+	spin_unlock(&sess->state_lock);
+}
+
+long vmiop_event_set_reply(struct vmiop_session *sess, const struct vmiop_event_reply *r)
+{
+	struct vmiop_vcpu *vv = &sess->vcpus[r->vcpu];
+	long ret;
+
+	spin_lock(&sess->state_lock);
+	if (!vv->ev_seq || vv->ev_seq != r->seq || vv->replied) {
+		ret = -ENOENT;
+	} else {
+		ret = abi_check_event_reply(r, vv->ev_type);
+		if (!ret) {
+			vv->reply = *r;
+			vv->replied = true;
+		}
+	}
+	spin_unlock(&sess->state_lock);
+	if (!ret)
+		wake_up_all(&vv->wq);
+	return ret;
+}
+
+static bool vmiop_reply_should_wake(struct vmiop_session *sess, struct vmiop_vcpu *vv)
+{
+	return READ_ONCE(vv->replied) || READ_ONCE(sess->detached) ||
+	       !list_empty_careful(&vv->jobs) || signal_pending(current);
+}
+
+/*
+ * Parks the vCPU (register calls run here meanwhile) until the reply, the
+ * end of the session, or a signal.  kvm->srcu is held on entry and exit and
+ * dropped while waiting.
+ */
+int vmiop_event_wait_reply(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
+			   struct vmiop_event_reply *reply)
+{
+	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
+	int ret;
+
+	kvm_vcpu_srcu_read_unlock(vcpu);
+	spin_lock(&sess->state_lock);
+	vv->parked = true;
+	vv->acked = true;
+	wake_up_all(&sess->state_wq);
+	for (;;) {
+		vmiop_run_jobs(sess, vv, vcpu);
+		if (vv->replied) {
+			*reply = vv->reply;
+			ret = 0;
+			break;
+		}
+		if (sess->detached) {
+			memset(reply, 0, sizeof(*reply));
+			reply->action = VMIOP_ACTION_CONTINUE;
+			ret = 0;
+			break;
+		}
+		if (signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
+		spin_unlock(&sess->state_lock);
+		/* pairs with the wake_up_all() in vmiop_event_set_reply() and detach */
+		wait_event_interruptible(vv->wq, vmiop_reply_should_wake(sess, vv));
+		spin_lock(&sess->state_lock);
+	}
+	if (!ret) {
+		vv->ev_seq = 0;
+		vv->replied = false;
+	}
+	vv->parked = false;
+	wake_up_all(&sess->state_wq);
+	spin_unlock(&sess->state_lock);
+	kvm_vcpu_srcu_read_lock(vcpu);
+	return ret;
 }

@@ -29,6 +29,10 @@ extern struct vmiop_ksyms vmiop_ksym;
 unsigned long vmiop_lookup_name(const char *name);
 int vmiop_ksyms_init(void);
 
+/* Exported by kvm.ko, declared only in its private arch/x86/kvm/cpuid.h. */
+bool kvm_cpuid(struct kvm_vcpu *vcpu, u32 *eax, u32 *ebx, u32 *ecx, u32 *edx,
+	       bool exact_only);
+
 /* svm.c, vmx.c: what differs between the vendors, behind one struct. */
 struct vmiop_vendor_ops {
 	const char *name;
@@ -47,10 +51,17 @@ void vmiop_hooks_remove(void);
 
 /* Per-vCPU state; indexed by kvm_vcpu->vcpu_idx.  Protected by sess->state_lock. */
 struct vmiop_vcpu {
-	bool parked;		/* its thread waits in vmiop_park() */
+	bool parked;		/* its thread waits in vmiop_park() or for a reply */
 	bool acked;		/* out of guest mode for the current pause */
 	struct list_head jobs;	/* struct vmiop_job, run by the parked thread */
 	wait_queue_head_t wq;	/* the parked thread waits here */
+
+	/* The event this vCPU waits on (ev_seq 0: none). */
+	u64 ev_seq;
+	u64 ev_rip;
+	u16 ev_type;
+	bool replied;
+	struct vmiop_event_reply reply;
 };
 
 struct vmiop_session {
@@ -69,6 +80,8 @@ struct vmiop_session {
 	wait_queue_head_t state_wq;	/* a vCPU parked, left, or was acked */
 	struct vmiop_vcpu *vcpus;	/* KVM_MAX_VCPUS entries */
 	struct kthread_worker *worker;	/* runs work on vCPUs outside KVM_RUN */
+
+	struct vmiop_events *events;	/* event.c; set once, then constant */
 
 	/* mmap.c */
 	struct mmu_notifier mn;
@@ -95,6 +108,35 @@ int vmiop_resume(struct vmiop_session *sess);
 void vmiop_release_vcpus(struct vmiop_session *sess);
 int vmiop_vcpu_call(struct vmiop_session *sess, u32 vcpu_idx,
 		    int (*fn)(struct kvm_vcpu *vcpu, void *arg), void *arg);
+
+/* vcpu.c: the vCPU side of events */
+bool vmiop_event_resume_pending(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
+				const struct vmiop_event *e);
+void vmiop_event_set_pending(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
+			     const struct vmiop_event *e);
+int vmiop_event_wait_reply(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
+			   struct vmiop_event_reply *reply);
+long vmiop_event_set_reply(struct vmiop_session *sess, const struct vmiop_event_reply *r);
+
+/* event.c */
+long vmiop_ioctl_event_caps(struct vmiop_event_caps *c);
+long vmiop_ioctl_ring_setup(struct vmiop_session *sess, struct vmiop_ring_setup *r);
+long vmiop_ioctl_event_control(struct vmiop_session *sess, struct vmiop_event_control *c);
+long vmiop_ioctl_event_reply(struct vmiop_session *sess, struct vmiop_event_reply *r);
+long vmiop_ioctl_event_wait(struct vmiop_session *sess, struct vmiop_event_wait *w);
+__poll_t vmiop_events_poll(struct vmiop_session *sess, struct file *file,
+			   struct poll_table_struct *pt);
+int vmiop_events_mmap(struct vmiop_session *sess, struct vm_area_struct *vma);
+bool vmiop_event_wanted(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
+			u16 type, u64 key);
+int vmiop_event_deliver(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
+			struct vmiop_event *e, struct vmiop_event_reply *reply);
+void vmiop_events_detach(struct vmiop_session *sess);
+void vmiop_events_free(struct vmiop_session *sess);
+
+/* exits.c: the event classes, called from the hooks */
+int vmiop_on_cpuid(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu));
+int vmiop_on_hypercall(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu));
 
 /* regs.c */
 int vmiop_regs_get(struct kvm_vcpu *vcpu, struct vmiop_regs *regs);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 
 struct vmiop {
 	int fd;
+	struct vmiop_ring ring;
 };
 
 /* Runs a syscall expression and turns its failure into -errno, errno kept. */
@@ -55,6 +57,9 @@ void vmiop_close(struct vmiop *v)
 {
 	if (!v)
 		return;
+	/* The ring mapping holds the session: it must go first. */
+	if (v->ring.mem)
+		SYSCALL_RET(munmap(v->ring.mem, v->ring.mem_size));
 	SYSCALL_RET(close(v->fd));
 	free(v);
 }
@@ -374,4 +379,130 @@ static const char *const vmiop_reg_names[VMIOP_NR_REGS] = {
 const char *vmiop_reg_name(unsigned int id)
 {
 	return id < VMIOP_NR_REGS ? vmiop_reg_names[id] : NULL;
+}
+
+/* ---- events ---------------------------------------------------------- */
+
+int vmiop_event_caps(struct vmiop *v, struct vmiop_event_caps *caps)
+{
+	memset(caps, 0, sizeof(*caps));
+	caps->size = sizeof(*caps);
+	return vmiop_ioctl(v, VMIOP_EVENT_CAPS, caps);
+}
+
+static const char *const vmiop_event_names[VMIOP_EVENT_NR_TYPES] = {
+	[VMIOP_EVENT_CR] = "cr",
+	[VMIOP_EVENT_MSR] = "msr",
+	[VMIOP_EVENT_DESC] = "desc",
+	[VMIOP_EVENT_CPUID] = "cpuid",
+	[VMIOP_EVENT_BREAKPOINT] = "breakpoint",
+	[VMIOP_EVENT_DEBUG] = "debug",
+	[VMIOP_EVENT_SINGLESTEP] = "singlestep",
+	[VMIOP_EVENT_HYPERCALL] = "hypercall",
+	[VMIOP_EVENT_XSETBV] = "xsetbv",
+	[VMIOP_EVENT_TRAP] = "trap",
+};
+
+const char *vmiop_event_name(unsigned int type)
+{
+	return type < VMIOP_EVENT_NR_TYPES ? vmiop_event_names[type] : NULL;
+}
+
+int vmiop_ring_setup(struct vmiop *v, unsigned int nr_entries, struct vmiop_ring **ring)
+{
+	struct vmiop_ring_setup rs = { .size = sizeof(rs), .nr_entries = nr_entries };
+	void *mem;
+	int ret;
+
+	if (v->ring.mem)
+		return -EBUSY;
+	ret = vmiop_ioctl(v, VMIOP_RING_SETUP, &rs);
+	if (ret)
+		return ret;
+	mem = mmap(NULL, rs.mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd,
+		   VMIOP_MMAP_RING_OFFSET);
+	if (mem == MAP_FAILED)
+		return SYSCALL_RET(-1);
+	v->ring.mem = mem;
+	v->ring.mem_size = rs.mmap_size;
+	v->ring.head = (const unsigned int *)((char *)mem + rs.head_offset);
+	v->ring.tail = (unsigned int *)((char *)mem + rs.tail_offset);
+	v->ring.entries = (struct vmiop_event *)((char *)mem + rs.entries_offset);
+	v->ring.nr_entries = rs.nr_entries;
+	v->ring.mask = rs.nr_entries - 1;
+	*ring = &v->ring;
+	return 0;
+}
+
+int vmiop_event_wait(struct vmiop *v, int timeout_ms)
+{
+	struct vmiop_event_wait w = { .size = sizeof(w), .timeout_ms = timeout_ms };
+	int ret = vmiop_ioctl(v, VMIOP_EVENT_WAIT, &w);
+
+	return ret ? ret : (int)w.ready;
+}
+
+static int vmiop_event_control(struct vmiop *v, unsigned int type, int vcpu, bool enable,
+			       const struct vmiop_filter_range *filter, unsigned int nr)
+{
+	struct vmiop_event_control c = {
+		.size = sizeof(c), .type = type, .enable = enable,
+		.nr_filter = nr, .filter = (uintptr_t)filter,
+	};
+
+	if (vcpu >= 0) {
+		c.flags = VMIOP_EVENT_CTL_F_VCPU;
+		c.vcpu = vcpu;
+	}
+	return vmiop_ioctl(v, VMIOP_EVENT_CONTROL, &c);
+}
+
+int vmiop_event_enable(struct vmiop *v, unsigned int type, int vcpu,
+		       const struct vmiop_filter_range *filter, unsigned int nr_filter)
+{
+	return vmiop_event_control(v, type, vcpu, true, filter, nr_filter);
+}
+
+int vmiop_event_disable(struct vmiop *v, unsigned int type, int vcpu)
+{
+	return vmiop_event_control(v, type, vcpu, false, NULL, 0);
+}
+
+int vmiop_event_reply(struct vmiop *v, const struct vmiop_event *ev,
+		      struct vmiop_event_reply *r)
+{
+	r->size = sizeof(*r);
+	r->vcpu = ev->vcpu;
+	r->seq = ev->seq;
+	return vmiop_ioctl(v, VMIOP_EVENT_REPLY, r);
+}
+
+int vmiop_event_continue(struct vmiop *v, const struct vmiop_event *ev)
+{
+	struct vmiop_event_reply r = { .action = VMIOP_ACTION_CONTINUE };
+
+	return vmiop_event_reply(v, ev, &r);
+}
+
+int vmiop_event_dispatch(struct vmiop *v, struct vmiop_ring *ring,
+			 const vmiop_event_handler *handlers, void *opaque)
+{
+	struct vmiop_event *ev;
+	int n = 0, ret;
+
+	while ((ev = vmiop_ring_peek(ring))) {
+		struct vmiop_event_reply r = { .action = VMIOP_ACTION_CONTINUE };
+
+		if (ev->type < VMIOP_EVENT_NR_TYPES && handlers[ev->type]) {
+			ret = handlers[ev->type](v, ev, &r, opaque);
+			if (ret)
+				return ret;
+		}
+		ret = vmiop_event_reply(v, ev, &r);
+		vmiop_ring_advance(ring, 1);
+		if (ret)
+			return ret;
+		n++;
+	}
+	return n;
 }

@@ -92,6 +92,93 @@ int vmiop_translate_ex(struct vmiop *v, struct vmiop_translate *t);
 /* The name of a register id ("rax", "cs.base", ...), or NULL. */
 const char *vmiop_reg_name(unsigned int id);
 
+/* ---- events ---------------------------------------------------------- */
+
+/* Which event types this host offers, and why not where it does not. */
+int vmiop_event_caps(struct vmiop *v, struct vmiop_event_caps *caps);
+/* The name of an event type ("cpuid", ...), or NULL. */
+const char *vmiop_event_name(unsigned int type);
+
+/*
+ * The consumer's view of the event ring (liburing style): read events with
+ * vmiop_ring_peek(), reply, then vmiop_ring_advance().  No syscall is
+ * needed to see events; vmiop_event_wait() or poll(2) on vmiop_fd() sleeps
+ * until there are some.  One consumer thread per ring.
+ */
+struct vmiop_ring {
+	const unsigned int *head;	/* written by the module */
+	unsigned int *tail;		/* written by the consumer */
+	struct vmiop_event *entries;
+	unsigned int mask;
+	unsigned int nr_entries;
+	void *mem;
+	size_t mem_size;
+};
+
+/*
+ * Creates and maps the ring (nr_entries a power of two, 0 = default).
+ * *ring stays valid until vmiop_close().
+ */
+int vmiop_ring_setup(struct vmiop *v, unsigned int nr_entries, struct vmiop_ring **ring);
+
+/* Events ready to read. */
+static inline unsigned int vmiop_ring_ready(const struct vmiop_ring *r)
+{
+	/* pairs with the module's store-release of head after the entry */
+	return __atomic_load_n(r->head, __ATOMIC_ACQUIRE) - *r->tail;
+}
+
+/* The oldest unread event, or NULL.  Valid until vmiop_ring_advance(). */
+static inline struct vmiop_event *vmiop_ring_peek(const struct vmiop_ring *r)
+{
+	if (!vmiop_ring_ready(r))
+		return NULL;
+	return &r->entries[*r->tail & r->mask];
+}
+
+/* Gives @n read events' entries back to the module. */
+static inline void vmiop_ring_advance(struct vmiop_ring *r, unsigned int n)
+{
+	/* pairs with the module's load-acquire of tail before reusing entries */
+	__atomic_store_n(r->tail, *r->tail + n, __ATOMIC_RELEASE);
+}
+
+/*
+ * Sleeps until events are ready; returns how many, or -ETIMEDOUT after
+ * timeout_ms (-1: no timeout), -EINTR on a signal.
+ */
+int vmiop_event_wait(struct vmiop *v, int timeout_ms);
+
+/*
+ * Enables event @type on vCPU @vcpu, or on every vCPU with vcpu < 0.
+ * @filter/@nr_filter (whole VM only) replace the type's filter: only keys
+ * in these ranges are delivered (nr_filter 0: all).
+ */
+int vmiop_event_enable(struct vmiop *v, unsigned int type, int vcpu,
+		       const struct vmiop_filter_range *filter, unsigned int nr_filter);
+int vmiop_event_disable(struct vmiop *v, unsigned int type, int vcpu);
+
+/* Lets the event's vCPU go on: @r->vcpu and @r->seq come from @ev. */
+int vmiop_event_reply(struct vmiop *v, const struct vmiop_event *ev,
+		      struct vmiop_event_reply *r);
+/* The common reply: let KVM do what it would have done. */
+int vmiop_event_continue(struct vmiop *v, const struct vmiop_event *ev);
+
+/*
+ * A handler fills in @reply (it comes in as VMIOP_ACTION_CONTINUE) and
+ * returns 0, or a negative errno to stop the dispatch.
+ */
+typedef int (*vmiop_event_handler)(struct vmiop *v, const struct vmiop_event *ev,
+				   struct vmiop_event_reply *reply, void *opaque);
+
+/*
+ * Handles every ready event: calls handlers[ev->type] (NULL: continue),
+ * sends the reply, frees the entry.  handlers has VMIOP_EVENT_NR_TYPES
+ * entries.  Returns the number of events handled, or a handler's error.
+ */
+int vmiop_event_dispatch(struct vmiop *v, struct vmiop_ring *ring,
+			 const vmiop_event_handler *handlers, void *opaque);
+
 #ifdef __cplusplus
 }
 #endif

@@ -49,6 +49,11 @@ enum {
 	VMIOP_CMD_READ_MEM,
 	VMIOP_CMD_WRITE_MEM,
 	VMIOP_CMD_TRANSLATE,
+	VMIOP_CMD_EVENT_CAPS,
+	VMIOP_CMD_RING_SETUP,
+	VMIOP_CMD_EVENT_CONTROL,
+	VMIOP_CMD_EVENT_REPLY,
+	VMIOP_CMD_EVENT_WAIT,
 };
 
 /* ---------------------------------------------------------------------- */
@@ -60,6 +65,7 @@ enum {
 #define VMIOP_FEAT_MMAP		(1ULL << 3)	/* mmap of guest pages */
 #define VMIOP_FEAT_TRANSLATE	(1ULL << 4)	/* VMIOP_TRANSLATE */
 #define VMIOP_FEAT_MEMMAP	(1ULL << 5)	/* VMIOP_GET_MEMMAP */
+#define VMIOP_FEAT_EVENTS	(1ULL << 6)	/* the event ring; VMIOP_EVENT_CAPS */
 
 /**
  * struct vmiop_api - VMIOP_GET_API
@@ -457,5 +463,250 @@ struct vmiop_translate {
 	__aligned_u64 reserved;
 };
 #define VMIOP_TRANSLATE _IO(VMIOP_TYPE, VMIOP_CMD_TRANSLATE)
+
+/* ---------------------------------------------------------------------- */
+/* Events                                                                 */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * A vCPU that hits an enabled event stops, puts a struct vmiop_event into
+ * the session's ring and waits until VMIOP_EVENT_REPLY names its @seq (or
+ * the session ends, which counts as VMIOP_ACTION_CONTINUE).  While it
+ * waits, the register calls work on that vCPU as on a paused one.
+ */
+enum vmiop_event_type {
+	VMIOP_EVENT_CR = 1,		/* CR0/CR3/CR4 write */
+	VMIOP_EVENT_MSR = 2,		/* MSR read or write */
+	VMIOP_EVENT_DESC = 3,		/* descriptor-table register access */
+	VMIOP_EVENT_CPUID = 4,		/* CPUID */
+	VMIOP_EVENT_BREAKPOINT = 5,	/* INT3 (#BP) */
+	VMIOP_EVENT_DEBUG = 6,		/* #DB: hardware breakpoints */
+	VMIOP_EVENT_SINGLESTEP = 7,	/* one instruction executed */
+	VMIOP_EVENT_HYPERCALL = 8,	/* VMCALL / VMMCALL */
+	VMIOP_EVENT_XSETBV = 9,		/* XSETBV */
+	VMIOP_EVENT_TRAP = 10,		/* an exception was injected */
+	VMIOP_EVENT_NR_TYPES,
+};
+
+/* Why an event type is not offered (struct vmiop_event_caps.reason). */
+enum vmiop_cap_reason {
+	VMIOP_CAP_OK = 0,
+	VMIOP_CAP_NOT_IMPLEMENTED = 1,	/* this module version lacks it */
+	VMIOP_CAP_NO_HARDWARE = 2,	/* the CPU cannot intercept it */
+	VMIOP_CAP_KVM_CONFLICT = 3,	/* KVM's configuration prevents it */
+};
+
+/**
+ * struct vmiop_event_caps - VMIOP_EVENT_CAPS: which events this host offers
+ * @size: sizeof(struct vmiop_event_caps)
+ * @flags: must be 0
+ * @supported: out, bit N set when event type N can be enabled
+ * @reason: out, enum vmiop_cap_reason for each type (index = type)
+ *
+ * Works on any /dev/vmiop fd, attached or not.
+ */
+struct vmiop_event_caps {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 supported;
+	__u32 reason[32];
+};
+#define VMIOP_EVENT_CAPS _IO(VMIOP_TYPE, VMIOP_CMD_EVENT_CAPS)
+
+/*
+ * The ring: mmap(2) the session fd at VMIOP_MMAP_RING_OFFSET for
+ * @mmap_size bytes (MAP_SHARED) after VMIOP_RING_SETUP.  @head (at
+ * @head_offset) is written by the module, @tail (at @tail_offset) by the
+ * consumer; both are free-running __u32 counters, entry i is at
+ * @entries_offset + (i & (nr_entries - 1)) * entry_size.  Events
+ * [tail, head) are ready.  The consumer reads @head with acquire semantics
+ * (pairs with the module's release store after it wrote the entry) and
+ * stores @tail with release semantics after it is done with the entries
+ * (pairs with the module's acquire load before it reuses them).  A full
+ * ring makes vCPUs wait for space: events are never dropped.  Every event
+ * needs a reply, so a ring with at least as many entries as the VM has
+ * vCPUs never fills.
+ */
+#define VMIOP_MMAP_RING_OFFSET	0ULL
+#define VMIOP_RING_MAX_ENTRIES	4096
+#define VMIOP_RING_DEFAULT_ENTRIES 256
+
+/**
+ * struct vmiop_ring_setup - VMIOP_RING_SETUP: create the event ring
+ * @size: sizeof(struct vmiop_ring_setup)
+ * @flags: must be 0
+ * @nr_entries: in, a power of two up to VMIOP_RING_MAX_ENTRIES, or 0 for
+ *	VMIOP_RING_DEFAULT_ENTRIES; out, the number used
+ * @entry_size: out, sizeof(struct vmiop_event)
+ * @head_offset: out, offset of the __u32 head in the mapping
+ * @tail_offset: out, offset of the __u32 tail in the mapping
+ * @entries_offset: out, offset of entry 0 in the mapping
+ * @reserved: must be 0
+ * @mmap_size: out, bytes to map
+ *
+ * Once per session.
+ *
+ * Errors: -EBUSY the session already has a ring; -ENOMEM.
+ */
+struct vmiop_ring_setup {
+	__u32 size;
+	__u32 flags;
+	__u32 nr_entries;
+	__u32 entry_size;
+	__u32 head_offset;
+	__u32 tail_offset;
+	__u32 entries_offset;
+	__u32 reserved;
+	__aligned_u64 mmap_size;
+};
+#define VMIOP_RING_SETUP _IO(VMIOP_TYPE, VMIOP_CMD_RING_SETUP)
+
+/* An inclusive range of values an event filter lets through. */
+struct vmiop_filter_range {
+	__aligned_u64 first;
+	__aligned_u64 last;
+};
+
+#define VMIOP_FILTER_MAX 64
+
+/* Only vCPU @vcpu; else every vCPU, including those created later. */
+#define VMIOP_EVENT_CTL_F_VCPU	(1u << 0)
+
+/**
+ * struct vmiop_event_control - VMIOP_EVENT_CONTROL: enable or disable events
+ * @size: sizeof(struct vmiop_event_control)
+ * @flags: 0 or VMIOP_EVENT_CTL_F_VCPU
+ * @type: enum vmiop_event_type
+ * @enable: 1 to enable, 0 to disable
+ * @vcpu: with VMIOP_EVENT_CTL_F_VCPU the vCPU index, else must be 0
+ * @nr_filter: number of entries at @filter, 0..VMIOP_FILTER_MAX
+ * @filter: user pointer to @nr_filter struct vmiop_filter_range; with
+ *	@enable, replaces the type's filter (for all vCPUs): an event is
+ *	delivered only when its key is in one of the ranges (none: every
+ *	event).  Keys: CPUID the leaf (EAX), HYPERCALL the number (RAX).
+ *	Must be 0 when disabling.
+ *
+ * Needs a ring (VMIOP_RING_SETUP).  Events the vCPUs are already waiting
+ * on are not affected by a disable; they still need their reply.
+ *
+ * Errors: -ENXIO no ring yet; -EOPNOTSUPP the type is not offered (see
+ *	VMIOP_EVENT_CAPS); -ENOENT no such vCPU index; -EINVAL a range with
+ *	first > last, too many ranges.
+ */
+struct vmiop_event_control {
+	__u32 size;
+	__u32 flags;
+	__u32 type;
+	__u32 enable;
+	__u32 vcpu;
+	__u32 nr_filter;
+	__aligned_u64 filter;
+};
+#define VMIOP_EVENT_CONTROL _IO(VMIOP_TYPE, VMIOP_CMD_EVENT_CONTROL)
+
+struct vmiop_event_cpuid {
+	__u32 leaf;		/* EAX */
+	__u32 subleaf;		/* ECX */
+	__u32 eax, ebx, ecx, edx;	/* what KVM would return */
+};
+
+struct vmiop_event_hypercall {
+	__aligned_u64 nr;	/* RAX */
+	__aligned_u64 args[4];	/* RBX, RCX, RDX, RSI (KVM's convention) */
+	__u32 long_mode;	/* 64-bit code: all 64 bits are significant */
+	__u32 reserved;
+};
+
+/**
+ * struct vmiop_event - one entry of the ring
+ * @type: enum vmiop_event_type
+ * @flags: 0 for now
+ * @vcpu: the vCPU, which waits for the reply (a vCPU that leaves KVM_RUN
+ *	for a signal meanwhile waits for the same reply when it is back: the
+ *	event is not posted twice)
+ * @seq: per session, 1 for the first event, +1 for each: a gap or a repeat
+ *	would be a lost or duplicated event
+ * @regs: the vCPU's registers when the event happened (RIP at the
+ *	instruction that caused it)
+ */
+struct vmiop_event {
+	__u16 type;
+	__u16 flags;
+	__u32 vcpu;
+	__aligned_u64 seq;
+	union {
+		struct vmiop_event_cpuid cpuid;
+		struct vmiop_event_hypercall hypercall;
+		__aligned_u64 raw[8];
+	};
+	struct vmiop_regs regs;
+	__aligned_u64 reserved[28];
+};
+
+enum vmiop_action {
+	/* KVM does what it would have done without vmiop */
+	VMIOP_ACTION_CONTINUE = 1,
+	/* the instruction is skipped with no other effect */
+	VMIOP_ACTION_SKIP = 2,
+	/*
+	 * the instruction completes with the reply's values and is skipped:
+	 * CPUID: EAX..EDX = @cpuid; HYPERCALL: RAX = @value
+	 */
+	VMIOP_ACTION_SET_RESULT = 3,
+};
+
+/**
+ * struct vmiop_event_reply - VMIOP_EVENT_REPLY: let a waiting vCPU go on
+ * @size: sizeof(struct vmiop_event_reply)
+ * @flags: must be 0
+ * @vcpu: the event's vCPU
+ * @action: enum vmiop_action (which ones apply depends on the event type)
+ * @seq: the event's sequence number
+ * @cpuid: results for VMIOP_ACTION_SET_RESULT on a CPUID event
+ * @value: result for VMIOP_ACTION_SET_RESULT on a HYPERCALL event
+ * @reserved: must be 0
+ *
+ * Registers set with VMIOP_SET_REGS while the event waits take effect
+ * before the action (so SKIP advances from the RIP that was set).
+ *
+ * Errors: -ENOENT no event @seq waits on @vcpu (already replied, or the
+ *	vCPU index is wrong); -EINVAL an action the event type does not take.
+ */
+struct vmiop_event_reply {
+	__u32 size;
+	__u32 flags;
+	__u32 vcpu;
+	__u32 action;
+	__aligned_u64 seq;
+	union {
+		struct {
+			__u32 eax, ebx, ecx, edx;
+		} cpuid;
+		__aligned_u64 value;
+		__aligned_u64 raw[2];
+	};
+	__aligned_u64 reserved;
+};
+#define VMIOP_EVENT_REPLY _IO(VMIOP_TYPE, VMIOP_CMD_EVENT_REPLY)
+
+/**
+ * struct vmiop_event_wait - VMIOP_EVENT_WAIT: sleep until events are ready
+ * @size: sizeof(struct vmiop_event_wait)
+ * @flags: must be 0
+ * @timeout_ms: in, -1 waits for ever, 0 only looks
+ * @ready: out, events in the ring
+ *
+ * poll(2)/epoll on the session fd reports EPOLLIN under the same condition.
+ *
+ * Errors: -ENXIO no ring; -ETIMEDOUT no event within @timeout_ms;
+ *	-EINTR a signal arrived.
+ */
+struct vmiop_event_wait {
+	__u32 size;
+	__u32 flags;
+	__s32 timeout_ms;
+	__u32 ready;
+};
+#define VMIOP_EVENT_WAIT _IO(VMIOP_TYPE, VMIOP_CMD_EVENT_WAIT)
 
 #endif /* _UAPI_LINUX_VMIOP_H */

@@ -1,0 +1,370 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The event ring and what the introspector does with it: setup, enabling
+ * event types with their filters, replies, waiting.  A vCPU that hits an
+ * enabled event copies it into the ring here and then waits for the reply
+ * in vcpu.c, parked like a paused vCPU.
+ */
+#include <linux/poll.h>
+#include <linux/sched/signal.h>
+#include <linux/uaccess.h>
+#include <linux/vmalloc.h>
+#include "abi.h"
+#include "vmiop.h"
+
+struct vmiop_filter {
+	struct rcu_head rcu;
+	u32 nr;
+	struct vmiop_filter_range range[];
+};
+
+struct vmiop_event_cfg {
+	unsigned long *vcpus;			/* enabled on these vCPU indices */
+	struct vmiop_filter __rcu *filter;	/* NULL: every key */
+};
+
+struct vmiop_events {
+	void *mem;			/* vmalloc_user(): what userspace maps */
+	size_t mem_size;
+	u32 *head_user;			/* written only here */
+	u32 *tail_user;			/* written only by the consumer */
+	struct vmiop_event *entries;
+	u32 nr_entries;
+
+	spinlock_t lock;		/* producers: head, seq */
+	u32 head;
+	u64 seq;
+
+	wait_queue_head_t space_wq;	/* vCPUs waiting for a free entry */
+	wait_queue_head_t ready_wq;	/* poll and VMIOP_EVENT_WAIT */
+	struct vmiop_event_cfg cfg[VMIOP_EVENT_NR_TYPES];
+};
+
+/* The event types this module delivers, on both vendors. */
+static const u64 vmiop_events_implemented =
+	BIT_ULL(VMIOP_EVENT_CPUID) | BIT_ULL(VMIOP_EVENT_HYPERCALL);
+
+long vmiop_ioctl_event_caps(struct vmiop_event_caps *c)
+{
+	u32 t;
+
+	if (abi_check_event_caps(c))
+		return -EINVAL;
+	memset(c->reason, 0, sizeof(c->reason));
+	c->supported = 0;
+	for (t = 1; t < VMIOP_EVENT_NR_TYPES; t++) {
+		if (vmiop_events_implemented & BIT_ULL(t))
+			c->supported |= BIT_ULL(t);
+		else
+			c->reason[t] = VMIOP_CAP_NOT_IMPLEMENTED;
+	}
+	return 0;
+}
+
+static struct vmiop_events *vmiop_events_get(struct vmiop_session *sess)
+{
+	/* pairs with the smp_store_release() in vmiop_ioctl_ring_setup() */
+	return smp_load_acquire(&sess->events);
+}
+
+void vmiop_events_free(struct vmiop_session *sess)
+{
+	struct vmiop_events *ev = sess->events;
+	int t;
+
+	if (!ev)
+		return;
+	for (t = 0; t < VMIOP_EVENT_NR_TYPES; t++) {
+		bitmap_free(ev->cfg[t].vcpus);
+		kfree(rcu_dereference_protected(ev->cfg[t].filter, true));
+	}
+	/* Pages still mapped somewhere hold their own references. */
+	vfree(ev->mem);
+	kfree(ev);
+}
+
+long vmiop_ioctl_ring_setup(struct vmiop_session *sess, struct vmiop_ring_setup *r)
+{
+	struct vmiop_events *ev;
+	long ret;
+	int t;
+
+	ret = abi_ring_setup(r);
+	if (ret)
+		return ret;
+	ev = kzalloc(sizeof(*ev), GFP_KERNEL_ACCOUNT);
+	if (!ev)
+		return -ENOMEM;
+	ev->mem_size = r->mmap_size;
+	ev->mem = vmalloc_user(ev->mem_size);
+	if (!ev->mem)
+		goto nomem;
+	for (t = 0; t < VMIOP_EVENT_NR_TYPES; t++) {
+		ev->cfg[t].vcpus = bitmap_zalloc(KVM_MAX_VCPUS, GFP_KERNEL_ACCOUNT);
+		if (!ev->cfg[t].vcpus)
+			goto nomem;
+	}
+	ev->head_user = ev->mem + r->head_offset;
+	ev->tail_user = ev->mem + r->tail_offset;
+	ev->entries = ev->mem + r->entries_offset;
+	ev->nr_entries = r->nr_entries;
+	spin_lock_init(&ev->lock);
+	init_waitqueue_head(&ev->space_wq);
+	init_waitqueue_head(&ev->ready_wq);
+
+	if (mutex_lock_killable(&sess->lock)) {
+		ret = -EINTR;
+		goto free;
+	}
+	if (sess->events) {
+		ret = -EBUSY;
+	} else {
+		/* pairs with the smp_load_acquire() in vmiop_events_get() */
+		smp_store_release(&sess->events, ev);
+		ret = 0;
+	}
+	mutex_unlock(&sess->lock);
+	if (!ret)
+		return 0;
+	goto free;
+nomem:
+	ret = -ENOMEM;
+free:
+	for (t = 0; t < VMIOP_EVENT_NR_TYPES; t++)
+		bitmap_free(ev->cfg[t].vcpus);
+	vfree(ev->mem);
+	kfree(ev);
+	return ret;
+}
+
+int vmiop_events_mmap(struct vmiop_session *sess, struct vm_area_struct *vma)
+{
+	struct vmiop_events *ev = vmiop_events_get(sess);
+	unsigned long len = vma->vm_end - vma->vm_start;
+
+	if (!ev)
+		return -ENXIO;
+	if (vma->vm_pgoff > ev->mem_size >> PAGE_SHIFT ||
+	    len > ev->mem_size - (vma->vm_pgoff << PAGE_SHIFT))
+		return -EINVAL;
+	return remap_vmalloc_range(vma, ev->mem, vma->vm_pgoff);
+}
+
+long vmiop_ioctl_event_control(struct vmiop_session *sess, struct vmiop_event_control *c)
+{
+	struct vmiop_events *ev = vmiop_events_get(sess);
+	struct vmiop_filter *f = NULL, *old;
+	struct vmiop_event_cfg *cfg;
+	long ret;
+
+	ret = abi_check_event_control(c);
+	if (ret)
+		return ret;
+	if (!ev)
+		return -ENXIO;
+	if (!(vmiop_events_implemented & BIT_ULL(c->type)))
+		return -EOPNOTSUPP;
+	if (c->flags & VMIOP_EVENT_CTL_F_VCPU && c->vcpu >= KVM_MAX_VCPUS)
+		return -ENOENT;
+	if (c->nr_filter) {
+		f = kmalloc(struct_size(f, range, c->nr_filter), GFP_KERNEL_ACCOUNT);
+		if (!f)
+			return -ENOMEM;
+		f->nr = c->nr_filter;
+		if (copy_from_user(f->range, u64_to_user_ptr(c->filter),
+				   array_size(f->nr, sizeof(f->range[0])))) {
+			kfree(f);
+			return -EFAULT;
+		}
+		if (abi_check_filter(f->range, f->nr)) {
+			kfree(f);
+			return -EINVAL;
+		}
+	}
+
+	cfg = &ev->cfg[c->type];
+	if (mutex_lock_killable(&sess->lock)) {
+		kfree(f);
+		return -EINTR;
+	}
+	if (c->enable && !(c->flags & VMIOP_EVENT_CTL_F_VCPU)) {
+		/* Filter first: a vCPU that sees the type on sees its filter. */
+		old = rcu_replace_pointer(cfg->filter, f, lockdep_is_held(&sess->lock));
+		kfree_rcu(old, rcu);
+	}
+	if (c->flags & VMIOP_EVENT_CTL_F_VCPU)
+		assign_bit(c->vcpu, cfg->vcpus, c->enable);
+	else if (c->enable)
+		bitmap_fill(cfg->vcpus, KVM_MAX_VCPUS);
+	else
+		bitmap_zero(cfg->vcpus, KVM_MAX_VCPUS);
+	mutex_unlock(&sess->lock);
+	return 0;
+}
+
+/* Called on the vCPU's thread for every exit of a type vmiop delivers. */
+bool vmiop_event_wanted(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
+			u16 type, u64 key)
+{
+	struct vmiop_events *ev = vmiop_events_get(sess);
+	struct vmiop_filter *f;
+	bool match;
+
+	if (!ev || !test_bit(vcpu->vcpu_idx, ev->cfg[type].vcpus))
+		return false;
+	rcu_read_lock();
+	f = rcu_dereference(ev->cfg[type].filter);
+	match = !f || abi_filter_match(f->range, f->nr, key);
+	rcu_read_unlock();
+	return match;
+}
+
+static u32 vmiop_ring_ready(struct vmiop_events *ev)
+{
+	/* pairs with the consumer's store-release of tail */
+	return abi_ring_ready(READ_ONCE(ev->head), smp_load_acquire(ev->tail_user));
+}
+
+/*
+ * Copies @e into the ring, numbering it.  Returns its sequence number, or
+ * 0 without posting if the session is gone, or -EINTR (as a negative
+ * value in *err) when a signal arrived while the ring was full.
+ */
+static u64 vmiop_ring_post(struct vmiop_session *sess, struct vmiop_events *ev,
+			   struct kvm_vcpu *vcpu, struct vmiop_event *e, int *err)
+{
+	u64 seq;
+	u32 tail;
+
+	*err = 0;
+	for (;;) {
+		spin_lock(&ev->lock);
+		/* pairs with the consumer's store-release of tail */
+		tail = smp_load_acquire(ev->tail_user);
+		if (abi_ring_has_space(ev->head, tail, ev->nr_entries))
+			break;
+		spin_unlock(&ev->lock);
+
+		if (READ_ONCE(sess->detached))
+			return 0;
+		if (signal_pending(current)) {
+			*err = -EINTR;
+			return 0;
+		}
+		/*
+		 * The consumer frees entries by storing tail, without a
+		 * syscall: replies, waits and polls wake us, and a periodic
+		 * look catches a consumer that does none of these.
+		 */
+		kvm_vcpu_srcu_read_unlock(vcpu);
+		wait_event_interruptible_timeout(ev->space_wq,
+			abi_ring_has_space(READ_ONCE(ev->head),
+					   smp_load_acquire(ev->tail_user),
+					   ev->nr_entries) ||
+			READ_ONCE(sess->detached), msecs_to_jiffies(10));
+		kvm_vcpu_srcu_read_lock(vcpu);
+	}
+	seq = ++ev->seq;
+	e->seq = seq;
+	memcpy(&ev->entries[ev->head & (ev->nr_entries - 1)], e, sizeof(*e));
+	vmiop_event_set_pending(sess, vcpu, e);
+	ev->head++;
+	/* pairs with the consumer's load-acquire of head */
+	smp_store_release(ev->head_user, ev->head);
+	spin_unlock(&ev->lock);
+	wake_up_all(&ev->ready_wq);
+	return seq;
+}
+
+/*
+ * Delivers event @e (type and payload filled in) from its vCPU's thread,
+ * kvm->srcu held, and waits for the reply.  Returns 0 with @reply filled
+ * (VMIOP_ACTION_CONTINUE if the session ended), or -EINTR: a signal is
+ * pending and the vCPU must leave KVM_RUN; the event stays pending and the
+ * re-executed instruction waits for the same reply (no second event).
+ */
+int vmiop_event_deliver(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
+			struct vmiop_event *e, struct vmiop_event_reply *reply)
+{
+	struct vmiop_events *ev = vmiop_events_get(sess);
+	int err;
+
+	if (!vmiop_event_resume_pending(sess, vcpu, e)) {
+		if (!vmiop_ring_post(sess, ev, vcpu, e, &err)) {
+			if (err)
+				return err;
+			reply->action = VMIOP_ACTION_CONTINUE;
+			return 0;
+		}
+	}
+	return vmiop_event_wait_reply(sess, vcpu, reply);
+}
+
+/* For a reply: the consumer made progress, so ring space may be free too. */
+void vmiop_events_kick_space(struct vmiop_session *sess)
+{
+	struct vmiop_events *ev = vmiop_events_get(sess);
+
+	if (ev)
+		wake_up_all(&ev->space_wq);
+}
+
+long vmiop_ioctl_event_reply(struct vmiop_session *sess, struct vmiop_event_reply *r)
+{
+	struct vmiop_events *ev = vmiop_events_get(sess);
+	long ret;
+
+	if (r->flags || r->reserved)
+		return -EINVAL;
+	if (!ev)
+		return -ENXIO;
+	if (r->vcpu >= KVM_MAX_VCPUS)
+		return -ENOENT;
+	ret = vmiop_event_set_reply(sess, r);
+	wake_up_all(&ev->space_wq);
+	return ret;
+}
+
+long vmiop_ioctl_event_wait(struct vmiop_session *sess, struct vmiop_event_wait *w)
+{
+	struct vmiop_events *ev = vmiop_events_get(sess);
+	long left;
+
+	if (abi_check_event_wait(w))
+		return -EINVAL;
+	if (!ev)
+		return -ENXIO;
+	wake_up_all(&ev->space_wq);
+	if (w->timeout_ms < 0)
+		left = wait_event_interruptible(ev->ready_wq, vmiop_ring_ready(ev)) ?: 1;
+	else
+		left = wait_event_interruptible_timeout(ev->ready_wq, vmiop_ring_ready(ev),
+							msecs_to_jiffies(w->timeout_ms));
+	if (left < 0)
+		return -EINTR;
+	w->ready = vmiop_ring_ready(ev);
+	return w->ready ? 0 : -ETIMEDOUT;
+}
+
+__poll_t vmiop_events_poll(struct vmiop_session *sess, struct file *file,
+			   struct poll_table_struct *pt)
+{
+	struct vmiop_events *ev = vmiop_events_get(sess);
+
+	if (!ev)
+		return EPOLLERR;
+	wake_up_all(&ev->space_wq);
+	poll_wait(file, &ev->ready_wq, pt);
+	return vmiop_ring_ready(ev) ? EPOLLIN | EPOLLRDNORM : 0;
+}
+
+/* Detach: nobody waits for ring space or events of this session any more. */
+void vmiop_events_detach(struct vmiop_session *sess)
+{
+	struct vmiop_events *ev = vmiop_events_get(sess);
+
+	if (!ev)
+		return;
+	wake_up_all(&ev->space_wq);
+	wake_up_all(&ev->ready_wq);
+}

@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Event classes: what each intercepted instruction puts into its event and
+ * how each reply steers it.  Called from the hooks in hooks.c on the vCPU's
+ * thread inside KVM_RUN, kvm->srcu held, for VMs with a session only.
+ */
+#include <linux/slab.h>
+#include <asm/msr-index.h>
+#include "vmiop.h"
+
+/*
+ * The vCPU leaves KVM_RUN for a signal as KVM itself does, with the
+ * instruction not executed: it runs again, and finds its event pending.
+ */
+static int vmiop_exit_for_signal(struct kvm_vcpu *vcpu)
+{
+	vcpu->run->exit_reason = KVM_EXIT_INTR;
+	++vcpu->stat.signal_exits;
+	return -EINTR;
+}
+
+/* Writes GPRs through KVM's own KVM_SET_REGS body, caches and all. */
+static void vmiop_set_gprs(struct kvm_vcpu *vcpu, const u64 *rax, const u64 *rbx,
+			   const u64 *rcx, const u64 *rdx)
+{
+	struct kvm_regs regs;
+
+	vmiop_ksym.get_regs(vcpu, &regs);
+	if (rax)
+		regs.rax = *rax;
+	if (rbx)
+		regs.rbx = *rbx;
+	if (rcx)
+		regs.rcx = *rcx;
+	if (rdx)
+		regs.rdx = *rdx;
+	vmiop_ksym.set_regs(vcpu, &regs);
+}
+
+static struct vmiop_event *vmiop_event_alloc(struct kvm_vcpu *vcpu, u16 type)
+{
+	struct vmiop_event *e = kzalloc(sizeof(*e), GFP_KERNEL_ACCOUNT);
+
+	if (!e)
+		return NULL;
+	e->type = type;
+	e->vcpu = vcpu->vcpu_idx;
+	if (vmiop_regs_get(vcpu, &e->regs)) {
+		kfree(e);
+		return NULL;
+	}
+	return e;
+}
+
+static u32 vmiop_cpl(const struct vmiop_regs *regs)
+{
+	return (regs->ss.attr >> 5) & 3;
+}
+
+int vmiop_on_cpuid(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu))
+{
+	struct vmiop_session *sess = vmiop_session_find(vcpu->kvm);
+	struct vmiop_event_reply reply;
+	struct vmiop_event *e = NULL;
+	u32 eax, ebx, ecx, edx;
+	int ret;
+
+	if (!sess)
+		return orig(vcpu);
+	if (!vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_CPUID,
+				(u32)vcpu->arch.regs[VCPU_REGS_RAX]) &&
+	    !READ_ONCE(sess->vcpus[vcpu->vcpu_idx].ev_seq))
+		goto orig;
+	e = vmiop_event_alloc(vcpu, VMIOP_EVENT_CPUID);
+	if (!e)
+		goto orig;
+	/* With CPUID faulting on, user mode gets #GP from KVM: no CPUID ran. */
+	if (vcpu->arch.msr_misc_features_enables & MSR_MISC_FEATURES_ENABLES_CPUID_FAULT &&
+	    vmiop_cpl(&e->regs))
+		goto orig;
+
+	eax = e->cpuid.leaf = (u32)e->regs.rax;
+	ecx = e->cpuid.subleaf = (u32)e->regs.rcx;
+	kvm_cpuid(vcpu, &eax, &ebx, &ecx, &edx, false);
+	e->cpuid.eax = eax;
+	e->cpuid.ebx = ebx;
+	e->cpuid.ecx = ecx;
+	e->cpuid.edx = edx;
+
+	ret = vmiop_event_deliver(sess, vcpu, e, &reply);
+	kfree(e);
+	vmiop_session_put(sess);
+	if (ret)
+		return vmiop_exit_for_signal(vcpu);
+
+	switch (reply.action) {
+	case VMIOP_ACTION_SKIP:
+		return kvm_skip_emulated_instruction(vcpu);
+	case VMIOP_ACTION_SET_RESULT: {
+		u64 a = reply.cpuid.eax, b = reply.cpuid.ebx;
+		u64 c = reply.cpuid.ecx, d = reply.cpuid.edx;
+
+		vmiop_set_gprs(vcpu, &a, &b, &c, &d);
+		return kvm_skip_emulated_instruction(vcpu);
+	}
+	}
+	return orig(vcpu);
+orig:
+	kfree(e);
+	vmiop_session_put(sess);
+	return orig(vcpu);
+}
+
+int vmiop_on_hypercall(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu))
+{
+	struct vmiop_session *sess = vmiop_session_find(vcpu->kvm);
+	struct vmiop_event_reply reply;
+	struct vmiop_event *e = NULL;
+	int ret;
+
+	if (!sess)
+		return orig(vcpu);
+	if (!vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_HYPERCALL,
+				vcpu->arch.regs[VCPU_REGS_RAX]) &&
+	    !READ_ONCE(sess->vcpus[vcpu->vcpu_idx].ev_seq))
+		goto orig;
+	e = vmiop_event_alloc(vcpu, VMIOP_EVENT_HYPERCALL);
+	if (!e)
+		goto orig;
+	e->hypercall.long_mode = (e->regs.efer & EFER_LMA) &&
+				 (e->regs.cs.attr & (1u << 13));
+	e->hypercall.nr = e->regs.rax;
+	e->hypercall.args[0] = e->regs.rbx;
+	e->hypercall.args[1] = e->regs.rcx;
+	e->hypercall.args[2] = e->regs.rdx;
+	e->hypercall.args[3] = e->regs.rsi;
+
+	ret = vmiop_event_deliver(sess, vcpu, e, &reply);
+	kfree(e);
+	vmiop_session_put(sess);
+	if (ret)
+		return vmiop_exit_for_signal(vcpu);
+
+	switch (reply.action) {
+	case VMIOP_ACTION_SKIP:
+		return kvm_skip_emulated_instruction(vcpu);
+	case VMIOP_ACTION_SET_RESULT:
+		vmiop_set_gprs(vcpu, &reply.value, NULL, NULL, NULL);
+		return kvm_skip_emulated_instruction(vcpu);
+	}
+	return orig(vcpu);
+orig:
+	kfree(e);
+	vmiop_session_put(sess);
+	return orig(vcpu);
+}

@@ -1,0 +1,538 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Events: the ring, CPUID and hypercall events, replies, detach, floods. */
+#include <poll.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include "vmiop_test.h"
+
+VT_DEFINE_COUNTERS;
+
+#define NR_CPUID_STEPS 5
+#define FLOOD_VCPUS 4
+#define FLOOD_EVENTS 200
+
+struct cpuid_out {
+	uint32_t eax, ebx, ecx, edx;
+};
+
+/* Guest-side globals (the guest's copy is read back through TVM_GUEST_VAR). */
+static const uint32_t cpuid_leaves[NR_CPUID_STEPS] = {
+	0x0, 0x40000150, 0x40000151, 0x40000152, 0x1,
+};
+static struct cpuid_out cpuid_results[NR_CPUID_STEPS];
+static uint64_t hypercall_results[4];
+static uint64_t flood_bad[FLOOD_VCPUS];
+
+/* EBX and EDX are preloaded so that a skipped CPUID is visible as such. */
+static inline void cpuid_preloaded(uint32_t leaf, struct cpuid_out *o)
+{
+	uint32_t a = leaf, b = 0xbbbb, c = 7, d = 0xdddd;
+
+	__asm__ __volatile__("cpuid" : "+a"(a), "+b"(b), "+c"(c), "+d"(d) : : "memory");
+	o->eax = a;
+	o->ebx = b;
+	o->ecx = c;
+	o->edx = d;
+}
+
+static void guest_cpuid_steps(uint64_t arg)
+{
+	int i;
+
+	(void)arg;
+	for (i = 0; i < NR_CPUID_STEPS; i++)
+		cpuid_preloaded(cpuid_leaves[i], &cpuid_results[i]);
+	GUEST_DONE();
+}
+
+static const struct vmiop_filter_range cpuid_filter = { 0x40000150, 0x400001ff };
+
+static struct vmiop_ring *setup_ring(struct vmiop *v, unsigned int nr)
+{
+	struct vmiop_ring *ring = NULL;
+
+	if (vmiop_ring_setup(v, nr, &ring) || !ring)
+		return NULL;
+	return ring;
+}
+
+/* Waits for the next event (with a generous timeout) and returns it. */
+static struct vmiop_event *next_event(struct vmiop *v, struct vmiop_ring *ring)
+{
+	int i;
+
+	for (i = 0; i < 120 && !vmiop_ring_ready(ring); i++)
+		vmiop_event_wait(v, 1000);
+	return vmiop_ring_peek(ring);
+}
+
+/* ioctl(2) as -errno, for ASSERT_ERRNO. */
+static long xioctl(int fd, unsigned long cmd, void *arg)
+{
+	return ioctl(fd, cmd, arg) ? -errno : 0;
+}
+
+TEST(caps_report_what_is_offered)
+{
+	struct vmiop_event_caps caps;
+	struct vmiop_api api;
+	struct vmiop *v;
+	unsigned int t;
+
+	ASSERT_EQ(vmiop_open(&v), 0);
+	ASSERT_EQ(vmiop_get_api(v, &api), 0);
+	EXPECT_TRUE(api.features & VMIOP_FEAT_EVENTS);
+	ASSERT_EQ(vmiop_event_caps(v, &caps), 0);
+	EXPECT_TRUE(caps.supported & (1ULL << VMIOP_EVENT_CPUID));
+	EXPECT_TRUE(caps.supported & (1ULL << VMIOP_EVENT_HYPERCALL));
+	for (t = 1; t < VMIOP_EVENT_NR_TYPES; t++) {
+		EXPECT_TRUE(vmiop_event_name(t) != NULL);
+		if (caps.supported & (1ULL << t))
+			EXPECT_EQ(caps.reason[t], VMIOP_CAP_OK);
+		else
+			EXPECT_NE(caps.reason[t], VMIOP_CAP_OK);
+	}
+	EXPECT_FALSE(caps.supported & 1);	/* types start at 1 */
+	vmiop_close(v);
+}
+
+TEST(cpuid_event_filter_and_each_reply)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
+	struct cpuid_out kvm_value = { 0 }, *out;
+	struct vmiop_ring *ring;
+	struct vmiop_regs regs;
+	struct vmiop *v = vt_attach(tvm);
+	int i;
+
+	ASSERT_TRUE((ring = setup_ring(v, 8)) != NULL);
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, &cpuid_filter, 1), 0);
+	tvm_vcpu_entry(vcpu, guest_cpuid_steps, 0);
+	tvm_vcpu_thread_start(vcpu, NULL, NULL);
+
+	/* Steps 1..3 are in the filter; 0 and 4 are not. */
+	for (i = 1; i <= 3; i++) {
+		struct vmiop_event_reply r = { 0 };
+		struct vmiop_event *ev = next_event(v, ring);
+
+		ASSERT_TRUE(ev != NULL);
+		EXPECT_EQ(ev->type, VMIOP_EVENT_CPUID);
+		EXPECT_EQ(ev->vcpu, 0);
+		EXPECT_EQ(ev->seq, (uint64_t)i);
+		EXPECT_EQ(ev->cpuid.leaf, cpuid_leaves[i]);
+		EXPECT_EQ(ev->cpuid.subleaf, 7);
+		EXPECT_EQ(ev->regs.rax, cpuid_leaves[i]);
+		EXPECT_EQ(ev->regs.rbx, 0xbbbb);
+		EXPECT_EQ(ev->regs.cr3, tvm_pt_root(tvm));
+		/* While it waits, the vCPU's registers are reachable, unpaused. */
+		ASSERT_EQ(vmiop_get_regs(v, 0, &regs), 0);
+		EXPECT_EQ(regs.rip, ev->regs.rip);
+		EXPECT_EQ(regs.rdx, 0xdddd);
+		switch (i) {
+		case 1:
+			r.action = VMIOP_ACTION_SET_RESULT;
+			r.cpuid.eax = 0x11;
+			r.cpuid.ebx = 0x22;
+			r.cpuid.ecx = 0x33;
+			r.cpuid.edx = 0x44;
+			break;
+		case 2:
+			r.action = VMIOP_ACTION_CONTINUE;
+			kvm_value.eax = ev->cpuid.eax;
+			kvm_value.ebx = ev->cpuid.ebx;
+			kvm_value.ecx = ev->cpuid.ecx;
+			kvm_value.edx = ev->cpuid.edx;
+			break;
+		case 3:
+			r.action = VMIOP_ACTION_SKIP;
+			break;
+		}
+		ASSERT_EQ(vmiop_event_reply(v, ev, &r), 0);
+		/* The same event cannot be answered twice. */
+		ASSERT_ERRNO(vmiop_event_reply(v, ev, &r), ENOENT);
+		vmiop_ring_advance(ring, 1);
+	}
+	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+	EXPECT_EQ(vmiop_ring_ready(ring), 0);
+
+	out = *TVM_GUEST_VAR(tvm, cpuid_results);
+	EXPECT_EQ(out[1].eax, 0x11);
+	EXPECT_EQ(out[1].ebx, 0x22);
+	EXPECT_EQ(out[1].ecx, 0x33);
+	EXPECT_EQ(out[1].edx, 0x44);
+	EXPECT_EQ(out[2].eax, kvm_value.eax);
+	EXPECT_EQ(out[2].ebx, kvm_value.ebx);
+	EXPECT_EQ(out[2].ecx, kvm_value.ecx);
+	EXPECT_EQ(out[2].edx, kvm_value.edx);
+	EXPECT_EQ(out[3].eax, cpuid_leaves[3]);	/* skipped: nothing changed */
+	EXPECT_EQ(out[3].ebx, 0xbbbb);
+	EXPECT_EQ(out[3].ecx, 7);
+	EXPECT_EQ(out[3].edx, 0xdddd);
+	EXPECT_NE(out[0].ebx, 0xbbbb);		/* not filtered: KVM ran it */
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
+TEST(cpuid_event_only_when_enabled_and_per_vcpu)
+{
+	struct tvm *tvm = tvm_create(2, 0);
+	struct vmiop_ring *ring;
+	struct vmiop *v = vt_attach(tvm);
+	struct vmiop_event *ev;
+	int i;
+
+	ASSERT_TRUE((ring = setup_ring(v, 8)) != NULL);
+	/* Never enabled: vCPU 0 runs all its CPUIDs without an event. */
+	tvm_vcpu_entry(tvm_vcpu(tvm, 0), guest_cpuid_steps, 0);
+	tvm_vcpu_thread_start(tvm_vcpu(tvm, 0), NULL, NULL);
+	ASSERT_EQ(tvm_vcpu_thread_join(tvm_vcpu(tvm, 0)), TVM_THREAD_DONE);
+	EXPECT_EQ(vmiop_ring_ready(ring), 0);
+
+	/* Enabled on vCPU 1 only, then disabled for the whole VM. */
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CPUID, 1, NULL, 0), 0);
+	tvm_vcpu_entry(tvm_vcpu(tvm, 0), guest_cpuid_steps, 0);
+	tvm_vcpu_thread_start(tvm_vcpu(tvm, 0), NULL, NULL);
+	ASSERT_EQ(tvm_vcpu_thread_join(tvm_vcpu(tvm, 0)), TVM_THREAD_DONE);
+	EXPECT_EQ(vmiop_ring_ready(ring), 0);
+
+	tvm_vcpu_entry(tvm_vcpu(tvm, 1), guest_cpuid_steps, 1);
+	tvm_vcpu_thread_start(tvm_vcpu(tvm, 1), NULL, NULL);
+	ASSERT_TRUE((ev = next_event(v, ring)) != NULL);
+	EXPECT_EQ(ev->vcpu, 1);
+	EXPECT_EQ(ev->cpuid.leaf, cpuid_leaves[0]);
+	ASSERT_EQ(vmiop_event_disable(v, VMIOP_EVENT_CPUID, -1), 0);
+	ASSERT_EQ(vmiop_event_continue(v, ev), 0);
+	vmiop_ring_advance(ring, 1);
+	ASSERT_EQ(tvm_vcpu_thread_join(tvm_vcpu(tvm, 1)), TVM_THREAD_DONE);
+	for (i = 0; i < 10; i++)
+		EXPECT_EQ(vmiop_ring_ready(ring), 0);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
+/* arg: 1 on Intel (VMCALL), 0 on AMD (VMMCALL): no instruction patching. */
+static void guest_hypercalls(uint64_t intel)
+{
+	static const uint64_t nrs[4] = { 0x7001, 0x7002, 0x7003, 0x9999 };
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		uint64_t rax = nrs[i];
+
+		if (intel)
+			__asm__ __volatile__("vmcall" : "+a"(rax) : "b"(11), "c"(22), "d"(33),
+					     "S"(44) : "memory");
+		else
+			__asm__ __volatile__("vmmcall" : "+a"(rax) : "b"(11), "c"(22), "d"(33),
+					     "S"(44) : "memory");
+		hypercall_results[i] = rax;
+	}
+	GUEST_DONE();
+}
+
+static uint64_t host_is_intel(struct vmiop *v)
+{
+	struct vmiop_api api;
+
+	if (vmiop_get_api(v, &api))
+		return 0;
+	return api.host_vendor == VMIOP_VENDOR_INTEL;
+}
+
+TEST(hypercall_event_each_reply)
+{
+	static const struct vmiop_filter_range f = { 0x7000, 0x7fff };
+	struct tvm *tvm = tvm_create(1, 0);
+	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
+	struct vmiop_ring *ring;
+	struct vmiop *v = vt_attach(tvm);
+	uint64_t *out;
+	int i;
+
+	ASSERT_TRUE((ring = setup_ring(v, 8)) != NULL);
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_HYPERCALL, -1, &f, 1), 0);
+	tvm_vcpu_entry(vcpu, guest_hypercalls, host_is_intel(v));
+	tvm_vcpu_thread_start(vcpu, NULL, NULL);
+	for (i = 0; i < 3; i++) {
+		struct vmiop_event_reply r = { 0 };
+		struct vmiop_event *ev = next_event(v, ring);
+
+		ASSERT_TRUE(ev != NULL);
+		EXPECT_EQ(ev->type, VMIOP_EVENT_HYPERCALL);
+		EXPECT_EQ(ev->hypercall.nr, 0x7001 + i);
+		EXPECT_EQ(ev->hypercall.args[0], 11);
+		EXPECT_EQ(ev->hypercall.args[1], 22);
+		EXPECT_EQ(ev->hypercall.args[2], 33);
+		EXPECT_EQ(ev->hypercall.args[3], 44);
+		EXPECT_EQ(ev->hypercall.long_mode, 1);
+		r.action = i == 0 ? VMIOP_ACTION_SET_RESULT :
+			   i == 1 ? VMIOP_ACTION_CONTINUE : VMIOP_ACTION_SKIP;
+		r.value = 0x1234;
+		if (r.action != VMIOP_ACTION_SET_RESULT) {
+			/* A payload on a reply that takes none is refused. */
+			ASSERT_ERRNO(vmiop_event_reply(v, ev, &r), EINVAL);
+			r.value = 0;
+		}
+		ASSERT_EQ(vmiop_event_reply(v, ev, &r), 0);
+		vmiop_ring_advance(ring, 1);
+	}
+	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+	EXPECT_EQ(vmiop_ring_ready(ring), 0);
+	out = *TVM_GUEST_VAR(tvm, hypercall_results);
+	EXPECT_EQ(out[0], 0x1234);
+	EXPECT_EQ(out[1], (uint64_t)-1000);	/* KVM: -KVM_ENOSYS */
+	EXPECT_EQ(out[2], 0x7003);		/* skipped: RAX untouched */
+	EXPECT_EQ(out[3], (uint64_t)-1000);	/* filtered out: KVM's answer */
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
+TEST(detach_mid_event_releases_the_vcpu)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
+	struct vmiop_ring *ring;
+	struct vmiop *v = vt_attach(tvm);
+	struct cpuid_out *out;
+
+	ASSERT_TRUE((ring = setup_ring(v, 8)) != NULL);
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, NULL, 0), 0);
+	tvm_vcpu_entry(vcpu, guest_cpuid_steps, 0);
+	tvm_vcpu_thread_start(vcpu, NULL, NULL);
+	ASSERT_TRUE(next_event(v, ring) != NULL);
+	vmiop_close(v);		/* no reply: detach answers "continue" */
+	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+	out = *TVM_GUEST_VAR(tvm, cpuid_results);
+	EXPECT_NE(out[1].ebx, 0xbbbb);		/* KVM executed them all */
+	EXPECT_NE(out[3].ebx, 0xbbbb);
+	tvm_destroy(tvm);
+}
+
+TEST(introspector_killed_mid_event)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
+	int ready[2], status;
+	pid_t child;
+	char c;
+
+	ASSERT_EQ(pipe(ready), 0);
+	child = fork();
+	ASSERT_GE(child, 0);
+	if (child == 0) {
+		struct vmiop_ring *ring;
+		struct vmiop *v;
+
+		if (vmiop_open(&v) || vmiop_attach_pid(v, getppid()) ||
+		    vmiop_ring_setup(v, 4, &ring) ||
+		    vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, NULL, 0))
+			_exit(1);
+		if (write(ready[1], "a", 1) != 1)
+			_exit(1);
+		while (vmiop_event_wait(v, -1) <= 0)
+			;
+		if (write(ready[1], "e", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	ASSERT_EQ(read(ready[0], &c, 1), 1);
+	ASSERT_EQ(c, 'a');
+	tvm_vcpu_entry(vcpu, guest_cpuid_steps, 0);
+	tvm_vcpu_thread_start(vcpu, NULL, NULL);
+	ASSERT_EQ(read(ready[0], &c, 1), 1);
+	ASSERT_EQ(c, 'e');
+	EXPECT_EQ(tvm_vcpu_thread_state(vcpu), TVM_THREAD_RUNNING);
+	ASSERT_EQ(kill(child, SIGKILL), 0);
+	ASSERT_EQ(waitpid(child, &status, 0), child);
+	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+	tvm_destroy(tvm);
+}
+
+/*
+ * A signal to the waiting vCPU's thread makes KVM_RUN return; the event
+ * stays pending, and once answered the re-run instruction takes that
+ * answer without a second event.
+ */
+TEST(signal_to_waiting_vcpu_then_reply)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
+	struct vmiop_event_reply r = { .action = VMIOP_ACTION_SET_RESULT };
+	struct vmiop_ring *ring;
+	struct vmiop *v = vt_attach(tvm);
+	struct vmiop_event *ev;
+	struct cpuid_out *out;
+
+	ASSERT_TRUE((ring = setup_ring(v, 8)) != NULL);
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, &cpuid_filter, 1), 0);
+	tvm_vcpu_entry(vcpu, guest_cpuid_steps, 0);
+	tvm_vcpu_thread_start(vcpu, NULL, NULL);
+	ASSERT_TRUE((ev = next_event(v, ring)) != NULL);
+	EXPECT_EQ(ev->seq, 1);
+	ASSERT_EQ(tvm_vcpu_thread_stop(vcpu), TVM_THREAD_STOPPED);
+	/* Out of KVM_RUN but still waiting for its answer. */
+	r.cpuid.eax = 0x55;
+	ASSERT_EQ(vmiop_event_reply(v, ev, &r), 0);
+	vmiop_ring_advance(ring, 1);
+	/* Steps 2 and 3 post events 2 and 3, answered "continue". */
+	tvm_vcpu_thread_start(vcpu, NULL, NULL);
+	ASSERT_TRUE((ev = next_event(v, ring)) != NULL);
+	EXPECT_EQ(ev->seq, 2);
+	EXPECT_EQ(ev->cpuid.leaf, cpuid_leaves[2]);
+	ASSERT_EQ(vmiop_event_continue(v, ev), 0);
+	vmiop_ring_advance(ring, 1);
+	ASSERT_TRUE((ev = next_event(v, ring)) != NULL);
+	EXPECT_EQ(ev->seq, 3);
+	ASSERT_EQ(vmiop_event_continue(v, ev), 0);
+	vmiop_ring_advance(ring, 1);
+	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+	out = *TVM_GUEST_VAR(tvm, cpuid_results);
+	EXPECT_EQ(out[1].eax, 0x55);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
+/* Each vCPU asks FLOOD_EVENTS times and checks every answer it gets. */
+static void guest_flood(uint64_t idx)
+{
+	uint32_t i;
+
+	for (i = 0; i < FLOOD_EVENTS; i++) {
+		uint32_t a = 0x40000160, b = (uint32_t)idx, c = i, d = 0;
+
+		__asm__ __volatile__("cpuid" : "+a"(a), "+b"(b), "+c"(c), "+d"(d) : : "memory");
+		if (a != idx || b != i)
+			flood_bad[idx]++;
+	}
+	GUEST_DONE();
+}
+
+/* A ring smaller than the vCPU count: vCPUs wait for space, nothing is lost. */
+TEST(four_vcpus_flood_a_small_ring)
+{
+	struct tvm *tvm = tvm_create(FLOOD_VCPUS, 0);
+	unsigned int per_vcpu[FLOOD_VCPUS] = { 0 };
+	struct vmiop_ring *ring;
+	struct vmiop *v = vt_attach(tvm);
+	uint64_t expect_seq = 1, *bad;
+	struct pollfd pfd = { .fd = vmiop_fd(v), .events = POLLIN };
+	int i, total = 0;
+
+	ASSERT_TRUE((ring = setup_ring(v, 2)) != NULL);
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, NULL, 0), 0);
+	for (i = 0; i < FLOOD_VCPUS; i++) {
+		tvm_vcpu_entry(tvm_vcpu(tvm, i), guest_flood, i);
+		tvm_vcpu_thread_start(tvm_vcpu(tvm, i), NULL, NULL);
+	}
+	while (total < FLOOD_VCPUS * FLOOD_EVENTS) {
+		struct vmiop_event *ev;
+
+		ASSERT_GT(poll(&pfd, 1, 120000), 0);
+		while ((ev = vmiop_ring_peek(ring))) {
+			struct vmiop_event_reply r = { .action = VMIOP_ACTION_SET_RESULT };
+
+			ASSERT_EQ(ev->seq, expect_seq);
+			ASSERT_LT(ev->vcpu, FLOOD_VCPUS);
+			ASSERT_EQ(ev->cpuid.leaf, 0x40000160);
+			ASSERT_EQ(ev->cpuid.subleaf, per_vcpu[ev->vcpu]);
+			r.cpuid.eax = ev->vcpu;
+			r.cpuid.ebx = per_vcpu[ev->vcpu]++;
+			ASSERT_EQ(vmiop_event_reply(v, ev, &r), 0);
+			vmiop_ring_advance(ring, 1);
+			expect_seq++;
+			total++;
+		}
+	}
+	for (i = 0; i < FLOOD_VCPUS; i++) {
+		ASSERT_EQ(tvm_vcpu_thread_join(tvm_vcpu(tvm, i)), TVM_THREAD_DONE);
+		EXPECT_EQ(per_vcpu[i], FLOOD_EVENTS);
+	}
+	bad = *TVM_GUEST_VAR(tvm, flood_bad);
+	for (i = 0; i < FLOOD_VCPUS; i++)
+		EXPECT_EQ(bad[i], 0);
+	EXPECT_EQ(vmiop_ring_ready(ring), 0);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
+TEST(bad_input_is_rejected)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	struct vmiop *v = vt_attach(tvm);
+	struct vmiop_ring_setup rs = { .size = sizeof(rs) };
+	struct vmiop_event_control c = { .size = sizeof(c), .type = VMIOP_EVENT_CPUID,
+					 .enable = 1 };
+	struct vmiop_event_reply r = { .size = sizeof(r), .action = VMIOP_ACTION_CONTINUE,
+				       .seq = 1 };
+	struct vmiop_event_wait w = { .size = sizeof(w) };
+	struct vmiop_filter_range backwards = { 5, 4 };
+	struct vmiop_ring *ring;
+	int fd = vmiop_fd(v);
+
+	/* Before a ring exists. */
+	ASSERT_ERRNO(xioctl(fd, VMIOP_EVENT_CONTROL, &c), ENXIO);
+	ASSERT_ERRNO(xioctl(fd, VMIOP_EVENT_WAIT, &w), ENXIO);
+	ASSERT_ERRNO(xioctl(fd, VMIOP_EVENT_REPLY, &r), ENXIO);
+	/* Geometry. */
+	rs.nr_entries = 3;
+	ASSERT_ERRNO(xioctl(fd, VMIOP_RING_SETUP, &rs), EINVAL);
+	rs.nr_entries = VMIOP_RING_MAX_ENTRIES * 2;
+	ASSERT_ERRNO(xioctl(fd, VMIOP_RING_SETUP, &rs), EINVAL);
+	rs.nr_entries = 4;
+	rs.reserved = 1;
+	ASSERT_ERRNO(xioctl(fd, VMIOP_RING_SETUP, &rs), EINVAL);
+	rs.reserved = 0;
+	rs.flags = 1;
+	ASSERT_ERRNO(xioctl(fd, VMIOP_RING_SETUP, &rs), EINVAL);
+	ASSERT_EQ(vmiop_ring_setup(v, 4, &ring), 0);
+	EXPECT_EQ(ring->nr_entries, 4);
+	ASSERT_ERRNO(vmiop_ring_setup(v, 4, &ring), EBUSY);
+	rs.flags = 0;
+	rs.mmap_size = 0;
+	ASSERT_ERRNO(xioctl(fd, VMIOP_RING_SETUP, &rs), EBUSY);
+	/* Control. */
+	c.type = 0;
+	ASSERT_ERRNO(xioctl(fd, VMIOP_EVENT_CONTROL, &c), EINVAL);
+	c.type = VMIOP_EVENT_NR_TYPES;
+	ASSERT_ERRNO(xioctl(fd, VMIOP_EVENT_CONTROL, &c), EINVAL);
+	c.type = VMIOP_EVENT_CR;	/* not offered yet */
+	ASSERT_ERRNO(xioctl(fd, VMIOP_EVENT_CONTROL, &c), EOPNOTSUPP);
+	c.type = VMIOP_EVENT_CPUID;
+	c.flags = 1u << 7;
+	ASSERT_ERRNO(xioctl(fd, VMIOP_EVENT_CONTROL, &c), EINVAL);
+	c.flags = 0;
+	c.vcpu = 1;		/* a vCPU without VMIOP_EVENT_CTL_F_VCPU */
+	ASSERT_ERRNO(xioctl(fd, VMIOP_EVENT_CONTROL, &c), EINVAL);
+	c.vcpu = 0;
+	c.enable = 2;
+	ASSERT_ERRNO(xioctl(fd, VMIOP_EVENT_CONTROL, &c), EINVAL);
+	c.enable = 1;
+	ASSERT_ERRNO(vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, &backwards, 1), EINVAL);
+	/* Filters are per type, not per vCPU. */
+	ASSERT_ERRNO(vmiop_event_enable(v, VMIOP_EVENT_CPUID, 0, &cpuid_filter, 1), EINVAL);
+	/* A filter pointer without a count. */
+	ASSERT_ERRNO(vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, &cpuid_filter, 0), EINVAL);
+	c.nr_filter = VMIOP_FILTER_MAX + 1;
+	c.filter = (uintptr_t)&backwards;
+	ASSERT_ERRNO(xioctl(fd, VMIOP_EVENT_CONTROL, &c), EINVAL);
+	c.nr_filter = 1;
+	c.filter = 8;		/* unmapped */
+	ASSERT_ERRNO(xioctl(fd, VMIOP_EVENT_CONTROL, &c), EFAULT);
+	/* Replies and waits. */
+	ASSERT_ERRNO(xioctl(fd, VMIOP_EVENT_REPLY, &r), ENOENT);
+	r.flags = 1;
+	ASSERT_ERRNO(xioctl(fd, VMIOP_EVENT_REPLY, &r), EINVAL);
+	w.flags = 1;
+	ASSERT_ERRNO(xioctl(fd, VMIOP_EVENT_WAIT, &w), EINVAL);
+	w.flags = 0;
+	w.timeout_ms = -2;
+	ASSERT_ERRNO(xioctl(fd, VMIOP_EVENT_WAIT, &w), EINVAL);
+	EXPECT_EQ(vmiop_event_wait(v, 0), -ETIMEDOUT);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
+VMTEST_MAIN()
