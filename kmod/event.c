@@ -254,12 +254,13 @@ static u64 vmiop_ring_post(struct vmiop_session *sess, struct vmiop_events *ev,
 		/*
 		 * The consumer frees entries by storing tail, without a
 		 * syscall: replies, waits and polls wake us, and a periodic
-		 * look catches a consumer that does none of these.
+		 * look catches a consumer that does none of these.  The
+		 * condition is a hint; the acquire load above decides.
 		 */
 		kvm_vcpu_srcu_read_unlock(vcpu);
 		wait_event_interruptible_timeout(ev->space_wq,
 			abi_ring_has_space(READ_ONCE(ev->head),
-					   smp_load_acquire(ev->tail_user),
+					   READ_ONCE(*ev->tail_user),
 					   ev->nr_entries) ||
 			READ_ONCE(sess->detached), msecs_to_jiffies(10));
 		kvm_vcpu_srcu_read_lock(vcpu);
