@@ -279,20 +279,21 @@ static u64 vmiop_ring_post(struct vmiop_session *sess, struct vmiop_events *ev,
 
 /*
  * Delivers event @e (type and payload filled in) from its vCPU's thread,
- * kvm->srcu held, and waits for the reply.  Returns 0 with @reply filled
+ * kvm->srcu held, and waits for the reply; an unwanted event (disabled or
+ * filtered out) only takes the reply its vCPU was still waiting for.  Returns 0 with @reply filled
  * (VMIOP_ACTION_CONTINUE if the session ended), or -EINTR: a signal is
  * pending and the vCPU must leave KVM_RUN; the event stays pending and the
  * re-executed instruction waits for the same reply (no second event).
  */
 int vmiop_event_deliver(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
-			struct vmiop_event *e, struct vmiop_event_reply *reply)
+			struct vmiop_event *e, bool wanted, struct vmiop_event_reply *reply)
 {
 	struct vmiop_events *ev = vmiop_events_get(sess);
 	int err;
 
 	if (!vmiop_event_resume_pending(sess, vcpu, e)) {
-		if (!vmiop_ring_post(sess, ev, vcpu, e, &err)) {
-			if (err)
+		if (!wanted || !vmiop_ring_post(sess, ev, vcpu, e, &err)) {
+			if (wanted && err)
 				return err;
 			reply->action = VMIOP_ACTION_CONTINUE;
 			return 0;

@@ -63,13 +63,14 @@ int vmiop_on_cpuid(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu))
 	struct vmiop_event_reply reply;
 	struct vmiop_event *e = NULL;
 	u32 eax, ebx, ecx, edx;
+	bool wanted;
 	int ret;
 
 	if (!sess)
 		return orig(vcpu);
-	if (!vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_CPUID,
-				(u32)vcpu->arch.regs[VCPU_REGS_RAX]) &&
-	    !READ_ONCE(sess->vcpus[vcpu->vcpu_idx].ev_seq))
+	wanted = vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_CPUID, (u32)vcpu->arch.regs[VCPU_REGS_RAX]);
+	/* Not wanted, but back with an unanswered one: it still gets its reply. */
+	if (!wanted && vmiop_event_pending_type(sess, vcpu) != VMIOP_EVENT_CPUID)
 		goto orig;
 	e = vmiop_event_alloc(vcpu, VMIOP_EVENT_CPUID);
 	if (!e)
@@ -87,7 +88,7 @@ int vmiop_on_cpuid(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu))
 	e->cpuid.ecx = ecx;
 	e->cpuid.edx = edx;
 
-	ret = vmiop_event_deliver(sess, vcpu, e, &reply);
+	ret = vmiop_event_deliver(sess, vcpu, e, wanted, &reply);
 	kfree(e);
 	vmiop_session_put(sess);
 	if (ret)
@@ -116,13 +117,14 @@ int vmiop_on_hypercall(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu)
 	struct vmiop_session *sess = vmiop_session_find(vcpu->kvm);
 	struct vmiop_event_reply reply;
 	struct vmiop_event *e = NULL;
+	bool wanted;
 	int ret;
 
 	if (!sess)
 		return orig(vcpu);
-	if (!vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_HYPERCALL,
-				vcpu->arch.regs[VCPU_REGS_RAX]) &&
-	    !READ_ONCE(sess->vcpus[vcpu->vcpu_idx].ev_seq))
+	wanted = vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_HYPERCALL, vcpu->arch.regs[VCPU_REGS_RAX]);
+	/* Not wanted, but back with an unanswered one: it still gets its reply. */
+	if (!wanted && vmiop_event_pending_type(sess, vcpu) != VMIOP_EVENT_HYPERCALL)
 		goto orig;
 	e = vmiop_event_alloc(vcpu, VMIOP_EVENT_HYPERCALL);
 	if (!e)
@@ -135,7 +137,7 @@ int vmiop_on_hypercall(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu)
 	e->hypercall.args[2] = e->regs.rdx;
 	e->hypercall.args[3] = e->regs.rsi;
 
-	ret = vmiop_event_deliver(sess, vcpu, e, &reply);
+	ret = vmiop_event_deliver(sess, vcpu, e, wanted, &reply);
 	kfree(e);
 	vmiop_session_put(sess);
 	if (ret)

@@ -341,6 +341,18 @@ int vmiop_vcpu_call(struct vmiop_session *sess, u32 vcpu_idx,
 
 /* ---- events: the vCPU waits for the introspector's reply ---- */
 
+/* The type of the event @vcpu still waits on, or 0. */
+u16 vmiop_event_pending_type(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
+{
+	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
+	u16 type;
+
+	spin_lock(&sess->state_lock);
+	type = vv->ev_seq ? vv->ev_type : 0;
+	spin_unlock(&sess->state_lock);
+	return type;
+}
+
 /*
  * The vCPU left while waiting for a reply (a signal) and is back: if it
  * re-executes the same instruction it waits for that reply again instead

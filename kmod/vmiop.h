@@ -110,6 +110,7 @@ int vmiop_vcpu_call(struct vmiop_session *sess, u32 vcpu_idx,
 		    int (*fn)(struct kvm_vcpu *vcpu, void *arg), void *arg);
 
 /* vcpu.c: the vCPU side of events */
+u16 vmiop_event_pending_type(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
 bool vmiop_event_resume_pending(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 				const struct vmiop_event *e);
 void vmiop_event_set_pending(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
@@ -130,7 +131,7 @@ int vmiop_events_mmap(struct vmiop_session *sess, struct vm_area_struct *vma);
 bool vmiop_event_wanted(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 			u16 type, u64 key);
 int vmiop_event_deliver(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
-			struct vmiop_event *e, struct vmiop_event_reply *reply);
+			struct vmiop_event *e, bool wanted, struct vmiop_event_reply *reply);
 void vmiop_events_detach(struct vmiop_session *sess);
 void vmiop_events_free(struct vmiop_session *sess);
 
