@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include "vmiop_test.h"
 
@@ -489,6 +490,12 @@ TEST(bad_input_is_rejected)
 	ASSERT_ERRNO(xioctl(fd, VMIOP_RING_SETUP, &rs), EINVAL);
 	ASSERT_EQ(vmiop_ring_setup(v, 4, &ring), 0);
 	EXPECT_EQ(ring->nr_entries, 4);
+	/* Mappings of the ring: shared, and within it. */
+	EXPECT_TRUE(mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0) == MAP_FAILED);
+	EXPECT_TRUE(mmap(NULL, ring->mem_size + 4096, PROT_READ, MAP_SHARED, fd, 0) ==
+		    MAP_FAILED);
+	EXPECT_TRUE(mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, ring->mem_size) ==
+		    MAP_FAILED);
 	ASSERT_ERRNO(vmiop_ring_setup(v, 4, &ring), EBUSY);
 	rs.flags = 0;
 	rs.mmap_size = 0;
