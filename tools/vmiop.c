@@ -3,13 +3,16 @@
  * vmiop: command-line introspection of a running KVM guest.
  *
  *   vmiop -p PID info | memmap | regs [VCPU] | read GPA LEN |
- *                write GPA HEXBYTES | translate GVA [VCPU] | pause-for SECS
+ *                write GPA HEXBYTES | translate GVA [VCPU] | pause-for SECS |
+ *                events TYPE[,TYPE...]|all [COUNT]
  *
  * On failure it prints one line saying what failed and why, and exits 1.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +32,10 @@ static void usage(void)
 		"  read GPA LEN           hex dump of guest-physical memory\n"
 		"  write GPA HEXBYTES     write guest-physical memory\n"
 		"  translate GVA [VCPU]   guest-virtual to guest-physical\n"
-		"  pause-for SECONDS      pause the VM, wait, resume\n", prog);
+		"  pause-for SECONDS      pause the VM, wait, resume\n"
+		"  events TYPES [COUNT]   log events (cpuid,hypercall,... or all) until\n"
+		"                         COUNT were seen or SIGINT/SIGTERM; the guest\n"
+		"                         runs on as if unobserved\n", prog);
 	exit(2);
 }
 
@@ -215,6 +221,104 @@ static void cmd_pause_for(struct vmiop *v, uint64_t secs)
 	printf("resumed\n");
 }
 
+static volatile sig_atomic_t stop_events;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	stop_events = 1;
+}
+
+/* One line per event; every event is answered "continue". */
+static int log_event(struct vmiop *v, const struct vmiop_event *ev,
+		     struct vmiop_event_reply *reply, void *opaque)
+{
+	uint64_t *left = opaque;
+
+	(void)v;
+	(void)reply;
+	if (stop_events)
+		return 0;	/* COUNT reached: answer the rest silently */
+	printf("#%" PRIu64 " vcpu %u %s rip 0x%" PRIx64 " cr3 0x%" PRIx64,
+	       (uint64_t)ev->seq, ev->vcpu, vmiop_event_name(ev->type),
+	       (uint64_t)ev->regs.rip, (uint64_t)ev->regs.cr3);
+	switch (ev->type) {
+	case VMIOP_EVENT_CPUID:
+		printf(" leaf 0x%x subleaf 0x%x -> %08x %08x %08x %08x", ev->cpuid.leaf,
+		       ev->cpuid.subleaf, ev->cpuid.eax, ev->cpuid.ebx, ev->cpuid.ecx,
+		       ev->cpuid.edx);
+		break;
+	case VMIOP_EVENT_HYPERCALL:
+		printf(" nr 0x%" PRIx64 " args 0x%" PRIx64 " 0x%" PRIx64 " 0x%" PRIx64
+		       " 0x%" PRIx64, (uint64_t)ev->hypercall.nr,
+		       (uint64_t)ev->hypercall.args[0], (uint64_t)ev->hypercall.args[1],
+		       (uint64_t)ev->hypercall.args[2], (uint64_t)ev->hypercall.args[3]);
+		break;
+	}
+	printf("\n");
+	fflush(stdout);
+	if (*left && !--*left)
+		stop_events = 1;
+	return 0;
+}
+
+static void cmd_events(struct vmiop *v, const char *types, uint64_t count)
+{
+	vmiop_event_handler handlers[VMIOP_EVENT_NR_TYPES] = { 0 };
+	struct sigaction sa = { .sa_handler = on_stop_signal };
+	struct vmiop_event_caps caps;
+	struct vmiop_ring *ring;
+	char *list, *tok, *save;
+	unsigned int t;
+	int ret;
+
+	if ((ret = vmiop_event_caps(v, &caps)))
+		die("query event capabilities", ret);
+	list = strdup(types);
+	if (!list)
+		die("events", -ENOMEM);
+	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		bool all = !strcmp(tok, "all"), found = all;
+
+		for (t = 1; t < VMIOP_EVENT_NR_TYPES; t++) {
+			if (!all && strcmp(tok, vmiop_event_name(t)))
+				continue;
+			found = true;
+			if (caps.supported & (1ULL << t))
+				handlers[t] = log_event;
+			else if (!all) {
+				fprintf(stderr, "%s: %s events are not available here (%s)\n",
+					prog, tok, caps.reason[t] == VMIOP_CAP_NO_HARDWARE ?
+					"the CPU cannot intercept them" : "not implemented yet");
+				exit(1);
+			}
+		}
+		if (!found) {
+			fprintf(stderr, "%s: unknown event type '%s'\n", prog, tok);
+			exit(2);
+		}
+	}
+	free(list);
+
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	if ((ret = vmiop_ring_setup(v, 0, &ring)))
+		die("set up the event ring", ret);
+	for (t = 1; t < VMIOP_EVENT_NR_TYPES; t++)
+		if (handlers[t] && (ret = vmiop_event_enable(v, t, -1, NULL, 0)))
+			die("enable events", ret);
+	while (!stop_events) {
+		ret = vmiop_event_wait(v, 200);
+		if (ret == -ETIMEDOUT || ret == -EINTR)
+			continue;
+		if (ret < 0)
+			die("wait for events", ret);
+		ret = vmiop_event_dispatch(v, ring, handlers, &count);
+		if (ret < 0)
+			die("handle events", ret);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct vmiop *v;
@@ -263,6 +367,8 @@ int main(int argc, char **argv)
 			      argc > 1 ? (unsigned int)parse_u64(argv[1], "vcpu") : 0);
 	else if (!strcmp(cmd, "pause-for") && argc == 1)
 		cmd_pause_for(v, parse_u64(argv[0], "seconds"));
+	else if (!strcmp(cmd, "events") && argc >= 1 && argc <= 2)
+		cmd_events(v, argv[0], argc > 1 ? parse_u64(argv[1], "count") : 0);
 	else
 		usage();
 	vmiop_close(v);

@@ -114,4 +114,45 @@ TEST(cli_errors_are_one_line)
 	tvm_destroy(tvm);
 }
 
+static void guest_cpuid_loop(uint64_t idx)
+{
+	for (;;) {
+		uint32_t a, b, c, d;
+
+		guest_cpuid(0x40000170, 0, &a, &b, &c, &d);
+		vt_counters[idx]++;
+	}
+}
+
+TEST(cli_logs_events_and_the_guest_runs_on)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	char out[4096], pid[16];
+	uint64_t before;
+	char *line;
+	int lines = 0;
+
+	tvm_vcpu_entry(tvm_vcpu(tvm, 0), guest_cpuid_loop, 0);
+	tvm_vcpu_thread_start(tvm_vcpu(tvm, 0), NULL, NULL);
+	VT_WAIT_UNTIL(vt_counter(tvm, 0) > 0);
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+
+	ASSERT_EQ(CLI(out, "-p", pid, "events", "cpuid", "3"), 0);
+	for (line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+		EXPECT_TRUE(strstr(line, " cpuid rip 0x") != NULL);
+		EXPECT_TRUE(strstr(line, "leaf 0x40000170 subleaf 0x0") != NULL);
+		lines++;
+	}
+	EXPECT_EQ(lines, 3);
+	before = vt_counter(tvm, 0);
+	VT_WAIT_UNTIL(vt_counter(tvm, 0) > before + 10);
+
+	ASSERT_EQ(CLI(out, "-p", pid, "events", "msr"), 1);
+	EXPECT_TRUE(strstr(out, "msr events are not available here") != NULL);
+	ASSERT_EQ(CLI(out, "-p", pid, "events", "cpuid,bogus"), 2);
+	EXPECT_TRUE(strstr(out, "unknown event type 'bogus'") != NULL);
+	vt_stop_threads(tvm, 1);
+	tvm_destroy(tvm);
+}
+
 VMTEST_MAIN()
