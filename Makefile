@@ -5,6 +5,7 @@
 #                   (installs deps)
 #   make demo       boots the test VM and introspects a guest (installs deps)
 #   make vmtest     the VM tests on one vendor
+#   make bench      vmiop's event path vs KVM's own exits, as ratios
 #   VENDOR=amd      (default) the VM is QEMU TCG with nested SVM
 #   VENDOR=intel    the VM is Bochs with nested VMX (EPT, MTF, #VE)
 #   make deps       the Debian packages the above need
@@ -24,7 +25,7 @@ USER_CFLAGS := -std=gnu11 $(WARN) -Iuapi -Ilibvmiop -Iselftests/include -Iselfte
 LIB_SRC := libvmiop/libvmiop.c
 LIB_HDR := libvmiop/libvmiop.h uapi/linux/vmiop.h
 
-.PHONY: all module lib tools selftests check unit vmtest demo deps clean install style
+.PHONY: all module lib tools selftests check unit vmtest demo bench deps clean install style
 
 all: module lib tools
 
@@ -82,6 +83,14 @@ $(B)/selftests/cli: selftests/vmiop/cli.c tools/vmiop.c $(GUEST_SRC) $(GUEST_HDR
 	@mkdir -p $(dir $@) $(B)/obj
 	$(CC) $(CFLAGS) $(USER_CFLAGS) -Dmain=vmiop_cli_main -c -o $(B)/obj/cli-tool.o tools/vmiop.c
 	$(CC) $(CFLAGS) $(USER_CFLAGS) $(STATIC) -o $@ $< $(B)/obj/cli-tool.o $(GUEST_SRC) $(B)/libvmiop.a -lpthread
+
+$(B)/vmiop-bench: bench/bench.c $(GUEST_SRC) $(GUEST_HDR) $(B)/libvmiop.a $(LIB_HDR)
+	$(CC) $(CFLAGS) $(USER_CFLAGS) $(STATIC) -o $@ $< $(GUEST_SRC) $(B)/libvmiop.a -lpthread
+
+# Figures, not tests: ratios against KVM's own exits, in the test VM.
+bench: deps lib $(B)/vmiop-bench
+	VMIOP_VM_VENDOR=$(VENDOR) VMTEST_ARGS="--demo $${VMTEST_ARGS:-}" \
+		scripts/vmtest.sh $(B)/vmiop-bench
 
 deps:
 	scripts/install-deps.sh
