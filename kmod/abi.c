@@ -212,7 +212,7 @@ int abi_check_event_reply(const struct vmiop_event_reply *r, __u16 type)
 	case VMIOP_ACTION_SET_RESULT:
 		if (type == VMIOP_EVENT_CPUID)
 			return 0;
-		if (type == VMIOP_EVENT_HYPERCALL)
+		if (type == VMIOP_EVENT_HYPERCALL || type == VMIOP_EVENT_CR)
 			return r->raw[1] ? -EINVAL : 0;
 		return -EINVAL;
 	}

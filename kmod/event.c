@@ -42,7 +42,7 @@ struct vmiop_events {
 
 /* The event types this module delivers, on both vendors. */
 static const u64 vmiop_events_implemented =
-	BIT_ULL(VMIOP_EVENT_CPUID) | BIT_ULL(VMIOP_EVENT_HYPERCALL);
+	BIT_ULL(VMIOP_EVENT_CR) | BIT_ULL(VMIOP_EVENT_CPUID) | BIT_ULL(VMIOP_EVENT_HYPERCALL);
 
 long vmiop_ioctl_event_caps(struct vmiop_event_caps *c)
 {

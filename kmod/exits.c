@@ -156,3 +156,58 @@ orig:
 	vmiop_session_put(sess);
 	return orig(vcpu);
 }
+
+/*
+ * Callers complete the instruction after this returns and cannot leave
+ * KVM_RUN from here, so a signal while waiting is handled by not writing,
+ * letting the caller skip the instruction, and moving RIP back to it at the
+ * vCPU's next park point (KVM_REQ_EVENT), before the signal takes it out of
+ * KVM_RUN.  Back in KVM_RUN it runs again and takes the pending reply.
+ */
+int vmiop_on_cr_write(struct kvm_vcpu *vcpu, u32 cr, unsigned long val,
+		      int (*orig)(struct kvm_vcpu *vcpu, unsigned long val))
+{
+	struct vmiop_session *sess = vmiop_session_find(vcpu->kvm);
+	struct vmiop_event_reply reply;
+	struct vmiop_event *e = NULL;
+	struct vmiop_vcpu *vv;
+	bool wanted;
+	int ret;
+
+	if (!sess)
+		return orig(vcpu, val);
+	wanted = vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_CR, cr);
+	if (!wanted && vmiop_event_pending_type(sess, vcpu) != VMIOP_EVENT_CR)
+		goto orig;
+	e = vmiop_event_alloc(vcpu, VMIOP_EVENT_CR);
+	if (!e)
+		goto orig;
+	e->cr.cr = cr;
+	e->cr.old_value = cr == 0 ? e->regs.cr0 : cr == 3 ? e->regs.cr3 : e->regs.cr4;
+	e->cr.new_value = val;
+
+	ret = vmiop_event_deliver(sess, vcpu, e, wanted, &reply);
+	if (ret) {
+		vv = &sess->vcpus[vcpu->vcpu_idx];
+		vv->rewind = true;
+		vv->rewind_rip = e->regs.rip;
+		kvm_make_request(KVM_REQ_EVENT, vcpu);
+		kfree(e);
+		vmiop_session_put(sess);
+		return 0;
+	}
+	kfree(e);
+	vmiop_session_put(sess);
+
+	switch (reply.action) {
+	case VMIOP_ACTION_SKIP:
+		return 0;
+	case VMIOP_ACTION_SET_RESULT:
+		return orig(vcpu, reply.value);
+	}
+	return orig(vcpu, val);
+orig:
+	kfree(e);
+	vmiop_session_put(sess);
+	return orig(vcpu, val);
+}

@@ -97,6 +97,38 @@ static int vmiop_emulate_hypercall(struct kvm_vcpu *vcpu)
 	return ret;
 }
 
+static int (*orig_set_cr0)(struct kvm_vcpu *vcpu, unsigned long val);
+static int (*orig_set_cr3)(struct kvm_vcpu *vcpu, unsigned long val);
+static int (*orig_set_cr4)(struct kvm_vcpu *vcpu, unsigned long val);
+
+/*
+ * Every guest write to CR0/CR3/CR4 that KVM sees goes through these, on
+ * both vendors and from the emulator; KVM's own state loads do not.
+ */
+static int vmiop_set_cr0(struct kvm_vcpu *vcpu, unsigned long val)
+{
+	int ret = vmiop_on_cr_write(vcpu, 0, val, orig_set_cr0);
+
+	vmiop_hook_exit();
+	return ret;
+}
+
+static int vmiop_set_cr3(struct kvm_vcpu *vcpu, unsigned long val)
+{
+	int ret = vmiop_on_cr_write(vcpu, 3, val, orig_set_cr3);
+
+	vmiop_hook_exit();
+	return ret;
+}
+
+static int vmiop_set_cr4(struct kvm_vcpu *vcpu, unsigned long val)
+{
+	int ret = vmiop_on_cr_write(vcpu, 4, val, orig_set_cr4);
+
+	vmiop_hook_exit();
+	return ret;
+}
+
 /* ---- the table --------------------------------------------------------- */
 
 struct vmiop_hook {
@@ -123,6 +155,9 @@ static struct vmiop_hook vmiop_hooks[] = {
 	HOOK("kvm:kvm_emulate_cpuid", vmiop_emulate_cpuid, &orig_emulate_cpuid),
 	HOOK("kvm:kvm_emulate_hypercall", vmiop_emulate_hypercall,
 	     &orig_emulate_hypercall),
+	HOOK("kvm:kvm_set_cr0", vmiop_set_cr0, &orig_set_cr0),
+	HOOK("kvm:kvm_set_cr3", vmiop_set_cr3, &orig_set_cr3),
+	HOOK("kvm:kvm_set_cr4", vmiop_set_cr4, &orig_set_cr4),
 };
 
 /* Every hooked function takes a vCPU or the VM as its first argument. */

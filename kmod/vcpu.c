@@ -64,10 +64,18 @@ void vmiop_park_point(struct kvm_vcpu *vcpu, bool srcu_held)
 	sess = vmiop_session_find(vcpu->kvm);
 	if (!sess)
 		return;
+	vv = &sess->vcpus[vcpu->vcpu_idx];
+	if (vv->rewind) {
+		struct kvm_regs regs;
+
+		vmiop_ksym.get_regs(vcpu, &regs);
+		regs.rip = vv->rewind_rip;
+		vmiop_ksym.set_regs(vcpu, &regs);
+		vv->rewind = false;
+	}
 	if (!READ_ONCE(sess->paused))
 		goto out;
 
-	vv = &sess->vcpus[vcpu->vcpu_idx];
 	if (srcu_held)
 		kvm_vcpu_srcu_read_unlock(vcpu);
 

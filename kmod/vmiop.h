@@ -62,6 +62,14 @@ struct vmiop_vcpu {
 	u16 ev_type;
 	bool replied;
 	struct vmiop_event_reply reply;
+
+	/*
+	 * Only the vCPU's own thread: a CR write left for a signal completed
+	 * without writing; its RIP goes back to the instruction before the
+	 * vCPU can enter the guest, so that it runs again.
+	 */
+	bool rewind;
+	u64 rewind_rip;
 };
 
 struct vmiop_session {
@@ -138,6 +146,8 @@ void vmiop_events_free(struct vmiop_session *sess);
 /* exits.c: the event classes, called from the hooks */
 int vmiop_on_cpuid(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu));
 int vmiop_on_hypercall(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu));
+int vmiop_on_cr_write(struct kvm_vcpu *vcpu, u32 cr, unsigned long val,
+		      int (*orig)(struct kvm_vcpu *vcpu, unsigned long val));
 
 /* regs.c */
 int vmiop_regs_get(struct kvm_vcpu *vcpu, struct vmiop_regs *regs);

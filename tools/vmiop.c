@@ -243,6 +243,10 @@ static int log_event(struct vmiop *v, const struct vmiop_event *ev,
 	       (uint64_t)ev->seq, ev->vcpu, vmiop_event_name(ev->type),
 	       (uint64_t)ev->regs.rip, (uint64_t)ev->regs.cr3);
 	switch (ev->type) {
+	case VMIOP_EVENT_CR:
+		printf(" cr%u 0x%" PRIx64 " -> 0x%" PRIx64, ev->cr.cr,
+		       (uint64_t)ev->cr.old_value, (uint64_t)ev->cr.new_value);
+		break;
 	case VMIOP_EVENT_CPUID:
 		printf(" leaf 0x%x subleaf 0x%x -> %08x %08x %08x %08x", ev->cpuid.leaf,
 		       ev->cpuid.subleaf, ev->cpuid.eax, ev->cpuid.ebx, ev->cpuid.ecx,

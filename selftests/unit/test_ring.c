@@ -143,7 +143,7 @@ static void reply_checks(void **state)
 	r.raw[1] = 1;
 	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_HYPERCALL), -EINVAL);
 	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_CPUID), 0);
-	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_CR), -EINVAL);
+	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_DESC), -EINVAL);
 	r.action = 0;
 	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_CPUID), -EINVAL);
 	r.action = 99;

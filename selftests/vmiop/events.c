@@ -24,6 +24,7 @@ static const uint32_t cpuid_leaves[NR_CPUID_STEPS] = {
 static struct cpuid_out cpuid_results[NR_CPUID_STEPS];
 static uint64_t hypercall_results[4];
 static uint64_t flood_bad[FLOOD_VCPUS];
+static uint64_t cr_seen[5][2];		/* CR0 and CR4 after each step */
 
 /* EBX and EDX are preloaded so that a skipped CPUID is visible as such. */
 static inline void cpuid_preloaded(uint32_t leaf, struct cpuid_out *o)
@@ -505,7 +506,7 @@ TEST(bad_input_is_rejected)
 	ASSERT_ERRNO(xioctl(fd, VMIOP_EVENT_CONTROL, &c), EINVAL);
 	c.type = VMIOP_EVENT_NR_TYPES;
 	ASSERT_ERRNO(xioctl(fd, VMIOP_EVENT_CONTROL, &c), EINVAL);
-	c.type = VMIOP_EVENT_CR;	/* not offered yet */
+	c.type = VMIOP_EVENT_MSR;	/* not offered yet */
 	ASSERT_ERRNO(xioctl(fd, VMIOP_EVENT_CONTROL, &c), EOPNOTSUPP);
 	c.type = VMIOP_EVENT_CPUID;
 	c.flags = 1u << 7;
@@ -538,6 +539,139 @@ TEST(bad_input_is_rejected)
 	w.timeout_ms = -2;
 	ASSERT_ERRNO(xioctl(fd, VMIOP_EVENT_WAIT, &w), EINVAL);
 	EXPECT_EQ(vmiop_event_wait(v, 0), -ETIMEDOUT);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
+#define CR0_AM	(1ULL << 18)
+#define CR4_PSE	(1ULL << 4)
+#define CR4_TSD	(1ULL << 2)
+
+static inline uint64_t read_cr0(void)
+{
+	uint64_t v;
+
+	__asm__ __volatile__("mov %%cr0, %0" : "=r"(v));
+	return v;
+}
+
+static inline uint64_t read_cr4(void)
+{
+	uint64_t v;
+
+	__asm__ __volatile__("mov %%cr4, %0" : "=r"(v));
+	return v;
+}
+
+static inline void write_cr0(uint64_t v)
+{
+	__asm__ __volatile__("mov %0, %%cr0" : : "r"(v) : "memory");
+}
+
+static inline void write_cr4(uint64_t v)
+{
+	__asm__ __volatile__("mov %0, %%cr4" : : "r"(v) : "memory");
+}
+
+/* Every write changes a bit KVM owns on both vendors, so each one exits. */
+static void guest_cr_writes(uint64_t arg)
+{
+	int i;
+
+	(void)arg;
+	for (i = 0; i < 5; i++) {
+		switch (i) {
+		case 0:
+		case 1:
+			write_cr0(read_cr0() | CR0_AM);
+			break;
+		case 2:
+			write_cr4(read_cr4() | CR4_PSE);
+			break;
+		case 3:
+			write_cr0(read_cr0() & ~CR0_AM);
+			break;
+		case 4:
+			write_cr4(read_cr4() & ~(CR4_PSE | CR4_TSD));
+			break;
+		}
+		cr_seen[i][0] = read_cr0();
+		cr_seen[i][1] = read_cr4();
+	}
+	GUEST_DONE();
+}
+
+/*
+ * CR0 |= AM denied, then allowed; CR4 |= PSE replaced by PSE|TSD; both
+ * undone.  A signal in the middle of the second one must not lose it.
+ */
+TEST(cr_writes_denied_allowed_replaced)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
+	static const struct vmiop_filter_range crs[2] = { { 0, 0 }, { 4, 4 } };
+	uint64_t (*seen)[2], cr0 = 0, cr4 = 0;
+	struct vmiop_ring *ring;
+	struct vmiop *v = vt_attach(tvm);
+	int i;
+
+	ASSERT_TRUE((ring = setup_ring(v, 8)) != NULL);
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CR, -1, crs, 2), 0);
+	tvm_vcpu_entry(vcpu, guest_cr_writes, 0);
+	tvm_vcpu_thread_start(vcpu, NULL, NULL);
+	for (i = 0; i < 5; i++) {
+		struct vmiop_event_reply r = { .action = VMIOP_ACTION_CONTINUE };
+		struct vmiop_event *ev = next_event(v, ring);
+
+		ASSERT_TRUE(ev != NULL);
+		EXPECT_EQ(ev->type, VMIOP_EVENT_CR);
+		EXPECT_EQ(ev->seq, (uint64_t)i + 1);
+		if (i == 0) {
+			cr0 = ev->regs.cr0;
+			cr4 = ev->regs.cr4;
+		}
+		switch (i) {
+		case 0:		/* denied */
+		case 1:		/* allowed, after a signal made the vCPU leave */
+			EXPECT_EQ(ev->cr.cr, 0);
+			EXPECT_EQ(ev->cr.old_value, cr0);
+			EXPECT_EQ(ev->cr.new_value, cr0 | CR0_AM);
+			if (i == 0) {
+				r.action = VMIOP_ACTION_SKIP;
+				break;
+			}
+			ASSERT_EQ(tvm_vcpu_thread_stop(vcpu), TVM_THREAD_STOPPED);
+			tvm_vcpu_thread_start(vcpu, NULL, NULL);
+			break;
+		case 2:		/* replaced */
+			EXPECT_EQ(ev->cr.cr, 4);
+			EXPECT_EQ(ev->cr.old_value, cr4);
+			EXPECT_EQ(ev->cr.new_value, cr4 | CR4_PSE);
+			r.action = VMIOP_ACTION_SET_RESULT;
+			r.value = cr4 | CR4_PSE | CR4_TSD;
+			break;
+		case 3:
+			EXPECT_EQ(ev->cr.cr, 0);
+			EXPECT_EQ(ev->cr.old_value, cr0 | CR0_AM);
+			EXPECT_EQ(ev->cr.new_value, cr0);
+			break;
+		case 4:
+			EXPECT_EQ(ev->cr.cr, 4);
+			EXPECT_EQ(ev->cr.old_value, cr4 | CR4_PSE | CR4_TSD);
+			EXPECT_EQ(ev->cr.new_value, cr4 & ~CR4_TSD);
+			break;
+		}
+		ASSERT_EQ(vmiop_event_reply(v, ev, &r), 0);
+		vmiop_ring_advance(ring, 1);
+	}
+	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+	EXPECT_EQ(vmiop_ring_ready(ring), 0);
+	seen = *TVM_GUEST_VAR(tvm, cr_seen);
+	EXPECT_EQ(seen[0][0], cr0);			/* denied */
+	EXPECT_EQ(seen[1][0], cr0 | CR0_AM);
+	EXPECT_EQ(seen[2][1], cr4 | CR4_PSE | CR4_TSD);	/* replaced */
+	EXPECT_EQ(seen[3][0], cr0);
+	EXPECT_EQ(seen[4][1], cr4 & ~CR4_TSD);
 	vmiop_close(v);
 	tvm_destroy(tvm);
 }

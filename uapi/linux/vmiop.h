@@ -583,7 +583,8 @@ struct vmiop_filter_range {
  * @filter: user pointer to @nr_filter struct vmiop_filter_range; with
  *	@enable, replaces the type's filter (for all vCPUs): an event is
  *	delivered only when its key is in one of the ranges (none: every
- *	event).  Keys: CPUID the leaf (EAX), HYPERCALL the number (RAX).
+ *	event).  Keys: CR the register number, CPUID the leaf (EAX),
+ *	HYPERCALL the number (RAX).
  *	Must be 0 when disabling.
  *
  * Needs a ring (VMIOP_RING_SETUP).  Events the vCPUs are already waiting
@@ -603,6 +604,21 @@ struct vmiop_event_control {
 	__aligned_u64 filter;
 };
 #define VMIOP_EVENT_CONTROL _IO(VMIOP_TYPE, VMIOP_CMD_EVENT_CONTROL)
+
+/*
+ * A write to CR0, CR3 or CR4 that reached KVM (MOV to CR, LMSW, emulated
+ * writes).  Which writes reach KVM is the hardware's choice: VMX exits only
+ * for bits KVM owns whose value changes (CR0 all but TS/WP, CR4 all but
+ * PVI/DE/PCE/OSFXSR/OSXMMEXCPT/PGE/TSD/FSGSBASE); SVM for every CR4 write
+ * and for CR0 writes that change more than TS/MP.  CR3 writes with EPT/NPT
+ * do not exit at all yet.
+ */
+struct vmiop_event_cr {
+	__u32 cr;		/* 0, 3 or 4 */
+	__u32 reserved;
+	__aligned_u64 old_value;
+	__aligned_u64 new_value;	/* what the guest writes */
+};
 
 struct vmiop_event_cpuid {
 	__u32 leaf;		/* EAX */
@@ -635,6 +651,7 @@ struct vmiop_event {
 	__u32 vcpu;
 	__aligned_u64 seq;
 	union {
+		struct vmiop_event_cr cr;
 		struct vmiop_event_cpuid cpuid;
 		struct vmiop_event_hypercall hypercall;
 		__aligned_u64 raw[8];
@@ -646,11 +663,12 @@ struct vmiop_event {
 enum vmiop_action {
 	/* KVM does what it would have done without vmiop */
 	VMIOP_ACTION_CONTINUE = 1,
-	/* the instruction is skipped with no other effect */
+	/* the instruction is skipped with no other effect (CR: write denied) */
 	VMIOP_ACTION_SKIP = 2,
 	/*
 	 * the instruction completes with the reply's values and is skipped:
-	 * CPUID: EAX..EDX = @cpuid; HYPERCALL: RAX = @value
+	 * CPUID: EAX..EDX = @cpuid; HYPERCALL: RAX = @value; CR: @value is
+	 * written instead (a value KVM refuses makes the guest take #GP)
 	 */
 	VMIOP_ACTION_SET_RESULT = 3,
 };
@@ -663,7 +681,7 @@ enum vmiop_action {
  * @action: enum vmiop_action (which ones apply depends on the event type)
  * @seq: the event's sequence number
  * @cpuid: results for VMIOP_ACTION_SET_RESULT on a CPUID event
- * @value: result for VMIOP_ACTION_SET_RESULT on a HYPERCALL event
+ * @value: result for VMIOP_ACTION_SET_RESULT on a HYPERCALL or CR event
  * @reserved: must be 0
  *
  * Registers set with VMIOP_SET_REGS while the event waits take effect
