@@ -164,7 +164,11 @@ int abi_ring_setup(struct vmiop_ring_setup *r)
 
 int abi_check_event_control(const struct vmiop_event_control *c)
 {
-	if (c->flags & ~VMIOP_EVENT_CTL_F_VCPU || c->enable > 1)
+	if (c->flags & ~(VMIOP_EVENT_CTL_F_VCPU | VMIOP_EVENT_CTL_F_READS) || c->enable > 1)
+		return -EINVAL;
+	/* Reads are a per-type setting made when enabling, for MSRs only. */
+	if (c->flags & VMIOP_EVENT_CTL_F_READS &&
+	    (c->type != VMIOP_EVENT_MSR || !c->enable || c->flags & VMIOP_EVENT_CTL_F_VCPU))
 		return -EINVAL;
 	if (!(c->flags & VMIOP_EVENT_CTL_F_VCPU) && c->vcpu)
 		return -EINVAL;
@@ -212,7 +216,8 @@ int abi_check_event_reply(const struct vmiop_event_reply *r, __u16 type)
 	case VMIOP_ACTION_SET_RESULT:
 		if (type == VMIOP_EVENT_CPUID)
 			return 0;
-		if (type == VMIOP_EVENT_HYPERCALL || type == VMIOP_EVENT_CR)
+		if (type == VMIOP_EVENT_HYPERCALL || type == VMIOP_EVENT_CR ||
+		    type == VMIOP_EVENT_MSR || type == VMIOP_EVENT_XSETBV)
 			return r->raw[1] ? -EINVAL : 0;
 		return -EINVAL;
 	}

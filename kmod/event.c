@@ -21,6 +21,7 @@ struct vmiop_filter {
 struct vmiop_event_cfg {
 	unsigned long *vcpus;			/* enabled on these vCPU indices */
 	struct vmiop_filter __rcu *filter;	/* NULL: every key */
+	bool reads;				/* MSR: RDMSR too */
 };
 
 struct vmiop_events {
@@ -42,7 +43,19 @@ struct vmiop_events {
 
 /* The event types this module delivers, on both vendors. */
 static const u64 vmiop_events_implemented =
-	BIT_ULL(VMIOP_EVENT_CR) | BIT_ULL(VMIOP_EVENT_CPUID) | BIT_ULL(VMIOP_EVENT_HYPERCALL);
+	BIT_ULL(VMIOP_EVENT_CR) | BIT_ULL(VMIOP_EVENT_MSR) | BIT_ULL(VMIOP_EVENT_CPUID) |
+	BIT_ULL(VMIOP_EVENT_HYPERCALL) | BIT_ULL(VMIOP_EVENT_XSETBV);
+
+/* Why this host cannot deliver @type, or VMIOP_CAP_OK. */
+static u32 vmiop_event_unavailable(u32 type)
+{
+	if (!(vmiop_events_implemented & BIT_ULL(type)))
+		return VMIOP_CAP_NOT_IMPLEMENTED;
+	/* Without XSAVE, KVM gives no guest CR4.OSXSAVE: XSETBV only #UDs. */
+	if (type == VMIOP_EVENT_XSETBV && !boot_cpu_has(X86_FEATURE_XSAVE))
+		return VMIOP_CAP_NO_HARDWARE;
+	return VMIOP_CAP_OK;
+}
 
 long vmiop_ioctl_event_caps(struct vmiop_event_caps *c)
 {
@@ -53,10 +66,9 @@ long vmiop_ioctl_event_caps(struct vmiop_event_caps *c)
 	memset(c->reason, 0, sizeof(c->reason));
 	c->supported = 0;
 	for (t = 1; t < VMIOP_EVENT_NR_TYPES; t++) {
-		if (vmiop_events_implemented & BIT_ULL(t))
+		c->reason[t] = vmiop_event_unavailable(t);
+		if (c->reason[t] == VMIOP_CAP_OK)
 			c->supported |= BIT_ULL(t);
-		else
-			c->reason[t] = VMIOP_CAP_NOT_IMPLEMENTED;
 	}
 	return 0;
 }
@@ -162,7 +174,7 @@ long vmiop_ioctl_event_control(struct vmiop_session *sess, struct vmiop_event_co
 		return ret;
 	if (!ev)
 		return -ENXIO;
-	if (!(vmiop_events_implemented & BIT_ULL(c->type)))
+	if (vmiop_event_unavailable(c->type))
 		return -EOPNOTSUPP;
 	if (c->flags & VMIOP_EVENT_CTL_F_VCPU && c->vcpu >= KVM_MAX_VCPUS)
 		return -ENOENT;
@@ -191,6 +203,7 @@ long vmiop_ioctl_event_control(struct vmiop_session *sess, struct vmiop_event_co
 		/* Filter first: a vCPU that sees the type on sees its filter. */
 		old = rcu_replace_pointer(cfg->filter, f, lockdep_is_held(&sess->lock));
 		kfree_rcu(old, rcu);
+		WRITE_ONCE(cfg->reads, !!(c->flags & VMIOP_EVENT_CTL_F_READS));
 	}
 	if (c->flags & VMIOP_EVENT_CTL_F_VCPU)
 		assign_bit(c->vcpu, cfg->vcpus, c->enable);
@@ -200,6 +213,13 @@ long vmiop_ioctl_event_control(struct vmiop_session *sess, struct vmiop_event_co
 		bitmap_zero(cfg->vcpus, KVM_MAX_VCPUS);
 	mutex_unlock(&sess->lock);
 	return 0;
+}
+
+bool vmiop_event_reads_wanted(struct vmiop_session *sess, u16 type)
+{
+	struct vmiop_events *ev = vmiop_events_get(sess);
+
+	return ev && READ_ONCE(ev->cfg[type].reads);
 }
 
 /* Called on the vCPU's thread for every exit of a type vmiop delivers. */

@@ -211,3 +211,105 @@ orig:
 	vmiop_session_put(sess);
 	return orig(vcpu, val);
 }
+
+static u64 vmiop_edx_eax(const struct vmiop_regs *regs)
+{
+	return (regs->rdx << 32) | (u32)regs->rax;
+}
+
+/* EDX:EAX = @val, as RDMSR and XGETBV leave them. */
+static void vmiop_set_edx_eax(struct kvm_vcpu *vcpu, u64 val)
+{
+	u64 lo = (u32)val, hi = val >> 32;
+
+	vmiop_set_gprs(vcpu, &lo, NULL, NULL, &hi);
+}
+
+int vmiop_on_msr(struct kvm_vcpu *vcpu, bool write, int (*orig)(struct kvm_vcpu *vcpu))
+{
+	struct vmiop_session *sess = vmiop_session_find(vcpu->kvm);
+	u32 index = (u32)vcpu->arch.regs[VCPU_REGS_RCX];
+	struct vmiop_event_reply reply;
+	struct vmiop_event *e = NULL;
+	bool wanted;
+	u64 old;
+	int ret;
+
+	if (!sess)
+		return orig(vcpu);
+	wanted = (write || vmiop_event_reads_wanted(sess, VMIOP_EVENT_MSR)) &&
+		 vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_MSR, index);
+	if (!wanted && vmiop_event_pending_type(sess, vcpu) != VMIOP_EVENT_MSR)
+		goto orig;
+	e = vmiop_event_alloc(vcpu, VMIOP_EVENT_MSR);
+	if (!e)
+		goto orig;
+	e->msr.index = index;
+	e->msr.write = write;
+	/* What the guest would read; 0 for an MSR it cannot read. */
+	if (!vmiop_ksym.get_msr(vcpu, index, &old, write))
+		e->msr.old_value = old;
+	if (write)
+		e->msr.new_value = vmiop_edx_eax(&e->regs);
+
+	ret = vmiop_event_deliver(sess, vcpu, e, wanted, &reply);
+	kfree(e);
+	vmiop_session_put(sess);
+	if (ret)
+		return vmiop_exit_for_signal(vcpu);
+
+	switch (reply.action) {
+	case VMIOP_ACTION_SKIP:
+		return kvm_skip_emulated_instruction(vcpu);
+	case VMIOP_ACTION_SET_RESULT:
+		vmiop_set_edx_eax(vcpu, reply.value);
+		/* A write goes through KVM with its checks; a read is answered. */
+		return write ? orig(vcpu) : kvm_skip_emulated_instruction(vcpu);
+	}
+	return orig(vcpu);
+orig:
+	kfree(e);
+	vmiop_session_put(sess);
+	return orig(vcpu);
+}
+
+int vmiop_on_xsetbv(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu))
+{
+	struct vmiop_session *sess = vmiop_session_find(vcpu->kvm);
+	u32 index = (u32)vcpu->arch.regs[VCPU_REGS_RCX];
+	struct vmiop_event_reply reply;
+	struct vmiop_event *e = NULL;
+	bool wanted;
+	int ret;
+
+	if (!sess)
+		return orig(vcpu);
+	wanted = vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_XSETBV, index);
+	if (!wanted && vmiop_event_pending_type(sess, vcpu) != VMIOP_EVENT_XSETBV)
+		goto orig;
+	e = vmiop_event_alloc(vcpu, VMIOP_EVENT_XSETBV);
+	if (!e)
+		goto orig;
+	e->xsetbv.index = index;
+	e->xsetbv.old_value = index == 0 ? e->regs.xcr0 : 0;
+	e->xsetbv.new_value = vmiop_edx_eax(&e->regs);
+
+	ret = vmiop_event_deliver(sess, vcpu, e, wanted, &reply);
+	kfree(e);
+	vmiop_session_put(sess);
+	if (ret)
+		return vmiop_exit_for_signal(vcpu);
+
+	switch (reply.action) {
+	case VMIOP_ACTION_SKIP:
+		return kvm_skip_emulated_instruction(vcpu);
+	case VMIOP_ACTION_SET_RESULT:
+		vmiop_set_edx_eax(vcpu, reply.value);
+		break;
+	}
+	return orig(vcpu);
+orig:
+	kfree(e);
+	vmiop_session_put(sess);
+	return orig(vcpu);
+}

@@ -97,6 +97,35 @@ static int vmiop_emulate_hypercall(struct kvm_vcpu *vcpu)
 	return ret;
 }
 
+static int (*orig_emulate_rdmsr)(struct kvm_vcpu *vcpu);
+static int (*orig_emulate_wrmsr)(struct kvm_vcpu *vcpu);
+static int (*orig_emulate_xsetbv)(struct kvm_vcpu *vcpu);
+
+/* RDMSR/WRMSR exits that KVM does not take in a fast path land here. */
+static int vmiop_emulate_rdmsr(struct kvm_vcpu *vcpu)
+{
+	int ret = vmiop_on_msr(vcpu, false, orig_emulate_rdmsr);
+
+	vmiop_hook_exit();
+	return ret;
+}
+
+static int vmiop_emulate_wrmsr(struct kvm_vcpu *vcpu)
+{
+	int ret = vmiop_on_msr(vcpu, true, orig_emulate_wrmsr);
+
+	vmiop_hook_exit();
+	return ret;
+}
+
+static int vmiop_emulate_xsetbv(struct kvm_vcpu *vcpu)
+{
+	int ret = vmiop_on_xsetbv(vcpu, orig_emulate_xsetbv);
+
+	vmiop_hook_exit();
+	return ret;
+}
+
 static int (*orig_set_cr0)(struct kvm_vcpu *vcpu, unsigned long val);
 static int (*orig_set_cr3)(struct kvm_vcpu *vcpu, unsigned long val);
 static int (*orig_set_cr4)(struct kvm_vcpu *vcpu, unsigned long val);
@@ -155,6 +184,9 @@ static struct vmiop_hook vmiop_hooks[] = {
 	HOOK("kvm:kvm_emulate_cpuid", vmiop_emulate_cpuid, &orig_emulate_cpuid),
 	HOOK("kvm:kvm_emulate_hypercall", vmiop_emulate_hypercall,
 	     &orig_emulate_hypercall),
+	HOOK("kvm:kvm_emulate_rdmsr", vmiop_emulate_rdmsr, &orig_emulate_rdmsr),
+	HOOK("kvm:kvm_emulate_wrmsr", vmiop_emulate_wrmsr, &orig_emulate_wrmsr),
+	HOOK("kvm:kvm_emulate_xsetbv", vmiop_emulate_xsetbv, &orig_emulate_xsetbv),
 	HOOK("kvm:kvm_set_cr0", vmiop_set_cr0, &orig_set_cr0),
 	HOOK("kvm:kvm_set_cr3", vmiop_set_cr3, &orig_set_cr3),
 	HOOK("kvm:kvm_set_cr4", vmiop_set_cr4, &orig_set_cr4),

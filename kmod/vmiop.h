@@ -138,6 +138,7 @@ __poll_t vmiop_events_poll(struct vmiop_session *sess, struct file *file,
 int vmiop_events_mmap(struct vmiop_session *sess, struct vm_area_struct *vma);
 bool vmiop_event_wanted(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 			u16 type, u64 key);
+bool vmiop_event_reads_wanted(struct vmiop_session *sess, u16 type);
 int vmiop_event_deliver(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 			struct vmiop_event *e, bool wanted, struct vmiop_event_reply *reply);
 void vmiop_events_detach(struct vmiop_session *sess);
@@ -146,6 +147,8 @@ void vmiop_events_free(struct vmiop_session *sess);
 /* exits.c: the event classes, called from the hooks */
 int vmiop_on_cpuid(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu));
 int vmiop_on_hypercall(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu));
+int vmiop_on_msr(struct kvm_vcpu *vcpu, bool write, int (*orig)(struct kvm_vcpu *vcpu));
+int vmiop_on_xsetbv(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu));
 int vmiop_on_cr_write(struct kvm_vcpu *vcpu, u32 cr, unsigned long val,
 		      int (*orig)(struct kvm_vcpu *vcpu, unsigned long val));
 

@@ -247,6 +247,18 @@ static int log_event(struct vmiop *v, const struct vmiop_event *ev,
 		printf(" cr%u 0x%" PRIx64 " -> 0x%" PRIx64, ev->cr.cr,
 		       (uint64_t)ev->cr.old_value, (uint64_t)ev->cr.new_value);
 		break;
+	case VMIOP_EVENT_MSR:
+		if (ev->msr.write)
+			printf(" wrmsr 0x%x 0x%" PRIx64 " -> 0x%" PRIx64, ev->msr.index,
+			       (uint64_t)ev->msr.old_value, (uint64_t)ev->msr.new_value);
+		else
+			printf(" rdmsr 0x%x = 0x%" PRIx64, ev->msr.index,
+			       (uint64_t)ev->msr.old_value);
+		break;
+	case VMIOP_EVENT_XSETBV:
+		printf(" xcr%u 0x%" PRIx64 " -> 0x%" PRIx64, ev->xsetbv.index,
+		       (uint64_t)ev->xsetbv.old_value, (uint64_t)ev->xsetbv.new_value);
+		break;
 	case VMIOP_EVENT_CPUID:
 		printf(" leaf 0x%x subleaf 0x%x -> %08x %08x %08x %08x", ev->cpuid.leaf,
 		       ev->cpuid.subleaf, ev->cpuid.eax, ev->cpuid.ebx, ev->cpuid.ecx,

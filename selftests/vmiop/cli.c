@@ -147,8 +147,8 @@ TEST(cli_logs_events_and_the_guest_runs_on)
 	before = vt_counter(tvm, 0);
 	VT_WAIT_UNTIL(vt_counter(tvm, 0) > before + 10);
 
-	ASSERT_EQ(CLI(out, "-p", pid, "events", "msr"), 1);
-	EXPECT_TRUE(strstr(out, "msr events are not available here") != NULL);
+	ASSERT_EQ(CLI(out, "-p", pid, "events", "desc"), 1);
+	EXPECT_TRUE(strstr(out, "desc events are not available here") != NULL);
 	ASSERT_EQ(CLI(out, "-p", pid, "events", "cpuid,bogus"), 2);
 	EXPECT_TRUE(strstr(out, "unknown event type 'bogus'") != NULL);
 	vt_stop_threads(tvm, 1);

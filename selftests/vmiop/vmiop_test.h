@@ -75,6 +75,27 @@ static inline void vt_stop_threads(struct tvm *tvm, unsigned int nr)
 		ASSERT_EQ(tvm_vcpu_thread_stop(tvm_vcpu(tvm, i)), TVM_THREAD_STOPPED);
 }
 
+/*
+ * True when this (L1) kernel runs under QEMU's TCG, for the few tests whose
+ * guest instructions the emulator mishandles (selftests/vm/README.md).
+ */
+static inline bool vt_under_qemu_tcg(void)
+{
+	uint32_t a, b, c, d;
+	char sig[13];
+
+	__asm__ __volatile__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
+	if (!(c & (1u << 31)))
+		return false;
+	__asm__ __volatile__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d)
+			     : "a"(0x40000000), "c"(0));
+	memcpy(sig, &b, 4);
+	memcpy(sig + 4, &c, 4);
+	memcpy(sig + 8, &d, 4);
+	sig[12] = '\0';
+	return !strcmp(sig, "TCGTCGTCGTCG");
+}
+
 #define VT_DEFINE_COUNTERS volatile uint64_t vt_counters[TVM_MAX_VCPUS]
 
 #endif

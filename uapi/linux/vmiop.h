@@ -571,11 +571,13 @@ struct vmiop_filter_range {
 
 /* Only vCPU @vcpu; else every vCPU, including those created later. */
 #define VMIOP_EVENT_CTL_F_VCPU	(1u << 0)
+/* MSR: reads (RDMSR) too, not only writes.  Per type, like @filter. */
+#define VMIOP_EVENT_CTL_F_READS	(1u << 1)
 
 /**
  * struct vmiop_event_control - VMIOP_EVENT_CONTROL: enable or disable events
  * @size: sizeof(struct vmiop_event_control)
- * @flags: 0 or VMIOP_EVENT_CTL_F_VCPU
+ * @flags: VMIOP_EVENT_CTL_F_*
  * @type: enum vmiop_event_type
  * @enable: 1 to enable, 0 to disable
  * @vcpu: with VMIOP_EVENT_CTL_F_VCPU the vCPU index, else must be 0
@@ -583,8 +585,8 @@ struct vmiop_filter_range {
  * @filter: user pointer to @nr_filter struct vmiop_filter_range; with
  *	@enable, replaces the type's filter (for all vCPUs): an event is
  *	delivered only when its key is in one of the ranges (none: every
- *	event).  Keys: CR the register number, CPUID the leaf (EAX),
- *	HYPERCALL the number (RAX).
+ *	event).  Keys: CR the register number, MSR the index, CPUID the
+ *	leaf (EAX), HYPERCALL the number (RAX), XSETBV the XCR index.
  *	Must be 0 when disabling.
  *
  * Needs a ring (VMIOP_RING_SETUP).  Events the vCPUs are already waiting
@@ -620,6 +622,27 @@ struct vmiop_event_cr {
 	__aligned_u64 new_value;	/* what the guest writes */
 };
 
+/*
+ * RDMSR/WRMSR that reached KVM.  KVM lets the guest access some MSRs
+ * without an exit (VMX: FS/GS/KERNEL_GS base, SYSENTER_*, ...; SVM: also
+ * STAR/LSTAR/CSTAR/SFMASK); those do not produce events yet.  VMX's
+ * fast path for TSC_DEADLINE and x2APIC ICR writes bypasses them too.
+ */
+struct vmiop_event_msr {
+	__u32 index;		/* ECX */
+	__u32 write;		/* 1: WRMSR, 0: RDMSR */
+	__aligned_u64 old_value;	/* the MSR's value (what RDMSR returns) */
+	__aligned_u64 new_value;	/* WRMSR: what the guest writes */
+};
+
+/* XSETBV (always exits on both vendors). */
+struct vmiop_event_xsetbv {
+	__u32 index;		/* ECX: the XCR */
+	__u32 reserved;
+	__aligned_u64 old_value;
+	__aligned_u64 new_value;	/* EDX:EAX */
+};
+
 struct vmiop_event_cpuid {
 	__u32 leaf;		/* EAX */
 	__u32 subleaf;		/* ECX */
@@ -652,6 +675,8 @@ struct vmiop_event {
 	__aligned_u64 seq;
 	union {
 		struct vmiop_event_cr cr;
+		struct vmiop_event_msr msr;
+		struct vmiop_event_xsetbv xsetbv;
 		struct vmiop_event_cpuid cpuid;
 		struct vmiop_event_hypercall hypercall;
 		__aligned_u64 raw[8];
@@ -663,12 +688,16 @@ struct vmiop_event {
 enum vmiop_action {
 	/* KVM does what it would have done without vmiop */
 	VMIOP_ACTION_CONTINUE = 1,
-	/* the instruction is skipped with no other effect (CR: write denied) */
+	/*
+	 * the instruction is skipped with no other effect (CR, MSR, XSETBV
+	 * write: denied; RDMSR: RAX/RDX unchanged)
+	 */
 	VMIOP_ACTION_SKIP = 2,
 	/*
-	 * the instruction completes with the reply's values and is skipped:
-	 * CPUID: EAX..EDX = @cpuid; HYPERCALL: RAX = @value; CR: @value is
-	 * written instead (a value KVM refuses makes the guest take #GP)
+	 * the instruction completes with the reply's values: CPUID: EAX..EDX
+	 * = @cpuid; HYPERCALL: RAX = @value; CR, WRMSR, XSETBV: @value is
+	 * written instead (a value KVM refuses makes the guest take #GP, as
+	 * the instruction would); RDMSR: returns @value
 	 */
 	VMIOP_ACTION_SET_RESULT = 3,
 };
@@ -681,7 +710,7 @@ enum vmiop_action {
  * @action: enum vmiop_action (which ones apply depends on the event type)
  * @seq: the event's sequence number
  * @cpuid: results for VMIOP_ACTION_SET_RESULT on a CPUID event
- * @value: result for VMIOP_ACTION_SET_RESULT on a HYPERCALL or CR event
+ * @value: result for VMIOP_ACTION_SET_RESULT on all but CPUID events
  * @reserved: must be 0
  *
  * Registers set with VMIOP_SET_REGS while the event waits take effect
