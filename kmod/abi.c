@@ -208,6 +208,9 @@ int abi_check_event_reply(const struct vmiop_event_reply *r, __u16 type)
 {
 	if (r->flags || r->reserved)
 		return -EINVAL;
+	/* The step already happened: there is nothing to skip. */
+	if (r->action == VMIOP_ACTION_SKIP && type == VMIOP_EVENT_SINGLESTEP)
+		return -EINVAL;
 	switch (r->action) {
 	case VMIOP_ACTION_CONTINUE:
 	case VMIOP_ACTION_SKIP:

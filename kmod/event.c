@@ -44,7 +44,9 @@ struct vmiop_events {
 /* The event types this module delivers, on both vendors. */
 static const u64 vmiop_events_implemented =
 	BIT_ULL(VMIOP_EVENT_CR) | BIT_ULL(VMIOP_EVENT_MSR) | BIT_ULL(VMIOP_EVENT_CPUID) |
-	BIT_ULL(VMIOP_EVENT_HYPERCALL) | BIT_ULL(VMIOP_EVENT_XSETBV);
+	BIT_ULL(VMIOP_EVENT_BREAKPOINT) | BIT_ULL(VMIOP_EVENT_DEBUG) |
+	BIT_ULL(VMIOP_EVENT_SINGLESTEP) | BIT_ULL(VMIOP_EVENT_HYPERCALL) |
+	BIT_ULL(VMIOP_EVENT_XSETBV);
 
 /* Why this host cannot deliver @type, or VMIOP_CAP_OK. */
 static u32 vmiop_event_unavailable(u32 type)
@@ -212,7 +214,18 @@ long vmiop_ioctl_event_control(struct vmiop_session *sess, struct vmiop_event_co
 	else
 		bitmap_zero(cfg->vcpus, KVM_MAX_VCPUS);
 	mutex_unlock(&sess->lock);
+	/* These change what KVM intercepts: each vCPU does it before entry. */
+	if (c->type == VMIOP_EVENT_BREAKPOINT || c->type == VMIOP_EVENT_SINGLESTEP)
+		vmiop_debug_kick(sess);
 	return 0;
+}
+
+/* Enabled on @vcpu, whatever the filter says. */
+bool vmiop_event_enabled_on(struct vmiop_session *sess, struct kvm_vcpu *vcpu, u16 type)
+{
+	struct vmiop_events *ev = vmiop_events_get(sess);
+
+	return ev && test_bit(vcpu->vcpu_idx, ev->cfg[type].vcpus);
 }
 
 bool vmiop_event_reads_wanted(struct vmiop_session *sess, u16 type)
@@ -230,7 +243,8 @@ bool vmiop_event_wanted(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 	struct vmiop_filter *f;
 	bool match;
 
-	if (!ev || !test_bit(vcpu->vcpu_idx, ev->cfg[type].vcpus))
+	if (!ev || !test_bit(vcpu->vcpu_idx, ev->cfg[type].vcpus) ||
+	    READ_ONCE(sess->detached))
 		return false;
 	rcu_read_lock();
 	f = rcu_dereference(ev->cfg[type].filter);

@@ -37,7 +37,8 @@ static void vmiop_set_gprs(struct kvm_vcpu *vcpu, const u64 *rax, const u64 *rbx
 	vmiop_ksym.set_regs(vcpu, &regs);
 }
 
-static struct vmiop_event *vmiop_event_alloc(struct kvm_vcpu *vcpu, u16 type)
+/* A zeroed event of @type with the vCPU's registers, or NULL. */
+struct vmiop_event *vmiop_event_alloc(struct kvm_vcpu *vcpu, u16 type)
 {
 	struct vmiop_event *e = kzalloc(sizeof(*e), GFP_KERNEL_ACCOUNT);
 

@@ -158,10 +158,86 @@ static int vmiop_set_cr4(struct kvm_vcpu *vcpu, unsigned long val)
 	return ret;
 }
 
+static int (*orig_set_guest_debug)(struct kvm_vcpu *vcpu, struct kvm_guest_debug *dbg);
+
+/* The VMM's own guest debugging (a gdbstub) keeps working alongside vmiop's. */
+static int vmiop_set_guest_debug(struct kvm_vcpu *vcpu, struct kvm_guest_debug *dbg)
+{
+	int ret = orig_set_guest_debug(vcpu, dbg);
+
+	if (!ret)
+		vmiop_debug_vmm_changed(vcpu);
+	vmiop_hook_exit();
+	return ret;
+}
+
+/*
+ * The vendors' #BP/#DB exit handlers: KVM's own handling first, then what
+ * of it vmiop caused becomes an event.
+ */
+static int (*orig_vmx_exception_nmi)(struct kvm_vcpu *vcpu);
+static int (*orig_svm_bp)(struct kvm_vcpu *vcpu);
+static int (*orig_svm_db)(struct kvm_vcpu *vcpu);
+
+static int vmiop_vmx_exception_nmi(struct kvm_vcpu *vcpu)
+{
+	bool db_pending = vmiop_db_pending(vcpu);
+	int ret = vmiop_on_debug_exit(vcpu, orig_vmx_exception_nmi(vcpu), db_pending);
+
+	vmiop_hook_exit();
+	return ret;
+}
+
+static int vmiop_svm_bp(struct kvm_vcpu *vcpu)
+{
+	int ret = vmiop_on_debug_exit(vcpu, orig_svm_bp(vcpu), false);
+
+	vmiop_hook_exit();
+	return ret;
+}
+
+static int vmiop_svm_db(struct kvm_vcpu *vcpu)
+{
+	bool db_pending = vmiop_db_pending(vcpu);
+	int ret = vmiop_on_debug_exit(vcpu, orig_svm_db(vcpu), db_pending);
+
+	vmiop_hook_exit();
+	return ret;
+}
+
+static int (*orig_skip_emulated_insn)(struct kvm_vcpu *vcpu);
+static int (*orig_emulate_insn)(struct kvm_vcpu *vcpu, gpa_t cr2_or_gpa, int emulation_type,
+				void *insn, int insn_len);
+
+/*
+ * An instruction KVM skips or emulates while TF is set ends in a debug exit
+ * (or a #DB for the guest) without any #DB intercept: these two are where.
+ */
+static int vmiop_skip_emulated_insn(struct kvm_vcpu *vcpu)
+{
+	bool db_pending = vmiop_db_pending(vcpu);
+	int ret = vmiop_on_debug_exit(vcpu, orig_skip_emulated_insn(vcpu), db_pending);
+
+	vmiop_hook_exit();
+	return ret;
+}
+
+static int vmiop_emulate_insn(struct kvm_vcpu *vcpu, gpa_t cr2_or_gpa, int emulation_type,
+			      void *insn, int insn_len)
+{
+	bool db_pending = vmiop_db_pending(vcpu);
+	int ret = orig_emulate_insn(vcpu, cr2_or_gpa, emulation_type, insn, insn_len);
+
+	ret = vmiop_on_debug_exit(vcpu, ret, db_pending);
+	vmiop_hook_exit();
+	return ret;
+}
+
 /* ---- the table --------------------------------------------------------- */
 
 struct vmiop_hook {
 	const char *name;	/* "module:symbol" for kallsyms */
+	u32 vendor;		/* enum vmiop_vendor, 0: both */
 	void *replacement;
 	void **orig;		/* set to the original, past its ftrace site */
 	bool kvm_arg;		/* first argument is the kvm, not a vcpu */
@@ -174,6 +250,8 @@ struct vmiop_hook {
 	{ .name = sym, .replacement = repl, .orig = (void **)origp }
 #define HOOK_KVM(sym, repl, origp) \
 	{ .name = sym, .replacement = repl, .orig = (void **)origp, .kvm_arg = true }
+#define HOOK_VENDOR(v, sym, repl, origp) \
+	{ .name = sym, .replacement = repl, .orig = (void **)origp, .vendor = v }
 
 static struct vmiop_hook vmiop_hooks[] = {
 	HOOK("kvm:kvm_apic_accept_events", vmiop_apic_accept_events,
@@ -190,6 +268,15 @@ static struct vmiop_hook vmiop_hooks[] = {
 	HOOK("kvm:kvm_set_cr0", vmiop_set_cr0, &orig_set_cr0),
 	HOOK("kvm:kvm_set_cr3", vmiop_set_cr3, &orig_set_cr3),
 	HOOK("kvm:kvm_set_cr4", vmiop_set_cr4, &orig_set_cr4),
+	HOOK("kvm:kvm_arch_vcpu_ioctl_set_guest_debug", vmiop_set_guest_debug,
+	     &orig_set_guest_debug),
+	HOOK("kvm:kvm_skip_emulated_instruction", vmiop_skip_emulated_insn,
+	     &orig_skip_emulated_insn),
+	HOOK("kvm:x86_emulate_instruction", vmiop_emulate_insn, &orig_emulate_insn),
+	HOOK_VENDOR(VMIOP_VENDOR_INTEL, "kvm_intel:handle_exception_nmi",
+		    vmiop_vmx_exception_nmi, &orig_vmx_exception_nmi),
+	HOOK_VENDOR(VMIOP_VENDOR_AMD, "kvm_amd:bp_interception", vmiop_svm_bp, &orig_svm_bp),
+	HOOK_VENDOR(VMIOP_VENDOR_AMD, "kvm_amd:db_interception", vmiop_svm_db, &orig_svm_db),
 };
 
 /* Every hooked function takes a vCPU or the VM as its first argument. */
@@ -276,6 +363,8 @@ int vmiop_hooks_install(void)
 	for (i = 0; i < ARRAY_SIZE(vmiop_hooks); i++) {
 		struct vmiop_hook *hook = &vmiop_hooks[i];
 
+		if (hook->vendor && hook->vendor != vmiop_vendor->vendor)
+			continue;
 		hook->addr = vmiop_lookup_name(hook->name);
 		if (!hook->addr) {
 			pr_err("cannot hook %s: symbol not found\n", hook->name);

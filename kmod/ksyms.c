@@ -51,6 +51,7 @@ static const struct {
 	KSYM(set_xcr, "kvm:__kvm_set_xcr"),
 	KSYM(vm_list, "kvm:vm_list"),
 	KSYM(kvm_lock, "kvm:kvm_lock"),
+	KSYM(x86_ops, "kvm:kvm_x86_ops"),
 };
 
 int vmiop_ksyms_init(void)

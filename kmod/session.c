@@ -203,13 +203,16 @@ out_fput:
  */
 void vmiop_session_detach(struct vmiop_session *sess)
 {
+	/* Still findable: vCPUs undo vmiop's intercepts at their park points. */
+	vmiop_release_vcpus(sess);
+	vmiop_events_detach(sess);
+	vmiop_debug_restore(sess);
+
 	mutex_lock(&vmiop_sessions_lock);
 	hash_del_rcu(&sess->node);
 	atomic_dec(&vmiop_nr_sessions);
 	mutex_unlock(&vmiop_sessions_lock);
 
-	vmiop_release_vcpus(sess);
-	vmiop_events_detach(sess);
 	vmiop_mmu_notifier_unregister(sess);
 	kthread_destroy_worker(sess->worker);
 	vmiop_session_put(sess);

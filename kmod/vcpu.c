@@ -73,6 +73,9 @@ void vmiop_park_point(struct kvm_vcpu *vcpu, bool srcu_held)
 		vmiop_ksym.set_regs(vcpu, &regs);
 		vv->rewind = false;
 	}
+	vmiop_debug_sync(sess, vcpu);
+	if (vv->trap_pending && srcu_held)
+		vmiop_exception_resume(sess, vcpu);
 	if (!READ_ONCE(sess->paused))
 		goto out;
 
@@ -269,7 +272,7 @@ static void vmiop_local_work(struct kthread_work *work)
 }
 
 /* Called with vcpu->mutex held: the vCPU is in no ioctl and cannot enter one. */
-static int vmiop_call_locally(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
+int vmiop_vcpu_call_locked(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 			      int (*fn)(struct kvm_vcpu *vcpu, void *arg), void *arg)
 {
 	struct vmiop_local_call c = {
@@ -320,7 +323,7 @@ int vmiop_vcpu_call(struct vmiop_session *sess, u32 vcpu_idx,
 		spin_unlock(&sess->state_lock);
 
 		if (mutex_trylock(&vcpu->mutex)) {
-			int ret = vmiop_call_locally(sess, vcpu, fn, arg);
+			int ret = vmiop_vcpu_call_locked(sess, vcpu, fn, arg);
 
 			mutex_unlock(&vcpu->mutex);
 			return ret;

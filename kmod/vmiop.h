@@ -23,6 +23,7 @@ struct vmiop_ksyms {
 	int (*set_xcr)(struct kvm_vcpu *vcpu, u32 index, u64 xcr);
 	struct list_head *vm_list;
 	struct mutex *kvm_lock;
+	struct kvm_x86_ops *x86_ops;
 };
 
 extern struct vmiop_ksyms vmiop_ksym;
@@ -34,11 +35,17 @@ bool kvm_cpuid(struct kvm_vcpu *vcpu, u32 *eax, u32 *ebx, u32 *ecx, u32 *edx,
 	       bool exact_only);
 
 /* svm.c, vmx.c: what differs between the vendors, behind one struct. */
+struct vmiop_session;
+
 struct vmiop_vendor_ops {
 	const char *name;
 	u32 vendor;			/* enum vmiop_vendor */
 	const char *module;		/* kvm_amd or kvm_intel */
 	const char *exit_handler;	/* the vendor's kvm_x86_ops.handle_exit */
+	/* Length of the instruction that caused the current #BP exit. */
+	u32 (*bp_insn_len)(struct kvm_vcpu *vcpu);
+	/* A single step was reported: none may still be pending in the CPU. */
+	void (*clear_pending_step)(struct kvm_vcpu *vcpu);
 };
 
 extern const struct vmiop_vendor_ops vmiop_svm_ops;
@@ -70,6 +77,16 @@ struct vmiop_vcpu {
 	 */
 	bool rewind;
 	u64 rewind_rip;
+
+	/*
+	 * debug.c, only the vCPU's own thread (or whoever holds its mutex
+	 * outside KVM_RUN): the VMM's own KVM_GUESTDBG_* flags while vmiop's
+	 * are merged in, and an exception event left for a signal.
+	 */
+	u32 vmm_debug;
+	bool debug_applied;
+	bool trap_pending;
+	u32 trap_insn_len;
 };
 
 struct vmiop_session {
@@ -116,6 +133,8 @@ int vmiop_resume(struct vmiop_session *sess);
 void vmiop_release_vcpus(struct vmiop_session *sess);
 int vmiop_vcpu_call(struct vmiop_session *sess, u32 vcpu_idx,
 		    int (*fn)(struct kvm_vcpu *vcpu, void *arg), void *arg);
+int vmiop_vcpu_call_locked(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
+			   int (*fn)(struct kvm_vcpu *vcpu, void *arg), void *arg);
 
 /* vcpu.c: the vCPU side of events */
 u16 vmiop_event_pending_type(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
@@ -139,12 +158,23 @@ int vmiop_events_mmap(struct vmiop_session *sess, struct vm_area_struct *vma);
 bool vmiop_event_wanted(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 			u16 type, u64 key);
 bool vmiop_event_reads_wanted(struct vmiop_session *sess, u16 type);
+bool vmiop_event_enabled_on(struct vmiop_session *sess, struct kvm_vcpu *vcpu, u16 type);
 int vmiop_event_deliver(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 			struct vmiop_event *e, bool wanted, struct vmiop_event_reply *reply);
 void vmiop_events_detach(struct vmiop_session *sess);
 void vmiop_events_free(struct vmiop_session *sess);
 
+/* debug.c: breakpoint, debug and single-step events */
+void vmiop_debug_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
+void vmiop_debug_vmm_changed(struct kvm_vcpu *vcpu);
+void vmiop_debug_kick(struct vmiop_session *sess);
+void vmiop_debug_restore(struct vmiop_session *sess);
+void vmiop_exception_resume(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
+bool vmiop_db_pending(struct kvm_vcpu *vcpu);
+int vmiop_on_debug_exit(struct kvm_vcpu *vcpu, int ret, bool db_was_pending);
+
 /* exits.c: the event classes, called from the hooks */
+struct vmiop_event *vmiop_event_alloc(struct kvm_vcpu *vcpu, u16 type);
 int vmiop_on_cpuid(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu));
 int vmiop_on_hypercall(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu));
 int vmiop_on_msr(struct kvm_vcpu *vcpu, bool write, int (*orig)(struct kvm_vcpu *vcpu));

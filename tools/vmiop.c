@@ -264,6 +264,17 @@ static int log_event(struct vmiop *v, const struct vmiop_event *ev,
 		       ev->cpuid.subleaf, ev->cpuid.eax, ev->cpuid.ebx, ev->cpuid.ecx,
 		       ev->cpuid.edx);
 		break;
+	case VMIOP_EVENT_BREAKPOINT:
+		printf(" int3 at 0x%" PRIx64 " len %u", (uint64_t)ev->breakpoint.gva,
+		       ev->breakpoint.insn_len);
+		break;
+	case VMIOP_EVENT_DEBUG:
+		printf(" dr6 0x%" PRIx64 " dr7 0x%" PRIx64, (uint64_t)ev->debug.dr6,
+		       (uint64_t)ev->debug.dr7);
+		break;
+	case VMIOP_EVENT_SINGLESTEP:
+		printf(" next 0x%" PRIx64, (uint64_t)ev->singlestep.gva);
+		break;
 	case VMIOP_EVENT_HYPERCALL:
 		printf(" nr 0x%" PRIx64 " args 0x%" PRIx64 " 0x%" PRIx64 " 0x%" PRIx64
 		       " 0x%" PRIx64, (uint64_t)ev->hypercall.nr,

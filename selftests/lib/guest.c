@@ -84,23 +84,27 @@ static __attribute__((noreturn)) void tvm_skip(const char *reason)
 /* Guest half: entry/exit stubs, IDT stubs, exception reporting            */
 /* ---------------------------------------------------------------------- */
 
-struct tvm_exc_frame {
-	uint64_t r15, r14, r13, r12, r11, r10, r9, r8;
-	uint64_t rbp, rdi, rsi, rdx, rcx, rbx, rax;
-	uint64_t vector, error_code;
-	uint64_t rip, cs, rflags, rsp, ss;
-};
+/* Guest memory (each VM has its own copy): set by guest code. */
+static tvm_guest_exc_handler tvm_guest_handler;
 
-/* Called from the stubs below, in the guest; never return. */
-__attribute__((used, noreturn)) void tvm_guest_exception(struct tvm_exc_frame *f);
+void tvm_guest_set_exc_handler(tvm_guest_exc_handler fn)
+{
+	*(volatile tvm_guest_exc_handler *)&tvm_guest_handler = fn;
+}
+
+/* Called from the stubs below, in the guest; return only if handled. */
+__attribute__((used)) void tvm_guest_exception(struct tvm_exc_frame *f);
 __attribute__((used, noreturn)) void tvm_guest_syscall(uint64_t rip, uint64_t nr,
 						       uint64_t rsp);
 __attribute__((used, noreturn)) void tvm_guest_returned(void);
 
 void tvm_guest_exception(struct tvm_exc_frame *f)
 {
+	tvm_guest_exc_handler handler = *(volatile tvm_guest_exc_handler *)&tvm_guest_handler;
 	uint64_t cr2;
 
+	if (handler && handler(f))
+		return;
 	__asm__ __volatile__("mov %%cr2, %0" : "=r"(cr2));
 	for (;;)
 		tvm_ucall(UCALL_EXCEPTION, f->vector, f->rip, f->error_code,
@@ -133,6 +137,8 @@ static void tvm_guest_no_entry(uint64_t arg)
  * pushes none, push the vector, join the common path which saves the GPRs
  * and calls tvm_guest_exception().  At that call RSP is 16-byte aligned:
  * the CPU aligns RSP before pushing its 5-qword frame, then 2 + 15 qwords.
+ * If the test's handler took the exception, the frame (as it left it) is
+ * restored and IRETQ resumes the guest.
  */
 __asm__(
 "	.pushsection .text\n"
@@ -156,8 +162,11 @@ __asm__(
 "	push %r11\n push %r12\n push %r13\n push %r14\n push %r15\n"
 "	mov %rsp, %rdi\n"
 "	call tvm_guest_exception\n"
-"1:	hlt\n"
-"	jmp 1b\n"
+"	pop %r15\n pop %r14\n pop %r13\n pop %r12\n pop %r11\n"
+"	pop %r10\n pop %r9\n pop %r8\n pop %rbp\n pop %rdi\n"
+"	pop %rsi\n pop %rdx\n pop %rcx\n pop %rbx\n pop %rax\n"
+"	add $16, %rsp\n"
+"	iretq\n"
 /* SYSCALL (LSTAR): guest code called into libc.  RCX = return RIP. */
 "	.globl tvm_guest_syscall_entry\n"
 "tvm_guest_syscall_entry:\n"

@@ -145,6 +145,24 @@ static inline void tvm_ucall(uint64_t cmd, uint64_t a0, uint64_t a1,
 				  (uint64_t)__FILE__, __LINE__, __ga, __gb, 1);	\
 	} while (0)
 
+/*
+ * Guest exception handling.  By default every exception is fatal (reported
+ * to the host, which fails the test).  Guest code may install a handler: it
+ * sees the saved state, may change it (RIP, RFLAGS, GPRs), and returns true
+ * to resume the guest with it, false to fall back to the fatal report.
+ */
+struct tvm_exc_frame {
+	uint64_t r15, r14, r13, r12, r11, r10, r9, r8;
+	uint64_t rbp, rdi, rsi, rdx, rcx, rbx, rax;
+	uint64_t vector, error_code;
+	uint64_t rip, cs, rflags, rsp, ss;
+};
+
+typedef bool (*tvm_guest_exc_handler)(struct tvm_exc_frame *f);
+
+/* Guest side; one handler per VM (NULL restores the default). */
+void tvm_guest_set_exc_handler(tvm_guest_exc_handler fn);
+
 static inline void guest_hlt(void)
 {
 	__asm__ __volatile__("hlt" ::: "memory");

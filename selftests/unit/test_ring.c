@@ -136,6 +136,8 @@ static void reply_checks(void **state)
 	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_CPUID), 0);
 	r.action = VMIOP_ACTION_SKIP;
 	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_HYPERCALL), 0);
+	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_BREAKPOINT), 0);
+	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_SINGLESTEP), -EINVAL);
 	r.value = 1;
 	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_HYPERCALL), -EINVAL);
 	r.action = VMIOP_ACTION_SET_RESULT;
@@ -144,6 +146,7 @@ static void reply_checks(void **state)
 	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_HYPERCALL), -EINVAL);
 	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_CPUID), 0);
 	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_DESC), -EINVAL);
+	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_BREAKPOINT), -EINVAL);
 	r.action = 0;
 	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_CPUID), -EINVAL);
 	r.action = 99;

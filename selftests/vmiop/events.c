@@ -52,25 +52,6 @@ static void guest_cpuid_steps(uint64_t arg)
 
 static const struct vmiop_filter_range cpuid_filter = { 0x40000150, 0x400001ff };
 
-static struct vmiop_ring *setup_ring(struct vmiop *v, unsigned int nr)
-{
-	struct vmiop_ring *ring = NULL;
-
-	if (vmiop_ring_setup(v, nr, &ring) || !ring)
-		return NULL;
-	return ring;
-}
-
-/* Waits for the next event (with a generous timeout) and returns it. */
-static struct vmiop_event *next_event(struct vmiop *v, struct vmiop_ring *ring)
-{
-	int i;
-
-	for (i = 0; i < 120 && !vmiop_ring_ready(ring); i++)
-		vmiop_event_wait(v, 1000);
-	return vmiop_ring_peek(ring);
-}
-
 /* ioctl(2) as -errno, for ASSERT_ERRNO. */
 static long xioctl(int fd, unsigned long cmd, void *arg)
 {
@@ -111,7 +92,7 @@ TEST(cpuid_event_filter_and_each_reply)
 	struct vmiop *v = vt_attach(tvm);
 	int i;
 
-	ASSERT_TRUE((ring = setup_ring(v, 8)) != NULL);
+	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
 	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, &cpuid_filter, 1), 0);
 	tvm_vcpu_entry(vcpu, guest_cpuid_steps, 0);
 	tvm_vcpu_thread_start(vcpu, NULL, NULL);
@@ -119,7 +100,7 @@ TEST(cpuid_event_filter_and_each_reply)
 	/* Steps 1..3 are in the filter; 0 and 4 are not. */
 	for (i = 1; i <= 3; i++) {
 		struct vmiop_event_reply r = { 0 };
-		struct vmiop_event *ev = next_event(v, ring);
+		struct vmiop_event *ev = vt_next_event(v, ring);
 
 		ASSERT_TRUE(ev != NULL);
 		EXPECT_EQ(ev->type, VMIOP_EVENT_CPUID);
@@ -187,7 +168,7 @@ TEST(cpuid_event_only_when_enabled_and_per_vcpu)
 	struct vmiop_event *ev;
 	int i;
 
-	ASSERT_TRUE((ring = setup_ring(v, 8)) != NULL);
+	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
 	/* Never enabled: vCPU 0 runs all its CPUIDs without an event. */
 	tvm_vcpu_entry(tvm_vcpu(tvm, 0), guest_cpuid_steps, 0);
 	tvm_vcpu_thread_start(tvm_vcpu(tvm, 0), NULL, NULL);
@@ -203,7 +184,7 @@ TEST(cpuid_event_only_when_enabled_and_per_vcpu)
 
 	tvm_vcpu_entry(tvm_vcpu(tvm, 1), guest_cpuid_steps, 1);
 	tvm_vcpu_thread_start(tvm_vcpu(tvm, 1), NULL, NULL);
-	ASSERT_TRUE((ev = next_event(v, ring)) != NULL);
+	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
 	EXPECT_EQ(ev->vcpu, 1);
 	EXPECT_EQ(ev->cpuid.leaf, cpuid_leaves[0]);
 	ASSERT_EQ(vmiop_event_disable(v, VMIOP_EVENT_CPUID, -1), 0);
@@ -255,13 +236,13 @@ TEST(hypercall_event_each_reply)
 	uint64_t *out;
 	int i;
 
-	ASSERT_TRUE((ring = setup_ring(v, 8)) != NULL);
+	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
 	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_HYPERCALL, -1, &f, 1), 0);
 	tvm_vcpu_entry(vcpu, guest_hypercalls, host_is_intel(v));
 	tvm_vcpu_thread_start(vcpu, NULL, NULL);
 	for (i = 0; i < 3; i++) {
 		struct vmiop_event_reply r = { 0 };
-		struct vmiop_event *ev = next_event(v, ring);
+		struct vmiop_event *ev = vt_next_event(v, ring);
 
 		ASSERT_TRUE(ev != NULL);
 		EXPECT_EQ(ev->type, VMIOP_EVENT_HYPERCALL);
@@ -301,11 +282,11 @@ TEST(detach_mid_event_releases_the_vcpu)
 	struct vmiop *v = vt_attach(tvm);
 	struct cpuid_out *out;
 
-	ASSERT_TRUE((ring = setup_ring(v, 8)) != NULL);
+	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
 	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, NULL, 0), 0);
 	tvm_vcpu_entry(vcpu, guest_cpuid_steps, 0);
 	tvm_vcpu_thread_start(vcpu, NULL, NULL);
-	ASSERT_TRUE(next_event(v, ring) != NULL);
+	ASSERT_TRUE(vt_next_event(v, ring) != NULL);
 	vmiop_close(v);		/* no reply: detach answers "continue" */
 	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
 	out = *TVM_GUEST_VAR(tvm, cpuid_results);
@@ -370,11 +351,11 @@ TEST(signal_to_waiting_vcpu_then_reply)
 	struct vmiop_event *ev;
 	struct cpuid_out *out;
 
-	ASSERT_TRUE((ring = setup_ring(v, 8)) != NULL);
+	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
 	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, &cpuid_filter, 1), 0);
 	tvm_vcpu_entry(vcpu, guest_cpuid_steps, 0);
 	tvm_vcpu_thread_start(vcpu, NULL, NULL);
-	ASSERT_TRUE((ev = next_event(v, ring)) != NULL);
+	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
 	EXPECT_EQ(ev->seq, 1);
 	ASSERT_EQ(tvm_vcpu_thread_stop(vcpu), TVM_THREAD_STOPPED);
 	/* Out of KVM_RUN but still waiting for its answer. */
@@ -383,12 +364,12 @@ TEST(signal_to_waiting_vcpu_then_reply)
 	vmiop_ring_advance(ring, 1);
 	/* Steps 2 and 3 post events 2 and 3, answered "continue". */
 	tvm_vcpu_thread_start(vcpu, NULL, NULL);
-	ASSERT_TRUE((ev = next_event(v, ring)) != NULL);
+	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
 	EXPECT_EQ(ev->seq, 2);
 	EXPECT_EQ(ev->cpuid.leaf, cpuid_leaves[2]);
 	ASSERT_EQ(vmiop_event_continue(v, ev), 0);
 	vmiop_ring_advance(ring, 1);
-	ASSERT_TRUE((ev = next_event(v, ring)) != NULL);
+	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
 	EXPECT_EQ(ev->seq, 3);
 	ASSERT_EQ(vmiop_event_continue(v, ev), 0);
 	vmiop_ring_advance(ring, 1);
@@ -425,7 +406,7 @@ TEST(four_vcpus_flood_a_small_ring)
 	struct pollfd pfd = { .fd = vmiop_fd(v), .events = POLLIN };
 	int i, total = 0;
 
-	ASSERT_TRUE((ring = setup_ring(v, 2)) != NULL);
+	ASSERT_TRUE((ring = vt_ring_setup(v, 2)) != NULL);
 	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, NULL, 0), 0);
 	for (i = 0; i < FLOOD_VCPUS; i++) {
 		tvm_vcpu_entry(tvm_vcpu(tvm, i), guest_flood, i);
@@ -617,13 +598,13 @@ TEST(cr_writes_denied_allowed_replaced)
 	struct vmiop *v = vt_attach(tvm);
 	int i;
 
-	ASSERT_TRUE((ring = setup_ring(v, 8)) != NULL);
+	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
 	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CR, -1, crs, 2), 0);
 	tvm_vcpu_entry(vcpu, guest_cr_writes, 0);
 	tvm_vcpu_thread_start(vcpu, NULL, NULL);
 	for (i = 0; i < 5; i++) {
 		struct vmiop_event_reply r = { .action = VMIOP_ACTION_CONTINUE };
-		struct vmiop_event *ev = next_event(v, ring);
+		struct vmiop_event *ev = vt_next_event(v, ring);
 
 		ASSERT_TRUE(ev != NULL);
 		EXPECT_EQ(ev->type, VMIOP_EVENT_CR);
@@ -720,13 +701,13 @@ TEST(msr_reads_and_writes_each_reply)
 	struct vmiop *v = vt_attach(tvm);
 	int i;
 
-	ASSERT_TRUE((ring = setup_ring(v, 8)) != NULL);
+	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
 	ASSERT_EQ(ioctl(vmiop_fd(v), VMIOP_EVENT_CONTROL, &c), 0);
 	tvm_vcpu_entry(vcpu, guest_msrs, 0);
 	tvm_vcpu_thread_start(vcpu, NULL, NULL);
 	for (i = 1; i <= 7; i++) {
 		struct vmiop_event_reply r = { .action = VMIOP_ACTION_CONTINUE };
-		struct vmiop_event *ev = next_event(v, ring);
+		struct vmiop_event *ev = vt_next_event(v, ring);
 		bool write = i == 2 || i == 4;
 
 		ASSERT_TRUE(ev != NULL);
@@ -763,7 +744,7 @@ TEST(msr_reads_and_writes_each_reply)
 	tvm_vcpu_entry(vcpu, guest_msrs, 0);
 	tvm_vcpu_thread_start(vcpu, NULL, NULL);
 	for (i = 0; i < 2; i++) {
-		struct vmiop_event *ev = next_event(v, ring);
+		struct vmiop_event *ev = vt_next_event(v, ring);
 
 		ASSERT_TRUE(ev != NULL);
 		EXPECT_EQ(ev->msr.write, 1);
@@ -831,13 +812,13 @@ TEST(xsetbv_denied_allowed_replaced)
 
 	tvm = tvm_create(1, 0);
 	v = vt_attach(tvm);
-	ASSERT_TRUE((ring = setup_ring(v, 8)) != NULL);
+	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
 	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_XSETBV, -1, NULL, 0), 0);
 	tvm_vcpu_entry(tvm_vcpu(tvm, 0), guest_xsetbv, 0);
 	tvm_vcpu_thread_start(tvm_vcpu(tvm, 0), NULL, NULL);
 	for (i = 0; i < 3; i++) {
 		struct vmiop_event_reply r = { .action = VMIOP_ACTION_CONTINUE };
-		struct vmiop_event *ev = next_event(v, ring);
+		struct vmiop_event *ev = vt_next_event(v, ring);
 
 		ASSERT_TRUE(ev != NULL);
 		EXPECT_EQ(ev->type, VMIOP_EVENT_XSETBV);

@@ -96,6 +96,26 @@ static inline bool vt_under_qemu_tcg(void)
 	return !strcmp(sig, "TCGTCGTCGTCG");
 }
 
+/* A ring of @nr entries on @v's session, or NULL. */
+static inline struct vmiop_ring *vt_ring_setup(struct vmiop *v, unsigned int nr)
+{
+	struct vmiop_ring *ring = NULL;
+
+	if (vmiop_ring_setup(v, nr, &ring) || !ring)
+		return NULL;
+	return ring;
+}
+
+/* Waits for the next event (with a generous timeout) and returns it. */
+static inline struct vmiop_event *vt_next_event(struct vmiop *v, struct vmiop_ring *ring)
+{
+	int i;
+
+	for (i = 0; i < 120 && !vmiop_ring_ready(ring); i++)
+		vmiop_event_wait(v, 1000);
+	return vmiop_ring_peek(ring);
+}
+
 #define VT_DEFINE_COUNTERS volatile uint64_t vt_counters[TVM_MAX_VCPUS]
 
 #endif

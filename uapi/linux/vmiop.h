@@ -643,6 +643,40 @@ struct vmiop_event_xsetbv {
 	__aligned_u64 new_value;	/* EDX:EAX */
 };
 
+/*
+ * INT3 (#BP) in the guest.  vmiop intercepts #BP through KVM's guest
+ * debugging (KVM_GUESTDBG_USE_SW_BP); if the VMM debugs the guest itself
+ * (e.g. QEMU's gdbstub), its breakpoints go to the VMM as before and
+ * these events are not delivered.  Replies: continue re-injects #BP into
+ * the guest (its own handler runs), skip consumes it (RIP moves past the
+ * instruction: a breakpoint vmiop planted).
+ */
+struct vmiop_event_breakpoint {
+	__aligned_u64 gva;	/* linear address of the INT3 */
+	__u32 insn_len;		/* 1 for 0xCC */
+	__u32 reserved;
+};
+
+/*
+ * A #DB the guest itself causes (its DR0-3/DR7 breakpoints, its own
+ * RFLAGS.TF, ICEBP): continue delivers it to the guest, skip swallows it.
+ */
+struct vmiop_event_debug {
+	__aligned_u64 dr6;	/* what the guest's DR6 would say */
+	__aligned_u64 dr7;
+};
+
+/*
+ * One instruction executed on a vCPU with VMIOP_EVENT_SINGLESTEP enabled
+ * (KVM's guest-debug single-step: RFLAGS.TF, hidden from the guest's view
+ * of RFLAGS through KVM but not from PUSHF).  RIP in the register snapshot
+ * is the next instruction.
+ */
+struct vmiop_event_singlestep {
+	__aligned_u64 gva;	/* linear address of the next instruction */
+	__aligned_u64 dr6;
+};
+
 struct vmiop_event_cpuid {
 	__u32 leaf;		/* EAX */
 	__u32 subleaf;		/* ECX */
@@ -676,6 +710,9 @@ struct vmiop_event {
 	union {
 		struct vmiop_event_cr cr;
 		struct vmiop_event_msr msr;
+		struct vmiop_event_breakpoint breakpoint;
+		struct vmiop_event_debug debug;
+		struct vmiop_event_singlestep singlestep;
 		struct vmiop_event_xsetbv xsetbv;
 		struct vmiop_event_cpuid cpuid;
 		struct vmiop_event_hypercall hypercall;
@@ -690,7 +727,8 @@ enum vmiop_action {
 	VMIOP_ACTION_CONTINUE = 1,
 	/*
 	 * the instruction is skipped with no other effect (CR, MSR, XSETBV
-	 * write: denied; RDMSR: RAX/RDX unchanged)
+	 * write: denied; RDMSR: RAX/RDX unchanged; BREAKPOINT: consumed,
+	 * DEBUG: swallowed)
 	 */
 	VMIOP_ACTION_SKIP = 2,
 	/*

@@ -1,0 +1,313 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Breakpoint, debug and single-step events, through KVM's guest debugging.
+ *
+ * vmiop makes KVM intercept #BP and single-step the guest by adding its own
+ * KVM_GUESTDBG_* flags to the VMM's (vcpu->guest_debug), applied on the
+ * vCPU's thread where its VMCS/VMCB is loaded.  KVM then turns those
+ * exceptions into KVM_EXIT_DEBUG; the vendor exception handlers are hooked
+ * so that the ones vmiop caused become events instead of reaching the VMM.
+ * What the VMM asks for itself (a gdbstub) keeps going to the VMM.
+ */
+#include <linux/slab.h>
+#include "vmiop.h"
+
+/* The KVM_GUESTDBG_* flags vmiop wants on @vcpu now. */
+static u32 vmiop_debug_wanted(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
+{
+	u32 want = 0;
+
+	if (READ_ONCE(sess->detached))
+		return 0;
+	if (vmiop_event_enabled_on(sess, vcpu, VMIOP_EVENT_BREAKPOINT))
+		want |= KVM_GUESTDBG_USE_SW_BP;
+	if (vmiop_event_enabled_on(sess, vcpu, VMIOP_EVENT_SINGLESTEP))
+		want |= KVM_GUESTDBG_SINGLESTEP;
+	return want;
+}
+
+/* What KVM_SET_GUEST_DEBUG does to the vCPU, minus the debug registers. */
+static void vmiop_set_guest_debug(struct kvm_vcpu *vcpu, u32 flags)
+{
+	unsigned long rflags;
+
+	if (vcpu->guest_debug == flags)
+		return;
+	/* Read while KVM still filters its own TF out of the guest's view. */
+	rflags = kvm_get_rflags(vcpu);
+	vcpu->guest_debug = flags;
+	if (flags & KVM_GUESTDBG_SINGLESTEP)
+		vcpu->arch.singlestep_rip = kvm_get_linear_rip(vcpu);
+	kvm_set_rflags(vcpu, rflags);
+	vmiop_ksym.x86_ops->update_exception_bitmap(vcpu);
+}
+
+/*
+ * On the vCPU's thread, state loaded: make guest_debug the VMM's flags plus
+ * what vmiop wants (nothing once detached).
+ */
+void vmiop_debug_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
+{
+	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
+	u32 want = vmiop_debug_wanted(sess, vcpu);
+
+	if (!vv->debug_applied) {
+		if (!want)
+			return;
+		vv->vmm_debug = vcpu->guest_debug;
+	}
+	vmiop_set_guest_debug(vcpu, want ? vv->vmm_debug | want | KVM_GUESTDBG_ENABLE :
+				    vv->vmm_debug);
+	WRITE_ONCE(vv->debug_applied, want != 0);
+}
+
+/* The VMM changed its own flags (KVM_SET_GUEST_DEBUG): merge again. */
+void vmiop_debug_vmm_changed(struct kvm_vcpu *vcpu)
+{
+	struct vmiop_session *sess = vmiop_session_find(vcpu->kvm);
+	struct vmiop_vcpu *vv;
+
+	if (!sess)
+		return;
+	vv = &sess->vcpus[vcpu->vcpu_idx];
+	if (READ_ONCE(vv->debug_applied)) {
+		vv->vmm_debug = vcpu->guest_debug;
+		/* Before the next entry, at the park point. */
+		kvm_make_request(KVM_REQ_EVENT, vcpu);
+	}
+	vmiop_session_put(sess);
+}
+
+/* After BREAKPOINT/SINGLESTEP events were enabled or disabled. */
+void vmiop_debug_kick(struct vmiop_session *sess)
+{
+	struct kvm_vcpu *vcpu;
+	unsigned long i;
+
+	kvm_for_each_vcpu(i, vcpu, sess->kvm) {
+		kvm_make_request(KVM_REQ_EVENT, vcpu);
+		kvm_vcpu_kick(vcpu);
+	}
+}
+
+static int vmiop_debug_sync_fn(struct kvm_vcpu *vcpu, void *arg)
+{
+	vmiop_debug_sync(arg, vcpu);
+	return 0;
+}
+
+/*
+ * Detach: every vCPU gets the VMM's own flags back before the session goes.
+ * Running vCPUs do it at their next park point (kicked); a vCPU outside
+ * KVM_RUN has it done here, under its mutex.  Uninterruptible but bounded:
+ * this runs when the introspector dies, with SIGKILL pending.
+ */
+void vmiop_debug_restore(struct vmiop_session *sess)
+{
+	unsigned long deadline = jiffies + 10 * HZ;
+	struct kvm_vcpu *vcpu;
+	unsigned long i;
+	bool left;
+
+	do {
+		left = false;
+		kvm_for_each_vcpu(i, vcpu, sess->kvm) {
+			if (!READ_ONCE(sess->vcpus[vcpu->vcpu_idx].debug_applied))
+				continue;
+			if (mutex_trylock(&vcpu->mutex)) {
+				vmiop_vcpu_call_locked(sess, vcpu, vmiop_debug_sync_fn, sess);
+				mutex_unlock(&vcpu->mutex);
+				continue;
+			}
+			kvm_make_request(KVM_REQ_EVENT, vcpu);
+			kvm_vcpu_kick(vcpu);
+			left = true;
+		}
+		if (left)
+			schedule_timeout_uninterruptible(1);
+	} while (left && time_before(jiffies, deadline));
+	if (left)
+		pr_err("detach: a vCPU kept vmiop's guest-debug flags (stuck in KVM?)\n");
+}
+
+/* ---- the events ------------------------------------------------------ */
+
+/* Applies the reply to an exception event on its vCPU's thread. */
+static void vmiop_exception_reply(struct kvm_vcpu *vcpu, u16 type, u32 insn_len,
+				  const struct vmiop_event_reply *reply)
+{
+	unsigned long rflags;
+	struct kvm_regs regs;
+
+	switch (type) {
+	case VMIOP_EVENT_BREAKPOINT:
+		if (reply->action == VMIOP_ACTION_SKIP) {
+			vmiop_ksym.get_regs(vcpu, &regs);
+			regs.rip += insn_len;
+			vmiop_ksym.set_regs(vcpu, &regs);
+		} else {
+			/* As a VMM re-injects a breakpoint that is not its own. */
+			vcpu->arch.event_exit_inst_len = insn_len;
+			kvm_queue_exception(vcpu, BP_VECTOR);
+		}
+		break;
+	case VMIOP_EVENT_DEBUG:
+		if (reply->action == VMIOP_ACTION_SKIP) {
+			vcpu->arch.exception.pending = false;
+			vcpu->arch.exception.has_payload = false;
+		}
+		break;
+	case VMIOP_EVENT_SINGLESTEP:
+		/*
+		 * KVM keeps its TF in the guest's RFLAGS only while RIP is
+		 * where stepping was armed (emulated instructions rewrite
+		 * RFLAGS): re-arm it here, as a debugger does after each step.
+		 */
+		rflags = kvm_get_rflags(vcpu);
+		vcpu->arch.singlestep_rip = kvm_get_linear_rip(vcpu);
+		kvm_set_rflags(vcpu, rflags);
+		break;
+	}
+}
+
+/*
+ * Delivers @e and applies the reply.  The exception already happened, so
+ * a signal while waiting cannot re-run anything: the vCPU goes on to leave
+ * KVM_RUN for the signal (KVM checks before entering) and waits for the
+ * same reply at its next park point instead.
+ */
+static void vmiop_exception_event(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
+				  struct vmiop_event *e, u32 insn_len)
+{
+	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
+	struct vmiop_event_reply reply;
+
+	if (vmiop_event_deliver(sess, vcpu, e, true, &reply)) {
+		vv->trap_pending = true;
+		vv->trap_insn_len = insn_len;
+		kvm_make_request(KVM_REQ_EVENT, vcpu);
+		return;
+	}
+	vmiop_exception_reply(vcpu, e->type, insn_len, &reply);
+}
+
+/* At the park point, srcu held: an exception event left for a signal. */
+void vmiop_exception_resume(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
+{
+	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
+	struct vmiop_event_reply reply;
+	u16 type = vmiop_event_pending_type(sess, vcpu);
+
+	if (!type) {
+		vv->trap_pending = false;
+		return;
+	}
+	if (vmiop_event_wait_reply(sess, vcpu, &reply)) {
+		/* Another signal: KVM leaves before entering; try again then. */
+		kvm_make_request(KVM_REQ_EVENT, vcpu);
+		return;
+	}
+	vv->trap_pending = false;
+	vmiop_exception_reply(vcpu, type, vv->trap_insn_len, &reply);
+}
+
+/* A #DB is queued for the guest. */
+bool vmiop_db_pending(struct kvm_vcpu *vcpu)
+{
+	return vcpu->arch.exception.pending && vcpu->arch.exception.vector == DB_VECTOR;
+}
+
+/*
+ * Which event a KVM_EXIT_DEBUG that KVM just prepared is, or 0 if it is
+ * the VMM's own.  A #DB that vmiop's stepping intercepted but the guest
+ * caused goes to the guest, as KVM would have done without stepping.
+ */
+static u16 vmiop_debug_exit_type(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
+				 int *ret, u32 *insn_len)
+{
+	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
+	struct kvm_debug_exit_arch *dbg = &vcpu->run->debug.arch;
+
+	if (*ret != 0 || vcpu->run->exit_reason != KVM_EXIT_DEBUG || !vv->debug_applied)
+		return 0;
+	if (dbg->exception == BP_VECTOR && !(vv->vmm_debug & KVM_GUESTDBG_USE_SW_BP)) {
+		*insn_len = vmiop_vendor->bp_insn_len(vcpu);
+		return VMIOP_EVENT_BREAKPOINT;
+	}
+	if (dbg->exception != DB_VECTOR ||
+	    (vv->vmm_debug & (KVM_GUESTDBG_SINGLESTEP | KVM_GUESTDBG_USE_HW_BP)))
+		return 0;
+	if (dbg->dr6 & DR6_BS) {
+		vmiop_vendor->clear_pending_step(vcpu);
+		return VMIOP_EVENT_SINGLESTEP;
+	}
+	kvm_queue_exception_p(vcpu, DB_VECTOR, dbg->dr6 ^ DR6_ACTIVE_LOW);
+	*ret = 1;
+	return 0;
+}
+
+/*
+ * After KVM handled something that can end in a debug exit (@ret its
+ * result): a #BP or #DB intercept, an instruction skipped or emulated
+ * while single-stepping.  Turns what vmiop caused into events, and a #DB
+ * newly queued for the guest (@db_was_pending: one was queued before) into
+ * a DEBUG event.
+ */
+int vmiop_on_debug_exit(struct kvm_vcpu *vcpu, int ret, bool db_was_pending)
+{
+	struct vmiop_session *sess = vmiop_session_find(vcpu->kvm);
+	struct kvm_debug_exit_arch *dbg = &vcpu->run->debug.arch;
+	struct vmiop_event *e;
+	u32 insn_len = 0;
+	u16 type;
+
+	if (!sess)
+		return ret;
+	type = vmiop_debug_exit_type(sess, vcpu, &ret, &insn_len);
+	if (type) {
+		/* Whatever happens next, the VMM does not see this exit. */
+		ret = 1;
+		if (!vmiop_event_wanted(sess, vcpu, type, dbg->pc)) {
+			/* Intercepted for another vCPU's sake or filtered out. */
+			struct vmiop_event_reply cont = { .action = VMIOP_ACTION_CONTINUE };
+
+			vmiop_exception_reply(vcpu, type, insn_len, &cont);
+			goto out;
+		}
+	} else if (ret == 1 && !db_was_pending && vmiop_db_pending(vcpu) &&
+		   vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_DEBUG, DB_VECTOR)) {
+		type = VMIOP_EVENT_DEBUG;
+	} else {
+		goto out;
+	}
+
+	e = vmiop_event_alloc(vcpu, type);
+	if (!e) {
+		struct vmiop_event_reply cont = { .action = VMIOP_ACTION_CONTINUE };
+
+		vmiop_exception_reply(vcpu, type, insn_len, &cont);
+		goto out;
+	}
+	switch (type) {
+	case VMIOP_EVENT_BREAKPOINT:
+		e->breakpoint.gva = dbg->pc;
+		e->breakpoint.insn_len = insn_len;
+		break;
+	case VMIOP_EVENT_SINGLESTEP:
+		e->singlestep.gva = dbg->pc;
+		e->singlestep.dr6 = dbg->dr6;
+		break;
+	case VMIOP_EVENT_DEBUG:
+		/* Outside nested guests KVM folds the payload into DR6 at once. */
+		e->debug.dr6 = vcpu->arch.exception.has_payload ?
+			       vcpu->arch.exception.payload ^ DR6_ACTIVE_LOW :
+			       vcpu->arch.dr6;
+		e->debug.dr7 = e->regs.dr7;
+		break;
+	}
+	vmiop_exception_event(sess, vcpu, e, insn_len);
+	kfree(e);
+out:
+	vmiop_session_put(sess);
+	return ret;
+}

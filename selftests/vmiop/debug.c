@@ -1,0 +1,455 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Breakpoint, single-step and debug-exception events: each reply's effect
+ * on the guest, the VMM's own guest debugging alongside vmiop's, and the
+ * guest left as it was by a detach or a killed introspector.
+ */
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include "vmiop_test.h"
+
+VT_DEFINE_COUNTERS;
+
+#define RFLAGS_TF (1ULL << 8)
+#define DR6_BS (1ULL << 14)
+
+/*
+ * Guest code is in asm where the test needs exact instruction addresses:
+ * the labels are global symbols, and guest-virtual == host address.
+ */
+extern const char vt_bp1[], vt_bp2[], vt_bp2_end[], vt_bp3[], vt_bp3_end[];
+extern const char vt_ss0[], vt_ss1[], vt_ss2[], vt_ss3[], vt_ss4[], vt_ss5[];
+extern const char vt_db1[], vt_db2[], vt_db3[], vt_db4[], vt_db5[];
+extern const char vt_vbp1[], vt_vbp2[], vt_vbp3[], vt_vbp3_end[];
+
+/* What the guest's own handlers saw: the RIP each exception pushed. */
+static uint64_t guest_seen[8];
+static uint64_t guest_seen_count;
+static uint64_t guest_rflags_after;
+
+static bool guest_on_exception(struct tvm_exc_frame *f)
+{
+	if (f->vector != 1 && f->vector != 3)
+		return false;
+	if (guest_seen_count < 8)
+		guest_seen[guest_seen_count] = f->rip;
+	guest_seen_count++;
+	f->rflags &= ~RFLAGS_TF;	/* a #DB from the guest's own TF: stop */
+	return true;
+}
+
+static uint64_t guest_seen_rip(struct tvm *tvm, unsigned int i)
+{
+	return (*TVM_GUEST_VAR(tvm, guest_seen))[i];
+}
+
+/* Each thread's on_sync gets the session: SYNC(1) disables @type. */
+struct sync_action {
+	struct vmiop *v;
+	unsigned int type;
+	bool enable;
+};
+
+static bool sync_toggle(struct tvm_vcpu *vcpu, const struct ucall *uc, void *opaque)
+{
+	struct sync_action *a = opaque;
+
+	(void)vcpu;
+	if (uc->args[0] != 1)
+		return true;
+	if (a->enable)
+		return vmiop_event_enable(a->v, a->type, 0, NULL, 0) == 0;
+	return vmiop_event_disable(a->v, a->type, -1) == 0;
+}
+
+static void reply(struct vmiop *v, struct vmiop_ring *ring, struct vmiop_event *ev,
+		  uint32_t action)
+{
+	struct vmiop_event_reply r = { .action = action };
+
+	ASSERT_EQ(vmiop_event_reply(v, ev, &r), 0);
+	vmiop_ring_advance(ring, 1);
+}
+
+/* ---- INT3 -------------------------------------------------------------- */
+
+static void guest_breakpoints(uint64_t arg)
+{
+	(void)arg;
+	tvm_guest_set_exc_handler(guest_on_exception);
+	__asm__ __volatile__(
+		".globl vt_bp1\n vt_bp1: int3\n"
+		".globl vt_bp2\n vt_bp2: int3\n"
+		".globl vt_bp2_end\n vt_bp2_end:\n" ::: "memory");
+	GUEST_SYNC(1);
+	__asm__ __volatile__(
+		".globl vt_bp3\n vt_bp3: int3\n"
+		".globl vt_bp3_end\n vt_bp3_end:\n" ::: "memory");
+	GUEST_DONE();
+}
+
+static void guest_one_int3(uint64_t arg)
+{
+	(void)arg;
+	tvm_guest_set_exc_handler(guest_on_exception);
+	__asm__ __volatile__("int3" ::: "memory");
+	GUEST_DONE();
+}
+
+/*
+ * Whether this machine's KVM can intercept INT3 at all, vmiop aside: its
+ * own KVM_GUESTDBG_USE_SW_BP.  Real CPUs can; QEMU's TCG does not apply a
+ * nested guest's #BP exception intercept to INT3 (it checks INT3 against
+ * the INTn intercept instead), so KVM never sees it there.
+ */
+static void skip_unless_kvm_intercepts_int3(void)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
+	struct kvm_guest_debug dbg = {
+		.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP,
+	};
+	bool intercepted;
+
+	ASSERT_EQ(ioctl(tvm_vcpu_fd(vcpu), KVM_SET_GUEST_DEBUG, &dbg), 0);
+	tvm_vcpu_entry(vcpu, guest_one_int3, 0);
+	ASSERT_EQ(tvm_vcpu_run(vcpu), 0);
+	intercepted = tvm_vcpu_run_state(vcpu)->exit_reason == KVM_EXIT_DEBUG;
+	tvm_destroy(tvm);
+	if (!intercepted)
+		SKIP("KVM's own KVM_GUESTDBG_USE_SW_BP does not intercept INT3 on this "
+		     "machine (QEMU TCG's nested SVM ignores the #BP intercept for INT3; "
+		     "selftests/vm/README.md)");
+}
+
+TEST(breakpoint_consumed_reinjected_then_disabled)
+{
+	struct vmiop_event_reply bad = { .action = VMIOP_ACTION_SET_RESULT };
+	struct sync_action off = { NULL, VMIOP_EVENT_BREAKPOINT, false };
+	struct tvm_vcpu *vcpu;
+	struct vmiop_ring *ring;
+	struct vmiop_event *ev;
+	struct tvm *tvm;
+	struct vmiop *v;
+
+	skip_unless_kvm_intercepts_int3();
+	tvm = tvm_create(1, 0);
+	vcpu = tvm_vcpu(tvm, 0);
+	off.v = v = vt_attach(tvm);
+	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_BREAKPOINT, -1, NULL, 0), 0);
+	tvm_vcpu_entry(vcpu, guest_breakpoints, 0);
+	tvm_vcpu_thread_start(vcpu, sync_toggle, &off);
+
+	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+	EXPECT_EQ(ev->type, VMIOP_EVENT_BREAKPOINT);
+	EXPECT_EQ(ev->seq, 1);
+	EXPECT_EQ(ev->breakpoint.gva, (uintptr_t)vt_bp1);
+	EXPECT_EQ(ev->breakpoint.insn_len, 1);
+	EXPECT_EQ(ev->regs.rip, (uintptr_t)vt_bp1);
+	/* A breakpoint takes no value. */
+	ASSERT_ERRNO(vmiop_event_reply(v, ev, &bad), EINVAL);
+	reply(v, ring, ev, VMIOP_ACTION_SKIP);	/* consumed: the guest never sees it */
+
+	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+	EXPECT_EQ(ev->type, VMIOP_EVENT_BREAKPOINT);
+	EXPECT_EQ(ev->breakpoint.gva, (uintptr_t)vt_bp2);
+	EXPECT_EQ(ev->breakpoint.insn_len, 1);
+	reply(v, ring, ev, VMIOP_ACTION_CONTINUE);	/* re-injected */
+
+	/* SYNC(1) disabled the class: the third INT3 goes to the guest alone. */
+	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+	EXPECT_EQ(vmiop_ring_ready(ring), 0);
+	EXPECT_EQ(*TVM_GUEST_VAR(tvm, guest_seen_count), 2);
+	EXPECT_EQ(guest_seen_rip(tvm, 0), (uintptr_t)vt_bp2_end);
+	EXPECT_EQ(guest_seen_rip(tvm, 1), (uintptr_t)vt_bp3_end);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
+/*
+ * The VMM debugging the guest itself (a gdbstub: KVM_SET_GUEST_DEBUG with
+ * software breakpoints) keeps its breakpoints, with vmiop's enabled and
+ * after vmiop detaches.
+ */
+static void guest_vmm_breakpoints(uint64_t arg)
+{
+	(void)arg;
+	tvm_guest_set_exc_handler(guest_on_exception);
+	__asm__ __volatile__(
+		".globl vt_vbp1\n vt_vbp1: int3\n"
+		".globl vt_vbp2\n vt_vbp2: int3\n"
+		".globl vt_vbp3\n vt_vbp3: int3\n"
+		".globl vt_vbp3_end\n vt_vbp3_end:\n" ::: "memory");
+	GUEST_DONE();
+}
+
+/* Runs @vcpu to a KVM_EXIT_DEBUG for an INT3 at @gva and steps over it. */
+static void expect_vmm_breakpoint(struct tvm_vcpu *vcpu, const char *gva)
+{
+	struct kvm_run *run = tvm_vcpu_run_state(vcpu);
+	struct kvm_regs regs;
+
+	ASSERT_EQ(tvm_vcpu_run(vcpu), 0);
+	if (run->exit_reason != KVM_EXIT_DEBUG)
+		tvm_vcpu_fail_exit(vcpu, "expected the VMM's own breakpoint exit");
+	EXPECT_EQ(run->debug.arch.exception, 3);
+	EXPECT_EQ(run->debug.arch.pc, (uintptr_t)gva);
+	tvm_get_regs(vcpu, &regs);
+	regs.rip += 1;
+	tvm_set_regs(vcpu, &regs);
+}
+
+TEST(vmm_guest_debugging_keeps_its_breakpoints)
+{
+	struct kvm_guest_debug dbg = {
+		.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP,
+	};
+	struct tvm_vcpu *vcpu;
+	struct vmiop_ring *ring;
+	struct tvm *tvm;
+	struct vmiop *v;
+	struct ucall uc;
+
+	skip_unless_kvm_intercepts_int3();
+	tvm = tvm_create(1, 0);
+	vcpu = tvm_vcpu(tvm, 0);
+	v = vt_attach(tvm);
+
+	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
+	ASSERT_EQ(ioctl(tvm_vcpu_fd(vcpu), KVM_SET_GUEST_DEBUG, &dbg), 0);
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_BREAKPOINT, -1, NULL, 0), 0);
+	tvm_vcpu_entry(vcpu, guest_vmm_breakpoints, 0);
+
+	expect_vmm_breakpoint(vcpu, vt_vbp1);
+	EXPECT_EQ(vmiop_ring_ready(ring), 0);
+	vmiop_close(v);
+	/* Detach gave back the VMM's flags, not none. */
+	expect_vmm_breakpoint(vcpu, vt_vbp2);
+	dbg.control = 0;
+	ASSERT_EQ(ioctl(tvm_vcpu_fd(vcpu), KVM_SET_GUEST_DEBUG, &dbg), 0);
+	EXPECT_EQ(tvm_vcpu_run_ucall(vcpu, &uc), UCALL_DONE);
+	EXPECT_EQ(*TVM_GUEST_VAR(tvm, guest_seen_count), 1);
+	EXPECT_EQ(guest_seen_rip(tvm, 0), (uintptr_t)vt_vbp3_end);
+	tvm_destroy(tvm);
+}
+
+TEST(introspector_killed_mid_breakpoint)
+{
+	struct tvm_vcpu *vcpu;
+	int ready[2], status;
+	struct tvm *tvm;
+	pid_t child;
+	char c;
+
+	skip_unless_kvm_intercepts_int3();
+	tvm = tvm_create(1, 0);
+	vcpu = tvm_vcpu(tvm, 0);
+
+	ASSERT_EQ(pipe(ready), 0);
+	child = fork();
+	ASSERT_GE(child, 0);
+	if (child == 0) {
+		struct vmiop_ring *ring;
+		struct vmiop *v;
+
+		if (vmiop_open(&v) || vmiop_attach_pid(v, getppid()) ||
+		    vmiop_ring_setup(v, 4, &ring) ||
+		    vmiop_event_enable(v, VMIOP_EVENT_BREAKPOINT, -1, NULL, 0))
+			_exit(1);
+		if (write(ready[1], "a", 1) != 1)
+			_exit(1);
+		while (vmiop_event_wait(v, -1) <= 0)
+			;
+		if (write(ready[1], "e", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	ASSERT_EQ(read(ready[0], &c, 1), 1);
+	ASSERT_EQ(c, 'a');
+	tvm_vcpu_entry(vcpu, guest_vmm_breakpoints, 0);
+	tvm_vcpu_thread_start(vcpu, NULL, NULL);
+	ASSERT_EQ(read(ready[0], &c, 1), 1);
+	ASSERT_EQ(c, 'e');
+	EXPECT_EQ(tvm_vcpu_thread_state(vcpu), TVM_THREAD_RUNNING);
+	ASSERT_EQ(kill(child, SIGKILL), 0);
+	ASSERT_EQ(waitpid(child, &status, 0), child);
+	/* The pending one is re-injected, the rest never intercepted. */
+	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+	EXPECT_EQ(*TVM_GUEST_VAR(tvm, guest_seen_count), 3);
+	EXPECT_EQ(guest_seen_rip(tvm, 2), (uintptr_t)vt_vbp3_end);
+	tvm_destroy(tvm);
+}
+
+/* ---- single-step ------------------------------------------------------- */
+
+static void guest_singlestep(uint64_t arg)
+{
+	uint64_t rflags;
+
+	(void)arg;
+	GUEST_SYNC(1);		/* the host enables stepping on this vCPU */
+	__asm__ __volatile__(
+		".globl vt_ss0\n vt_ss0: nop\n"
+		".globl vt_ss1\n vt_ss1: mov $5, %%ecx\n"
+		".globl vt_ss2\n vt_ss2: add %%ecx, %%ecx\n"
+		/* CPUID exits and KVM skips it: stepped all the same */
+		".globl vt_ss3\n vt_ss3: cpuid\n"
+		".globl vt_ss4\n vt_ss4: nop\n"
+		".globl vt_ss5\n vt_ss5: nop\n"
+		: : "a"(0) : "rbx", "rcx", "rdx", "memory");
+	__asm__ __volatile__("pushfq; popq %0" : "=r"(rflags));
+	guest_rflags_after = rflags;
+	GUEST_DONE();
+}
+
+TEST(singlestep_every_instruction_until_disabled)
+{
+	static const char *const steps[] = { vt_ss2, vt_ss3, vt_ss4, vt_ss5 };
+	struct tvm *tvm = tvm_create(1, 0);
+	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
+	struct vmiop *v = vt_attach(tvm);
+	struct sync_action on = { v, VMIOP_EVENT_SINGLESTEP, true };
+	struct vmiop_event_reply skip = { .action = VMIOP_ACTION_SKIP };
+	struct vmiop_ring *ring;
+	struct vmiop_event *ev;
+	struct vmiop_regs regs;
+	unsigned int i;
+
+	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
+	tvm_vcpu_entry(vcpu, guest_singlestep, 0);
+	tvm_vcpu_thread_start(vcpu, sync_toggle, &on);
+
+	/* Steps through the ucall's return until the one after vt_ss0. */
+	for (i = 0; i < 64; i++) {
+		ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+		ASSERT_EQ(ev->type, VMIOP_EVENT_SINGLESTEP);
+		if (i == 0)	/* stepping takes no "skip" */
+			ASSERT_ERRNO(vmiop_event_reply(v, ev, &skip), EINVAL);
+		if (ev->singlestep.gva == (uintptr_t)vt_ss1)
+			break;
+		reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
+	}
+	ASSERT_EQ(ev->singlestep.gva, (uintptr_t)vt_ss1);
+	reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
+
+	for (i = 0; i < 4; i++) {
+		ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+		ASSERT_EQ(ev->type, VMIOP_EVENT_SINGLESTEP);
+		EXPECT_EQ(ev->vcpu, 0);
+		EXPECT_EQ(ev->singlestep.gva, (uintptr_t)steps[i]);
+		EXPECT_EQ(ev->regs.rip, (uintptr_t)steps[i]);
+		EXPECT_TRUE(ev->singlestep.dr6 & DR6_BS);
+		/* KVM's own TF is not part of the guest's state. */
+		EXPECT_EQ(ev->regs.rflags & RFLAGS_TF, 0);
+		if (i == 0)
+			EXPECT_EQ(ev->regs.rcx, 5);
+		if (i == 1)
+			EXPECT_EQ(ev->regs.rcx, 10);
+		if (i == 2)	/* CPUID leaf 0 ran: EAX is the highest leaf */
+			EXPECT_NE(ev->regs.rax, 0);
+		ASSERT_EQ(vmiop_get_regs(v, 0, &regs), 0);
+		EXPECT_EQ(regs.rip, (uintptr_t)steps[i]);
+		EXPECT_EQ(regs.rflags & RFLAGS_TF, 0);
+		if (i == 3)
+			ASSERT_EQ(vmiop_event_disable(v, VMIOP_EVENT_SINGLESTEP, -1), 0);
+		reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
+	}
+	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+	EXPECT_EQ(vmiop_ring_ready(ring), 0);
+	/* Stepping is off and left no TF behind. */
+	EXPECT_EQ(*TVM_GUEST_VAR(tvm, guest_rflags_after) & RFLAGS_TF, 0);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
+TEST(detach_mid_singlestep_clears_the_trap_flag)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
+	struct vmiop *v = vt_attach(tvm);
+	struct sync_action on = { v, VMIOP_EVENT_SINGLESTEP, true };
+	struct vmiop_ring *ring;
+
+	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
+	tvm_vcpu_entry(vcpu, guest_singlestep, 0);
+	tvm_vcpu_thread_start(vcpu, sync_toggle, &on);
+	ASSERT_TRUE(vt_next_event(v, ring) != NULL);
+	vmiop_close(v);		/* no reply */
+	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+	EXPECT_EQ(*TVM_GUEST_VAR(tvm, guest_rflags_after) & RFLAGS_TF, 0);
+	tvm_destroy(tvm);
+}
+
+/* ---- the guest's own #DB ----------------------------------------------- */
+
+static void guest_own_trap_flag(uint64_t arg)
+{
+	(void)arg;
+	tvm_guest_set_exc_handler(guest_on_exception);
+	/* POPF sets TF: #DB after the instruction that follows it. */
+	__asm__ __volatile__(
+		"pushfq; orq $0x100, (%%rsp); popfq\n"
+		".globl vt_db1\n vt_db1: nop\n"
+		".globl vt_db2\n vt_db2: nop\n"
+		".globl vt_db3\n vt_db3: nop\n" ::: "memory", "cc");
+	GUEST_SYNC(1);
+	__asm__ __volatile__(
+		"pushfq; orq $0x100, (%%rsp); popfq\n"
+		".globl vt_db4\n vt_db4: nop\n"
+		".globl vt_db5\n vt_db5: nop\n" ::: "memory", "cc");
+	GUEST_DONE();
+}
+
+TEST(debug_exception_swallowed_delivered_then_disabled)
+{
+	static const struct vmiop_filter_range db_only = { 1, 1 };
+	struct tvm *tvm = tvm_create(1, 0);
+	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
+	struct vmiop *v = vt_attach(tvm);
+	struct sync_action off = { v, VMIOP_EVENT_DEBUG, false };
+	struct vmiop_ring *ring;
+	struct vmiop_event *ev;
+
+	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_DEBUG, -1, &db_only, 1), 0);
+	tvm_vcpu_entry(vcpu, guest_own_trap_flag, 0);
+	tvm_vcpu_thread_start(vcpu, sync_toggle, &off);
+
+	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+	EXPECT_EQ(ev->type, VMIOP_EVENT_DEBUG);
+	EXPECT_EQ(ev->regs.rip, (uintptr_t)vt_db2);
+	EXPECT_TRUE(ev->debug.dr6 & DR6_BS);
+	/* Swallowed: TF stays set, so the next instruction traps again. */
+	reply(v, ring, ev, VMIOP_ACTION_SKIP);
+
+	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+	EXPECT_EQ(ev->type, VMIOP_EVENT_DEBUG);
+	EXPECT_EQ(ev->regs.rip, (uintptr_t)vt_db3);
+	reply(v, ring, ev, VMIOP_ACTION_CONTINUE);	/* the guest's handler runs */
+
+	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+	EXPECT_EQ(vmiop_ring_ready(ring), 0);
+	EXPECT_EQ(*TVM_GUEST_VAR(tvm, guest_seen_count), 2);
+	EXPECT_EQ(guest_seen_rip(tvm, 0), (uintptr_t)vt_db3);
+	EXPECT_EQ(guest_seen_rip(tvm, 1), (uintptr_t)vt_db5);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
+TEST(debug_event_classes_are_offered)
+{
+	struct vmiop_event_caps caps;
+	struct vmiop *v;
+
+	ASSERT_EQ(vmiop_open(&v), 0);
+	ASSERT_EQ(vmiop_event_caps(v, &caps), 0);
+	EXPECT_EQ(caps.reason[VMIOP_EVENT_BREAKPOINT], VMIOP_CAP_OK);
+	EXPECT_EQ(caps.reason[VMIOP_EVENT_DEBUG], VMIOP_CAP_OK);
+	EXPECT_EQ(caps.reason[VMIOP_EVENT_SINGLESTEP], VMIOP_CAP_OK);
+	vmiop_close(v);
+}
+
+VMTEST_MAIN()
