@@ -203,19 +203,43 @@ bool abi_filter_match(const struct vmiop_filter_range *f, __u32 nr, __u64 key)
 	return false;
 }
 
+/*
+ * Vectors VMIOP_ACTION_INJECT may deliver, and those that push an error
+ * code.  Not #BP/#OF: software exceptions need an instruction length.
+ */
+#define ABI_INJECTABLE	0x003f7de3u	/* 0-21 but NMI, #BP, #OF, 9, 15 */
+#define ABI_ERROR_CODE	0x00227d00u	/* 8, 10-14, 17, 21 */
+
+static int abi_check_inject(const struct vmiop_inject *x)
+{
+	bool has_error = x->flags & VMIOP_INJECT_F_ERROR_CODE;
+
+	if (x->vector >= 32 || !(ABI_INJECTABLE & (1u << x->vector)))
+		return -EINVAL;
+	if ((x->flags & ~VMIOP_INJECT_F_ERROR_CODE) || x->reserved)
+		return -EINVAL;
+	if (has_error != !!(ABI_ERROR_CODE & (1u << x->vector)))
+		return -EINVAL;
+	if (!has_error && x->error_code)
+		return -EINVAL;
+	if (x->vector != 14 && x->cr2)
+		return -EINVAL;
+	return 0;
+}
+
 /* @type: the type of the event the reply is for. */
 int abi_check_event_reply(const struct vmiop_event_reply *r, __u16 type)
 {
-	if (r->flags || r->reserved)
-		return -EINVAL;
-	/* The step already happened: there is nothing to skip. */
-	if (r->action == VMIOP_ACTION_SKIP && type == VMIOP_EVENT_SINGLESTEP)
+	bool no_payload = !r->raw[0] && !r->raw[1];
+
+	if ((r->flags & ~VMIOP_REPLY_FLAGS) || r->reserved)
 		return -EINVAL;
 	switch (r->action) {
 	case VMIOP_ACTION_CONTINUE:
+		return no_payload ? 0 : -EINVAL;
 	case VMIOP_ACTION_SKIP:
-		/* no payload */
-		return r->raw[0] || r->raw[1] ? -EINVAL : 0;
+		/* A step already happened: there is nothing to skip. */
+		return no_payload && type != VMIOP_EVENT_SINGLESTEP ? 0 : -EINVAL;
 	case VMIOP_ACTION_SET_RESULT:
 		if (type == VMIOP_EVENT_CPUID)
 			return 0;
@@ -223,6 +247,10 @@ int abi_check_event_reply(const struct vmiop_event_reply *r, __u16 type)
 		    type == VMIOP_EVENT_MSR || type == VMIOP_EVENT_XSETBV)
 			return r->raw[1] ? -EINVAL : 0;
 		return -EINVAL;
+	case VMIOP_ACTION_INJECT:
+		return abi_check_inject(&r->exception);
+	case VMIOP_ACTION_RETRY:
+		return no_payload && type == VMIOP_EVENT_BREAKPOINT ? 0 : -EINVAL;
 	}
 	return -EINVAL;
 }

@@ -21,7 +21,8 @@ static u32 vmiop_debug_wanted(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 		return 0;
 	if (vmiop_event_enabled_on(sess, vcpu, VMIOP_EVENT_BREAKPOINT))
 		want |= KVM_GUESTDBG_USE_SW_BP;
-	if (vmiop_event_enabled_on(sess, vcpu, VMIOP_EVENT_SINGLESTEP))
+	if (vmiop_event_enabled_on(sess, vcpu, VMIOP_EVENT_SINGLESTEP) ||
+	    sess->vcpus[vcpu->vcpu_idx].step_once)
 		want |= KVM_GUESTDBG_SINGLESTEP;
 	return want;
 }
@@ -145,14 +146,15 @@ static void vmiop_exception_reply(struct kvm_vcpu *vcpu, u16 type, u32 insn_len,
 			vmiop_ksym.get_regs(vcpu, &regs);
 			regs.rip += insn_len;
 			vmiop_ksym.set_regs(vcpu, &regs);
-		} else {
+		} else if (reply->action == VMIOP_ACTION_CONTINUE) {
 			/* As a VMM re-injects a breakpoint that is not its own. */
 			vcpu->arch.event_exit_inst_len = insn_len;
 			kvm_queue_exception(vcpu, BP_VECTOR);
 		}
+		/* RETRY, INJECT: RIP stays on the INT3, no #BP */
 		break;
 	case VMIOP_EVENT_DEBUG:
-		if (reply->action == VMIOP_ACTION_SKIP) {
+		if (reply->action != VMIOP_ACTION_CONTINUE) {
 			vcpu->arch.exception.pending = false;
 			vcpu->arch.exception.has_payload = false;
 		}
@@ -265,9 +267,17 @@ int vmiop_on_debug_exit(struct kvm_vcpu *vcpu, int ret, bool db_was_pending)
 		return ret;
 	type = vmiop_debug_exit_type(sess, vcpu, &ret, &insn_len);
 	if (type) {
+		struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
+		/* The one step a reply asked for is reported whatever is enabled. */
+		bool asked = type == VMIOP_EVENT_SINGLESTEP && vv->step_once;
+
 		/* Whatever happens next, the VMM does not see this exit. */
 		ret = 1;
-		if (!vmiop_event_wanted(sess, vcpu, type, dbg->pc)) {
+		if (asked) {
+			vv->step_once = false;
+			kvm_make_request(KVM_REQ_EVENT, vcpu);
+		}
+		if (!asked && !vmiop_event_wanted(sess, vcpu, type, dbg->pc)) {
 			/* Intercepted for another vCPU's sake or filtered out. */
 			struct vmiop_event_reply cont = { .action = VMIOP_ACTION_CONTINUE };
 

@@ -350,7 +350,7 @@ long vmiop_ioctl_event_reply(struct vmiop_session *sess, struct vmiop_event_repl
 	struct vmiop_events *ev = vmiop_events_get(sess);
 	long ret;
 
-	if (r->flags || r->reserved)
+	if ((r->flags & ~VMIOP_REPLY_FLAGS) || r->reserved)
 		return -EINVAL;
 	if (!ev)
 		return -ENXIO;

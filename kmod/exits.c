@@ -96,6 +96,8 @@ int vmiop_on_cpuid(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu))
 		return vmiop_exit_for_signal(vcpu);
 
 	switch (reply.action) {
+	case VMIOP_ACTION_INJECT:
+		return 1;	/* not executed: the exception is its fault */
 	case VMIOP_ACTION_SKIP:
 		return kvm_skip_emulated_instruction(vcpu);
 	case VMIOP_ACTION_SET_RESULT: {
@@ -145,6 +147,8 @@ int vmiop_on_hypercall(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu)
 		return vmiop_exit_for_signal(vcpu);
 
 	switch (reply.action) {
+	case VMIOP_ACTION_INJECT:
+		return 1;	/* not executed: the exception is its fault */
 	case VMIOP_ACTION_SKIP:
 		return kvm_skip_emulated_instruction(vcpu);
 	case VMIOP_ACTION_SET_RESULT:
@@ -188,7 +192,8 @@ int vmiop_on_cr_write(struct kvm_vcpu *vcpu, u32 cr, unsigned long val,
 	e->cr.new_value = val;
 
 	ret = vmiop_event_deliver(sess, vcpu, e, wanted, &reply);
-	if (ret) {
+	if (ret || reply.action == VMIOP_ACTION_INJECT) {
+		/* Not written; back on the instruction before the exception. */
 		vv = &sess->vcpus[vcpu->vcpu_idx];
 		vv->rewind = true;
 		vv->rewind_rip = e->regs.rip;
@@ -260,6 +265,8 @@ int vmiop_on_msr(struct kvm_vcpu *vcpu, bool write, int (*orig)(struct kvm_vcpu 
 		return vmiop_exit_for_signal(vcpu);
 
 	switch (reply.action) {
+	case VMIOP_ACTION_INJECT:
+		return 1;	/* not executed: the exception is its fault */
 	case VMIOP_ACTION_SKIP:
 		return kvm_skip_emulated_instruction(vcpu);
 	case VMIOP_ACTION_SET_RESULT:
@@ -302,6 +309,8 @@ int vmiop_on_xsetbv(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu))
 		return vmiop_exit_for_signal(vcpu);
 
 	switch (reply.action) {
+	case VMIOP_ACTION_INJECT:
+		return 1;	/* not executed: the exception is its fault */
 	case VMIOP_ACTION_SKIP:
 		return kvm_skip_emulated_instruction(vcpu);
 	case VMIOP_ACTION_SET_RESULT:

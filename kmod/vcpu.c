@@ -73,9 +73,13 @@ void vmiop_park_point(struct kvm_vcpu *vcpu, bool srcu_held)
 		vmiop_ksym.set_regs(vcpu, &regs);
 		vv->rewind = false;
 	}
-	vmiop_debug_sync(sess, vcpu);
 	if (vv->trap_pending && srcu_held)
 		vmiop_exception_resume(sess, vcpu);
+	if (vv->inject_pending) {
+		vv->inject_pending = false;
+		vmiop_inject(vcpu, &vv->inject);
+	}
+	vmiop_debug_sync(sess, vcpu);
 	if (!READ_ONCE(sess->paused))
 		goto out;
 
@@ -427,6 +431,31 @@ static bool vmiop_reply_should_wake(struct vmiop_session *sess, struct vmiop_vcp
 	       !list_empty_careful(&vv->jobs) || signal_pending(current);
 }
 
+/* What any reply may ask beyond its action: done before the next entry. */
+static void vmiop_reply_taken(struct kvm_vcpu *vcpu, struct vmiop_vcpu *vv,
+			      const struct vmiop_event_reply *reply)
+{
+	if (reply->flags & VMIOP_REPLY_F_SINGLESTEP)
+		vv->step_once = true;
+	if (reply->action == VMIOP_ACTION_INJECT) {
+		vv->inject = reply->exception;
+		vv->inject_pending = true;
+	}
+	if (vv->step_once || vv->inject_pending)
+		kvm_make_request(KVM_REQ_EVENT, vcpu);
+}
+
+/* Queues an exception from VMIOP_ACTION_INJECT (checked by abi.c). */
+void vmiop_inject(struct kvm_vcpu *vcpu, const struct vmiop_inject *x)
+{
+	if (x->vector == PF_VECTOR)
+		vcpu->arch.cr2 = x->cr2;
+	if (x->flags & VMIOP_INJECT_F_ERROR_CODE)
+		kvm_queue_exception_e(vcpu, x->vector, x->error_code);
+	else
+		kvm_queue_exception(vcpu, x->vector);
+}
+
 /*
  * Parks the vCPU (register calls run here meanwhile) until the reply, the
  * end of the session, or a signal.  kvm->srcu is held on entry and exit and
@@ -473,5 +502,7 @@ int vmiop_event_wait_reply(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 	wake_up_all(&sess->state_wq);
 	spin_unlock(&sess->state_lock);
 	kvm_vcpu_srcu_read_lock(vcpu);
+	if (!ret)
+		vmiop_reply_taken(vcpu, vv, reply);
 	return ret;
 }

@@ -87,6 +87,15 @@ struct vmiop_vcpu {
 	bool debug_applied;
 	bool trap_pending;
 	u32 trap_insn_len;
+
+	/*
+	 * Only the vCPU's own thread: what a reply asked beyond its action,
+	 * done before the next entry (VMIOP_REPLY_F_SINGLESTEP, an exception
+	 * from VMIOP_ACTION_INJECT).
+	 */
+	bool step_once;
+	bool inject_pending;
+	struct vmiop_inject inject;
 };
 
 struct vmiop_session {
@@ -137,6 +146,7 @@ int vmiop_vcpu_call_locked(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 			   int (*fn)(struct kvm_vcpu *vcpu, void *arg), void *arg);
 
 /* vcpu.c: the vCPU side of events */
+void vmiop_inject(struct kvm_vcpu *vcpu, const struct vmiop_inject *x);
 u16 vmiop_event_pending_type(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
 bool vmiop_event_resume_pending(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 				const struct vmiop_event *e);

@@ -147,6 +147,15 @@ static void reply_checks(void **state)
 	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_CPUID), 0);
 	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_DESC), -EINVAL);
 	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_BREAKPOINT), -EINVAL);
+	r.action = VMIOP_ACTION_RETRY;
+	r.raw[0] = r.raw[1] = 0;
+	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_BREAKPOINT), 0);
+	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_CPUID), -EINVAL);
+	r.flags = VMIOP_REPLY_F_SINGLESTEP;
+	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_BREAKPOINT), 0);
+	r.flags = 2;
+	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_BREAKPOINT), -EINVAL);
+	r.flags = 0;
 	r.action = 0;
 	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_CPUID), -EINVAL);
 	r.action = 99;
@@ -155,6 +164,45 @@ static void reply_checks(void **state)
 	r.raw[0] = r.raw[1] = 0;
 	r.reserved = 1;
 	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_CPUID), -EINVAL);
+}
+
+/* Every vector: injectable or not, with or without an error code. */
+static void inject_checks(void **state)
+{
+	static const int error_code[32] = {
+		[8] = 1, [10] = 1, [11] = 1, [12] = 1, [13] = 1, [14] = 1, [17] = 1, [21] = 1,
+	};
+	struct vmiop_event_reply r = { .size = sizeof(r), .action = VMIOP_ACTION_INJECT };
+	unsigned int v;
+
+	(void)state;
+	for (v = 0; v < 256; v++) {
+		bool ok = v < 22 && v != 2 && v != 3 && v != 4 && v != 9 && v != 15;
+
+		r.exception.vector = v;
+		r.exception.flags = v < 32 && error_code[v] ? VMIOP_INJECT_F_ERROR_CODE : 0;
+		assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_MSR), ok ? 0 : -EINVAL);
+		r.exception.flags ^= VMIOP_INJECT_F_ERROR_CODE;
+		assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_MSR), -EINVAL);
+	}
+	r.exception.vector = 14;
+	r.exception.flags = VMIOP_INJECT_F_ERROR_CODE;
+	r.exception.error_code = 3;
+	r.exception.cr2 = 0xfff0;
+	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_SINGLESTEP), 0);
+	r.exception.flags |= 2;
+	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_CR), -EINVAL);
+	r.exception.flags = VMIOP_INJECT_F_ERROR_CODE;
+	r.exception.reserved = 1;
+	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_CR), -EINVAL);
+	r.exception.reserved = 0;
+	r.exception.vector = 6;
+	r.exception.flags = 0;
+	r.exception.error_code = 0;
+	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_CR), -EINVAL);	/* cr2 */
+	r.exception.cr2 = 0;
+	r.exception.error_code = 1;
+	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_CR), -EINVAL);
 }
 
 static void wait_checks(void **state)
@@ -248,6 +296,7 @@ int main(void)
 		cmocka_unit_test(event_layout),
 		cmocka_unit_test(control_checks),
 		cmocka_unit_test(reply_checks),
+		cmocka_unit_test(inject_checks),
 		cmocka_unit_test(wait_checks),
 		cmocka_unit_test(consumer_across_the_wrap),
 	};

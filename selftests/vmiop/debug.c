@@ -22,6 +22,8 @@ extern const char vt_bp1[], vt_bp2[], vt_bp2_end[], vt_bp3[], vt_bp3_end[];
 extern const char vt_ss0[], vt_ss1[], vt_ss2[], vt_ss3[], vt_ss4[], vt_ss5[];
 extern const char vt_db1[], vt_db2[], vt_db3[], vt_db4[], vt_db5[];
 extern const char vt_vbp1[], vt_vbp2[], vt_vbp3[], vt_vbp3_end[];
+extern const char vt_inj_cpuid[], vt_inj_wrmsr[], vt_inj_cr4[];
+extern const char vt_fs1[], vt_fs2[], vt_rbp[], vt_rbp_next[];
 
 /* What the guest's own handlers saw: the RIP each exception pushed. */
 static uint64_t guest_seen[8];
@@ -435,6 +437,247 @@ TEST(debug_exception_swallowed_delivered_then_disabled)
 	EXPECT_EQ(*TVM_GUEST_VAR(tvm, guest_seen_count), 2);
 	EXPECT_EQ(guest_seen_rip(tvm, 0), (uintptr_t)vt_db3);
 	EXPECT_EQ(guest_seen_rip(tvm, 1), (uintptr_t)vt_db5);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
+/* ---- replies that inject, retry, or step once --------------------------- */
+
+#define CR4_PSE (1ULL << 4)
+#define MSR_PAT 0x277
+
+/* What the guest's fault handler saw for each injected exception. */
+struct guest_fault {
+	uint64_t vector, error_code, rip, cr2;
+};
+static struct guest_fault guest_faults[4];
+static uint64_t guest_fault_count;
+static uint64_t guest_cr4_after;
+
+/* Records the fault and resumes after the faulting instruction. */
+static bool guest_on_fault(struct tvm_exc_frame *f)
+{
+	struct guest_fault *g = &guest_faults[guest_fault_count++ & 3];
+	uint64_t cr2;
+
+	__asm__ __volatile__("mov %%cr2, %0" : "=r"(cr2));
+	g->vector = f->vector;
+	g->error_code = f->error_code;
+	g->rip = f->rip;
+	g->cr2 = cr2;
+	/* cpuid, wrmsr: 2 bytes; mov %rax, %cr4: 3 */
+	f->rip += f->rip == (uintptr_t)vt_inj_cr4 ? 3 : 2;
+	return true;
+}
+
+static void guest_faulting_instructions(uint64_t arg)
+{
+	uint32_t leaf = 0x40000150, subleaf = 0;
+	uint64_t cr4;
+
+	(void)arg;
+	tvm_guest_set_exc_handler(guest_on_fault);
+	__asm__ __volatile__(".globl vt_inj_cpuid\n vt_inj_cpuid: cpuid"
+			     : "+a"(leaf), "+c"(subleaf) : : "rbx", "rdx", "memory");
+	__asm__ __volatile__(".globl vt_inj_wrmsr\n vt_inj_wrmsr: wrmsr"
+			     : : "c"(MSR_PAT), "a"(0), "d"(0) : "memory");
+	__asm__ __volatile__("mov %%cr4, %0" : "=r"(cr4));
+	__asm__ __volatile__(".globl vt_inj_cr4\n vt_inj_cr4: mov %%rax, %%cr4"
+			     : : "a"(cr4 | CR4_PSE) : "memory");
+	__asm__ __volatile__("mov %%cr4, %0" : "=r"(cr4));
+	guest_cr4_after = cr4;
+	GUEST_DONE();
+}
+
+static void reply_inject(struct vmiop *v, struct vmiop_ring *ring, struct vmiop_event *ev,
+			 uint8_t vector, bool has_error, uint32_t error_code, uint64_t cr2)
+{
+	struct vmiop_event_reply r = { .action = VMIOP_ACTION_INJECT };
+
+	r.exception.vector = vector;
+	r.exception.flags = has_error ? VMIOP_INJECT_F_ERROR_CODE : 0;
+	r.exception.error_code = error_code;
+	r.exception.cr2 = cr2;
+	ASSERT_EQ(vmiop_event_reply(v, ev, &r), 0);
+	vmiop_ring_advance(ring, 1);
+}
+
+TEST(inject_replies_fault_the_instruction)
+{
+	static const struct vmiop_filter_range cr4_only = { 4, 4 };
+	static const struct vmiop_filter_range pat_only = { MSR_PAT, MSR_PAT };
+	static const struct vmiop_filter_range leaf = { 0x40000150, 0x40000150 };
+	struct vmiop_event_reply bad = { .action = VMIOP_ACTION_INJECT };
+	struct tvm *tvm = tvm_create(1, 0);
+	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
+	struct vmiop *v = vt_attach(tvm);
+	struct guest_fault *seen;
+	struct vmiop_ring *ring;
+	struct vmiop_event *ev;
+
+	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, &leaf, 1), 0);
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_MSR, -1, &pat_only, 1), 0);
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CR, -1, &cr4_only, 1), 0);
+	tvm_vcpu_entry(vcpu, guest_faulting_instructions, 0);
+	tvm_vcpu_thread_start(vcpu, NULL, NULL);
+
+	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+	ASSERT_EQ(ev->type, VMIOP_EVENT_CPUID);
+	/* Exceptions that cannot be injected, or with a wrong error code. */
+	bad.exception.vector = 2;			/* NMI */
+	ASSERT_ERRNO(vmiop_event_reply(v, ev, &bad), EINVAL);
+	bad.exception.vector = 3;			/* software: #BP */
+	ASSERT_ERRNO(vmiop_event_reply(v, ev, &bad), EINVAL);
+	bad.exception.vector = 13;			/* #GP needs its error code */
+	ASSERT_ERRNO(vmiop_event_reply(v, ev, &bad), EINVAL);
+	bad.exception.vector = 6;
+	bad.exception.flags = VMIOP_INJECT_F_ERROR_CODE;	/* #UD has none */
+	ASSERT_ERRNO(vmiop_event_reply(v, ev, &bad), EINVAL);
+	bad.exception.flags = 0;
+	bad.exception.cr2 = 1;				/* CR2 is for #PF */
+	ASSERT_ERRNO(vmiop_event_reply(v, ev, &bad), EINVAL);
+	reply_inject(v, ring, ev, 6, false, 0, 0);	/* #UD */
+
+	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+	ASSERT_EQ(ev->type, VMIOP_EVENT_MSR);
+	EXPECT_EQ(ev->msr.index, MSR_PAT);
+	reply_inject(v, ring, ev, 13, true, 0, 0);	/* #GP(0) */
+
+	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+	ASSERT_EQ(ev->type, VMIOP_EVENT_CR);
+	EXPECT_EQ(ev->cr.cr, 4);
+	reply_inject(v, ring, ev, 14, true, 2, 0xdead000);	/* #PF, write */
+
+	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+	EXPECT_EQ(vmiop_ring_ready(ring), 0);
+	ASSERT_EQ(*TVM_GUEST_VAR(tvm, guest_fault_count), 3);
+	seen = *TVM_GUEST_VAR(tvm, guest_faults);
+	EXPECT_EQ(seen[0].vector, 6);
+	EXPECT_EQ(seen[0].rip, (uintptr_t)vt_inj_cpuid);
+	EXPECT_EQ(seen[1].vector, 13);
+	EXPECT_EQ(seen[1].error_code, 0);
+	EXPECT_EQ(seen[1].rip, (uintptr_t)vt_inj_wrmsr);
+	EXPECT_EQ(seen[2].vector, 14);
+	EXPECT_EQ(seen[2].error_code, 2);
+	EXPECT_EQ(seen[2].cr2, 0xdead000);
+	EXPECT_EQ(seen[2].rip, (uintptr_t)vt_inj_cr4);
+	/* The CR4 write never happened. */
+	EXPECT_EQ(*TVM_GUEST_VAR(tvm, guest_cr4_after) & CR4_PSE, 0);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
+static void guest_cpuid_then_nops(uint64_t arg)
+{
+	uint32_t a, b, c, d;
+
+	(void)arg;
+	guest_cpuid(0x40000150, 0, &a, &b, &c, &d);
+	__asm__ __volatile__(".globl vt_fs1\n vt_fs1: nop\n"
+			     ".globl vt_fs2\n vt_fs2: nop\n nop\n nop\n" ::: "memory");
+	GUEST_DONE();
+}
+
+/* One step asked by a reply, with single-step events not enabled. */
+TEST(reply_asks_one_step)
+{
+	static const struct vmiop_filter_range leaf = { 0x40000150, 0x40000150 };
+	struct vmiop_event_reply r = {
+		.action = VMIOP_ACTION_CONTINUE, .flags = VMIOP_REPLY_F_SINGLESTEP,
+	};
+	struct tvm *tvm = tvm_create(1, 0);
+	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
+	struct vmiop *v = vt_attach(tvm);
+	struct vmiop_ring *ring;
+	struct vmiop_event *ev;
+
+	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, &leaf, 1), 0);
+	tvm_vcpu_entry(vcpu, guest_cpuid_then_nops, 0);
+	tvm_vcpu_thread_start(vcpu, NULL, NULL);
+
+	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+	ASSERT_EQ(ev->type, VMIOP_EVENT_CPUID);
+	r.flags |= 0x80;
+	ASSERT_ERRNO(vmiop_event_reply(v, ev, &r), EINVAL);	/* unknown flag */
+	r.flags = VMIOP_REPLY_F_SINGLESTEP;
+	ASSERT_EQ(vmiop_event_reply(v, ev, &r), 0);
+	vmiop_ring_advance(ring, 1);
+
+	/* KVM completed the CPUID; the step is the instruction after it. */
+	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+	ASSERT_EQ(ev->type, VMIOP_EVENT_SINGLESTEP);
+	EXPECT_EQ(ev->singlestep.gva, (uintptr_t)vt_fs2);
+	reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
+	/* Only one. */
+	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+	EXPECT_EQ(vmiop_ring_ready(ring), 0);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
+/* Out of line: the labels must exist once whatever the loop becomes. */
+static __attribute__((noinline)) void guest_breakpoint_site(void)
+{
+	__asm__ __volatile__(".globl vt_rbp\n vt_rbp: nop\n"
+			     ".globl vt_rbp_next\n vt_rbp_next: nop\n" ::: "memory");
+}
+
+static void guest_breakpoint_twice(uint64_t arg)
+{
+	(void)arg;
+	tvm_guest_set_exc_handler(guest_on_exception);
+	guest_breakpoint_site();
+	guest_breakpoint_site();
+	GUEST_DONE();
+}
+
+/*
+ * The usual breakpoint of a VMI tool: INT3 planted over an instruction;
+ * at the event put the original byte back, retry it stepping once, plant
+ * the INT3 again at the step.  The guest never sees a #BP.
+ */
+TEST(breakpoint_retry_with_one_step_replants)
+{
+	struct vmiop_event_reply r = {
+		.action = VMIOP_ACTION_RETRY, .flags = VMIOP_REPLY_F_SINGLESTEP,
+	};
+	const uint8_t int3 = 0xcc, nop = 0x90;
+	struct tvm_vcpu *vcpu;
+	struct vmiop_ring *ring;
+	struct vmiop_event *ev;
+	struct tvm *tvm;
+	struct vmiop *v;
+	int i;
+
+	skip_unless_kvm_intercepts_int3();
+	tvm = tvm_create(1, 0);
+	vcpu = tvm_vcpu(tvm, 0);
+	v = vt_attach(tvm);
+	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_BREAKPOINT, -1, NULL, 0), 0);
+	ASSERT_EQ(vmiop_write_pa(v, (uintptr_t)vt_rbp, &int3, 1), 0);
+	tvm_vcpu_entry(vcpu, guest_breakpoint_twice, 0);
+	tvm_vcpu_thread_start(vcpu, NULL, NULL);
+
+	for (i = 0; i < 2; i++) {
+		ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+		ASSERT_EQ(ev->type, VMIOP_EVENT_BREAKPOINT);
+		EXPECT_EQ(ev->breakpoint.gva, (uintptr_t)vt_rbp);
+		ASSERT_EQ(vmiop_write_pa(v, (uintptr_t)vt_rbp, &nop, 1), 0);
+		ASSERT_EQ(vmiop_event_reply(v, ev, &r), 0);
+		vmiop_ring_advance(ring, 1);
+
+		ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+		ASSERT_EQ(ev->type, VMIOP_EVENT_SINGLESTEP);
+		EXPECT_EQ(ev->singlestep.gva, (uintptr_t)vt_rbp_next);
+		ASSERT_EQ(vmiop_write_pa(v, (uintptr_t)vt_rbp, &int3, 1), 0);
+		reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
+	}
+	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+	EXPECT_EQ(vmiop_ring_ready(ring), 0);
+	EXPECT_EQ(*TVM_GUEST_VAR(tvm, guest_seen_count), 0);
 	vmiop_close(v);
 	tvm_destroy(tvm);
 }

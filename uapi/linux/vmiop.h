@@ -738,24 +738,69 @@ enum vmiop_action {
 	 * the instruction would); RDMSR: returns @value
 	 */
 	VMIOP_ACTION_SET_RESULT = 3,
+	/*
+	 * the instruction does not run (RIP stays on it) and the guest takes
+	 * @exception instead, as a fault of that instruction: #GP(0) for a
+	 * denied WRMSR, #UD for a CPUID.  BREAKPOINT, DEBUG, SINGLESTEP: the
+	 * exception replaces the one that was intercepted (none for a step)
+	 */
+	VMIOP_ACTION_INJECT = 4,
+	/*
+	 * BREAKPOINT only: the #BP is dropped and RIP stays on the INT3, so
+	 * the instruction there runs again (the introspector put the original
+	 * byte back, typically with VMIOP_REPLY_F_SINGLESTEP to re-plant it)
+	 */
+	VMIOP_ACTION_RETRY = 5,
+};
+
+/*
+ * Reply flags.  VMIOP_REPLY_F_SINGLESTEP: the vCPU reports a SINGLESTEP
+ * event after the next instruction it executes, whether SINGLESTEP events
+ * are enabled on it or not; then it stops stepping unless they are.  With
+ * events that complete their instruction in KVM (CPUID, MSR, CR...), that
+ * is the instruction after it.
+ */
+#define VMIOP_REPLY_F_SINGLESTEP	(1U << 0)
+#define VMIOP_REPLY_FLAGS		VMIOP_REPLY_F_SINGLESTEP
+
+/* vmiop_event_reply.exception.flags */
+#define VMIOP_INJECT_F_ERROR_CODE	(1U << 0)
+
+/**
+ * struct vmiop_inject - an exception for VMIOP_ACTION_INJECT
+ * @vector: 0-21 but NMI (2), the reserved 9 and 15, and the software
+ *	exceptions #BP and #OF (a BREAKPOINT's "continue" re-injects INT3)
+ * @flags: VMIOP_INJECT_F_ERROR_CODE, exactly for the vectors that push
+ *	one (#DF, #TS, #NP, #SS, #GP, #PF, #AC, #CP)
+ * @error_code: pushed with it
+ * @cr2: #PF only: the faulting address the guest sees in CR2
+ */
+struct vmiop_inject {
+	__u8 vector;
+	__u8 flags;
+	__u16 reserved;
+	__u32 error_code;
+	__aligned_u64 cr2;
 };
 
 /**
  * struct vmiop_event_reply - VMIOP_EVENT_REPLY: let a waiting vCPU go on
  * @size: sizeof(struct vmiop_event_reply)
- * @flags: must be 0
+ * @flags: VMIOP_REPLY_F_*
  * @vcpu: the event's vCPU
  * @action: enum vmiop_action (which ones apply depends on the event type)
  * @seq: the event's sequence number
  * @cpuid: results for VMIOP_ACTION_SET_RESULT on a CPUID event
  * @value: result for VMIOP_ACTION_SET_RESULT on all but CPUID events
+ * @exception: for VMIOP_ACTION_INJECT
  * @reserved: must be 0
  *
  * Registers set with VMIOP_SET_REGS while the event waits take effect
  * before the action (so SKIP advances from the RIP that was set).
  *
  * Errors: -ENOENT no event @seq waits on @vcpu (already replied, or the
- *	vCPU index is wrong); -EINVAL an action the event type does not take.
+ *	vCPU index is wrong); -EINVAL an action the event type does not take,
+ *	an unknown flag, an exception that cannot be injected.
  */
 struct vmiop_event_reply {
 	__u32 size;
@@ -768,6 +813,7 @@ struct vmiop_event_reply {
 			__u32 eax, ebx, ecx, edx;
 		} cpuid;
 		__aligned_u64 value;
+		struct vmiop_inject exception;
 		__aligned_u64 raw[2];
 	};
 	__aligned_u64 reserved;
