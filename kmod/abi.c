@@ -234,6 +234,9 @@ int abi_check_event_reply(const struct vmiop_event_reply *r, __u16 type)
 
 	if ((r->flags & ~VMIOP_REPLY_FLAGS) || r->reserved)
 		return -EINVAL;
+	/* The exception is on its way: nothing else to choose. */
+	if (type == VMIOP_EVENT_TRAP && r->action != VMIOP_ACTION_CONTINUE)
+		return -EINVAL;
 	switch (r->action) {
 	case VMIOP_ACTION_CONTINUE:
 		return no_payload ? 0 : -EINVAL;

@@ -321,3 +321,56 @@ out:
 	vmiop_session_put(sess);
 	return ret;
 }
+
+/*
+ * KVM puts an exception back (kvm_requeue_exception*) when a VM exit
+ * interrupted its delivery, or the entry that was to deliver it was
+ * cancelled: the next injection is the same exception, reported already.
+ */
+void vmiop_on_requeue_exception(struct kvm_vcpu *vcpu)
+{
+	struct vmiop_session *sess = vmiop_session_find(vcpu->kvm);
+
+	if (!sess)
+		return;
+	sess->vcpus[vcpu->vcpu_idx].trap_redelivery = true;
+	vmiop_session_put(sess);
+}
+
+/* The vendor just wrote vcpu->arch.exception for the next VM entry. */
+void vmiop_on_inject_exception(struct kvm_vcpu *vcpu)
+{
+	struct vmiop_session *sess = vmiop_session_find(vcpu->kvm);
+	struct kvm_queued_exception *ex = &vcpu->arch.exception;
+	struct vmiop_event_reply reply;
+	struct vmiop_event *e;
+	struct vmiop_vcpu *vv;
+	bool wanted;
+
+	if (!sess)
+		return;
+	vv = &sess->vcpus[vcpu->vcpu_idx];
+	wanted = vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_TRAP, ex->vector);
+	if (!wanted && vmiop_event_pending_type(sess, vcpu) != VMIOP_EVENT_TRAP)
+		goto out;
+	if (vv->trap_redelivery && vmiop_event_pending_type(sess, vcpu) != VMIOP_EVENT_TRAP)
+		goto out;
+	e = vmiop_event_alloc(vcpu, VMIOP_EVENT_TRAP);
+	if (!e)
+		goto out;
+	e->trap.vector = ex->vector;
+	e->trap.has_error_code = ex->has_error_code;
+	e->trap.error_code = ex->has_error_code ? ex->error_code : 0;
+	/* The vendor delivered the payload into CR2 already. */
+	if (ex->vector == PF_VECTOR)
+		e->trap.cr2 = vcpu->arch.cr2;
+	/*
+	 * A signal: the entry is cancelled, the exception requeued, and this
+	 * runs again for the same event.
+	 */
+	vmiop_event_deliver(sess, vcpu, e, wanted, &reply);
+	kfree(e);
+out:
+	vv->trap_redelivery = false;
+	vmiop_session_put(sess);
+}

@@ -233,6 +233,41 @@ static int vmiop_emulate_insn(struct kvm_vcpu *vcpu, gpa_t cr2_or_gpa, int emula
 	return ret;
 }
 
+static void (*orig_vmx_inject_exception)(struct kvm_vcpu *vcpu);
+static void (*orig_svm_inject_exception)(struct kvm_vcpu *vcpu);
+
+/* The exception is written for the next entry: a TRAP event. */
+static void vmiop_vmx_inject_exception(struct kvm_vcpu *vcpu)
+{
+	orig_vmx_inject_exception(vcpu);
+	vmiop_on_inject_exception(vcpu);
+	vmiop_hook_exit();
+}
+
+static void vmiop_svm_inject_exception(struct kvm_vcpu *vcpu)
+{
+	orig_svm_inject_exception(vcpu);
+	vmiop_on_inject_exception(vcpu);
+	vmiop_hook_exit();
+}
+
+static void (*orig_requeue_exception)(struct kvm_vcpu *vcpu, unsigned int nr);
+static void (*orig_requeue_exception_e)(struct kvm_vcpu *vcpu, unsigned int nr, u32 error_code);
+
+static void vmiop_requeue_exception(struct kvm_vcpu *vcpu, unsigned int nr)
+{
+	orig_requeue_exception(vcpu, nr);
+	vmiop_on_requeue_exception(vcpu);
+	vmiop_hook_exit();
+}
+
+static void vmiop_requeue_exception_e(struct kvm_vcpu *vcpu, unsigned int nr, u32 error_code)
+{
+	orig_requeue_exception_e(vcpu, nr, error_code);
+	vmiop_on_requeue_exception(vcpu);
+	vmiop_hook_exit();
+}
+
 /* ---- the table --------------------------------------------------------- */
 
 struct vmiop_hook {
@@ -275,8 +310,15 @@ static struct vmiop_hook vmiop_hooks[] = {
 	HOOK("kvm:x86_emulate_instruction", vmiop_emulate_insn, &orig_emulate_insn),
 	HOOK_VENDOR(VMIOP_VENDOR_INTEL, "kvm_intel:handle_exception_nmi",
 		    vmiop_vmx_exception_nmi, &orig_vmx_exception_nmi),
+	HOOK("kvm:kvm_requeue_exception", vmiop_requeue_exception, &orig_requeue_exception),
+	HOOK("kvm:kvm_requeue_exception_e", vmiop_requeue_exception_e,
+	     &orig_requeue_exception_e),
+	HOOK_VENDOR(VMIOP_VENDOR_INTEL, "kvm_intel:vmx_inject_exception",
+		    vmiop_vmx_inject_exception, &orig_vmx_inject_exception),
 	HOOK_VENDOR(VMIOP_VENDOR_AMD, "kvm_amd:bp_interception", vmiop_svm_bp, &orig_svm_bp),
 	HOOK_VENDOR(VMIOP_VENDOR_AMD, "kvm_amd:db_interception", vmiop_svm_db, &orig_svm_db),
+	HOOK_VENDOR(VMIOP_VENDOR_AMD, "kvm_amd:svm_inject_exception",
+		    vmiop_svm_inject_exception, &orig_svm_inject_exception),
 };
 
 /* Every hooked function takes a vCPU or the VM as its first argument. */

@@ -96,6 +96,12 @@ struct vmiop_vcpu {
 	bool step_once;
 	bool inject_pending;
 	struct vmiop_inject inject;
+
+	/*
+	 * debug.c, the vCPU's thread: KVM put back an exception whose
+	 * delivery did not happen or did not finish; it was reported.
+	 */
+	bool trap_redelivery;
 };
 
 struct vmiop_session {
@@ -182,6 +188,8 @@ void vmiop_debug_restore(struct vmiop_session *sess);
 void vmiop_exception_resume(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
 bool vmiop_db_pending(struct kvm_vcpu *vcpu);
 int vmiop_on_debug_exit(struct kvm_vcpu *vcpu, int ret, bool db_was_pending);
+void vmiop_on_inject_exception(struct kvm_vcpu *vcpu);
+void vmiop_on_requeue_exception(struct kvm_vcpu *vcpu);
 
 /* exits.c: the event classes, called from the hooks */
 struct vmiop_event *vmiop_event_alloc(struct kvm_vcpu *vcpu, u16 type);

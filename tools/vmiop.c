@@ -275,6 +275,13 @@ static int log_event(struct vmiop *v, const struct vmiop_event *ev,
 	case VMIOP_EVENT_SINGLESTEP:
 		printf(" next 0x%" PRIx64, (uint64_t)ev->singlestep.gva);
 		break;
+	case VMIOP_EVENT_TRAP:
+		printf(" vector %u", ev->trap.vector);
+		if (ev->trap.has_error_code)
+			printf(" error 0x%x", ev->trap.error_code);
+		if (ev->trap.vector == 14)
+			printf(" cr2 0x%" PRIx64, (uint64_t)ev->trap.cr2);
+		break;
 	case VMIOP_EVENT_HYPERCALL:
 		printf(" nr 0x%" PRIx64 " args 0x%" PRIx64 " 0x%" PRIx64 " 0x%" PRIx64
 		       " 0x%" PRIx64, (uint64_t)ev->hypercall.nr,

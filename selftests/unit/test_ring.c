@@ -147,6 +147,11 @@ static void reply_checks(void **state)
 	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_CPUID), 0);
 	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_DESC), -EINVAL);
 	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_BREAKPOINT), -EINVAL);
+	r.action = VMIOP_ACTION_SKIP;
+	r.raw[0] = r.raw[1] = 0;
+	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_TRAP), -EINVAL);
+	r.action = VMIOP_ACTION_CONTINUE;
+	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_TRAP), 0);
 	r.action = VMIOP_ACTION_RETRY;
 	r.raw[0] = r.raw[1] = 0;
 	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_BREAKPOINT), 0);

@@ -22,7 +22,7 @@ extern const char vt_bp1[], vt_bp2[], vt_bp2_end[], vt_bp3[], vt_bp3_end[];
 extern const char vt_ss0[], vt_ss1[], vt_ss2[], vt_ss3[], vt_ss4[], vt_ss5[];
 extern const char vt_db1[], vt_db2[], vt_db3[], vt_db4[], vt_db5[];
 extern const char vt_vbp1[], vt_vbp2[], vt_vbp3[], vt_vbp3_end[];
-extern const char vt_inj_cpuid[], vt_inj_wrmsr[], vt_inj_cr4[];
+extern const char vt_inj_cpuid[], vt_inj_wrmsr[], vt_inj_cr4[], vt_ud2[];
 extern const char vt_fs1[], vt_fs2[], vt_rbp[], vt_rbp_next[];
 
 /* What the guest's own handlers saw: the RIP each exception pushed. */
@@ -465,7 +465,7 @@ static bool guest_on_fault(struct tvm_exc_frame *f)
 	g->error_code = f->error_code;
 	g->rip = f->rip;
 	g->cr2 = cr2;
-	/* cpuid, wrmsr: 2 bytes; mov %rax, %cr4: 3 */
+	/* cpuid, wrmsr, ud2: 2 bytes; mov %rax, %cr4: 3 */
 	f->rip += f->rip == (uintptr_t)vt_inj_cr4 ? 3 : 2;
 	return true;
 }
@@ -486,6 +486,8 @@ static void guest_faulting_instructions(uint64_t arg)
 			     : : "a"(cr4 | CR4_PSE) : "memory");
 	__asm__ __volatile__("mov %%cr4, %0" : "=r"(cr4));
 	guest_cr4_after = cr4;
+	/* KVM intercepts #UD and injects it itself. */
+	__asm__ __volatile__(".globl vt_ud2\n vt_ud2: ud2" ::: "memory");
 	GUEST_DONE();
 }
 
@@ -551,8 +553,10 @@ TEST(inject_replies_fault_the_instruction)
 
 	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
 	EXPECT_EQ(vmiop_ring_ready(ring), 0);
-	ASSERT_EQ(*TVM_GUEST_VAR(tvm, guest_fault_count), 3);
+	ASSERT_EQ(*TVM_GUEST_VAR(tvm, guest_fault_count), 4);
 	seen = *TVM_GUEST_VAR(tvm, guest_faults);
+	EXPECT_EQ(seen[3].vector, 6);
+	EXPECT_EQ(seen[3].rip, (uintptr_t)vt_ud2);
 	EXPECT_EQ(seen[0].vector, 6);
 	EXPECT_EQ(seen[0].rip, (uintptr_t)vt_inj_cpuid);
 	EXPECT_EQ(seen[1].vector, 13);
@@ -564,6 +568,74 @@ TEST(inject_replies_fault_the_instruction)
 	EXPECT_EQ(seen[2].rip, (uintptr_t)vt_inj_cr4);
 	/* The CR4 write never happened. */
 	EXPECT_EQ(*TVM_GUEST_VAR(tvm, guest_cr4_after) & CR4_PSE, 0);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
+/* Waits for the TRAP event that confirms an injection and answers it. */
+static void expect_trap(struct vmiop *v, struct vmiop_ring *ring, const char *rip,
+			uint32_t vector, uint32_t error_code, uint64_t cr2)
+{
+	struct vmiop_event_reply skip = { .action = VMIOP_ACTION_SKIP };
+	struct vmiop_event *ev;
+
+	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+	ASSERT_EQ(ev->type, VMIOP_EVENT_TRAP);
+	EXPECT_EQ(ev->trap.vector, vector);
+	EXPECT_EQ(ev->trap.has_error_code, vector == 13 || vector == 14);
+	EXPECT_EQ(ev->trap.error_code, error_code);
+	EXPECT_EQ(ev->trap.cr2, cr2);
+	EXPECT_EQ(ev->regs.rip, (uintptr_t)rip);
+	/* On its way: a trap takes only "continue". */
+	ASSERT_ERRNO(vmiop_event_reply(v, ev, &skip), EINVAL);
+	reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
+}
+
+/*
+ * TRAP events: each exception vmiop's replies inject is confirmed once,
+ * and so is one KVM injects itself (#UD); vectors outside the filter and
+ * other events' exceptions are not reported.
+ */
+TEST(trap_events_confirm_each_injection)
+{
+	static const struct vmiop_filter_range vectors[2] = { { 6, 6 }, { 13, 14 } };
+	static const struct vmiop_filter_range leaf = { 0x40000150, 0x40000150 };
+	static const struct vmiop_filter_range pat_only = { MSR_PAT, MSR_PAT };
+	static const struct vmiop_filter_range cr4_only = { 4, 4 };
+	struct tvm *tvm = tvm_create(1, 0);
+	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
+	struct vmiop *v = vt_attach(tvm);
+	struct vmiop_ring *ring;
+	struct vmiop_event *ev;
+
+	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_TRAP, -1, vectors, 2), 0);
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, &leaf, 1), 0);
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_MSR, -1, &pat_only, 1), 0);
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CR, -1, &cr4_only, 1), 0);
+	tvm_vcpu_entry(vcpu, guest_faulting_instructions, 0);
+	tvm_vcpu_thread_start(vcpu, NULL, NULL);
+
+	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+	ASSERT_EQ(ev->type, VMIOP_EVENT_CPUID);
+	reply_inject(v, ring, ev, 6, false, 0, 0);
+	expect_trap(v, ring, vt_inj_cpuid, 6, 0, 0);
+
+	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+	ASSERT_EQ(ev->type, VMIOP_EVENT_MSR);
+	reply_inject(v, ring, ev, 13, true, 0, 0);
+	expect_trap(v, ring, vt_inj_wrmsr, 13, 0, 0);
+
+	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+	ASSERT_EQ(ev->type, VMIOP_EVENT_CR);
+	reply_inject(v, ring, ev, 14, true, 2, 0xdead000);
+	expect_trap(v, ring, vt_inj_cr4, 14, 2, 0xdead000);
+
+	expect_trap(v, ring, vt_ud2, 6, 0, 0);
+
+	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+	EXPECT_EQ(vmiop_ring_ready(ring), 0);
+	EXPECT_EQ(*TVM_GUEST_VAR(tvm, guest_fault_count), 4);
 	vmiop_close(v);
 	tvm_destroy(tvm);
 }
@@ -692,6 +764,7 @@ TEST(debug_event_classes_are_offered)
 	EXPECT_EQ(caps.reason[VMIOP_EVENT_BREAKPOINT], VMIOP_CAP_OK);
 	EXPECT_EQ(caps.reason[VMIOP_EVENT_DEBUG], VMIOP_CAP_OK);
 	EXPECT_EQ(caps.reason[VMIOP_EVENT_SINGLESTEP], VMIOP_CAP_OK);
+	EXPECT_EQ(caps.reason[VMIOP_EVENT_TRAP], VMIOP_CAP_OK);
 	vmiop_close(v);
 }
 

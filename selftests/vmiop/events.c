@@ -514,7 +514,7 @@ TEST(bad_input_is_rejected)
 	ASSERT_ERRNO(xioctl(fd, VMIOP_EVENT_CONTROL, &c), EFAULT);
 	/* Replies and waits. */
 	ASSERT_ERRNO(xioctl(fd, VMIOP_EVENT_REPLY, &r), ENOENT);
-	r.flags = 1;
+	r.flags = 0x80000000;	/* no such flag */
 	ASSERT_ERRNO(xioctl(fd, VMIOP_EVENT_REPLY, &r), EINVAL);
 	w.flags = 1;
 	ASSERT_ERRNO(xioctl(fd, VMIOP_EVENT_WAIT, &w), EINVAL);

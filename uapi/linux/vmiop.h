@@ -677,6 +677,25 @@ struct vmiop_event_singlestep {
 	__aligned_u64 dr6;
 };
 
+/*
+ * An exception KVM is about to deliver to the guest (written for the next
+ * VM entry): ones KVM queues itself (#GP, #UD, #PF from emulation...),
+ * the #BP or #DB vmiop passed on, and those VMIOP_ACTION_INJECT asked
+ * for, which this confirms.  Each once: not again when a VM exit
+ * interrupts the delivery (a nested page fault on the IDT, say) and KVM
+ * delivers it again.
+ * Exceptions the CPU delivers without a VM exit (a #PF the guest's own
+ * page tables cause, with EPT/NPT) are not seen.  Filter key: the vector.
+ * Reply: continue.
+ */
+struct vmiop_event_trap {
+	__u32 vector;
+	__u32 has_error_code;
+	__u32 error_code;
+	__u32 reserved;
+	__aligned_u64 cr2;	/* #PF: the address the guest will find in CR2 */
+};
+
 struct vmiop_event_cpuid {
 	__u32 leaf;		/* EAX */
 	__u32 subleaf;		/* ECX */
@@ -713,6 +732,7 @@ struct vmiop_event {
 		struct vmiop_event_breakpoint breakpoint;
 		struct vmiop_event_debug debug;
 		struct vmiop_event_singlestep singlestep;
+		struct vmiop_event_trap trap;
 		struct vmiop_event_xsetbv xsetbv;
 		struct vmiop_event_cpuid cpuid;
 		struct vmiop_event_hypercall hypercall;
