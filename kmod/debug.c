@@ -79,58 +79,6 @@ void vmiop_debug_vmm_changed(struct kvm_vcpu *vcpu)
 	vmiop_session_put(sess);
 }
 
-/* After BREAKPOINT/SINGLESTEP events were enabled or disabled. */
-void vmiop_debug_kick(struct vmiop_session *sess)
-{
-	struct kvm_vcpu *vcpu;
-	unsigned long i;
-
-	kvm_for_each_vcpu(i, vcpu, sess->kvm) {
-		kvm_make_request(KVM_REQ_EVENT, vcpu);
-		kvm_vcpu_kick(vcpu);
-	}
-}
-
-static int vmiop_debug_sync_fn(struct kvm_vcpu *vcpu, void *arg)
-{
-	vmiop_debug_sync(arg, vcpu);
-	return 0;
-}
-
-/*
- * Detach: every vCPU gets the VMM's own flags back before the session goes.
- * Running vCPUs do it at their next park point (kicked); a vCPU outside
- * KVM_RUN has it done here, under its mutex.  Uninterruptible but bounded:
- * this runs when the introspector dies, with SIGKILL pending.
- */
-void vmiop_debug_restore(struct vmiop_session *sess)
-{
-	unsigned long deadline = jiffies + 10 * HZ;
-	struct kvm_vcpu *vcpu;
-	unsigned long i;
-	bool left;
-
-	do {
-		left = false;
-		kvm_for_each_vcpu(i, vcpu, sess->kvm) {
-			if (!READ_ONCE(sess->vcpus[vcpu->vcpu_idx].debug_applied))
-				continue;
-			if (mutex_trylock(&vcpu->mutex)) {
-				vmiop_vcpu_call_locked(sess, vcpu, vmiop_debug_sync_fn, sess);
-				mutex_unlock(&vcpu->mutex);
-				continue;
-			}
-			kvm_make_request(KVM_REQ_EVENT, vcpu);
-			kvm_vcpu_kick(vcpu);
-			left = true;
-		}
-		if (left)
-			schedule_timeout_uninterruptible(1);
-	} while (left && time_before(jiffies, deadline));
-	if (left)
-		pr_err("detach: a vCPU kept vmiop's guest-debug flags (stuck in KVM?)\n");
-}
-
 /* ---- the events ------------------------------------------------------ */
 
 /* Applies the reply to an exception event on its vCPU's thread. */

@@ -215,8 +215,9 @@ long vmiop_ioctl_event_control(struct vmiop_session *sess, struct vmiop_event_co
 		bitmap_zero(cfg->vcpus, KVM_MAX_VCPUS);
 	mutex_unlock(&sess->lock);
 	/* These change what KVM intercepts: each vCPU does it before entry. */
-	if (c->type == VMIOP_EVENT_BREAKPOINT || c->type == VMIOP_EVENT_SINGLESTEP)
-		vmiop_debug_kick(sess);
+	if (c->type == VMIOP_EVENT_BREAKPOINT || c->type == VMIOP_EVENT_SINGLESTEP ||
+	    c->type == VMIOP_EVENT_CR)
+		vmiop_intercepts_kick(sess);
 	return 0;
 }
 

@@ -268,6 +268,19 @@ static void vmiop_requeue_exception_e(struct kvm_vcpu *vcpu, unsigned int nr, u3
 	vmiop_hook_exit();
 }
 
+static int (*orig_vmx_handle_cr)(struct kvm_vcpu *vcpu);
+
+/* VMX CR exits: MOV to CR3 exits only because vmiop asked. */
+static int vmiop_vmx_handle_cr(struct kvm_vcpu *vcpu)
+{
+	int ret;
+
+	if (!vmiop_vmx_cr3_write(vcpu, &ret))
+		ret = orig_vmx_handle_cr(vcpu);
+	vmiop_hook_exit();
+	return ret;
+}
+
 /* ---- the table --------------------------------------------------------- */
 
 struct vmiop_hook {
@@ -313,6 +326,8 @@ static struct vmiop_hook vmiop_hooks[] = {
 	HOOK("kvm:kvm_requeue_exception", vmiop_requeue_exception, &orig_requeue_exception),
 	HOOK("kvm:kvm_requeue_exception_e", vmiop_requeue_exception_e,
 	     &orig_requeue_exception_e),
+	HOOK_VENDOR(VMIOP_VENDOR_INTEL, "kvm_intel:handle_cr", vmiop_vmx_handle_cr,
+		    &orig_vmx_handle_cr),
 	HOOK_VENDOR(VMIOP_VENDOR_INTEL, "kvm_intel:vmx_inject_exception",
 		    vmiop_vmx_inject_exception, &orig_vmx_inject_exception),
 	HOOK_VENDOR(VMIOP_VENDOR_AMD, "kvm_amd:bp_interception", vmiop_svm_bp, &orig_svm_bp),

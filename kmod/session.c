@@ -206,7 +206,7 @@ void vmiop_session_detach(struct vmiop_session *sess)
 	/* Still findable: vCPUs undo vmiop's intercepts at their park points. */
 	vmiop_release_vcpus(sess);
 	vmiop_events_detach(sess);
-	vmiop_debug_restore(sess);
+	vmiop_intercepts_restore(sess);
 
 	mutex_lock(&vmiop_sessions_lock);
 	hash_del_rcu(&sess->node);

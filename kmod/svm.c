@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /* AMD SVM (NPT) back end. */
+#include <asm/svm.h>
 #include "vmiop.h"
+
+/* The VMCB clean bit that covers the intercept vectors (APM 15.15.3). */
+#define VMCB_CLEAN_INTERCEPTS	BIT(0)
 
 /*
  * SVM reports no length, and needs none: only INT3 (0xCC) raises #BP
@@ -17,6 +21,47 @@ static void svm_clear_pending_step(struct kvm_vcpu *vcpu)
 {
 }
 
+/*
+ * The current VMCB.  KVM's struct vcpu_svm is private, but it begins with
+ * the struct kvm_vcpu and then the current VMCB pointer; the VMCB layout
+ * itself is architectural.  Checked before each use: a page-aligned VMCB
+ * that intercepts VMRUN and CPUID, as KVM's always do.
+ */
+static struct vmcb *svm_current_vmcb(struct kvm_vcpu *vcpu)
+{
+	struct vmcb *vmcb = *(struct vmcb **)((u8 *)vcpu + ALIGN(sizeof(*vcpu), sizeof(void *)));
+	unsigned long *intercepts;
+
+	if (!vmcb || !PAGE_ALIGNED(vmcb) || !virt_addr_valid(vmcb))
+		return NULL;
+	intercepts = (unsigned long *)vmcb->control.intercepts;
+	if (!test_bit(INTERCEPT_VMRUN, intercepts) || !test_bit(INTERCEPT_CPUID, intercepts))
+		return NULL;
+	return vmcb;
+}
+
+static bool svm_cr3_exiting(struct kvm_vcpu *vcpu, bool on)
+{
+	struct vmcb *vmcb = svm_current_vmcb(vcpu);
+	unsigned long *intercepts;
+
+	if (!vmcb) {
+		pr_warn_once("no VMCB where expected: CR3-write events unavailable\n");
+		return false;
+	}
+	intercepts = (unsigned long *)vmcb->control.intercepts;
+	if (on) {
+		/* Without NPT KVM intercepts CR3 itself, and keeps it. */
+		if (test_bit(INTERCEPT_CR3_WRITE, intercepts))
+			return false;
+		__set_bit(INTERCEPT_CR3_WRITE, intercepts);
+	} else {
+		__clear_bit(INTERCEPT_CR3_WRITE, intercepts);
+	}
+	vmcb->control.clean &= ~VMCB_CLEAN_INTERCEPTS;
+	return true;
+}
+
 const struct vmiop_vendor_ops vmiop_svm_ops = {
 	.name = "svm",
 	.vendor = VMIOP_VENDOR_AMD,
@@ -24,4 +69,5 @@ const struct vmiop_vendor_ops vmiop_svm_ops = {
 	.exit_handler = "kvm_amd:svm_handle_exit",
 	.bp_insn_len = svm_bp_insn_len,
 	.clear_pending_step = svm_clear_pending_step,
+	.cr3_exiting = svm_cr3_exiting,
 };

@@ -79,7 +79,7 @@ void vmiop_park_point(struct kvm_vcpu *vcpu, bool srcu_held)
 		vv->inject_pending = false;
 		vmiop_inject(vcpu, &vv->inject);
 	}
-	vmiop_debug_sync(sess, vcpu);
+	vmiop_intercepts_sync(sess, vcpu);
 	if (!READ_ONCE(sess->paused))
 		goto out;
 

@@ -46,10 +46,18 @@ struct vmiop_vendor_ops {
 	u32 (*bp_insn_len)(struct kvm_vcpu *vcpu);
 	/* A single step was reported: none may still be pending in the CPU. */
 	void (*clear_pending_step)(struct kvm_vcpu *vcpu);
+	/*
+	 * CR3-write exits on or off, on the vCPU's thread, not in guest mode.
+	 * True if vmiop changed (on) or restored (off) the control; false if
+	 * KVM owns it already (its shadow paging) or the VMCS/VMCB could not
+	 * be found.
+	 */
+	bool (*cr3_exiting)(struct kvm_vcpu *vcpu, bool on);
 };
 
 extern const struct vmiop_vendor_ops vmiop_svm_ops;
 extern const struct vmiop_vendor_ops vmiop_vmx_ops;
+bool vmiop_vmx_cr3_write(struct kvm_vcpu *vcpu, int *ret);
 extern const struct vmiop_vendor_ops *vmiop_vendor;
 
 /* hooks.c: the one table of KVM functions vmiop redirects. */
@@ -85,6 +93,7 @@ struct vmiop_vcpu {
 	 */
 	u32 vmm_debug;
 	bool debug_applied;
+	bool cr3_applied;	/* intercept.c: vmiop turned CR3-write exits on */
 	bool trap_pending;
 	u32 trap_insn_len;
 
@@ -183,13 +192,16 @@ void vmiop_events_free(struct vmiop_session *sess);
 /* debug.c: breakpoint, debug and single-step events */
 void vmiop_debug_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
 void vmiop_debug_vmm_changed(struct kvm_vcpu *vcpu);
-void vmiop_debug_kick(struct vmiop_session *sess);
-void vmiop_debug_restore(struct vmiop_session *sess);
 void vmiop_exception_resume(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
 bool vmiop_db_pending(struct kvm_vcpu *vcpu);
 int vmiop_on_debug_exit(struct kvm_vcpu *vcpu, int ret, bool db_was_pending);
 void vmiop_on_inject_exception(struct kvm_vcpu *vcpu);
 void vmiop_on_requeue_exception(struct kvm_vcpu *vcpu);
+
+/* intercept.c: what vmiop adds to KVM's intercepts, per vCPU */
+void vmiop_intercepts_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
+void vmiop_intercepts_kick(struct vmiop_session *sess);
+void vmiop_intercepts_restore(struct vmiop_session *sess);
 
 /* exits.c: the event classes, called from the hooks */
 struct vmiop_event *vmiop_event_alloc(struct kvm_vcpu *vcpu, u16 type);

@@ -1,8 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Intel VMX (EPT) back end. */
+#include <linux/slab.h>
+#include <asm/vmx.h>
 #include "vmiop.h"
 
-#define VMCS_GUEST_PENDING_DBG_EXCEPTIONS 0x6822
+/* The current VMCS: on the vCPU's thread, inside KVM's vcpu_load. */
+static unsigned long vmx_read(unsigned long field)
+{
+	unsigned long value;
+
+	asm volatile("vmread %[field], %[value]"
+		     : [value] "=r"(value) : [field] "r"(field) : "cc");
+	return value;
+}
+
+static void vmx_write(unsigned long field, unsigned long value)
+{
+	asm volatile("vmwrite %[value], %[field]"
+		     : : [value] "r"(value), [field] "r"(field) : "cc");
+}
 
 /* VMX reports it: KVM copies VM_EXIT_INSTRUCTION_LEN for #BP exits. */
 static u32 vmx_bp_insn_len(struct kvm_vcpu *vcpu)
@@ -16,17 +32,128 @@ static u32 vmx_bp_insn_len(struct kvm_vcpu *vcpu)
  * step itself, no second step is pending.  Bochs 2.7 stores the step it
  * had already scheduled for the exiting instruction there instead, and the
  * next VM entry delivers it before the next instruction runs: one step,
- * two events.  On the vCPU's thread, its VMCS current.
+ * two events.
  */
 static void vmx_clear_pending_step(struct kvm_vcpu *vcpu)
 {
-	unsigned long field = VMCS_GUEST_PENDING_DBG_EXCEPTIONS, pending;
+	unsigned long pending = vmx_read(GUEST_PENDING_DBG_EXCEPTIONS);
 
-	asm volatile("vmread %[field], %[pending]"
-		     : [pending] "=r"(pending) : [field] "r"(field) : "cc");
 	if (pending & DR6_BS)
-		asm volatile("vmwrite %[value], %[field]"
-			     : : [value] "r"(pending & ~DR6_BS), [field] "r"(field) : "cc");
+		vmx_write(GUEST_PENDING_DBG_EXCEPTIONS, pending & ~DR6_BS);
+}
+
+/*
+ * KVM writes the VMCS execution controls through a shadow copy in its
+ * private struct loaded_vmcs (vmcs.h: entry, exit, pin, exec, secondary,
+ * each a u32, in this order) and recomputes them from it: a control
+ * written only to the VMCS is undone by the next update.  vmiop finds the
+ * shadow inside the vCPU's allocation by its contents, the five values the
+ * VMCS holds, and uses it only where exactly one place matches and still
+ * matches at each use.
+ */
+struct vmx_controls_shadow {
+	u32 vm_entry, vm_exit, pin, exec, secondary_exec;
+};
+
+static long vmx_shadow_offset = -1;	/* in struct vcpu_vmx; -1 unknown, -2 none */
+static DEFINE_MUTEX(vmx_shadow_lock);
+
+static void vmx_current_controls(struct vmx_controls_shadow *c)
+{
+	c->vm_entry = vmx_read(VM_ENTRY_CONTROLS);
+	c->vm_exit = vmx_read(VM_EXIT_CONTROLS);
+	c->pin = vmx_read(PIN_BASED_VM_EXEC_CONTROL);
+	c->exec = vmx_read(CPU_BASED_VM_EXEC_CONTROL);
+	c->secondary_exec = vmx_read(SECONDARY_VM_EXEC_CONTROL);
+}
+
+static long vmx_find_shadow(struct kvm_vcpu *vcpu, const struct vmx_controls_shadow *want)
+{
+	size_t size = ksize(vcpu), off;
+	long found = -2;
+
+	for (off = sizeof(*vcpu); off + sizeof(*want) <= size; off += sizeof(u32)) {
+		if (memcmp((u8 *)vcpu + off, want, sizeof(*want)))
+			continue;
+		if (found >= 0)
+			return -2;	/* ambiguous: trust neither */
+		found = off;
+	}
+	return found;
+}
+
+static struct vmx_controls_shadow *vmx_controls_shadow(struct kvm_vcpu *vcpu)
+{
+	struct vmx_controls_shadow now;
+	long off;
+
+	vmx_current_controls(&now);
+	mutex_lock(&vmx_shadow_lock);
+	if (vmx_shadow_offset == -1)
+		vmx_shadow_offset = vmx_find_shadow(vcpu, &now);
+	off = vmx_shadow_offset;
+	mutex_unlock(&vmx_shadow_lock);
+	if (off < 0 || memcmp((u8 *)vcpu + off, &now, sizeof(now))) {
+		pr_warn_once("KVM's VMCS control shadow not found: CR3-write events unavailable\n");
+		return NULL;
+	}
+	return (struct vmx_controls_shadow *)((u8 *)vcpu + off);
+}
+
+static bool vmx_cr3_exiting(struct kvm_vcpu *vcpu, bool on)
+{
+	struct vmx_controls_shadow *shadow = vmx_controls_shadow(vcpu);
+	struct kvm_sregs sregs;
+
+	if (!shadow)
+		return false;
+	if (on) {
+		/* Without EPT (or in real mode) KVM exits on CR3 itself, and keeps it. */
+		if (shadow->exec & CPU_BASED_CR3_LOAD_EXITING)
+			return false;
+		/*
+		 * With the exit on, KVM stops reading CR3 from the VMCS and
+		 * trusts its cached copy: make sure the cache is current.
+		 */
+		vmiop_ksym.get_sregs(vcpu, &sregs);
+		shadow->exec |= CPU_BASED_CR3_LOAD_EXITING;
+	} else {
+		shadow->exec &= ~CPU_BASED_CR3_LOAD_EXITING;
+	}
+	vmx_write(CPU_BASED_VM_EXEC_CONTROL, shadow->exec);
+	return true;
+}
+
+/* struct kvm_regs by the instruction encoding's GPR number */
+static const u8 vmx_gpr_offset[16] = {
+	offsetof(struct kvm_regs, rax), offsetof(struct kvm_regs, rcx),
+	offsetof(struct kvm_regs, rdx), offsetof(struct kvm_regs, rbx),
+	offsetof(struct kvm_regs, rsp), offsetof(struct kvm_regs, rbp),
+	offsetof(struct kvm_regs, rsi), offsetof(struct kvm_regs, rdi),
+	offsetof(struct kvm_regs, r8), offsetof(struct kvm_regs, r9),
+	offsetof(struct kvm_regs, r10), offsetof(struct kvm_regs, r11),
+	offsetof(struct kvm_regs, r12), offsetof(struct kvm_regs, r13),
+	offsetof(struct kvm_regs, r14), offsetof(struct kvm_regs, r15),
+};
+
+/*
+ * A MOV to CR3 that exited: KVM's handle_cr() would do the same, but
+ * WARNs because with unrestricted guests it never asks for this exit.
+ * True if handled, with *@ret the exit handler's result.
+ */
+bool vmiop_vmx_cr3_write(struct kvm_vcpu *vcpu, int *ret)
+{
+	unsigned long qual = vmx_read(EXIT_QUALIFICATION);
+	struct kvm_regs regs;
+	u64 val;
+
+	/* CR number, access type 0 (MOV to CR), GPR */
+	if ((qual & 15) != 3 || ((qual >> 4) & 3) != 0)
+		return false;
+	vmiop_ksym.get_regs(vcpu, &regs);
+	val = *(u64 *)((u8 *)&regs + vmx_gpr_offset[(qual >> 8) & 15]);
+	*ret = kvm_complete_insn_gp(vcpu, kvm_set_cr3(vcpu, val));
+	return true;
 }
 
 const struct vmiop_vendor_ops vmiop_vmx_ops = {
@@ -36,4 +163,5 @@ const struct vmiop_vendor_ops vmiop_vmx_ops = {
 	.exit_handler = "kvm_intel:vmx_handle_exit",
 	.bp_insn_len = vmx_bp_insn_len,
 	.clear_pending_step = vmx_clear_pending_step,
+	.cr3_exiting = vmx_cr3_exiting,
 };

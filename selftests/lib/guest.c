@@ -605,6 +605,37 @@ void tvm_set_msr(struct tvm_vcpu *vcpu, uint32_t index, uint64_t val)
 		  (unsigned long long)val, r, strerror(errno));
 }
 
+uint64_t tvm_vcpu_stat(struct tvm_vcpu *vcpu, const char *name)
+{
+	int fd = ioctl(vcpu->fd, KVM_GET_STATS_FD, NULL);
+	struct kvm_stats_header h;
+	uint64_t value = 0;
+	bool found = false;
+	size_t dsize, i;
+	char *descs;
+
+	TVM_CHECK(fd >= 0, "KVM_GET_STATS_FD: %s", strerror(errno));
+	TVM_CHECK(pread(fd, &h, sizeof(h), 0) == sizeof(h), "stats header: %s", strerror(errno));
+	dsize = sizeof(struct kvm_stats_desc) + h.name_size;
+	descs = calloc(h.num_desc, dsize);
+	TVM_CHECK(descs != NULL, "out of memory");
+	TVM_CHECK(pread(fd, descs, dsize * h.num_desc, h.desc_offset) == (ssize_t)(dsize * h.num_desc),
+		  "stats descriptors: %s", strerror(errno));
+	for (i = 0; i < h.num_desc && !found; i++) {
+		struct kvm_stats_desc *d = (struct kvm_stats_desc *)(descs + i * dsize);
+
+		if (strcmp(d->name, name))
+			continue;
+		TVM_CHECK(pread(fd, &value, sizeof(value), h.data_offset + d->offset) ==
+			  sizeof(value), "stat %s: %s", name, strerror(errno));
+		found = true;
+	}
+	free(descs);
+	close(fd);
+	TVM_CHECK(found, "KVM has no vCPU statistic \"%s\"", name);
+	return value;
+}
+
 void tvm_vcpu_entry(struct tvm_vcpu *vcpu, void (*fn)(uint64_t arg), uint64_t arg)
 {
 	struct tvm *tvm = vcpu->tvm;

@@ -312,6 +312,8 @@ void tvm_set_sregs(struct tvm_vcpu *vcpu, const struct kvm_sregs *sregs);
 uint32_t tvm_get_mp_state(struct tvm_vcpu *vcpu);	/* KVM_MP_STATE_* */
 void tvm_set_mp_state(struct tvm_vcpu *vcpu, uint32_t state);
 uint64_t tvm_get_msr(struct tvm_vcpu *vcpu, uint32_t index);
+/* A vCPU statistic of KVM's binary stats (KVM_GET_STATS_FD), e.g. "exits". */
+uint64_t tvm_vcpu_stat(struct tvm_vcpu *vcpu, const char *name);
 void tvm_set_msr(struct tvm_vcpu *vcpu, uint32_t index, uint64_t val);
 
 /*

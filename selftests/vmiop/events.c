@@ -27,6 +27,7 @@ static uint64_t flood_bad[FLOOD_VCPUS];
 static uint64_t cr_seen[5][2];		/* CR0 and CR4 after each step */
 static uint64_t msr_seen[5];
 static uint64_t xcr0_seen[3];
+static uint64_t cr3_seen[3];
 
 /* EBX and EDX are preloaded so that a skipped CPUID is visible as such. */
 static inline void cpuid_preloaded(uint32_t leaf, struct cpuid_out *o)
@@ -664,6 +665,120 @@ TEST(cr_writes_denied_allowed_replaced)
 #define PAT_B		0x0007040600070404ULL
 
 /* RDMSR with EDX:EAX preloaded, so that a skipped one is visible. */
+#define CR3_EVENTS 200
+#define CR3_QUIET 2000
+
+/*
+ * Phase A: three writes of another root, each answered differently.
+ * B: CR3_EVENTS writes, each an event.  C, D: CR3_QUIET writes with the
+ * events disabled, then with the session gone: no exits for them.
+ */
+static void guest_cr3_writes(uint64_t alt)
+{
+	uint64_t root = guest_read_cr3();
+	int i;
+
+	guest_write_cr3(alt);
+	cr3_seen[0] = guest_read_cr3();
+	guest_write_cr3(alt);
+	cr3_seen[1] = guest_read_cr3();
+	guest_write_cr3(alt);
+	cr3_seen[2] = guest_read_cr3();
+	GUEST_SYNC(0);
+	for (i = 0; i < CR3_EVENTS; i++)
+		guest_write_cr3(root);
+	GUEST_SYNC(1);
+	for (i = 0; i < CR3_QUIET; i++)
+		guest_write_cr3(root);
+	GUEST_SYNC(2);
+	for (i = 0; i < CR3_QUIET; i++)
+		guest_write_cr3(root);
+	GUEST_SYNC(3);
+	GUEST_DONE();
+}
+
+/* KVM's exit count at each phase boundary; the session ends at SYNC(2). */
+struct cr3_phases {
+	struct vmiop *v;
+	uint64_t exits[4];
+	bool disable_failed;
+};
+
+static bool cr3_phase(struct tvm_vcpu *vcpu, const struct ucall *uc, void *opaque)
+{
+	struct cr3_phases *p = opaque;
+
+	p->exits[uc->args[0] & 3] = tvm_vcpu_stat(vcpu, "exits");
+	if (uc->args[0] == 1 && vmiop_event_disable(p->v, VMIOP_EVENT_CR, -1))
+		p->disable_failed = true;
+	if (uc->args[0] == 2) {
+		/* On again, then detach: detach must turn the exits off. */
+		if (vmiop_event_enable(p->v, VMIOP_EVENT_CR, -1, NULL, 0))
+			p->disable_failed = true;
+		vmiop_close(p->v);
+	}
+	return true;
+}
+
+/*
+ * With EPT/NPT KVM lets CR3 writes run without exits; vmiop turns the
+ * exit on while CR3 events are wanted, and off again.
+ */
+TEST(cr3_writes_exit_while_wanted)
+{
+	static const struct vmiop_filter_range cr3_only = { 3, 3 };
+	struct tvm *tvm = tvm_create(1, 0);
+	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
+	uint64_t root = tvm_pt_root(tvm), alt = tvm_alloc_gpa(tvm, 4096, 4096);
+	struct cr3_phases phases = { .v = vt_attach(tvm) };
+	struct vmiop *v = phases.v;
+	struct vmiop_ring *ring;
+	struct vmiop_event *ev;
+	uint64_t *seen;
+	int i;
+
+	/* Another root with the same mappings. */
+	memcpy(tvm_gpa2hva(tvm, alt), tvm_gpa2hva(tvm, root), 4096);
+	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CR, -1, &cr3_only, 1), 0);
+	tvm_vcpu_entry(vcpu, guest_cr3_writes, alt);
+	tvm_vcpu_thread_start(vcpu, cr3_phase, &phases);
+
+	for (i = 0; i < 3; i++) {
+		struct vmiop_event_reply r = { 0 };
+
+		ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+		ASSERT_EQ(ev->type, VMIOP_EVENT_CR);
+		EXPECT_EQ(ev->cr.cr, 3);
+		EXPECT_EQ(ev->cr.old_value, i == 2 ? alt : root);
+		EXPECT_EQ(ev->cr.new_value, alt);
+		EXPECT_EQ(ev->regs.cr3, ev->cr.old_value);
+		r.action = i == 0 ? VMIOP_ACTION_SKIP :
+			   i == 1 ? VMIOP_ACTION_CONTINUE : VMIOP_ACTION_SET_RESULT;
+		if (i == 2)
+			r.value = root;
+		ASSERT_EQ(vmiop_event_reply(v, ev, &r), 0);
+		vmiop_ring_advance(ring, 1);
+	}
+	for (i = 0; i < CR3_EVENTS; i++) {
+		ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+		ASSERT_EQ(ev->type, VMIOP_EVENT_CR);
+		ASSERT_EQ(vmiop_event_continue(v, ev), 0);
+		vmiop_ring_advance(ring, 1);
+	}
+	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+	EXPECT_FALSE(phases.disable_failed);
+	seen = *TVM_GUEST_VAR(tvm, cr3_seen);
+	EXPECT_EQ(seen[0], root);	/* denied */
+	EXPECT_EQ(seen[1], alt);	/* allowed */
+	EXPECT_EQ(seen[2], root);	/* replaced */
+	/* Each wanted write exited; unwanted ones did not, before or after detach. */
+	EXPECT_GE(phases.exits[1] - phases.exits[0], CR3_EVENTS);
+	EXPECT_LT(phases.exits[2] - phases.exits[1], CR3_QUIET / 2);
+	EXPECT_LT(phases.exits[3] - phases.exits[2], CR3_QUIET / 2);
+	tvm_destroy(tvm);
+}
+
 static inline uint64_t rdmsr_preloaded(uint32_t msr)
 {
 	uint32_t lo = 0xaaaa, hi = 0xbbbb;

@@ -612,8 +612,11 @@ struct vmiop_event_control {
  * writes).  Which writes reach KVM is the hardware's choice: VMX exits only
  * for bits KVM owns whose value changes (CR0 all but TS/WP, CR4 all but
  * PVI/DE/PCE/OSFXSR/OSXMMEXCPT/PGE/TSD/FSGSBASE); SVM for every CR4 write
- * and for CR0 writes that change more than TS/MP.  CR3 writes with EPT/NPT
- * do not exit at all yet.
+ * and for CR0 writes that change more than TS/MP.  CR3 writes, which
+ * KVM lets run without exits under EPT/NPT, exit on the vCPUs where CR
+ * events are enabled with 3 in the filter, and every one reaches KVM; the
+ * exit goes away again at disable and detach.  Not while a nested guest
+ * (L2) runs on the vCPU.
  */
 struct vmiop_event_cr {
 	__u32 cr;		/* 0, 3 or 4 */

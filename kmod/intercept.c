@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The intercepts vmiop adds to KVM's, per vCPU: guest-debug flags (#BP,
+ * single-step; debug.c) and CR3-write exits (the vendor back ends).
+ *
+ * They are changed only on the vCPU's own thread with its state loaded:
+ * at its park point, which every entry passes when KVM_REQ_EVENT is set,
+ * or by whoever holds vcpu->mutex outside KVM_RUN.  KVM may drop one of
+ * its own accord (a vCPU reset rebuilds the VMCS/VMCB controls), so each
+ * park point asks again for what is wanted.
+ */
+#include "vmiop.h"
+
+/* vmiop wants CR3 writes to exit on @vcpu. */
+static bool vmiop_cr3_wanted(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
+{
+	return vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_CR, 3);
+}
+
+static void vmiop_cr3_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
+{
+	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
+	bool want = vmiop_cr3_wanted(sess, vcpu);
+
+	if (!want && !vv->cr3_applied)
+		return;
+	/* A nested guest runs on its own VMCS/VMCB: leave it alone. */
+	if (vcpu->arch.hflags & HF_GUEST_MASK)
+		return;
+	if (want)
+		vv->cr3_applied |= vmiop_vendor->cr3_exiting(vcpu, true);
+	else if (vmiop_vendor->cr3_exiting(vcpu, false))
+		vv->cr3_applied = false;
+}
+
+void vmiop_intercepts_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
+{
+	vmiop_debug_sync(sess, vcpu);
+	vmiop_cr3_sync(sess, vcpu);
+}
+
+static bool vmiop_intercepts_applied(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
+{
+	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
+
+	return READ_ONCE(vv->debug_applied) || READ_ONCE(vv->cr3_applied);
+}
+
+/* After events that change intercepts were enabled or disabled. */
+void vmiop_intercepts_kick(struct vmiop_session *sess)
+{
+	struct kvm_vcpu *vcpu;
+	unsigned long i;
+
+	kvm_for_each_vcpu(i, vcpu, sess->kvm) {
+		kvm_make_request(KVM_REQ_EVENT, vcpu);
+		kvm_vcpu_kick(vcpu);
+	}
+}
+
+static int vmiop_intercepts_sync_fn(struct kvm_vcpu *vcpu, void *arg)
+{
+	vmiop_intercepts_sync(arg, vcpu);
+	return 0;
+}
+
+/*
+ * Detach: every vCPU gets KVM's own intercepts back before the session
+ * goes.  Running vCPUs do it at their next park point (kicked); a vCPU
+ * outside KVM_RUN has it done here, under its mutex.  Uninterruptible but
+ * bounded: this runs when the introspector dies, with SIGKILL pending.
+ */
+void vmiop_intercepts_restore(struct vmiop_session *sess)
+{
+	unsigned long deadline = jiffies + 10 * HZ;
+	struct kvm_vcpu *vcpu;
+	unsigned long i;
+	bool left;
+
+	do {
+		left = false;
+		kvm_for_each_vcpu(i, vcpu, sess->kvm) {
+			if (!vmiop_intercepts_applied(sess, vcpu))
+				continue;
+			if (mutex_trylock(&vcpu->mutex)) {
+				vmiop_vcpu_call_locked(sess, vcpu, vmiop_intercepts_sync_fn, sess);
+				mutex_unlock(&vcpu->mutex);
+				continue;
+			}
+			kvm_make_request(KVM_REQ_EVENT, vcpu);
+			kvm_vcpu_kick(vcpu);
+			left = true;
+		}
+		if (left)
+			schedule_timeout_uninterruptible(1);
+	} while (left && time_before(jiffies, deadline));
+	if (left)
+		pr_err("detach: a vCPU kept vmiop's intercepts (stuck in KVM?)\n");
+}
