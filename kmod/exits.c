@@ -115,6 +115,47 @@ orig:
 	return orig(vcpu);
 }
 
+/*
+ * A descriptor-table instruction exited (the vendor hooks decoded which).
+ * Such exits are vmiop's own (or VMX UMIP emulation's): KVM's emulator
+ * runs the instruction unless the reply says otherwise.
+ */
+int vmiop_on_desc(struct kvm_vcpu *vcpu, u32 reg, bool write)
+{
+	struct vmiop_session *sess = vmiop_session_find(vcpu->kvm);
+	struct vmiop_event_reply reply;
+	struct vmiop_event *e;
+	bool wanted;
+	int ret;
+
+	if (!sess)
+		return kvm_emulate_instruction(vcpu, 0);
+	wanted = vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_DESC, reg);
+	if (!wanted && vmiop_event_pending_type(sess, vcpu) != VMIOP_EVENT_DESC)
+		goto emulate;
+	e = vmiop_event_alloc(vcpu, VMIOP_EVENT_DESC);
+	if (!e)
+		goto emulate;
+	e->desc.reg = reg;
+	e->desc.write = write;
+	ret = vmiop_event_deliver(sess, vcpu, e, wanted, &reply);
+	kfree(e);
+	vmiop_session_put(sess);
+	if (ret)
+		return vmiop_exit_for_signal(vcpu);
+
+	switch (reply.action) {
+	case VMIOP_ACTION_INJECT:
+		return 1;	/* not executed: the exception is its fault */
+	case VMIOP_ACTION_SKIP:
+		return kvm_skip_emulated_instruction(vcpu);
+	}
+	return kvm_emulate_instruction(vcpu, 0);
+emulate:
+	vmiop_session_put(sess);
+	return kvm_emulate_instruction(vcpu, 0);
+}
+
 int vmiop_on_hypercall(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu))
 {
 	struct vmiop_session *sess = vmiop_session_find(vcpu->kvm);

@@ -154,6 +154,7 @@ static int vmiop_set_cr4(struct kvm_vcpu *vcpu, unsigned long val)
 {
 	int ret = vmiop_on_cr_write(vcpu, 4, val, orig_set_cr4);
 
+	vmiop_intercepts_recheck(vcpu);
 	vmiop_hook_exit();
 	return ret;
 }
@@ -281,6 +282,28 @@ static int vmiop_vmx_handle_cr(struct kvm_vcpu *vcpu)
 	return ret;
 }
 
+static int (*orig_vmx_handle_desc)(struct kvm_vcpu *vcpu);
+static int (*orig_svm_invoke_exit_handler)(struct kvm_vcpu *vcpu, u64 exit_code);
+
+static int vmiop_vmx_handle_desc_hook(struct kvm_vcpu *vcpu)
+{
+	int ret = vmiop_vmx_handle_desc(vcpu, orig_vmx_handle_desc);
+
+	vmiop_hook_exit();
+	return ret;
+}
+
+/* SVM: the descriptor-table exits KVM has no handler for. */
+static int vmiop_svm_invoke_exit_handler(struct kvm_vcpu *vcpu, u64 exit_code)
+{
+	int ret;
+
+	if (!vmiop_svm_handle_desc(vcpu, exit_code, &ret))
+		ret = orig_svm_invoke_exit_handler(vcpu, exit_code);
+	vmiop_hook_exit();
+	return ret;
+}
+
 /* ---- the table --------------------------------------------------------- */
 
 struct vmiop_hook {
@@ -328,6 +351,10 @@ static struct vmiop_hook vmiop_hooks[] = {
 	     &orig_requeue_exception_e),
 	HOOK_VENDOR(VMIOP_VENDOR_INTEL, "kvm_intel:handle_cr", vmiop_vmx_handle_cr,
 		    &orig_vmx_handle_cr),
+	HOOK_VENDOR(VMIOP_VENDOR_INTEL, "kvm_intel:handle_desc", vmiop_vmx_handle_desc_hook,
+		    &orig_vmx_handle_desc),
+	HOOK_VENDOR(VMIOP_VENDOR_AMD, "kvm_amd:svm_invoke_exit_handler",
+		    vmiop_svm_invoke_exit_handler, &orig_svm_invoke_exit_handler),
 	HOOK_VENDOR(VMIOP_VENDOR_INTEL, "kvm_intel:vmx_inject_exception",
 		    vmiop_vmx_inject_exception, &orig_vmx_inject_exception),
 	HOOK_VENDOR(VMIOP_VENDOR_AMD, "kvm_amd:bp_interception", vmiop_svm_bp, &orig_svm_bp),

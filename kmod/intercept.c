@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The intercepts vmiop adds to KVM's, per vCPU: guest-debug flags (#BP,
- * single-step; debug.c) and CR3-write exits (the vendor back ends).
+ * single-step; debug.c), CR3-write and descriptor-table exits (the vendor
+ * back ends).
  *
  * They are changed only on the vCPU's own thread with its state loaded:
  * at its park point, which every entry passes when KVM_REQ_EVENT is set,
@@ -33,17 +34,50 @@ static void vmiop_cr3_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 		vv->cr3_applied = false;
 }
 
-void vmiop_intercepts_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
-{
-	vmiop_debug_sync(sess, vcpu);
-	vmiop_cr3_sync(sess, vcpu);
-}
-
 static bool vmiop_intercepts_applied(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 {
 	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
 
-	return READ_ONCE(vv->debug_applied) || READ_ONCE(vv->cr3_applied);
+	return READ_ONCE(vv->debug_applied) || READ_ONCE(vv->cr3_applied) ||
+	       READ_ONCE(vv->desc_applied);
+}
+
+static void vmiop_desc_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
+{
+	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
+	bool want = !READ_ONCE(sess->detached) &&
+		    vmiop_event_enabled_on(sess, vcpu, VMIOP_EVENT_DESC);
+
+	if (!want && !vv->desc_applied)
+		return;
+	if (vcpu->arch.hflags & HF_GUEST_MASK)
+		return;
+	if (want)
+		vv->desc_applied |= vmiop_vendor->desc_exiting(vcpu, true);
+	else if (vmiop_vendor->desc_exiting(vcpu, false))
+		vv->desc_applied = false;
+}
+
+void vmiop_intercepts_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
+{
+	vmiop_debug_sync(sess, vcpu);
+	vmiop_cr3_sync(sess, vcpu);
+	vmiop_desc_sync(sess, vcpu);
+}
+
+/*
+ * KVM may have rewritten a control vmiop set (a CR4 write toggles VMX
+ * descriptor-table exits for UMIP emulation): look again before entry.
+ */
+void vmiop_intercepts_recheck(struct kvm_vcpu *vcpu)
+{
+	struct vmiop_session *sess = vmiop_session_find(vcpu->kvm);
+
+	if (!sess)
+		return;
+	if (vmiop_intercepts_applied(sess, vcpu))
+		kvm_make_request(KVM_REQ_EVENT, vcpu);
+	vmiop_session_put(sess);
 }
 
 /* After events that change intercepts were enabled or disabled. */

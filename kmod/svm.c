@@ -62,6 +62,57 @@ static bool svm_cr3_exiting(struct kvm_vcpu *vcpu, bool on)
 	return true;
 }
 
+/* The eight descriptor-table intercepts, STORE_IDTR to LOAD_TR. */
+#define SVM_DESC_INTERCEPTS	8
+static_assert(INTERCEPT_LOAD_TR - INTERCEPT_STORE_IDTR + 1 == SVM_DESC_INTERCEPTS);
+static_assert(SVM_EXIT_TR_WRITE - SVM_EXIT_IDTR_READ + 1 == SVM_DESC_INTERCEPTS);
+
+static bool svm_desc_exiting(struct kvm_vcpu *vcpu, bool on)
+{
+	struct vmcb *vmcb = svm_current_vmcb(vcpu);
+	unsigned long *intercepts;
+	int i;
+
+	if (!vmcb) {
+		pr_warn_once("no VMCB where expected: descriptor-table events unavailable\n");
+		return false;
+	}
+	intercepts = (unsigned long *)vmcb->control.intercepts;
+	if (on && test_bit(INTERCEPT_STORE_IDTR, intercepts))
+		return false;
+	for (i = 0; i < SVM_DESC_INTERCEPTS; i++) {
+		if (on)
+			__set_bit(INTERCEPT_STORE_IDTR + i, intercepts);
+		else
+			__clear_bit(INTERCEPT_STORE_IDTR + i, intercepts);
+	}
+	vmcb->control.clean &= ~VMCB_CLEAN_INTERCEPTS;
+	return true;
+}
+
+static bool svm_desc_available(void)
+{
+	return true;
+}
+
+/*
+ * KVM has no handler for these exit codes (it would report an internal
+ * error): exits vmiop caused.  True if @exit_code was one.
+ */
+bool vmiop_svm_handle_desc(struct kvm_vcpu *vcpu, u64 exit_code, int *ret)
+{
+	static const u8 reg[4] = {
+		VMIOP_DESC_IDTR, VMIOP_DESC_GDTR, VMIOP_DESC_LDTR, VMIOP_DESC_TR,
+	};
+	u64 i = exit_code - SVM_EXIT_IDTR_READ;
+
+	if (exit_code < SVM_EXIT_IDTR_READ || i >= SVM_DESC_INTERCEPTS)
+		return false;
+	/* reads (stores to memory) first, then writes, each IDTR GDTR LDTR TR */
+	*ret = vmiop_on_desc(vcpu, reg[i & 3], i >= 4);
+	return true;
+}
+
 const struct vmiop_vendor_ops vmiop_svm_ops = {
 	.name = "svm",
 	.vendor = VMIOP_VENDOR_AMD,
@@ -70,4 +121,6 @@ const struct vmiop_vendor_ops vmiop_svm_ops = {
 	.bp_insn_len = svm_bp_insn_len,
 	.clear_pending_step = svm_clear_pending_step,
 	.cr3_exiting = svm_cr3_exiting,
+	.desc_exiting = svm_desc_exiting,
+	.desc_available = svm_desc_available,
 };

@@ -53,11 +53,17 @@ struct vmiop_vendor_ops {
 	 * be found.
 	 */
 	bool (*cr3_exiting)(struct kvm_vcpu *vcpu, bool on);
+	/* The same for LIDT/LGDT/LLDT/LTR/SIDT/SGDT/SLDT/STR exits. */
+	bool (*desc_exiting)(struct kvm_vcpu *vcpu, bool on);
+	/* The CPU can make descriptor-table instructions exit. */
+	bool (*desc_available)(void);
 };
 
 extern const struct vmiop_vendor_ops vmiop_svm_ops;
 extern const struct vmiop_vendor_ops vmiop_vmx_ops;
 bool vmiop_vmx_cr3_write(struct kvm_vcpu *vcpu, int *ret);
+int vmiop_vmx_handle_desc(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu));
+bool vmiop_svm_handle_desc(struct kvm_vcpu *vcpu, u64 exit_code, int *ret);
 extern const struct vmiop_vendor_ops *vmiop_vendor;
 
 /* hooks.c: the one table of KVM functions vmiop redirects. */
@@ -94,6 +100,7 @@ struct vmiop_vcpu {
 	u32 vmm_debug;
 	bool debug_applied;
 	bool cr3_applied;	/* intercept.c: vmiop turned CR3-write exits on */
+	bool desc_applied;	/* ... and descriptor-table exits */
 	bool trap_pending;
 	u32 trap_insn_len;
 
@@ -202,10 +209,12 @@ void vmiop_on_requeue_exception(struct kvm_vcpu *vcpu);
 void vmiop_intercepts_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
 void vmiop_intercepts_kick(struct vmiop_session *sess);
 void vmiop_intercepts_restore(struct vmiop_session *sess);
+void vmiop_intercepts_recheck(struct kvm_vcpu *vcpu);
 
 /* exits.c: the event classes, called from the hooks */
 struct vmiop_event *vmiop_event_alloc(struct kvm_vcpu *vcpu, u16 type);
 int vmiop_on_cpuid(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu));
+int vmiop_on_desc(struct kvm_vcpu *vcpu, u32 reg, bool write);
 int vmiop_on_hypercall(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu));
 int vmiop_on_msr(struct kvm_vcpu *vcpu, bool write, int (*orig)(struct kvm_vcpu *vcpu));
 int vmiop_on_xsetbv(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu));

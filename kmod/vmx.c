@@ -124,6 +124,63 @@ static bool vmx_cr3_exiting(struct kvm_vcpu *vcpu, bool on)
 	return true;
 }
 
+static bool vmx_desc_available(void)
+{
+	u64 ctls2;
+
+	/* allowed-1 settings in the high half */
+	if (rdmsrl_safe(MSR_IA32_VMX_PROCBASED_CTLS2, &ctls2))
+		return false;
+	return (ctls2 >> 32) & SECONDARY_EXEC_DESC;
+}
+
+/* KVM emulates UMIP with these exits when the CPU lacks it. */
+static bool vmx_umip_emulated_now(struct kvm_vcpu *vcpu)
+{
+	return !boot_cpu_has(X86_FEATURE_UMIP) && (vcpu->arch.cr4 & X86_CR4_UMIP);
+}
+
+static bool vmx_desc_exiting(struct kvm_vcpu *vcpu, bool on)
+{
+	struct vmx_controls_shadow *shadow = vmx_controls_shadow(vcpu);
+
+	if (!shadow || !(shadow->exec & CPU_BASED_ACTIVATE_SECONDARY_CONTROLS) ||
+	    !vmx_desc_available())
+		return false;
+	if (on) {
+		if (shadow->secondary_exec & SECONDARY_EXEC_DESC)
+			return false;
+		shadow->secondary_exec |= SECONDARY_EXEC_DESC;
+	} else if (!vmx_umip_emulated_now(vcpu)) {
+		shadow->secondary_exec &= ~SECONDARY_EXEC_DESC;
+	}
+	vmx_write(SECONDARY_VM_EXEC_CONTROL, shadow->secondary_exec);
+	return true;
+}
+
+/*
+ * Descriptor-table exits: vmiop's, or UMIP emulation's, where KVM's
+ * handle_desc() only emulates the instruction (and WARNs if UMIP is not
+ * why).  The exit reason and instruction information say which one.
+ */
+int vmiop_vmx_handle_desc(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu))
+{
+	/* by instruction identity: SGDT SIDT LGDT LIDT, or SLDT STR LLDT LTR */
+	static const u8 gdtr_idtr[4] = {
+		VMIOP_DESC_GDTR, VMIOP_DESC_IDTR, VMIOP_DESC_GDTR, VMIOP_DESC_IDTR,
+	};
+	static const u8 ldtr_tr[4] = {
+		VMIOP_DESC_LDTR, VMIOP_DESC_TR, VMIOP_DESC_LDTR, VMIOP_DESC_TR,
+	};
+	u32 reason = vmx_read(VM_EXIT_REASON) & 0xffff;
+	u32 id = (vmx_read(VMX_INSTRUCTION_INFO) >> 28) & 3;
+
+	if (reason != EXIT_REASON_GDTR_IDTR && reason != EXIT_REASON_LDTR_TR)
+		return orig(vcpu);
+	return vmiop_on_desc(vcpu, reason == EXIT_REASON_GDTR_IDTR ? gdtr_idtr[id] : ldtr_tr[id],
+			     id >= 2);
+}
+
 /* struct kvm_regs by the instruction encoding's GPR number */
 static const u8 vmx_gpr_offset[16] = {
 	offsetof(struct kvm_regs, rax), offsetof(struct kvm_regs, rcx),
@@ -164,4 +221,6 @@ const struct vmiop_vendor_ops vmiop_vmx_ops = {
 	.bp_insn_len = vmx_bp_insn_len,
 	.clear_pending_step = vmx_clear_pending_step,
 	.cr3_exiting = vmx_cr3_exiting,
+	.desc_exiting = vmx_desc_exiting,
+	.desc_available = vmx_desc_available,
 };

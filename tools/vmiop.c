@@ -275,6 +275,13 @@ static int log_event(struct vmiop *v, const struct vmiop_event *ev,
 	case VMIOP_EVENT_SINGLESTEP:
 		printf(" next 0x%" PRIx64, (uint64_t)ev->singlestep.gva);
 		break;
+	case VMIOP_EVENT_DESC: {
+		static const char *const regs[] = { "?", "idtr", "gdtr", "ldtr", "tr" };
+
+		printf(" %s %s", ev->desc.write ? "load" : "store",
+		       regs[ev->desc.reg <= VMIOP_DESC_TR ? ev->desc.reg : 0]);
+		break;
+	}
 	case VMIOP_EVENT_TRAP:
 		printf(" vector %u", ev->trap.vector);
 		if (ev->trap.has_error_code)

@@ -477,7 +477,7 @@ struct vmiop_translate {
 enum vmiop_event_type {
 	VMIOP_EVENT_CR = 1,		/* CR0/CR3/CR4 write */
 	VMIOP_EVENT_MSR = 2,		/* MSR read or write */
-	VMIOP_EVENT_DESC = 3,		/* descriptor-table register access */
+	VMIOP_EVENT_DESC = 3,		/* IDTR/GDTR/LDTR/TR load or store */
 	VMIOP_EVENT_CPUID = 4,		/* CPUID */
 	VMIOP_EVENT_BREAKPOINT = 5,	/* INT3 (#BP) */
 	VMIOP_EVENT_DEBUG = 6,		/* #DB: hardware breakpoints */
@@ -699,6 +699,26 @@ struct vmiop_event_trap {
 	__aligned_u64 cr2;	/* #PF: the address the guest will find in CR2 */
 };
 
+/* struct vmiop_event_desc.reg, and the DESC filter key */
+enum vmiop_desc_reg {
+	VMIOP_DESC_IDTR = 1,
+	VMIOP_DESC_GDTR = 2,
+	VMIOP_DESC_LDTR = 3,
+	VMIOP_DESC_TR = 4,
+};
+
+/*
+ * LIDT, LGDT, LLDT, LTR (@write 1) or SIDT, SGDT, SLDT, STR (@write 0).
+ * Filter key: enum vmiop_desc_reg.  Replies: continue (KVM's emulator
+ * runs the instruction), skip, inject.  The register's value before is in
+ * the snapshot; a load's new value is the instruction's operand, in the
+ * register after it (reply with VMIOP_REPLY_F_SINGLESTEP to see it).
+ */
+struct vmiop_event_desc {
+	__u32 reg;
+	__u32 write;
+};
+
 struct vmiop_event_cpuid {
 	__u32 leaf;		/* EAX */
 	__u32 subleaf;		/* ECX */
@@ -736,6 +756,7 @@ struct vmiop_event {
 		struct vmiop_event_debug debug;
 		struct vmiop_event_singlestep singlestep;
 		struct vmiop_event_trap trap;
+		struct vmiop_event_desc desc;
 		struct vmiop_event_xsetbv xsetbv;
 		struct vmiop_event_cpuid cpuid;
 		struct vmiop_event_hypercall hypercall;
