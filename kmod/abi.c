@@ -164,11 +164,15 @@ int abi_ring_setup(struct vmiop_ring_setup *r)
 
 int abi_check_event_control(const struct vmiop_event_control *c)
 {
-	if (c->flags & ~(VMIOP_EVENT_CTL_F_VCPU | VMIOP_EVENT_CTL_F_READS) || c->enable > 1)
+	if (c->flags & ~(VMIOP_EVENT_CTL_F_VCPU | VMIOP_EVENT_CTL_F_READS |
+			 VMIOP_EVENT_CTL_F_CHANGES) || c->enable > 1)
 		return -EINVAL;
-	/* Reads are a per-type setting made when enabling, for MSRs only. */
+	/* Per-type settings made when enabling, each for one type. */
 	if (c->flags & VMIOP_EVENT_CTL_F_READS &&
 	    (c->type != VMIOP_EVENT_MSR || !c->enable || c->flags & VMIOP_EVENT_CTL_F_VCPU))
+		return -EINVAL;
+	if (c->flags & VMIOP_EVENT_CTL_F_CHANGES &&
+	    (c->type != VMIOP_EVENT_CR || !c->enable || c->flags & VMIOP_EVENT_CTL_F_VCPU))
 		return -EINVAL;
 	if (!(c->flags & VMIOP_EVENT_CTL_F_VCPU) && c->vcpu)
 		return -EINVAL;

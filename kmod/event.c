@@ -21,7 +21,7 @@ struct vmiop_filter {
 struct vmiop_event_cfg {
 	unsigned long *vcpus;			/* enabled on these vCPU indices */
 	struct vmiop_filter __rcu *filter;	/* NULL: every key */
-	bool reads;				/* MSR: RDMSR too */
+	u32 type_flags;				/* VMIOP_EVENT_CTL_F_READS/_CHANGES */
 };
 
 struct vmiop_events {
@@ -207,7 +207,8 @@ long vmiop_ioctl_event_control(struct vmiop_session *sess, struct vmiop_event_co
 		/* Filter first: a vCPU that sees the type on sees its filter. */
 		old = rcu_replace_pointer(cfg->filter, f, lockdep_is_held(&sess->lock));
 		kfree_rcu(old, rcu);
-		WRITE_ONCE(cfg->reads, !!(c->flags & VMIOP_EVENT_CTL_F_READS));
+		WRITE_ONCE(cfg->type_flags, c->flags & (VMIOP_EVENT_CTL_F_READS |
+							VMIOP_EVENT_CTL_F_CHANGES));
 	}
 	if (c->flags & VMIOP_EVENT_CTL_F_VCPU)
 		assign_bit(c->vcpu, cfg->vcpus, c->enable);
@@ -231,11 +232,12 @@ bool vmiop_event_enabled_on(struct vmiop_session *sess, struct kvm_vcpu *vcpu, u
 	return ev && test_bit(vcpu->vcpu_idx, ev->cfg[type].vcpus);
 }
 
-bool vmiop_event_reads_wanted(struct vmiop_session *sess, u16 type)
+/* A per-type VMIOP_EVENT_CTL_F_* setting of @type is on. */
+bool vmiop_event_type_flag(struct vmiop_session *sess, u16 type, u32 flag)
 {
 	struct vmiop_events *ev = vmiop_events_get(sess);
 
-	return ev && READ_ONCE(ev->cfg[type].reads);
+	return ev && (READ_ONCE(ev->cfg[type].type_flags) & flag);
 }
 
 /* Called on the vCPU's thread for every exit of a type vmiop delivers. */

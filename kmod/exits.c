@@ -231,6 +231,11 @@ int vmiop_on_cr_write(struct kvm_vcpu *vcpu, u32 cr, unsigned long val,
 	e->cr.cr = cr;
 	e->cr.old_value = cr == 0 ? e->regs.cr0 : cr == 3 ? e->regs.cr3 : e->regs.cr4;
 	e->cr.new_value = val;
+	if (wanted && vmiop_event_type_flag(sess, VMIOP_EVENT_CR, VMIOP_EVENT_CTL_F_CHANGES) &&
+	    ((val ^ e->cr.old_value) & ~(cr == 3 ? BIT_ULL(63) : 0)) == 0)
+		wanted = false;
+	if (!wanted && vmiop_event_pending_type(sess, vcpu) != VMIOP_EVENT_CR)
+		goto orig;
 
 	ret = vmiop_event_deliver(sess, vcpu, e, wanted, &reply);
 	if (ret || reply.action == VMIOP_ACTION_INJECT) {
@@ -284,7 +289,7 @@ int vmiop_on_msr(struct kvm_vcpu *vcpu, bool write, int (*orig)(struct kvm_vcpu 
 
 	if (!sess)
 		return orig(vcpu);
-	wanted = (write || vmiop_event_reads_wanted(sess, VMIOP_EVENT_MSR)) &&
+	wanted = (write || vmiop_event_type_flag(sess, VMIOP_EVENT_MSR, VMIOP_EVENT_CTL_F_READS)) &&
 		 vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_MSR, index);
 	if (!wanted && vmiop_event_pending_type(sess, vcpu) != VMIOP_EVENT_MSR)
 		goto orig;

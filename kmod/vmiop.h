@@ -189,7 +189,7 @@ __poll_t vmiop_events_poll(struct vmiop_session *sess, struct file *file,
 int vmiop_events_mmap(struct vmiop_session *sess, struct vm_area_struct *vma);
 bool vmiop_event_wanted(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 			u16 type, u64 key);
-bool vmiop_event_reads_wanted(struct vmiop_session *sess, u16 type);
+bool vmiop_event_type_flag(struct vmiop_session *sess, u16 type, u32 flag);
 bool vmiop_event_enabled_on(struct vmiop_session *sess, struct kvm_vcpu *vcpu, u16 type);
 int vmiop_event_deliver(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 			struct vmiop_event *e, bool wanted, struct vmiop_event_reply *reply);

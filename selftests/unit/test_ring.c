@@ -102,6 +102,19 @@ static void control_checks(void **state)
 	c.flags = 0;
 	c.vcpu = 0;
 	assert_int_equal(abi_check_event_control(&c), 0);
+	/* Per-type settings: each for its type, when enabling the whole VM. */
+	c.flags = VMIOP_EVENT_CTL_F_CHANGES;
+	assert_int_equal(abi_check_event_control(&c), -EINVAL);	/* CPUID */
+	c.type = VMIOP_EVENT_CR;
+	assert_int_equal(abi_check_event_control(&c), 0);
+	c.flags = VMIOP_EVENT_CTL_F_READS;
+	assert_int_equal(abi_check_event_control(&c), -EINVAL);	/* CR */
+	c.type = VMIOP_EVENT_MSR;
+	assert_int_equal(abi_check_event_control(&c), 0);
+	c.flags = 1u << 3;
+	assert_int_equal(abi_check_event_control(&c), -EINVAL);	/* unknown */
+	c.flags = 0;
+	c.type = VMIOP_EVENT_CPUID;
 	c.enable = 0;
 	assert_int_equal(abi_check_event_control(&c), -EINVAL);	/* disable */
 	c.enable = 1;

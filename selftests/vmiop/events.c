@@ -783,6 +783,59 @@ TEST(cr3_writes_exit_while_wanted)
 	tvm_destroy(tvm);
 }
 
+static uint64_t cr3_changes_seen;
+
+/* Same value, another value, same again, back: two changes. */
+static void guest_cr3_changes(uint64_t alt)
+{
+	uint64_t root = guest_read_cr3();
+	int i;
+
+	for (i = 0; i < 10; i++)
+		guest_write_cr3(root);
+	guest_write_cr3(alt);
+	guest_write_cr3(alt);
+	guest_write_cr3(root);
+	cr3_changes_seen = guest_read_cr3();
+	GUEST_DONE();
+}
+
+TEST(cr3_writes_that_change_it_only)
+{
+	static const struct vmiop_filter_range cr3_only = { 3, 3 };
+	struct tvm *tvm = tvm_create(1, 0);
+	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
+	uint64_t root = tvm_pt_root(tvm), alt = tvm_alloc_gpa(tvm, 4096, 4096);
+	struct vmiop_event_control c = {
+		.size = sizeof(c), .type = VMIOP_EVENT_CR, .enable = 1,
+		.flags = VMIOP_EVENT_CTL_F_CHANGES, .nr_filter = 1,
+		.filter = (uintptr_t)&cr3_only,
+	};
+	struct vmiop *v = vt_attach(tvm);
+	struct vmiop_ring *ring;
+	struct vmiop_event *ev;
+	int i;
+
+	memcpy(tvm_gpa2hva(tvm, alt), tvm_gpa2hva(tvm, root), 4096);
+	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
+	ASSERT_EQ(xioctl(vmiop_fd(v), VMIOP_EVENT_CONTROL, &c), 0);
+	tvm_vcpu_entry(vcpu, guest_cr3_changes, alt);
+	tvm_vcpu_thread_start(vcpu, NULL, NULL);
+	for (i = 0; i < 2; i++) {
+		ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+		ASSERT_EQ(ev->type, VMIOP_EVENT_CR);
+		EXPECT_EQ(ev->cr.old_value, i ? alt : root);
+		EXPECT_EQ(ev->cr.new_value, i ? root : alt);
+		ASSERT_EQ(vmiop_event_continue(v, ev), 0);
+		vmiop_ring_advance(ring, 1);
+	}
+	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+	EXPECT_EQ(vmiop_ring_ready(ring), 0);
+	EXPECT_EQ(*TVM_GUEST_VAR(tvm, cr3_changes_seen), root);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
 static inline uint64_t rdmsr_preloaded(uint32_t msr)
 {
 	uint32_t lo = 0xaaaa, hi = 0xbbbb;

@@ -573,6 +573,11 @@ struct vmiop_filter_range {
 #define VMIOP_EVENT_CTL_F_VCPU	(1u << 0)
 /* MSR: reads (RDMSR) too, not only writes.  Per type, like @filter. */
 #define VMIOP_EVENT_CTL_F_READS	(1u << 1)
+/*
+ * CR: only writes that change the register (CR3: ignoring bit 63, the
+ * PCID no-flush hint).  Per type, like @filter.
+ */
+#define VMIOP_EVENT_CTL_F_CHANGES	(1u << 2)
 
 /**
  * struct vmiop_event_control - VMIOP_EVENT_CONTROL: enable or disable events
@@ -586,7 +591,9 @@ struct vmiop_filter_range {
  *	@enable, replaces the type's filter (for all vCPUs): an event is
  *	delivered only when its key is in one of the ranges (none: every
  *	event).  Keys: CR the register number, MSR the index, CPUID the
- *	leaf (EAX), HYPERCALL the number (RAX), XSETBV the XCR index.
+ *	leaf (EAX), HYPERCALL the number (RAX), XSETBV the XCR index,
+ *	DESC enum vmiop_desc_reg, BREAKPOINT and SINGLESTEP the guest
+ *	address, DEBUG 1 (the vector), TRAP the vector.
  *	Must be 0 when disabling.
  *
  * Needs a ring (VMIOP_RING_SETUP).  Events the vCPUs are already waiting
