@@ -219,7 +219,8 @@ long vmiop_ioctl_event_control(struct vmiop_session *sess, struct vmiop_event_co
 	mutex_unlock(&sess->lock);
 	/* These change what KVM intercepts: each vCPU does it before entry. */
 	if (c->type == VMIOP_EVENT_BREAKPOINT || c->type == VMIOP_EVENT_SINGLESTEP ||
-	    c->type == VMIOP_EVENT_CR || c->type == VMIOP_EVENT_DESC)
+	    c->type == VMIOP_EVENT_CR || c->type == VMIOP_EVENT_DESC ||
+	    c->type == VMIOP_EVENT_MSR)
 		vmiop_intercepts_kick(sess);
 	return 0;
 }

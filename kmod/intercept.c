@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The intercepts vmiop adds to KVM's, per vCPU: guest-debug flags (#BP,
- * single-step; debug.c), CR3-write and descriptor-table exits (the vendor
- * back ends).
+ * single-step; debug.c), CR3-write, descriptor-table and MSR exits (the
+ * vendor back ends).
  *
  * They are changed only on the vCPU's own thread with its state loaded:
  * at its park point, which every entry passes when KVM_REQ_EVENT is set,
@@ -38,6 +38,11 @@ static bool vmiop_intercepts_applied(struct vmiop_session *sess, struct kvm_vcpu
 {
 	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
 
+	int i;
+
+	for (i = 0; i < VMIOP_NR_PASSTHROUGH_MSRS; i++)
+		if (READ_ONCE(vv->msr_applied[i]))
+			return true;
 	return READ_ONCE(vv->debug_applied) || READ_ONCE(vv->cr3_applied) ||
 	       READ_ONCE(vv->desc_applied);
 }
@@ -58,11 +63,48 @@ static void vmiop_desc_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 		vv->desc_applied = false;
 }
 
+/*
+ * The MSRs that KVM lets a guest write (and mostly read) without exits on
+ * one vendor or the other, and that introspection watches: system-call
+ * entry points, segment bases, TSC_AUX.
+ */
+static const u32 vmiop_passthrough_msrs[VMIOP_NR_PASSTHROUGH_MSRS] = {
+	MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SYSCALL_MASK,
+	MSR_FS_BASE, MSR_GS_BASE, MSR_KERNEL_GS_BASE,
+	MSR_IA32_SYSENTER_CS, MSR_IA32_SYSENTER_ESP, MSR_IA32_SYSENTER_EIP,
+	MSR_TSC_AUX,
+};
+
+static void vmiop_msr_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
+{
+	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
+	bool reads = vmiop_event_type_flag(sess, VMIOP_EVENT_MSR, VMIOP_EVENT_CTL_F_READS);
+	bool on = vmiop_event_enabled_on(sess, vcpu, VMIOP_EVENT_MSR) &&
+		  !READ_ONCE(sess->detached);
+	int i;
+
+	if (vcpu->arch.hflags & HF_GUEST_MASK)
+		return;
+	for (i = 0; i < VMIOP_NR_PASSTHROUGH_MSRS; i++) {
+		u32 msr = vmiop_passthrough_msrs[i], want = 0, more, less;
+
+		if (on && vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_MSR, msr))
+			want = VMIOP_MSR_W | (reads ? VMIOP_MSR_R : 0);
+		more = want & ~vv->msr_applied[i];
+		less = vv->msr_applied[i] & ~want;
+		if (more)
+			vv->msr_applied[i] |= vmiop_vendor->msr_exiting(vcpu, msr, more, true);
+		if (less)
+			vv->msr_applied[i] &= ~vmiop_vendor->msr_exiting(vcpu, msr, less, false);
+	}
+}
+
 void vmiop_intercepts_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 {
 	vmiop_debug_sync(sess, vcpu);
 	vmiop_cr3_sync(sess, vcpu);
 	vmiop_desc_sync(sess, vcpu);
+	vmiop_msr_sync(sess, vcpu);
 }
 
 /*

@@ -29,7 +29,7 @@ static int vmiop_detect_vendor(void)
 	for (i = 0; i < ARRAY_SIZE(vmiop_vendors); i++) {
 		if (vmiop_lookup_name(vmiop_vendors[i]->exit_handler)) {
 			vmiop_vendor = vmiop_vendors[i];
-			return 0;
+			return vmiop_vendor->init();
 		}
 	}
 	pr_err("neither kvm_amd nor kvm_intel is loaded\n");

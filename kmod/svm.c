@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /* AMD SVM (NPT) back end. */
+#include <linux/mem_encrypt.h>
 #include <asm/svm.h>
+#include "msrmap.h"
 #include "vmiop.h"
 
 /* The VMCB clean bit that covers the intercept vectors (APM 15.15.3). */
@@ -113,6 +115,53 @@ bool vmiop_svm_handle_desc(struct kvm_vcpu *vcpu, u64 exit_code, int *ret)
 	return true;
 }
 
+/* KVM's, so that its own view of which MSRs pass through stays right. */
+static void (*svm_set_msr_interception)(struct kvm_vcpu *vcpu, u32 *msrpm, u32 msr,
+					int read, int write);
+
+static int svm_init(void)
+{
+	svm_set_msr_interception = (void *)vmiop_lookup_name("kvm_amd:set_msr_interception");
+	if (!svm_set_msr_interception) {
+		pr_err("required symbol kvm_amd:set_msr_interception not found in this kernel\n");
+		return -ENOENT;
+	}
+	return 0;
+}
+
+static bool svm_msr_intercepted(const u8 *msrpm, u32 msr, bool write)
+{
+	u32 byte, bit;
+
+	/* Outside the map every access exits. */
+	return !msrmap_svm_bit(msr, write, &byte, &bit) || (msrpm[byte] & BIT(bit));
+}
+
+static u32 svm_msr_exiting(struct kvm_vcpu *vcpu, u32 msr, u32 rw, bool on)
+{
+	struct vmcb *vmcb = svm_current_vmcb(vcpu);
+	bool read_icpt, write_icpt;
+	u32 changed = 0;
+	u8 *msrpm;
+
+	if (!vmcb)
+		return 0;
+	msrpm = __va(__sme_clr(vmcb->control.msrpm_base_pa));
+	read_icpt = svm_msr_intercepted(msrpm, msr, false);
+	write_icpt = svm_msr_intercepted(msrpm, msr, true);
+	if (rw & VMIOP_MSR_R && read_icpt != on) {
+		read_icpt = on;
+		changed |= VMIOP_MSR_R;
+	}
+	if (rw & VMIOP_MSR_W && write_icpt != on) {
+		write_icpt = on;
+		changed |= VMIOP_MSR_W;
+	}
+	if (changed)
+		svm_set_msr_interception(vcpu, (u32 *)msrpm, msr, !read_icpt, !write_icpt);
+	return changed;
+}
+
 const struct vmiop_vendor_ops vmiop_svm_ops = {
 	.name = "svm",
 	.vendor = VMIOP_VENDOR_AMD,
@@ -123,4 +172,6 @@ const struct vmiop_vendor_ops vmiop_svm_ops = {
 	.cr3_exiting = svm_cr3_exiting,
 	.desc_exiting = svm_desc_exiting,
 	.desc_available = svm_desc_available,
+	.msr_exiting = svm_msr_exiting,
+	.init = svm_init,
 };

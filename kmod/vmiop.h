@@ -37,6 +37,9 @@ bool kvm_cpuid(struct kvm_vcpu *vcpu, u32 *eax, u32 *ebx, u32 *ecx, u32 *edx,
 /* svm.c, vmx.c: what differs between the vendors, behind one struct. */
 struct vmiop_session;
 
+#define VMIOP_MSR_R	1
+#define VMIOP_MSR_W	2
+
 struct vmiop_vendor_ops {
 	const char *name;
 	u32 vendor;			/* enum vmiop_vendor */
@@ -57,6 +60,15 @@ struct vmiop_vendor_ops {
 	bool (*desc_exiting)(struct kvm_vcpu *vcpu, bool on);
 	/* The CPU can make descriptor-table instructions exit. */
 	bool (*desc_available)(void);
+	/*
+	 * Intercepts of @msr (VMIOP_MSR_R/_W in @rw) on or off, on the vCPU's
+	 * thread, not in guest mode; KVM's own functions do the change, so
+	 * its bookkeeping follows.  Returns what vmiop changed: on, the
+	 * accesses KVM let through before; off, those it restored.
+	 */
+	u32 (*msr_exiting)(struct kvm_vcpu *vcpu, u32 msr, u32 rw, bool on);
+	/* Looks up what the back end needs; 0 or -ENOENT (logged). */
+	int (*init)(void);
 };
 
 extern const struct vmiop_vendor_ops vmiop_svm_ops;
@@ -69,6 +81,9 @@ extern const struct vmiop_vendor_ops *vmiop_vendor;
 /* hooks.c: the one table of KVM functions vmiop redirects. */
 int vmiop_hooks_install(void);
 void vmiop_hooks_remove(void);
+
+/* intercept.c: MSRs KVM may let the guest access without exits */
+#define VMIOP_NR_PASSTHROUGH_MSRS 11
 
 /* Per-vCPU state; indexed by kvm_vcpu->vcpu_idx.  Protected by sess->state_lock. */
 struct vmiop_vcpu {
@@ -101,6 +116,8 @@ struct vmiop_vcpu {
 	bool debug_applied;
 	bool cr3_applied;	/* intercept.c: vmiop turned CR3-write exits on */
 	bool desc_applied;	/* ... and descriptor-table exits */
+	/* ... and exits for the MSRs KVM passes through: VMIOP_MSR_* per entry */
+	u8 msr_applied[VMIOP_NR_PASSTHROUGH_MSRS];
 	bool trap_pending;
 	u32 trap_insn_len;
 

@@ -2,6 +2,7 @@
 /* Intel VMX (EPT) back end. */
 #include <linux/slab.h>
 #include <asm/vmx.h>
+#include "msrmap.h"
 #include "vmiop.h"
 
 /* The current VMCS: on the vCPU's thread, inside KVM's vcpu_load. */
@@ -213,6 +214,48 @@ bool vmiop_vmx_cr3_write(struct kvm_vcpu *vcpu, int *ret)
 	return true;
 }
 
+/* KVM's (MSR_TYPE_R/W in its vmx.h are 1 and 2, like VMIOP_MSR_R/W). */
+static void (*vmx_enable_intercept_for_msr)(struct kvm_vcpu *vcpu, u32 msr, int type);
+static void (*vmx_disable_intercept_for_msr)(struct kvm_vcpu *vcpu, u32 msr, int type);
+
+static int vmx_init(void)
+{
+	vmx_enable_intercept_for_msr =
+		(void *)vmiop_lookup_name("kvm_intel:vmx_enable_intercept_for_msr");
+	vmx_disable_intercept_for_msr =
+		(void *)vmiop_lookup_name("kvm_intel:vmx_disable_intercept_for_msr");
+	if (!vmx_enable_intercept_for_msr || !vmx_disable_intercept_for_msr) {
+		pr_err("required symbol kvm_intel:vmx_*_intercept_for_msr not found in this kernel\n");
+		return -ENOENT;
+	}
+	return 0;
+}
+
+static u32 vmx_msr_exiting(struct kvm_vcpu *vcpu, u32 msr, u32 rw, bool on)
+{
+	u32 changed = 0, byte, bit;
+	const u8 *bitmap;
+	int i;
+
+	/* Without MSR bitmaps every RDMSR/WRMSR exits. */
+	if (!(vmx_read(CPU_BASED_VM_EXEC_CONTROL) & CPU_BASED_USE_MSR_BITMAPS))
+		return 0;
+	bitmap = __va(vmx_read(MSR_BITMAP));
+	for (i = 0; i < 2; i++) {
+		u32 access = i ? VMIOP_MSR_W : VMIOP_MSR_R;
+
+		if (!(rw & access) || !msrmap_vmx_bit(msr, i, &byte, &bit))
+			continue;
+		if (!!(bitmap[byte] & BIT(bit)) != on)
+			changed |= access;
+	}
+	if (changed && on)
+		vmx_enable_intercept_for_msr(vcpu, msr, changed);
+	else if (changed)
+		vmx_disable_intercept_for_msr(vcpu, msr, changed);
+	return changed;
+}
+
 const struct vmiop_vendor_ops vmiop_vmx_ops = {
 	.name = "vmx",
 	.vendor = VMIOP_VENDOR_INTEL,
@@ -223,4 +266,6 @@ const struct vmiop_vendor_ops vmiop_vmx_ops = {
 	.cr3_exiting = vmx_cr3_exiting,
 	.desc_exiting = vmx_desc_exiting,
 	.desc_available = vmx_desc_available,
+	.msr_exiting = vmx_msr_exiting,
+	.init = vmx_init,
 };

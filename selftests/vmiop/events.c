@@ -783,6 +783,126 @@ TEST(cr3_writes_exit_while_wanted)
 	tvm_destroy(tvm);
 }
 
+#define MSR_KERNEL_GS_BASE 0xc0000102
+#define MSR_QUIET 1000
+
+static uint64_t kgs_seen[3];
+
+/*
+ * KERNEL_GS_BASE: KVM lets the guest read and write it without exits on
+ * both vendors.  Written, read back; then written MSR_QUIET times twice.
+ */
+static void guest_kernel_gs_base(uint64_t arg)
+{
+	int i;
+
+	(void)arg;
+	guest_wrmsr(MSR_KERNEL_GS_BASE, 0x1111000);
+	kgs_seen[0] = guest_rdmsr(MSR_KERNEL_GS_BASE);
+	guest_wrmsr(MSR_KERNEL_GS_BASE, 0x2222000);
+	kgs_seen[1] = guest_rdmsr(MSR_KERNEL_GS_BASE);
+	GUEST_SYNC(1);		/* the host disables MSR events */
+	for (i = 0; i < MSR_QUIET; i++)
+		guest_wrmsr(MSR_KERNEL_GS_BASE, i);
+	GUEST_SYNC(2);		/* on again, then detach */
+	for (i = 0; i < MSR_QUIET; i++)
+		guest_wrmsr(MSR_KERNEL_GS_BASE, i);
+	GUEST_SYNC(3);
+	kgs_seen[2] = guest_rdmsr(MSR_KERNEL_GS_BASE);
+	GUEST_DONE();
+}
+
+struct msr_phases {
+	struct vmiop *v;
+	uint64_t exits[4];
+	bool failed;
+};
+
+static bool msr_phase(struct tvm_vcpu *vcpu, const struct ucall *uc, void *opaque)
+{
+	static const struct vmiop_filter_range kgs = { MSR_KERNEL_GS_BASE, MSR_KERNEL_GS_BASE };
+	struct msr_phases *p = opaque;
+
+	p->exits[uc->args[0] & 3] = tvm_vcpu_stat(vcpu, "exits");
+	if (uc->args[0] == 1 && vmiop_event_disable(p->v, VMIOP_EVENT_MSR, -1))
+		p->failed = true;
+	if (uc->args[0] == 2) {
+		if (vmiop_event_enable(p->v, VMIOP_EVENT_MSR, -1, &kgs, 1))
+			p->failed = true;
+		vmiop_close(p->v);
+	}
+	return true;
+}
+
+/*
+ * An MSR KVM passes through exits while MSR events want it, reads too
+ * with F_READS, and passes through again after disable and detach.
+ */
+TEST(passthrough_msr_exits_while_wanted)
+{
+	static const struct vmiop_filter_range kgs = { MSR_KERNEL_GS_BASE, MSR_KERNEL_GS_BASE };
+	struct vmiop_event_control c = {
+		.size = sizeof(c), .type = VMIOP_EVENT_MSR, .enable = 1,
+		.flags = VMIOP_EVENT_CTL_F_READS, .nr_filter = 1, .filter = (uintptr_t)&kgs,
+	};
+	struct tvm *tvm = tvm_create(1, 0);
+	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
+	struct msr_phases phases = { .v = vt_attach(tvm) };
+	struct vmiop *v = phases.v;
+	struct vmiop_ring *ring;
+	struct vmiop_event *ev;
+	uint64_t *seen;
+
+	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
+	ASSERT_EQ(xioctl(vmiop_fd(v), VMIOP_EVENT_CONTROL, &c), 0);
+	tvm_vcpu_entry(vcpu, guest_kernel_gs_base, 0);
+	tvm_vcpu_thread_start(vcpu, msr_phase, &phases);
+
+	/* wrmsr: denied */
+	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+	ASSERT_EQ(ev->type, VMIOP_EVENT_MSR);
+	EXPECT_EQ(ev->msr.index, MSR_KERNEL_GS_BASE);
+	EXPECT_EQ(ev->msr.write, 1);
+	EXPECT_EQ(ev->msr.new_value, 0x1111000);
+	{
+		struct vmiop_event_reply r = { .action = VMIOP_ACTION_SKIP };
+
+		ASSERT_EQ(vmiop_event_reply(v, ev, &r), 0);
+		vmiop_ring_advance(ring, 1);
+	}
+	/* rdmsr: answered by vmiop */
+	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+	ASSERT_EQ(ev->type, VMIOP_EVENT_MSR);
+	EXPECT_EQ(ev->msr.write, 0);
+	{
+		struct vmiop_event_reply r = { .action = VMIOP_ACTION_SET_RESULT,
+					       .value = 0xabcd000 };
+
+		ASSERT_EQ(vmiop_event_reply(v, ev, &r), 0);
+		vmiop_ring_advance(ring, 1);
+	}
+	/* wrmsr, then rdmsr: allowed */
+	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+	EXPECT_EQ(ev->msr.new_value, 0x2222000);
+	ASSERT_EQ(vmiop_event_continue(v, ev), 0);
+	vmiop_ring_advance(ring, 1);
+	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+	EXPECT_EQ(ev->msr.write, 0);
+	EXPECT_EQ(ev->msr.old_value, 0x2222000);
+	ASSERT_EQ(vmiop_event_continue(v, ev), 0);
+	vmiop_ring_advance(ring, 1);
+
+	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+	EXPECT_FALSE(phases.failed);
+	seen = *TVM_GUEST_VAR(tvm, kgs_seen);
+	EXPECT_EQ(seen[0], 0xabcd000);
+	EXPECT_EQ(seen[1], 0x2222000);
+	EXPECT_EQ(seen[2], MSR_QUIET - 1);
+	EXPECT_LT(phases.exits[2] - phases.exits[1], MSR_QUIET / 2);
+	EXPECT_LT(phases.exits[3] - phases.exits[2], MSR_QUIET / 2);
+	tvm_destroy(tvm);
+}
+
 static uint64_t cr3_changes_seen;
 
 /* Same value, another value, same again, back: two changes. */
