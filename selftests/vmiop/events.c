@@ -218,15 +218,6 @@ static void guest_hypercalls(uint64_t intel)
 	GUEST_DONE();
 }
 
-static uint64_t host_is_intel(struct vmiop *v)
-{
-	struct vmiop_api api;
-
-	if (vmiop_get_api(v, &api))
-		return 0;
-	return api.host_vendor == VMIOP_VENDOR_INTEL;
-}
-
 TEST(hypercall_event_each_reply)
 {
 	static const struct vmiop_filter_range f = { 0x7000, 0x7fff };
@@ -239,7 +230,7 @@ TEST(hypercall_event_each_reply)
 
 	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
 	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_HYPERCALL, -1, &f, 1), 0);
-	tvm_vcpu_entry(vcpu, guest_hypercalls, host_is_intel(v));
+	tvm_vcpu_entry(vcpu, guest_hypercalls, vt_host_is_intel(v));
 	tvm_vcpu_thread_start(vcpu, NULL, NULL);
 	for (i = 0; i < 3; i++) {
 		struct vmiop_event_reply r = { 0 };

@@ -96,6 +96,14 @@ static inline bool vt_under_qemu_tcg(void)
 	return !strcmp(sig, "TCGTCGTCGTCG");
 }
 
+/* The host (L1) CPU is Intel's: VMX. */
+static inline bool vt_host_is_intel(struct vmiop *v)
+{
+	struct vmiop_api api;
+
+	return !vmiop_get_api(v, &api) && api.host_vendor == VMIOP_VENDOR_INTEL;
+}
+
 /* A ring of @nr entries on @v's session, or NULL. */
 static inline struct vmiop_ring *vt_ring_setup(struct vmiop *v, unsigned int nr)
 {
