@@ -450,6 +450,92 @@ TEST(debug_exception_swallowed_delivered_then_disabled)
 	tvm_destroy(tvm);
 }
 
+/*
+ * A data breakpoint of the guest's own: DR0 on a variable, DR7 L0 with
+ * R/W0 = 01 (writes) and LEN0 = 11 (4 bytes).  The #DB is a trap: RIP is
+ * past the write.
+ */
+static volatile uint32_t watched;
+static uint64_t guest_dr6_seen[4];
+static uint64_t guest_dr6_count;
+
+static bool guest_on_watch(struct tvm_exc_frame *f)
+{
+	uint64_t dr6;
+
+	if (f->vector != 1)
+		return false;
+	__asm__ __volatile__("mov %%dr6, %0" : "=r"(dr6));
+	guest_dr6_seen[guest_dr6_count++ & 3] = dr6;
+	__asm__ __volatile__("mov %0, %%dr6" : : "r"(0xffff0ff0ull));
+	return true;
+}
+
+static void guest_watchpoint(uint64_t writes)
+{
+	uint64_t i;
+
+	tvm_guest_set_exc_handler(guest_on_watch);
+	__asm__ __volatile__("mov %0, %%dr0" : : "r"((uint64_t)(uintptr_t)&watched));
+	__asm__ __volatile__("mov %0, %%dr7" : : "r"((3ull << 18) | (1ull << 16) | 1));
+	for (i = 0; i < writes; i++)
+		watched = i;
+	__asm__ __volatile__("mov %0, %%dr7" : : "r"(0ull));
+	GUEST_DONE();
+}
+
+/* Whether this machine delivers the guest's data breakpoints at all. */
+static void skip_unless_data_breakpoints(void)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
+	struct ucall uc;
+	uint64_t hits;
+
+	tvm_vcpu_entry(vcpu, guest_watchpoint, 1);
+	ASSERT_EQ(tvm_vcpu_run_ucall(vcpu, &uc), UCALL_DONE);
+	hits = *TVM_GUEST_VAR(tvm, guest_dr6_count);
+	tvm_destroy(tvm);
+	if (hits != 1)
+		SKIP("the emulator raised %llu #DB for a DR0 write watchpoint, not 1",
+		     (unsigned long long)hits);
+}
+
+TEST(debug_event_for_a_guest_data_breakpoint)
+{
+	static const struct vmiop_filter_range db_only = { 1, 1 };
+	struct tvm_vcpu *vcpu;
+	struct vmiop_ring *ring;
+	struct vmiop_event *ev;
+	struct tvm *tvm;
+	struct vmiop *v;
+	int i;
+
+	skip_unless_data_breakpoints();
+	tvm = tvm_create(1, 0);
+	vcpu = tvm_vcpu(tvm, 0);
+	v = vt_attach(tvm);
+	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_DEBUG, -1, &db_only, 1), 0);
+	tvm_vcpu_entry(vcpu, guest_watchpoint, 3);
+	tvm_vcpu_thread_start(vcpu, NULL, NULL);
+	for (i = 0; i < 3; i++) {
+		ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+		ASSERT_EQ(ev->type, VMIOP_EVENT_DEBUG);
+		EXPECT_TRUE(ev->debug.dr6 & 1);			/* B0 */
+		EXPECT_EQ(ev->debug.dr7 & 0xf0003, (3u << 18) | (1u << 16) | 1);
+		EXPECT_EQ(ev->regs.dr0, (uintptr_t)&watched);
+		/* the second is swallowed, the others delivered */
+		reply(v, ring, ev, i == 1 ? VMIOP_ACTION_SKIP : VMIOP_ACTION_CONTINUE);
+	}
+	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+	EXPECT_EQ(vmiop_ring_ready(ring), 0);
+	EXPECT_EQ(*TVM_GUEST_VAR(tvm, guest_dr6_count), 2);
+	EXPECT_TRUE((*TVM_GUEST_VAR(tvm, guest_dr6_seen))[0] & 1);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
 /* ---- replies that inject, retry, or step once --------------------------- */
 
 #define CR4_PSE (1ULL << 4)
