@@ -6,9 +6,11 @@
  * message into its memory (vCPU 0) and sleeps in HLT (vCPU 1).  A child
  * process, as any introspection tool would, attaches to the VM by the VMM's
  * pid, pauses it, prints registers and a memory dump, translates the
- * message's virtual address, resumes it, and detaches.
+ * message's virtual address, resumes it, answers a few of the guest's
+ * CPUID requests through events, and detaches.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,8 +23,10 @@
 #include "guest.h"
 
 #define MSG_GVA 0x00007f1234560000ULL	/* not identity mapped */
+#define ASK_LEAF 0x40000100u		/* the guest's "request" */
 
 static volatile uint64_t ticks;
+static volatile uint32_t answer;	/* the last answer that was not KVM's 0 */
 
 static void guest_ticker(uint64_t arg)
 {
@@ -39,6 +43,13 @@ static void guest_ticker(uint64_t arg)
 			msg[i + 11 - k] = (char)('0' + d % 10);
 		msg[i + 12] = '\0';
 		ticks = n;
+		if (n % 1024 == 0) {
+			uint32_t a, b, c, d;
+
+			guest_cpuid(ASK_LEAF, 0, &a, &b, &c, &d);
+			if (a)
+				answer = a;
+		}
 	}
 }
 
@@ -55,6 +66,47 @@ static void check(int ret, const char *what)
 		fprintf(stderr, "vmiop-demo: %s: %s\n", what, strerror(-ret));
 		exit(1);
 	}
+}
+
+/* The guest asks with CPUID every 1024 ticks: answer three times. */
+static int answer_requests(struct vmiop *v)
+{
+	static const struct vmiop_filter_range ask = { ASK_LEAF, ASK_LEAF };
+	uint64_t answer_gpa = (uint64_t)(uintptr_t)&answer;
+	struct vmiop_ring *ring;
+	uint32_t seen = 0;
+	int i, ret;
+
+	ret = vmiop_ring_setup(v, 8, &ring);
+	if (!ret)
+		ret = vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, &ask, 1);
+	for (i = 0; !ret && i < 3; i++) {
+		struct vmiop_event_reply r = { .action = VMIOP_ACTION_SET_RESULT };
+		struct vmiop_event *ev;
+
+		while (!ret && !vmiop_ring_ready(ring))
+			ret = vmiop_event_wait(v, 10000) < 0 ? -ETIMEDOUT : 0;
+		if (ret)
+			break;
+		ev = vmiop_ring_peek(ring);
+		r.cpuid.eax = 0x42 + i;
+		printf("event #%" PRIu64 ": vCPU %u CPUID leaf %#x at rip %#" PRIx64
+		       " (KVM would say eax %#x): answering eax %#x\n", (uint64_t)ev->seq,
+		       ev->vcpu, ev->cpuid.leaf, (uint64_t)ev->regs.rip, ev->cpuid.eax,
+		       r.cpuid.eax);
+		ret = vmiop_event_reply(v, ev, &r);
+		vmiop_ring_advance(ring, 1);
+	}
+	if (!ret)
+		ret = vmiop_event_disable(v, VMIOP_EVENT_CPUID, -1);
+	/* The guest stores it right after its CPUID: wait for that. */
+	for (i = 0; !ret && seen != 0x44 && i < 10000; i++) {
+		ret = vmiop_read_pa(v, answer_gpa, &seen, sizeof(seen));
+		usleep(1000);
+	}
+	if (!ret)
+		printf("the guest got the answer: eax %#x\n", seen);
+	return ret ? ret : seen == 0x44 ? 0 : -ETIMEDOUT;
 }
 
 static int introspect(pid_t vmm)
@@ -119,6 +171,8 @@ static int introspect(pid_t vmm)
 	printf("the guest runs on: tick %" PRIu64 " -> %" PRIu64 ", mapped page now \"%s\"\n",
 	       tick_before, tick_after, (char *)page + (t.gpa & 4095));
 	vmiop_unmap_pa(page, 4096);
+
+	check(answer_requests(v), "events");
 	vmiop_close(v);
 	printf("detached\n");
 	return 0;
