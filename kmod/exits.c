@@ -19,6 +19,36 @@ static int vmiop_exit_for_signal(struct kvm_vcpu *vcpu)
 	return -EINTR;
 }
 
+/*
+ * Delivers @e for an instruction that exited and has not run, and drops
+ * @e and the session reference.  True when the exit is dealt with, *@ret
+ * the exit handler's result: a signal came (leave KVM_RUN; the instruction
+ * runs again and takes the same reply), or the reply injects an exception
+ * (not executed) or skips it.  False: *@reply is for the caller to apply.
+ */
+static bool vmiop_insn_event(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
+			     struct vmiop_event *e, bool wanted,
+			     struct vmiop_event_reply *reply, int *ret)
+{
+	int err = vmiop_event_deliver(sess, vcpu, e, wanted, reply);
+
+	kfree(e);
+	vmiop_session_put(sess);
+	if (err) {
+		*ret = vmiop_exit_for_signal(vcpu);
+		return true;
+	}
+	switch (reply->action) {
+	case VMIOP_ACTION_INJECT:
+		*ret = 1;	/* not executed: the exception is its fault */
+		return true;
+	case VMIOP_ACTION_SKIP:
+		*ret = kvm_skip_emulated_instruction(vcpu);
+		return true;
+	}
+	return false;
+}
+
 /* Writes GPRs through KVM's own KVM_SET_REGS body, caches and all. */
 static void vmiop_set_gprs(struct kvm_vcpu *vcpu, const u64 *rax, const u64 *rbx,
 			   const u64 *rcx, const u64 *rdx)
@@ -89,24 +119,15 @@ int vmiop_on_cpuid(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu))
 	e->cpuid.ecx = ecx;
 	e->cpuid.edx = edx;
 
-	ret = vmiop_event_deliver(sess, vcpu, e, wanted, &reply);
-	kfree(e);
-	vmiop_session_put(sess);
-	if (ret)
-		return vmiop_exit_for_signal(vcpu);
+	if (vmiop_insn_event(sess, vcpu, e, wanted, &reply, &ret))
+		return ret;
 
-	switch (reply.action) {
-	case VMIOP_ACTION_INJECT:
-		return 1;	/* not executed: the exception is its fault */
-	case VMIOP_ACTION_SKIP:
-		return kvm_skip_emulated_instruction(vcpu);
-	case VMIOP_ACTION_SET_RESULT: {
+	if (reply.action == VMIOP_ACTION_SET_RESULT) {
 		u64 a = reply.cpuid.eax, b = reply.cpuid.ebx;
 		u64 c = reply.cpuid.ecx, d = reply.cpuid.edx;
 
 		vmiop_set_gprs(vcpu, &a, &b, &c, &d);
 		return kvm_skip_emulated_instruction(vcpu);
-	}
 	}
 	return orig(vcpu);
 orig:
@@ -138,18 +159,8 @@ int vmiop_on_desc(struct kvm_vcpu *vcpu, u32 reg, bool write)
 		goto emulate;
 	e->desc.reg = reg;
 	e->desc.write = write;
-	ret = vmiop_event_deliver(sess, vcpu, e, wanted, &reply);
-	kfree(e);
-	vmiop_session_put(sess);
-	if (ret)
-		return vmiop_exit_for_signal(vcpu);
-
-	switch (reply.action) {
-	case VMIOP_ACTION_INJECT:
-		return 1;	/* not executed: the exception is its fault */
-	case VMIOP_ACTION_SKIP:
-		return kvm_skip_emulated_instruction(vcpu);
-	}
+	if (vmiop_insn_event(sess, vcpu, e, wanted, &reply, &ret))
+		return ret;
 	return kvm_emulate_instruction(vcpu, 0);
 emulate:
 	vmiop_session_put(sess);
@@ -181,18 +192,10 @@ int vmiop_on_hypercall(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu)
 	e->hypercall.args[2] = e->regs.rdx;
 	e->hypercall.args[3] = e->regs.rsi;
 
-	ret = vmiop_event_deliver(sess, vcpu, e, wanted, &reply);
-	kfree(e);
-	vmiop_session_put(sess);
-	if (ret)
-		return vmiop_exit_for_signal(vcpu);
+	if (vmiop_insn_event(sess, vcpu, e, wanted, &reply, &ret))
+		return ret;
 
-	switch (reply.action) {
-	case VMIOP_ACTION_INJECT:
-		return 1;	/* not executed: the exception is its fault */
-	case VMIOP_ACTION_SKIP:
-		return kvm_skip_emulated_instruction(vcpu);
-	case VMIOP_ACTION_SET_RESULT:
+	if (reply.action == VMIOP_ACTION_SET_RESULT) {
 		vmiop_set_gprs(vcpu, &reply.value, NULL, NULL, NULL);
 		return kvm_skip_emulated_instruction(vcpu);
 	}
@@ -304,18 +307,10 @@ int vmiop_on_msr(struct kvm_vcpu *vcpu, bool write, int (*orig)(struct kvm_vcpu 
 	if (write)
 		e->msr.new_value = vmiop_edx_eax(&e->regs);
 
-	ret = vmiop_event_deliver(sess, vcpu, e, wanted, &reply);
-	kfree(e);
-	vmiop_session_put(sess);
-	if (ret)
-		return vmiop_exit_for_signal(vcpu);
+	if (vmiop_insn_event(sess, vcpu, e, wanted, &reply, &ret))
+		return ret;
 
-	switch (reply.action) {
-	case VMIOP_ACTION_INJECT:
-		return 1;	/* not executed: the exception is its fault */
-	case VMIOP_ACTION_SKIP:
-		return kvm_skip_emulated_instruction(vcpu);
-	case VMIOP_ACTION_SET_RESULT:
+	if (reply.action == VMIOP_ACTION_SET_RESULT) {
 		vmiop_set_edx_eax(vcpu, reply.value);
 		/* A write goes through KVM with its checks; a read is answered. */
 		return write ? orig(vcpu) : kvm_skip_emulated_instruction(vcpu);
@@ -348,21 +343,11 @@ int vmiop_on_xsetbv(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu))
 	e->xsetbv.old_value = index == 0 ? e->regs.xcr0 : 0;
 	e->xsetbv.new_value = vmiop_edx_eax(&e->regs);
 
-	ret = vmiop_event_deliver(sess, vcpu, e, wanted, &reply);
-	kfree(e);
-	vmiop_session_put(sess);
-	if (ret)
-		return vmiop_exit_for_signal(vcpu);
+	if (vmiop_insn_event(sess, vcpu, e, wanted, &reply, &ret))
+		return ret;
 
-	switch (reply.action) {
-	case VMIOP_ACTION_INJECT:
-		return 1;	/* not executed: the exception is its fault */
-	case VMIOP_ACTION_SKIP:
-		return kvm_skip_emulated_instruction(vcpu);
-	case VMIOP_ACTION_SET_RESULT:
+	if (reply.action == VMIOP_ACTION_SET_RESULT)
 		vmiop_set_edx_eax(vcpu, reply.value);
-		break;
-	}
 	return orig(vcpu);
 orig:
 	kfree(e);
