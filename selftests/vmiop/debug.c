@@ -240,45 +240,20 @@ TEST(vmm_guest_debugging_keeps_its_breakpoints)
 
 TEST(introspector_killed_mid_breakpoint)
 {
+	struct vt_introspector in;
 	struct tvm_vcpu *vcpu;
-	int ready[2], status;
 	struct tvm *tvm;
-	pid_t child;
-	char c;
 
 	skip_unless_kvm_intercepts_int3();
 	tvm = tvm_create(1, 0);
 	vcpu = tvm_vcpu(tvm, 0);
 
-	ASSERT_EQ(pipe(ready), 0);
-	child = fork();
-	ASSERT_GE(child, 0);
-	if (child == 0) {
-		struct vmiop_ring *ring;
-		struct vmiop *v;
-
-		if (vmiop_open(&v) || vmiop_attach_pid(v, getppid()) ||
-		    vmiop_ring_setup(v, 4, &ring) ||
-		    vmiop_event_enable(v, VMIOP_EVENT_BREAKPOINT, -1, NULL, 0))
-			_exit(1);
-		if (write(ready[1], "a", 1) != 1)
-			_exit(1);
-		while (vmiop_event_wait(v, -1) <= 0)
-			;
-		if (write(ready[1], "e", 1) != 1)
-			_exit(1);
-		for (;;)
-			pause();
-	}
-	ASSERT_EQ(read(ready[0], &c, 1), 1);
-	ASSERT_EQ(c, 'a');
+	in = vt_fork_introspector(VMIOP_EVENT_BREAKPOINT);
 	tvm_vcpu_entry(vcpu, guest_vmm_breakpoints, 0);
 	tvm_vcpu_thread_start(vcpu, NULL, NULL);
-	ASSERT_EQ(read(ready[0], &c, 1), 1);
-	ASSERT_EQ(c, 'e');
+	vt_introspector_wait_event(&in);
 	EXPECT_EQ(tvm_vcpu_thread_state(vcpu), TVM_THREAD_RUNNING);
-	ASSERT_EQ(kill(child, SIGKILL), 0);
-	ASSERT_EQ(waitpid(child, &status, 0), child);
+	vt_introspector_kill(&in);
 	/* The pending one is re-injected, the rest never intercepted. */
 	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
 	EXPECT_EQ(*TVM_GUEST_VAR(tvm, guest_seen_count), 3);
@@ -520,7 +495,25 @@ TEST(debug_event_for_a_guest_data_breakpoint)
 	tvm_vcpu_entry(vcpu, guest_watchpoint, 3);
 	tvm_vcpu_thread_start(vcpu, NULL, NULL);
 	for (i = 0; i < 3; i++) {
-		ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+		int waited;
+
+		/* Say where things stand if an event does not come. */
+		for (waited = 0; waited < 60 && !vmiop_ring_ready(ring); waited++)
+			vmiop_event_wait(v, 1000);
+		if (!vmiop_ring_ready(ring)) {
+			struct vmiop_regs r = { 0 };
+
+			vmiop_pause(v);
+			vmiop_get_regs(v, 0, &r);
+			vmtest_diag("no event %d: guest #DBs %llu, thread %d, rip %#llx dr6 %#llx "
+				    "dr7 %#llx, exits %llu", i,
+				    (unsigned long long)*TVM_GUEST_VAR(tvm, guest_dr6_count),
+				    (int)tvm_vcpu_thread_state(vcpu), (unsigned long long)r.rip,
+				    (unsigned long long)r.dr6, (unsigned long long)r.dr7,
+				    (unsigned long long)tvm_vcpu_stat(vcpu, "exits"));
+			vmtest_fail_now();
+		}
+		ev = vmiop_ring_peek(ring);
 		ASSERT_EQ(ev->type, VMIOP_EVENT_DEBUG);
 		EXPECT_TRUE(ev->debug.dr6 & 1);			/* B0 */
 		EXPECT_EQ(ev->debug.dr7 & 0xf0003, (3u << 18) | (1u << 16) | 1);

@@ -291,39 +291,13 @@ TEST(introspector_killed_mid_event)
 {
 	struct tvm *tvm = tvm_create(1, 0);
 	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
-	int ready[2], status;
-	pid_t child;
-	char c;
+	struct vt_introspector in = vt_fork_introspector(VMIOP_EVENT_CPUID);
 
-	ASSERT_EQ(pipe(ready), 0);
-	child = fork();
-	ASSERT_GE(child, 0);
-	if (child == 0) {
-		struct vmiop_ring *ring;
-		struct vmiop *v;
-
-		if (vmiop_open(&v) || vmiop_attach_pid(v, getppid()) ||
-		    vmiop_ring_setup(v, 4, &ring) ||
-		    vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, NULL, 0))
-			_exit(1);
-		if (write(ready[1], "a", 1) != 1)
-			_exit(1);
-		while (vmiop_event_wait(v, -1) <= 0)
-			;
-		if (write(ready[1], "e", 1) != 1)
-			_exit(1);
-		for (;;)
-			pause();
-	}
-	ASSERT_EQ(read(ready[0], &c, 1), 1);
-	ASSERT_EQ(c, 'a');
 	tvm_vcpu_entry(vcpu, guest_cpuid_steps, 0);
 	tvm_vcpu_thread_start(vcpu, NULL, NULL);
-	ASSERT_EQ(read(ready[0], &c, 1), 1);
-	ASSERT_EQ(c, 'e');
+	vt_introspector_wait_event(&in);
 	EXPECT_EQ(tvm_vcpu_thread_state(vcpu), TVM_THREAD_RUNNING);
-	ASSERT_EQ(kill(child, SIGKILL), 0);
-	ASSERT_EQ(waitpid(child, &status, 0), child);
+	vt_introspector_kill(&in);
 	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
 	tvm_destroy(tvm);
 }

@@ -3,6 +3,9 @@
 #ifndef VMIOP_TEST_H
 #define VMIOP_TEST_H
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <libvmiop.h>
 #include "guest.h"
 #include "vmtest.h"
@@ -122,6 +125,66 @@ static inline struct vmiop_event *vt_next_event(struct vmiop *v, struct vmiop_ri
 	for (i = 0; i < 120 && !vmiop_ring_ready(ring); i++)
 		vmiop_event_wait(v, 1000);
 	return vmiop_ring_peek(ring);
+}
+
+/*
+ * An introspector in a child process: attached to this process's VM by
+ * pid, with @type events enabled, waiting for one.  For the tests where it
+ * dies mid-event.
+ */
+struct vt_introspector {
+	pid_t pid;
+	int ready;	/* reads 'a' once attached, 'e' once it holds an event */
+};
+
+static inline struct vt_introspector vt_fork_introspector(unsigned int type)
+{
+	struct vt_introspector in;
+	int fds[2];
+	char c;
+
+	ASSERT_EQ(pipe(fds), 0);
+	in.pid = fork();
+	ASSERT_GE(in.pid, 0);
+	if (in.pid == 0) {
+		struct vmiop_ring *ring;
+		struct vmiop *v;
+
+		if (vmiop_open(&v) || vmiop_attach_pid(v, getppid()) ||
+		    vmiop_ring_setup(v, 4, &ring) || vmiop_event_enable(v, type, -1, NULL, 0))
+			_exit(1);
+		if (write(fds[1], "a", 1) != 1)
+			_exit(1);
+		while (vmiop_event_wait(v, -1) <= 0)
+			;
+		if (write(fds[1], "e", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	in.ready = fds[0];
+	close(fds[1]);
+	ASSERT_EQ(read(in.ready, &c, 1), 1);
+	ASSERT_EQ(c, 'a');
+	return in;
+}
+
+/* Waits until the introspector holds an event. */
+static inline void vt_introspector_wait_event(struct vt_introspector *in)
+{
+	char c;
+
+	ASSERT_EQ(read(in->ready, &c, 1), 1);
+	ASSERT_EQ(c, 'e');
+}
+
+static inline void vt_introspector_kill(struct vt_introspector *in)
+{
+	int status;
+
+	ASSERT_EQ(kill(in->pid, SIGKILL), 0);
+	ASSERT_EQ(waitpid(in->pid, &status, 0), in->pid);
+	close(in->ready);
 }
 
 #define VT_DEFINE_COUNTERS volatile uint64_t vt_counters[TVM_MAX_VCPUS]
