@@ -4,6 +4,8 @@
  * on the guest, the VMM's own guest debugging alongside vmiop's, and the
  * guest left as it was by a detach or a killed introspector.
  */
+#define _GNU_SOURCE
+#include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/wait.h>
@@ -476,6 +478,22 @@ static void skip_unless_data_breakpoints(void)
 		     (unsigned long long)hits);
 }
 
+/*
+ * QEMU's TCG lost a nested guest's data breakpoint about once in forty
+ * runs: the #DB never came (guest, KVM and vmiop saw none).  Its
+ * watchpoints are per emulated CPU, and the vCPU thread may move between
+ * the two L1 CPUs; kept on one CPU, no loss has been seen
+ * (selftests/vm/README.md).
+ */
+static void stay_on_one_cpu(void)
+{
+	cpu_set_t one;
+
+	CPU_ZERO(&one);
+	CPU_SET(0, &one);
+	ASSERT_EQ(sched_setaffinity(0, sizeof(one), &one), 0);
+}
+
 TEST(debug_event_for_a_guest_data_breakpoint)
 {
 	static const struct vmiop_filter_range db_only = { 1, 1 };
@@ -486,6 +504,7 @@ TEST(debug_event_for_a_guest_data_breakpoint)
 	struct vmiop *v;
 	int i;
 
+	stay_on_one_cpu();
 	skip_unless_data_breakpoints();
 	tvm = tvm_create(1, 0);
 	vcpu = tvm_vcpu(tvm, 0);
