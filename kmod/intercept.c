@@ -12,32 +12,27 @@
  */
 #include "vmiop.h"
 
-/* vmiop wants CR3 writes to exit on @vcpu. */
-static bool vmiop_cr3_wanted(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
+/*
+ * One exit vmiop turns on and off through a vendor op; *@applied says
+ * whether vmiop owns it now (KVM may own it already: then vmiop leaves it).
+ */
+static void vmiop_exit_sync(struct kvm_vcpu *vcpu, bool want, bool *applied,
+			    bool (*exiting)(struct kvm_vcpu *vcpu, bool on))
 {
-	return vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_CR, 3);
-}
-
-static void vmiop_cr3_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
-{
-	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
-	bool want = vmiop_cr3_wanted(sess, vcpu);
-
-	if (!want && !vv->cr3_applied)
+	if (!want && !*applied)
 		return;
 	/* A nested guest runs on its own VMCS/VMCB: leave it alone. */
 	if (vcpu->arch.hflags & HF_GUEST_MASK)
 		return;
 	if (want)
-		vv->cr3_applied |= vmiop_vendor->cr3_exiting(vcpu, true);
-	else if (vmiop_vendor->cr3_exiting(vcpu, false))
-		vv->cr3_applied = false;
+		*applied |= exiting(vcpu, true);
+	else if (exiting(vcpu, false))
+		*applied = false;
 }
 
 static bool vmiop_intercepts_applied(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 {
 	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
-
 	int i;
 
 	for (i = 0; i < VMIOP_NR_PASSTHROUGH_MSRS; i++)
@@ -45,22 +40,6 @@ static bool vmiop_intercepts_applied(struct vmiop_session *sess, struct kvm_vcpu
 			return true;
 	return READ_ONCE(vv->debug_applied) || READ_ONCE(vv->cr3_applied) ||
 	       READ_ONCE(vv->desc_applied);
-}
-
-static void vmiop_desc_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
-{
-	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
-	bool want = !READ_ONCE(sess->detached) &&
-		    vmiop_event_enabled_on(sess, vcpu, VMIOP_EVENT_DESC);
-
-	if (!want && !vv->desc_applied)
-		return;
-	if (vcpu->arch.hflags & HF_GUEST_MASK)
-		return;
-	if (want)
-		vv->desc_applied |= vmiop_vendor->desc_exiting(vcpu, true);
-	else if (vmiop_vendor->desc_exiting(vcpu, false))
-		vv->desc_applied = false;
 }
 
 /*
@@ -101,9 +80,15 @@ static void vmiop_msr_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 
 void vmiop_intercepts_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 {
+	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
+	bool attached = !READ_ONCE(sess->detached);
+
 	vmiop_debug_sync(sess, vcpu);
-	vmiop_cr3_sync(sess, vcpu);
-	vmiop_desc_sync(sess, vcpu);
+	/* CR3 writes exit only if the CR filter has 3 in it. */
+	vmiop_exit_sync(vcpu, vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_CR, 3),
+			&vv->cr3_applied, vmiop_vendor->cr3_exiting);
+	vmiop_exit_sync(vcpu, attached && vmiop_event_enabled_on(sess, vcpu, VMIOP_EVENT_DESC),
+			&vv->desc_applied, vmiop_vendor->desc_exiting);
 	vmiop_msr_sync(sess, vcpu);
 }
 
