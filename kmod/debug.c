@@ -210,12 +210,13 @@ int vmiop_on_debug_exit(struct kvm_vcpu *vcpu, int ret, bool db_was_pending)
 	struct vmiop_event *e;
 	u32 insn_len = 0;
 	u16 type;
+	struct vmiop_vcpu *vv;
 
 	if (!sess)
 		return ret;
+	vv = &sess->vcpus[vcpu->vcpu_idx];
 	type = vmiop_debug_exit_type(sess, vcpu, &ret, &insn_len);
 	if (type) {
-		struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
 		/* The one step a reply asked for is reported whatever is enabled. */
 		bool asked = type == VMIOP_EVENT_SINGLESTEP && vv->step_once;
 
@@ -233,8 +234,11 @@ int vmiop_on_debug_exit(struct kvm_vcpu *vcpu, int ret, bool db_was_pending)
 			goto out;
 		}
 	} else if (ret == 1 && !db_was_pending && vmiop_db_pending(vcpu) &&
+		   /* nested hooks (an exception exit that emulates): once */
+		   !vv->db_reported &&
 		   vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_DEBUG, DB_VECTOR)) {
 		type = VMIOP_EVENT_DEBUG;
+		vv->db_reported = true;
 	} else {
 		goto out;
 	}

@@ -206,30 +206,27 @@ static int vmiop_svm_db(struct kvm_vcpu *vcpu)
 	return ret;
 }
 
-static int (*orig_skip_emulated_insn)(struct kvm_vcpu *vcpu);
-static int (*orig_emulate_insn)(struct kvm_vcpu *vcpu, gpa_t cr2_or_gpa, int emulation_type,
-				void *insn, int insn_len);
+static int (*orig_do_singlestep)(struct kvm_vcpu *vcpu);
 
 /*
- * An instruction KVM skips or emulates while TF is set ends in a debug exit
- * (or a #DB for the guest) without any #DB intercept: these two are where.
+ * Where KVM reports the step of an instruction it completed itself
+ * (skipped or emulated), for every caller: kvm_skip_emulated_instruction()
+ * is inlined into many of them.  A KVM_EXIT_DEBUG for KVM's single-step,
+ * or a #DB for the guest's own TF.  The MSR write fastpath gets here with
+ * IRQs off and ignores the result: nothing may wait there, so that step
+ * goes unreported (as KVM's own gdbstub loses it).
  */
-static int vmiop_skip_emulated_insn(struct kvm_vcpu *vcpu)
+static int vmiop_do_singlestep(struct kvm_vcpu *vcpu)
 {
-	bool db_pending = vmiop_db_pending(vcpu);
-	int ret = vmiop_on_debug_exit(vcpu, orig_skip_emulated_insn(vcpu), db_pending);
+	bool db_pending;
+	int ret;
 
-	vmiop_hook_exit();
-	return ret;
-}
-
-static int vmiop_emulate_insn(struct kvm_vcpu *vcpu, gpa_t cr2_or_gpa, int emulation_type,
-			      void *insn, int insn_len)
-{
-	bool db_pending = vmiop_db_pending(vcpu);
-	int ret = orig_emulate_insn(vcpu, cr2_or_gpa, emulation_type, insn, insn_len);
-
-	ret = vmiop_on_debug_exit(vcpu, ret, db_pending);
+	if (irqs_disabled()) {
+		ret = orig_do_singlestep(vcpu);
+	} else {
+		db_pending = vmiop_db_pending(vcpu);
+		ret = vmiop_on_debug_exit(vcpu, orig_do_singlestep(vcpu), db_pending);
+	}
 	vmiop_hook_exit();
 	return ret;
 }
@@ -341,9 +338,7 @@ static struct vmiop_hook vmiop_hooks[] = {
 	HOOK("kvm:kvm_set_cr4", vmiop_set_cr4, &orig_set_cr4),
 	HOOK("kvm:kvm_arch_vcpu_ioctl_set_guest_debug", vmiop_set_guest_debug,
 	     &orig_set_guest_debug),
-	HOOK("kvm:kvm_skip_emulated_instruction", vmiop_skip_emulated_insn,
-	     &orig_skip_emulated_insn),
-	HOOK("kvm:x86_emulate_instruction", vmiop_emulate_insn, &orig_emulate_insn),
+	HOOK("kvm:kvm_vcpu_do_singlestep", vmiop_do_singlestep, &orig_do_singlestep),
 	HOOK_VENDOR(VMIOP_VENDOR_INTEL, "kvm_intel:handle_exception_nmi",
 		    vmiop_vmx_exception_nmi, &orig_vmx_exception_nmi),
 	HOOK("kvm:kvm_requeue_exception", vmiop_requeue_exception, &orig_requeue_exception),

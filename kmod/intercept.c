@@ -39,7 +39,7 @@ static bool vmiop_intercepts_applied(struct vmiop_session *sess, struct kvm_vcpu
 		if (READ_ONCE(vv->msr_applied[i]))
 			return true;
 	return READ_ONCE(vv->debug_applied) || READ_ONCE(vv->cr3_applied) ||
-	       READ_ONCE(vv->desc_applied);
+	       READ_ONCE(vv->desc_applied) || READ_ONCE(vv->rewind);
 }
 
 /*
@@ -78,7 +78,7 @@ static void vmiop_msr_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 	}
 }
 
-void vmiop_intercepts_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
+static void vmiop_intercepts_apply(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 {
 	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
 	bool attached = !READ_ONCE(sess->detached);
@@ -90,6 +90,19 @@ void vmiop_intercepts_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 	vmiop_exit_sync(vcpu, attached && vmiop_event_enabled_on(sess, vcpu, VMIOP_EVENT_DESC),
 			&vv->desc_applied, vmiop_vendor->desc_exiting);
 	vmiop_msr_sync(sess, vcpu);
+}
+
+void vmiop_intercepts_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
+{
+	vmiop_intercepts_apply(sess, vcpu);
+	/*
+	 * Detach sets ->detached, then looks at what each vCPU has applied:
+	 * one that decided before the flag and applied after the look undoes
+	 * it here.  Pairs with the smp_mb() in vmiop_intercepts_restore().
+	 */
+	smp_mb();
+	if (READ_ONCE(sess->detached) && vmiop_intercepts_applied(sess, vcpu))
+		vmiop_intercepts_apply(sess, vcpu);
 }
 
 /*
@@ -121,6 +134,7 @@ void vmiop_intercepts_kick(struct vmiop_session *sess)
 
 static int vmiop_intercepts_sync_fn(struct kvm_vcpu *vcpu, void *arg)
 {
+	vmiop_rewind(arg, vcpu);
 	vmiop_intercepts_sync(arg, vcpu);
 	return 0;
 }
@@ -138,6 +152,8 @@ void vmiop_intercepts_restore(struct vmiop_session *sess)
 	unsigned long i;
 	bool left;
 
+	/* ->detached is set: pairs with the smp_mb() in vmiop_intercepts_sync(). */
+	smp_mb();
 	do {
 		left = false;
 		kvm_for_each_vcpu(i, vcpu, sess->kvm) {

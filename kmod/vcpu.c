@@ -51,6 +51,24 @@ static bool vmiop_park_should_wake(struct vmiop_session *sess,
 }
 
 /*
+ * A CR write left for a signal or an injected exception completed without
+ * writing (exits.c): RIP goes back on the instruction, before the vCPU
+ * enters the guest again or the session lets it go.
+ */
+void vmiop_rewind(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
+{
+	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
+	struct kvm_regs regs;
+
+	if (!READ_ONCE(vv->rewind))
+		return;
+	vmiop_ksym.get_regs(vcpu, &regs);
+	regs.rip = vv->rewind_rip;
+	vmiop_ksym.set_regs(vcpu, &regs);
+	WRITE_ONCE(vv->rewind, false);
+}
+
+/*
  * The vCPU thread stops here while its VM is paused.  A signal makes it
  * leave as KVM would (the caller sees it and exits KVM_RUN with -EINTR) so
  * the VMM can still stop, kill, or query it; KVM_REQ_EVENT is raised again
@@ -65,14 +83,9 @@ void vmiop_park_point(struct kvm_vcpu *vcpu, bool srcu_held)
 	if (!sess)
 		return;
 	vv = &sess->vcpus[vcpu->vcpu_idx];
-	if (vv->rewind) {
-		struct kvm_regs regs;
-
-		vmiop_ksym.get_regs(vcpu, &regs);
-		regs.rip = vv->rewind_rip;
-		vmiop_ksym.set_regs(vcpu, &regs);
-		vv->rewind = false;
-	}
+	vmiop_rewind(sess, vcpu);
+	/* Each exit's #DB gets its own DEBUG event (debug.c). */
+	vv->db_reported = false;
 	if (vv->trap_pending && srcu_held)
 		vmiop_exception_resume(sess, vcpu);
 	if (vv->inject_pending) {

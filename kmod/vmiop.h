@@ -120,6 +120,7 @@ struct vmiop_vcpu {
 	u8 msr_applied[VMIOP_NR_PASSTHROUGH_MSRS];
 	bool trap_pending;
 	u32 trap_insn_len;
+	bool db_reported;	/* the #DB queued in this exit has had its event */
 
 	/*
 	 * Only the vCPU's own thread: what a reply asked beyond its action,
@@ -185,6 +186,7 @@ int vmiop_vcpu_call_locked(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 			   int (*fn)(struct kvm_vcpu *vcpu, void *arg), void *arg);
 
 /* vcpu.c: the vCPU side of events */
+void vmiop_rewind(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
 void vmiop_inject(struct kvm_vcpu *vcpu, const struct vmiop_inject *x);
 u16 vmiop_event_pending_type(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
 bool vmiop_event_resume_pending(struct vmiop_session *sess, struct kvm_vcpu *vcpu,

@@ -22,6 +22,7 @@ VT_DEFINE_COUNTERS;
  */
 extern const char vt_bp1[], vt_bp2[], vt_bp2_end[], vt_bp3[], vt_bp3_end[];
 extern const char vt_ss0[], vt_ss1[], vt_ss2[], vt_ss3[], vt_ss4[], vt_ss5[];
+extern const char vt_ss3a[], vt_ss3b[], vt_ss3c[];
 extern const char vt_db1[], vt_db2[], vt_db3[], vt_db4[], vt_db5[];
 extern const char vt_vbp1[], vt_vbp2[], vt_vbp3[], vt_vbp3_end[];
 extern const char vt_inj_cpuid[], vt_inj_wrmsr[], vt_inj_cr4[], vt_ud2[];
@@ -267,7 +268,7 @@ TEST(introspector_killed_mid_breakpoint)
 
 static void guest_singlestep(uint64_t arg)
 {
-	uint64_t rflags, inside;
+	uint64_t rflags, inside, leaf = 0;
 
 	(void)arg;
 	GUEST_SYNC(1);		/* the host enables stepping on this vCPU */
@@ -275,12 +276,19 @@ static void guest_singlestep(uint64_t arg)
 		".globl vt_ss0\n vt_ss0: nop\n"
 		".globl vt_ss1\n vt_ss1: mov $5, %%ecx\n"
 		".globl vt_ss2\n vt_ss2: add %%ecx, %%ecx\n"
-		/* CPUID exits and KVM skips it: stepped all the same */
+		/*
+		 * CPUID, RDMSR, WRMSR exit and KVM completes them itself
+		 * (through inlined copies of kvm_skip_emulated_instruction for
+		 * the MSRs): stepped all the same.  PAT is written unchanged.
+		 */
 		".globl vt_ss3\n vt_ss3: cpuid\n"
+		".globl vt_ss3a\n vt_ss3a: mov $0x277, %%ecx\n"
+		".globl vt_ss3b\n vt_ss3b: rdmsr\n"
+		".globl vt_ss3c\n vt_ss3c: wrmsr\n"
 		/* what the guest sees of RFLAGS while stepped */
 		".globl vt_ss4\n vt_ss4: pushfq\n"
 		".globl vt_ss5\n vt_ss5: popq %%rbx\n"
-		: "=b"(inside) : "a"(0) : "rcx", "rdx", "memory");
+		: "=b"(inside), "+a"(leaf) : : "rcx", "rdx", "memory");
 	guest_rflags_inside = inside;
 	__asm__ __volatile__("pushfq; popq %0" : "=r"(rflags));
 	guest_rflags_after = rflags;
@@ -289,7 +297,10 @@ static void guest_singlestep(uint64_t arg)
 
 TEST(singlestep_every_instruction_until_disabled)
 {
-	static const char *const steps[] = { vt_ss2, vt_ss3, vt_ss4, vt_ss5 };
+	static const char *const steps[] = {
+		vt_ss2, vt_ss3, vt_ss3a, vt_ss3b, vt_ss3c, vt_ss4, vt_ss5,
+	};
+	const unsigned int nr_steps = sizeof(steps) / sizeof(steps[0]);
 	struct tvm *tvm = tvm_create(1, 0);
 	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
 	struct vmiop *v = vt_attach(tvm);
@@ -317,7 +328,7 @@ TEST(singlestep_every_instruction_until_disabled)
 	ASSERT_EQ(ev->singlestep.gva, (uintptr_t)vt_ss1);
 	reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
 
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < nr_steps; i++) {
 		ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
 		ASSERT_EQ(ev->type, VMIOP_EVENT_SINGLESTEP);
 		EXPECT_EQ(ev->vcpu, 0);
@@ -335,7 +346,7 @@ TEST(singlestep_every_instruction_until_disabled)
 		ASSERT_EQ(vmiop_get_regs(v, 0, &regs), 0);
 		EXPECT_EQ(regs.rip, (uintptr_t)steps[i]);
 		EXPECT_EQ(regs.rflags & RFLAGS_TF, 0);
-		if (i == 3)
+		if (i == nr_steps - 1)
 			ASSERT_EQ(vmiop_event_disable(v, VMIOP_EVENT_SINGLESTEP, -1), 0);
 		reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
 	}
