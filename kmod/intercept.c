@@ -62,6 +62,9 @@ static void vmiop_msr_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 		  !READ_ONCE(sess->detached);
 	int i;
 
+	/* Every entry with KVM_REQ_EVENT passes here: nothing to do, quickly. */
+	if (!on && !memchr_inv(vv->msr_applied, 0, sizeof(vv->msr_applied)))
+		return;
 	if (vcpu->arch.hflags & HF_GUEST_MASK)
 		return;
 	for (i = 0; i < VMIOP_NR_PASSTHROUGH_MSRS; i++) {
@@ -95,13 +98,15 @@ static void vmiop_intercepts_apply(struct vmiop_session *sess, struct kvm_vcpu *
 void vmiop_intercepts_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 {
 	vmiop_intercepts_apply(sess, vcpu);
+	if (!vmiop_intercepts_applied(sess, vcpu))
+		return;
 	/*
 	 * Detach sets ->detached, then looks at what each vCPU has applied:
 	 * one that decided before the flag and applied after the look undoes
 	 * it here.  Pairs with the smp_mb() in vmiop_intercepts_restore().
 	 */
 	smp_mb();
-	if (READ_ONCE(sess->detached) && vmiop_intercepts_applied(sess, vcpu))
+	if (READ_ONCE(sess->detached))
 		vmiop_intercepts_apply(sess, vcpu);
 }
 
