@@ -609,6 +609,18 @@ static void guest_faulting_instructions(uint64_t arg)
 	GUEST_DONE();
 }
 
+/* CPUID 0x40000150, WRMSR to PAT and CR4 writes: guest_faulting_instructions. */
+static void enable_faulting_events(struct vmiop *v)
+{
+	static const struct vmiop_filter_range leaf = { 0x40000150, 0x40000150 };
+	static const struct vmiop_filter_range pat_only = { MSR_PAT, MSR_PAT };
+	static const struct vmiop_filter_range cr4_only = { 4, 4 };
+
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, &leaf, 1), 0);
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_MSR, -1, &pat_only, 1), 0);
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CR, -1, &cr4_only, 1), 0);
+}
+
 static void reply_inject(struct vmiop *v, struct vmiop_ring *ring, struct vmiop_event *ev,
 			 uint8_t vector, bool has_error, uint32_t error_code, uint64_t cr2)
 {
@@ -624,9 +636,6 @@ static void reply_inject(struct vmiop *v, struct vmiop_ring *ring, struct vmiop_
 
 TEST(inject_replies_fault_the_instruction)
 {
-	static const struct vmiop_filter_range cr4_only = { 4, 4 };
-	static const struct vmiop_filter_range pat_only = { MSR_PAT, MSR_PAT };
-	static const struct vmiop_filter_range leaf = { 0x40000150, 0x40000150 };
 	struct vmiop_event_reply bad = { .action = VMIOP_ACTION_INJECT };
 	struct tvm *tvm = tvm_create(1, 0);
 	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
@@ -636,9 +645,7 @@ TEST(inject_replies_fault_the_instruction)
 	struct vmiop_event *ev;
 
 	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
-	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, &leaf, 1), 0);
-	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_MSR, -1, &pat_only, 1), 0);
-	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CR, -1, &cr4_only, 1), 0);
+	enable_faulting_events(v);
 	tvm_vcpu_entry(vcpu, guest_faulting_instructions, 0);
 	tvm_vcpu_thread_start(vcpu, NULL, NULL);
 
@@ -717,9 +724,6 @@ static void expect_trap(struct vmiop *v, struct vmiop_ring *ring, const char *ri
 TEST(trap_events_confirm_each_injection)
 {
 	static const struct vmiop_filter_range vectors[2] = { { 6, 6 }, { 13, 14 } };
-	static const struct vmiop_filter_range leaf = { 0x40000150, 0x40000150 };
-	static const struct vmiop_filter_range pat_only = { MSR_PAT, MSR_PAT };
-	static const struct vmiop_filter_range cr4_only = { 4, 4 };
 	struct tvm *tvm = tvm_create(1, 0);
 	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
 	struct vmiop *v = vt_attach(tvm);
@@ -728,9 +732,7 @@ TEST(trap_events_confirm_each_injection)
 
 	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
 	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_TRAP, -1, vectors, 2), 0);
-	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, &leaf, 1), 0);
-	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_MSR, -1, &pat_only, 1), 0);
-	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CR, -1, &cr4_only, 1), 0);
+	enable_faulting_events(v);
 	tvm_vcpu_entry(vcpu, guest_faulting_instructions, 0);
 	tvm_vcpu_thread_start(vcpu, NULL, NULL);
 
