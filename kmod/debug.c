@@ -27,8 +27,124 @@ static u32 vmiop_debug_wanted(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 	return want;
 }
 
+/* ---- hiding the trap flag from PUSHF ----------------------------------- */
+
+/*
+ * Steps use RFLAGS.TF, and PUSHF copies it to the stack, where the guest
+ * can see it (the classic debugger check) and where a later POPF would
+ * make it the guest's own, long after stepping ended.  So the instruction
+ * each step is armed on is decoded; when it is a PUSHF and the step trap
+ * finds it completed as decoded, the copy loses the TF the guest did not
+ * set.  Operand size of PUSHF in bytes, or 0 for any other instruction.
+ */
+static u8 vmiop_pushf_size(struct kvm_vcpu *vcpu, u64 lip, u8 *len)
+{
+	u8 insn[15], opsize = 0, rex_w = 0;
+	struct vmiop_x86_exception fault;
+	unsigned int n, i;
+	int db, l;
+
+	/* What the page holding the first byte has is all PUSHF may need. */
+	n = min_t(unsigned int, sizeof(insn), PAGE_SIZE - offset_in_page(lip));
+	if (kvm_read_guest_virt(vcpu, lip, insn, n, (struct x86_exception *)&fault))
+		return 0;
+	vmiop_ksym.x86_ops->get_cs_db_l_bits(vcpu, &db, &l);
+	l = l && (vcpu->arch.efer & EFER_LMA);
+	for (i = 0; i < n; i++) {
+		switch (insn[i]) {
+		case 0x66:
+			opsize = 1;
+			rex_w = 0;
+			continue;
+		case 0x67: case 0xf0: case 0xf2: case 0xf3:
+		case 0x26: case 0x2e: case 0x36: case 0x3e: case 0x64: case 0x65:
+			rex_w = 0;	/* REX counts only right before the opcode */
+			continue;
+		}
+		if (l && (insn[i] & 0xf0) == 0x40) {
+			rex_w = insn[i] & 8;
+			continue;
+		}
+		if (insn[i] != 0x9c)
+			return 0;
+		*len = i + 1;
+		if (l)
+			return rex_w || !opsize ? 8 : 2;
+		return !db ^ !opsize ? 2 : 4;
+	}
+	return 0;
+}
+
+/* The bits of RSP that address the stack in the current mode. */
+static u64 vmiop_stack_mask(struct kvm_vcpu *vcpu)
+{
+	struct kvm_segment ss;
+	int db, l;
+
+	vmiop_ksym.x86_ops->get_cs_db_l_bits(vcpu, &db, &l);
+	if (l && (vcpu->arch.efer & EFER_LMA))
+		return ~0ull;
+	vmiop_ksym.x86_ops->get_segment(vcpu, &ss, VCPU_SREG_SS);
+	return ss.db ? 0xffffffffull : 0xffffull;
+}
+
+/* A step is armed on the instruction at RIP: remember what PUSHF needs. */
+static void vmiop_step_armed(struct vmiop_vcpu *vv, struct kvm_vcpu *vcpu,
+			     unsigned long rflags)
+{
+	struct kvm_regs regs;
+	u8 len = 0;
+
+	vv->step_pushf = 0;
+	if (rflags & X86_EFLAGS_TF)	/* the guest's own: a genuine copy */
+		return;
+	vv->step_pushf = vmiop_pushf_size(vcpu, kvm_get_linear_rip(vcpu), &len);
+	if (!vv->step_pushf)
+		return;
+	vmiop_ksym.get_regs(vcpu, &regs);
+	vv->step_next_rip = regs.rip + len;
+	vv->step_rsp = regs.rsp;
+	vv->step_rflags = rflags;
+}
+
+/*
+ * The step trap of vmiop's stepping arrived: if the instruction was the
+ * PUSHF decoded when the step was armed and it pushed what PUSHF pushes,
+ * drop KVM's TF from the copy.
+ */
+static void vmiop_step_hide_tf(struct vmiop_vcpu *vv, struct kvm_vcpu *vcpu)
+{
+	u64 mask, val = 0, expect;
+	struct vmiop_x86_exception fault;
+	struct kvm_segment ss;
+	struct kvm_regs regs;
+	u8 size = vv->step_pushf;
+
+	if (!size)
+		return;
+	vv->step_pushf = 0;
+	vmiop_ksym.get_regs(vcpu, &regs);
+	mask = vmiop_stack_mask(vcpu);
+	if (regs.rip != vv->step_next_rip ||
+	    (regs.rsp & mask) != ((vv->step_rsp - size) & mask))
+		return;
+	vmiop_ksym.x86_ops->get_segment(vcpu, &ss, VCPU_SREG_SS);
+	if (mask != ~0ull)
+		regs.rsp = ss.base + (regs.rsp & mask);
+	if (kvm_read_guest_virt(vcpu, regs.rsp, &val, size, (struct x86_exception *)&fault))
+		return;
+	/* PUSHF stores RFLAGS with RF and VM clear. */
+	expect = (vv->step_rflags & ~(u64)(X86_EFLAGS_RF | X86_EFLAGS_VM)) | X86_EFLAGS_TF;
+	if (size < 8)
+		expect &= (1ull << (size * 8)) - 1;
+	if (val != expect)
+		return;
+	val &= ~(u64)X86_EFLAGS_TF;
+	kvm_write_guest_virt_system(vcpu, regs.rsp, &val, size, (struct x86_exception *)&fault);
+}
+
 /* What KVM_SET_GUEST_DEBUG does to the vCPU, minus the debug registers. */
-static void vmiop_set_guest_debug(struct kvm_vcpu *vcpu, u32 flags)
+static void vmiop_set_guest_debug(struct vmiop_vcpu *vv, struct kvm_vcpu *vcpu, u32 flags)
 {
 	unsigned long rflags;
 
@@ -37,8 +153,10 @@ static void vmiop_set_guest_debug(struct kvm_vcpu *vcpu, u32 flags)
 	/* Read while KVM still filters its own TF out of the guest's view. */
 	rflags = kvm_get_rflags(vcpu);
 	vcpu->guest_debug = flags;
-	if (flags & KVM_GUESTDBG_SINGLESTEP)
+	if (flags & KVM_GUESTDBG_SINGLESTEP) {
 		vcpu->arch.singlestep_rip = kvm_get_linear_rip(vcpu);
+		vmiop_step_armed(vv, vcpu, rflags);
+	}
 	kvm_set_rflags(vcpu, rflags);
 	vmiop_ksym.x86_ops->update_exception_bitmap(vcpu);
 }
@@ -57,7 +175,7 @@ void vmiop_debug_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 			return;
 		vv->vmm_debug = vcpu->guest_debug;
 	}
-	vmiop_set_guest_debug(vcpu, want ? vv->vmm_debug | want | KVM_GUESTDBG_ENABLE :
+	vmiop_set_guest_debug(vv, vcpu, want ? vv->vmm_debug | want | KVM_GUESTDBG_ENABLE :
 				    vv->vmm_debug);
 	WRITE_ONCE(vv->debug_applied, want != 0);
 }
@@ -82,7 +200,8 @@ void vmiop_debug_vmm_changed(struct kvm_vcpu *vcpu)
 /* ---- the events ------------------------------------------------------ */
 
 /* Applies the reply to an exception event on its vCPU's thread. */
-static void vmiop_exception_reply(struct kvm_vcpu *vcpu, u16 type, u32 insn_len,
+static void vmiop_exception_reply(struct vmiop_vcpu *vv, struct kvm_vcpu *vcpu,
+				  u16 type, u32 insn_len,
 				  const struct vmiop_event_reply *reply)
 {
 	unsigned long rflags;
@@ -115,6 +234,7 @@ static void vmiop_exception_reply(struct kvm_vcpu *vcpu, u16 type, u32 insn_len,
 		 */
 		rflags = kvm_get_rflags(vcpu);
 		vcpu->arch.singlestep_rip = kvm_get_linear_rip(vcpu);
+		vmiop_step_armed(vv, vcpu, rflags);
 		kvm_set_rflags(vcpu, rflags);
 		break;
 	}
@@ -138,7 +258,7 @@ static void vmiop_exception_event(struct vmiop_session *sess, struct kvm_vcpu *v
 		kvm_make_request(KVM_REQ_EVENT, vcpu);
 		return;
 	}
-	vmiop_exception_reply(vcpu, e->type, insn_len, &reply);
+	vmiop_exception_reply(vv, vcpu, e->type, insn_len, &reply);
 }
 
 /* At the park point, srcu held: an exception event left for a signal. */
@@ -158,7 +278,7 @@ void vmiop_exception_resume(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 		return;
 	}
 	vv->trap_pending = false;
-	vmiop_exception_reply(vcpu, type, vv->trap_insn_len, &reply);
+	vmiop_exception_reply(vv, vcpu, type, vv->trap_insn_len, &reply);
 }
 
 /* A #DB is queued for the guest. */
@@ -189,6 +309,7 @@ static u16 vmiop_debug_exit_type(struct vmiop_session *sess, struct kvm_vcpu *vc
 		return 0;
 	if (dbg->dr6 & DR6_BS) {
 		vmiop_vendor->clear_pending_step(vcpu);
+		vmiop_step_hide_tf(vv, vcpu);
 		return VMIOP_EVENT_SINGLESTEP;
 	}
 	kvm_queue_exception_p(vcpu, DB_VECTOR, dbg->dr6 ^ DR6_ACTIVE_LOW);
@@ -230,7 +351,7 @@ int vmiop_on_debug_exit(struct kvm_vcpu *vcpu, int ret, bool db_was_pending)
 			/* Intercepted for another vCPU's sake or filtered out. */
 			struct vmiop_event_reply cont = { .action = VMIOP_ACTION_CONTINUE };
 
-			vmiop_exception_reply(vcpu, type, insn_len, &cont);
+			vmiop_exception_reply(vv, vcpu, type, insn_len, &cont);
 			goto out;
 		}
 	} else if (ret == 1 && !db_was_pending && vmiop_db_pending(vcpu) &&
@@ -247,7 +368,7 @@ int vmiop_on_debug_exit(struct kvm_vcpu *vcpu, int ret, bool db_was_pending)
 	if (!e) {
 		struct vmiop_event_reply cont = { .action = VMIOP_ACTION_CONTINUE };
 
-		vmiop_exception_reply(vcpu, type, insn_len, &cont);
+		vmiop_exception_reply(vv, vcpu, type, insn_len, &cont);
 		goto out;
 	}
 	switch (type) {

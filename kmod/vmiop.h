@@ -34,6 +34,20 @@ int vmiop_ksyms_init(void);
 bool kvm_cpuid(struct kvm_vcpu *vcpu, u32 *eax, u32 *ebx, u32 *ecx, u32 *edx,
 	       bool exact_only);
 
+/*
+ * Exported by kvm.ko, declared in its private arch/x86/kvm/x86.h.  Where a
+ * page fault would be is reported in struct x86_exception, private too (24
+ * bytes in 6.1): callers pass the larger struct vmiop_x86_exception.
+ */
+struct x86_exception;
+struct vmiop_x86_exception {
+	u64 space[8];
+};
+int kvm_read_guest_virt(struct kvm_vcpu *vcpu, gva_t addr, void *val,
+			unsigned int bytes, struct x86_exception *exception);
+int kvm_write_guest_virt_system(struct kvm_vcpu *vcpu, gva_t addr, void *val,
+				unsigned int bytes, struct x86_exception *exception);
+
 /* svm.c, vmx.c: what differs between the vendors, behind one struct. */
 struct vmiop_session;
 
@@ -128,6 +142,9 @@ struct vmiop_vcpu {
 	 * from VMIOP_ACTION_INJECT).
 	 */
 	bool step_once;
+	/* debug.c: the instruction a step is armed on, when it is a PUSHF */
+	u8 step_pushf;		/* its operand size, 0: not a PUSHF */
+	u64 step_next_rip, step_rsp, step_rflags;
 	bool inject_pending;
 	struct vmiop_inject inject;
 

@@ -678,9 +678,11 @@ struct vmiop_event_debug {
 
 /*
  * One instruction executed on a vCPU with VMIOP_EVENT_SINGLESTEP enabled
- * (KVM's guest-debug single-step: RFLAGS.TF, hidden from the guest's view
- * of RFLAGS through KVM but not from PUSHF).  RIP in the register snapshot
- * is the next instruction.
+ * (KVM's guest-debug single-step: RFLAGS.TF, kept out of the guest's view
+ * of RFLAGS through KVM and out of what a stepped PUSHF stores; SYSCALL's
+ * copy in R11 and the frames of interrupts and exceptions delivered
+ * mid-step still hold it).  RIP in the register snapshot is the next
+ * instruction.
  */
 struct vmiop_event_singlestep {
 	__aligned_u64 gva;	/* linear address of the next instruction */
