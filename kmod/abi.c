@@ -23,7 +23,7 @@ _Static_assert(sizeof(struct vmiop_reg_list) == 24, "vmiop_reg_list");
 _Static_assert(sizeof(struct vmiop_mem_op) == 24, "vmiop_mem_op");
 _Static_assert(sizeof(struct vmiop_mem_batch) == 24, "vmiop_mem_batch");
 _Static_assert(sizeof(struct vmiop_translate) == 112, "vmiop_translate");
-_Static_assert(sizeof(struct vmiop_event_caps) == 144, "vmiop_event_caps");
+_Static_assert(sizeof(struct vmiop_event_caps) == 152, "vmiop_event_caps");
 _Static_assert(sizeof(struct vmiop_ring_setup) == 40, "vmiop_ring_setup");
 _Static_assert(sizeof(struct vmiop_filter_range) == 16, "vmiop_filter_range");
 _Static_assert(sizeof(struct vmiop_event_control) == 32, "vmiop_event_control");
@@ -169,7 +169,8 @@ int abi_check_event_control(const struct vmiop_event_control *c)
 		return -EINVAL;
 	/* Per-type settings made when enabling, each for one type. */
 	if (c->flags & VMIOP_EVENT_CTL_F_READS &&
-	    (c->type != VMIOP_EVENT_MSR || !c->enable || c->flags & VMIOP_EVENT_CTL_F_VCPU))
+	    ((c->type != VMIOP_EVENT_MSR && c->type != VMIOP_EVENT_CR) || !c->enable ||
+	     c->flags & VMIOP_EVENT_CTL_F_VCPU))
 		return -EINVAL;
 	if (c->flags & VMIOP_EVENT_CTL_F_CHANGES &&
 	    (c->type != VMIOP_EVENT_CR || !c->enable || c->flags & VMIOP_EVENT_CTL_F_VCPU))

@@ -10,6 +10,7 @@
  * What the VMM asks for itself (a gdbstub) keeps going to the VMM.
  */
 #include <linux/slab.h>
+#include "insn.h"
 #include "vmiop.h"
 
 /* The KVM_GUESTDBG_* flags vmiop wants on @vcpu now. */
@@ -35,54 +36,16 @@ static u32 vmiop_debug_wanted(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
  * make it the guest's own, long after stepping ended.  So the instruction
  * each step is armed on is decoded; when it is a PUSHF and the step trap
  * finds it completed as decoded, the copy loses the TF the guest did not
- * set.  Operand size of PUSHF in bytes, or 0 for any other instruction.
+ * set.
  */
-static u8 vmiop_pushf_size(struct kvm_vcpu *vcpu, u64 lip, u8 *len)
-{
-	u8 insn[15], opsize = 0, rex_w = 0;
-	struct vmiop_x86_exception fault;
-	unsigned int n, i;
-	int db, l;
-
-	/* What the page holding the first byte has is all PUSHF may need. */
-	n = min_t(unsigned int, sizeof(insn), PAGE_SIZE - offset_in_page(lip));
-	if (kvm_read_guest_virt(vcpu, lip, insn, n, (struct x86_exception *)&fault))
-		return 0;
-	vmiop_ksym.x86_ops->get_cs_db_l_bits(vcpu, &db, &l);
-	l = l && (vcpu->arch.efer & EFER_LMA);
-	for (i = 0; i < n; i++) {
-		switch (insn[i]) {
-		case 0x66:
-			opsize = 1;
-			rex_w = 0;
-			continue;
-		case 0x67: case 0xf0: case 0xf2: case 0xf3:
-		case 0x26: case 0x2e: case 0x36: case 0x3e: case 0x64: case 0x65:
-			rex_w = 0;	/* REX counts only right before the opcode */
-			continue;
-		}
-		if (l && (insn[i] & 0xf0) == 0x40) {
-			rex_w = insn[i] & 8;
-			continue;
-		}
-		if (insn[i] != 0x9c)
-			return 0;
-		*len = i + 1;
-		if (l)
-			return rex_w || !opsize ? 8 : 2;
-		return !db ^ !opsize ? 2 : 4;
-	}
-	return 0;
-}
 
 /* The bits of RSP that address the stack in the current mode. */
 static u64 vmiop_stack_mask(struct kvm_vcpu *vcpu)
 {
 	struct kvm_segment ss;
-	int db, l;
+	bool cs_db;
 
-	vmiop_ksym.x86_ops->get_cs_db_l_bits(vcpu, &db, &l);
-	if (l && (vcpu->arch.efer & EFER_LMA))
+	if (vmiop_code64(vcpu, &cs_db))
 		return ~0ull;
 	vmiop_ksym.x86_ops->get_segment(vcpu, &ss, VCPU_SREG_SS);
 	return ss.db ? 0xffffffffull : 0xffffull;
@@ -92,13 +55,17 @@ static u64 vmiop_stack_mask(struct kvm_vcpu *vcpu)
 static void vmiop_step_armed(struct vmiop_vcpu *vv, struct kvm_vcpu *vcpu,
 			     unsigned long rflags)
 {
+	unsigned int n, len = 0;
+	u8 insn[INSN_MAX_LEN];
 	struct kvm_regs regs;
-	u8 len = 0;
+	bool code64, cs_db;
 
 	vv->step_pushf = 0;
 	if (rflags & X86_EFLAGS_TF)	/* the guest's own: a genuine copy */
 		return;
-	vv->step_pushf = vmiop_pushf_size(vcpu, kvm_get_linear_rip(vcpu), &len);
+	n = vmiop_fetch_insn(vcpu, insn);
+	code64 = vmiop_code64(vcpu, &cs_db);
+	vv->step_pushf = insn_pushf_size(insn, n, code64, cs_db, &len);
 	if (!vv->step_pushf)
 		return;
 	vmiop_ksym.get_regs(vcpu, &regs);

@@ -232,6 +232,7 @@ int vmiop_on_cr_write(struct kvm_vcpu *vcpu, u32 cr, unsigned long val,
 	if (!e)
 		goto orig;
 	e->cr.cr = cr;
+	e->cr.write = 1;
 	e->cr.old_value = cr == 0 ? e->regs.cr0 : cr == 3 ? e->regs.cr3 : e->regs.cr4;
 	e->cr.new_value = val;
 	if (wanted && vmiop_event_type_flag(sess, VMIOP_EVENT_CR, VMIOP_EVENT_CTL_F_CHANGES) &&
@@ -265,6 +266,72 @@ orig:
 	kfree(e);
 	vmiop_session_put(sess);
 	return orig(vcpu, val);
+}
+
+/* struct kvm_regs by the instruction encoding's GPR number */
+static const u8 vmiop_gpr_offset[16] = {
+	offsetof(struct kvm_regs, rax), offsetof(struct kvm_regs, rcx),
+	offsetof(struct kvm_regs, rdx), offsetof(struct kvm_regs, rbx),
+	offsetof(struct kvm_regs, rsp), offsetof(struct kvm_regs, rbp),
+	offsetof(struct kvm_regs, rsi), offsetof(struct kvm_regs, rdi),
+	offsetof(struct kvm_regs, r8), offsetof(struct kvm_regs, r9),
+	offsetof(struct kvm_regs, r10), offsetof(struct kvm_regs, r11),
+	offsetof(struct kvm_regs, r12), offsetof(struct kvm_regs, r13),
+	offsetof(struct kvm_regs, r14), offsetof(struct kvm_regs, r15),
+};
+
+/* GPR @gpr (0 RAX ... 15 R15, as instructions number them) in @regs. */
+u64 *vmiop_gpr(struct kvm_regs *regs, unsigned int gpr)
+{
+	return (u64 *)((u8 *)regs + vmiop_gpr_offset[gpr & 15]);
+}
+
+/* A MOV from CR completes: its destination @gpr gets @val. */
+int vmiop_cr_read_complete(struct kvm_vcpu *vcpu, int gpr, u64 val)
+{
+	struct kvm_regs regs;
+
+	vmiop_ksym.get_regs(vcpu, &regs);
+	*vmiop_gpr(&regs, gpr) = val;
+	vmiop_ksym.set_regs(vcpu, &regs);
+	return kvm_skip_emulated_instruction(vcpu);
+}
+
+/*
+ * A read of CR@cr exited (vCPU's thread, srcu held).  @gpr: its destination
+ * register, -1 if not known (SMSW, or an encoding not decoded).  True if
+ * dealt with, *@ret the exit handler's result; false: the caller completes
+ * the read as it would have without vmiop.
+ */
+bool vmiop_on_cr_read(struct kvm_vcpu *vcpu, u32 cr, int gpr, int *ret)
+{
+	struct vmiop_session *sess = vmiop_session_find(vcpu->kvm);
+	struct vmiop_event_reply reply;
+	struct vmiop_event *e;
+	bool wanted;
+
+	if (!sess)
+		return false;
+	wanted = vmiop_event_type_flag(sess, VMIOP_EVENT_CR, VMIOP_EVENT_CTL_F_READS) &&
+		 vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_CR, cr);
+	if (!wanted && vmiop_event_pending_type(sess, vcpu) != VMIOP_EVENT_CR)
+		goto out;
+	e = vmiop_event_alloc(vcpu, VMIOP_EVENT_CR);
+	if (!e)
+		goto out;
+	e->cr.cr = cr;
+	e->cr.old_value = cr == 0 ? e->regs.cr0 : cr == 3 ? e->regs.cr3 : e->regs.cr4;
+	e->cr.new_value = e->cr.old_value;
+	if (vmiop_insn_event(sess, vcpu, e, wanted, &reply, ret))
+		return true;
+	if (reply.action == VMIOP_ACTION_SET_RESULT && gpr >= 0) {
+		*ret = vmiop_cr_read_complete(vcpu, gpr, reply.value);
+		return true;
+	}
+	return false;
+out:
+	vmiop_session_put(sess);
+	return false;
 }
 
 static u64 vmiop_edx_eax(const struct vmiop_regs *regs)

@@ -138,6 +138,7 @@ static int vmiop_set_cr0(struct kvm_vcpu *vcpu, unsigned long val)
 {
 	int ret = vmiop_on_cr_write(vcpu, 0, val, orig_set_cr0);
 
+	vmiop_intercepts_recheck(vcpu);
 	vmiop_hook_exit();
 	return ret;
 }
@@ -268,12 +269,12 @@ static void vmiop_requeue_exception_e(struct kvm_vcpu *vcpu, unsigned int nr, u3
 
 static int (*orig_vmx_handle_cr)(struct kvm_vcpu *vcpu);
 
-/* VMX CR exits: MOV to CR3 exits only because vmiop asked. */
+/* VMX CR exits: MOV to and from CR3 exit only because vmiop asked. */
 static int vmiop_vmx_handle_cr(struct kvm_vcpu *vcpu)
 {
 	int ret;
 
-	if (!vmiop_vmx_cr3_write(vcpu, &ret))
+	if (!vmiop_vmx_handle_cr3(vcpu, &ret))
 		ret = orig_vmx_handle_cr(vcpu);
 	vmiop_hook_exit();
 	return ret;
@@ -290,12 +291,16 @@ static int vmiop_vmx_handle_desc_hook(struct kvm_vcpu *vcpu)
 	return ret;
 }
 
-/* SVM: the descriptor-table exits KVM has no handler for. */
+/*
+ * SVM: the descriptor-table exits KVM has no handler for, and CR reads,
+ * which KVM handles (CR4 reads always exit) but vmiop reports first.
+ */
 static int vmiop_svm_invoke_exit_handler(struct kvm_vcpu *vcpu, u64 exit_code)
 {
 	int ret;
 
-	if (!vmiop_svm_handle_desc(vcpu, exit_code, &ret))
+	if (!vmiop_svm_handle_desc(vcpu, exit_code, &ret) &&
+	    !vmiop_svm_handle_cr_read(vcpu, exit_code, &ret))
 		ret = orig_svm_invoke_exit_handler(vcpu, exit_code);
 	vmiop_hook_exit();
 	return ret;

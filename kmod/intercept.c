@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The intercepts vmiop adds to KVM's, per vCPU: guest-debug flags (#BP,
- * single-step; debug.c), CR3-write, descriptor-table and MSR exits (the
- * vendor back ends).
+ * single-step; debug.c), CR3-write, CR-read, descriptor-table and MSR
+ * exits (the vendor back ends).
  *
  * They are changed only on the vCPU's own thread with its state loaded:
  * at its park point, which every entry passes when KVM_REQ_EVENT is set,
@@ -39,6 +39,7 @@ static bool vmiop_intercepts_applied(struct vmiop_session *sess, struct kvm_vcpu
 		if (READ_ONCE(vv->msr_applied[i]))
 			return true;
 	return READ_ONCE(vv->debug_applied) || READ_ONCE(vv->cr3_applied) ||
+	       READ_ONCE(vv->cr_read_applied) ||
 	       READ_ONCE(vv->desc_applied) || READ_ONCE(vv->rewind);
 }
 
@@ -81,6 +82,32 @@ static void vmiop_msr_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 	}
 }
 
+/* Reads of each CR the vendor can make exit, while the filter wants them. */
+static void vmiop_cr_read_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
+{
+	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
+	bool reads = vmiop_event_type_flag(sess, VMIOP_EVENT_CR, VMIOP_EVENT_CTL_F_READS);
+	unsigned long crs = vmiop_vendor->cr_reads;
+	unsigned int cr;
+
+	if (!vv->cr_read_applied && !(reads && vmiop_event_enabled_on(sess, vcpu, VMIOP_EVENT_CR)))
+		return;
+	for_each_set_bit(cr, &crs, BITS_PER_LONG) {
+		bool want = reads && vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_CR, cr);
+		bool applied = vv->cr_read_applied & BIT(cr);
+
+		if (!want && !applied)
+			continue;
+		if (vcpu->arch.hflags & HF_GUEST_MASK)
+			return;
+		/* Wanted: again each time, in case KVM took it back meanwhile. */
+		if (want && vmiop_vendor->cr_read_exiting(vcpu, cr, true))
+			vv->cr_read_applied |= BIT(cr);
+		else if (!want && vmiop_vendor->cr_read_exiting(vcpu, cr, false))
+			vv->cr_read_applied &= ~BIT(cr);
+	}
+}
+
 static void vmiop_intercepts_apply(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 {
 	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
@@ -90,6 +117,7 @@ static void vmiop_intercepts_apply(struct vmiop_session *sess, struct kvm_vcpu *
 	/* CR3 writes exit only if the CR filter has 3 in it. */
 	vmiop_exit_sync(vcpu, vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_CR, 3),
 			&vv->cr3_applied, vmiop_vendor->cr3_exiting);
+	vmiop_cr_read_sync(sess, vcpu);
 	vmiop_exit_sync(vcpu, attached && vmiop_event_enabled_on(sess, vcpu, VMIOP_EVENT_DESC),
 			&vv->desc_applied, vmiop_vendor->desc_exiting);
 	vmiop_msr_sync(sess, vcpu);
@@ -111,8 +139,9 @@ void vmiop_intercepts_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 }
 
 /*
- * KVM may have rewritten a control vmiop set (a CR4 write toggles VMX
- * descriptor-table exits for UMIP emulation): look again before entry.
+ * KVM may have rewritten a control vmiop set or relies on (a CR4 write
+ * toggles VMX descriptor-table exits for UMIP emulation, an SVM CR0 write
+ * KVM's CR0-read intercept): look again before entry.
  */
 void vmiop_intercepts_recheck(struct kvm_vcpu *vcpu)
 {
@@ -120,7 +149,8 @@ void vmiop_intercepts_recheck(struct kvm_vcpu *vcpu)
 
 	if (!sess)
 		return;
-	if (vmiop_intercepts_applied(sess, vcpu))
+	if (vmiop_intercepts_applied(sess, vcpu) ||
+	    vmiop_event_enabled_on(sess, vcpu, VMIOP_EVENT_CR))
 		kvm_make_request(KVM_REQ_EVENT, vcpu);
 	vmiop_session_put(sess);
 }

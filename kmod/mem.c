@@ -11,6 +11,7 @@
 #include <linux/sched/mm.h>
 #include <linux/uaccess.h>
 #include "abi.h"
+#include "insn.h"
 #include "memmap.h"
 #include "pgwalk.h"
 #include "vmiop.h"
@@ -311,4 +312,31 @@ long vmiop_ioctl_translate(struct vmiop_session *sess, struct vmiop_translate *t
 	t->fault = res.fault;
 	t->access = res.access;
 	return 0;
+}
+
+/*
+ * Up to INSN_MAX_LEN bytes at the vCPU's RIP, on its thread, through KVM's
+ * own walk of the guest's page tables; only from the page RIP is in, which
+ * holds all of what vmiop decodes unless the instruction straddles pages.
+ * Returns how many bytes were read: 0 if none could be.
+ */
+unsigned int vmiop_fetch_insn(struct kvm_vcpu *vcpu, u8 *insn)
+{
+	unsigned long lip = kvm_get_linear_rip(vcpu);
+	unsigned int n = min_t(unsigned int, INSN_MAX_LEN, PAGE_SIZE - offset_in_page(lip));
+	struct vmiop_x86_exception fault;
+
+	if (kvm_read_guest_virt(vcpu, lip, insn, n, (struct x86_exception *)&fault))
+		return 0;
+	return n;
+}
+
+/* The vCPU runs 64-bit code; *@cs_db: else, its code segment is 32-bit. */
+bool vmiop_code64(struct kvm_vcpu *vcpu, bool *cs_db)
+{
+	int db, l;
+
+	vmiop_ksym.x86_ops->get_cs_db_l_bits(vcpu, &db, &l);
+	*cs_db = db;
+	return l && (vcpu->arch.efer & EFER_LMA);
 }

@@ -2,8 +2,12 @@
 /* AMD SVM (NPT) back end. */
 #include <linux/mem_encrypt.h>
 #include <asm/svm.h>
+#include "insn.h"
 #include "msrmap.h"
 #include "vmiop.h"
+
+/* A CR-access exit whose EXITINFO1 names the GPR (decode assists, APM 15.8.1). */
+#define SVM_CR_EXITINFO_VALID	BIT_ULL(63)
 
 /* The VMCB clean bit that covers the intercept vectors (APM 15.15.3). */
 #define VMCB_CLEAN_INTERCEPTS	BIT(0)
@@ -62,6 +66,60 @@ static bool svm_cr3_exiting(struct kvm_vcpu *vcpu, bool on)
 	}
 	vmcb->control.clean &= ~VMCB_CLEAN_INTERCEPTS;
 	return true;
+}
+
+/*
+ * Reads of CR0, CR3, CR4.  KVM intercepts CR4 reads always and CR3 reads
+ * without NPT; CR0 reads it intercepts together with CR0 writes, while
+ * the guest's CR0 differs from what the CPU runs with, and it switches
+ * both on CR0 writes: vmiop leaves the read intercept on while KVM's
+ * write intercept says KVM needs it.
+ */
+static bool svm_cr_read_exiting(struct kvm_vcpu *vcpu, u32 cr, bool on)
+{
+	struct vmcb *vmcb = svm_current_vmcb(vcpu);
+	u32 bit = INTERCEPT_CR0_READ + cr;
+	unsigned long *intercepts;
+
+	if (!vmcb) {
+		pr_warn_once("no VMCB where expected: CR-read events unavailable\n");
+		return false;
+	}
+	intercepts = (unsigned long *)vmcb->control.intercepts;
+	if (on) {
+		if (test_bit(bit, intercepts))
+			return false;
+		__set_bit(bit, intercepts);
+	} else if (cr != 0 || !test_bit(INTERCEPT_CR0_WRITE, intercepts)) {
+		__clear_bit(bit, intercepts);
+	}
+	vmcb->control.clean &= ~VMCB_CLEAN_INTERCEPTS;
+	return true;
+}
+
+/*
+ * A CR read exited; KVM's handler completes it after vmiop reports it.
+ * Decode assists name the destination register; without them, the bytes.
+ */
+bool vmiop_svm_handle_cr_read(struct kvm_vcpu *vcpu, u64 exit_code, int *ret)
+{
+	struct vmcb *vmcb = svm_current_vmcb(vcpu);
+	u32 cr = exit_code - SVM_EXIT_READ_CR0;
+	u8 insn[INSN_MAX_LEN];
+	bool code64, cs_db;
+	int gpr = -1;
+
+	if (exit_code > SVM_EXIT_READ_CR4 || !(BIT(cr) & vmiop_svm_ops.cr_reads) || !vmcb)
+		return false;
+	if (vmcb->control.exit_info_1 & SVM_CR_EXITINFO_VALID) {
+		gpr = vmcb->control.exit_info_1 & SVM_EXITINFO_REG_MASK;
+	} else {
+		unsigned int n = vmiop_fetch_insn(vcpu, insn);
+
+		code64 = vmiop_code64(vcpu, &cs_db);
+		gpr = insn_mov_from_cr_gpr(insn, n, code64, cr);
+	}
+	return vmiop_on_cr_read(vcpu, cr, gpr, ret);
 }
 
 /* The eight descriptor-table intercepts, STORE_IDTR to LOAD_TR. */
@@ -170,6 +228,8 @@ const struct vmiop_vendor_ops vmiop_svm_ops = {
 	.bp_insn_len = svm_bp_insn_len,
 	.clear_pending_step = svm_clear_pending_step,
 	.cr3_exiting = svm_cr3_exiting,
+	.cr_reads = BIT(0) | BIT(3) | BIT(4),
+	.cr_read_exiting = svm_cr_read_exiting,
 	.desc_exiting = svm_desc_exiting,
 	.desc_available = svm_desc_available,
 	.msr_exiting = svm_msr_exiting,

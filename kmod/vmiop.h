@@ -70,6 +70,10 @@ struct vmiop_vendor_ops {
 	 * be found.
 	 */
 	bool (*cr3_exiting)(struct kvm_vcpu *vcpu, bool on);
+	/* Bit N: reads of CRN can be made to exit (CR0, CR3, CR4 only). */
+	u32 cr_reads;
+	/* The same as cr3_exiting for reads of one of them. */
+	bool (*cr_read_exiting)(struct kvm_vcpu *vcpu, u32 cr, bool on);
 	/* The same for LIDT/LGDT/LLDT/LTR/SIDT/SGDT/SLDT/STR exits. */
 	bool (*desc_exiting)(struct kvm_vcpu *vcpu, bool on);
 	/* The CPU can make descriptor-table instructions exit. */
@@ -87,7 +91,8 @@ struct vmiop_vendor_ops {
 
 extern const struct vmiop_vendor_ops vmiop_svm_ops;
 extern const struct vmiop_vendor_ops vmiop_vmx_ops;
-bool vmiop_vmx_cr3_write(struct kvm_vcpu *vcpu, int *ret);
+bool vmiop_vmx_handle_cr3(struct kvm_vcpu *vcpu, int *ret);
+bool vmiop_svm_handle_cr_read(struct kvm_vcpu *vcpu, u64 exit_code, int *ret);
 int vmiop_vmx_handle_desc(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu));
 bool vmiop_svm_handle_desc(struct kvm_vcpu *vcpu, u64 exit_code, int *ret);
 extern const struct vmiop_vendor_ops *vmiop_vendor;
@@ -129,6 +134,7 @@ struct vmiop_vcpu {
 	u32 vmm_debug;
 	bool debug_applied;
 	bool cr3_applied;	/* intercept.c: vmiop turned CR3-write exits on */
+	u8 cr_read_applied;	/* ... and exits for reads of CRN (bit N) */
 	bool desc_applied;	/* ... and descriptor-table exits */
 	/* ... and exits for the MSRs KVM passes through: VMIOP_MSR_* per entry */
 	u8 msr_applied[VMIOP_NR_PASSTHROUGH_MSRS];
@@ -256,6 +262,9 @@ int vmiop_on_msr(struct kvm_vcpu *vcpu, bool write, int (*orig)(struct kvm_vcpu 
 int vmiop_on_xsetbv(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu));
 int vmiop_on_cr_write(struct kvm_vcpu *vcpu, u32 cr, unsigned long val,
 		      int (*orig)(struct kvm_vcpu *vcpu, unsigned long val));
+bool vmiop_on_cr_read(struct kvm_vcpu *vcpu, u32 cr, int gpr, int *ret);
+u64 *vmiop_gpr(struct kvm_regs *regs, unsigned int gpr);
+int vmiop_cr_read_complete(struct kvm_vcpu *vcpu, int gpr, u64 val);
 
 /* regs.c */
 int vmiop_regs_get(struct kvm_vcpu *vcpu, struct vmiop_regs *regs);
@@ -267,6 +276,10 @@ int vmiop_gpa_read(struct vmiop_session *sess, u64 gpa, void *buf, u32 len);
 long vmiop_ioctl_mem(struct vmiop_session *sess, struct vmiop_mem_batch *b, bool write);
 long vmiop_ioctl_memmap(struct vmiop_session *sess, struct vmiop_memmap *m);
 long vmiop_ioctl_translate(struct vmiop_session *sess, struct vmiop_translate *t);
+
+/* mem.c: the vCPU's current instruction, on its thread */
+unsigned int vmiop_fetch_insn(struct kvm_vcpu *vcpu, u8 *insn);
+bool vmiop_code64(struct kvm_vcpu *vcpu, bool *cs_db);
 
 /* mmap.c */
 int vmiop_mmap(struct file *file, struct vm_area_struct *vma);

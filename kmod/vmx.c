@@ -125,6 +125,25 @@ static bool vmx_cr3_exiting(struct kvm_vcpu *vcpu, bool on)
 	return true;
 }
 
+/* Only CR3: CR0 and CR4 reads are served from read shadows, never exit. */
+static bool vmx_cr_read_exiting(struct kvm_vcpu *vcpu, u32 cr, bool on)
+{
+	struct vmx_controls_shadow *shadow = vmx_controls_shadow(vcpu);
+
+	if (!shadow || cr != 3)
+		return false;
+	if (on) {
+		/* Without EPT (or in real mode) KVM exits on CR3 reads itself. */
+		if (shadow->exec & CPU_BASED_CR3_STORE_EXITING)
+			return false;
+		shadow->exec |= CPU_BASED_CR3_STORE_EXITING;
+	} else {
+		shadow->exec &= ~CPU_BASED_CR3_STORE_EXITING;
+	}
+	vmx_write(CPU_BASED_VM_EXEC_CONTROL, shadow->exec);
+	return true;
+}
+
 static bool vmx_desc_available(void)
 {
 	u64 ctls2;
@@ -182,35 +201,30 @@ int vmiop_vmx_handle_desc(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vc
 			     id >= 2);
 }
 
-/* struct kvm_regs by the instruction encoding's GPR number */
-static const u8 vmx_gpr_offset[16] = {
-	offsetof(struct kvm_regs, rax), offsetof(struct kvm_regs, rcx),
-	offsetof(struct kvm_regs, rdx), offsetof(struct kvm_regs, rbx),
-	offsetof(struct kvm_regs, rsp), offsetof(struct kvm_regs, rbp),
-	offsetof(struct kvm_regs, rsi), offsetof(struct kvm_regs, rdi),
-	offsetof(struct kvm_regs, r8), offsetof(struct kvm_regs, r9),
-	offsetof(struct kvm_regs, r10), offsetof(struct kvm_regs, r11),
-	offsetof(struct kvm_regs, r12), offsetof(struct kvm_regs, r13),
-	offsetof(struct kvm_regs, r14), offsetof(struct kvm_regs, r15),
-};
-
 /*
- * A MOV to CR3 that exited: KVM's handle_cr() would do the same, but
- * WARNs because with unrestricted guests it never asks for this exit.
- * True if handled, with *@ret the exit handler's result.
+ * A MOV to or from CR3 that exited: KVM's handle_cr() would do the same,
+ * but WARNs because with unrestricted guests it never asks for these
+ * exits.  True if handled, with *@ret the exit handler's result.
  */
-bool vmiop_vmx_cr3_write(struct kvm_vcpu *vcpu, int *ret)
+bool vmiop_vmx_handle_cr3(struct kvm_vcpu *vcpu, int *ret)
 {
 	unsigned long qual = vmx_read(EXIT_QUALIFICATION);
+	int gpr = (qual >> 8) & 15;
 	struct kvm_regs regs;
-	u64 val;
+	struct kvm_sregs sregs;
 
-	/* CR number, access type 0 (MOV to CR), GPR */
-	if ((qual & 15) != 3 || ((qual >> 4) & 3) != 0)
+	/* CR number; access type 0 MOV to CR, 1 MOV from CR; GPR */
+	if ((qual & 15) != 3 || ((qual >> 4) & 3) > 1)
 		return false;
+	if ((qual >> 4) & 3) {
+		if (vmiop_on_cr_read(vcpu, 3, gpr, ret))
+			return true;
+		vmiop_ksym.get_sregs(vcpu, &sregs);
+		*ret = vmiop_cr_read_complete(vcpu, gpr, sregs.cr3);
+		return true;
+	}
 	vmiop_ksym.get_regs(vcpu, &regs);
-	val = *(u64 *)((u8 *)&regs + vmx_gpr_offset[(qual >> 8) & 15]);
-	*ret = kvm_complete_insn_gp(vcpu, kvm_set_cr3(vcpu, val));
+	*ret = kvm_complete_insn_gp(vcpu, kvm_set_cr3(vcpu, *vmiop_gpr(&regs, gpr)));
 	return true;
 }
 
@@ -264,6 +278,8 @@ const struct vmiop_vendor_ops vmiop_vmx_ops = {
 	.bp_insn_len = vmx_bp_insn_len,
 	.clear_pending_step = vmx_clear_pending_step,
 	.cr3_exiting = vmx_cr3_exiting,
+	.cr_reads = BIT(3),
+	.cr_read_exiting = vmx_cr_read_exiting,
 	.desc_exiting = vmx_desc_exiting,
 	.desc_available = vmx_desc_available,
 	.msr_exiting = vmx_msr_exiting,

@@ -443,15 +443,16 @@ int vmiop_event_wait(struct vmiop *v, int timeout_ms)
 }
 
 static int vmiop_event_control(struct vmiop *v, unsigned int type, int vcpu, bool enable,
-			       const struct vmiop_filter_range *filter, unsigned int nr)
+			       unsigned int flags, const struct vmiop_filter_range *filter,
+			       unsigned int nr)
 {
 	struct vmiop_event_control c = {
-		.size = sizeof(c), .type = type, .enable = enable,
+		.size = sizeof(c), .flags = flags, .type = type, .enable = enable,
 		.nr_filter = nr, .filter = (uintptr_t)filter,
 	};
 
 	if (vcpu >= 0) {
-		c.flags = VMIOP_EVENT_CTL_F_VCPU;
+		c.flags |= VMIOP_EVENT_CTL_F_VCPU;
 		c.vcpu = vcpu;
 	}
 	return vmiop_ioctl(v, VMIOP_EVENT_CONTROL, &c);
@@ -460,12 +461,18 @@ static int vmiop_event_control(struct vmiop *v, unsigned int type, int vcpu, boo
 int vmiop_event_enable(struct vmiop *v, unsigned int type, int vcpu,
 		       const struct vmiop_filter_range *filter, unsigned int nr_filter)
 {
-	return vmiop_event_control(v, type, vcpu, true, filter, nr_filter);
+	return vmiop_event_control(v, type, vcpu, true, 0, filter, nr_filter);
+}
+
+int vmiop_event_enable_flags(struct vmiop *v, unsigned int type, unsigned int flags,
+			     const struct vmiop_filter_range *filter, unsigned int nr_filter)
+{
+	return vmiop_event_control(v, type, -1, true, flags, filter, nr_filter);
 }
 
 int vmiop_event_disable(struct vmiop *v, unsigned int type, int vcpu)
 {
-	return vmiop_event_control(v, type, vcpu, false, NULL, 0);
+	return vmiop_event_control(v, type, vcpu, false, 0, NULL, 0);
 }
 
 int vmiop_event_reply(struct vmiop *v, const struct vmiop_event *ev,

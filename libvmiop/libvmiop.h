@@ -156,6 +156,13 @@ int vmiop_event_wait(struct vmiop *v, int timeout_ms);
  */
 int vmiop_event_enable(struct vmiop *v, unsigned int type, int vcpu,
 		       const struct vmiop_filter_range *filter, unsigned int nr_filter);
+/*
+ * The same for every vCPU with the type's options: VMIOP_EVENT_CTL_F_READS
+ * (MSR and CR reads too), VMIOP_EVENT_CTL_F_CHANGES (CR writes that change
+ * the value only).
+ */
+int vmiop_event_enable_flags(struct vmiop *v, unsigned int type, unsigned int flags,
+			     const struct vmiop_filter_range *filter, unsigned int nr_filter);
 int vmiop_event_disable(struct vmiop *v, unsigned int type, int vcpu);
 
 /* Lets the event's vCPU go on: @r->vcpu and @r->seq come from @ev. */

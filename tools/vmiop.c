@@ -244,8 +244,11 @@ static int log_event(struct vmiop *v, const struct vmiop_event *ev,
 	       (uint64_t)ev->regs.rip, (uint64_t)ev->regs.cr3);
 	switch (ev->type) {
 	case VMIOP_EVENT_CR:
-		printf(" cr%u 0x%" PRIx64 " -> 0x%" PRIx64, ev->cr.cr,
-		       (uint64_t)ev->cr.old_value, (uint64_t)ev->cr.new_value);
+		if (ev->cr.write)
+			printf(" cr%u 0x%" PRIx64 " -> 0x%" PRIx64, ev->cr.cr,
+			       (uint64_t)ev->cr.old_value, (uint64_t)ev->cr.new_value);
+		else
+			printf(" read cr%u = 0x%" PRIx64, ev->cr.cr, (uint64_t)ev->cr.old_value);
 		break;
 	case VMIOP_EVENT_MSR:
 		if (ev->msr.write)

@@ -80,6 +80,9 @@ TEST(caps_report_what_is_offered)
 			EXPECT_NE(caps.reason[t], VMIOP_CAP_OK);
 	}
 	EXPECT_FALSE(caps.supported & 1);	/* types start at 1 */
+	/* CR3 reads exit on both vendors; CR0/CR4 reads only on SVM. */
+	EXPECT_EQ(caps.cr_reads, vt_host_is_intel(v) ? 1u << 3 : 1u << 0 | 1u << 3 | 1u << 4);
+	EXPECT_EQ(caps.reserved, 0);
 	vmiop_close(v);
 }
 
@@ -918,6 +921,124 @@ TEST(cr3_writes_that_change_it_only)
 	EXPECT_EQ(vmiop_ring_ready(ring), 0);
 	EXPECT_EQ(*TVM_GUEST_VAR(tvm, cr3_changes_seen), root);
 	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
+#define CR_READS_QUIET 2000
+
+static uint64_t cr_read_seen[5];
+
+/*
+ * Reads of CR3 answered continue, set result (into R9: a REX-prefixed
+ * encoding), skip; then CR0 and CR4, which exit only on SVM.  Then
+ * CR_READS_QUIET reads of CR3 with reads not wanted, then after detach.
+ */
+static void guest_cr_reads(uint64_t arg)
+{
+	uint64_t r9, skipped = 0x5555000, v;
+	int i;
+
+	(void)arg;
+	cr_read_seen[0] = guest_read_cr3();
+	__asm__ __volatile__("mov %%cr3, %%r9; mov %%r9, %0" : "=r"(r9) : : "r9");
+	cr_read_seen[1] = r9;
+	__asm__ __volatile__("mov %%cr3, %%rax" : "+a"(skipped));
+	cr_read_seen[2] = skipped;
+	__asm__ __volatile__("mov %%cr0, %0" : "=r"(v));
+	cr_read_seen[3] = v;
+	__asm__ __volatile__("mov %%cr4, %0" : "=r"(v));
+	cr_read_seen[4] = v;
+	GUEST_SYNC(0);
+	for (i = 0; i < CR_READS_QUIET; i++)
+		guest_read_cr3();
+	GUEST_SYNC(1);
+	for (i = 0; i < CR_READS_QUIET; i++)
+		guest_read_cr3();
+	GUEST_SYNC(2);
+	GUEST_DONE();
+}
+
+/*
+ * At SYNC(0) CR events stay on without reads; at SYNC(1) reads are
+ * wanted again, then the session ends.
+ */
+static bool cr_read_phase(struct tvm_vcpu *vcpu, const struct ucall *uc, void *opaque)
+{
+	static const struct vmiop_filter_range crs = { 0, 4 };
+	struct cr3_phases *p = opaque;
+
+	p->exits[uc->args[0] & 3] = tvm_vcpu_stat(vcpu, "exits");
+	if (uc->args[0] == 0 && vmiop_event_enable(p->v, VMIOP_EVENT_CR, -1, &crs, 1))
+		p->disable_failed = true;
+	if (uc->args[0] == 1) {
+		if (vmiop_event_enable_flags(p->v, VMIOP_EVENT_CR, VMIOP_EVENT_CTL_F_READS,
+					     &crs, 1))
+			p->disable_failed = true;
+		vmiop_close(p->v);
+	}
+	return true;
+}
+
+TEST(cr_reads_each_reply_while_wanted)
+{
+	static const struct vmiop_filter_range crs = { 0, 4 };
+	struct tvm *tvm = tvm_create(1, 0);
+	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
+	uint64_t root = tvm_pt_root(tvm);
+	struct cr3_phases phases = { .v = vt_attach(tvm) };
+	struct vmiop *v = phases.v;
+	struct vmiop_event_caps caps;
+	struct vmiop_ring *ring;
+	struct vmiop_event *ev;
+	uint64_t *seen;
+	unsigned int cr;
+	int i;
+
+	ASSERT_EQ(vmiop_event_caps(v, &caps), 0);
+	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
+	ASSERT_EQ(vmiop_event_enable_flags(v, VMIOP_EVENT_CR, VMIOP_EVENT_CTL_F_READS, &crs, 1), 0);
+	tvm_vcpu_entry(vcpu, guest_cr_reads, 0);
+	tvm_vcpu_thread_start(vcpu, cr_read_phase, &phases);
+
+	for (i = 0; i < 3; i++) {
+		struct vmiop_event_reply r = { 0 };
+
+		ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+		ASSERT_EQ(ev->type, VMIOP_EVENT_CR);
+		EXPECT_EQ(ev->cr.cr, 3);
+		EXPECT_EQ(ev->cr.write, 0);
+		EXPECT_EQ(ev->cr.old_value, root);
+		EXPECT_EQ(ev->cr.new_value, root);
+		EXPECT_EQ(ev->regs.cr3, root);
+		r.action = i == 0 ? VMIOP_ACTION_CONTINUE :
+			   i == 1 ? VMIOP_ACTION_SET_RESULT : VMIOP_ACTION_SKIP;
+		if (i == 1)
+			r.value = 0x1234000;
+		ASSERT_EQ(vmiop_event_reply(v, ev, &r), 0);
+		vmiop_ring_advance(ring, 1);
+	}
+	for (cr = 0; cr <= 4; cr += 4) {
+		if (!(caps.cr_reads & 1u << cr))
+			continue;
+		ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+		ASSERT_EQ(ev->type, VMIOP_EVENT_CR);
+		EXPECT_EQ(ev->cr.cr, cr);
+		EXPECT_EQ(ev->cr.write, 0);
+		EXPECT_EQ(ev->cr.old_value, cr ? ev->regs.cr4 : ev->regs.cr0);
+		ASSERT_EQ(vmiop_event_continue(v, ev), 0);
+		vmiop_ring_advance(ring, 1);
+	}
+	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+	EXPECT_FALSE(phases.disable_failed);
+	seen = *TVM_GUEST_VAR(tvm, cr_read_seen);
+	EXPECT_EQ(seen[0], root);		/* continue */
+	EXPECT_EQ(seen[1], 0x1234000);		/* set result */
+	EXPECT_EQ(seen[2], 0x5555000);		/* skip */
+	EXPECT_TRUE(seen[3] & 1);		/* CR0.PE, whoever served it */
+	EXPECT_TRUE(seen[4] & (1u << 5));	/* CR4.PAE */
+	/* Not wanted, then detached: the reads no longer exit. */
+	EXPECT_LT(phases.exits[1] - phases.exits[0], CR_READS_QUIET / 2);
+	EXPECT_LT(phases.exits[2] - phases.exits[1], CR_READS_QUIET / 2);
 	tvm_destroy(tvm);
 }
 

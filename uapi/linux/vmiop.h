@@ -502,6 +502,11 @@ enum vmiop_cap_reason {
  * @flags: must be 0
  * @supported: out, bit N set when event type N can be enabled
  * @reason: out, enum vmiop_cap_reason for each type (index = type)
+ * @cr_reads: out, bit N set when reads of CRN can be events
+ *	(VMIOP_EVENT_CR with VMIOP_EVENT_CTL_F_READS): CR0, CR3 and CR4 on
+ *	SVM; only CR3 on VMX, where CR0/CR4 reads come from read shadows
+ *	without a VM exit
+ * @reserved: out, 0
  *
  * Works on any /dev/vmiop fd, attached or not.
  */
@@ -510,6 +515,8 @@ struct vmiop_event_caps {
 	__u32 flags;
 	__aligned_u64 supported;
 	__u32 reason[32];
+	__u32 cr_reads;
+	__u32 reserved;
 };
 #define VMIOP_EVENT_CAPS _IO(VMIOP_TYPE, VMIOP_CMD_EVENT_CAPS)
 
@@ -571,7 +578,10 @@ struct vmiop_filter_range {
 
 /* Only vCPU @vcpu; else every vCPU, including those created later. */
 #define VMIOP_EVENT_CTL_F_VCPU	(1u << 0)
-/* MSR: reads (RDMSR) too, not only writes.  Per type, like @filter. */
+/*
+ * MSR: reads (RDMSR) too, not only writes.  CR: reads (MOV from CR) too,
+ * of the CRs in vmiop_event_caps.cr_reads.  Per type, like @filter.
+ */
 #define VMIOP_EVENT_CTL_F_READS	(1u << 1)
 /*
  * CR: only writes that change the register (CR3: ignoring bit 63, the
@@ -624,19 +634,27 @@ struct vmiop_event_control {
  * events are enabled with 3 in the filter, and every one reaches KVM; the
  * exit goes away again at disable and detach.  Not while a nested guest
  * (L2) runs on the vCPU.
+ * With VMIOP_EVENT_CTL_F_READS, a MOV from CR too (@write 0), for the CRs
+ * in vmiop_event_caps.cr_reads: vmiop makes them exit while wanted, as
+ * for CR3 writes.  Replies to a read: continue, skip (the destination
+ * register keeps its value), set result (the value the guest reads),
+ * inject.
  */
 struct vmiop_event_cr {
 	__u32 cr;		/* 0, 3 or 4 */
-	__u32 reserved;
-	__aligned_u64 old_value;
-	__aligned_u64 new_value;	/* what the guest writes */
+	__u32 write;		/* 1: a write, 0: a read */
+	__aligned_u64 old_value;	/* the register's value */
+	__aligned_u64 new_value;	/* what the guest writes, or reads */
 };
 
 /*
  * RDMSR/WRMSR that reached KVM.  KVM lets the guest access some MSRs
  * without an exit (VMX: FS/GS/KERNEL_GS base, SYSENTER_*, ...; SVM: also
- * STAR/LSTAR/CSTAR/SFMASK); those do not produce events yet.  VMX's
- * fast path for TSC_DEADLINE and x2APIC ICR writes bypasses them too.
+ * STAR/LSTAR/CSTAR/SFMASK); vmiop makes those of them that introspection
+ * watches (STAR, LSTAR, CSTAR, SFMASK, FS/GS/KERNEL_GS base, SYSENTER_*,
+ * TSC_AUX) exit while the filter wants them.  Others KVM passes through
+ * (x2APIC, LBR, SPEC_CTRL...) are not seen, nor VMX's fast path for
+ * TSC_DEADLINE and x2APIC ICR writes.
  */
 struct vmiop_event_msr {
 	__u32 index;		/* ECX */
