@@ -6,6 +6,7 @@
  */
 #include <linux/slab.h>
 #include <asm/msr-index.h>
+#include "insn.h"
 #include "vmiop.h"
 
 /*
@@ -137,6 +138,56 @@ orig:
 }
 
 /*
+ * The value a descriptor-table load is about to write, from the operand
+ * of the instruction at RIP; the emulator reads the same one next.
+ */
+static void vmiop_desc_new_value(struct kvm_vcpu *vcpu, struct vmiop_event *e)
+{
+	static const u8 load_reg[] = {
+		[INSN_LGDT] = VMIOP_DESC_GDTR, [INSN_LIDT] = VMIOP_DESC_IDTR,
+		[INSN_LLDT] = VMIOP_DESC_LDTR, [INSN_LTR] = VMIOP_DESC_TR,
+	};
+	const unsigned long long *gpr = (const unsigned long long *)&e->regs.rax;
+	unsigned int n, base_bytes = 0;
+	struct vmiop_x86_exception fault;
+	u8 insn[INSN_MAX_LEN], op[10];
+	struct kvm_segment seg;
+	struct insn_modrm m;
+	bool code64, cs_db;
+	u64 ea, base = 0;
+	int which;
+
+	static_assert(offsetof(struct vmiop_regs, r15) == 15 * sizeof(u64));
+	n = vmiop_fetch_insn(vcpu, insn);
+	code64 = vmiop_code64(vcpu, &cs_db);
+	which = insn_desc_load(insn, n, code64, cs_db, &m, &base_bytes);
+	if (which < 0 || load_reg[which] != e->desc.reg)
+		return;
+	if (m.is_reg) {
+		e->desc.new_selector = (u16)gpr[m.rm];
+		e->desc.flags = VMIOP_DESC_NEW_VALID;
+		return;
+	}
+	ea = insn_effective_address(&m, gpr, e->regs.rip + m.len);
+	vmiop_ksym.x86_ops->get_segment(vcpu, &seg, m.seg);
+	if (!code64)
+		ea = (u32)(seg.base + ea);
+	else if (m.seg == INSN_FS || m.seg == INSN_GS)
+		ea += seg.base;
+	if (kvm_read_guest_virt(vcpu, ea, op, which >= INSN_LLDT ? 2 : 2 + base_bytes,
+				(struct x86_exception *)&fault))
+		return;
+	if (which >= INSN_LLDT) {
+		e->desc.new_selector = op[0] | op[1] << 8;
+	} else {
+		memcpy(&base, op + 2, base_bytes);
+		e->desc.new_limit = op[0] | op[1] << 8;
+		e->desc.new_base = base;
+	}
+	e->desc.flags = VMIOP_DESC_NEW_VALID;
+}
+
+/*
  * A descriptor-table instruction exited (the vendor hooks decoded which).
  * Such exits are vmiop's own (or VMX UMIP emulation's): KVM's emulator
  * runs the instruction unless the reply says otherwise.
@@ -159,6 +210,8 @@ int vmiop_on_desc(struct kvm_vcpu *vcpu, u32 reg, bool write)
 		goto emulate;
 	e->desc.reg = reg;
 	e->desc.write = write;
+	if (write)
+		vmiop_desc_new_value(vcpu, e);
 	if (vmiop_insn_event(sess, vcpu, e, wanted, &reply, &ret))
 		return ret;
 	return kvm_emulate_instruction(vcpu, 0);

@@ -283,6 +283,13 @@ static int log_event(struct vmiop *v, const struct vmiop_event *ev,
 
 		printf(" %s %s", ev->desc.write ? "load" : "store",
 		       regs[ev->desc.reg <= VMIOP_DESC_TR ? ev->desc.reg : 0]);
+		if (!(ev->desc.flags & VMIOP_DESC_NEW_VALID))
+			break;
+		if (ev->desc.reg == VMIOP_DESC_IDTR || ev->desc.reg == VMIOP_DESC_GDTR)
+			printf(" base 0x%" PRIx64 " limit 0x%" PRIx64,
+			       (uint64_t)ev->desc.new_base, (uint64_t)ev->desc.new_limit);
+		else
+			printf(" selector 0x%x", ev->desc.new_selector);
 		break;
 	}
 	case VMIOP_EVENT_TRAP:

@@ -969,6 +969,7 @@ TEST(descriptor_table_loads_and_stores)
 		{ VMIOP_DESC_TR, 1, VMIOP_ACTION_SKIP },	/* ltr */
 		{ VMIOP_DESC_GDTR, 0, VMIOP_ACTION_CONTINUE },	/* sgdt, GDTR only */
 	};
+	struct vmiop_event_desc loads[sizeof(steps) / sizeof(steps[0])] = { 0 };
 	struct desc_phases phases = { 0 };
 	struct vmiop_event_caps caps;
 	struct tvm_vcpu *vcpu;
@@ -999,6 +1000,7 @@ TEST(descriptor_table_loads_and_stores)
 		ASSERT_EQ(ev->type, VMIOP_EVENT_DESC);
 		EXPECT_EQ(ev->desc.reg, steps[i].reg);
 		EXPECT_EQ(ev->desc.write, steps[i].write);
+		loads[i] = ev->desc;
 		if (steps[i].action == VMIOP_ACTION_INJECT) {
 			r.exception.vector = 13;
 			r.exception.flags = VMIOP_INJECT_F_ERROR_CODE;
@@ -1017,6 +1019,23 @@ TEST(descriptor_table_loads_and_stores)
 	EXPECT_EQ(*TVM_GUEST_VAR(tvm, guest_ldtr), 0);
 	EXPECT_EQ(*TVM_GUEST_VAR(tvm, guest_tr), TVM_SEL_TSS);
 	EXPECT_EQ((*TVM_GUEST_VAR(tvm, guest_lgdt_fault))[0], 13);
+	/*
+	 * Each load's event has the value about to be loaded, decoded from
+	 * its operand: memory (LIDT m, LGDT (%reg)) or a register (LLDT,
+	 * LTR); stores have none.
+	 */
+	EXPECT_EQ(loads[0].flags, 0);
+	EXPECT_EQ(loads[4].flags, VMIOP_DESC_NEW_VALID);
+	EXPECT_EQ(loads[4].new_base, TVM_GUEST_VAR(tvm, guest_idtr)->base);
+	EXPECT_EQ(loads[4].new_limit, TVM_GUEST_VAR(tvm, guest_idtr)->limit);
+	EXPECT_EQ(loads[6].flags, VMIOP_DESC_NEW_VALID);
+	EXPECT_EQ(loads[6].new_base, TVM_GUEST_VAR(tvm, guest_gdtr)->base);
+	EXPECT_EQ(loads[6].new_limit, TVM_GUEST_VAR(tvm, guest_gdtr)->limit);
+	EXPECT_NE(loads[6].new_base, 0);
+	EXPECT_EQ(loads[7].flags, VMIOP_DESC_NEW_VALID);
+	EXPECT_EQ(loads[7].new_selector, 0);
+	EXPECT_EQ(loads[8].flags, VMIOP_DESC_NEW_VALID);
+	EXPECT_EQ(loads[8].new_selector, TVM_SEL_TSS);
 	/* Disabled, the instructions run without exits again. */
 	EXPECT_LT(phases.exits[3] - phases.exits[2], DESC_QUIET / 2);
 	vmiop_close(v);

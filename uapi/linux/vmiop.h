@@ -738,13 +738,22 @@ enum vmiop_desc_reg {
  * LIDT, LGDT, LLDT, LTR (@write 1) or SIDT, SGDT, SLDT, STR (@write 0).
  * Filter key: enum vmiop_desc_reg.  Replies: continue (KVM's emulator
  * runs the instruction), skip, inject.  The register's value before is in
- * the snapshot; a load's new value is the instruction's operand, in the
- * register after it (reply with VMIOP_REPLY_F_SINGLESTEP to see it).
+ * the snapshot.  For a load, vmiop decodes the instruction and reads its
+ * operand: the value the register is about to get (LIDT/LGDT: base and
+ * limit, as the operand size truncates them; LLDT/LTR: the selector).
+ * VMIOP_DESC_NEW_VALID is set when that worked: the bytes at RIP decode
+ * as that load and its operand's page is present.
  */
 struct vmiop_event_desc {
 	__u32 reg;
 	__u32 write;
+	__u32 flags;		/* VMIOP_DESC_NEW_VALID */
+	__u16 new_selector;	/* LLDT, LTR */
+	__u16 reserved;
+	__aligned_u64 new_base;	/* LIDT, LGDT */
+	__aligned_u64 new_limit;
 };
+#define VMIOP_DESC_NEW_VALID	(1u << 0)
 
 struct vmiop_event_cpuid {
 	__u32 leaf;		/* EAX */
