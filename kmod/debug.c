@@ -274,6 +274,16 @@ static u16 vmiop_debug_exit_type(struct vmiop_session *sess, struct kvm_vcpu *vc
 	if (dbg->exception != DB_VECTOR ||
 	    (vv->vmm_debug & (KVM_GUESTDBG_SINGLESTEP | KVM_GUESTDBG_USE_HW_BP)))
 		return 0;
+	/*
+	 * The guest's ICEBP: its #DB, not a step (the instruction has not
+	 * completed; any step pending with it is vmiop's TF).
+	 */
+	if (vmiop_vendor->skip_icebp(vcpu)) {
+		vmiop_vendor->clear_pending_step(vcpu);
+		kvm_queue_exception_p(vcpu, DB_VECTOR, (dbg->dr6 ^ DR6_ACTIVE_LOW) & ~DR6_BS);
+		*ret = 1;
+		return 0;
+	}
 	if (dbg->dr6 & DR6_BS) {
 		vmiop_vendor->clear_pending_step(vcpu);
 		vmiop_step_hide_tf(vv, vcpu);

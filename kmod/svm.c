@@ -27,6 +27,12 @@ static void svm_clear_pending_step(struct kvm_vcpu *vcpu)
 {
 }
 
+/* SVM intercepts ICEBP's #DB as the trap it is, RIP already past it. */
+static bool svm_skip_icebp(struct kvm_vcpu *vcpu)
+{
+	return false;
+}
+
 /*
  * The current VMCB.  KVM's struct vcpu_svm is private, but it begins with
  * the struct kvm_vcpu and then the current VMCB pointer; the VMCB layout
@@ -227,6 +233,7 @@ const struct vmiop_vendor_ops vmiop_svm_ops = {
 	.exit_handler = "kvm_amd:svm_handle_exit",
 	.bp_insn_len = svm_bp_insn_len,
 	.clear_pending_step = svm_clear_pending_step,
+	.skip_icebp = svm_skip_icebp,
 	.cr3_exiting = svm_cr3_exiting,
 	.cr_reads = BIT(0) | BIT(3) | BIT(4),
 	.cr_read_exiting = svm_cr_read_exiting,

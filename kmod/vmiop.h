@@ -64,6 +64,11 @@ struct vmiop_vendor_ops {
 	/* A single step was reported: none may still be pending in the CPU. */
 	void (*clear_pending_step)(struct kvm_vcpu *vcpu);
 	/*
+	 * A #DB exit came on an ICEBP (INT1) rather than after it: move
+	 * past it and say so, as KVM does when it does not intercept #DB.
+	 */
+	bool (*skip_icebp)(struct kvm_vcpu *vcpu);
+	/*
 	 * CR3-write exits on or off, on the vCPU's thread, not in guest mode.
 	 * True if vmiop changed (on) or restored (off) the control; false if
 	 * KVM owns it already (its shadow paging) or the VMCS/VMCB could not

@@ -44,6 +44,25 @@ static void vmx_clear_pending_step(struct kvm_vcpu *vcpu)
 }
 
 /*
+ * ICEBP's #DB is trap-like, but VMX exits on the ICEBP itself; queued
+ * with RIP there, the guest's handler would return to it, forever.  Not
+ * KVM's skip with single-step reporting: the #DB comes first.
+ */
+static bool vmx_skip_icebp(struct kvm_vcpu *vcpu)
+{
+	u32 info;
+
+	if ((u16)vmx_read(VM_EXIT_REASON) != EXIT_REASON_EXCEPTION_NMI)
+		return false;
+	info = vmx_read(VM_EXIT_INTR_INFO);
+	if ((info & (INTR_INFO_VALID_MASK | INTR_INFO_INTR_TYPE_MASK | INTR_INFO_VECTOR_MASK)) !=
+	    (INTR_INFO_VALID_MASK | INTR_TYPE_PRIV_SW_EXCEPTION | DB_VECTOR))
+		return false;
+	vmiop_ksym.x86_ops->skip_emulated_instruction(vcpu);
+	return true;
+}
+
+/*
  * KVM writes the VMCS execution controls through a shadow copy in its
  * private struct loaded_vmcs (vmcs.h: entry, exit, pin, exec, secondary,
  * each a u32, in this order) and recomputes them from it: a control
@@ -277,6 +296,7 @@ const struct vmiop_vendor_ops vmiop_vmx_ops = {
 	.exit_handler = "kvm_intel:vmx_handle_exit",
 	.bp_insn_len = vmx_bp_insn_len,
 	.clear_pending_step = vmx_clear_pending_step,
+	.skip_icebp = vmx_skip_icebp,
 	.cr3_exiting = vmx_cr3_exiting,
 	.cr_reads = BIT(3),
 	.cr_read_exiting = vmx_cr_read_exiting,
