@@ -39,6 +39,9 @@ static u32 vmiop_debug_wanted(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
  * set.
  */
 
+#define VMIOP_ARITH_FLAGS (X86_EFLAGS_CF | X86_EFLAGS_PF | X86_EFLAGS_AF | X86_EFLAGS_ZF | \
+			   X86_EFLAGS_SF | X86_EFLAGS_OF)
+
 /* The bits of RSP that address the stack in the current mode. */
 static u64 vmiop_stack_mask(struct kvm_vcpu *vcpu)
 {
@@ -60,8 +63,13 @@ static void vmiop_step_armed(struct vmiop_vcpu *vv, struct kvm_vcpu *vcpu,
 	struct kvm_regs regs;
 	bool code64, cs_db;
 
+	/*
+	 * KVM's view strips TF whenever it single-steps, the guest's own
+	 * included (its stepping owns the flag): only a TF seen before
+	 * stepping began is known to be the guest's, and its copy genuine.
+	 */
 	vv->step_pushf = 0;
-	if (rflags & X86_EFLAGS_TF)	/* the guest's own: a genuine copy */
+	if (rflags & X86_EFLAGS_TF)
 		return;
 	n = vmiop_fetch_insn(vcpu, insn);
 	code64 = vmiop_code64(vcpu, &cs_db);
@@ -97,17 +105,21 @@ static void vmiop_step_hide_tf(struct vmiop_vcpu *vv, struct kvm_vcpu *vcpu)
 		return;
 	vmiop_ksym.x86_ops->get_segment(vcpu, &ss, VCPU_SREG_SS);
 	if (mask != ~0ull)
-		regs.rsp = ss.base + (regs.rsp & mask);
+		regs.rsp = (u32)(ss.base + (regs.rsp & mask));
 	if (kvm_read_guest_virt(vcpu, regs.rsp, &val, size, (struct x86_exception *)&fault))
 		return;
-	/* PUSHF stores RFLAGS with RF and VM clear. */
+	/*
+	 * PUSHF stores RFLAGS with RF and VM clear.  The arithmetic flags
+	 * may be newer than the ones seen at arming: KVM re-arms after an
+	 * emulated instruction before it writes back that instruction's.
+	 */
 	expect = (vv->step_rflags & ~(u64)(X86_EFLAGS_RF | X86_EFLAGS_VM)) | X86_EFLAGS_TF;
 	if (size < 8)
 		expect &= (1ull << (size * 8)) - 1;
-	if (val != expect)
+	if ((val ^ expect) & ~(u64)VMIOP_ARITH_FLAGS)
 		return;
 	val &= ~(u64)X86_EFLAGS_TF;
-	kvm_write_guest_virt_system(vcpu, regs.rsp, &val, size, (struct x86_exception *)&fault);
+	vmiop_write_guest_virt(vcpu, regs.rsp, &val, size);
 }
 
 /* What KVM_SET_GUEST_DEBUG does to the vCPU, minus the debug registers. */

@@ -343,26 +343,43 @@ u64 *vmiop_gpr(struct kvm_regs *regs, unsigned int gpr)
 int vmiop_cr_read_complete(struct kvm_vcpu *vcpu, int gpr, u64 val)
 {
 	struct kvm_regs regs;
+	bool cs_db;
 
 	vmiop_ksym.get_regs(vcpu, &regs);
-	*vmiop_gpr(&regs, gpr) = val;
+	/* Outside 64-bit code the operand is 32 bits, as KVM writes it. */
+	*vmiop_gpr(&regs, gpr) = vmiop_code64(vcpu, &cs_db) ? val : (u32)val;
 	vmiop_ksym.set_regs(vcpu, &regs);
 	return kvm_skip_emulated_instruction(vcpu);
 }
 
+/* The destination of the MOV from CR@cr at RIP, or -1 (SMSW, say). */
+static int vmiop_mov_from_cr_gpr(struct kvm_vcpu *vcpu, u32 cr)
+{
+	u8 insn[INSN_MAX_LEN];
+	unsigned int n = vmiop_fetch_insn(vcpu, insn);
+	bool cs_db;
+
+	return insn_mov_from_cr_gpr(insn, n, vmiop_code64(vcpu, &cs_db), cr);
+}
+
 /*
  * A read of CR@cr exited (vCPU's thread, srcu held).  @gpr: its destination
- * register, -1 if not known (SMSW, or an encoding not decoded).  True if
- * dealt with, *@ret the exit handler's result; false: the caller completes
- * the read as it would have without vmiop.
+ * register, or -1 when the exit did not say (SVM without decode assists):
+ * then the instruction is decoded if a reply needs it.  True if dealt
+ * with, *@ret the exit handler's result; false: the caller completes the
+ * read as it would have without vmiop.
  */
 bool vmiop_on_cr_read(struct kvm_vcpu *vcpu, u32 cr, int gpr, int *ret)
 {
-	struct vmiop_session *sess = vmiop_session_find(vcpu->kvm);
+	struct vmiop_session *sess;
 	struct vmiop_event_reply reply;
 	struct vmiop_event *e;
 	bool wanted;
 
+	/* A nested guest's: its own hypervisor's business, not vmiop's. */
+	if (vcpu->arch.hflags & HF_GUEST_MASK)
+		return false;
+	sess = vmiop_session_find(vcpu->kvm);
 	if (!sess)
 		return false;
 	wanted = vmiop_event_type_flag(sess, VMIOP_EVENT_CR, VMIOP_EVENT_CTL_F_READS) &&
@@ -377,11 +394,14 @@ bool vmiop_on_cr_read(struct kvm_vcpu *vcpu, u32 cr, int gpr, int *ret)
 	e->cr.new_value = e->cr.old_value;
 	if (vmiop_insn_event(sess, vcpu, e, wanted, &reply, ret))
 		return true;
-	if (reply.action == VMIOP_ACTION_SET_RESULT && gpr >= 0) {
-		*ret = vmiop_cr_read_complete(vcpu, gpr, reply.value);
-		return true;
-	}
-	return false;
+	if (reply.action != VMIOP_ACTION_SET_RESULT)
+		return false;
+	if (gpr < 0)
+		gpr = vmiop_mov_from_cr_gpr(vcpu, cr);
+	if (gpr < 0)
+		return false;	/* no register to set: as continue (uapi) */
+	*ret = vmiop_cr_read_complete(vcpu, gpr, reply.value);
+	return true;
 out:
 	vmiop_session_put(sess);
 	return false;

@@ -269,7 +269,7 @@ static void vmiop_requeue_exception_e(struct kvm_vcpu *vcpu, unsigned int nr, u3
 
 static int (*orig_vmx_handle_cr)(struct kvm_vcpu *vcpu);
 
-/* VMX CR exits: MOV to and from CR3 exit only because vmiop asked. */
+/* VMX CR exits: vmiop completes MOV to and from CR3 (KVM WARNs on some). */
 static int vmiop_vmx_handle_cr(struct kvm_vcpu *vcpu)
 {
 	int ret;

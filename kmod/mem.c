@@ -340,3 +340,27 @@ bool vmiop_code64(struct kvm_vcpu *vcpu, bool *cs_db)
 	*cs_db = db;
 	return l && (vcpu->arch.efer & EFER_LMA);
 }
+
+/*
+ * Writes guest-virtual memory as the vCPU's own code would at its current
+ * privilege: a user-mode write checked as one (KVM's "system" write is a
+ * supervisor write, which SMAP refuses on user pages).  Page by page;
+ * 0, or -EFAULT if a page is not writable or not guest RAM.
+ */
+int vmiop_write_guest_virt(struct kvm_vcpu *vcpu, gva_t gva, const void *buf,
+			   unsigned int len)
+{
+	struct vmiop_x86_exception fault;
+
+	while (len) {
+		unsigned int n = min_t(unsigned int, len, PAGE_SIZE - offset_in_page(gva));
+		gpa_t gpa = kvm_mmu_gva_to_gpa_write(vcpu, gva, (struct x86_exception *)&fault);
+
+		if (gpa == INVALID_GPA || kvm_vcpu_write_guest(vcpu, gpa, buf, n))
+			return -EFAULT;
+		gva += n;
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}

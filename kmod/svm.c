@@ -2,7 +2,6 @@
 /* AMD SVM (NPT) back end. */
 #include <linux/mem_encrypt.h>
 #include <asm/svm.h>
-#include "insn.h"
 #include "msrmap.h"
 #include "vmiop.h"
 
@@ -52,6 +51,15 @@ static struct vmcb *svm_current_vmcb(struct kvm_vcpu *vcpu)
 	return vmcb;
 }
 
+/*
+ * SEV-ES guests must see no CR or descriptor-table intercepts: the CPU
+ * turns them into #VC inside the guest, which it cannot handle.
+ */
+static bool vmiop_svm_protected(struct kvm_vcpu *vcpu)
+{
+	return vcpu->arch.guest_state_protected;
+}
+
 static bool svm_cr3_exiting(struct kvm_vcpu *vcpu, bool on)
 {
 	struct vmcb *vmcb = svm_current_vmcb(vcpu);
@@ -63,6 +71,8 @@ static bool svm_cr3_exiting(struct kvm_vcpu *vcpu, bool on)
 	}
 	intercepts = (unsigned long *)vmcb->control.intercepts;
 	if (on) {
+		if (vmiop_svm_protected(vcpu))
+			return false;
 		/* Without NPT KVM intercepts CR3 itself, and keeps it. */
 		if (test_bit(INTERCEPT_CR3_WRITE, intercepts))
 			return false;
@@ -93,7 +103,7 @@ static bool svm_cr_read_exiting(struct kvm_vcpu *vcpu, u32 cr, bool on)
 	}
 	intercepts = (unsigned long *)vmcb->control.intercepts;
 	if (on) {
-		if (test_bit(bit, intercepts))
+		if (vmiop_svm_protected(vcpu) || test_bit(bit, intercepts))
 			return false;
 		__set_bit(bit, intercepts);
 	} else if (cr != 0 || !test_bit(INTERCEPT_CR0_WRITE, intercepts)) {
@@ -105,26 +115,19 @@ static bool svm_cr_read_exiting(struct kvm_vcpu *vcpu, u32 cr, bool on)
 
 /*
  * A CR read exited; KVM's handler completes it after vmiop reports it.
- * Decode assists name the destination register; without them, the bytes.
+ * Decode assists name the destination register; without them, vmiop
+ * decodes the instruction if a reply needs it.
  */
 bool vmiop_svm_handle_cr_read(struct kvm_vcpu *vcpu, u64 exit_code, int *ret)
 {
 	struct vmcb *vmcb = svm_current_vmcb(vcpu);
 	u32 cr = exit_code - SVM_EXIT_READ_CR0;
-	u8 insn[INSN_MAX_LEN];
-	bool code64, cs_db;
 	int gpr = -1;
 
 	if (exit_code > SVM_EXIT_READ_CR4 || !(BIT(cr) & vmiop_svm_ops.cr_reads) || !vmcb)
 		return false;
-	if (vmcb->control.exit_info_1 & SVM_CR_EXITINFO_VALID) {
+	if (vmcb->control.exit_info_1 & SVM_CR_EXITINFO_VALID)
 		gpr = vmcb->control.exit_info_1 & SVM_EXITINFO_REG_MASK;
-	} else {
-		unsigned int n = vmiop_fetch_insn(vcpu, insn);
-
-		code64 = vmiop_code64(vcpu, &cs_db);
-		gpr = insn_mov_from_cr_gpr(insn, n, code64, cr);
-	}
 	return vmiop_on_cr_read(vcpu, cr, gpr, ret);
 }
 
@@ -144,7 +147,7 @@ static bool svm_desc_exiting(struct kvm_vcpu *vcpu, bool on)
 		return false;
 	}
 	intercepts = (unsigned long *)vmcb->control.intercepts;
-	if (on && test_bit(INTERCEPT_STORE_IDTR, intercepts))
+	if (on && (vmiop_svm_protected(vcpu) || test_bit(INTERCEPT_STORE_IDTR, intercepts)))
 		return false;
 	for (i = 0; i < SVM_DESC_INTERCEPTS; i++) {
 		if (on)

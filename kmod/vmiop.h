@@ -35,7 +35,8 @@ bool kvm_cpuid(struct kvm_vcpu *vcpu, u32 *eax, u32 *ebx, u32 *ecx, u32 *edx,
 	       bool exact_only);
 
 /*
- * Exported by kvm.ko, declared in its private arch/x86/kvm/x86.h.  Where a
+ * Exported by kvm.ko, declared in its private arch/x86/kvm/x86.h and
+ * mmu.h.  Where a
  * page fault would be is reported in struct x86_exception, private too (24
  * bytes in 6.1): callers pass the larger struct vmiop_x86_exception.
  */
@@ -45,8 +46,8 @@ struct vmiop_x86_exception {
 };
 int kvm_read_guest_virt(struct kvm_vcpu *vcpu, gva_t addr, void *val,
 			unsigned int bytes, struct x86_exception *exception);
-int kvm_write_guest_virt_system(struct kvm_vcpu *vcpu, gva_t addr, void *val,
-				unsigned int bytes, struct x86_exception *exception);
+gpa_t kvm_mmu_gva_to_gpa_write(struct kvm_vcpu *vcpu, gva_t gva,
+			       struct x86_exception *exception);
 
 /* svm.c, vmx.c: what differs between the vendors, behind one struct. */
 struct vmiop_session;
@@ -284,6 +285,8 @@ long vmiop_ioctl_translate(struct vmiop_session *sess, struct vmiop_translate *t
 
 /* mem.c: the vCPU's current instruction, on its thread */
 unsigned int vmiop_fetch_insn(struct kvm_vcpu *vcpu, u8 *insn);
+int vmiop_write_guest_virt(struct kvm_vcpu *vcpu, gva_t gva, const void *buf,
+			   unsigned int len);
 bool vmiop_code64(struct kvm_vcpu *vcpu, bool *cs_db);
 
 /* mmap.c */

@@ -120,7 +120,22 @@ static struct vmx_controls_shadow *vmx_controls_shadow(struct kvm_vcpu *vcpu)
 	return (struct vmx_controls_shadow *)((u8 *)vcpu + off);
 }
 
-static bool vmx_cr3_exiting(struct kvm_vcpu *vcpu, bool on)
+/* kvm_intel's enable_unrestricted_guest; NULL: not found, assume the default, on */
+static bool *vmx_unrestricted_guest;
+
+/*
+ * KVM exits on CR3 itself without EPT, and with EPT but without
+ * unrestricted guest while paging is off (the guest then runs on KVM's
+ * identity map): then the exits are KVM's, vmiop leaves them on.
+ */
+static bool vmx_kvm_needs_cr3_exits(struct kvm_vcpu *vcpu)
+{
+	return vmx_unrestricted_guest && !READ_ONCE(*vmx_unrestricted_guest) &&
+	       !(vcpu->arch.cr0 & X86_CR0_PG);
+}
+
+/* CR3 load or store exiting (@bit) on or off, as vendor ops want. */
+static bool vmx_cr3_control(struct kvm_vcpu *vcpu, u32 bit, bool on)
 {
 	struct vmx_controls_shadow *shadow = vmx_controls_shadow(vcpu);
 	struct kvm_sregs sregs;
@@ -128,39 +143,31 @@ static bool vmx_cr3_exiting(struct kvm_vcpu *vcpu, bool on)
 	if (!shadow)
 		return false;
 	if (on) {
-		/* Without EPT (or in real mode) KVM exits on CR3 itself, and keeps it. */
-		if (shadow->exec & CPU_BASED_CR3_LOAD_EXITING)
+		if (shadow->exec & bit)
 			return false;
 		/*
-		 * With the exit on, KVM stops reading CR3 from the VMCS and
-		 * trusts its cached copy: make sure the cache is current.
+		 * With load exiting on, KVM stops reading CR3 from the VMCS
+		 * and trusts its cached copy: make sure the cache is current.
 		 */
-		vmiop_ksym.get_sregs(vcpu, &sregs);
-		shadow->exec |= CPU_BASED_CR3_LOAD_EXITING;
-	} else {
-		shadow->exec &= ~CPU_BASED_CR3_LOAD_EXITING;
+		if (bit == CPU_BASED_CR3_LOAD_EXITING)
+			vmiop_ksym.get_sregs(vcpu, &sregs);
+		shadow->exec |= bit;
+	} else if (!vmx_kvm_needs_cr3_exits(vcpu)) {
+		shadow->exec &= ~bit;
 	}
 	vmx_write(CPU_BASED_VM_EXEC_CONTROL, shadow->exec);
 	return true;
 }
 
+static bool vmx_cr3_exiting(struct kvm_vcpu *vcpu, bool on)
+{
+	return vmx_cr3_control(vcpu, CPU_BASED_CR3_LOAD_EXITING, on);
+}
+
 /* Only CR3: CR0 and CR4 reads are served from read shadows, never exit. */
 static bool vmx_cr_read_exiting(struct kvm_vcpu *vcpu, u32 cr, bool on)
 {
-	struct vmx_controls_shadow *shadow = vmx_controls_shadow(vcpu);
-
-	if (!shadow || cr != 3)
-		return false;
-	if (on) {
-		/* Without EPT (or in real mode) KVM exits on CR3 reads itself. */
-		if (shadow->exec & CPU_BASED_CR3_STORE_EXITING)
-			return false;
-		shadow->exec |= CPU_BASED_CR3_STORE_EXITING;
-	} else {
-		shadow->exec &= ~CPU_BASED_CR3_STORE_EXITING;
-	}
-	vmx_write(CPU_BASED_VM_EXEC_CONTROL, shadow->exec);
-	return true;
+	return cr == 3 && vmx_cr3_control(vcpu, CPU_BASED_CR3_STORE_EXITING, on);
 }
 
 static bool vmx_desc_available(void)
@@ -222,15 +229,18 @@ int vmiop_vmx_handle_desc(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vc
 
 /*
  * A MOV to or from CR3 that exited: KVM's handle_cr() would do the same,
- * but WARNs because with unrestricted guests it never asks for these
- * exits.  True if handled, with *@ret the exit handler's result.
+ * but WARNs if it did not ask for the exit itself (with unrestricted
+ * guests it never does), so vmiop completes all of them.  True if
+ * handled, with *@ret the exit handler's result.
  */
 bool vmiop_vmx_handle_cr3(struct kvm_vcpu *vcpu, int *ret)
 {
 	unsigned long qual = vmx_read(EXIT_QUALIFICATION);
 	int gpr = (qual >> 8) & 15;
-	struct kvm_regs regs;
 	struct kvm_sregs sregs;
+	struct kvm_regs regs;
+	bool cs_db;
+	u64 val;
 
 	/* CR number; access type 0 MOV to CR, 1 MOV from CR; GPR */
 	if ((qual & 15) != 3 || ((qual >> 4) & 3) > 1)
@@ -243,7 +253,10 @@ bool vmiop_vmx_handle_cr3(struct kvm_vcpu *vcpu, int *ret)
 		return true;
 	}
 	vmiop_ksym.get_regs(vcpu, &regs);
-	*ret = kvm_complete_insn_gp(vcpu, kvm_set_cr3(vcpu, *vmiop_gpr(&regs, gpr)));
+	val = *vmiop_gpr(&regs, gpr);
+	if (!vmiop_code64(vcpu, &cs_db))
+		val = (u32)val;		/* a 32-bit operand, as KVM reads it */
+	*ret = kvm_complete_insn_gp(vcpu, kvm_set_cr3(vcpu, val));
 	return true;
 }
 
@@ -253,6 +266,9 @@ static void (*vmx_disable_intercept_for_msr)(struct kvm_vcpu *vcpu, u32 msr, int
 
 static int vmx_init(void)
 {
+	vmx_unrestricted_guest = (void *)vmiop_lookup_name("kvm_intel:enable_unrestricted_guest");
+	if (!vmx_unrestricted_guest)
+		pr_warn("kvm_intel:enable_unrestricted_guest not found: assuming it is on\n");
 	vmx_enable_intercept_for_msr =
 		(void *)vmiop_lookup_name("kvm_intel:vmx_enable_intercept_for_msr");
 	vmx_disable_intercept_for_msr =

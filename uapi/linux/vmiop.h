@@ -637,8 +637,8 @@ struct vmiop_event_control {
  * With VMIOP_EVENT_CTL_F_READS, a MOV from CR too (@write 0), for the CRs
  * in vmiop_event_caps.cr_reads: vmiop makes them exit while wanted, as
  * for CR3 writes.  Replies to a read: continue, skip (the destination
- * register keeps its value), set result (the value the guest reads),
- * inject.
+ * register keeps its value), set result (the value the guest reads; as
+ * continue for SMSW, which has no register vmiop could set), inject.
  */
 struct vmiop_event_cr {
 	__u32 cr;		/* 0, 3 or 4 */
