@@ -112,8 +112,10 @@ static int vmiop_emulate_rdmsr(struct kvm_vcpu *vcpu)
 
 static int vmiop_emulate_wrmsr(struct kvm_vcpu *vcpu)
 {
+	u32 msr = (u32)vcpu->arch.regs[VCPU_REGS_RCX];
 	int ret = vmiop_on_msr(vcpu, true, orig_emulate_wrmsr);
 
+	vmiop_msr_written(vcpu, msr);
 	vmiop_hook_exit();
 	return ret;
 }

@@ -44,15 +44,22 @@ static bool vmiop_intercepts_applied(struct vmiop_session *sess, struct kvm_vcpu
 }
 
 /*
- * The MSRs that KVM lets a guest write (and mostly read) without exits on
- * one vendor or the other, and that introspection watches: system-call
- * entry points, segment bases, TSC_AUX.
+ * The MSRs that KVM 6.1 may let a guest access without exits on one vendor
+ * or the other (vmx_possible_passthrough_msrs, svm's direct_access_msrs)
+ * and can still emulate when they exit: system-call entry points, segment
+ * bases, TSC_AUX, speculation controls, TSC reads, XFD, EFER and PAT, the
+ * SVM last-branch records.  Not the C-state residency counters (KVM cannot
+ * read them for the guest) nor the x2APIC range, whose accesses the CPU
+ * virtualizes with APICv.
  */
 static const u32 vmiop_passthrough_msrs[VMIOP_NR_PASSTHROUGH_MSRS] = {
 	MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SYSCALL_MASK,
 	MSR_FS_BASE, MSR_GS_BASE, MSR_KERNEL_GS_BASE,
 	MSR_IA32_SYSENTER_CS, MSR_IA32_SYSENTER_ESP, MSR_IA32_SYSENTER_EIP,
-	MSR_TSC_AUX,
+	MSR_TSC_AUX, MSR_IA32_SPEC_CTRL, MSR_IA32_PRED_CMD, MSR_IA32_TSC,
+	MSR_IA32_XFD, MSR_IA32_XFD_ERR, MSR_EFER, MSR_IA32_CR_PAT,
+	MSR_IA32_LASTBRANCHFROMIP, MSR_IA32_LASTBRANCHTOIP,
+	MSR_IA32_LASTINTFROMIP, MSR_IA32_LASTINTTOIP,
 };
 
 static void vmiop_msr_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
@@ -71,6 +78,12 @@ static void vmiop_msr_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 	for (i = 0; i < VMIOP_NR_PASSTHROUGH_MSRS; i++) {
 		u32 msr = vmiop_passthrough_msrs[i], want = 0, more, less;
 
+		/*
+		 * KVM may have passed it through again since (SPEC_CTRL after
+		 * the guest's first write, say): then vmiop's exit is gone.
+		 */
+		if (vv->msr_applied[i])
+			vv->msr_applied[i] &= vmiop_vendor->msr_intercepted(vcpu, msr);
 		if (on && vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_MSR, msr))
 			want = VMIOP_MSR_W | (reads ? VMIOP_MSR_R : 0);
 		more = want & ~vv->msr_applied[i];
@@ -151,6 +164,29 @@ void vmiop_intercepts_recheck(struct kvm_vcpu *vcpu)
 		return;
 	if (vmiop_intercepts_applied(sess, vcpu) ||
 	    vmiop_event_enabled_on(sess, vcpu, VMIOP_EVENT_CR))
+		kvm_make_request(KVM_REQ_EVENT, vcpu);
+	vmiop_session_put(sess);
+}
+
+/*
+ * The guest wrote @msr and KVM handled it: for some, KVM then lets the
+ * guest access them without exits (SPEC_CTRL, PRED_CMD, the LBRs): if MSR
+ * events are on, look again before entry.
+ */
+void vmiop_msr_written(struct kvm_vcpu *vcpu, u32 msr)
+{
+	struct vmiop_session *sess;
+	int i;
+
+	for (i = 0; i < VMIOP_NR_PASSTHROUGH_MSRS; i++)
+		if (vmiop_passthrough_msrs[i] == msr)
+			break;
+	if (i == VMIOP_NR_PASSTHROUGH_MSRS)
+		return;
+	sess = vmiop_session_find(vcpu->kvm);
+	if (!sess)
+		return;
+	if (vmiop_event_enabled_on(sess, vcpu, VMIOP_EVENT_MSR))
 		kvm_make_request(KVM_REQ_EVENT, vcpu);
 	vmiop_session_put(sess);
 }

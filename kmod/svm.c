@@ -196,12 +196,24 @@ static int svm_init(void)
 	return 0;
 }
 
-static bool svm_msr_intercepted(const u8 *msrpm, u32 msr, bool write)
+static bool svm_msrpm_bit(const u8 *msrpm, u32 msr, bool write)
 {
 	u32 byte, bit;
 
 	/* Outside the map every access exits. */
 	return !msrmap_svm_bit(msr, write, &byte, &bit) || (msrpm[byte] & BIT(bit));
+}
+
+static u32 svm_msr_intercepted(struct kvm_vcpu *vcpu, u32 msr)
+{
+	struct vmcb *vmcb = svm_current_vmcb(vcpu);
+	const u8 *msrpm;
+
+	if (!vmcb)
+		return VMIOP_MSR_R | VMIOP_MSR_W;	/* nothing vmiop can tell */
+	msrpm = __va(__sme_clr(vmcb->control.msrpm_base_pa));
+	return (svm_msrpm_bit(msrpm, msr, false) ? VMIOP_MSR_R : 0) |
+	       (svm_msrpm_bit(msrpm, msr, true) ? VMIOP_MSR_W : 0);
 }
 
 static u32 svm_msr_exiting(struct kvm_vcpu *vcpu, u32 msr, u32 rw, bool on)
@@ -211,11 +223,12 @@ static u32 svm_msr_exiting(struct kvm_vcpu *vcpu, u32 msr, u32 rw, bool on)
 	u32 changed = 0;
 	u8 *msrpm;
 
-	if (!vmcb)
+	/* SEV-ES: the guest's own state, and KVM's choices for it, stay. */
+	if (!vmcb || (on && vmiop_svm_protected(vcpu)))
 		return 0;
 	msrpm = __va(__sme_clr(vmcb->control.msrpm_base_pa));
-	read_icpt = svm_msr_intercepted(msrpm, msr, false);
-	write_icpt = svm_msr_intercepted(msrpm, msr, true);
+	read_icpt = svm_msrpm_bit(msrpm, msr, false);
+	write_icpt = svm_msrpm_bit(msrpm, msr, true);
 	if (rw & VMIOP_MSR_R && read_icpt != on) {
 		read_icpt = on;
 		changed |= VMIOP_MSR_R;
@@ -242,6 +255,7 @@ const struct vmiop_vendor_ops vmiop_svm_ops = {
 	.cr_read_exiting = svm_cr_read_exiting,
 	.desc_exiting = svm_desc_exiting,
 	.desc_available = svm_desc_available,
+	.msr_intercepted = svm_msr_intercepted,
 	.msr_exiting = svm_msr_exiting,
 	.init = svm_init,
 };

@@ -91,6 +91,8 @@ struct vmiop_vendor_ops {
 	 * accesses KVM let through before; off, those it restored.
 	 */
 	u32 (*msr_exiting)(struct kvm_vcpu *vcpu, u32 msr, u32 rw, bool on);
+	/* The accesses to @msr that exit now (VMIOP_MSR_R/_W). */
+	u32 (*msr_intercepted)(struct kvm_vcpu *vcpu, u32 msr);
 	/* Looks up what the back end needs; 0 or -ENOENT (logged). */
 	int (*init)(void);
 };
@@ -108,7 +110,7 @@ int vmiop_hooks_install(void);
 void vmiop_hooks_remove(void);
 
 /* intercept.c: MSRs KVM may let the guest access without exits */
-#define VMIOP_NR_PASSTHROUGH_MSRS 11
+#define VMIOP_NR_PASSTHROUGH_MSRS 22
 
 /* Per-vCPU state; indexed by kvm_vcpu->vcpu_idx.  Protected by sess->state_lock. */
 struct vmiop_vcpu {
@@ -258,6 +260,7 @@ void vmiop_intercepts_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
 void vmiop_intercepts_kick(struct vmiop_session *sess);
 void vmiop_intercepts_restore(struct vmiop_session *sess);
 void vmiop_intercepts_recheck(struct kvm_vcpu *vcpu);
+void vmiop_msr_written(struct kvm_vcpu *vcpu, u32 msr);
 
 /* exits.c: the event classes, called from the hooks */
 struct vmiop_event *vmiop_event_alloc(struct kvm_vcpu *vcpu, u16 type);

@@ -280,24 +280,29 @@ static int vmx_init(void)
 	return 0;
 }
 
-static u32 vmx_msr_exiting(struct kvm_vcpu *vcpu, u32 msr, u32 rw, bool on)
+static u32 vmx_msr_intercepted(struct kvm_vcpu *vcpu, u32 msr)
 {
-	u32 changed = 0, byte, bit;
+	u32 exits = 0, byte, bit;
 	const u8 *bitmap;
 	int i;
 
 	/* Without MSR bitmaps every RDMSR/WRMSR exits. */
 	if (!(vmx_read(CPU_BASED_VM_EXEC_CONTROL) & CPU_BASED_USE_MSR_BITMAPS))
-		return 0;
+		return VMIOP_MSR_R | VMIOP_MSR_W;
 	bitmap = __va(vmx_read(MSR_BITMAP));
 	for (i = 0; i < 2; i++) {
-		u32 access = i ? VMIOP_MSR_W : VMIOP_MSR_R;
-
-		if (!(rw & access) || !msrmap_vmx_bit(msr, i, &byte, &bit))
-			continue;
-		if (!!(bitmap[byte] & BIT(bit)) != on)
-			changed |= access;
+		/* Outside the bitmap every access exits. */
+		if (!msrmap_vmx_bit(msr, i, &byte, &bit) || bitmap[byte] & BIT(bit))
+			exits |= i ? VMIOP_MSR_W : VMIOP_MSR_R;
 	}
+	return exits;
+}
+
+static u32 vmx_msr_exiting(struct kvm_vcpu *vcpu, u32 msr, u32 rw, bool on)
+{
+	u32 exits = vmx_msr_intercepted(vcpu, msr);
+	u32 changed = on ? rw & ~exits : rw & exits;
+
 	if (changed && on)
 		vmx_enable_intercept_for_msr(vcpu, msr, changed);
 	else if (changed)
@@ -318,6 +323,7 @@ const struct vmiop_vendor_ops vmiop_vmx_ops = {
 	.cr_read_exiting = vmx_cr_read_exiting,
 	.desc_exiting = vmx_desc_exiting,
 	.desc_available = vmx_desc_available,
+	.msr_intercepted = vmx_msr_intercepted,
 	.msr_exiting = vmx_msr_exiting,
 	.init = vmx_init,
 };

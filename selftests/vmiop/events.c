@@ -871,6 +871,156 @@ TEST(passthrough_msr_exits_while_wanted)
 	tvm_destroy(tvm);
 }
 
+#define MSR_IA32_TSC 0x10
+#define MSR_IA32_SPEC_CTRL 0x48
+
+static uint64_t tsc_seen;
+
+/* RDMSR of the TSC: VMX lets every one run without an exit. */
+static void guest_tsc_reads(uint64_t arg)
+{
+	int i;
+
+	(void)arg;
+	tsc_seen = guest_rdmsr(MSR_IA32_TSC);
+	GUEST_SYNC(1);		/* the host disables MSR events */
+	for (i = 0; i < MSR_QUIET; i++)
+		guest_rdmsr(MSR_IA32_TSC);
+	GUEST_SYNC(2);
+	GUEST_DONE();
+}
+
+static bool tsc_phase(struct tvm_vcpu *vcpu, const struct ucall *uc, void *opaque)
+{
+	struct msr_phases *p = opaque;
+
+	p->exits[uc->args[0] & 3] = tvm_vcpu_stat(vcpu, "exits");
+	if (uc->args[0] == 1 && vmiop_event_disable(p->v, VMIOP_EVENT_MSR, -1))
+		p->failed = true;
+	return true;
+}
+
+/*
+ * TSC reads exit while wanted, on VMX too, where KVM passes them through:
+ * answered by vmiop, then quiet again after disable.
+ */
+TEST(tsc_reads_exit_while_wanted)
+{
+	static const struct vmiop_filter_range tsc = { MSR_IA32_TSC, MSR_IA32_TSC };
+	struct tvm *tvm = tvm_create(1, 0);
+	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
+	struct msr_phases phases = { .v = vt_attach(tvm) };
+	struct vmiop *v = phases.v;
+	struct vmiop_event_reply r = { .action = VMIOP_ACTION_SET_RESULT, .value = 0x1234 };
+	struct vmiop_ring *ring;
+	struct vmiop_event *ev;
+
+	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
+	ASSERT_EQ(vmiop_event_enable_flags(v, VMIOP_EVENT_MSR, VMIOP_EVENT_CTL_F_READS, &tsc, 1), 0);
+	tvm_vcpu_entry(vcpu, guest_tsc_reads, 0);
+	tvm_vcpu_thread_start(vcpu, tsc_phase, &phases);
+	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+	ASSERT_EQ(ev->type, VMIOP_EVENT_MSR);
+	EXPECT_EQ(ev->msr.index, MSR_IA32_TSC);
+	EXPECT_EQ(ev->msr.write, 0);
+	EXPECT_NE(ev->msr.old_value, 0);
+	ASSERT_EQ(vmiop_event_reply(v, ev, &r), 0);
+	vmiop_ring_advance(ring, 1);
+	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+	EXPECT_FALSE(phases.failed);
+	EXPECT_EQ(vmiop_ring_ready(ring), 0);
+	EXPECT_EQ(*TVM_GUEST_VAR(tvm, tsc_seen), 0x1234);
+	/* KVM intercepts them on SVM itself; on VMX they pass through again. */
+	if (vt_host_is_intel(v))
+		EXPECT_LT(phases.exits[2] - phases.exits[1], MSR_QUIET / 2);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
+/*
+ * SPEC_CTRL: KVM passes it through after the first non-zero write.  The
+ * value is a bit the guest's CPUID offers (IBRS, STIBP or SSBD), or 0: no
+ * SPEC_CTRL, nothing written.
+ */
+static void guest_spec_ctrl(uint64_t arg)
+{
+	uint32_t a, b, c, d;
+	uint64_t v = 0;
+
+	(void)arg;
+	guest_cpuid(7, 0, &a, &b, &c, &d);
+	if (d & (1u << 26))
+		v = 1;				/* IBRS */
+	guest_cpuid(0x80000000, 0, &a, &b, &c, &d);
+	if (!v && a >= 0x80000008) {
+		guest_cpuid(0x80000008, 0, &a, &b, &c, &d);
+		v = b & (1u << 14) ? 1 : b & (1u << 15) ? 2 : b & (1u << 24) ? 4 : 0;
+	}
+	GUEST_SYNC(v);
+	if (v) {
+		guest_wrmsr(MSR_IA32_SPEC_CTRL, v);
+		guest_wrmsr(MSR_IA32_SPEC_CTRL, 0);
+		guest_wrmsr(MSR_IA32_SPEC_CTRL, v);
+		guest_wrmsr(MSR_IA32_SPEC_CTRL, 0);
+	}
+	GUEST_DONE();
+}
+
+struct spec_ctrl_sync {
+	int seen;
+	uint64_t value;
+};
+
+static bool spec_ctrl_on_sync(struct tvm_vcpu *vcpu, const struct ucall *uc, void *opaque)
+{
+	struct spec_ctrl_sync *p = opaque;
+
+	(void)vcpu;
+	p->value = uc->args[0];
+	__atomic_store_n(&p->seen, 1, __ATOMIC_RELEASE);
+	return true;
+}
+
+/* Every SPEC_CTRL write is an event, also after KVM passed it through. */
+TEST(spec_ctrl_writes_keep_exiting)
+{
+	static const struct vmiop_filter_range sc = { MSR_IA32_SPEC_CTRL, MSR_IA32_SPEC_CTRL };
+	struct tvm *tvm = tvm_create(1, 0);
+	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
+	struct vmiop *v = vt_attach(tvm);
+	struct spec_ctrl_sync sync = { 0 };
+	struct vmiop_ring *ring;
+	struct vmiop_event *ev;
+	int i;
+
+	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_MSR, -1, &sc, 1), 0);
+	tvm_vcpu_entry(vcpu, guest_spec_ctrl, 0);
+	tvm_vcpu_thread_start(vcpu, spec_ctrl_on_sync, &sync);
+	/* What the guest's CPUID offers; no timing: a generous bound. */
+	for (i = 0; i < 120000 && !__atomic_load_n(&sync.seen, __ATOMIC_ACQUIRE); i++)
+		usleep(1000);
+	ASSERT_TRUE(sync.seen);
+	if (!sync.value) {
+		ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+		vmiop_close(v);
+		tvm_destroy(tvm);
+		SKIP("the guest's CPUID offers no SPEC_CTRL bit (IBRS, STIBP, SSBD) here");
+	}
+	for (i = 0; i < 4; i++) {
+		ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+		ASSERT_EQ(ev->type, VMIOP_EVENT_MSR);
+		EXPECT_EQ(ev->msr.index, MSR_IA32_SPEC_CTRL);
+		EXPECT_EQ(ev->msr.new_value, i & 1 ? 0 : sync.value);
+		ASSERT_EQ(vmiop_event_continue(v, ev), 0);
+		vmiop_ring_advance(ring, 1);
+	}
+	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+	EXPECT_EQ(vmiop_ring_ready(ring), 0);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
 static uint64_t cr3_changes_seen;
 
 /* Same value, another value, same again, back: two changes. */

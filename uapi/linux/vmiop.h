@@ -650,10 +650,12 @@ struct vmiop_event_cr {
 /*
  * RDMSR/WRMSR that reached KVM.  KVM lets the guest access some MSRs
  * without an exit (VMX: FS/GS/KERNEL_GS base, SYSENTER_*, ...; SVM: also
- * STAR/LSTAR/CSTAR/SFMASK); vmiop makes those of them that introspection
- * watches (STAR, LSTAR, CSTAR, SFMASK, FS/GS/KERNEL_GS base, SYSENTER_*,
- * TSC_AUX) exit while the filter wants them.  Others KVM passes through
- * (x2APIC, LBR, SPEC_CTRL...) are not seen, nor VMX's fast path for
+ * STAR/LSTAR/CSTAR/SFMASK); vmiop makes those KVM can still emulate
+ * (STAR, LSTAR, CSTAR, SFMASK, FS/GS/KERNEL_GS base, SYSENTER_*, TSC_AUX,
+ * SPEC_CTRL, PRED_CMD, TSC, XFD, XFD_ERR, EFER, PAT, SVM's LBRs) exit
+ * while the filter wants them, also after KVM passes one through on its
+ * own.  The x2APIC range under APICv, C-state residency counters and
+ * Intel's LBR and PT MSRs are not seen, nor VMX's fast path for
  * TSC_DEADLINE and x2APIC ICR writes.
  */
 struct vmiop_event_msr {
