@@ -352,7 +352,7 @@ run_bochs() {
 	# stdin /dev/null ends it should it ever stop at its prompt.
 	echo c >"$tmp/bochs.rc"
 	: >"$log/console.raw"
-	timeout -k 10 "$timeout_s" bochs-bin -q -f "$tmp/bochsrc" -rc "$tmp/bochs.rc" \
+	timeout -k 10 "$timeout_s" "${VMIOP_BOCHS:-bochs-bin}" -q -f "$tmp/bochsrc" -rc "$tmp/bochs.rc" \
 		<"${VMIOP_BOCHS_STDIN:-/dev/null}" >"$emu_out" 2>&1 &
 	echo $! >"$tmp/emulator.pid"
 	# Bochs writes ttyS0 to a file: follow it until Bochs is gone.
