@@ -122,6 +122,20 @@ static void vmiop_step_hide_tf(struct vmiop_vcpu *vv, struct kvm_vcpu *vcpu)
 	vmiop_write_guest_virt(vcpu, regs.rsp, &val, size);
 }
 
+/*
+ * KVM keeps its TF in the guest's RFLAGS only while RIP is where stepping
+ * was armed (emulated instructions and register writes rewrite RFLAGS):
+ * arm it again where RIP is now, as a debugger does after each step.
+ */
+static void vmiop_step_rearm(struct vmiop_vcpu *vv, struct kvm_vcpu *vcpu)
+{
+	unsigned long rflags = kvm_get_rflags(vcpu);
+
+	vcpu->arch.singlestep_rip = kvm_get_linear_rip(vcpu);
+	vmiop_step_armed(vv, vcpu, rflags);
+	kvm_set_rflags(vcpu, rflags);
+}
+
 /* What KVM_SET_GUEST_DEBUG does to the vCPU, minus the debug registers. */
 static void vmiop_set_guest_debug(struct vmiop_vcpu *vv, struct kvm_vcpu *vcpu, u32 flags)
 {
@@ -183,7 +197,6 @@ static void vmiop_exception_reply(struct vmiop_vcpu *vv, struct kvm_vcpu *vcpu,
 				  u16 type, u32 insn_len,
 				  const struct vmiop_event_reply *reply)
 {
-	unsigned long rflags;
 	struct kvm_regs regs;
 
 	switch (type) {
@@ -206,15 +219,7 @@ static void vmiop_exception_reply(struct vmiop_vcpu *vv, struct kvm_vcpu *vcpu,
 		}
 		break;
 	case VMIOP_EVENT_SINGLESTEP:
-		/*
-		 * KVM keeps its TF in the guest's RFLAGS only while RIP is
-		 * where stepping was armed (emulated instructions rewrite
-		 * RFLAGS): re-arm it here, as a debugger does after each step.
-		 */
-		rflags = kvm_get_rflags(vcpu);
-		vcpu->arch.singlestep_rip = kvm_get_linear_rip(vcpu);
-		vmiop_step_armed(vv, vcpu, rflags);
-		kvm_set_rflags(vcpu, rflags);
+		vmiop_step_rearm(vv, vcpu);
 		break;
 	}
 }
@@ -292,6 +297,7 @@ static u16 vmiop_debug_exit_type(struct vmiop_session *sess, struct kvm_vcpu *vc
 	 */
 	if (vmiop_vendor->skip_icebp(vcpu)) {
 		vmiop_vendor->clear_pending_step(vcpu);
+		vmiop_step_rearm(vv, vcpu);
 		kvm_queue_exception_p(vcpu, DB_VECTOR, (dbg->dr6 ^ DR6_ACTIVE_LOW) & ~DR6_BS);
 		*ret = 1;
 		return 0;

@@ -112,10 +112,8 @@ static int vmiop_emulate_rdmsr(struct kvm_vcpu *vcpu)
 
 static int vmiop_emulate_wrmsr(struct kvm_vcpu *vcpu)
 {
-	u32 msr = (u32)vcpu->arch.regs[VCPU_REGS_RCX];
 	int ret = vmiop_on_msr(vcpu, true, orig_emulate_wrmsr);
 
-	vmiop_msr_written(vcpu, msr);
 	vmiop_hook_exit();
 	return ret;
 }
@@ -308,6 +306,27 @@ static int vmiop_svm_invoke_exit_handler(struct kvm_vcpu *vcpu, u64 exit_code)
 	return ret;
 }
 
+/* Where KVM lets the guest access an MSR without exits, on each vendor. */
+static void (*orig_vmx_disable_intercept_for_msr)(struct kvm_vcpu *vcpu, u32 msr, int type);
+static void (*orig_svm_set_msr_interception)(struct kvm_vcpu *vcpu, u32 *msrpm, u32 msr,
+					     int read, int write);
+
+static void vmiop_vmx_disable_intercept_for_msr(struct kvm_vcpu *vcpu, u32 msr, int type)
+{
+	orig_vmx_disable_intercept_for_msr(vcpu, msr, type);
+	vmiop_msr_passed_through(vcpu, msr);
+	vmiop_hook_exit();
+}
+
+static void vmiop_svm_set_msr_interception(struct kvm_vcpu *vcpu, u32 *msrpm, u32 msr,
+					   int read, int write)
+{
+	orig_svm_set_msr_interception(vcpu, msrpm, msr, read, write);
+	if (read || write)	/* 1: allowed without an exit */
+		vmiop_msr_passed_through(vcpu, msr);
+	vmiop_hook_exit();
+}
+
 /* ---- the table --------------------------------------------------------- */
 
 struct vmiop_hook {
@@ -355,6 +374,10 @@ static struct vmiop_hook vmiop_hooks[] = {
 		    &orig_vmx_handle_cr),
 	HOOK_VENDOR(VMIOP_VENDOR_INTEL, "kvm_intel:handle_desc", vmiop_vmx_handle_desc_hook,
 		    &orig_vmx_handle_desc),
+	HOOK_VENDOR(VMIOP_VENDOR_INTEL, "kvm_intel:vmx_disable_intercept_for_msr",
+		    vmiop_vmx_disable_intercept_for_msr, &orig_vmx_disable_intercept_for_msr),
+	HOOK_VENDOR(VMIOP_VENDOR_AMD, "kvm_amd:set_msr_interception",
+		    vmiop_svm_set_msr_interception, &orig_svm_set_msr_interception),
 	HOOK_VENDOR(VMIOP_VENDOR_AMD, "kvm_amd:svm_invoke_exit_handler",
 		    vmiop_svm_invoke_exit_handler, &orig_svm_invoke_exit_handler),
 	HOOK_VENDOR(VMIOP_VENDOR_INTEL, "kvm_intel:vmx_inject_exception",

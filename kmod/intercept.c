@@ -46,21 +46,56 @@ static bool vmiop_intercepts_applied(struct vmiop_session *sess, struct kvm_vcpu
 /*
  * The MSRs that KVM 6.1 may let a guest access without exits on one vendor
  * or the other (vmx_possible_passthrough_msrs, svm's direct_access_msrs)
- * and can still emulate when they exit: system-call entry points, segment
- * bases, TSC_AUX, speculation controls, TSC reads, XFD, EFER and PAT, the
- * SVM last-branch records.  Not the C-state residency counters (KVM cannot
- * read them for the guest) nor the x2APIC range, whose accesses the CPU
- * virtualizes with APICv.
+ * and emulates the same way when they exit: system-call entry points,
+ * segment bases, TSC_AUX, speculation controls, TSC reads, XFD.  Not the
+ * C-state residency counters (KVM cannot read them for the guest), SVM's
+ * last-branch records (KVM intercepts them again when the guest turns
+ * LBRs off, and a restore then would hand the guest the host's), EFER and
+ * PAT (passed through to SEV-ES guests only, which vmiop leaves alone),
+ * nor the x2APIC range, whose accesses the CPU virtualizes with APICv.
  */
 static const u32 vmiop_passthrough_msrs[VMIOP_NR_PASSTHROUGH_MSRS] = {
 	MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SYSCALL_MASK,
 	MSR_FS_BASE, MSR_GS_BASE, MSR_KERNEL_GS_BASE,
 	MSR_IA32_SYSENTER_CS, MSR_IA32_SYSENTER_ESP, MSR_IA32_SYSENTER_EIP,
 	MSR_TSC_AUX, MSR_IA32_SPEC_CTRL, MSR_IA32_PRED_CMD, MSR_IA32_TSC,
-	MSR_IA32_XFD, MSR_IA32_XFD_ERR, MSR_EFER, MSR_IA32_CR_PAT,
-	MSR_IA32_LASTBRANCHFROMIP, MSR_IA32_LASTBRANCHTOIP,
-	MSR_IA32_LASTINTFROMIP, MSR_IA32_LASTINTTOIP,
+	MSR_IA32_XFD, MSR_IA32_XFD_ERR,
 };
+
+static bool vmiop_cpuid_bit(struct kvm_vcpu *vcpu, u32 leaf, int reg, u32 bit)
+{
+	struct kvm_cpuid_entry2 *e = kvm_find_cpuid_entry_index(vcpu, leaf, 0);
+	u32 regs[4];
+
+	if (!e)
+		return false;
+	regs[0] = e->eax;
+	regs[1] = e->ebx;
+	regs[2] = e->ecx;
+	regs[3] = e->edx;
+	return regs[reg] & BIT(bit);
+}
+
+/*
+ * KVM answers the guest's accesses to @msr when they exit the way the CPU
+ * did: the speculation-control MSRs only if the guest's CPUID has them
+ * (SVM with V_SPEC_CTRL passes SPEC_CTRL through whatever CPUID says, and
+ * KVM's emulation would #GP).  CPUID bits as KVM's guest_has_*_msr().
+ */
+static bool vmiop_msr_emulated_alike(struct kvm_vcpu *vcpu, u32 msr)
+{
+	bool spec_ctrl = vmiop_cpuid_bit(vcpu, 7, 3, 26);
+
+	switch (msr) {
+	case MSR_IA32_SPEC_CTRL:
+		return spec_ctrl || vmiop_cpuid_bit(vcpu, 0x80000008, 1, 14) ||
+		       vmiop_cpuid_bit(vcpu, 0x80000008, 1, 15) ||
+		       vmiop_cpuid_bit(vcpu, 0x80000008, 1, 24);
+	case MSR_IA32_PRED_CMD:
+		return spec_ctrl || vmiop_cpuid_bit(vcpu, 0x80000008, 1, 12);
+	}
+	return true;
+}
 
 static void vmiop_msr_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 {
@@ -84,7 +119,8 @@ static void vmiop_msr_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 		 */
 		if (vv->msr_applied[i])
 			vv->msr_applied[i] &= vmiop_vendor->msr_intercepted(vcpu, msr);
-		if (on && vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_MSR, msr))
+		if (on && vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_MSR, msr) &&
+		    vmiop_msr_emulated_alike(vcpu, msr))
 			want = VMIOP_MSR_W | (reads ? VMIOP_MSR_R : 0);
 		more = want & ~vv->msr_applied[i];
 		less = vv->msr_applied[i] & ~want;
@@ -169,11 +205,11 @@ void vmiop_intercepts_recheck(struct kvm_vcpu *vcpu)
 }
 
 /*
- * The guest wrote @msr and KVM handled it: for some, KVM then lets the
- * guest access them without exits (SPEC_CTRL, PRED_CMD, the LBRs): if MSR
- * events are on, look again before entry.
+ * KVM let the guest access @msr without exits (SPEC_CTRL after the first
+ * write, a vCPU reset, a CPUID or MSR-filter change...): if vmiop wants
+ * it, it exits again before the vCPU next enters.
  */
-void vmiop_msr_written(struct kvm_vcpu *vcpu, u32 msr)
+void vmiop_msr_passed_through(struct kvm_vcpu *vcpu, u32 msr)
 {
 	struct vmiop_session *sess;
 	int i;
@@ -186,7 +222,7 @@ void vmiop_msr_written(struct kvm_vcpu *vcpu, u32 msr)
 	sess = vmiop_session_find(vcpu->kvm);
 	if (!sess)
 		return;
-	if (vmiop_event_enabled_on(sess, vcpu, VMIOP_EVENT_MSR))
+	if (vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_MSR, msr))
 		kvm_make_request(KVM_REQ_EVENT, vcpu);
 	vmiop_session_put(sess);
 }

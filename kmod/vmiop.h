@@ -33,6 +33,8 @@ int vmiop_ksyms_init(void);
 /* Exported by kvm.ko, declared only in its private arch/x86/kvm/cpuid.h. */
 bool kvm_cpuid(struct kvm_vcpu *vcpu, u32 *eax, u32 *ebx, u32 *ecx, u32 *edx,
 	       bool exact_only);
+struct kvm_cpuid_entry2 *kvm_find_cpuid_entry_index(struct kvm_vcpu *vcpu,
+						    u32 function, u32 index);
 
 /*
  * Exported by kvm.ko, declared in its private arch/x86/kvm/x86.h and
@@ -110,7 +112,7 @@ int vmiop_hooks_install(void);
 void vmiop_hooks_remove(void);
 
 /* intercept.c: MSRs KVM may let the guest access without exits */
-#define VMIOP_NR_PASSTHROUGH_MSRS 22
+#define VMIOP_NR_PASSTHROUGH_MSRS 16
 
 /* Per-vCPU state; indexed by kvm_vcpu->vcpu_idx.  Protected by sess->state_lock. */
 struct vmiop_vcpu {
@@ -260,7 +262,7 @@ void vmiop_intercepts_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
 void vmiop_intercepts_kick(struct vmiop_session *sess);
 void vmiop_intercepts_restore(struct vmiop_session *sess);
 void vmiop_intercepts_recheck(struct kvm_vcpu *vcpu);
-void vmiop_msr_written(struct kvm_vcpu *vcpu, u32 msr);
+void vmiop_msr_passed_through(struct kvm_vcpu *vcpu, u32 msr);
 
 /* exits.c: the event classes, called from the hooks */
 struct vmiop_event *vmiop_event_alloc(struct kvm_vcpu *vcpu, u16 type);

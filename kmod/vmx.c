@@ -45,11 +45,14 @@ static void vmx_clear_pending_step(struct kvm_vcpu *vcpu)
 
 /*
  * ICEBP's #DB is trap-like, but VMX exits on the ICEBP itself; queued
- * with RIP there, the guest's handler would return to it, forever.  Not
- * KVM's skip with single-step reporting: the #DB comes first.
+ * with RIP there, the guest's handler would return to it, forever.  As
+ * KVM's inner skip: RIP past it, no interrupt shadow, and neither the
+ * single-step report nor the nested MTF bookkeeping of the vendor's skip
+ * (the #DB comes first).
  */
 static bool vmx_skip_icebp(struct kvm_vcpu *vcpu)
 {
+	struct kvm_regs regs;
 	u32 info;
 
 	if ((u16)vmx_read(VM_EXIT_REASON) != EXIT_REASON_EXCEPTION_NMI)
@@ -58,7 +61,10 @@ static bool vmx_skip_icebp(struct kvm_vcpu *vcpu)
 	if ((info & (INTR_INFO_VALID_MASK | INTR_INFO_INTR_TYPE_MASK | INTR_INFO_VECTOR_MASK)) !=
 	    (INTR_INFO_VALID_MASK | INTR_TYPE_PRIV_SW_EXCEPTION | DB_VECTOR))
 		return false;
-	vmiop_ksym.x86_ops->skip_emulated_instruction(vcpu);
+	vmiop_ksym.get_regs(vcpu, &regs);
+	regs.rip += vmx_read(VM_EXIT_INSTRUCTION_LEN);
+	vmiop_ksym.set_regs(vcpu, &regs);
+	vmiop_ksym.x86_ops->set_interrupt_shadow(vcpu, 0);
 	return true;
 }
 

@@ -650,13 +650,13 @@ struct vmiop_event_cr {
 /*
  * RDMSR/WRMSR that reached KVM.  KVM lets the guest access some MSRs
  * without an exit (VMX: FS/GS/KERNEL_GS base, SYSENTER_*, ...; SVM: also
- * STAR/LSTAR/CSTAR/SFMASK); vmiop makes those KVM can still emulate
- * (STAR, LSTAR, CSTAR, SFMASK, FS/GS/KERNEL_GS base, SYSENTER_*, TSC_AUX,
- * SPEC_CTRL, PRED_CMD, TSC, XFD, XFD_ERR, EFER, PAT, SVM's LBRs) exit
+ * STAR/LSTAR/CSTAR/SFMASK); vmiop makes those KVM emulates alike (STAR,
+ * LSTAR, CSTAR, SFMASK, FS/GS/KERNEL_GS base, SYSENTER_*, TSC_AUX, TSC,
+ * XFD, XFD_ERR, and SPEC_CTRL/PRED_CMD if the guest's CPUID has them) exit
  * while the filter wants them, also after KVM passes one through on its
- * own.  The x2APIC range under APICv, C-state residency counters and
- * Intel's LBR and PT MSRs are not seen, nor VMX's fast path for
- * TSC_DEADLINE and x2APIC ICR writes.
+ * own.  The x2APIC range under APICv, C-state residency counters, LBR and
+ * PT MSRs are not seen, nor VMX's fast path for TSC_DEADLINE and x2APIC
+ * ICR writes.
  */
 struct vmiop_event_msr {
 	__u32 index;		/* ECX */
