@@ -35,7 +35,8 @@ static void usage(void)
 		"  pause-for SECONDS      pause the VM, wait, resume\n"
 		"  events TYPES [COUNT]   log events (cpuid,hypercall,... or all) until\n"
 		"                         COUNT were seen or SIGINT/SIGTERM; the guest\n"
-		"                         runs on as if unobserved\n", prog);
+		"                         runs on as if unobserved.  cr+reads, msr+reads:\n"
+		"                         reads too; cr+changes: writes that change it\n", prog);
 	exit(2);
 }
 
@@ -317,6 +318,7 @@ static void cmd_events(struct vmiop *v, const char *types, uint64_t count)
 {
 	vmiop_event_handler handlers[VMIOP_EVENT_NR_TYPES] = { 0 };
 	struct sigaction sa = { .sa_handler = on_stop_signal };
+	unsigned int type_flags[VMIOP_EVENT_NR_TYPES] = { 0 };
 	struct vmiop_event_caps caps;
 	struct vmiop_ring *ring;
 	char *list, *tok, *save;
@@ -329,12 +331,28 @@ static void cmd_events(struct vmiop *v, const char *types, uint64_t count)
 	if (!list)
 		die("events", -ENOMEM);
 	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		bool all = !strcmp(tok, "all"), found = all;
+		char *opt = strchr(tok, '+');
+		unsigned int flags = 0;
+		bool all, found;
 
+		if (opt) {
+			*opt++ = '\0';
+			if (!strcmp(opt, "reads") && (!strcmp(tok, "cr") || !strcmp(tok, "msr"))) {
+				flags = VMIOP_EVENT_CTL_F_READS;
+			} else if (!strcmp(opt, "changes") && !strcmp(tok, "cr")) {
+				flags = VMIOP_EVENT_CTL_F_CHANGES;
+			} else {
+				fprintf(stderr, "%s: unknown option '%s+%s'\n", prog, tok, opt);
+				exit(2);
+			}
+		}
+		all = !strcmp(tok, "all");
+		found = all;
 		for (t = 1; t < VMIOP_EVENT_NR_TYPES; t++) {
 			if (!all && strcmp(tok, vmiop_event_name(t)))
 				continue;
 			found = true;
+			type_flags[t] = flags;
 			if (caps.supported & (1ULL << t))
 				handlers[t] = log_event;
 			else if (!all) {
@@ -356,7 +374,7 @@ static void cmd_events(struct vmiop *v, const char *types, uint64_t count)
 	if ((ret = vmiop_ring_setup(v, 0, &ring)))
 		die("set up the event ring", ret);
 	for (t = 1; t < VMIOP_EVENT_NR_TYPES; t++)
-		if (handlers[t] && (ret = vmiop_event_enable(v, t, -1, NULL, 0)))
+		if (handlers[t] && (ret = vmiop_event_enable_flags(v, t, type_flags[t], NULL, 0)))
 			die("enable events", ret);
 	while (!stop_events) {
 		ret = vmiop_event_wait(v, 200);

@@ -163,4 +163,38 @@ TEST(cli_logs_events_and_the_guest_runs_on)
 	tvm_destroy(tvm);
 }
 
+static void guest_cr3_read_loop(uint64_t idx)
+{
+	for (;;) {
+		guest_read_cr3();
+		vt_counters[idx]++;
+	}
+}
+
+TEST(cli_logs_cr_reads_with_the_option)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	char out[4096], pid[16], want[64];
+	char *line;
+	int lines = 0;
+
+	tvm_vcpu_entry(tvm_vcpu(tvm, 0), guest_cr3_read_loop, 0);
+	tvm_vcpu_thread_start(tvm_vcpu(tvm, 0), NULL, NULL);
+	VT_WAIT_UNTIL(vt_counter(tvm, 0) > 0);
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	snprintf(want, sizeof(want), " read cr3 = 0x%llx", (unsigned long long)tvm_pt_root(tvm));
+
+	ASSERT_EQ(CLI(out, "-p", pid, "events", "cr+reads", "3"), 0);
+	for (line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+		EXPECT_TRUE(strstr(line, " cr rip 0x") != NULL);
+		EXPECT_TRUE(strstr(line, want) != NULL);
+		lines++;
+	}
+	EXPECT_EQ(lines, 3);
+	ASSERT_EQ(CLI(out, "-p", pid, "events", "cpuid+reads"), 2);
+	EXPECT_TRUE(strstr(out, "unknown option 'cpuid+reads'") != NULL);
+	vt_stop_threads(tvm, 1);
+	tvm_destroy(tvm);
+}
+
 VMTEST_MAIN()
