@@ -1,20 +1,24 @@
 #!/bin/sh
 # Installs the Debian 12 packages that building and testing vmiop need.
 set -eu
-# bochs...xorriso: the Intel VM rig (selftests/vm/run.sh --vendor intel);
-# linux-source-6.1...lz4: its LZ4 repack of the kernel (selftests/vm/lz4kernel.sh).
+# bochs...xorriso, curl: the Intel VM rig (selftests/vm/run.sh --vendor
+# intel; its Bochs 3.0 is built from source by scripts/build-bochs.sh, the
+# 2.7 package brings the BIOS images); linux-source-6.1...lz4: its LZ4
+# repack of the kernel (selftests/vm/lz4kernel.sh).
 PKGS="build-essential pkg-config libcmocka-dev qemu-system-x86 linux-image-amd64
       linux-headers-amd64 busybox-static cpio xz-utils kmod
-      bochs bochsbios vgabios isolinux syslinux-common xorriso
+      bochs bochsbios vgabios isolinux syslinux-common xorriso curl ca-certificates
       linux-source-6.1 flex bison bc libelf-dev libssl-dev lz4"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 		missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
-echo "installing:$missing"
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO=sudo
-$SUDO apt-get update -q
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
+if [ -n "$missing" ]; then
+	echo "installing:$missing"
+	SUDO=""
+	[ "$(id -u)" -eq 0 ] || SUDO=sudo
+	$SUDO apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
+fi
+"$(dirname "$0")/build-bochs.sh" >/dev/null
