@@ -60,28 +60,35 @@ static bool vmiop_svm_protected(struct kvm_vcpu *vcpu)
 	return vcpu->arch.guest_state_protected;
 }
 
-static bool svm_cr3_exiting(struct kvm_vcpu *vcpu, bool on)
+/*
+ * One intercept vmiop turns on and off (see struct vmiop_vendor_ops); it
+ * stays on while KVM's intercept @kvm_needs_with (-1: none) is on too.
+ */
+static bool svm_intercept_exiting(struct kvm_vcpu *vcpu, u32 bit, bool on, int kvm_needs_with)
 {
 	struct vmcb *vmcb = svm_current_vmcb(vcpu);
 	unsigned long *intercepts;
 
 	if (!vmcb) {
-		pr_warn_once("no VMCB where expected: CR3-write events unavailable\n");
+		pr_warn_once("no VMCB where expected: CR events unavailable\n");
 		return false;
 	}
 	intercepts = (unsigned long *)vmcb->control.intercepts;
 	if (on) {
-		if (vmiop_svm_protected(vcpu))
+		/* Set already: KVM's own (CR3 without NPT, CR4 reads...). */
+		if (vmiop_svm_protected(vcpu) || test_bit(bit, intercepts))
 			return false;
-		/* Without NPT KVM intercepts CR3 itself, and keeps it. */
-		if (test_bit(INTERCEPT_CR3_WRITE, intercepts))
-			return false;
-		__set_bit(INTERCEPT_CR3_WRITE, intercepts);
-	} else {
-		__clear_bit(INTERCEPT_CR3_WRITE, intercepts);
+		__set_bit(bit, intercepts);
+	} else if (kvm_needs_with < 0 || !test_bit(kvm_needs_with, intercepts)) {
+		__clear_bit(bit, intercepts);
 	}
 	vmcb->control.clean &= ~VMCB_CLEAN_INTERCEPTS;
 	return true;
+}
+
+static bool svm_cr3_exiting(struct kvm_vcpu *vcpu, bool on)
+{
+	return svm_intercept_exiting(vcpu, INTERCEPT_CR3_WRITE, on, -1);
 }
 
 /*
@@ -93,24 +100,8 @@ static bool svm_cr3_exiting(struct kvm_vcpu *vcpu, bool on)
  */
 static bool svm_cr_read_exiting(struct kvm_vcpu *vcpu, u32 cr, bool on)
 {
-	struct vmcb *vmcb = svm_current_vmcb(vcpu);
-	u32 bit = INTERCEPT_CR0_READ + cr;
-	unsigned long *intercepts;
-
-	if (!vmcb) {
-		pr_warn_once("no VMCB where expected: CR-read events unavailable\n");
-		return false;
-	}
-	intercepts = (unsigned long *)vmcb->control.intercepts;
-	if (on) {
-		if (vmiop_svm_protected(vcpu) || test_bit(bit, intercepts))
-			return false;
-		__set_bit(bit, intercepts);
-	} else if (cr != 0 || !test_bit(INTERCEPT_CR0_WRITE, intercepts)) {
-		__clear_bit(bit, intercepts);
-	}
-	vmcb->control.clean &= ~VMCB_CLEAN_INTERCEPTS;
-	return true;
+	return svm_intercept_exiting(vcpu, INTERCEPT_CR0_READ + cr, on,
+				     cr == 0 ? INTERCEPT_CR0_WRITE : -1);
 }
 
 /*
