@@ -84,15 +84,15 @@ static bool vmiop_cpuid_bit(struct kvm_vcpu *vcpu, u32 leaf, int reg, u32 bit)
  */
 static bool vmiop_msr_emulated_alike(struct kvm_vcpu *vcpu, u32 msr)
 {
-	bool spec_ctrl = vmiop_cpuid_bit(vcpu, 7, 3, 26);
-
 	switch (msr) {
 	case MSR_IA32_SPEC_CTRL:
-		return spec_ctrl || vmiop_cpuid_bit(vcpu, 0x80000008, 1, 14) ||
+		return vmiop_cpuid_bit(vcpu, 7, 3, 26) ||
+		       vmiop_cpuid_bit(vcpu, 0x80000008, 1, 14) ||
 		       vmiop_cpuid_bit(vcpu, 0x80000008, 1, 15) ||
 		       vmiop_cpuid_bit(vcpu, 0x80000008, 1, 24);
 	case MSR_IA32_PRED_CMD:
-		return spec_ctrl || vmiop_cpuid_bit(vcpu, 0x80000008, 1, 12);
+		return vmiop_cpuid_bit(vcpu, 7, 3, 26) ||
+		       vmiop_cpuid_bit(vcpu, 0x80000008, 1, 12);
 	}
 	return true;
 }
