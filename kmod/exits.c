@@ -259,6 +259,12 @@ orig:
 	return orig(vcpu);
 }
 
+/* CR@cr (0, 3 or 4) in a register snapshot. */
+static u64 vmiop_cr_value(const struct vmiop_regs *regs, u32 cr)
+{
+	return cr == 0 ? regs->cr0 : cr == 3 ? regs->cr3 : regs->cr4;
+}
+
 /*
  * Callers complete the instruction after this returns and cannot leave
  * KVM_RUN from here, so a signal while waiting is handled by not writing,
@@ -286,7 +292,7 @@ int vmiop_on_cr_write(struct kvm_vcpu *vcpu, u32 cr, unsigned long val,
 		goto orig;
 	e->cr.cr = cr;
 	e->cr.write = 1;
-	e->cr.old_value = cr == 0 ? e->regs.cr0 : cr == 3 ? e->regs.cr3 : e->regs.cr4;
+	e->cr.old_value = vmiop_cr_value(&e->regs, cr);
 	e->cr.new_value = val;
 	if (wanted && vmiop_event_type_flag(sess, VMIOP_EVENT_CR, VMIOP_EVENT_CTL_F_CHANGES) &&
 	    ((val ^ e->cr.old_value) & ~(cr == 3 ? BIT_ULL(63) : 0)) == 0)
@@ -390,7 +396,7 @@ bool vmiop_on_cr_read(struct kvm_vcpu *vcpu, u32 cr, int gpr, int *ret)
 	if (!e)
 		goto out;
 	e->cr.cr = cr;
-	e->cr.old_value = cr == 0 ? e->regs.cr0 : cr == 3 ? e->regs.cr3 : e->regs.cr4;
+	e->cr.old_value = vmiop_cr_value(&e->regs, cr);
 	e->cr.new_value = e->cr.old_value;
 	if (vmiop_insn_event(sess, vcpu, e, wanted, &reply, ret))
 		return true;
