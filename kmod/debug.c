@@ -8,12 +8,33 @@
  * exceptions into KVM_EXIT_DEBUG; the vendor exception handlers are hooked
  * so that the ones vmiop caused become events instead of reaching the VMM.
  * What the VMM asks for itself (a gdbstub) keeps going to the VMM.
+ *
+ * On VMX single-steps use the monitor trap flag instead where they can,
+ * which leaves RFLAGS.TF to the guest: no KVM_GUESTDBG_SINGLESTEP then.
  */
 #include <linux/slab.h>
 #include "insn.h"
 #include "vmiop.h"
 
-/* The KVM_GUESTDBG_* flags vmiop wants on @vcpu now. */
+/* @vcpu is to report each instruction it executes. */
+bool vmiop_step_wanted(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
+{
+	return !READ_ONCE(sess->detached) &&
+	       (vmiop_event_enabled_on(sess, vcpu, VMIOP_EVENT_SINGLESTEP) ||
+		sess->vcpus[vcpu->vcpu_idx].step_once);
+}
+
+/* enum vmiop_step_method of this host. */
+u32 vmiop_step_method(void)
+{
+	return vmiop_vendor->mtf_available && vmiop_vendor->mtf_available() ?
+	       VMIOP_STEP_MTF : VMIOP_STEP_TRAP_FLAG;
+}
+
+/*
+ * The KVM_GUESTDBG_* flags vmiop wants on @vcpu now.  The monitor trap
+ * flag, when it could be applied, is synced first (intercept.c).
+ */
 static u32 vmiop_debug_wanted(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 {
 	u32 want = 0;
@@ -22,8 +43,7 @@ static u32 vmiop_debug_wanted(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 		return 0;
 	if (vmiop_event_enabled_on(sess, vcpu, VMIOP_EVENT_BREAKPOINT))
 		want |= KVM_GUESTDBG_USE_SW_BP;
-	if (vmiop_event_enabled_on(sess, vcpu, VMIOP_EVENT_SINGLESTEP) ||
-	    sess->vcpus[vcpu->vcpu_idx].step_once)
+	if (vmiop_step_wanted(sess, vcpu) && !sess->vcpus[vcpu->vcpu_idx].mtf_applied)
 		want |= KVM_GUESTDBG_SINGLESTEP;
 	return want;
 }
@@ -129,8 +149,11 @@ static void vmiop_step_hide_tf(struct vmiop_vcpu *vv, struct kvm_vcpu *vcpu)
  */
 static void vmiop_step_rearm(struct vmiop_vcpu *vv, struct kvm_vcpu *vcpu)
 {
-	unsigned long rflags = kvm_get_rflags(vcpu);
+	unsigned long rflags;
 
+	if (!(vcpu->guest_debug & KVM_GUESTDBG_SINGLESTEP))
+		return;		/* the monitor trap flag needs no arming */
+	rflags = kvm_get_rflags(vcpu);
 	vcpu->arch.singlestep_rip = kvm_get_linear_rip(vcpu);
 	vmiop_step_armed(vv, vcpu, rflags);
 	kvm_set_rflags(vcpu, rflags);
@@ -374,6 +397,7 @@ int vmiop_on_debug_exit(struct kvm_vcpu *vcpu, int ret, bool db_was_pending)
 	case VMIOP_EVENT_SINGLESTEP:
 		e->singlestep.gva = dbg->pc;
 		e->singlestep.dr6 = dbg->dr6;
+		e->singlestep.method = VMIOP_STEP_TRAP_FLAG;
 		break;
 	case VMIOP_EVENT_DEBUG:
 		/* Outside nested guests KVM folds the payload into DR6 at once. */
@@ -441,4 +465,67 @@ void vmiop_on_inject_exception(struct kvm_vcpu *vcpu)
 out:
 	vv->trap_redelivery = false;
 	vmiop_session_put(sess);
+}
+
+/* ---- single-steps by the monitor trap flag ------------------------------ */
+
+/*
+ * KVM completed an instruction itself (skipped or emulated it: CPUID,
+ * RDMSR/WRMSR, HLT, MMIO...), so the CPU will not raise the monitor trap
+ * exit for it: the step is due at the next park point, before the vCPU
+ * enters again.  Also runs in the WRMSR fastpath, IRQs off: the request
+ * makes KVM leave its re-entry loop for the park point.
+ */
+void vmiop_insn_completed(struct kvm_vcpu *vcpu)
+{
+	struct vmiop_session *sess;
+	struct vmiop_vcpu *vv;
+
+	if (vcpu->arch.hflags & HF_GUEST_MASK)
+		return;
+	rcu_read_lock();
+	sess = vmiop_session_lookup_rcu(vcpu->kvm);
+	if (sess) {
+		vv = &sess->vcpus[vcpu->vcpu_idx];
+		if (vv->mtf_applied) {
+			vv->mtf_step_due = true;
+			kvm_make_request(KVM_REQ_EVENT, vcpu);
+		}
+	}
+	rcu_read_unlock();
+}
+
+/*
+ * At the park point, the instruction just completed under the monitor
+ * trap flag (the CPU's exit, or vmiop_insn_completed()): RIP is at the
+ * next one.  A halted vCPU reports it before it sleeps, as TF-stepping
+ * KVM does.
+ */
+void vmiop_mtf_step(struct vmiop_session *sess, struct kvm_vcpu *vcpu, bool srcu_held)
+{
+	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
+	/* The one step a reply asked for is reported whatever is enabled. */
+	bool asked = vv->step_once;
+	struct vmiop_event *e;
+	u64 gva;
+
+	if (!vv->mtf_step_due || vv->trap_pending)
+		return;
+	vv->mtf_step_due = false;
+	vv->step_once = false;
+	gva = kvm_get_linear_rip(vcpu);
+	if (!asked && !vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_SINGLESTEP, gva))
+		return;
+	e = vmiop_event_alloc(vcpu, VMIOP_EVENT_SINGLESTEP);
+	if (!e)
+		return;
+	e->singlestep.gva = gva;
+	e->singlestep.dr6 = DR6_BS | DR6_ACTIVE_LOW;
+	e->singlestep.method = VMIOP_STEP_MTF;
+	if (!srcu_held)
+		kvm_vcpu_srcu_read_lock(vcpu);
+	vmiop_exception_event(sess, vcpu, e, 0);
+	if (!srcu_held)
+		kvm_vcpu_srcu_read_unlock(vcpu);
+	kfree(e);
 }

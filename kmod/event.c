@@ -70,7 +70,7 @@ long vmiop_ioctl_event_caps(struct vmiop_event_caps *c)
 	memset(c->reason, 0, sizeof(c->reason));
 	c->supported = 0;
 	c->cr_reads = vmiop_vendor->cr_reads;
-	c->reserved = 0;
+	c->singlestep = vmiop_step_method();
 	for (t = 1; t < VMIOP_EVENT_NR_TYPES; t++) {
 		c->reason[t] = vmiop_event_unavailable(t);
 		if (c->reason[t] == VMIOP_CAP_OK)

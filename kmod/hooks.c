@@ -232,6 +232,42 @@ static int vmiop_do_singlestep(struct kvm_vcpu *vcpu)
 	return ret;
 }
 
+static int (*orig_vmx_skip_emulated_instruction)(struct kvm_vcpu *vcpu);
+static void (*orig_vmx_update_emulated_instruction)(struct kvm_vcpu *vcpu);
+static int (*orig_vmx_handle_monitor_trap)(struct kvm_vcpu *vcpu);
+
+/*
+ * VMX: the instructions that end without the CPU's monitor trap exit
+ * because KVM completed them, every skip (the vendor op behind each
+ * kvm_skip_emulated_instruction(), the WRMSR fastpath's included) and
+ * every emulation's writeback; and the exit itself.
+ */
+static int vmiop_vmx_skip_emulated_instruction(struct kvm_vcpu *vcpu)
+{
+	int ret = orig_vmx_skip_emulated_instruction(vcpu);
+
+	if (ret)
+		vmiop_insn_completed(vcpu);
+	vmiop_hook_exit();
+	return ret;
+}
+
+static void vmiop_vmx_update_emulated_instruction(struct kvm_vcpu *vcpu)
+{
+	orig_vmx_update_emulated_instruction(vcpu);
+	vmiop_insn_completed(vcpu);
+	vmiop_hook_exit();
+}
+
+static int vmiop_vmx_handle_monitor_trap(struct kvm_vcpu *vcpu)
+{
+	int ret = orig_vmx_handle_monitor_trap(vcpu);
+
+	vmiop_insn_completed(vcpu);
+	vmiop_hook_exit();
+	return ret;
+}
+
 static void (*orig_vmx_inject_exception)(struct kvm_vcpu *vcpu);
 static void (*orig_svm_inject_exception)(struct kvm_vcpu *vcpu);
 
@@ -380,6 +416,13 @@ static struct vmiop_hook vmiop_hooks[] = {
 		    vmiop_svm_set_msr_interception, &orig_svm_set_msr_interception),
 	HOOK_VENDOR(VMIOP_VENDOR_AMD, "kvm_amd:svm_invoke_exit_handler",
 		    vmiop_svm_invoke_exit_handler, &orig_svm_invoke_exit_handler),
+	HOOK_VENDOR(VMIOP_VENDOR_INTEL, "kvm_intel:vmx_skip_emulated_instruction",
+		    vmiop_vmx_skip_emulated_instruction, &orig_vmx_skip_emulated_instruction),
+	HOOK_VENDOR(VMIOP_VENDOR_INTEL, "kvm_intel:vmx_update_emulated_instruction",
+		    vmiop_vmx_update_emulated_instruction,
+		    &orig_vmx_update_emulated_instruction),
+	HOOK_VENDOR(VMIOP_VENDOR_INTEL, "kvm_intel:handle_monitor_trap",
+		    vmiop_vmx_handle_monitor_trap, &orig_vmx_handle_monitor_trap),
 	HOOK_VENDOR(VMIOP_VENDOR_INTEL, "kvm_intel:vmx_inject_exception",
 		    vmiop_vmx_inject_exception, &orig_vmx_inject_exception),
 	HOOK_VENDOR(VMIOP_VENDOR_AMD, "kvm_amd:bp_interception", vmiop_svm_bp, &orig_svm_bp),

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The intercepts vmiop adds to KVM's, per vCPU: guest-debug flags (#BP,
- * single-step; debug.c), CR3-write, CR-read, descriptor-table and MSR
- * exits (the vendor back ends).
+ * single-step; debug.c), the monitor trap flag, CR3-write, CR-read,
+ * descriptor-table and MSR exits (the vendor back ends).
  *
  * They are changed only on the vCPU's own thread with its state loaded:
  * at its park point, which every entry passes when KVM_REQ_EVENT is set,
@@ -38,7 +38,8 @@ static bool vmiop_intercepts_applied(struct vmiop_session *sess, struct kvm_vcpu
 	for (i = 0; i < VMIOP_NR_PASSTHROUGH_MSRS; i++)
 		if (READ_ONCE(vv->msr_applied[i]))
 			return true;
-	return READ_ONCE(vv->debug_applied) || READ_ONCE(vv->cr3_applied) ||
+	return READ_ONCE(vv->debug_applied) || READ_ONCE(vv->mtf_applied) ||
+	       READ_ONCE(vv->cr3_applied) ||
 	       READ_ONCE(vv->cr_read_applied) ||
 	       READ_ONCE(vv->desc_applied) || READ_ONCE(vv->rewind);
 }
@@ -162,6 +163,10 @@ static void vmiop_intercepts_apply(struct vmiop_session *sess, struct kvm_vcpu *
 	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
 	bool attached = !READ_ONCE(sess->detached);
 
+	/* Before the guest-debug flags: they step with TF without it. */
+	if (vmiop_vendor->mtf_exiting)
+		vmiop_exit_sync(vcpu, vmiop_step_wanted(sess, vcpu), &vv->mtf_applied,
+				vmiop_vendor->mtf_exiting);
 	vmiop_debug_sync(sess, vcpu);
 	/* CR3 writes exit only if the CR filter has 3 in it. */
 	vmiop_exit_sync(vcpu, vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_CR, 3),

@@ -43,6 +43,16 @@ bool notrace vmiop_kvm_attached(struct kvm *kvm)
 	return found;
 }
 
+/*
+ * The session of @kvm without a reference, for paths that may not sleep
+ * or drop the last one (IRQs off): valid until the RCU read-side section
+ * the caller holds ends.
+ */
+struct vmiop_session *vmiop_session_lookup_rcu(struct kvm *kvm)
+{
+	return __vmiop_session_lookup(kvm);
+}
+
 /* Returns the session of @kvm with a reference held, or NULL. */
 struct vmiop_session *vmiop_session_find(struct kvm *kvm)
 {

@@ -88,6 +88,7 @@ void vmiop_park_point(struct kvm_vcpu *vcpu, bool srcu_held)
 	vv->db_reported = false;
 	if (vv->trap_pending && srcu_held)
 		vmiop_exception_resume(sess, vcpu);
+	vmiop_mtf_step(sess, vcpu, srcu_held);
 	if (vv->inject_pending) {
 		vv->inject_pending = false;
 		vmiop_inject(vcpu, &vv->inject);

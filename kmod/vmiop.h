@@ -95,6 +95,12 @@ struct vmiop_vendor_ops {
 	u32 (*msr_exiting)(struct kvm_vcpu *vcpu, u32 msr, u32 rw, bool on);
 	/* The accesses to @msr that exit now (VMIOP_MSR_R/_W). */
 	u32 (*msr_intercepted)(struct kvm_vcpu *vcpu, u32 msr);
+	/*
+	 * The same as cr3_exiting for the monitor trap flag (NULL: the
+	 * vendor has none; single-steps then use RFLAGS.TF).
+	 */
+	bool (*mtf_exiting)(struct kvm_vcpu *vcpu, bool on);
+	bool (*mtf_available)(void);
 	/* Looks up what the back end needs; 0 or -ENOENT (logged). */
 	int (*init)(void);
 };
@@ -148,6 +154,9 @@ struct vmiop_vcpu {
 	bool desc_applied;	/* ... and descriptor-table exits */
 	/* ... and exits for the MSRs KVM passes through: VMIOP_MSR_* per entry */
 	u8 msr_applied[VMIOP_NR_PASSTHROUGH_MSRS];
+	bool mtf_applied;	/* ... and the monitor trap flag */
+	/* debug.c: an instruction completed under it, to report */
+	bool mtf_step_due;
 	bool trap_pending;
 	u32 trap_insn_len;
 	bool db_reported;	/* the #DB queued in this exit has had its event */
@@ -201,6 +210,7 @@ struct vmiop_session {
 };
 
 struct vmiop_session *vmiop_session_find(struct kvm *kvm);
+struct vmiop_session *vmiop_session_lookup_rcu(struct kvm *kvm);
 void vmiop_session_put(struct vmiop_session *sess);
 bool vmiop_any_session(void);
 bool vmiop_kvm_attached(struct kvm *kvm);
@@ -256,6 +266,10 @@ bool vmiop_db_pending(struct kvm_vcpu *vcpu);
 int vmiop_on_debug_exit(struct kvm_vcpu *vcpu, int ret, bool db_was_pending);
 void vmiop_on_inject_exception(struct kvm_vcpu *vcpu);
 void vmiop_on_requeue_exception(struct kvm_vcpu *vcpu);
+bool vmiop_step_wanted(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
+u32 vmiop_step_method(void);
+void vmiop_insn_completed(struct kvm_vcpu *vcpu);
+void vmiop_mtf_step(struct vmiop_session *sess, struct kvm_vcpu *vcpu, bool srcu_held);
 
 /* intercept.c: what vmiop adds to KVM's intercepts, per vCPU */
 void vmiop_intercepts_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu);

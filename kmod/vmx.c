@@ -120,7 +120,7 @@ static struct vmx_controls_shadow *vmx_controls_shadow(struct kvm_vcpu *vcpu)
 	off = vmx_shadow_offset;
 	mutex_unlock(&vmx_shadow_lock);
 	if (off < 0 || memcmp((u8 *)vcpu + off, &now, sizeof(now))) {
-		pr_warn_once("KVM's VMCS control shadow not found: CR3-write events unavailable\n");
+		pr_warn_once("KVM's VMCS control shadow not found: no CR3 or descriptor-table events, single-steps use RFLAGS.TF\n");
 		return NULL;
 	}
 	return (struct vmx_controls_shadow *)((u8 *)vcpu + off);
@@ -174,6 +174,36 @@ static bool vmx_cr3_exiting(struct kvm_vcpu *vcpu, bool on)
 static bool vmx_cr_read_exiting(struct kvm_vcpu *vcpu, u32 cr, bool on)
 {
 	return cr == 3 && vmx_cr3_control(vcpu, CPU_BASED_CR3_STORE_EXITING, on);
+}
+
+/* The CPU has the monitor trap flag (allowed-1 half of PROCBASED_CTLS). */
+static bool vmx_has_mtf;
+
+static bool vmx_mtf_available(void)
+{
+	return vmx_has_mtf;
+}
+
+/*
+ * A VM exit after each guest instruction.  KVM sets the monitor trap flag
+ * only in the VMCS it runs a nested guest on, never in vmcs01, and leaves
+ * its exit to vmiop (handle_monitor_trap does nothing): it is vmiop's.
+ */
+static bool vmx_mtf_exiting(struct kvm_vcpu *vcpu, bool on)
+{
+	struct vmx_controls_shadow *shadow;
+
+	if (!vmx_has_mtf)
+		return false;
+	shadow = vmx_controls_shadow(vcpu);
+	if (!shadow)
+		return false;
+	if (on)
+		shadow->exec |= CPU_BASED_MONITOR_TRAP_FLAG;
+	else
+		shadow->exec &= ~CPU_BASED_MONITOR_TRAP_FLAG;
+	vmx_write(CPU_BASED_VM_EXEC_CONTROL, shadow->exec);
+	return true;
 }
 
 static bool vmx_desc_available(void)
@@ -272,6 +302,10 @@ static void (*vmx_disable_intercept_for_msr)(struct kvm_vcpu *vcpu, u32 msr, int
 
 static int vmx_init(void)
 {
+	u64 ctls;
+
+	vmx_has_mtf = !rdmsrl_safe(MSR_IA32_VMX_PROCBASED_CTLS, &ctls) &&
+		      ((ctls >> 32) & CPU_BASED_MONITOR_TRAP_FLAG);
 	vmx_unrestricted_guest = (void *)vmiop_lookup_name("kvm_intel:enable_unrestricted_guest");
 	if (!vmx_unrestricted_guest)
 		pr_warn("kvm_intel:enable_unrestricted_guest not found: assuming it is on\n");
@@ -331,5 +365,7 @@ const struct vmiop_vendor_ops vmiop_vmx_ops = {
 	.desc_available = vmx_desc_available,
 	.msr_intercepted = vmx_msr_intercepted,
 	.msr_exiting = vmx_msr_exiting,
+	.mtf_exiting = vmx_mtf_exiting,
+	.mtf_available = vmx_mtf_available,
 	.init = vmx_init,
 };

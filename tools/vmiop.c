@@ -277,7 +277,8 @@ static int log_event(struct vmiop *v, const struct vmiop_event *ev,
 		       (uint64_t)ev->debug.dr7);
 		break;
 	case VMIOP_EVENT_SINGLESTEP:
-		printf(" next 0x%" PRIx64, (uint64_t)ev->singlestep.gva);
+		printf(" next 0x%" PRIx64 " by %s", (uint64_t)ev->singlestep.gva,
+		       ev->singlestep.method == VMIOP_STEP_MTF ? "mtf" : "tf");
 		break;
 	case VMIOP_EVENT_DESC: {
 		static const char *const regs[] = { "?", "idtr", "gdtr", "ldtr", "tr" };

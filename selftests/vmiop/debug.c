@@ -23,6 +23,9 @@ VT_DEFINE_COUNTERS;
 extern const char vt_bp1[], vt_bp2[], vt_bp2_end[], vt_bp3[], vt_bp3_end[];
 extern const char vt_ss0[], vt_ss1[], vt_ss2[], vt_ss3[], vt_ss4[], vt_ss5[];
 extern const char vt_ss6[], vt_ss7[], vt_ice[], vt_ice_end[];
+extern const char vt_mtf_ud[], vt_mtf_ud_end[], vt_fp_wrmsr[], vt_fp_after[];
+extern const char vt_mmio_read[], vt_mmio_after[];
+extern const char tvm_guest_idt_stubs[];	/* lib/guest.c: 16 bytes per vector */
 extern const char vt_ss3a[], vt_ss3b[], vt_ss3c[];
 extern const char vt_db1[], vt_db2[], vt_db3[], vt_db4[], vt_db5[];
 extern const char vt_vbp1[], vt_vbp2[], vt_vbp3[], vt_vbp3_end[];
@@ -311,11 +314,13 @@ TEST(singlestep_every_instruction_until_disabled)
 	struct vmiop *v = vt_attach(tvm);
 	struct sync_action on = { v, VMIOP_EVENT_SINGLESTEP, true };
 	struct vmiop_event_reply skip = { .action = VMIOP_ACTION_SKIP };
+	struct vmiop_event_caps caps;
 	struct vmiop_ring *ring;
 	struct vmiop_event *ev;
 	struct vmiop_regs regs;
 	unsigned int i;
 
+	ASSERT_EQ(vmiop_event_caps(v, &caps), 0);
 	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
 	tvm_vcpu_entry(vcpu, guest_singlestep, 0);
 	tvm_vcpu_thread_start(vcpu, sync_toggle, &on);
@@ -340,6 +345,8 @@ TEST(singlestep_every_instruction_until_disabled)
 		EXPECT_EQ(ev->singlestep.gva, (uintptr_t)steps[i]);
 		EXPECT_EQ(ev->regs.rip, (uintptr_t)steps[i]);
 		EXPECT_TRUE(ev->singlestep.dr6 & DR6_BS);
+		EXPECT_EQ(ev->singlestep.method, caps.singlestep);
+		EXPECT_EQ(ev->singlestep.reserved, 0);
 		/* KVM's own TF is not part of the guest's state. */
 		EXPECT_EQ(ev->regs.rflags & RFLAGS_TF, 0);
 		if (i == 0)
@@ -360,9 +367,10 @@ TEST(singlestep_every_instruction_until_disabled)
 	/* Stepping is off and left no TF behind. */
 	EXPECT_EQ(*TVM_GUEST_VAR(tvm, guest_rflags_after) & RFLAGS_TF, 0);
 	/*
-	 * Steps use RFLAGS.TF, which PUSHF copies to the stack: vmiop takes
-	 * it out of the copy, so the guest sees its own flags (IF set, as the
-	 * test guest runs) whatever the operand size.
+	 * TF steps put RFLAGS.TF where PUSHF copies it to the stack: vmiop
+	 * takes it out of the copy (and MTF steps never set it), so the guest
+	 * sees its own flags (IF set, as the test guest runs) whatever the
+	 * operand size.
 	 */
 	EXPECT_EQ(*TVM_GUEST_VAR(tvm, guest_rflags_inside) & RFLAGS_TF, 0);
 	EXPECT_EQ(*TVM_GUEST_VAR(tvm, guest_flags16_inside) & RFLAGS_TF, 0);
@@ -432,7 +440,8 @@ static void guest_icebp_stepped(uint64_t arg)
 /*
  * ICEBP (INT1) raises the guest's own #DB while vmiop steps: the guest's
  * handler gets it once, past the instruction (VMX exits on the ICEBP
- * itself, so it is skipped as KVM would), and stepping goes on after.
+ * itself, so it is skipped as KVM would), and stepping goes on after (with
+ * the monitor trap flag through the handler too).
  */
 TEST(icebp_while_stepped_reaches_the_guest_once)
 {
@@ -451,7 +460,7 @@ TEST(icebp_while_stepped_reaches_the_guest_once)
 	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
 	tvm_vcpu_entry(vcpu, guest_icebp_stepped, 0);
 	tvm_vcpu_thread_start(vcpu, sync_toggle, &on);
-	for (i = 0; i < 128; i++) {
+	for (i = 0; i < 4096; i++) {
 		ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
 		ASSERT_EQ(ev->type, VMIOP_EVENT_SINGLESTEP);
 		if (ev->singlestep.gva == (uintptr_t)vt_ice_end + 1)
@@ -464,6 +473,208 @@ TEST(icebp_while_stepped_reaches_the_guest_once)
 	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
 	EXPECT_EQ(*TVM_GUEST_VAR(tvm, guest_seen_count), 1);
 	EXPECT_EQ(guest_seen_rip(tvm, 0), (uintptr_t)vt_ice_end);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
+static uint64_t guest_ud_rflags;
+
+static bool guest_on_mtf_ud(struct tvm_exc_frame *f)
+{
+	if (f->vector != 6)
+		return false;
+	guest_ud_rflags = f->rflags;
+	f->rip += 2;		/* past the UD2 */
+	return true;
+}
+
+static void guest_ud_stepped(uint64_t arg)
+{
+	(void)arg;
+	tvm_guest_set_exc_handler(guest_on_mtf_ud);
+	GUEST_SYNC(1);		/* the host enables stepping on this vCPU */
+	/* The NOP completes stepped: its step lands on the UD2. */
+	__asm__ __volatile__("nop\n .globl vt_mtf_ud\n vt_mtf_ud: ud2\n"
+			     ".globl vt_mtf_ud_end\n vt_mtf_ud_end: nop\n nop\n" ::: "memory");
+	GUEST_DONE();
+}
+
+/*
+ * With the monitor trap flag, an exception raised mid-step is stepped
+ * from its handler's first instruction, and its frame holds the guest's
+ * own RFLAGS: no TF to find there.
+ */
+TEST(mtf_steps_into_exception_handlers)
+{
+	const uintptr_t ud_handler = (uintptr_t)tvm_guest_idt_stubs + 16 * 6;
+	struct sync_action on = { NULL, VMIOP_EVENT_SINGLESTEP, true };
+	struct vmiop_event_caps caps;
+	struct tvm_vcpu *vcpu;
+	struct vmiop_ring *ring;
+	struct vmiop_event *ev;
+	unsigned int i, in_handler = 0;
+	struct vmiop *v;
+	struct tvm *tvm;
+
+	ASSERT_EQ(vmiop_open(&v), 0);
+	ASSERT_EQ(vmiop_event_caps(v, &caps), 0);
+	vmiop_close(v);
+	if (caps.singlestep != VMIOP_STEP_MTF)
+		SKIP("single-steps use RFLAGS.TF on this host (SVM): handlers run unstepped");
+	tvm = tvm_create(1, 0);
+	vcpu = tvm_vcpu(tvm, 0);
+	on.v = v = vt_attach(tvm);
+	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
+	tvm_vcpu_entry(vcpu, guest_ud_stepped, 0);
+	tvm_vcpu_thread_start(vcpu, sync_toggle, &on);
+	for (i = 0; i < 256; i++) {
+		ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+		ASSERT_EQ(ev->type, VMIOP_EVENT_SINGLESTEP);
+		if (ev->singlestep.gva == (uintptr_t)vt_mtf_ud)
+			break;
+		reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
+	}
+	ASSERT_EQ(ev->singlestep.gva, (uintptr_t)vt_mtf_ud);
+	reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
+
+	/* The UD2 does not complete: the next step is the handler's start. */
+	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+	ASSERT_EQ(ev->type, VMIOP_EVENT_SINGLESTEP);
+	EXPECT_EQ(ev->singlestep.gva, ud_handler);
+	EXPECT_EQ(ev->regs.rip, ud_handler);
+	EXPECT_EQ(ev->singlestep.method, VMIOP_STEP_MTF);
+	reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
+
+	/* Through the handler and its IRET, to the instruction after UD2. */
+	for (i = 0; i < 4096; i++) {
+		ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+		ASSERT_EQ(ev->type, VMIOP_EVENT_SINGLESTEP);
+		if (ev->singlestep.gva == (uintptr_t)vt_mtf_ud_end + 1)
+			break;
+		in_handler++;
+		reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
+	}
+	ASSERT_EQ(ev->singlestep.gva, (uintptr_t)vt_mtf_ud_end + 1);
+	ASSERT_EQ(vmiop_event_disable(v, VMIOP_EVENT_SINGLESTEP, -1), 0);
+	reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
+	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+	/* The handler's C code ran stepped: more than the stub's few steps. */
+	EXPECT_GT(in_handler, 16);
+	EXPECT_EQ(*TVM_GUEST_VAR(tvm, guest_ud_rflags) & RFLAGS_TF, 0);
+	EXPECT_EQ(vmiop_ring_ready(ring), 0);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
+#define LAPIC_GVA	0x7f0000600000ULL
+
+static void guest_mmio_read(uint64_t arg)
+{
+	uint32_t version;
+
+	(void)arg;
+	GUEST_SYNC(1);		/* the host enables stepping on this vCPU */
+	/* The in-kernel LAPIC's version register: KVM emulates the load. */
+	__asm__ __volatile__("nop\n .globl vt_mmio_read\n vt_mmio_read: movl (%1), %0\n"
+			     ".globl vt_mmio_after\n vt_mmio_after: nop\n"
+			     : "=a"(version) : "r"(LAPIC_GVA + 0x30) : "memory");
+	(void)version;
+	GUEST_DONE();
+}
+
+/* An instruction KVM's emulator completes (MMIO) is one step, its result in. */
+TEST(emulated_mmio_read_is_stepped)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
+	struct vmiop *v = vt_attach(tvm);
+	struct sync_action on = { v, VMIOP_EVENT_SINGLESTEP, true };
+	struct vmiop_ring *ring;
+	struct vmiop_event *ev;
+	unsigned int i;
+
+	tvm_map(tvm, LAPIC_GVA, 0xfee00000, TVM_PAGE_4K, TVM_PTE_W | TVM_PTE_PCD | TVM_PTE_PWT);
+	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
+	tvm_vcpu_entry(vcpu, guest_mmio_read, 0);
+	tvm_vcpu_thread_start(vcpu, sync_toggle, &on);
+	for (i = 0; i < 64; i++) {
+		ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+		ASSERT_EQ(ev->type, VMIOP_EVENT_SINGLESTEP);
+		if (ev->singlestep.gva == (uintptr_t)vt_mmio_read)
+			break;
+		reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
+	}
+	ASSERT_EQ(ev->singlestep.gva, (uintptr_t)vt_mmio_read);
+	reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
+	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+	ASSERT_EQ(ev->type, VMIOP_EVENT_SINGLESTEP);
+	EXPECT_EQ(ev->singlestep.gva, (uintptr_t)vt_mmio_after);
+	/* KVM's LAPIC is version 0x14. */
+	EXPECT_EQ(ev->regs.rax & 0xff, 0x14);
+	ASSERT_EQ(vmiop_event_disable(v, VMIOP_EVENT_SINGLESTEP, -1), 0);
+	reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
+	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
+static void guest_fastpath_wrmsr(uint64_t arg)
+{
+	(void)arg;
+	/* x2APIC mode: its ICR is an MSR KVM writes in its IRQs-off fastpath. */
+	guest_wrmsr(0x1b, guest_rdmsr(0x1b) | 1u << 10);
+	GUEST_SYNC(1);		/* the host enables stepping on this vCPU */
+	/* A fixed IPI to an x2APIC ID no vCPU has: sent nowhere. */
+	__asm__ __volatile__("nop\n .globl vt_fp_wrmsr\n vt_fp_wrmsr: wrmsr\n"
+			     ".globl vt_fp_after\n vt_fp_after: nop\n"
+			     : : "c"(0x830), "a"(0x40), "d"(0x55) : "memory");
+	GUEST_DONE();
+}
+
+/*
+ * KVM completes some WRMSRs (x2APIC ICR, TSC deadline) with IRQs off,
+ * before it could wait for anyone: the step over one is reported all
+ * the same, once the vCPU reaches a park point.
+ */
+TEST(fastpath_wrmsr_is_stepped)
+{
+	struct sync_action on = { NULL, VMIOP_EVENT_SINGLESTEP, true };
+	struct vmiop_event_caps caps;
+	struct tvm_vcpu *vcpu;
+	struct vmiop_ring *ring;
+	struct vmiop_event *ev;
+	struct vmiop *v;
+	struct tvm *tvm;
+	unsigned int i;
+
+	ASSERT_EQ(vmiop_open(&v), 0);
+	ASSERT_EQ(vmiop_event_caps(v, &caps), 0);
+	vmiop_close(v);
+	if (caps.singlestep != VMIOP_STEP_MTF)
+		SKIP("single-steps use RFLAGS.TF on this host (SVM): KVM's fastpath WRMSRs "
+		     "go unreported (README, Known limits)");
+	tvm = tvm_create(1, 0);
+	vcpu = tvm_vcpu(tvm, 0);
+	on.v = v = vt_attach(tvm);
+	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
+	tvm_vcpu_entry(vcpu, guest_fastpath_wrmsr, 0);
+	tvm_vcpu_thread_start(vcpu, sync_toggle, &on);
+	/* Through the ucall's return and the operands' loads. */
+	for (i = 0; i < 64; i++) {
+		ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+		ASSERT_EQ(ev->type, VMIOP_EVENT_SINGLESTEP);
+		if (ev->singlestep.gva == (uintptr_t)vt_fp_wrmsr)
+			break;
+		reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
+	}
+	ASSERT_EQ(ev->singlestep.gva, (uintptr_t)vt_fp_wrmsr);
+	reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
+	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+	ASSERT_EQ(ev->type, VMIOP_EVENT_SINGLESTEP);
+	EXPECT_EQ(ev->singlestep.gva, (uintptr_t)vt_fp_after);
+	ASSERT_EQ(vmiop_event_disable(v, VMIOP_EVENT_SINGLESTEP, -1), 0);
+	reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
+	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
 	vmiop_close(v);
 	tvm_destroy(tvm);
 }
@@ -1149,6 +1360,8 @@ TEST(debug_event_classes_are_offered)
 	EXPECT_EQ(caps.reason[VMIOP_EVENT_DEBUG], VMIOP_CAP_OK);
 	EXPECT_EQ(caps.reason[VMIOP_EVENT_SINGLESTEP], VMIOP_CAP_OK);
 	EXPECT_EQ(caps.reason[VMIOP_EVENT_TRAP], VMIOP_CAP_OK);
+	/* Every VMX CPU KVM 6.1 runs on has the monitor trap flag. */
+	EXPECT_EQ(caps.singlestep, vt_host_is_intel(v) ? VMIOP_STEP_MTF : VMIOP_STEP_TRAP_FLAG);
 	EXPECT_TRUE(caps.reason[VMIOP_EVENT_DESC] == VMIOP_CAP_OK ||
 		    caps.reason[VMIOP_EVENT_DESC] == VMIOP_CAP_NO_HARDWARE);
 	vmiop_close(v);

@@ -506,7 +506,8 @@ enum vmiop_cap_reason {
  *	(VMIOP_EVENT_CR with VMIOP_EVENT_CTL_F_READS): CR0, CR3 and CR4 on
  *	SVM; only CR3 on VMX, where CR0/CR4 reads come from read shadows
  *	without a VM exit
- * @reserved: out, 0
+ * @singlestep: out, enum vmiop_step_method: how SINGLESTEP events are made
+ *	on this host
  *
  * Works on any /dev/vmiop fd, attached or not.
  */
@@ -516,7 +517,7 @@ struct vmiop_event_caps {
 	__aligned_u64 supported;
 	__u32 reason[32];
 	__u32 cr_reads;
-	__u32 reserved;
+	__u32 singlestep;
 };
 #define VMIOP_EVENT_CAPS _IO(VMIOP_TYPE, VMIOP_CMD_EVENT_CAPS)
 
@@ -697,16 +698,36 @@ struct vmiop_event_debug {
 };
 
 /*
- * One instruction executed on a vCPU with VMIOP_EVENT_SINGLESTEP enabled
- * (KVM's guest-debug single-step: RFLAGS.TF, kept out of the guest's view
- * of RFLAGS through KVM and out of what a stepped PUSHF stores; SYSCALL's
- * copy in R11 and the frames of interrupts and exceptions delivered
- * mid-step still hold it).  RIP in the register snapshot is the next
- * instruction.
+ * How single-stepping is done (struct vmiop_event_caps.singlestep,
+ * struct vmiop_event_singlestep.method).
+ *
+ * VMIOP_STEP_MTF: VMX's monitor trap flag, a VM exit after every guest
+ * instruction.  The guest's RFLAGS.TF is never touched, and an exception
+ * or interrupt delivered mid-step is stepped from its handler's first
+ * instruction (the step lands there).
+ *
+ * VMIOP_STEP_TRAP_FLAG: RFLAGS.TF through KVM's guest debugging (SVM, or
+ * VMX when KVM's control shadow is not found).  TF is kept out of the
+ * guest's view of RFLAGS through KVM and out of what a stepped PUSHF
+ * stores; SYSCALL's copy in R11 and the frames of interrupts and
+ * exceptions delivered mid-step still hold it, and their handlers run
+ * unstepped.
+ */
+enum vmiop_step_method {
+	VMIOP_STEP_TRAP_FLAG = 1,
+	VMIOP_STEP_MTF = 2,
+};
+
+/*
+ * One instruction executed on a vCPU with VMIOP_EVENT_SINGLESTEP enabled,
+ * or asked for by VMIOP_REPLY_F_SINGLESTEP.  RIP in the register snapshot
+ * is the next instruction.
  */
 struct vmiop_event_singlestep {
 	__aligned_u64 gva;	/* linear address of the next instruction */
-	__aligned_u64 dr6;
+	__aligned_u64 dr6;	/* as a single-step #DB sets it (BS) */
+	__u32 method;		/* enum vmiop_step_method */
+	__u32 reserved;
 };
 
 /*
