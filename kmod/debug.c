@@ -355,6 +355,11 @@ int vmiop_on_debug_exit(struct kvm_vcpu *vcpu, int ret, bool db_was_pending)
 		return ret;
 	vv = &sess->vcpus[vcpu->vcpu_idx];
 	type = vmiop_debug_exit_type(sess, vcpu, &ret, &insn_len);
+	if (type == VMIOP_EVENT_SINGLESTEP && vv->rewind) {
+		/* The CR write did not complete: vmiop_step_rewound() re-arms. */
+		ret = 1;
+		goto out;
+	}
 	if (type) {
 		/* The one step a reply asked for is reported whatever is enabled. */
 		bool asked = type == VMIOP_EVENT_SINGLESTEP && vv->step_once;
@@ -465,6 +470,17 @@ void vmiop_on_inject_exception(struct kvm_vcpu *vcpu)
 out:
 	vv->trap_redelivery = false;
 	vmiop_session_put(sess);
+}
+
+/*
+ * vmiop moved RIP back on an instruction KVM had completed (vmiop_rewind):
+ * it did not run after all, so no step is due for it.  (TF steps need
+ * nothing: they were armed on that instruction, and KVM's TF follows RIP
+ * back there.)
+ */
+void vmiop_step_rewound(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
+{
+	sess->vcpus[vcpu->vcpu_idx].mtf_step_due = false;
 }
 
 /* ---- single-steps by the monitor trap flag ------------------------------ */

@@ -65,6 +65,7 @@ void vmiop_rewind(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 	vmiop_ksym.get_regs(vcpu, &regs);
 	regs.rip = vv->rewind_rip;
 	vmiop_ksym.set_regs(vcpu, &regs);
+	vmiop_step_rewound(sess, vcpu);
 	WRITE_ONCE(vv->rewind, false);
 }
 

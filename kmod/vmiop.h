@@ -269,6 +269,7 @@ void vmiop_on_requeue_exception(struct kvm_vcpu *vcpu);
 bool vmiop_step_wanted(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
 u32 vmiop_step_method(void);
 void vmiop_insn_completed(struct kvm_vcpu *vcpu);
+void vmiop_step_rewound(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
 void vmiop_mtf_step(struct vmiop_session *sess, struct kvm_vcpu *vcpu, bool srcu_held);
 
 /* intercept.c: what vmiop adds to KVM's intercepts, per vCPU */

@@ -1013,6 +1013,61 @@ TEST(inject_replies_fault_the_instruction)
 }
 
 /* Waits for the TRAP event that confirms an injection and answers it. */
+/*
+ * An injecting reply on a stepped CR write: the write never completes, so
+ * no step over it is reported; the next step is the exception's (with
+ * the monitor trap flag: its handler's first instruction).
+ */
+TEST(inject_reply_while_stepped_steps_no_further)
+{
+	const uintptr_t pf_handler = (uintptr_t)tvm_guest_idt_stubs + 16 * 14;
+	struct tvm *tvm = tvm_create(1, 0);
+	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
+	struct vmiop *v = vt_attach(tvm);
+	struct vmiop_event_caps caps;
+	struct vmiop_ring *ring;
+	struct vmiop_event *ev;
+	unsigned int i;
+
+	ASSERT_EQ(vmiop_event_caps(v, &caps), 0);
+	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
+	enable_faulting_events(v);
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_SINGLESTEP, -1, NULL, 0), 0);
+	tvm_vcpu_entry(vcpu, guest_faulting_instructions, 0);
+	tvm_vcpu_thread_start(vcpu, NULL, NULL);
+	for (i = 0; i < 4096; i++) {
+		ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+		if (ev->type == VMIOP_EVENT_CR)
+			break;
+		reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
+	}
+	ASSERT_EQ(ev->type, VMIOP_EVENT_CR);
+	EXPECT_EQ(ev->regs.rip, (uintptr_t)vt_inj_cr4);
+	reply_inject(v, ring, ev, 14, true, 2, 0xdead000);	/* #PF, write */
+
+	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+	ASSERT_EQ(ev->type, VMIOP_EVENT_SINGLESTEP);
+	EXPECT_NE(ev->singlestep.gva, (uintptr_t)vt_inj_cr4);
+	EXPECT_NE(ev->singlestep.gva, (uintptr_t)vt_inj_cr4 + 3);
+	if (caps.singlestep == VMIOP_STEP_MTF) {
+		EXPECT_EQ(ev->singlestep.gva, pf_handler);
+	} else {
+		/* TF: the handler ran unstepped, stepping goes on after it. */
+		EXPECT_GT(ev->singlestep.gva, (uintptr_t)vt_inj_cr4 + 3);
+		EXPECT_LE(ev->singlestep.gva, (uintptr_t)vt_ud2);
+	}
+	ASSERT_EQ(vmiop_event_disable(v, VMIOP_EVENT_SINGLESTEP, -1), 0);
+	reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
+	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+	EXPECT_EQ(vmiop_ring_ready(ring), 0);
+	/* the #PF at the CR4 write, then the UD2's #UD */
+	EXPECT_EQ(*TVM_GUEST_VAR(tvm, guest_fault_count), 2);
+	EXPECT_EQ((*TVM_GUEST_VAR(tvm, guest_faults))[0].rip, (uintptr_t)vt_inj_cr4);
+	EXPECT_EQ(*TVM_GUEST_VAR(tvm, guest_cr4_after) & CR4_PSE, 0);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
 static void expect_trap(struct vmiop *v, struct vmiop_ring *ring, const char *rip,
 			uint32_t vector, uint32_t error_code, uint64_t cr2)
 {
