@@ -37,14 +37,28 @@ u32 vmiop_step_method(void)
  */
 static u32 vmiop_debug_wanted(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 {
+	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
 	u32 want = 0;
 
 	if (READ_ONCE(sess->detached))
 		return 0;
 	if (vmiop_event_enabled_on(sess, vcpu, VMIOP_EVENT_BREAKPOINT))
 		want |= KVM_GUESTDBG_USE_SW_BP;
-	if (vmiop_step_wanted(sess, vcpu) && !sess->vcpus[vcpu->vcpu_idx].mtf_applied)
+	if (!vmiop_step_wanted(sess, vcpu))
+		return want;
+	if (vv->mtf_applied) {
+		/*
+		 * The one step a reply asks for is the next instruction's
+		 * (the original one under a breakpoint, typically): no
+		 * interrupt may be injected first, whose handler the monitor
+		 * trap would stop on instead.
+		 */
+		if (vv->step_once)
+			want |= KVM_GUESTDBG_BLOCKIRQ;
+	} else if (!vmiop_vendor->mtf_exiting || !(vcpu->arch.hflags & HF_GUEST_MASK)) {
+		/* Not while a VMX vCPU runs L2: its MTF comes back with L1. */
 		want |= KVM_GUESTDBG_SINGLESTEP;
+	}
 	return want;
 }
 
@@ -151,8 +165,9 @@ static void vmiop_step_rearm(struct vmiop_vcpu *vv, struct kvm_vcpu *vcpu)
 {
 	unsigned long rflags;
 
-	if (!(vcpu->guest_debug & KVM_GUESTDBG_SINGLESTEP))
-		return;		/* the monitor trap flag needs no arming */
+	/* The monitor trap flag needs no arming; the VMM's TF is its own. */
+	if (!(vcpu->guest_debug & KVM_GUESTDBG_SINGLESTEP) || vv->mtf_applied)
+		return;
 	rflags = kvm_get_rflags(vcpu);
 	vcpu->arch.singlestep_rip = kvm_get_linear_rip(vcpu);
 	vmiop_step_armed(vv, vcpu, rflags);
@@ -269,7 +284,7 @@ static void vmiop_exception_event(struct vmiop_session *sess, struct kvm_vcpu *v
 }
 
 /* At the park point, srcu held: an exception event left for a signal. */
-void vmiop_exception_resume(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
+static void vmiop_exception_resume(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 {
 	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
 	struct vmiop_event_reply reply;
@@ -505,6 +520,7 @@ void vmiop_insn_completed(struct kvm_vcpu *vcpu)
 		vv = &sess->vcpus[vcpu->vcpu_idx];
 		if (vv->mtf_applied) {
 			vv->mtf_step_due = true;
+			vv->mtf_step_lip = kvm_get_linear_rip(vcpu);
 			kvm_make_request(KVM_REQ_EVENT, vcpu);
 		}
 	}
@@ -514,22 +530,23 @@ void vmiop_insn_completed(struct kvm_vcpu *vcpu)
 /*
  * At the park point, the instruction just completed under the monitor
  * trap flag (the CPU's exit, or vmiop_insn_completed()): RIP is at the
- * next one.  A halted vCPU reports it before it sleeps, as TF-stepping
- * KVM does.
+ * next one.  Srcu held.
  */
-void vmiop_mtf_step(struct vmiop_session *sess, struct kvm_vcpu *vcpu, bool srcu_held)
+static void vmiop_mtf_step(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 {
 	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
-	/* The one step a reply asked for is reported whatever is enabled. */
-	bool asked = vv->step_once;
 	struct vmiop_event *e;
+	bool asked;
 	u64 gva;
 
-	if (!vv->mtf_step_due || vv->trap_pending)
-		return;
 	vv->mtf_step_due = false;
-	vv->step_once = false;
 	gva = kvm_get_linear_rip(vcpu);
+	/* The VMM moved the vCPU meanwhile (KVM_SET_REGS): not this step. */
+	if (gva != vv->mtf_step_lip)
+		return;
+	/* The one step a reply asked for is reported whatever is enabled. */
+	asked = vv->step_once;
+	vv->step_once = false;
 	if (!asked && !vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_SINGLESTEP, gva))
 		return;
 	e = vmiop_event_alloc(vcpu, VMIOP_EVENT_SINGLESTEP);
@@ -538,10 +555,29 @@ void vmiop_mtf_step(struct vmiop_session *sess, struct kvm_vcpu *vcpu, bool srcu
 	e->singlestep.gva = gva;
 	e->singlestep.dr6 = DR6_BS | DR6_ACTIVE_LOW;
 	e->singlestep.method = VMIOP_STEP_MTF;
+	vmiop_exception_event(sess, vcpu, e, 0);
+	kfree(e);
+}
+
+/*
+ * At a park point: an exception event left for a signal waits for its
+ * reply again, then a step due is reported (a halted vCPU reports it
+ * before it sleeps, as TF-stepping KVM does; it is here without srcu).
+ * Only inside KVM_RUN: KVM_GET_MP_STATE passes here too, and a VMM calls
+ * it holding its own locks, which no new event may wait under.
+ */
+void vmiop_exception_park(struct vmiop_session *sess, struct kvm_vcpu *vcpu, bool srcu_held)
+{
+	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
+
+	if ((!vv->trap_pending && !vv->mtf_step_due) || !vcpu->wants_to_run)
+		return;
 	if (!srcu_held)
 		kvm_vcpu_srcu_read_lock(vcpu);
-	vmiop_exception_event(sess, vcpu, e, 0);
+	if (vv->trap_pending)
+		vmiop_exception_resume(sess, vcpu);
+	if (!vv->trap_pending && vv->mtf_step_due)
+		vmiop_mtf_step(sess, vcpu);
 	if (!srcu_held)
 		kvm_vcpu_srcu_read_unlock(vcpu);
-	kfree(e);
 }

@@ -87,9 +87,7 @@ void vmiop_park_point(struct kvm_vcpu *vcpu, bool srcu_held)
 	vmiop_rewind(sess, vcpu);
 	/* Each exit's #DB gets its own DEBUG event (debug.c). */
 	vv->db_reported = false;
-	if (vv->trap_pending && srcu_held)
-		vmiop_exception_resume(sess, vcpu);
-	vmiop_mtf_step(sess, vcpu, srcu_held);
+	vmiop_exception_park(sess, vcpu, srcu_held);
 	if (vv->inject_pending) {
 		vv->inject_pending = false;
 		vmiop_inject(vcpu, &vv->inject);
@@ -424,6 +422,9 @@ long vmiop_event_set_reply(struct vmiop_session *sess, const struct vmiop_event_
 	struct vmiop_vcpu *vv = &sess->vcpus[r->vcpu];
 	long ret;
 
+	struct kvm_vcpu *vcpu;
+	bool waiting;
+
 	spin_lock(&sess->state_lock);
 	if (!vv->ev_seq || vv->ev_seq != r->seq || vv->replied) {
 		ret = -ENOENT;
@@ -434,10 +435,19 @@ long vmiop_event_set_reply(struct vmiop_session *sess, const struct vmiop_event_
 			vv->replied = true;
 		}
 	}
+	waiting = vv->parked;
 	spin_unlock(&sess->state_lock);
-	if (!ret)
-		wake_up_all(&vv->wq);
-	return ret;
+	if (ret)
+		return ret;
+	wake_up_all(&vv->wq);
+	/*
+	 * Not waiting: a signal took it away first, and it takes the reply at
+	 * its next park point, which a halted vCPU reaches only when woken.
+	 */
+	vcpu = waiting ? NULL : kvm_get_vcpu(sess->kvm, r->vcpu);
+	if (vcpu)
+		vmiop_kick(vcpu);
+	return 0;
 }
 
 static bool vmiop_reply_should_wake(struct vmiop_session *sess, struct vmiop_vcpu *vv)

@@ -155,8 +155,9 @@ struct vmiop_vcpu {
 	/* ... and exits for the MSRs KVM passes through: VMIOP_MSR_* per entry */
 	u8 msr_applied[VMIOP_NR_PASSTHROUGH_MSRS];
 	bool mtf_applied;	/* ... and the monitor trap flag */
-	/* debug.c: an instruction completed under it, to report */
+	/* debug.c: an instruction completed under it, to report ... */
 	bool mtf_step_due;
+	u64 mtf_step_lip;	/* ... with the vCPU at this linear RIP */
 	bool trap_pending;
 	u32 trap_insn_len;
 	bool db_reported;	/* the #DB queued in this exit has had its event */
@@ -261,7 +262,7 @@ void vmiop_events_free(struct vmiop_session *sess);
 /* debug.c: breakpoint, debug and single-step events */
 void vmiop_debug_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
 void vmiop_debug_vmm_changed(struct kvm_vcpu *vcpu);
-void vmiop_exception_resume(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
+void vmiop_exception_park(struct vmiop_session *sess, struct kvm_vcpu *vcpu, bool srcu_held);
 bool vmiop_db_pending(struct kvm_vcpu *vcpu);
 int vmiop_on_debug_exit(struct kvm_vcpu *vcpu, int ret, bool db_was_pending);
 void vmiop_on_inject_exception(struct kvm_vcpu *vcpu);
@@ -270,7 +271,6 @@ bool vmiop_step_wanted(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
 u32 vmiop_step_method(void);
 void vmiop_insn_completed(struct kvm_vcpu *vcpu);
 void vmiop_step_rewound(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
-void vmiop_mtf_step(struct vmiop_session *sess, struct kvm_vcpu *vcpu, bool srcu_held);
 
 /* intercept.c: what vmiop adds to KVM's intercepts, per vCPU */
 void vmiop_intercepts_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu);

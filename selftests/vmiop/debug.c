@@ -24,7 +24,7 @@ extern const char vt_bp1[], vt_bp2[], vt_bp2_end[], vt_bp3[], vt_bp3_end[];
 extern const char vt_ss0[], vt_ss1[], vt_ss2[], vt_ss3[], vt_ss4[], vt_ss5[];
 extern const char vt_ss6[], vt_ss7[], vt_ice[], vt_ice_end[];
 extern const char vt_mtf_ud[], vt_mtf_ud_end[], vt_fp_wrmsr[], vt_fp_after[];
-extern const char vt_mmio_read[], vt_mmio_after[];
+extern const char vt_mmio_read[], vt_mmio_after[], vt_irq_cpuid[], vt_irq_after[];
 extern const char tvm_guest_idt_stubs[];	/* lib/guest.c: 16 bytes per vector */
 extern const char vt_ss3a[], vt_ss3b[], vt_ss3c[];
 extern const char vt_db1[], vt_db2[], vt_db3[], vt_db4[], vt_db5[];
@@ -1175,6 +1175,80 @@ TEST(reply_asks_one_step)
 	/* Only one. */
 	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
 	EXPECT_EQ(vmiop_ring_ready(ring), 0);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
+static uint64_t guest_irq_count, guest_irq_rip;
+
+static bool guest_on_self_ipi(struct tvm_exc_frame *f)
+{
+	if (f->vector != 0x40)
+		return false;
+	guest_irq_count++;
+	guest_irq_rip = f->rip;
+	guest_wrmsr(0x80b, 0);		/* x2APIC EOI */
+	return true;
+}
+
+static void guest_cpuid_with_irq_pending(uint64_t arg)
+{
+	uint32_t leaf = 0x40000150, subleaf = 0;
+
+	(void)arg;
+	tvm_guest_set_exc_handler(guest_on_self_ipi);
+	guest_wrmsr(0x1b, guest_rdmsr(0x1b) | 1u << 10);	/* x2APIC mode */
+	guest_wrmsr(0x80f, 0x1ff);		/* SVR: APIC software-enabled */
+	__asm__ __volatile__("cli" ::: "memory");
+	guest_wrmsr(0x830, 0x40);		/* fixed IPI, vector 0x40, to APIC ID 0: itself */
+	/* Pending from the instruction after CPUID on (STI's shadow covers CPUID). */
+	__asm__ __volatile__("sti\n .globl vt_irq_cpuid\n vt_irq_cpuid: cpuid\n"
+			     ".globl vt_irq_after\n vt_irq_after: nop\n nop\n"
+			     : "+a"(leaf), "+c"(subleaf) : : "rbx", "rdx", "memory");
+	GUEST_DONE();
+}
+
+/*
+ * The step a reply asks for is the next instruction's even with an
+ * interrupt pending: with the monitor trap flag no interrupt is injected
+ * before it (else the step would stop on the handler's first instruction);
+ * with TF the handler runs unstepped first.  The interrupt comes after.
+ */
+TEST(reply_asks_one_step_with_an_interrupt_pending)
+{
+	static const struct vmiop_filter_range leaf = { 0x40000150, 0x40000150 };
+	struct vmiop_event_reply r = {
+		.action = VMIOP_ACTION_CONTINUE, .flags = VMIOP_REPLY_F_SINGLESTEP,
+	};
+	struct tvm *tvm = tvm_create(1, 0);
+	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
+	struct vmiop *v = vt_attach(tvm);
+	struct vmiop_ring *ring;
+	struct vmiop_event *ev;
+	bool mtf;
+
+	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, &leaf, 1), 0);
+	tvm_vcpu_entry(vcpu, guest_cpuid_with_irq_pending, 0);
+	tvm_vcpu_thread_start(vcpu, NULL, NULL);
+
+	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+	ASSERT_EQ(ev->type, VMIOP_EVENT_CPUID);
+	EXPECT_EQ(ev->regs.rip, (uintptr_t)vt_irq_cpuid);
+	ASSERT_EQ(vmiop_event_reply(v, ev, &r), 0);
+	vmiop_ring_advance(ring, 1);
+
+	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+	ASSERT_EQ(ev->type, VMIOP_EVENT_SINGLESTEP);
+	mtf = ev->singlestep.method == VMIOP_STEP_MTF;
+	/* KVM completed the CPUID: the step is the NOP after it. */
+	EXPECT_EQ(ev->singlestep.gva, (uintptr_t)vt_irq_after + 1);
+	reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
+	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+	EXPECT_EQ(vmiop_ring_ready(ring), 0);
+	EXPECT_EQ(*TVM_GUEST_VAR(tvm, guest_irq_count), 1);
+	EXPECT_EQ(*TVM_GUEST_VAR(tvm, guest_irq_rip),
+		  (uintptr_t)vt_irq_after + (mtf ? 1 : 0));
 	vmiop_close(v);
 	tvm_destroy(tvm);
 }

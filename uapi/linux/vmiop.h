@@ -507,7 +507,8 @@ enum vmiop_cap_reason {
  *	SVM; only CR3 on VMX, where CR0/CR4 reads come from read shadows
  *	without a VM exit
  * @singlestep: out, enum vmiop_step_method: how SINGLESTEP events are made
- *	on this host
+ *	on this host (each event's @method is the one that made it: a VMX
+ *	vCPU whose KVM control shadow is not found steps with the trap flag)
  *
  * Works on any /dev/vmiop fd, attached or not.
  */
@@ -704,7 +705,10 @@ struct vmiop_event_debug {
  * VMIOP_STEP_MTF: VMX's monitor trap flag, a VM exit after every guest
  * instruction.  The guest's RFLAGS.TF is never touched, and an exception
  * or interrupt delivered mid-step is stepped from its handler's first
- * instruction (the step lands there).
+ * instruction (the step lands there).  The one step of
+ * VMIOP_REPLY_F_SINGLESTEP is the next instruction's: no interrupt is
+ * injected before it (one the CPU delivers itself, with APICv, or a fault
+ * of that instruction still lands in its handler).
  *
  * VMIOP_STEP_TRAP_FLAG: RFLAGS.TF through KVM's guest debugging (SVM, or
  * VMX when KVM's control shadow is not found).  TF is kept out of the
