@@ -234,13 +234,12 @@ static int vmiop_do_singlestep(struct kvm_vcpu *vcpu)
 
 static int (*orig_vmx_skip_emulated_instruction)(struct kvm_vcpu *vcpu);
 static void (*orig_vmx_update_emulated_instruction)(struct kvm_vcpu *vcpu);
-static int (*orig_vmx_handle_monitor_trap)(struct kvm_vcpu *vcpu);
 
 /*
  * VMX: the instructions that end without the CPU's monitor trap exit
  * because KVM completed them, every skip (the vendor op behind each
  * kvm_skip_emulated_instruction(), the WRMSR fastpath's included) and
- * every emulation's writeback; and the exit itself.
+ * every emulation's writeback.
  */
 static int vmiop_vmx_skip_emulated_instruction(struct kvm_vcpu *vcpu)
 {
@@ -259,14 +258,26 @@ static void vmiop_vmx_update_emulated_instruction(struct kvm_vcpu *vcpu)
 	vmiop_hook_exit();
 }
 
-static int vmiop_vmx_handle_monitor_trap(struct kvm_vcpu *vcpu)
-{
-	int ret = orig_vmx_handle_monitor_trap(vcpu);
-
-	vmiop_insn_completed(vcpu);
-	vmiop_hook_exit();
-	return ret;
+/*
+ * VMX exits that come after an instruction completed: the monitor trap
+ * exit itself, and the trap-like exits the SDM ranks above it (TPR
+ * below threshold after a MOV to CR8 lowered the TPR, APIC-write and
+ * EOI-induced exits under APIC virtualization), which take its place.
+ */
+#define VMX_AFTER_INSN_EXIT(handler)						\
+static int (*orig_vmx_##handler)(struct kvm_vcpu *vcpu);			\
+static int vmiop_vmx_##handler(struct kvm_vcpu *vcpu)				\
+{										\
+	int ret = orig_vmx_##handler(vcpu);					\
+										\
+	vmiop_insn_completed(vcpu);						\
+	vmiop_hook_exit();							\
+	return ret;								\
 }
+VMX_AFTER_INSN_EXIT(handle_monitor_trap)
+VMX_AFTER_INSN_EXIT(handle_tpr_below_threshold)
+VMX_AFTER_INSN_EXIT(handle_apic_write)
+VMX_AFTER_INSN_EXIT(handle_apic_eoi_induced)
 
 static void (*orig_vmx_inject_exception)(struct kvm_vcpu *vcpu);
 static void (*orig_svm_inject_exception)(struct kvm_vcpu *vcpu);
@@ -382,6 +393,9 @@ struct vmiop_hook {
 	{ .name = sym, .replacement = repl, .orig = (void **)origp, .kvm_arg = true }
 #define HOOK_VENDOR(v, sym, repl, origp) \
 	{ .name = sym, .replacement = repl, .orig = (void **)origp, .vendor = v }
+#define HOOK_VMX_AFTER_INSN(handler) \
+	HOOK_VENDOR(VMIOP_VENDOR_INTEL, "kvm_intel:" #handler, vmiop_vmx_##handler, \
+		    &orig_vmx_##handler)
 
 static struct vmiop_hook vmiop_hooks[] = {
 	HOOK("kvm:kvm_apic_accept_events", vmiop_apic_accept_events,
@@ -421,8 +435,10 @@ static struct vmiop_hook vmiop_hooks[] = {
 	HOOK_VENDOR(VMIOP_VENDOR_INTEL, "kvm_intel:vmx_update_emulated_instruction",
 		    vmiop_vmx_update_emulated_instruction,
 		    &orig_vmx_update_emulated_instruction),
-	HOOK_VENDOR(VMIOP_VENDOR_INTEL, "kvm_intel:handle_monitor_trap",
-		    vmiop_vmx_handle_monitor_trap, &orig_vmx_handle_monitor_trap),
+	HOOK_VMX_AFTER_INSN(handle_monitor_trap),
+	HOOK_VMX_AFTER_INSN(handle_tpr_below_threshold),
+	HOOK_VMX_AFTER_INSN(handle_apic_write),
+	HOOK_VMX_AFTER_INSN(handle_apic_eoi_induced),
 	HOOK_VENDOR(VMIOP_VENDOR_INTEL, "kvm_intel:vmx_inject_exception",
 		    vmiop_vmx_inject_exception, &orig_vmx_inject_exception),
 	HOOK_VENDOR(VMIOP_VENDOR_AMD, "kvm_amd:bp_interception", vmiop_svm_bp, &orig_svm_bp),

@@ -25,6 +25,7 @@ extern const char vt_ss0[], vt_ss1[], vt_ss2[], vt_ss3[], vt_ss4[], vt_ss5[];
 extern const char vt_ss6[], vt_ss7[], vt_ice[], vt_ice_end[];
 extern const char vt_mtf_ud[], vt_mtf_ud_end[], vt_fp_wrmsr[], vt_fp_after[];
 extern const char vt_mmio_read[], vt_mmio_after[], vt_irq_cpuid[], vt_irq_after[];
+extern const char vt_cr8[], vt_cr8_after[];
 extern const char tvm_guest_idt_stubs[];	/* lib/guest.c: 16 bytes per vector */
 extern const char vt_ss3a[], vt_ss3b[], vt_ss3c[];
 extern const char vt_db1[], vt_db2[], vt_db3[], vt_db4[], vt_db5[];
@@ -1249,6 +1250,61 @@ TEST(reply_asks_one_step_with_an_interrupt_pending)
 	EXPECT_EQ(*TVM_GUEST_VAR(tvm, guest_irq_count), 1);
 	EXPECT_EQ(*TVM_GUEST_VAR(tvm, guest_irq_rip),
 		  (uintptr_t)vt_irq_after + (mtf ? 1 : 0));
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
+static void guest_cr8_unmasks_an_irq(uint64_t arg)
+{
+	(void)arg;
+	tvm_guest_set_exc_handler(guest_on_self_ipi);
+	guest_wrmsr(0x1b, guest_rdmsr(0x1b) | 1u << 10);	/* x2APIC mode */
+	guest_wrmsr(0x80f, 0x1ff);		/* SVR: APIC software-enabled */
+	__asm__ __volatile__("mov %0, %%cr8" : : "r"(15ul) : "memory");
+	guest_wrmsr(0x830, 0x40);		/* self-IPI, held back by the TPR */
+	GUEST_SYNC(1);		/* the host enables stepping on this vCPU */
+	__asm__ __volatile__("nop\n .globl vt_cr8\n vt_cr8: mov %0, %%cr8\n"
+			     ".globl vt_cr8_after\n vt_cr8_after: nop\n nop\n"
+			     : : "r"(0ul) : "memory");
+	GUEST_DONE();
+}
+
+/*
+ * Lowering the TPR below a pending interrupt's priority ends in a VM exit
+ * after the instruction (VMX: TPR below threshold, which the monitor trap
+ * exit yields to; SVM: the CR8 write exits): that instruction is a step.
+ */
+TEST(cr8_write_that_unmasks_an_interrupt_is_stepped)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
+	struct vmiop *v = vt_attach(tvm);
+	struct sync_action on = { v, VMIOP_EVENT_SINGLESTEP, true };
+	struct vmiop_ring *ring;
+	struct vmiop_event *ev;
+	unsigned int i;
+
+	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
+	tvm_vcpu_entry(vcpu, guest_cr8_unmasks_an_irq, 0);
+	tvm_vcpu_thread_start(vcpu, sync_toggle, &on);
+	for (i = 0; i < 64; i++) {
+		ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+		ASSERT_EQ(ev->type, VMIOP_EVENT_SINGLESTEP);
+		if (ev->singlestep.gva == (uintptr_t)vt_cr8)
+			break;
+		reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
+	}
+	ASSERT_EQ(ev->singlestep.gva, (uintptr_t)vt_cr8);
+	reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
+	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+	ASSERT_EQ(ev->type, VMIOP_EVENT_SINGLESTEP);
+	EXPECT_EQ(ev->singlestep.gva, (uintptr_t)vt_cr8_after);
+	ASSERT_EQ(vmiop_event_disable(v, VMIOP_EVENT_SINGLESTEP, -1), 0);
+	reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
+	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+	/* The interrupt came once the TPR was down, after the step. */
+	EXPECT_EQ(*TVM_GUEST_VAR(tvm, guest_irq_count), 1);
+	EXPECT_EQ(*TVM_GUEST_VAR(tvm, guest_irq_rip), (uintptr_t)vt_cr8_after);
 	vmiop_close(v);
 	tvm_destroy(tvm);
 }
