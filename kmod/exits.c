@@ -284,6 +284,12 @@ int vmiop_on_cr_write(struct kvm_vcpu *vcpu, u32 cr, unsigned long val,
 
 	if (!sess)
 		return orig(vcpu, val);
+	/*
+	 * RSM and task switches load CRs as state, like KVM_SET_SREGS, in
+	 * the middle of an emulation that cannot stop or be rewound.
+	 */
+	if (vmiop_vendor->exit_loads_state(vcpu))
+		goto orig;
 	wanted = vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_CR, cr);
 	if (!wanted && vmiop_event_pending_type(sess, vcpu) != VMIOP_EVENT_CR)
 		goto orig;

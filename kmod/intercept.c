@@ -274,9 +274,12 @@ void vmiop_intercepts_restore(struct vmiop_session *sess)
 			if (mutex_trylock(&vcpu->mutex)) {
 				vmiop_vcpu_call_locked(sess, vcpu, vmiop_intercepts_sync_fn, sess);
 				mutex_unlock(&vcpu->mutex);
-				/* L2's VMCS is the loaded one: L1's cannot be reached. */
+				/*
+				 * Stopped in a nested guest, L1's VMCS/VMCB is
+				 * out of reach (or KVM's controls were not found).
+				 */
 				if (vmiop_intercepts_applied(sess, vcpu))
-					pr_warn("detach: vCPU %d stopped in a nested guest keeps vmiop's intercepts\n",
+					pr_warn("detach: vCPU %d keeps some of vmiop's intercepts\n",
 						vcpu->vcpu_idx);
 				continue;
 			}

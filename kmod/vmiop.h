@@ -101,6 +101,11 @@ struct vmiop_vendor_ops {
 	 */
 	bool (*mtf_exiting)(struct kvm_vcpu *vcpu, bool on);
 	bool (*mtf_available)(void);
+	/*
+	 * The current exit loads CRs as saved state, not by a guest's MOV:
+	 * a hardware task switch, or RSM (VMX delivers it as #UD).
+	 */
+	bool (*exit_loads_state)(struct kvm_vcpu *vcpu);
 	/* Looks up what the back end needs; 0 or -ENOENT (logged). */
 	int (*init)(void);
 };

@@ -296,6 +296,14 @@ bool vmiop_vmx_handle_cr3(struct kvm_vcpu *vcpu, int *ret)
 	return true;
 }
 
+static bool vmx_exit_loads_state(struct kvm_vcpu *vcpu)
+{
+	u16 reason = vmx_read(VM_EXIT_REASON);
+
+	/* An exception exit writes CRs only through #UD's emulation: RSM. */
+	return reason == EXIT_REASON_TASK_SWITCH || reason == EXIT_REASON_EXCEPTION_NMI;
+}
+
 /* KVM's (MSR_TYPE_R/W in its vmx.h are 1 and 2, like VMIOP_MSR_R/W). */
 static void (*vmx_enable_intercept_for_msr)(struct kvm_vcpu *vcpu, u32 msr, int type);
 static void (*vmx_disable_intercept_for_msr)(struct kvm_vcpu *vcpu, u32 msr, int type);
@@ -367,5 +375,6 @@ const struct vmiop_vendor_ops vmiop_vmx_ops = {
 	.msr_exiting = vmx_msr_exiting,
 	.mtf_exiting = vmx_mtf_exiting,
 	.mtf_available = vmx_mtf_available,
+	.exit_loads_state = vmx_exit_loads_state,
 	.init = vmx_init,
 };

@@ -696,6 +696,63 @@ static bool cr3_phase(struct tvm_vcpu *vcpu, const struct ucall *uc, void *opaqu
  * With EPT/NPT KVM lets CR3 writes run without exits; vmiop turns the
  * exit on while CR3 events are wanted, and off again.
  */
+static void guest_just_done(uint64_t arg)
+{
+	(void)arg;
+	GUEST_DONE();
+}
+
+/*
+ * RSM reloads CR0/CR3/CR4 from the SMM save area through KVM's emulator:
+ * state loads, like KVM_SET_SREGS, not writes to report (an event could
+ * not stop or rewind the emulation halfway).
+ */
+TEST(rsm_loads_crs_without_cr_events)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
+	struct vmiop *v = vt_attach(tvm);
+	uint8_t *save_area = tvm_gpa2hva(tvm, 0x3fe00), untouched[512];
+	unsigned int i, events = 0;
+	struct vmiop_ring *ring;
+	struct vmiop_event *ev;
+
+	struct kvm_userspace_memory_region smram = {
+		.slot = 1u << 16,	/* address space 1: what SMM sees */
+		.guest_phys_addr = 0,
+		.memory_size = tvm_slot_boundary(tvm),
+		.userspace_addr = (uintptr_t)tvm_gpa2hva(tvm, 0),
+	};
+
+	if (ioctl(tvm_kvm_fd(tvm), KVM_CHECK_EXTENSION, KVM_CAP_MULTI_ADDRESS_SPACE) < 2)
+		SKIP("no SMM address space in this KVM");
+	ASSERT_EQ(ioctl(tvm_vm_fd(tvm), KVM_SET_USER_MEMORY_REGION, &smram), 0);
+	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CR, -1, NULL, 0), 0);
+	/* SMBASE 0x30000: the handler at 0x38000 is a bare RSM. */
+	memcpy(tvm_gpa2hva(tvm, 0x38000), "\x0f\xaa", 2);
+	memset(save_area, 0xcc, sizeof(untouched));
+	memcpy(untouched, save_area, sizeof(untouched));
+	tvm_vcpu_entry(vcpu, guest_just_done, 0);
+	if (ioctl(tvm_vcpu_fd(vcpu), KVM_SMI) < 0)
+		SKIP("KVM_SMI: %s (no SMM emulation)", strerror(errno));
+	tvm_vcpu_thread_start(vcpu, NULL, NULL);
+	for (i = 0; i < 600 && tvm_vcpu_thread_state(vcpu) == TVM_THREAD_RUNNING; i++) {
+		vmiop_event_wait(v, 100);
+		while ((ev = vmiop_ring_peek(ring)) != NULL) {
+			events++;
+			ASSERT_EQ(vmiop_event_continue(v, ev), 0);
+			vmiop_ring_advance(ring, 1);
+		}
+	}
+	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+	/* The SMI was taken: KVM saved the state there. */
+	EXPECT_NE(memcmp(save_area, untouched, sizeof(untouched)), 0);
+	EXPECT_EQ(events, 0);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
 TEST(cr3_writes_exit_while_wanted)
 {
 	static const struct vmiop_filter_range cr3_only = { 3, 3 };
