@@ -32,6 +32,16 @@ u32 vmiop_step_method(void)
 }
 
 /*
+ * Halted, or in the HLT state inside the guest (KVM_CAP_X86_DISABLE_EXITS):
+ * only an injected interrupt wakes it, so its next step is the handler's.
+ */
+static bool vmiop_vcpu_halted(struct kvm_vcpu *vcpu)
+{
+	return vcpu->arch.mp_state != KVM_MP_STATE_RUNNABLE ||
+	       (vmiop_vendor->in_hlt_state && vmiop_vendor->in_hlt_state(vcpu));
+}
+
+/*
  * The KVM_GUESTDBG_* flags vmiop wants on @vcpu now.  The monitor trap
  * flag, when it could be applied, is synced first (intercept.c).
  */
@@ -51,9 +61,12 @@ static u32 vmiop_debug_wanted(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 		 * The one step a reply asks for is the next instruction's
 		 * (the original one under a breakpoint, typically): no
 		 * interrupt may be injected first, whose handler the monitor
-		 * trap would stop on instead.
+		 * trap would stop on instead.  A halted vCPU's next
+		 * instruction is that handler: blocking it would never wake.
+		 * (Nor while it runs L2, whose steps are not vmiop's.)
 		 */
-		if (vv->step_once)
+		if (vv->step_once && !vmiop_vcpu_halted(vcpu) &&
+		    !(vcpu->arch.hflags & HF_GUEST_MASK))
 			want |= KVM_GUESTDBG_BLOCKIRQ;
 	} else if (!vmiop_vendor->mtf_exiting || !(vcpu->arch.hflags & HF_GUEST_MASK)) {
 		/* Not while a VMX vCPU runs L2: its MTF comes back with L1. */
@@ -211,6 +224,27 @@ void vmiop_debug_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 	WRITE_ONCE(vv->debug_applied, want != 0);
 }
 
+/*
+ * KVM_SET_GUEST_DEBUG just set the VM's BLOCKIRQ APICv inhibit from every
+ * vCPU's guest_debug, the BLOCKIRQ of vmiop's asked steps included, which
+ * vmiop drops without KVM looking again: count the VMM's flags only.
+ */
+static void vmiop_blockirq_inhibit_fixup(struct vmiop_session *sess)
+{
+	struct kvm_vcpu *vcpu;
+	struct vmiop_vcpu *vv;
+	unsigned long i;
+	bool set = false;
+
+	kvm_for_each_vcpu(i, vcpu, sess->kvm) {
+		vv = &sess->vcpus[vcpu->vcpu_idx];
+		if ((READ_ONCE(vv->debug_applied) ? READ_ONCE(vv->vmm_debug) :
+		     READ_ONCE(vcpu->guest_debug)) & KVM_GUESTDBG_BLOCKIRQ)
+			set = true;
+	}
+	kvm_set_or_clear_apicv_inhibit(sess->kvm, APICV_INHIBIT_REASON_BLOCKIRQ, set);
+}
+
 /* The VMM changed its own flags (KVM_SET_GUEST_DEBUG): merge again. */
 void vmiop_debug_vmm_changed(struct kvm_vcpu *vcpu)
 {
@@ -225,6 +259,7 @@ void vmiop_debug_vmm_changed(struct kvm_vcpu *vcpu)
 		/* Before the next entry, at the park point. */
 		kvm_make_request(KVM_REQ_EVENT, vcpu);
 	}
+	vmiop_blockirq_inhibit_fixup(sess);
 	vmiop_session_put(sess);
 }
 

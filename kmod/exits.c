@@ -288,7 +288,7 @@ int vmiop_on_cr_write(struct kvm_vcpu *vcpu, u32 cr, unsigned long val,
 	 * RSM and task switches load CRs as state, like KVM_SET_SREGS, in
 	 * the middle of an emulation that cannot stop or be rewound.
 	 */
-	if (vmiop_vendor->exit_loads_state(vcpu))
+	if (sess->vcpus[vcpu->vcpu_idx].loading_state)
 		goto orig;
 	wanted = vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_CR, cr);
 	if (!wanted && vmiop_event_pending_type(sess, vcpu) != VMIOP_EVENT_CR)
@@ -505,4 +505,18 @@ orig:
 	kfree(e);
 	vmiop_session_put(sess);
 	return orig(vcpu);
+}
+
+/*
+ * KVM starts (@on) or ends loading saved state into the vCPU: RSM, which
+ * leaves SMM before it loads the CRs, or a hardware task switch.
+ */
+void vmiop_loading_state(struct kvm_vcpu *vcpu, bool on)
+{
+	struct vmiop_session *sess = vmiop_session_find(vcpu->kvm);
+
+	if (!sess)
+		return;
+	sess->vcpus[vcpu->vcpu_idx].loading_state = on;
+	vmiop_session_put(sess);
 }

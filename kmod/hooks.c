@@ -160,6 +160,35 @@ static int vmiop_set_cr4(struct kvm_vcpu *vcpu, unsigned long val)
 	return ret;
 }
 
+static void (*orig_smm_changed)(struct kvm_vcpu *vcpu, bool entering_smm);
+static int (*orig_task_switch)(struct kvm_vcpu *vcpu, u16 tss_selector, int idt_index,
+			       int reason, bool has_error_code, u32 error_code);
+
+/*
+ * RSM leaves SMM first, then loads the saved CRs (through kvm_set_cr*
+ * too); the next park point ends it.  A task switch loads its CRs within.
+ */
+static void vmiop_smm_changed(struct kvm_vcpu *vcpu, bool entering_smm)
+{
+	orig_smm_changed(vcpu, entering_smm);
+	if (!entering_smm)
+		vmiop_loading_state(vcpu, true);
+	vmiop_hook_exit();
+}
+
+static int vmiop_task_switch(struct kvm_vcpu *vcpu, u16 tss_selector, int idt_index,
+			     int reason, bool has_error_code, u32 error_code)
+{
+	int ret;
+
+	vmiop_loading_state(vcpu, true);
+	ret = orig_task_switch(vcpu, tss_selector, idt_index, reason, has_error_code,
+			       error_code);
+	vmiop_loading_state(vcpu, false);
+	vmiop_hook_exit();
+	return ret;
+}
+
 static int (*orig_set_guest_debug)(struct kvm_vcpu *vcpu, struct kvm_guest_debug *dbg);
 
 /* The VMM's own guest debugging (a gdbstub) keeps working alongside vmiop's. */
@@ -412,6 +441,8 @@ static struct vmiop_hook vmiop_hooks[] = {
 	HOOK("kvm:kvm_set_cr0", vmiop_set_cr0, &orig_set_cr0),
 	HOOK("kvm:kvm_set_cr3", vmiop_set_cr3, &orig_set_cr3),
 	HOOK("kvm:kvm_set_cr4", vmiop_set_cr4, &orig_set_cr4),
+	HOOK("kvm:kvm_smm_changed", vmiop_smm_changed, &orig_smm_changed),
+	HOOK("kvm:kvm_task_switch", vmiop_task_switch, &orig_task_switch),
 	HOOK("kvm:kvm_arch_vcpu_ioctl_set_guest_debug", vmiop_set_guest_debug,
 	     &orig_set_guest_debug),
 	HOOK("kvm:kvm_vcpu_do_singlestep", vmiop_do_singlestep, &orig_do_singlestep),

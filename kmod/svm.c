@@ -233,14 +233,6 @@ static u32 svm_msr_exiting(struct kvm_vcpu *vcpu, u32 msr, u32 rw, bool on)
 	return changed;
 }
 
-static bool svm_exit_loads_state(struct kvm_vcpu *vcpu)
-{
-	struct vmcb *vmcb = svm_current_vmcb(vcpu);
-
-	return vmcb && (vmcb->control.exit_code == SVM_EXIT_RSM ||
-			vmcb->control.exit_code == SVM_EXIT_TASK_SWITCH);
-}
-
 const struct vmiop_vendor_ops vmiop_svm_ops = {
 	.name = "svm",
 	.vendor = VMIOP_VENDOR_AMD,
@@ -256,6 +248,5 @@ const struct vmiop_vendor_ops vmiop_svm_ops = {
 	.desc_available = svm_desc_available,
 	.msr_intercepted = svm_msr_intercepted,
 	.msr_exiting = svm_msr_exiting,
-	.exit_loads_state = svm_exit_loads_state,
 	.init = svm_init,
 };

@@ -87,6 +87,8 @@ void vmiop_park_point(struct kvm_vcpu *vcpu, bool srcu_held)
 	vmiop_rewind(sess, vcpu);
 	/* Each exit's #DB gets its own DEBUG event (debug.c). */
 	vv->db_reported = false;
+	/* Any RSM emulation that left SMM is over (exits.c). */
+	vv->loading_state = false;
 	vmiop_exception_park(sess, vcpu, srcu_held);
 	if (vv->inject_pending) {
 		vv->inject_pending = false;

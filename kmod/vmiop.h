@@ -101,11 +101,8 @@ struct vmiop_vendor_ops {
 	 */
 	bool (*mtf_exiting)(struct kvm_vcpu *vcpu, bool on);
 	bool (*mtf_available)(void);
-	/*
-	 * The current exit loads CRs as saved state, not by a guest's MOV:
-	 * a hardware task switch, or RSM (VMX delivers it as #UD).
-	 */
-	bool (*exit_loads_state)(struct kvm_vcpu *vcpu);
+	/* The vCPU sits in the HLT activity state (NULL: never). */
+	bool (*in_hlt_state)(struct kvm_vcpu *vcpu);
 	/* Looks up what the back end needs; 0 or -ENOENT (logged). */
 	int (*init)(void);
 };
@@ -146,6 +143,12 @@ struct vmiop_vcpu {
 	 */
 	bool rewind;
 	u64 rewind_rip;
+	/*
+	 * Only the vCPU's own thread: KVM is loading saved state (RSM, a
+	 * task switch), whose CR writes are no guest MOVs; until the next
+	 * park point.
+	 */
+	bool loading_state;
 
 	/*
 	 * debug.c, only the vCPU's own thread (or whoever holds its mutex
@@ -296,6 +299,7 @@ int vmiop_on_cr_write(struct kvm_vcpu *vcpu, u32 cr, unsigned long val,
 bool vmiop_on_cr_read(struct kvm_vcpu *vcpu, u32 cr, int gpr, int *ret);
 u64 *vmiop_gpr(struct kvm_regs *regs, unsigned int gpr);
 int vmiop_cr_read_complete(struct kvm_vcpu *vcpu, int gpr, u64 val);
+void vmiop_loading_state(struct kvm_vcpu *vcpu, bool on);
 
 /* regs.c */
 int vmiop_regs_get(struct kvm_vcpu *vcpu, struct vmiop_regs *regs);

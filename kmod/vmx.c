@@ -206,6 +206,12 @@ static bool vmx_mtf_exiting(struct kvm_vcpu *vcpu, bool on)
 	return true;
 }
 
+/* KVM lets the guest halt in this state only with HLT exits disabled. */
+static bool vmx_in_hlt_state(struct kvm_vcpu *vcpu)
+{
+	return vmx_read(GUEST_ACTIVITY_STATE) == GUEST_ACTIVITY_HLT;
+}
+
 static bool vmx_desc_available(void)
 {
 	u64 ctls2;
@@ -296,14 +302,6 @@ bool vmiop_vmx_handle_cr3(struct kvm_vcpu *vcpu, int *ret)
 	return true;
 }
 
-static bool vmx_exit_loads_state(struct kvm_vcpu *vcpu)
-{
-	u16 reason = vmx_read(VM_EXIT_REASON);
-
-	/* An exception exit writes CRs only through #UD's emulation: RSM. */
-	return reason == EXIT_REASON_TASK_SWITCH || reason == EXIT_REASON_EXCEPTION_NMI;
-}
-
 /* KVM's (MSR_TYPE_R/W in its vmx.h are 1 and 2, like VMIOP_MSR_R/W). */
 static void (*vmx_enable_intercept_for_msr)(struct kvm_vcpu *vcpu, u32 msr, int type);
 static void (*vmx_disable_intercept_for_msr)(struct kvm_vcpu *vcpu, u32 msr, int type);
@@ -375,6 +373,6 @@ const struct vmiop_vendor_ops vmiop_vmx_ops = {
 	.msr_exiting = vmx_msr_exiting,
 	.mtf_exiting = vmx_mtf_exiting,
 	.mtf_available = vmx_mtf_available,
-	.exit_loads_state = vmx_exit_loads_state,
+	.in_hlt_state = vmx_in_hlt_state,
 	.init = vmx_init,
 };
