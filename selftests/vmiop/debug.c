@@ -25,7 +25,7 @@ extern const char vt_ss0[], vt_ss1[], vt_ss2[], vt_ss3[], vt_ss4[], vt_ss5[];
 extern const char vt_ss6[], vt_ss7[], vt_ice[], vt_ice_end[];
 extern const char vt_mtf_ud[], vt_mtf_ud_end[], vt_fp_wrmsr[], vt_fp_after[];
 extern const char vt_mmio_read[], vt_mmio_after[], vt_irq_cpuid[], vt_irq_after[];
-extern const char vt_cr8[], vt_cr8_after[];
+extern const char vt_cr8[], vt_cr8_after[], vt_hlt_after[];
 extern const char tvm_guest_idt_stubs[];	/* lib/guest.c: 16 bytes per vector */
 extern const char vt_ss3a[], vt_ss3b[], vt_ss3c[];
 extern const char vt_db1[], vt_db2[], vt_db3[], vt_db4[], vt_db5[];
@@ -676,6 +676,64 @@ TEST(fastpath_wrmsr_is_stepped)
 	ASSERT_EQ(vmiop_event_disable(v, VMIOP_EVENT_SINGLESTEP, -1), 0);
 	reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
 	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
+static void guest_halts_stepped(uint64_t arg)
+{
+	(void)arg;
+	GUEST_SYNC(1);		/* the host enables stepping on this vCPU */
+	/* Nothing will ever interrupt this halt. */
+	__asm__ __volatile__("nop\n hlt\n .globl vt_hlt_after\n vt_hlt_after: nop\n" ::: "memory");
+	GUEST_DONE();
+}
+
+/*
+ * The step over a HLT comes while the vCPU halts.  A signal takes the
+ * vCPU out of KVM_RUN before the reply; back in KVM_RUN it is still
+ * halted, and waits for the reply there (register calls work on it) rather
+ * than sleeping until an interrupt that never comes.
+ */
+TEST(halted_vcpu_waits_for_its_reply_after_a_signal)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
+	struct vmiop *v = vt_attach(tvm);
+	struct sync_action on = { v, VMIOP_EVENT_SINGLESTEP, true };
+	struct vmiop_ring *ring;
+	struct vmiop_event *ev;
+	struct vmiop_regs regs;
+	uint64_t runs;
+	unsigned int i;
+
+	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
+	tvm_vcpu_entry(vcpu, guest_halts_stepped, 0);
+	tvm_vcpu_thread_start(vcpu, sync_toggle, &on);
+	for (i = 0; i < 64; i++) {
+		ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+		ASSERT_EQ(ev->type, VMIOP_EVENT_SINGLESTEP);
+		if (ev->singlestep.gva == (uintptr_t)vt_hlt_after)
+			break;
+		reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
+	}
+	ASSERT_EQ(ev->singlestep.gva, (uintptr_t)vt_hlt_after);
+
+	runs = tvm_vcpu_thread_runs(vcpu);
+	tvm_vcpu_kick(vcpu);
+	for (i = 0; i < 1000 && tvm_vcpu_thread_runs(vcpu) == runs; i++)
+		usleep(10000);
+	ASSERT_NE(tvm_vcpu_thread_runs(vcpu), runs);
+	/* Give it time to be back in KVM_RUN (the call below works either way). */
+	usleep(500000);
+	ASSERT_EQ(vmiop_get_regs(v, 0, &regs), 0);
+	EXPECT_EQ(regs.rip, (uintptr_t)vt_hlt_after);
+
+	ASSERT_EQ(vmiop_event_disable(v, VMIOP_EVENT_SINGLESTEP, -1), 0);
+	reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
+	EXPECT_EQ(vmiop_ring_ready(ring), 0);
+	/* Halted for good: only a stop ends it. */
+	EXPECT_EQ(tvm_vcpu_thread_stop(vcpu), TVM_THREAD_STOPPED);
 	vmiop_close(v);
 	tvm_destroy(tvm);
 }
