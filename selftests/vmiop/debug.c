@@ -85,6 +85,31 @@ static void reply(struct vmiop *v, struct vmiop_ring *ring, struct vmiop_event *
 
 /* ---- INT3 -------------------------------------------------------------- */
 
+/*
+ * Replies "continue" to single-steps until one lands on @gva, within
+ * @max; returns that one unanswered.  *@others (optional): how many came
+ * before it.
+ */
+static struct vmiop_event *step_to(struct vmiop *v, struct vmiop_ring *ring, const char *gva,
+				   unsigned int max, unsigned int *others)
+{
+	struct vmiop_event *ev = NULL;
+	unsigned int i;
+
+	for (i = 0; i < max; i++) {
+		ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+		ASSERT_EQ(ev->type, VMIOP_EVENT_SINGLESTEP);
+		if (ev->singlestep.gva == (uintptr_t)gva)
+			break;
+		reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
+	}
+	ASSERT_TRUE(ev != NULL);
+	ASSERT_EQ(ev->singlestep.gva, (uintptr_t)gva);
+	if (others)
+		*others = i;
+	return ev;
+}
+
 static void guest_breakpoints(uint64_t arg)
 {
 	(void)arg;
@@ -452,7 +477,6 @@ TEST(icebp_while_stepped_reaches_the_guest_once)
 	struct sync_action on = { NULL, VMIOP_EVENT_SINGLESTEP, true };
 	struct vmiop_ring *ring;
 	struct vmiop_event *ev;
-	unsigned int i;
 
 	skip_unless_icebp_raises_db();
 	tvm = tvm_create(1, 0);
@@ -461,14 +485,7 @@ TEST(icebp_while_stepped_reaches_the_guest_once)
 	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
 	tvm_vcpu_entry(vcpu, guest_icebp_stepped, 0);
 	tvm_vcpu_thread_start(vcpu, sync_toggle, &on);
-	for (i = 0; i < 4096; i++) {
-		ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
-		ASSERT_EQ(ev->type, VMIOP_EVENT_SINGLESTEP);
-		if (ev->singlestep.gva == (uintptr_t)vt_ice_end + 1)
-			break;
-		reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
-	}
-	ASSERT_EQ(ev->singlestep.gva, (uintptr_t)vt_ice_end + 1);
+	ev = step_to(v, ring, vt_ice_end + 1, 4096, NULL);
 	ASSERT_EQ(vmiop_event_disable(v, VMIOP_EVENT_SINGLESTEP, -1), 0);
 	reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
 	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
@@ -513,7 +530,7 @@ TEST(mtf_steps_into_exception_handlers)
 	struct tvm_vcpu *vcpu;
 	struct vmiop_ring *ring;
 	struct vmiop_event *ev;
-	unsigned int i, in_handler = 0;
+	unsigned int in_handler;
 	struct vmiop *v;
 	struct tvm *tvm;
 
@@ -528,14 +545,7 @@ TEST(mtf_steps_into_exception_handlers)
 	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
 	tvm_vcpu_entry(vcpu, guest_ud_stepped, 0);
 	tvm_vcpu_thread_start(vcpu, sync_toggle, &on);
-	for (i = 0; i < 256; i++) {
-		ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
-		ASSERT_EQ(ev->type, VMIOP_EVENT_SINGLESTEP);
-		if (ev->singlestep.gva == (uintptr_t)vt_mtf_ud)
-			break;
-		reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
-	}
-	ASSERT_EQ(ev->singlestep.gva, (uintptr_t)vt_mtf_ud);
+	ev = step_to(v, ring, vt_mtf_ud, 256, NULL);
 	reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
 
 	/* The UD2 does not complete: the next step is the handler's start. */
@@ -547,15 +557,7 @@ TEST(mtf_steps_into_exception_handlers)
 	reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
 
 	/* Through the handler and its IRET, to the instruction after UD2. */
-	for (i = 0; i < 4096; i++) {
-		ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
-		ASSERT_EQ(ev->type, VMIOP_EVENT_SINGLESTEP);
-		if (ev->singlestep.gva == (uintptr_t)vt_mtf_ud_end + 1)
-			break;
-		in_handler++;
-		reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
-	}
-	ASSERT_EQ(ev->singlestep.gva, (uintptr_t)vt_mtf_ud_end + 1);
+	ev = step_to(v, ring, vt_mtf_ud_end + 1, 4096, &in_handler);
 	ASSERT_EQ(vmiop_event_disable(v, VMIOP_EVENT_SINGLESTEP, -1), 0);
 	reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
 	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
@@ -592,20 +594,12 @@ TEST(emulated_mmio_read_is_stepped)
 	struct sync_action on = { v, VMIOP_EVENT_SINGLESTEP, true };
 	struct vmiop_ring *ring;
 	struct vmiop_event *ev;
-	unsigned int i;
 
 	tvm_map(tvm, LAPIC_GVA, 0xfee00000, TVM_PAGE_4K, TVM_PTE_W | TVM_PTE_PCD | TVM_PTE_PWT);
 	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
 	tvm_vcpu_entry(vcpu, guest_mmio_read, 0);
 	tvm_vcpu_thread_start(vcpu, sync_toggle, &on);
-	for (i = 0; i < 64; i++) {
-		ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
-		ASSERT_EQ(ev->type, VMIOP_EVENT_SINGLESTEP);
-		if (ev->singlestep.gva == (uintptr_t)vt_mmio_read)
-			break;
-		reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
-	}
-	ASSERT_EQ(ev->singlestep.gva, (uintptr_t)vt_mmio_read);
+	ev = step_to(v, ring, vt_mmio_read, 64, NULL);
 	reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
 	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
 	ASSERT_EQ(ev->type, VMIOP_EVENT_SINGLESTEP);
@@ -646,7 +640,6 @@ TEST(fastpath_wrmsr_is_stepped)
 	struct vmiop_event *ev;
 	struct vmiop *v;
 	struct tvm *tvm;
-	unsigned int i;
 
 	ASSERT_EQ(vmiop_open(&v), 0);
 	ASSERT_EQ(vmiop_event_caps(v, &caps), 0);
@@ -661,14 +654,7 @@ TEST(fastpath_wrmsr_is_stepped)
 	tvm_vcpu_entry(vcpu, guest_fastpath_wrmsr, 0);
 	tvm_vcpu_thread_start(vcpu, sync_toggle, &on);
 	/* Through the ucall's return and the operands' loads. */
-	for (i = 0; i < 64; i++) {
-		ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
-		ASSERT_EQ(ev->type, VMIOP_EVENT_SINGLESTEP);
-		if (ev->singlestep.gva == (uintptr_t)vt_fp_wrmsr)
-			break;
-		reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
-	}
-	ASSERT_EQ(ev->singlestep.gva, (uintptr_t)vt_fp_wrmsr);
+	ev = step_to(v, ring, vt_fp_wrmsr, 64, NULL);
 	reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
 	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
 	ASSERT_EQ(ev->type, VMIOP_EVENT_SINGLESTEP);
@@ -710,14 +696,7 @@ TEST(halted_vcpu_waits_for_its_reply_after_a_signal)
 	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
 	tvm_vcpu_entry(vcpu, guest_halts_stepped, 0);
 	tvm_vcpu_thread_start(vcpu, sync_toggle, &on);
-	for (i = 0; i < 64; i++) {
-		ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
-		ASSERT_EQ(ev->type, VMIOP_EVENT_SINGLESTEP);
-		if (ev->singlestep.gva == (uintptr_t)vt_hlt_after)
-			break;
-		reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
-	}
-	ASSERT_EQ(ev->singlestep.gva, (uintptr_t)vt_hlt_after);
+	ev = step_to(v, ring, vt_hlt_after, 64, NULL);
 
 	runs = tvm_vcpu_thread_runs(vcpu);
 	tvm_vcpu_kick(vcpu);
@@ -1340,19 +1319,11 @@ TEST(cr8_write_that_unmasks_an_interrupt_is_stepped)
 	struct sync_action on = { v, VMIOP_EVENT_SINGLESTEP, true };
 	struct vmiop_ring *ring;
 	struct vmiop_event *ev;
-	unsigned int i;
 
 	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
 	tvm_vcpu_entry(vcpu, guest_cr8_unmasks_an_irq, 0);
 	tvm_vcpu_thread_start(vcpu, sync_toggle, &on);
-	for (i = 0; i < 64; i++) {
-		ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
-		ASSERT_EQ(ev->type, VMIOP_EVENT_SINGLESTEP);
-		if (ev->singlestep.gva == (uintptr_t)vt_cr8)
-			break;
-		reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
-	}
-	ASSERT_EQ(ev->singlestep.gva, (uintptr_t)vt_cr8);
+	ev = step_to(v, ring, vt_cr8, 64, NULL);
 	reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
 	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
 	ASSERT_EQ(ev->type, VMIOP_EVENT_SINGLESTEP);
