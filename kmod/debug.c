@@ -406,7 +406,7 @@ int vmiop_on_debug_exit(struct kvm_vcpu *vcpu, int ret, bool db_was_pending)
 	vv = &sess->vcpus[vcpu->vcpu_idx];
 	type = vmiop_debug_exit_type(sess, vcpu, &ret, &insn_len);
 	if (type == VMIOP_EVENT_SINGLESTEP && vv->rewind) {
-		/* The CR write did not complete: vmiop_step_rewound() re-arms. */
+		/* The CR write did not complete: RIP goes back to it, TF too. */
 		ret = 1;
 		goto out;
 	}

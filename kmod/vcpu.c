@@ -422,10 +422,9 @@ void vmiop_event_set_pending(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 long vmiop_event_set_reply(struct vmiop_session *sess, const struct vmiop_event_reply *r)
 {
 	struct vmiop_vcpu *vv = &sess->vcpus[r->vcpu];
-	long ret;
-
 	struct kvm_vcpu *vcpu;
 	bool waiting;
+	long ret;
 
 	spin_lock(&sess->state_lock);
 	if (!vv->ev_seq || vv->ev_seq != r->seq || vv->replied) {
