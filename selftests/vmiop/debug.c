@@ -613,11 +613,18 @@ TEST(emulated_mmio_read_is_stepped)
 	tvm_destroy(tvm);
 }
 
+/* The guest's LAPIC in x2APIC mode (its registers are MSRs), enabled. */
+static void guest_x2apic_on(void)
+{
+	guest_wrmsr(0x1b, guest_rdmsr(0x1b) | 1u << 10);	/* APIC_BASE.EXTD */
+	guest_wrmsr(0x80f, 0x1ff);		/* SVR: software-enabled */
+}
+
 static void guest_fastpath_wrmsr(uint64_t arg)
 {
 	(void)arg;
 	/* x2APIC mode: its ICR is an MSR KVM writes in its IRQs-off fastpath. */
-	guest_wrmsr(0x1b, guest_rdmsr(0x1b) | 1u << 10);
+	guest_x2apic_on();
 	GUEST_SYNC(1);		/* the host enables stepping on this vCPU */
 	/* A fixed IPI to an x2APIC ID no vCPU has: sent nowhere. */
 	__asm__ __volatile__("nop\n .globl vt_fp_wrmsr\n vt_fp_wrmsr: wrmsr\n"
@@ -1235,8 +1242,7 @@ static void guest_cpuid_with_irq_pending(uint64_t arg)
 
 	(void)arg;
 	tvm_guest_set_exc_handler(guest_on_self_ipi);
-	guest_wrmsr(0x1b, guest_rdmsr(0x1b) | 1u << 10);	/* x2APIC mode */
-	guest_wrmsr(0x80f, 0x1ff);		/* SVR: APIC software-enabled */
+	guest_x2apic_on();
 	__asm__ __volatile__("cli" ::: "memory");
 	guest_wrmsr(0x830, 0x40);		/* fixed IPI, vector 0x40, to APIC ID 0: itself */
 	/* Pending from the instruction after CPUID on (STI's shadow covers CPUID). */
@@ -1295,8 +1301,7 @@ static void guest_cr8_unmasks_an_irq(uint64_t arg)
 {
 	(void)arg;
 	tvm_guest_set_exc_handler(guest_on_self_ipi);
-	guest_wrmsr(0x1b, guest_rdmsr(0x1b) | 1u << 10);	/* x2APIC mode */
-	guest_wrmsr(0x80f, 0x1ff);		/* SVR: APIC software-enabled */
+	guest_x2apic_on();
 	__asm__ __volatile__("mov %0, %%cr8" : : "r"(15ul) : "memory");
 	guest_wrmsr(0x830, 0x40);		/* self-IPI, held back by the TPR */
 	GUEST_SYNC(1);		/* the host enables stepping on this vCPU */
