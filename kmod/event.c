@@ -101,7 +101,8 @@ void vmiop_events_free(struct vmiop_session *sess)
 	kfree(ev);
 }
 
-long vmiop_ioctl_ring_setup(struct vmiop_session *sess, struct vmiop_ring_setup *r)
+long vmiop_ioctl_ring_setup(struct vmiop_session *sess, struct vmiop_ring_setup *r,
+			    const struct vmiop_uarg *ua)
 {
 	struct vmiop_events *ev;
 	long ret;
@@ -134,12 +135,11 @@ long vmiop_ioctl_ring_setup(struct vmiop_session *sess, struct vmiop_ring_setup 
 		ret = -EINTR;
 		goto free;
 	}
-	if (sess->events) {
-		ret = -EBUSY;
-	} else {
+	/* The geometry reaches the caller before anyone can see the ring. */
+	ret = sess->events ? -EBUSY : vmiop_uarg_put(ua, r);
+	if (!ret) {
 		/* pairs with the smp_load_acquire() in vmiop_events_get() */
 		smp_store_release(&sess->events, ev);
-		ret = 0;
 	}
 	mutex_unlock(&sess->lock);
 	if (!ret)
@@ -369,13 +369,16 @@ long vmiop_ioctl_event_reply(struct vmiop_session *sess, struct vmiop_event_repl
 	return ret;
 }
 
-long vmiop_ioctl_event_wait(struct vmiop_session *sess, struct vmiop_event_wait *w)
+long vmiop_ioctl_event_wait(struct vmiop_session *sess, struct vmiop_event_wait *w,
+			    const struct vmiop_uarg *ua)
 {
 	struct vmiop_events *ev = vmiop_events_get(sess);
 	long left;
+	int ret;
 
-	if (abi_check_event_wait(w))
-		return -EINVAL;
+	ret = abi_check_event_wait(w);
+	if (ret)
+		return ret;
 	if (!ev)
 		return -ENXIO;
 	wake_up_all(&ev->space_wq);
@@ -387,6 +390,8 @@ long vmiop_ioctl_event_wait(struct vmiop_session *sess, struct vmiop_event_wait 
 	if (left < 0)
 		return -EINTR;
 	w->ready = vmiop_ring_ready(ev);
+	if (vmiop_uarg_put(ua, w))
+		return -EFAULT;
 	return w->ready ? 0 : -ETIMEDOUT;
 }
 

@@ -87,8 +87,13 @@ static long vmiop_vm_info(struct vmiop_session *sess, struct vmiop_vm_info *info
 	return 0;
 }
 
+/*
+ * The count is reported before the pause or resume happens, under the lock
+ * that keeps it: a caller whose struct cannot take it gets -EFAULT and a VM
+ * exactly as it was.
+ */
 static long vmiop_pause_ioctl(struct vmiop_session *sess, struct vmiop_pause *p,
-			      bool pause)
+			      const struct vmiop_uarg *ua, bool pause)
 {
 	long ret;
 
@@ -96,8 +101,16 @@ static long vmiop_pause_ioctl(struct vmiop_session *sess, struct vmiop_pause *p,
 		return -EINVAL;
 	if (mutex_lock_killable(&sess->lock))
 		return -EINTR;
-	ret = pause ? vmiop_pause(sess) : vmiop_resume(sess);
-	p->pause_count = sess->pause_count;
+	if (pause)
+		ret = sess->pause_count == VMIOP_PAUSE_MAX ? -EOVERFLOW : 0;
+	else
+		ret = sess->pause_count ? 0 : -EINVAL;
+	if (!ret) {
+		p->pause_count = sess->pause_count + (pause ? 1 : -1);
+		ret = vmiop_uarg_put(ua, p);
+	}
+	if (!ret)
+		ret = pause ? vmiop_pause(sess) : vmiop_resume(sess);
 	mutex_unlock(&sess->lock);
 	return ret;
 }
@@ -184,41 +197,59 @@ out_free:
 	return ret;
 }
 
+int vmiop_uarg_put(const struct vmiop_uarg *ua, const void *arg)
+{
+	return copy_to_user(ua->ptr, arg, ua->len) ? -EFAULT : 0;
+}
+
+/*
+ * How a command's struct goes back to the caller.  A command that changes
+ * something copies its result itself, before the change, so that a struct
+ * the caller cannot receive makes it fail with nothing changed.
+ */
+enum vmiop_out {
+	VMIOP_OUT_NONE,		/* no out fields */
+	VMIOP_OUT_AFTER,	/* out fields, no side effect: copied at the end */
+	VMIOP_OUT_SELF,		/* the handler copies before its side effect */
+};
+
 struct vmiop_ioctl_desc {
 	unsigned int cmd;
 	u32 min_size;		/* size of the first version of the struct */
 	u32 size;		/* size of the struct this module knows */
 	bool needs_session;
+	enum vmiop_out out;
 };
 
-#define IOCTL(c, type, last, sess) \
+#define IOCTL(c, type, last, sess, o) \
 	[VMIOP_CMD_##c - VMIOP_CMD_BASE] = { \
 		.cmd = VMIOP_##c, .min_size = offsetofend(type, last), \
-		.size = sizeof(type), .needs_session = sess }
+		.size = sizeof(type), .needs_session = sess, .out = VMIOP_OUT_##o }
 
 static const struct vmiop_ioctl_desc vmiop_ioctls[] = {
-	IOCTL(GET_API, struct vmiop_api, reserved, false),
-	IOCTL(ATTACH, struct vmiop_attach, reserved, false),
-	IOCTL(VM_INFO, struct vmiop_vm_info, reserved, true),
-	IOCTL(GET_MEMMAP, struct vmiop_memmap, entries, true),
-	IOCTL(PAUSE, struct vmiop_pause, reserved, true),
-	IOCTL(RESUME, struct vmiop_pause, reserved, true),
-	IOCTL(GET_REGS, struct vmiop_vcpu_regs, regs, true),
-	IOCTL(SET_REGS, struct vmiop_vcpu_regs, regs, true),
-	IOCTL(GET_REG_LIST, struct vmiop_reg_list, regs, true),
-	IOCTL(SET_REG_LIST, struct vmiop_reg_list, regs, true),
-	IOCTL(READ_MEM, struct vmiop_mem_batch, ops, true),
-	IOCTL(WRITE_MEM, struct vmiop_mem_batch, ops, true),
-	IOCTL(TRANSLATE, struct vmiop_translate, reserved, true),
-	IOCTL(EVENT_CAPS, struct vmiop_event_caps, reason, false),
-	IOCTL(RING_SETUP, struct vmiop_ring_setup, mmap_size, true),
-	IOCTL(EVENT_CONTROL, struct vmiop_event_control, filter, true),
-	IOCTL(EVENT_REPLY, struct vmiop_event_reply, reserved, true),
-	IOCTL(EVENT_WAIT, struct vmiop_event_wait, ready, true),
+	IOCTL(GET_API, struct vmiop_api, reserved, false, AFTER),
+	IOCTL(ATTACH, struct vmiop_attach, reserved, false, NONE),
+	IOCTL(VM_INFO, struct vmiop_vm_info, reserved, true, AFTER),
+	IOCTL(GET_MEMMAP, struct vmiop_memmap, entries, true, AFTER),
+	IOCTL(PAUSE, struct vmiop_pause, reserved, true, SELF),
+	IOCTL(RESUME, struct vmiop_pause, reserved, true, SELF),
+	IOCTL(GET_REGS, struct vmiop_vcpu_regs, regs, true, AFTER),
+	IOCTL(SET_REGS, struct vmiop_vcpu_regs, regs, true, NONE),
+	IOCTL(GET_REG_LIST, struct vmiop_reg_list, regs, true, NONE),
+	IOCTL(SET_REG_LIST, struct vmiop_reg_list, regs, true, NONE),
+	IOCTL(READ_MEM, struct vmiop_mem_batch, ops, true, AFTER),
+	IOCTL(WRITE_MEM, struct vmiop_mem_batch, ops, true, SELF),
+	IOCTL(TRANSLATE, struct vmiop_translate, reserved, true, AFTER),
+	IOCTL(EVENT_CAPS, struct vmiop_event_caps, reason, false, AFTER),
+	IOCTL(RING_SETUP, struct vmiop_ring_setup, mmap_size, true, SELF),
+	IOCTL(EVENT_CONTROL, struct vmiop_event_control, filter, true, NONE),
+	IOCTL(EVENT_REPLY, struct vmiop_event_reply, reserved, true, NONE),
+	IOCTL(EVENT_WAIT, struct vmiop_event_wait, ready, true, SELF),
 };
 
 static long vmiop_dispatch(struct file *file, struct vmiop_session *sess,
-			   unsigned int cmd, union vmiop_ioctl_arg *arg)
+			   unsigned int cmd, union vmiop_ioctl_arg *arg,
+			   const struct vmiop_uarg *ua)
 {
 	switch (cmd) {
 	case VMIOP_GET_API:
@@ -231,7 +262,7 @@ static long vmiop_dispatch(struct file *file, struct vmiop_session *sess,
 		return vmiop_ioctl_memmap(sess, &arg->memmap);
 	case VMIOP_PAUSE:
 	case VMIOP_RESUME:
-		return vmiop_pause_ioctl(sess, &arg->pause, cmd == VMIOP_PAUSE);
+		return vmiop_pause_ioctl(sess, &arg->pause, ua, cmd == VMIOP_PAUSE);
 	case VMIOP_GET_REGS:
 	case VMIOP_SET_REGS:
 		return vmiop_regs_ioctl(sess, &arg->regs, cmd == VMIOP_SET_REGS);
@@ -241,19 +272,19 @@ static long vmiop_dispatch(struct file *file, struct vmiop_session *sess,
 					    cmd == VMIOP_SET_REG_LIST);
 	case VMIOP_READ_MEM:
 	case VMIOP_WRITE_MEM:
-		return vmiop_ioctl_mem(sess, &arg->mem, cmd == VMIOP_WRITE_MEM);
+		return vmiop_ioctl_mem(sess, &arg->mem, ua, cmd == VMIOP_WRITE_MEM);
 	case VMIOP_TRANSLATE:
 		return vmiop_ioctl_translate(sess, &arg->translate);
 	case VMIOP_EVENT_CAPS:
 		return vmiop_ioctl_event_caps(&arg->caps);
 	case VMIOP_RING_SETUP:
-		return vmiop_ioctl_ring_setup(sess, &arg->ring);
+		return vmiop_ioctl_ring_setup(sess, &arg->ring, ua);
 	case VMIOP_EVENT_CONTROL:
 		return vmiop_ioctl_event_control(sess, &arg->control);
 	case VMIOP_EVENT_REPLY:
 		return vmiop_ioctl_event_reply(sess, &arg->reply);
 	case VMIOP_EVENT_WAIT:
-		return vmiop_ioctl_event_wait(sess, &arg->wait);
+		return vmiop_ioctl_event_wait(sess, &arg->wait, ua);
 	}
 	return -ENOTTY;
 }
@@ -265,6 +296,7 @@ static long vmiop_ioctl(struct file *file, unsigned int cmd, unsigned long uarg)
 	void __user *up = (void __user *)uarg;
 	union vmiop_ioctl_arg *arg;
 	unsigned int nr = _IOC_NR(cmd);
+	struct vmiop_uarg ua;
 	u32 usize;
 	long ret;
 
@@ -290,10 +322,12 @@ static long vmiop_ioctl(struct file *file, unsigned int cmd, unsigned long uarg)
 	ret = copy_struct_from_user(arg, desc->size, up, usize);
 	if (ret)
 		goto out;
-	ret = vmiop_dispatch(file, sess, cmd, arg);
+	ua.ptr = up;
+	ua.len = min(usize, desc->size);
+	ret = vmiop_dispatch(file, sess, cmd, arg, &ua);
 	/* Out fields are meaningful on -ENOSPC and with a partial batch too. */
-	if ((!ret || ret == -ENOSPC || cmd == VMIOP_READ_MEM || cmd == VMIOP_WRITE_MEM) &&
-	    copy_to_user(up, arg, min(usize, desc->size)))
+	if (desc->out == VMIOP_OUT_AFTER && (!ret || ret == -ENOSPC || cmd == VMIOP_READ_MEM) &&
+	    vmiop_uarg_put(&ua, arg))
 		ret = -EFAULT;
 out:
 	kfree(arg);

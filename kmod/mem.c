@@ -54,51 +54,31 @@ void vmiop_mark_dirty(struct kvm *kvm, struct kvm_memory_slot *slot, gfn_t gfn)
 		set_bit_le(gfn - slot->base_gfn, slot->dirty_bitmap);
 }
 
-/* Copies one page-bounded chunk between guest memory and @kbuf or @ubuf. */
-static int vmiop_copy_chunk(struct vmiop_session *sess, u64 gpa, void *kbuf,
-			    void __user *ubuf, u32 len, bool write)
+/* Reads one page-bounded chunk of guest memory into @kbuf or @ubuf. */
+static int vmiop_read_chunk(struct vmiop_session *sess, u64 gpa, void *kbuf,
+			    void __user *ubuf, u32 len)
 {
-	struct kvm *kvm = sess->kvm;
-	gfn_t gfn = gpa >> PAGE_SHIFT;
-	unsigned int off = offset_in_page(gpa);
-	struct kvm_memory_slot *slot;
+	struct kvm_memory_slot *slot = vmiop_ram_slot(sess->kvm, gpa >> PAGE_SHIFT);
 	struct page *page;
-	unsigned long hva;
 	void *kaddr;
 	long got;
 	int ret = 0;
 
-	slot = vmiop_ram_slot(kvm, gfn);
 	if (!slot)
 		return -ENXIO;
-	if (write && slot->flags & KVM_MEM_READONLY)
-		return -EROFS;
-	hva = __gfn_to_hva_memslot(slot, gfn);
-
 	mmap_read_lock(sess->mm);
-	got = get_user_pages_remote(sess->mm, hva, 1, write ? FOLL_WRITE : 0,
-				    &page, NULL, NULL);
+	got = get_user_pages_remote(sess->mm, __gfn_to_hva_memslot(slot, gpa >> PAGE_SHIFT),
+				    1, 0, &page, NULL, NULL);
 	mmap_read_unlock(sess->mm);
 	if (got != 1)
 		return -EIO;
 
-	kaddr = kmap_local_page(page);
-	if (write) {
-		if (kbuf)
-			memcpy(kaddr + off, kbuf, len);
-		else if (copy_from_user(kaddr + off, ubuf, len))
-			ret = -EFAULT;
-	} else {
-		if (kbuf)
-			memcpy(kbuf, kaddr + off, len);
-		else if (copy_to_user(ubuf, kaddr + off, len))
-			ret = -EFAULT;
-	}
+	kaddr = kmap_local_page(page) + offset_in_page(gpa);
+	if (kbuf)
+		memcpy(kbuf, kaddr, len);
+	else if (copy_to_user(ubuf, kaddr, len))
+		ret = -EFAULT;
 	kunmap_local(kaddr);
-	if (write && !ret) {
-		set_page_dirty_lock(page);
-		vmiop_mark_dirty(kvm, slot, gfn);
-	}
 	put_page(page);
 	return ret;
 }
@@ -108,8 +88,8 @@ static int vmiop_copy_chunk(struct vmiop_session *sess, u64 gpa, void *kbuf,
  * across the whole copy: a user buffer may fault for long (userfaultfd) and
  * the VMM's memslot updates wait for every reader.
  */
-static int vmiop_copy(struct vmiop_session *sess, u64 gpa, void *kbuf,
-		      void __user *ubuf, u64 len, bool write)
+static int vmiop_read(struct vmiop_session *sess, u64 gpa, void *kbuf,
+		      void __user *ubuf, u64 len)
 {
 	while (len) {
 		u32 chunk = min_t(u64, len, PAGE_SIZE - offset_in_page(gpa));
@@ -118,7 +98,7 @@ static int vmiop_copy(struct vmiop_session *sess, u64 gpa, void *kbuf,
 		if (fatal_signal_pending(current))
 			return -EINTR;
 		idx = srcu_read_lock(&sess->kvm->srcu);
-		ret = vmiop_copy_chunk(sess, gpa, kbuf, ubuf, chunk, write);
+		ret = vmiop_read_chunk(sess, gpa, kbuf, ubuf, chunk);
 		srcu_read_unlock(&sess->kvm->srcu, idx);
 		if (ret)
 			return ret;
@@ -139,12 +119,92 @@ int vmiop_gpa_read(struct vmiop_session *sess, u64 gpa, void *buf, u32 len)
 
 	if (!mmget_not_zero(sess->mm))
 		return -ESRCH;
-	ret = vmiop_copy(sess, gpa, buf, NULL, len, false);
+	ret = vmiop_read(sess, gpa, buf, NULL, len);
 	mmput(sess->mm);
 	return ret;
 }
 
-long vmiop_ioctl_mem(struct vmiop_session *sess, struct vmiop_mem_batch *b, bool write)
+/* The page behind guest-physical @gfn, pinned for writing; kvm->srcu held. */
+static int vmiop_pin_for_write(struct vmiop_session *sess, gfn_t gfn, struct page **page)
+{
+	struct kvm_memory_slot *slot = vmiop_ram_slot(sess->kvm, gfn);
+	long got;
+
+	if (!slot)
+		return -ENXIO;
+	if (slot->flags & KVM_MEM_READONLY)
+		return -EROFS;
+	mmap_read_lock(sess->mm);
+	got = get_user_pages_remote(sess->mm, __gfn_to_hva_memslot(slot, gfn), 1,
+				    FOLL_WRITE, page, NULL, NULL);
+	mmap_read_unlock(sess->mm);
+	return got == 1 ? 0 : -EIO;
+}
+
+/*
+ * One write op, all or nothing: the caller's bytes are copied in and every
+ * target page is pinned before the first byte lands, so neither an
+ * unreadable buffer nor a memslot the VMM removes meanwhile can stop it
+ * half way.  @b->done is reported to the caller before the bytes land.
+ * Called with a reference on the VMM's mm.
+ */
+static int vmiop_write_op(struct vmiop_session *sess, const struct vmiop_mem_op *op,
+			  struct vmiop_mem_batch *b, const struct vmiop_uarg *ua)
+{
+	gfn_t first = op->gpa >> PAGE_SHIFT;
+	unsigned int nr = ((op->gpa + op->len - 1) >> PAGE_SHIFT) - first + 1;
+	unsigned int pinned = 0, i, off = offset_in_page(op->gpa);
+	u32 done_bytes;
+	struct page **pages;
+	const u8 *src;
+	int idx, ret;
+
+	src = vmemdup_user(u64_to_user_ptr(op->buf), op->len);
+	if (IS_ERR(src))
+		return PTR_ERR(src);
+	ret = -ENOMEM;
+	pages = kvmalloc_array(nr, sizeof(*pages), GFP_KERNEL_ACCOUNT);
+	if (!pages)
+		goto out_src;
+
+	idx = srcu_read_lock(&sess->kvm->srcu);
+	for (ret = 0; pinned < nr; pinned++) {
+		ret = fatal_signal_pending(current) ? -EINTR :
+		      vmiop_pin_for_write(sess, first + pinned, &pages[pinned]);
+		if (ret)
+			break;
+		cond_resched();
+	}
+	if (!ret) {
+		b->done++;
+		ret = vmiop_uarg_put(ua, b);
+		if (ret)
+			b->done--;
+	}
+	for (i = 0, done_bytes = 0; i < pinned; i++) {
+		if (!ret) {
+			unsigned int n = min_t(u32, PAGE_SIZE - off, op->len - done_bytes);
+			void *kaddr = kmap_local_page(pages[i]);
+
+			memcpy(kaddr + off, src + done_bytes, n);
+			kunmap_local(kaddr);
+			set_page_dirty_lock(pages[i]);
+			vmiop_mark_dirty(sess->kvm, vmiop_ram_slot(sess->kvm, first + i),
+					 first + i);
+			done_bytes += n;
+			off = 0;
+		}
+		put_page(pages[i]);
+	}
+	srcu_read_unlock(&sess->kvm->srcu, idx);
+	kvfree(pages);
+out_src:
+	kvfree(src);
+	return ret;
+}
+
+long vmiop_ioctl_mem(struct vmiop_session *sess, struct vmiop_mem_batch *b,
+		     const struct vmiop_uarg *ua, bool write)
 {
 	struct vmiop_mem_op __user *uops = u64_to_user_ptr(b->ops);
 	struct vmiop_mem_op *ops;
@@ -172,8 +232,12 @@ long vmiop_ioctl_mem(struct vmiop_session *sess, struct vmiop_mem_batch *b, bool
 		ret = vmiop_range_check(sess->kvm, ops[i].gpa, ops[i].len, write);
 	srcu_read_unlock(&sess->kvm->srcu, idx);
 	for (i = 0; i < b->count && !ret; i++) {
-		ret = vmiop_copy(sess, ops[i].gpa, NULL, u64_to_user_ptr(ops[i].buf),
-				 ops[i].len, write);
+		if (write) {
+			ret = vmiop_write_op(sess, &ops[i], b, ua);
+			continue;
+		}
+		ret = vmiop_read(sess, ops[i].gpa, NULL, u64_to_user_ptr(ops[i].buf),
+				 ops[i].len);
 		if (!ret)
 			b->done++;
 	}

@@ -187,7 +187,7 @@ int vmiop_pause(struct vmiop_session *sess)
 	long ret;
 
 	lockdep_assert_held(&sess->lock);
-	if (sess->pause_count == U16_MAX)
+	if (sess->pause_count == VMIOP_PAUSE_MAX)
 		return -EOVERFLOW;
 	if (sess->pause_count++)
 		return 0;

@@ -51,6 +51,18 @@ int kvm_read_guest_virt(struct kvm_vcpu *vcpu, gva_t addr, void *val,
 gpa_t kvm_mmu_gva_to_gpa_write(struct kvm_vcpu *vcpu, gva_t gva,
 			       struct x86_exception *exception);
 
+/*
+ * main.c: the caller's ioctl struct, for the commands that report their
+ * result before they change anything (so that a result the caller cannot
+ * receive means nothing changed).
+ */
+struct vmiop_uarg {
+	void __user *ptr;
+	u32 len;
+};
+
+int vmiop_uarg_put(const struct vmiop_uarg *ua, const void *arg);
+
 /* svm.c, vmx.c: what differs between the vendors, behind one struct. */
 struct vmiop_session;
 
@@ -229,6 +241,7 @@ bool vmiop_session_alive(struct vmiop_session *sess);
 
 /* vcpu.c: parking vCPUs, pause/resume, running work on a vCPU. */
 void vmiop_park_point(struct kvm_vcpu *vcpu, bool srcu_held);
+#define VMIOP_PAUSE_MAX U16_MAX
 int vmiop_pause(struct vmiop_session *sess);
 int vmiop_resume(struct vmiop_session *sess);
 void vmiop_release_vcpus(struct vmiop_session *sess);
@@ -251,10 +264,12 @@ long vmiop_event_set_reply(struct vmiop_session *sess, const struct vmiop_event_
 
 /* event.c */
 long vmiop_ioctl_event_caps(struct vmiop_event_caps *c);
-long vmiop_ioctl_ring_setup(struct vmiop_session *sess, struct vmiop_ring_setup *r);
+long vmiop_ioctl_ring_setup(struct vmiop_session *sess, struct vmiop_ring_setup *r,
+			    const struct vmiop_uarg *ua);
 long vmiop_ioctl_event_control(struct vmiop_session *sess, struct vmiop_event_control *c);
 long vmiop_ioctl_event_reply(struct vmiop_session *sess, struct vmiop_event_reply *r);
-long vmiop_ioctl_event_wait(struct vmiop_session *sess, struct vmiop_event_wait *w);
+long vmiop_ioctl_event_wait(struct vmiop_session *sess, struct vmiop_event_wait *w,
+			    const struct vmiop_uarg *ua);
 __poll_t vmiop_events_poll(struct vmiop_session *sess, struct file *file,
 			   struct poll_table_struct *pt);
 int vmiop_events_mmap(struct vmiop_session *sess, struct vm_area_struct *vma);
@@ -308,7 +323,8 @@ int vmiop_regs_set(struct kvm_vcpu *vcpu, const struct vmiop_regs *regs);
 /* mem.c */
 void vmiop_mark_dirty(struct kvm *kvm, struct kvm_memory_slot *slot, gfn_t gfn);
 int vmiop_gpa_read(struct vmiop_session *sess, u64 gpa, void *buf, u32 len);
-long vmiop_ioctl_mem(struct vmiop_session *sess, struct vmiop_mem_batch *b, bool write);
+long vmiop_ioctl_mem(struct vmiop_session *sess, struct vmiop_mem_batch *b,
+		     const struct vmiop_uarg *ua, bool write);
 long vmiop_ioctl_memmap(struct vmiop_session *sess, struct vmiop_memmap *m);
 long vmiop_ioctl_translate(struct vmiop_session *sess, struct vmiop_translate *t);
 

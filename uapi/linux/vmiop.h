@@ -14,8 +14,17 @@
  *  - What the module can do is reported by VMIOP_GET_API feature bits, never
  *    by a version number.
  *
+ * An ioctl that fails has changed nothing: not guest memory, not guest
+ * registers, not the session (its pause count, its ring, its events) —
+ * whatever its error; only a batch of memory writes keeps the ops its
+ * @done counts, each whole.  One that succeeds has written its out fields: a
+ * command that changes something writes them before it does, so a struct
+ * the caller cannot receive them in (a read-only page) fails with -EFAULT
+ * and nothing changed.
+ *
  * Errors every ioctl can return, in addition to those listed per ioctl:
- *   -EFAULT   the argument (or a buffer it points to) is not accessible
+ *   -EFAULT   the argument (or a buffer it points to) is not accessible,
+ *             or the argument cannot take the out fields
  *   -E2BIG    @size is larger than the module's struct and the extra bytes
  *             are not zero
  *   -EINVAL   @size is smaller than the first version of the struct, unknown
@@ -366,12 +375,18 @@ struct vmiop_mem_op {
  * Guest-physical memory, any alignment, across page and memslot
  * boundaries; the VM need not be paused.  All ops are validated before the
  * first is performed; ops run in order and the first failure stops the batch
- * (@done says how far it got; an op is never partly written).  Writes are
- * recorded in KVM's dirty log.
+ * (@done says how far it got).  A write op is all or nothing: its source
+ * buffer is read whole and its target pages are all found before the
+ * first byte lands, so an op that fails (an unreadable buffer, memory the
+ * VMM removed meanwhile) has written nothing.  Every page a write touches
+ * is recorded in KVM's dirty bitmap.
  *
  * Errors: -ENXIO part of a range is not guest RAM (a hole or MMIO);
  *	-EROFS (write) part of a range is a read-only memslot;
- *	-EINVAL a zero or too long length, or gpa + len overflows.
+ *	-EIO the VMM's memory behind the range cannot be had (e.g. it
+ *	mapped it read-only or without backing);
+ *	-EINVAL a zero or too long length, or gpa + len overflows;
+ *	-ENOMEM (write) no memory to stage the op's bytes in.
  */
 struct vmiop_mem_batch {
 	__u32 size;
