@@ -267,14 +267,29 @@ static u32 vmiop_ring_ready(struct vmiop_events *ev)
 	return abi_ring_ready(READ_ONCE(ev->head), smp_load_acquire(ev->tail_user));
 }
 
+static bool vmiop_ring_space(struct vmiop_session *sess, struct vmiop_vcpu *vv, void *ctx)
+{
+	struct vmiop_events *ev = ctx;
+
+	/* A hint only: the acquire load under ev->lock decides. */
+	return abi_ring_has_space(READ_ONCE(ev->head), READ_ONCE(*ev->tail_user),
+				  ev->nr_entries);
+}
+
 /*
  * Copies @e into the ring, numbering it.  Returns its sequence number, or
  * 0 without posting if the session is gone, or -EINTR (as a negative
- * value in *err) when a signal arrived while the ring was full.
+ * value in *err) when a signal arrived while the ring was full.  A vCPU
+ * waiting for space is parked: a pause does not wait for the space, and
+ * register calls run meanwhile (the event then reports the registers as
+ * they are when it enters the ring).
  */
 static u64 vmiop_ring_post(struct vmiop_session *sess, struct vmiop_events *ev,
 			   struct kvm_vcpu *vcpu, struct vmiop_event *e, int *err)
 {
+	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
+	enum vmiop_park_end end;
+	unsigned long jobs;
 	u64 seq;
 	u32 tail;
 
@@ -287,25 +302,28 @@ static u64 vmiop_ring_post(struct vmiop_session *sess, struct vmiop_events *ev,
 			break;
 		spin_unlock(&ev->lock);
 
-		if (READ_ONCE(sess->detached))
-			return 0;
-		if (signal_pending(current)) {
-			*err = -EINTR;
-			return 0;
-		}
 		/*
 		 * The consumer frees entries by storing tail, without a
 		 * syscall: replies, waits and polls wake us, and a periodic
-		 * look catches a consumer that does none of these.  The
-		 * condition is a hint; the acquire load above decides.
+		 * look catches a consumer that does none of these.
 		 */
 		kvm_vcpu_srcu_read_unlock(vcpu);
-		wait_event_interruptible_timeout(ev->space_wq,
-			abi_ring_has_space(READ_ONCE(ev->head),
-					   READ_ONCE(*ev->tail_user),
-					   ev->nr_entries) ||
-			READ_ONCE(sess->detached), msecs_to_jiffies(10));
+		spin_lock(&sess->state_lock);
+		jobs = vv->jobs_done;
+		end = vmiop_park_wait(sess, vcpu, &ev->space_wq, vmiop_ring_space, ev,
+				      msecs_to_jiffies(10));
+		jobs = vv->jobs_done - jobs;
+		spin_unlock(&sess->state_lock);
 		kvm_vcpu_srcu_read_lock(vcpu);
+		if (end == VMIOP_PARK_DETACHED)
+			return 0;
+		if (end == VMIOP_PARK_SIGNAL) {
+			*err = -EINTR;
+			return 0;
+		}
+		/* A register call may have changed what the event reports. */
+		if (jobs)
+			vmiop_regs_get(vcpu, &e->regs);
 	}
 	seq = ++ev->seq;
 	e->seq = seq;

@@ -32,6 +32,7 @@ static void vmiop_run_jobs(struct vmiop_session *sess, struct vmiop_vcpu *vv,
 	while ((job = list_first_entry_or_null(&vv->jobs, struct vmiop_job, node))) {
 		list_del_init(&job->node);
 		job->started = true;
+		vv->jobs_done++;
 		spin_unlock(&sess->state_lock);
 
 		kvm_vcpu_srcu_read_lock(vcpu);
@@ -43,11 +44,65 @@ static void vmiop_run_jobs(struct vmiop_session *sess, struct vmiop_vcpu *vv,
 	}
 }
 
-static bool vmiop_park_should_wake(struct vmiop_session *sess,
-				   struct vmiop_vcpu *vv)
+static bool vmiop_park_should_wake(struct vmiop_session *sess, struct vmiop_vcpu *vv,
+				   vmiop_park_done_fn done, void *ctx)
 {
-	return !READ_ONCE(sess->paused) || !list_empty_careful(&vv->jobs) ||
-	       signal_pending(current);
+	return done(sess, vv, ctx) || READ_ONCE(sess->detached) ||
+	       !list_empty_careful(&vv->jobs) || signal_pending(current);
+}
+
+/*
+ * The one place a vCPU's thread waits for the introspector: for a resume,
+ * a reply, or ring space.  While it waits it counts as stopped for a pause
+ * (it cannot enter the guest before it passes a park point again) and runs
+ * the register calls queued for it.  It wakes when @done says so (looked
+ * at under state_lock, and without it as a hint: it must read what it
+ * needs with READ_ONCE), when the session detaches, or for a signal; every
+ * @timeout jiffies it looks again for what no wake-up announces.
+ * state_lock is held on entry and exit; kvm->srcu must not be held.
+ */
+enum vmiop_park_end vmiop_park_wait(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
+				    wait_queue_head_t *wq, vmiop_park_done_fn done,
+				    void *ctx, long timeout)
+{
+	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
+	enum vmiop_park_end end;
+
+	lockdep_assert_held(&sess->state_lock);
+	vv->parked = true;
+	vv->acked = true;
+	wake_up_all(&sess->state_wq);
+	for (;;) {
+		vmiop_run_jobs(sess, vv, vcpu);
+		if (done(sess, vv, ctx)) {
+			end = VMIOP_PARK_DONE;
+			break;
+		}
+		if (sess->detached) {
+			end = VMIOP_PARK_DETACHED;
+			break;
+		}
+		if (signal_pending(current)) {
+			end = VMIOP_PARK_SIGNAL;
+			break;
+		}
+		spin_unlock(&sess->state_lock);
+		/*
+		 * pairs with the wake-ups of vmiop_queue_job(), vmiop_unpause(),
+		 * vmiop_event_set_reply(), detach, and those that free ring space
+		 */
+		wait_event_interruptible_timeout(*wq, vmiop_park_should_wake(sess, vv, done, ctx),
+						 timeout);
+		spin_lock(&sess->state_lock);
+	}
+	vv->parked = false;
+	wake_up_all(&sess->state_wq);
+	return end;
+}
+
+static bool vmiop_resumed(struct vmiop_session *sess, struct vmiop_vcpu *vv, void *ctx)
+{
+	return !READ_ONCE(sess->paused);
 }
 
 /*
@@ -102,24 +157,10 @@ void vmiop_park_point(struct kvm_vcpu *vcpu, bool srcu_held)
 		kvm_vcpu_srcu_read_unlock(vcpu);
 
 	spin_lock(&sess->state_lock);
-	vv->parked = true;
-	vv->acked = true;
-	wake_up_all(&sess->state_wq);
-	for (;;) {
-		vmiop_run_jobs(sess, vv, vcpu);
-		if (!sess->paused)
-			break;
-		if (signal_pending(current)) {
-			kvm_make_request(KVM_REQ_EVENT, vcpu);
-			break;
-		}
-		spin_unlock(&sess->state_lock);
-		/* pairs with the wake_up() in vmiop_queue_job()/vmiop_unpause() */
-		wait_event_interruptible(vv->wq, vmiop_park_should_wake(sess, vv));
-		spin_lock(&sess->state_lock);
-	}
-	vv->parked = false;
-	wake_up_all(&sess->state_wq);
+	/* Detach unpauses: that ends the wait as a resume would. */
+	if (vmiop_park_wait(sess, vcpu, &vv->wq, vmiop_resumed, NULL,
+			    MAX_SCHEDULE_TIMEOUT) == VMIOP_PARK_SIGNAL)
+		kvm_make_request(KVM_REQ_EVENT, vcpu);
 	spin_unlock(&sess->state_lock);
 
 	if (srcu_held)
@@ -337,6 +378,8 @@ int vmiop_vcpu_call(struct vmiop_session *sess, u32 vcpu_idx,
 			list_add_tail(&job.node, &vv->jobs);
 			spin_unlock(&sess->state_lock);
 			wake_up_all(&vv->wq);
+			/* It may be parked waiting for ring space. */
+			vmiop_events_kick_space(sess);
 			break;
 		}
 		spin_unlock(&sess->state_lock);
@@ -451,10 +494,9 @@ long vmiop_event_set_reply(struct vmiop_session *sess, const struct vmiop_event_
 	return 0;
 }
 
-static bool vmiop_reply_should_wake(struct vmiop_session *sess, struct vmiop_vcpu *vv)
+static bool vmiop_replied(struct vmiop_session *sess, struct vmiop_vcpu *vv, void *ctx)
 {
-	return READ_ONCE(vv->replied) || READ_ONCE(sess->detached) ||
-	       !list_empty_careful(&vv->jobs) || signal_pending(current);
+	return READ_ONCE(vv->replied);
 }
 
 /* What any reply may ask beyond its action: done before the next entry. */
@@ -495,37 +537,25 @@ int vmiop_event_wait_reply(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 
 	kvm_vcpu_srcu_read_unlock(vcpu);
 	spin_lock(&sess->state_lock);
-	vv->parked = true;
-	vv->acked = true;
-	wake_up_all(&sess->state_wq);
-	for (;;) {
-		vmiop_run_jobs(sess, vv, vcpu);
-		if (vv->replied) {
-			*reply = vv->reply;
-			ret = 0;
-			break;
-		}
-		if (sess->detached) {
-			memset(reply, 0, sizeof(*reply));
-			reply->action = VMIOP_ACTION_CONTINUE;
-			ret = 0;
-			break;
-		}
-		if (signal_pending(current)) {
-			ret = -EINTR;
-			break;
-		}
-		spin_unlock(&sess->state_lock);
-		/* pairs with the wake_up_all() in vmiop_event_set_reply() and detach */
-		wait_event_interruptible(vv->wq, vmiop_reply_should_wake(sess, vv));
-		spin_lock(&sess->state_lock);
+	switch (vmiop_park_wait(sess, vcpu, &vv->wq, vmiop_replied, NULL,
+				MAX_SCHEDULE_TIMEOUT)) {
+	case VMIOP_PARK_DONE:
+		*reply = vv->reply;
+		ret = 0;
+		break;
+	case VMIOP_PARK_DETACHED:
+		memset(reply, 0, sizeof(*reply));
+		reply->action = VMIOP_ACTION_CONTINUE;
+		ret = 0;
+		break;
+	default:
+		ret = -EINTR;
+		break;
 	}
 	if (!ret) {
 		vv->ev_seq = 0;
 		vv->replied = false;
 	}
-	vv->parked = false;
-	wake_up_all(&sess->state_wq);
 	spin_unlock(&sess->state_lock);
 	kvm_vcpu_srcu_read_lock(vcpu);
 	if (!ret)

@@ -139,6 +139,7 @@ struct vmiop_vcpu {
 	bool parked;		/* its thread waits in vmiop_park() or for a reply */
 	bool acked;		/* out of guest mode for the current pause */
 	struct list_head jobs;	/* struct vmiop_job, run by the parked thread */
+	unsigned long jobs_done;	/* how many it ran */
 	wait_queue_head_t wq;	/* the parked thread waits here */
 
 	/* The event this vCPU waits on (ev_seq 0: none). */
@@ -241,6 +242,16 @@ bool vmiop_session_alive(struct vmiop_session *sess);
 
 /* vcpu.c: parking vCPUs, pause/resume, running work on a vCPU. */
 void vmiop_park_point(struct kvm_vcpu *vcpu, bool srcu_held);
+enum vmiop_park_end {
+	VMIOP_PARK_DONE,	/* what the vCPU waited for happened */
+	VMIOP_PARK_DETACHED,	/* the session ended */
+	VMIOP_PARK_SIGNAL,	/* a signal: leave as KVM would */
+};
+typedef bool (*vmiop_park_done_fn)(struct vmiop_session *sess, struct vmiop_vcpu *vv,
+				   void *ctx);
+enum vmiop_park_end vmiop_park_wait(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
+				    wait_queue_head_t *wq, vmiop_park_done_fn done,
+				    void *ctx, long timeout);
 #define VMIOP_PAUSE_MAX U16_MAX
 int vmiop_pause(struct vmiop_session *sess);
 int vmiop_resume(struct vmiop_session *sess);
@@ -279,6 +290,7 @@ bool vmiop_event_type_flag(struct vmiop_session *sess, u16 type, u32 flag);
 bool vmiop_event_enabled_on(struct vmiop_session *sess, struct kvm_vcpu *vcpu, u16 type);
 int vmiop_event_deliver(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 			struct vmiop_event *e, bool wanted, struct vmiop_event_reply *reply);
+void vmiop_events_kick_space(struct vmiop_session *sess);
 void vmiop_events_detach(struct vmiop_session *sess);
 void vmiop_events_free(struct vmiop_session *sess);
 
