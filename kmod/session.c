@@ -95,7 +95,32 @@ bool vmiop_session_alive(struct vmiop_session *sess)
 	return atomic_read(&sess->mm->mm_users) > 0 && !READ_ONCE(sess->mm_gone);
 }
 
-/* Resolves the VM file of the attach request; checks the caller's rights. */
+/*
+ * The caller may attach to @kvm when it could ptrace the VM's process:
+ * the owner of the memory the VM runs in.  KVM answers a VM fd only in
+ * that process, so a VM fd held elsewhere (inherited across a setuid
+ * exec, passed over a socket) grants nothing by itself here either.
+ */
+static int vmiop_attach_allowed(struct kvm *kvm)
+{
+	struct task_struct *owner;
+	bool allowed;
+
+	if (current->mm == kvm->mm)
+		return 0;
+	rcu_read_lock();
+	owner = rcu_dereference(kvm->mm->owner);
+	if (owner)
+		get_task_struct(owner);
+	rcu_read_unlock();
+	if (!owner)
+		return -ESRCH;
+	allowed = vmiop_ksym.ptrace_may_access(owner, PTRACE_MODE_ATTACH_REALCREDS);
+	put_task_struct(owner);
+	return allowed ? 0 : -EPERM;
+}
+
+/* Resolves the VM file of the attach request; checks the rights over @pid. */
 static struct file *vmiop_attach_get_file(const struct vmiop_attach *a)
 {
 	struct task_struct *task;
@@ -137,6 +162,9 @@ int vmiop_session_attach(struct file *file, const struct vmiop_attach *a)
 		return -EINVAL;
 	}
 	kvm = vm_file->private_data;
+	ret = vmiop_attach_allowed(kvm);
+	if (ret)
+		goto out_fput;
 
 	ret = -ENOMEM;
 	sess = kzalloc(sizeof(*sess), GFP_KERNEL_ACCOUNT);

@@ -148,6 +148,41 @@ TEST(unprivileged_user_cannot_attach_to_roots_vm)
 	tvm_destroy(tvm);
 }
 
+/*
+ * A VM fd held by another process (inherited, then privileges dropped, as
+ * across a setuid exec) is no right to attach: KVM answers it only in the
+ * VM's process, and vmiop asks for ptrace rights over that process.
+ */
+TEST(inherited_vm_fd_needs_ptrace_rights)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	pid_t child;
+	int status;
+
+	child = fork();
+	ASSERT_GE(child, 0);
+	if (child == 0) {
+		struct vmiop *v;
+
+		/* Still root: the fd is enough, as ptrace rights are there. */
+		if (vmiop_open(&v) || vmiop_attach_fd(v, tvm_vm_fd(tvm)))
+			_exit(10);
+		vmiop_close(v);
+		if (setgid(65534) || setuid(65534))
+			_exit(11);
+		if (vmiop_open(&v))
+			_exit(12);
+		if (vmiop_attach_fd(v, tvm_vm_fd(tvm)) != -EPERM)
+			_exit(13);
+		vmiop_close(v);
+		_exit(0);
+	}
+	ASSERT_EQ(waitpid(child, &status, 0), child);
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(WEXITSTATUS(status), 0);
+	tvm_destroy(tvm);
+}
+
 TEST(ioctls_need_a_session)
 {
 	struct vmiop_memmap_entry *e;

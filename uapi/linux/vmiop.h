@@ -119,7 +119,10 @@ enum vmiop_vendor {
  * @reserved: must be 0
  *
  * The caller needs the rights ptrace(2) attach would need over the VM's
- * process.  The session lasts until this fd is closed and every mapping of
+ * process (the one whose memory the VM uses), however it names the VM fd:
+ * holding a VM fd is not enough, as it is not for KVM's own ioctls, which
+ * answer only the VM's process.  With VMIOP_ATTACH_F_PID also over @pid.
+ * The session lasts until this fd is closed and every mapping of
  * guest pages made from it is unmapped (each holds the file, as any mmap
  * does), or until the process holding them dies; then the VM resumes and
  * everything the session did is undone.
