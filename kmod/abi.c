@@ -30,7 +30,7 @@ _Static_assert(sizeof(struct vmiop_event_control) == 32, "vmiop_event_control");
 _Static_assert(sizeof(struct vmiop_event) == 1024, "vmiop_event");
 _Static_assert(offsetof(struct vmiop_event, regs) == 80, "vmiop_event.regs");
 _Static_assert(sizeof(struct vmiop_event_reply) == 48, "vmiop_event_reply");
-_Static_assert(sizeof(struct vmiop_event_wait) == 16, "vmiop_event_wait");
+_Static_assert(sizeof(struct vmiop_event_wait) == 24, "vmiop_event_wait");
 _Static_assert(VMIOP_EVENT_NR_TYPES <= 32, "caps.reason[] has 32 slots");
 _Static_assert(ABI_RING_ENTRIES_OFFSET % sizeof(struct vmiop_event) == 0,
 	       "entries stay within pages");
@@ -265,7 +265,10 @@ int abi_check_event_reply(const struct vmiop_event_reply *r, __u16 type)
 
 int abi_check_event_wait(const struct vmiop_event_wait *w)
 {
-	if (w->flags || w->ready || w->timeout_ms < -1)
+	if (w->flags & ~VMIOP_EVENT_WAIT_F_TAIL || w->ready || w->reserved ||
+	    w->timeout_ms < -1)
+		return -EINVAL;
+	if (!(w->flags & VMIOP_EVENT_WAIT_F_TAIL) && w->tail)
 		return -EINVAL;
 	return 0;
 }

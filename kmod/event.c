@@ -380,10 +380,34 @@ long vmiop_ioctl_event_reply(struct vmiop_session *sess, struct vmiop_event_repl
 		return -EINVAL;
 	if (!ev)
 		return -ENXIO;
+	/* Every other action writes the guest: registers, memory, exceptions. */
+	if (sess->read_only && r->action != VMIOP_ACTION_CONTINUE)
+		return -EBADF;
 	if (r->vcpu >= KVM_MAX_VCPUS)
 		return -ENOENT;
 	ret = vmiop_event_set_reply(sess, r);
 	wake_up_all(&ev->space_wq);
+	return ret;
+}
+
+/*
+ * The consumer gives entries back through the kernel: the only way for a
+ * session opened read-only, whose ring is mapped read-only.
+ */
+static int vmiop_ring_set_tail(struct vmiop_events *ev, u32 tail)
+{
+	u32 cur;
+	int ret = 0;
+
+	spin_lock(&ev->lock);
+	cur = READ_ONCE(*ev->tail_user);
+	/* Forward, and not past the events posted. */
+	if (tail - cur > ev->head - cur)
+		ret = -EINVAL;
+	else
+		/* pairs with the producer's load-acquire of tail, as the consumer's store */
+		smp_store_release(ev->tail_user, tail);
+	spin_unlock(&ev->lock);
 	return ret;
 }
 
@@ -399,6 +423,12 @@ long vmiop_ioctl_event_wait(struct vmiop_session *sess, struct vmiop_event_wait 
 		return ret;
 	if (!ev)
 		return -ENXIO;
+	if (w->flags & VMIOP_EVENT_WAIT_F_TAIL) {
+		/* A struct that cannot take the result must not move the tail. */
+		ret = vmiop_uarg_put(ua, w) ?: vmiop_ring_set_tail(ev, w->tail);
+		if (ret)
+			return ret;
+	}
 	wake_up_all(&ev->space_wq);
 	if (w->timeout_ms < 0)
 		left = wait_event_interruptible(ev->ready_wq, vmiop_ring_ready(ev)) ?: 1;

@@ -218,33 +218,36 @@ struct vmiop_ioctl_desc {
 	u32 min_size;		/* size of the first version of the struct */
 	u32 size;		/* size of the struct this module knows */
 	bool needs_session;
+	bool writes_guest;	/* refused on a session opened read-only */
 	enum vmiop_out out;
 };
 
-#define IOCTL(c, type, last, sess, o) \
+#define IOCTL(c, type, last, sess, wr, o) \
 	[VMIOP_CMD_##c - VMIOP_CMD_BASE] = { \
 		.cmd = VMIOP_##c, .min_size = offsetofend(type, last), \
-		.size = sizeof(type), .needs_session = sess, .out = VMIOP_OUT_##o }
+		.size = sizeof(type), .needs_session = sess, \
+		.writes_guest = wr, .out = VMIOP_OUT_##o }
 
 static const struct vmiop_ioctl_desc vmiop_ioctls[] = {
-	IOCTL(GET_API, struct vmiop_api, reserved, false, AFTER),
-	IOCTL(ATTACH, struct vmiop_attach, reserved, false, NONE),
-	IOCTL(VM_INFO, struct vmiop_vm_info, reserved, true, AFTER),
-	IOCTL(GET_MEMMAP, struct vmiop_memmap, entries, true, AFTER),
-	IOCTL(PAUSE, struct vmiop_pause, reserved, true, SELF),
-	IOCTL(RESUME, struct vmiop_pause, reserved, true, SELF),
-	IOCTL(GET_REGS, struct vmiop_vcpu_regs, regs, true, AFTER),
-	IOCTL(SET_REGS, struct vmiop_vcpu_regs, regs, true, NONE),
-	IOCTL(GET_REG_LIST, struct vmiop_reg_list, regs, true, NONE),
-	IOCTL(SET_REG_LIST, struct vmiop_reg_list, regs, true, NONE),
-	IOCTL(READ_MEM, struct vmiop_mem_batch, ops, true, AFTER),
-	IOCTL(WRITE_MEM, struct vmiop_mem_batch, ops, true, SELF),
-	IOCTL(TRANSLATE, struct vmiop_translate, reserved, true, AFTER),
-	IOCTL(EVENT_CAPS, struct vmiop_event_caps, reason, false, AFTER),
-	IOCTL(RING_SETUP, struct vmiop_ring_setup, mmap_size, true, SELF),
-	IOCTL(EVENT_CONTROL, struct vmiop_event_control, filter, true, NONE),
-	IOCTL(EVENT_REPLY, struct vmiop_event_reply, reserved, true, NONE),
-	IOCTL(EVENT_WAIT, struct vmiop_event_wait, ready, true, SELF),
+	IOCTL(GET_API, struct vmiop_api, reserved, false, false, AFTER),
+	IOCTL(ATTACH, struct vmiop_attach, reserved, false, false, NONE),
+	IOCTL(VM_INFO, struct vmiop_vm_info, reserved, true, false, AFTER),
+	IOCTL(GET_MEMMAP, struct vmiop_memmap, entries, true, false, AFTER),
+	IOCTL(PAUSE, struct vmiop_pause, reserved, true, false, SELF),
+	IOCTL(RESUME, struct vmiop_pause, reserved, true, false, SELF),
+	IOCTL(GET_REGS, struct vmiop_vcpu_regs, regs, true, false, AFTER),
+	IOCTL(SET_REGS, struct vmiop_vcpu_regs, regs, true, true, NONE),
+	IOCTL(GET_REG_LIST, struct vmiop_reg_list, regs, true, false, NONE),
+	IOCTL(SET_REG_LIST, struct vmiop_reg_list, regs, true, true, NONE),
+	IOCTL(READ_MEM, struct vmiop_mem_batch, ops, true, false, AFTER),
+	IOCTL(WRITE_MEM, struct vmiop_mem_batch, ops, true, true, SELF),
+	IOCTL(TRANSLATE, struct vmiop_translate, reserved, true, false, AFTER),
+	IOCTL(EVENT_CAPS, struct vmiop_event_caps, reason, false, false, AFTER),
+	IOCTL(RING_SETUP, struct vmiop_ring_setup, mmap_size, true, false, SELF),
+	IOCTL(EVENT_CONTROL, struct vmiop_event_control, filter, true, false, NONE),
+	/* Replies that change guest state check the session's mode themselves. */
+	IOCTL(EVENT_REPLY, struct vmiop_event_reply, reserved, true, false, NONE),
+	IOCTL(EVENT_WAIT, struct vmiop_event_wait, ready, true, false, SELF),
 };
 
 static long vmiop_dispatch(struct file *file, struct vmiop_session *sess,
@@ -310,6 +313,8 @@ static long vmiop_ioctl(struct file *file, unsigned int cmd, unsigned long uarg)
 			return -ENOTCONN;
 		if (!vmiop_session_alive(sess))
 			return -ESRCH;
+		if (desc->writes_guest && sess->read_only)
+			return -EBADF;
 	}
 	if (get_user(usize, (u32 __user *)up))
 		return -EFAULT;

@@ -247,7 +247,11 @@ int vmiop_mmap(struct file *file, struct vm_area_struct *vma)
 
 	if (!sess)
 		return -ENOTCONN;
-	if (!(vma->vm_flags & VM_SHARED))
+	/*
+	 * MAP_SHARED only.  Of a read-only fd, mmap(2) keeps VM_MAYSHARE but
+	 * drops VM_SHARED and VM_MAYWRITE: such a mapping stays read-only.
+	 */
+	if (!(vma->vm_flags & VM_MAYSHARE))
 		return -EINVAL;
 	if (vma->vm_pgoff < VMIOP_GUEST_PGOFF)
 		return vmiop_events_mmap(sess, vma);

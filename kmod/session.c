@@ -184,6 +184,7 @@ int vmiop_session_attach(struct file *file, const struct vmiop_attach *a)
 	spin_lock_init(&sess->mn_lock);
 	init_waitqueue_head(&sess->state_wq);
 	sess->mapping = file->f_mapping;
+	sess->read_only = !(file->f_mode & FMODE_WRITE);
 	sess->worker = kthread_create_worker(0, "vmiop-%d", task_pid_nr(current));
 	if (IS_ERR(sess->worker)) {
 		ret = PTR_ERR(sess->worker);

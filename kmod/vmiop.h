@@ -211,6 +211,11 @@ struct vmiop_session {
 
 	struct mutex lock;		/* serializes pause/resume/register calls */
 	unsigned int pause_count;	/* under lock */
+	/*
+	 * The session fd was opened without write access: guest memory and
+	 * registers are read, never written (set at attach, then constant).
+	 */
+	bool read_only;
 
 	spinlock_t state_lock;
 	bool paused;			/* vCPUs must not enter the guest */

@@ -35,12 +35,12 @@ static int vmiop_ioctl(struct vmiop *v, unsigned long cmd, void *arg)
 	return (int)SYSCALL_RET(ioctl(v->fd, cmd, arg));
 }
 
-int vmiop_open(struct vmiop **out)
+static int vmiop_open_mode(struct vmiop **out, int mode)
 {
 	struct vmiop *v;
 	int fd;
 
-	fd = (int)SYSCALL_RET(open(VMIOP_DEVICE, O_RDWR | O_CLOEXEC));
+	fd = (int)SYSCALL_RET(open(VMIOP_DEVICE, mode | O_CLOEXEC));
 	if (fd < 0)
 		return fd;
 	v = calloc(1, sizeof(*v));
@@ -51,6 +51,16 @@ int vmiop_open(struct vmiop **out)
 	v->fd = fd;
 	*out = v;
 	return 0;
+}
+
+int vmiop_open(struct vmiop **out)
+{
+	return vmiop_open_mode(out, O_RDWR);
+}
+
+int vmiop_open_readonly(struct vmiop **out)
+{
+	return vmiop_open_mode(out, O_RDONLY);
 }
 
 void vmiop_close(struct vmiop *v)
@@ -411,16 +421,22 @@ const char *vmiop_event_name(unsigned int type)
 int vmiop_ring_setup(struct vmiop *v, unsigned int nr_entries, struct vmiop_ring **ring)
 {
 	struct vmiop_ring_setup rs = { .size = sizeof(rs), .nr_entries = nr_entries };
+	bool readonly;
 	void *mem;
 	int ret;
 
 	if (v->ring.mem)
 		return -EBUSY;
+	ret = (int)SYSCALL_RET(fcntl(v->fd, F_GETFL));
+	if (ret < 0)
+		return ret;
+	readonly = (ret & O_ACCMODE) == O_RDONLY;
 	ret = vmiop_ioctl(v, VMIOP_RING_SETUP, &rs);
 	if (ret)
 		return ret;
-	mem = mmap(NULL, rs.mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd,
-		   VMIOP_MMAP_RING_OFFSET);
+	/* A read-only fd maps nothing writable; the module stores its tail. */
+	mem = mmap(NULL, rs.mmap_size, readonly ? PROT_READ : PROT_READ | PROT_WRITE,
+		   MAP_SHARED, v->fd, VMIOP_MMAP_RING_OFFSET);
 	if (mem == MAP_FAILED)
 		return SYSCALL_RET(-1);
 	v->ring.mem = mem;
@@ -430,8 +446,21 @@ int vmiop_ring_setup(struct vmiop *v, unsigned int nr_entries, struct vmiop_ring
 	v->ring.entries = (struct vmiop_event *)((char *)mem + rs.entries_offset);
 	v->ring.nr_entries = rs.nr_entries;
 	v->ring.mask = rs.nr_entries - 1;
+	v->ring.readonly_fd = readonly ? v->fd : -1;
 	*ring = &v->ring;
 	return 0;
+}
+
+int vmiop_ring_advance_readonly(struct vmiop_ring *r, unsigned int n)
+{
+	struct vmiop_event_wait w = {
+		.size = sizeof(w), .flags = VMIOP_EVENT_WAIT_F_TAIL, .timeout_ms = 0,
+		.tail = *r->tail + n,
+	};
+	int ret = (int)SYSCALL_RET(ioctl(r->readonly_fd, VMIOP_EVENT_WAIT, &w));
+
+	/* Looking for more events is not what was asked. */
+	return ret == -ETIMEDOUT ? 0 : ret;
 }
 
 int vmiop_event_wait(struct vmiop *v, int timeout_ms)

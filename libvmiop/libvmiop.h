@@ -22,6 +22,13 @@ struct vmiop;
 
 /* Opens /dev/vmiop.  *out is set on success. */
 int vmiop_open(struct vmiop **out);
+/*
+ * Opens /dev/vmiop read-only: the session reads guest memory and
+ * registers, pauses and takes events, but cannot write the guest (those
+ * calls fail with -EBADF, replies other than "continue" too).  For
+ * forensic tools that should hold no more rights than they use.
+ */
+int vmiop_open_readonly(struct vmiop **out);
 /* Detaches (the VM resumes, everything the session did is undone) and frees. */
 void vmiop_close(struct vmiop *v);
 /* The session fd, for poll(2) and mmap(2). */
@@ -113,6 +120,8 @@ struct vmiop_ring {
 	unsigned int nr_entries;
 	void *mem;
 	size_t mem_size;
+	/* A read-only session's fd: its ring is read-only, the module moves tail. */
+	int readonly_fd;
 };
 
 /*
@@ -136,9 +145,16 @@ static inline struct vmiop_event *vmiop_ring_peek(const struct vmiop_ring *r)
 	return &r->entries[*r->tail & r->mask];
 }
 
+/* vmiop_ring_advance() of a read-only session: a system call. */
+int vmiop_ring_advance_readonly(struct vmiop_ring *r, unsigned int n);
+
 /* Gives @n read events' entries back to the module. */
 static inline void vmiop_ring_advance(struct vmiop_ring *r, unsigned int n)
 {
+	if (r->readonly_fd >= 0) {
+		vmiop_ring_advance_readonly(r, n);
+		return;
+	}
 	/* pairs with the module's load-acquire of tail before reusing entries */
 	__atomic_store_n(r->tail, *r->tail + n, __ATOMIC_RELEASE);
 }

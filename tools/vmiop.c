@@ -25,7 +25,9 @@ static const char *prog = "vmiop";
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: %s -p PID COMMAND [ARGS]\n"
+		"usage: %s [-r] -p PID COMMAND [ARGS]\n"
+		"  -r                     read-only session: reads, pauses and events\n"
+		"                         work; nothing of the guest can be written\n"
 		"  info                   vendor, vCPUs, pauses, features\n"
 		"  memmap                 guest-physical memory map\n"
 		"  regs [VCPU]            registers (the VM is paused meanwhile)\n"
@@ -39,6 +41,9 @@ static void usage(void)
 		"                         reads too; cr+changes: writes that change it\n", prog);
 	exit(2);
 }
+
+/* -r: the session was opened read-only. */
+static bool read_only;
 
 static void die(const char *what, int err)
 {
@@ -178,7 +183,8 @@ static void cmd_write(struct vmiop *v, uint64_t gpa, const char *hex)
 		buf[i] = (uint8_t)b;
 	}
 	if ((ret = vmiop_write_pa(v, gpa, buf, n)))
-		die("write guest memory", ret);
+		die(ret == -EBADF && read_only ? "write guest memory in a read-only session" :
+		    "write guest memory", ret);
 }
 
 static const char *const fault_names[] = {
@@ -397,9 +403,11 @@ int main(int argc, char **argv)
 	int opt, ret;
 	char what[64];
 
-	while ((opt = getopt(argc, argv, "p:h")) != -1) {
+	while ((opt = getopt(argc, argv, "p:rh")) != -1) {
 		if (opt == 'p')
 			pid = (pid_t)parse_u64(optarg, "pid");
+		else if (opt == 'r')
+			read_only = true;
 		else
 			usage();
 	}
@@ -409,7 +417,7 @@ int main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 
-	if ((ret = vmiop_open(&v)))
+	if ((ret = read_only ? vmiop_open_readonly(&v) : vmiop_open(&v)))
 		die("open " VMIOP_DEVICE, ret);
 	ret = vmiop_attach_pid(v, pid);
 	if (ret == -ENOENT || ret == -EEXIST) {

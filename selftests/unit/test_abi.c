@@ -207,6 +207,7 @@ static void struct_sizes(void **state)
 	assert_int_equal(sizeof(struct vmiop_mem_op), 24);
 	assert_int_equal(sizeof(struct vmiop_mem_batch), 24);
 	assert_int_equal(sizeof(struct vmiop_translate), 112);
+	assert_int_equal(sizeof(struct vmiop_event_wait), 24);
 }
 
 int main(void)

@@ -236,6 +236,31 @@ static void wait_checks(void **state)
 	w.timeout_ms = 0;
 	w.ready = 1;
 	assert_int_equal(abi_check_event_wait(&w), -EINVAL);
+	w.ready = 0;
+	w.flags = VMIOP_EVENT_WAIT_F_TAIL;
+	w.tail = 0xfffffff0u;	/* any value: the ring's state decides */
+	assert_int_equal(abi_check_event_wait(&w), 0);
+	w.flags = 0;		/* a tail without the flag */
+	assert_int_equal(abi_check_event_wait(&w), -EINVAL);
+	w.tail = 0;
+	w.flags = 1u << 1;
+	assert_int_equal(abi_check_event_wait(&w), -EINVAL);
+	w.flags = 0;
+	w.reserved = 1;
+	assert_int_equal(abi_check_event_wait(&w), -EINVAL);
+}
+
+/*
+ * The module's side of VMIOP_EVENT_WAIT_F_TAIL for a read-only session:
+ * libvmiop's inline consumer must come here instead of storing tail.
+ */
+static unsigned int readonly_advances;
+
+int vmiop_ring_advance_readonly(struct vmiop_ring *r, unsigned int n)
+{
+	readonly_advances++;
+	__atomic_store_n(r->tail, *r->tail + n, __ATOMIC_RELEASE);
+	return 0;
 }
 
 /* A producer that follows the module's rules, on plain memory. */
@@ -287,9 +312,13 @@ static void consumer_across_the_wrap(void **state)
 	r.mask = f.geo.nr_entries - 1;
 	r.mem = f.mem;
 	r.mem_size = f.geo.mmap_size;
+	/* Every other round as a read-only session would consume. */
+	r.readonly_fd = -1;
+	readonly_advances = 0;
 
 	assert_null(vmiop_ring_peek(&r));
 	for (round = 0; round < 5; round++) {
+		r.readonly_fd = round % 2 ? 3 : -1;
 		for (i = 0; i < 4; i++)
 			assert_int_equal(produce(&f, i), 0);
 		assert_int_equal(produce(&f, 9), -1);	/* full: would wait */
@@ -305,6 +334,7 @@ static void consumer_across_the_wrap(void **state)
 		assert_null(vmiop_ring_peek(&r));
 	}
 	assert_true(f.head < 0xfffffffau);	/* it did wrap */
+	assert_int_equal(readonly_advances, 2 * 4);
 	free(f.mem);
 }
 

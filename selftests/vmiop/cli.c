@@ -114,6 +114,23 @@ TEST(cli_errors_are_one_line)
 	tvm_destroy(tvm);
 }
 
+TEST(cli_read_only_session_reads_but_does_not_write)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	char out[4096], pid[16], gpa[32];
+
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	snprintf(gpa, sizeof(gpa), "%#llx", (unsigned long long)(uintptr_t)&guest_word);
+	*TVM_GUEST_VAR(tvm, guest_word) = 0x1122334455667788ULL;
+	ASSERT_EQ(CLI(out, "-r", "-p", pid, "read", gpa, "8"), 0);
+	EXPECT_TRUE(strstr(out, "88 77 66 55 44 33 22 11") != NULL);
+	ASSERT_EQ(CLI(out, "-r", "-p", pid, "write", gpa, "efbeadde"), 1);
+	EXPECT_EQ(strcmp(out, "vmiop: write guest memory in a read-only session: "
+			      "Bad file descriptor\n"), 0);
+	EXPECT_EQ(*TVM_GUEST_VAR(tvm, guest_word), 0x1122334455667788ULL);
+	tvm_destroy(tvm);
+}
+
 static void guest_cpuid_loop(uint64_t idx)
 {
 	for (;;) {

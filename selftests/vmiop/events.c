@@ -489,7 +489,7 @@ TEST(bad_input_is_rejected)
 	ASSERT_ERRNO(xioctl(fd, VMIOP_EVENT_REPLY, &r), ENOENT);
 	r.flags = 0x80000000;	/* no such flag */
 	ASSERT_ERRNO(xioctl(fd, VMIOP_EVENT_REPLY, &r), EINVAL);
-	w.flags = 1;
+	w.flags = 1u << 7;
 	ASSERT_ERRNO(xioctl(fd, VMIOP_EVENT_WAIT, &w), EINVAL);
 	w.flags = 0;
 	w.timeout_ms = -2;

@@ -22,9 +22,17 @@
  * the caller cannot receive them in (a read-only page) fails with -EFAULT
  * and nothing changed.
  *
+ * A session whose fd was opened O_RDONLY only reads the guest: it reads
+ * memory, registers, translations, maps pages read-only (PROT_WRITE is
+ * -EACCES, from mmap(2) itself), pauses and takes events, but commands that
+ * write guest memory or registers, and replies other than
+ * VMIOP_ACTION_CONTINUE, fail with -EBADF.  Its ring is mapped read-only:
+ * entries go back with VMIOP_EVENT_WAIT_F_TAIL.
+ *
  * Errors every ioctl can return, in addition to those listed per ioctl:
  *   -EFAULT   the argument (or a buffer it points to) is not accessible,
  *             or the argument cannot take the out fields
+ *   -EBADF    the command writes the guest and the session is read-only
  *   -E2BIG    @size is larger than the module's struct and the extra bytes
  *             are not zero
  *   -EINVAL   @size is smaller than the first version of the struct, unknown
@@ -945,23 +953,36 @@ struct vmiop_event_reply {
 };
 #define VMIOP_EVENT_REPLY _IO(VMIOP_TYPE, VMIOP_CMD_EVENT_REPLY)
 
+/*
+ * VMIOP_EVENT_WAIT: store @tail as the ring's tail first, as the consumer
+ * would through its mapping.  A session opened read-only maps the ring
+ * read-only and gives entries back this way.
+ */
+#define VMIOP_EVENT_WAIT_F_TAIL	(1u << 0)
+
 /**
  * struct vmiop_event_wait - VMIOP_EVENT_WAIT: sleep until events are ready
  * @size: sizeof(struct vmiop_event_wait)
- * @flags: must be 0
+ * @flags: 0 or VMIOP_EVENT_WAIT_F_TAIL
  * @timeout_ms: in, -1 waits for ever, 0 only looks
  * @ready: out, events in the ring
+ * @tail: in, with VMIOP_EVENT_WAIT_F_TAIL the new tail (it may move
+ *	forward up to head), else must be 0
+ * @reserved: must be 0
  *
  * poll(2)/epoll on the session fd reports EPOLLIN under the same condition.
  *
- * Errors: -ENXIO no ring; -ETIMEDOUT no event within @timeout_ms;
- *	-EINTR a signal arrived.
+ * Errors: -ENXIO no ring; -ETIMEDOUT no event within @timeout_ms (the tail
+ *	was stored); -EINTR a signal arrived (likewise); -EINVAL (F_TAIL)
+ *	@tail is behind the current tail or ahead of head: nothing stored.
  */
 struct vmiop_event_wait {
 	__u32 size;
 	__u32 flags;
 	__s32 timeout_ms;
 	__u32 ready;
+	__u32 tail;
+	__u32 reserved;
 };
 #define VMIOP_EVENT_WAIT _IO(VMIOP_TYPE, VMIOP_CMD_EVENT_WAIT)
 
