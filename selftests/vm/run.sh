@@ -23,6 +23,7 @@
 # its exit status (0 / other / 4).
 # --kernel: boot this bzImage instead of /boot/vmlinuz-KVER (intel default:
 # an LZ4 repack of it, built once by lz4kernel.sh; see README).
+# VMIOP_FUZZ_SEED / VMIOP_FUZZ_CALLS reach the fuzzer inside the VM.
 #
 # Output: the guest console (TAP) on stdout; last line
 #   vm: N passed, N failed, N skipped
@@ -432,6 +433,9 @@ main() {
 	append="$(vendor_append) loglevel=5 mitigations=off panic=-1 panic_on_warn=1"
 	append+=" oops=panic softlockup_panic=1 rdinit=/init vmiop.nonce=$nonce"
 	append+=" vmiop.demo=$demo${extra_append:+ $extra_append}"
+	# selftests/vmiop/fuzz.c: a seed to replay, a number of calls
+	append+="${VMIOP_FUZZ_SEED:+ vmiop.fuzz_seed=$VMIOP_FUZZ_SEED}"
+	append+="${VMIOP_FUZZ_CALLS:+ vmiop.fuzz_calls=$VMIOP_FUZZ_CALLS}"
 	: >"$log/serial1.log"
 
 	case "$vendor" in
