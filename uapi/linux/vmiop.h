@@ -560,7 +560,9 @@ struct vmiop_event_caps {
  * (pairs with the module's acquire load before it reuses them).  A full
  * ring makes vCPUs wait for space: events are never dropped.  Every event
  * needs a reply, so a ring with at least as many entries as the VM has
- * vCPUs never fills.
+ * vCPUs never fills.  A vCPU waiting for space counts as stopped for
+ * VMIOP_PAUSE.  A read-only session maps the ring PROT_READ and stores
+ * @tail with VMIOP_EVENT_WAIT_F_TAIL instead.
  */
 #define VMIOP_MMAP_RING_OFFSET	0ULL
 #define VMIOP_RING_MAX_ENTRIES	4096
@@ -933,7 +935,8 @@ struct vmiop_inject {
  *
  * Errors: -ENOENT no event @seq waits on @vcpu (already replied, or the
  *	vCPU index is wrong); -EINVAL an action the event type does not take,
- *	an unknown flag, an exception that cannot be injected.
+ *	an unknown flag, an exception that cannot be injected; -EBADF an
+ *	action other than VMIOP_ACTION_CONTINUE in a read-only session.
  */
 struct vmiop_event_reply {
 	__u32 size;
