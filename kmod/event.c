@@ -168,6 +168,17 @@ int vmiop_events_mmap(struct vmiop_session *sess, struct vm_area_struct *vma)
 	return remap_vmalloc_range(vma, ev->mem, vma->vm_pgoff);
 }
 
+/*
+ * A read-only session may step only where stepping leaves the guest as it
+ * is: with the monitor trap flag.  The trap flag shows in what the guest
+ * can see (SYSCALL's R11, exception frames) and vmiop rewrites what a
+ * stepped PUSHF stored.
+ */
+static bool vmiop_step_changes_guest(struct vmiop_session *sess)
+{
+	return sess->read_only && vmiop_step_method() != VMIOP_STEP_MTF;
+}
+
 long vmiop_ioctl_event_control(struct vmiop_session *sess, struct vmiop_event_control *c)
 {
 	struct vmiop_events *ev = vmiop_events_get(sess);
@@ -182,6 +193,8 @@ long vmiop_ioctl_event_control(struct vmiop_session *sess, struct vmiop_event_co
 		return -ENXIO;
 	if (vmiop_event_unavailable(c->type))
 		return -EOPNOTSUPP;
+	if (c->type == VMIOP_EVENT_SINGLESTEP && c->enable && vmiop_step_changes_guest(sess))
+		return -EBADF;
 	if (c->flags & VMIOP_EVENT_CTL_F_VCPU && c->vcpu >= KVM_MAX_VCPUS)
 		return -ENOENT;
 	if (c->nr_filter) {
@@ -281,15 +294,14 @@ static bool vmiop_ring_space(struct vmiop_session *sess, struct vmiop_vcpu *vv, 
  * 0 without posting if the session is gone, or -EINTR (as a negative
  * value in *err) when a signal arrived while the ring was full.  A vCPU
  * waiting for space is parked: a pause does not wait for the space, and
- * register calls run meanwhile (the event then reports the registers as
- * they are when it enters the ring).
+ * register calls run meanwhile.  The event still reports the exit as it
+ * happened; registers set meanwhile take effect before the reply's action,
+ * as those set while the event waits for its reply.
  */
 static u64 vmiop_ring_post(struct vmiop_session *sess, struct vmiop_events *ev,
 			   struct kvm_vcpu *vcpu, struct vmiop_event *e, int *err)
 {
-	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
 	enum vmiop_park_end end;
-	unsigned long jobs;
 	u64 seq;
 	u32 tail;
 
@@ -309,10 +321,8 @@ static u64 vmiop_ring_post(struct vmiop_session *sess, struct vmiop_events *ev,
 		 */
 		kvm_vcpu_srcu_read_unlock(vcpu);
 		spin_lock(&sess->state_lock);
-		jobs = vv->jobs_done;
 		end = vmiop_park_wait(sess, vcpu, &ev->space_wq, vmiop_ring_space, ev,
 				      msecs_to_jiffies(10));
-		jobs = vv->jobs_done - jobs;
 		spin_unlock(&sess->state_lock);
 		kvm_vcpu_srcu_read_lock(vcpu);
 		if (end == VMIOP_PARK_DETACHED)
@@ -321,9 +331,6 @@ static u64 vmiop_ring_post(struct vmiop_session *sess, struct vmiop_events *ev,
 			*err = -EINTR;
 			return 0;
 		}
-		/* A register call may have changed what the event reports. */
-		if (jobs)
-			vmiop_regs_get(vcpu, &e->regs);
 	}
 	seq = ++ev->seq;
 	e->seq = seq;
@@ -382,6 +389,8 @@ long vmiop_ioctl_event_reply(struct vmiop_session *sess, struct vmiop_event_repl
 		return -ENXIO;
 	/* Every other action writes the guest: registers, memory, exceptions. */
 	if (sess->read_only && r->action != VMIOP_ACTION_CONTINUE)
+		return -EBADF;
+	if (r->flags & VMIOP_REPLY_F_SINGLESTEP && vmiop_step_changes_guest(sess))
 		return -EBADF;
 	if (r->vcpu >= KVM_MAX_VCPUS)
 		return -ENOENT;

@@ -38,7 +38,7 @@ static int vmiop_detect_vendor(void)
 
 #define VMIOP_FEATURES (VMIOP_FEAT_PAUSE | VMIOP_FEAT_REGS | VMIOP_FEAT_MEM | \
 			VMIOP_FEAT_MMAP | VMIOP_FEAT_TRANSLATE | VMIOP_FEAT_MEMMAP | \
-			VMIOP_FEAT_EVENTS)
+			VMIOP_FEAT_EVENTS | VMIOP_FEAT_READ_ONLY)
 
 union vmiop_ioctl_arg {
 	struct { __u32 size, flags; } hdr;

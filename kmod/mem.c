@@ -39,6 +39,9 @@ static int vmiop_range_check(struct kvm *kvm, u64 gpa, u64 len, bool write)
 			return -ENXIO;
 		if (write && slot->flags & KVM_MEM_READONLY)
 			return -EROFS;
+		/* See vmiop_pin_for_write(). */
+		if (write && kvm->dirty_ring_size && kvm_slot_dirty_track_enabled(slot))
+			return -EOPNOTSUPP;
 		gfn = slot->base_gfn + slot->npages;
 	}
 	return 0;
@@ -124,22 +127,53 @@ int vmiop_gpa_read(struct vmiop_session *sess, u64 gpa, void *buf, u32 len)
 	return ret;
 }
 
-/* The page behind guest-physical @gfn, pinned for writing; kvm->srcu held. */
-static int vmiop_pin_for_write(struct vmiop_session *sess, gfn_t gfn, struct page **page)
+/*
+ * The page behind guest-physical @gfn, pinned for writing, and its memslot,
+ * valid while the caller holds kvm->srcu.
+ */
+static int vmiop_pin_for_write(struct vmiop_session *sess, gfn_t gfn, struct page **page,
+			       struct kvm_memory_slot **slot)
 {
-	struct kvm_memory_slot *slot = vmiop_ram_slot(sess->kvm, gfn);
+	struct kvm *kvm = sess->kvm;
 	long got;
 
-	if (!slot)
+	*slot = vmiop_ram_slot(kvm, gfn);
+	if (!*slot)
 		return -ENXIO;
-	if (slot->flags & KVM_MEM_READONLY)
+	if ((*slot)->flags & KVM_MEM_READONLY)
 		return -EROFS;
+	/*
+	 * KVM's dirty ring takes entries only from a running vCPU: a write
+	 * it would miss while the VMM tracks dirty pages is refused.
+	 */
+	if (kvm->dirty_ring_size && kvm_slot_dirty_track_enabled(*slot))
+		return -EOPNOTSUPP;
 	mmap_read_lock(sess->mm);
-	got = get_user_pages_remote(sess->mm, __gfn_to_hva_memslot(slot, gfn), 1,
+	got = get_user_pages_remote(sess->mm, __gfn_to_hva_memslot(*slot, gfn), 1,
 				    FOLL_WRITE, page, NULL, NULL);
 	mmap_read_unlock(sess->mm);
 	return got == 1 ? 0 : -EIO;
 }
+
+/*
+ * The done count reaches the caller between pinning and landing, under
+ * kvm->srcu, where a fault must not be taken (it could last, and the
+ * VMM's memslot updates wait for srcu readers): the struct was faulted in
+ * just before; should it have gone again, -EAGAIN has the op start over.
+ */
+static int vmiop_put_done(const struct vmiop_uarg *ua, const struct vmiop_mem_batch *b)
+{
+	unsigned long left;
+
+	if (!access_ok(ua->ptr, ua->len))
+		return -EFAULT;
+	pagefault_disable();
+	left = __copy_to_user_inatomic(ua->ptr, b, ua->len);
+	pagefault_enable();
+	return left ? -EAGAIN : 0;
+}
+
+#define VMIOP_WRITE_OP_TRIES 8
 
 /*
  * One write op, all or nothing: the caller's bytes are copied in and every
@@ -153,52 +187,68 @@ static int vmiop_write_op(struct vmiop_session *sess, const struct vmiop_mem_op 
 {
 	gfn_t first = op->gpa >> PAGE_SHIFT;
 	unsigned int nr = ((op->gpa + op->len - 1) >> PAGE_SHIFT) - first + 1;
-	unsigned int pinned = 0, i, off = offset_in_page(op->gpa);
-	u32 done_bytes;
+	struct kvm_memory_slot **slots;
+	unsigned int pinned, i, off;
 	struct page **pages;
-	const u8 *src;
-	int idx, ret;
+	int idx, ret, tries;
+	u32 done_bytes;
+	u8 *src;
 
-	src = vmemdup_user(u64_to_user_ptr(op->buf), op->len);
-	if (IS_ERR(src))
-		return PTR_ERR(src);
-	ret = -ENOMEM;
+	src = kvmalloc(op->len, GFP_KERNEL_ACCOUNT);
 	pages = kvmalloc_array(nr, sizeof(*pages), GFP_KERNEL_ACCOUNT);
-	if (!pages)
-		goto out_src;
+	slots = kvmalloc_array(nr, sizeof(*slots), GFP_KERNEL_ACCOUNT);
+	ret = -ENOMEM;
+	if (!src || !pages || !slots)
+		goto out;
+	ret = -EFAULT;
+	if (copy_from_user(src, u64_to_user_ptr(op->buf), op->len))
+		goto out;
 
-	idx = srcu_read_lock(&sess->kvm->srcu);
-	for (ret = 0; pinned < nr; pinned++) {
-		ret = fatal_signal_pending(current) ? -EINTR :
-		      vmiop_pin_for_write(sess, first + pinned, &pages[pinned]);
-		if (ret)
-			break;
-		cond_resched();
-	}
-	if (!ret) {
-		b->done++;
+	for (tries = 0; tries < VMIOP_WRITE_OP_TRIES; tries++) {
+		/* Faults the caller's struct in, unchanged. */
 		ret = vmiop_uarg_put(ua, b);
 		if (ret)
-			b->done--;
-	}
-	for (i = 0, done_bytes = 0; i < pinned; i++) {
-		if (!ret) {
-			unsigned int n = min_t(u32, PAGE_SIZE - off, op->len - done_bytes);
-			void *kaddr = kmap_local_page(pages[i]);
-
-			memcpy(kaddr + off, src + done_bytes, n);
-			kunmap_local(kaddr);
-			set_page_dirty_lock(pages[i]);
-			vmiop_mark_dirty(sess->kvm, vmiop_ram_slot(sess->kvm, first + i),
-					 first + i);
-			done_bytes += n;
-			off = 0;
+			break;
+		idx = srcu_read_lock(&sess->kvm->srcu);
+		for (pinned = 0; pinned < nr; pinned++) {
+			ret = fatal_signal_pending(current) ? -EINTR :
+			      vmiop_pin_for_write(sess, first + pinned, &pages[pinned],
+						  &slots[pinned]);
+			if (ret)
+				break;
+			cond_resched();
 		}
-		put_page(pages[i]);
+		if (!ret) {
+			b->done++;
+			ret = vmiop_put_done(ua, b);
+			if (ret)
+				b->done--;
+		}
+		off = offset_in_page(op->gpa);
+		for (i = 0, done_bytes = 0; i < pinned; i++) {
+			if (!ret) {
+				u32 n = min_t(u32, PAGE_SIZE - off, op->len - done_bytes);
+				void *kaddr = kmap_local_page(pages[i]);
+
+				memcpy(kaddr + off, src + done_bytes, n);
+				kunmap_local(kaddr);
+				set_page_dirty_lock(pages[i]);
+				vmiop_mark_dirty(sess->kvm, slots[i], first + i);
+				done_bytes += n;
+				off = 0;
+			}
+			put_page(pages[i]);
+		}
+		srcu_read_unlock(&sess->kvm->srcu, idx);
+		if (ret != -EAGAIN)
+			break;
 	}
-	srcu_read_unlock(&sess->kvm->srcu, idx);
+	/* A struct that keeps going away as it is written cannot take the result. */
+	if (ret == -EAGAIN)
+		ret = -EFAULT;
+out:
+	kvfree(slots);
 	kvfree(pages);
-out_src:
 	kvfree(src);
 	return ret;
 }

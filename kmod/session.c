@@ -13,6 +13,11 @@
 #include "abi.h"
 #include "vmiop.h"
 
+/* The VM's process is the owner of its mm (vmiop_attach_allowed()). */
+#ifndef CONFIG_MEMCG
+#error "vmiop needs CONFIG_MEMCG: it finds the VM's process as mm->owner"
+#endif
+
 static DEFINE_HASHTABLE(vmiop_sessions, 6);
 static DEFINE_MUTEX(vmiop_sessions_lock);	/* writers of the table */
 static atomic_t vmiop_nr_sessions = ATOMIC_INIT(0);

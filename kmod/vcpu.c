@@ -32,7 +32,6 @@ static void vmiop_run_jobs(struct vmiop_session *sess, struct vmiop_vcpu *vv,
 	while ((job = list_first_entry_or_null(&vv->jobs, struct vmiop_job, node))) {
 		list_del_init(&job->node);
 		job->started = true;
-		vv->jobs_done++;
 		spin_unlock(&sess->state_lock);
 
 		kvm_vcpu_srcu_read_lock(vcpu);
@@ -88,7 +87,7 @@ enum vmiop_park_end vmiop_park_wait(struct vmiop_session *sess, struct kvm_vcpu 
 		}
 		spin_unlock(&sess->state_lock);
 		/*
-		 * pairs with the wake-ups of vmiop_queue_job(), vmiop_unpause(),
+		 * pairs with the wake-ups of vmiop_vcpu_call(), vmiop_unpause(),
 		 * vmiop_event_set_reply(), detach, and those that free ring space
 		 */
 		wait_event_interruptible_timeout(*wq, vmiop_park_should_wake(sess, vv, done, ctx),

@@ -136,10 +136,9 @@ void vmiop_hooks_remove(void);
 
 /* Per-vCPU state; indexed by kvm_vcpu->vcpu_idx.  Protected by sess->state_lock. */
 struct vmiop_vcpu {
-	bool parked;		/* its thread waits in vmiop_park() or for a reply */
+	bool parked;		/* its thread waits in vmiop_park_wait() */
 	bool acked;		/* out of guest mode for the current pause */
 	struct list_head jobs;	/* struct vmiop_job, run by the parked thread */
-	unsigned long jobs_done;	/* how many it ran */
 	wait_queue_head_t wq;	/* the parked thread waits here */
 
 	/* The event this vCPU waits on (ev_seq 0: none). */

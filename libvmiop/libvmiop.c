@@ -60,7 +60,23 @@ int vmiop_open(struct vmiop **out)
 
 int vmiop_open_readonly(struct vmiop **out)
 {
-	return vmiop_open_mode(out, O_RDONLY);
+	struct vmiop_api api;
+	struct vmiop *v;
+	int ret;
+
+	ret = vmiop_open_mode(&v, O_RDONLY);
+	if (ret)
+		return ret;
+	/* A module that ignores the access mode would hand out a writable session. */
+	ret = vmiop_get_api(v, &api);
+	if (!ret && !(api.features & VMIOP_FEAT_READ_ONLY))
+		ret = -EOPNOTSUPP;
+	if (ret) {
+		vmiop_close(v);
+		return ret;
+	}
+	*out = v;
+	return 0;
 }
 
 void vmiop_close(struct vmiop *v)
@@ -535,7 +551,13 @@ int vmiop_event_dispatch(struct vmiop *v, struct vmiop_ring *ring,
 				return ret;
 		}
 		ret = vmiop_event_reply(v, ev, &r);
-		vmiop_ring_advance(ring, 1);
+		/*
+		 * A refused reply leaves its vCPU waiting: the entry stays for
+		 * the caller to answer.  -ENOENT: nobody waits for it any more.
+		 */
+		if (ret && ret != -ENOENT)
+			return ret;
+		ret = vmiop_ring_advance(ring, 1);
 		if (ret)
 			return ret;
 		n++;

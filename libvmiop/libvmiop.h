@@ -27,6 +27,7 @@ int vmiop_open(struct vmiop **out);
  * registers, pauses and takes events, but cannot write the guest (those
  * calls fail with -EBADF, replies other than "continue" too).  For
  * forensic tools that should hold no more rights than they use.
+ * -EOPNOTSUPP: the module would not enforce it (no VMIOP_FEAT_READ_ONLY).
  */
 int vmiop_open_readonly(struct vmiop **out);
 /* Detaches (the VM resumes, everything the session did is undone) and frees. */
@@ -148,15 +149,18 @@ static inline struct vmiop_event *vmiop_ring_peek(const struct vmiop_ring *r)
 /* vmiop_ring_advance() of a read-only session: a system call. */
 int vmiop_ring_advance_readonly(struct vmiop_ring *r, unsigned int n);
 
-/* Gives @n read events' entries back to the module. */
-static inline void vmiop_ring_advance(struct vmiop_ring *r, unsigned int n)
+/*
+ * Gives @n read events' entries back to the module.  0, or for a
+ * read-only session the system call's -errno (-EINVAL: @n is more than
+ * was ready).
+ */
+static inline int vmiop_ring_advance(struct vmiop_ring *r, unsigned int n)
 {
-	if (r->readonly_fd >= 0) {
-		vmiop_ring_advance_readonly(r, n);
-		return;
-	}
+	if (r->readonly_fd >= 0)
+		return vmiop_ring_advance_readonly(r, n);
 	/* pairs with the module's load-acquire of tail before reusing entries */
 	__atomic_store_n(r->tail, *r->tail + n, __ATOMIC_RELEASE);
+	return 0;
 }
 
 /*
@@ -197,7 +201,9 @@ typedef int (*vmiop_event_handler)(struct vmiop *v, const struct vmiop_event *ev
 /*
  * Handles every ready event: calls handlers[ev->type] (NULL: continue),
  * sends the reply, frees the entry.  handlers has VMIOP_EVENT_NR_TYPES
- * entries.  Returns the number of events handled, or a handler's error.
+ * entries.  Returns the number of events handled, or a handler's error,
+ * or the error of a reply the module refused (that event stays in the
+ * ring, its vCPU still waiting).
  */
 int vmiop_event_dispatch(struct vmiop *v, struct vmiop_ring *ring,
 			 const vmiop_event_handler *handlers, void *opaque);

@@ -160,6 +160,47 @@ TEST(written_pages_are_in_the_dirty_log)
 }
 
 /*
+ * A VM whose VMM tracks dirty pages in KVM's dirty ring: that ring takes
+ * entries only from a running vCPU, so a write vmiop could not record is
+ * refused, whole, rather than lost to a migration.
+ */
+TEST(write_is_refused_where_the_dirty_ring_would_miss_it)
+{
+	int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC), vm;
+	struct kvm_enable_cap cap = { .cap = KVM_CAP_DIRTY_LOG_RING, .args = { 4096 * 16 } };
+	void *mem = mmap(NULL, 2 << 20, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct kvm_userspace_memory_region r = {
+		.slot = 0, .guest_phys_addr = 0, .memory_size = 2 << 20,
+		.userspace_addr = (uintptr_t)mem,
+	};
+	uint64_t word = 0x0123456789abcdefULL, got = 0;
+	struct vmiop *v;
+
+	ASSERT_GE(kvm, 0);
+	ASSERT_TRUE(mem != MAP_FAILED);
+	vm = ioctl(kvm, KVM_CREATE_VM, 0);
+	ASSERT_GE(vm, 0);
+	if (ioctl(vm, KVM_CHECK_EXTENSION, KVM_CAP_DIRTY_LOG_RING) <= 0)
+		SKIP("this KVM has no dirty ring");
+	ASSERT_EQ(ioctl(vm, KVM_ENABLE_CAP, &cap), 0);
+	ASSERT_EQ(ioctl(vm, KVM_SET_USER_MEMORY_REGION, &r), 0);
+	ASSERT_EQ(vmiop_open(&v), 0);
+	ASSERT_EQ(vmiop_attach_fd(v, vm), 0);
+	/* Not tracking: written as always. */
+	ASSERT_EQ(vmiop_write_pa(v, 0x1000, &word, sizeof(word)), 0);
+	ASSERT_EQ(vmiop_read_pa(v, 0x1000, &got, sizeof(got)), 0);
+	EXPECT_EQ(got, word);
+	/* Tracking: refused, nothing written. */
+	r.flags = KVM_MEM_LOG_DIRTY_PAGES;
+	ASSERT_EQ(ioctl(vm, KVM_SET_USER_MEMORY_REGION, &r), 0);
+	ASSERT_ERRNO(vmiop_write_pa(v, 0x2000, &word, sizeof(word)), EOPNOTSUPP);
+	EXPECT_EQ(*(uint64_t *)((uint8_t *)mem + 0x2000), 0);
+	vmiop_close(v);
+	close(vm);
+	close(kvm);
+}
+
+/*
  * An argument struct the module can read but not write back: commands with
  * out fields fail with -EFAULT and do nothing; those without succeed.
  */
@@ -370,15 +411,27 @@ TEST(read_only_session_takes_events_and_only_continues)
 	struct tvm *tvm = tvm_create(1, 0);
 	struct vmiop_filter_range leaf = { 0x40000170, 0x40000170 };
 	struct vmiop_event_reply r = { .action = VMIOP_ACTION_SET_RESULT };
+	struct vmiop_event_caps caps;
 	struct vmiop_ring *ring;
 	struct vmiop_event *ev;
+	struct vmiop_api api;
 	struct vmiop *v;
 	uint64_t seq = 0;
 	int i;
 
 	ASSERT_EQ(vmiop_open_readonly(&v), 0);
 	ASSERT_EQ(vmiop_attach_fd(v, tvm_vm_fd(tvm)), 0);
+	ASSERT_EQ(vmiop_get_api(v, &api), 0);
+	EXPECT_TRUE(api.features & VMIOP_FEAT_READ_ONLY);
+	ASSERT_EQ(vmiop_event_caps(v, &caps), 0);
 	ASSERT_TRUE((ring = vt_ring_setup(v, 2)) != NULL);
+	/* Steps with the trap flag show in the guest; with MTF they do not. */
+	if (caps.singlestep == VMIOP_STEP_TRAP_FLAG) {
+		ASSERT_ERRNO(vmiop_event_enable(v, VMIOP_EVENT_SINGLESTEP, -1, NULL, 0), EBADF);
+	} else {
+		ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_SINGLESTEP, 0, NULL, 0), 0);
+		ASSERT_EQ(vmiop_event_disable(v, VMIOP_EVENT_SINGLESTEP, 0), 0);
+	}
 	/* Mapped read-only: a store would fault. */
 	EXPECT_EQ(mprotect(ring->mem, ring->mem_size, PROT_READ | PROT_WRITE), -1);
 	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, &leaf, 1), 0);
@@ -392,6 +445,13 @@ TEST(read_only_session_takes_events_and_only_continues)
 		r.action = VMIOP_ACTION_SKIP;
 		ASSERT_ERRNO(vmiop_event_reply(v, ev, &r), EBADF);
 		r.action = VMIOP_ACTION_SET_RESULT;
+		if (caps.singlestep == VMIOP_STEP_TRAP_FLAG) {
+			struct vmiop_event_reply step = {
+				.action = VMIOP_ACTION_CONTINUE, .flags = VMIOP_REPLY_F_SINGLESTEP,
+			};
+
+			ASSERT_ERRNO(vmiop_event_reply(v, ev, &step), EBADF);
+		}
 		ASSERT_EQ(vmiop_event_continue(v, ev), 0);
 		vmiop_ring_advance(ring, 1);
 		EXPECT_EQ(*ring->tail, (unsigned int)seq);

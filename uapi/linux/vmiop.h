@@ -17,7 +17,9 @@
  * An ioctl that fails has changed nothing: not guest memory, not guest
  * registers, not the session (its pause count, its ring, its events) —
  * whatever its error; only a batch of memory writes keeps the ops its
- * @done counts, each whole.  One that succeeds has written its out fields: a
+ * @done counts, each whole, and VMIOP_EVENT_WAIT with
+ * VMIOP_EVENT_WAIT_F_TAIL keeps the tail it stored before it waited
+ * (-ETIMEDOUT, -EINTR).  One that succeeds has written its out fields: a
  * command that changes something writes them before it does, so a struct
  * the caller cannot receive them in (a read-only page) fails with -EFAULT
  * and nothing changed.
@@ -26,8 +28,12 @@
  * memory, registers, translations, maps pages read-only (PROT_WRITE is
  * -EACCES, from mmap(2) itself), pauses and takes events, but commands that
  * write guest memory or registers, and replies other than
- * VMIOP_ACTION_CONTINUE, fail with -EBADF.  Its ring is mapped read-only:
- * entries go back with VMIOP_EVENT_WAIT_F_TAIL.
+ * VMIOP_ACTION_CONTINUE, fail with -EBADF; so do single steps where they
+ * are made with the trap flag, which the guest can see (enabling
+ * VMIOP_EVENT_SINGLESTEP, VMIOP_REPLY_F_SINGLESTEP; vmiop_event_caps.
+ * singlestep says).  Its ring is mapped read-only: entries go back with
+ * VMIOP_EVENT_WAIT_F_TAIL.  VMIOP_FEAT_READ_ONLY says the module enforces
+ * this (an older one ignores the access mode).
  *
  * Errors every ioctl can return, in addition to those listed per ioctl:
  *   -EFAULT   the argument (or a buffer it points to) is not accessible,
@@ -83,6 +89,8 @@ enum {
 #define VMIOP_FEAT_TRANSLATE	(1ULL << 4)	/* VMIOP_TRANSLATE */
 #define VMIOP_FEAT_MEMMAP	(1ULL << 5)	/* VMIOP_GET_MEMMAP */
 #define VMIOP_FEAT_EVENTS	(1ULL << 6)	/* the event ring; VMIOP_EVENT_CAPS */
+/* an O_RDONLY session only reads the guest; VMIOP_EVENT_WAIT_F_TAIL */
+#define VMIOP_FEAT_READ_ONLY	(1ULL << 7)
 
 /**
  * struct vmiop_api - VMIOP_GET_API
@@ -390,14 +398,18 @@ struct vmiop_mem_op {
  * buffer is read whole and its target pages are all found before the
  * first byte lands, so an op that fails (an unreadable buffer, memory the
  * VMM removed meanwhile) has written nothing.  Every page a write touches
- * is recorded in KVM's dirty bitmap.
+ * is recorded in KVM's dirty bitmap.  While the VMM tracks dirty pages
+ * with KVM's dirty ring instead (KVM_CAP_DIRTY_LOG_RING), which takes
+ * entries only from a running vCPU, writes fail with -EOPNOTSUPP rather
+ * than go unrecorded.
  *
  * Errors: -ENXIO part of a range is not guest RAM (a hole or MMIO);
  *	-EROFS (write) part of a range is a read-only memslot;
  *	-EIO the VMM's memory behind the range cannot be had (e.g. it
  *	mapped it read-only or without backing);
  *	-EINVAL a zero or too long length, or gpa + len overflows;
- *	-ENOMEM (write) no memory to stage the op's bytes in.
+ *	-ENOMEM (write) no memory to stage the op's bytes in;
+ *	-EOPNOTSUPP (write) the VMM tracks dirty pages in a dirty ring.
  */
 struct vmiop_mem_batch {
 	__u32 size;
@@ -561,7 +573,9 @@ struct vmiop_event_caps {
  * ring makes vCPUs wait for space: events are never dropped.  Every event
  * needs a reply, so a ring with at least as many entries as the VM has
  * vCPUs never fills.  A vCPU waiting for space counts as stopped for
- * VMIOP_PAUSE.  A read-only session maps the ring PROT_READ and stores
+ * VMIOP_PAUSE, and the register calls work on it; its event reports the
+ * exit as it happened when it enters the ring, and registers set
+ * meanwhile take effect before the reply's action.  A read-only session maps the ring PROT_READ and stores
  * @tail with VMIOP_EVENT_WAIT_F_TAIL instead.
  */
 #define VMIOP_MMAP_RING_OFFSET	0ULL
