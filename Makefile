@@ -64,8 +64,27 @@ GUEST_HDR := selftests/lib/guest.h selftests/include/vmtest.h
 
 tools: $(B)/vmiop $(B)/vmiop-demo
 
-$(B)/vmiop: tools/vmiop.c $(B)/libvmiop.a $(LIB_HDR)
-	$(CC) $(CFLAGS) $(USER_CFLAGS) $(STATIC) -o $@ $< $(B)/libvmiop.a
+# The guest-OS layer (osi/): Linux from its own BTF and kallsyms, on top of
+# libvmiop, for the tools; the page walker is the module's own.
+OSI_SRC := osi/vmem.c osi/linux.c osi/btf.c osi/kallsyms.c kmod/pgwalk.c
+OSI_HDR := osi/vmem.h osi/linux.h osi/btf.h osi/kallsyms.h kmod/pgwalk.h
+OSI_OBJ := $(patsubst %.c,$(B)/osi-obj/%.o,$(notdir $(OSI_SRC)))
+OSI_CFLAGS := -Iosi -Ikmod
+
+$(B)/osi-obj/%.o: osi/%.c $(OSI_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(USER_CFLAGS) $(OSI_CFLAGS) -c -o $@ $<
+
+$(B)/osi-obj/pgwalk.o: kmod/pgwalk.c kmod/pgwalk.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(USER_CFLAGS) $(OSI_CFLAGS) -c -o $@ $<
+
+$(B)/libvmiop-osi.a: $(OSI_OBJ)
+	$(AR) rcs $@ $^
+
+$(B)/vmiop: tools/vmiop.c $(B)/libvmiop.a $(B)/libvmiop-osi.a $(LIB_HDR) $(OSI_HDR)
+	$(CC) $(CFLAGS) $(USER_CFLAGS) $(OSI_CFLAGS) $(STATIC) -o $@ $< $(B)/libvmiop-osi.a \
+		$(B)/libvmiop.a
 
 $(B)/vmiop-demo: tools/demo.c $(GUEST_SRC) $(GUEST_HDR) $(B)/libvmiop.a $(LIB_HDR)
 	$(CC) $(CFLAGS) $(USER_CFLAGS) $(STATIC) -o $@ $< $(GUEST_SRC) $(B)/libvmiop.a -lpthread
@@ -79,10 +98,13 @@ $(B)/selftests/%: selftests/vmiop/%.c $(GUEST_SRC) $(GUEST_HDR) $(B)/libvmiop.a 
 	$(CC) $(CFLAGS) $(USER_CFLAGS) $(STATIC) -o $@ $< $(GUEST_SRC) $(B)/libvmiop.a -lpthread
 
 # The CLI test runs the tool's own main(), renamed.
-$(B)/selftests/cli: selftests/vmiop/cli.c tools/vmiop.c $(GUEST_SRC) $(GUEST_HDR) $(B)/libvmiop.a $(LIB_HDR)
+$(B)/selftests/cli: selftests/vmiop/cli.c tools/vmiop.c $(GUEST_SRC) $(GUEST_HDR) $(B)/libvmiop.a \
+		$(B)/libvmiop-osi.a $(LIB_HDR) $(OSI_HDR)
 	@mkdir -p $(dir $@) $(B)/obj
-	$(CC) $(CFLAGS) $(USER_CFLAGS) -Dmain=vmiop_cli_main -c -o $(B)/obj/cli-tool.o tools/vmiop.c
-	$(CC) $(CFLAGS) $(USER_CFLAGS) $(STATIC) -o $@ $< $(B)/obj/cli-tool.o $(GUEST_SRC) $(B)/libvmiop.a -lpthread
+	$(CC) $(CFLAGS) $(USER_CFLAGS) $(OSI_CFLAGS) -Dmain=vmiop_cli_main -c -o $(B)/obj/cli-tool.o \
+		tools/vmiop.c
+	$(CC) $(CFLAGS) $(USER_CFLAGS) $(STATIC) -o $@ $< $(B)/obj/cli-tool.o $(GUEST_SRC) \
+		$(B)/libvmiop-osi.a $(B)/libvmiop.a -lpthread
 
 $(B)/vmiop-bench: bench/bench.c $(GUEST_SRC) $(GUEST_HDR) $(B)/libvmiop.a $(LIB_HDR)
 	$(CC) $(CFLAGS) $(USER_CFLAGS) $(STATIC) -o $@ $< $(GUEST_SRC) $(B)/libvmiop.a -lpthread

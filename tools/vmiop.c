@@ -19,6 +19,8 @@
 #include <unistd.h>
 
 #include <libvmiop.h>
+#include "kallsyms.h"
+#include "linux.h"
 
 static const char *prog = "vmiop";
 
@@ -38,7 +40,12 @@ static void usage(void)
 		"  events TYPES [COUNT]   log events (cpuid,hypercall,... or all) until\n"
 		"                         COUNT were seen or SIGINT/SIGTERM; the guest\n"
 		"                         runs on as if unobserved.  cr+reads, msr+reads:\n"
-		"                         reads too; cr+changes: writes that change it\n", prog);
+		"                         reads too; cr+changes: writes that change it\n"
+		"  linux                  the guest kernel: banner, KASLR slide, BTF, symbols\n"
+		"  ps                     the guest's processes (and what each vCPU runs)\n"
+		"  sym NAME               a guest kernel symbol's address\n"
+		"                         (these three need no profile: the guest kernel's\n"
+		"                         own BTF and kallsyms; the VM is paused meanwhile)\n", prog);
 	exit(2);
 }
 
@@ -128,6 +135,116 @@ static void cmd_regs(struct vmiop *v, unsigned int vcpu)
 	if (ret)
 		die("read the registers", ret);
 	print_regs(&r);
+}
+
+/* ---- the guest's Linux, from its own BTF and kallsyms (osi/) ---- */
+
+static int read_pa_cb(void *ctx, uint64_t pa, void *buf, size_t len)
+{
+	return vmiop_read_pa(ctx, pa, buf, len);
+}
+
+/*
+ * Pauses the VM and finds its Linux kernel; the caller resumes.  @cpus
+ * gets every vCPU's registers (at most 64).
+ */
+static unsigned int open_linux(struct vmiop *v, struct osi_linux *l, struct osi_cpu *cpus)
+{
+	struct vmiop_vm_info info;
+	char why[256];
+	unsigned int i, n;
+	int ret;
+
+	if ((ret = vmiop_vm_info(v, &info)))
+		die("query the VM", ret);
+	if ((ret = vmiop_pause(v)) < 0)
+		die("pause the VM", ret);
+	n = info.nr_vcpus < 64 ? info.nr_vcpus : 64;
+	for (i = 0; i < n; i++) {
+		struct vmiop_regs r;
+
+		if ((ret = vmiop_get_regs(v, i, &r))) {
+			vmiop_resume(v);
+			die("read the registers", ret);
+		}
+		cpus[i].cr3 = r.cr3;
+		cpus[i].gs_base = r.gs.base;
+		cpus[i].kernel_gs_base = r.kernel_gs_base;
+		cpus[i].la57 = r.cr4 & (1u << 12);
+	}
+	ret = osi_linux_open(l, read_pa_cb, v, cpus, n, info.maxphyaddr, why, sizeof(why));
+	if (ret) {
+		vmiop_resume(v);
+		fprintf(stderr, "%s: no Linux kernel understood in the guest: %s\n", prog, why);
+		exit(1);
+	}
+	return n;
+}
+
+static void cmd_linux(struct vmiop *v)
+{
+	struct osi_cpu cpus[64];
+	struct osi_linux l;
+
+	open_linux(v, &l, cpus);
+	vmiop_resume(v);
+	printf("banner      %s\n", l.banner[0] ? l.banner : "(linux_banner not readable)");
+	printf("_text       0x%016" PRIx64 "\n", l.text);
+	printf("kaslr slide %s0x%" PRIx64 "\n", osi_linux_kaslr_slide(&l) < 0 ? "-" : "",
+	       (uint64_t)(osi_linux_kaslr_slide(&l) < 0 ? -osi_linux_kaslr_slide(&l) :
+			  osi_linux_kaslr_slide(&l)));
+	printf("btf         0x%016" PRIx64 ", %zu bytes\n", l.btf_va, l.btf_size);
+	printf("kallsyms    %u symbols\n", kallsyms_count(l.ks));
+	osi_linux_close(&l);
+}
+
+static int print_task(void *ctx, const struct osi_task *t)
+{
+	(void)ctx;
+	printf("%7d %7d %c %-16s 0x%016" PRIx64 " 0x%016" PRIx64 "\n", t->pid, t->tgid,
+	       osi_task_state_letter(t->state), t->comm, t->pgd, t->va);
+	return 0;
+}
+
+static void cmd_ps(struct vmiop *v)
+{
+	struct osi_cpu cpus[64];
+	struct osi_linux l;
+	struct osi_task t;
+	unsigned int i, n;
+	int ret;
+
+	n = open_linux(v, &l, cpus);
+	printf("%7s %7s %c %-16s %-18s %s\n", "PID", "TGID", 'S', "COMM", "PGD", "TASK");
+	ret = osi_linux_tasks(&l, print_task, NULL);
+	for (i = 0; i < n; i++) {
+		if (!osi_linux_current(&l, &cpus[i], &t))
+			printf("vCPU %u runs pid %d (%s)\n", i, t.pid, t.comm);
+		else
+			printf("vCPU %u: its per-CPU area is not found\n", i);
+	}
+	vmiop_resume(v);
+	osi_linux_close(&l);
+	if (ret)
+		die("walk the task list", ret);
+}
+
+static void cmd_sym(struct vmiop *v, const char *name)
+{
+	struct osi_cpu cpus[64];
+	struct osi_linux l;
+	uint64_t addr;
+	int ret;
+
+	open_linux(v, &l, cpus);
+	vmiop_resume(v);
+	ret = osi_linux_symbol(&l, name, &addr);
+	osi_linux_close(&l);
+	if (ret == -ENOENT) {
+		fprintf(stderr, "%s: the guest kernel has no symbol %s\n", prog, name);
+		exit(1);
+	}
+	printf("0x%016" PRIx64 " %s\n", addr, name);
 }
 
 static void hexdump(uint64_t addr, const uint8_t *p, size_t len)
@@ -445,6 +562,12 @@ int main(int argc, char **argv)
 			      argc > 1 ? (unsigned int)parse_u64(argv[1], "vcpu") : 0);
 	else if (!strcmp(cmd, "pause-for") && argc == 1)
 		cmd_pause_for(v, parse_u64(argv[0], "seconds"));
+	else if (!strcmp(cmd, "linux") && argc == 0)
+		cmd_linux(v);
+	else if (!strcmp(cmd, "ps") && argc == 0)
+		cmd_ps(v);
+	else if (!strcmp(cmd, "sym") && argc == 1)
+		cmd_sym(v, argv[0]);
 	else if (!strcmp(cmd, "events") && argc >= 1 && argc <= 2)
 		cmd_events(v, argv[0], argc > 1 ? parse_u64(argv[1], "count") : 0);
 	else
