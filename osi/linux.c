@@ -15,6 +15,22 @@
 /* ... and one task walk, per task a handful. */
 #define WALK_BUDGET_PER_TASK 16
 
+/*
+ * Reads of kernel memory: the whole range in the kernel half, so that a
+ * forged pointer plus an offset cannot land in pages a guest user maps.
+ */
+static int kread(struct osi_vmem *vm, uint64_t va, void *buf, size_t len)
+{
+	if (!osi_kernel_ptr(vm, va & ~7ULL) || va + len < va)
+		return -EFAULT;
+	return osi_read_va(vm, va, buf, len);
+}
+
+static int kread_u64(struct osi_vmem *vm, uint64_t va, uint64_t *val)
+{
+	return kread(vm, va, val, sizeof(*val));
+}
+
 static int why_set(char *why, size_t why_len, int ret, const char *fmt, ...)
 {
 	va_list ap;
@@ -53,6 +69,9 @@ static int osi_read_image(struct osi_vmem *vm, uint64_t text, uint8_t *buf, size
 {
 	uint64_t off = 0;
 
+	/* Not past the kernel's window into module space. */
+	if (len > OSI_KERNEL_MAP_END - text)
+		len = OSI_KERNEL_MAP_END - text;
 	while (off < len) {
 		uint64_t pa, run_pa, run_off;
 		int ret = osi_translate(vm, text + off, &pa, NULL);
@@ -69,53 +88,39 @@ static int osi_read_image(struct osi_vmem *vm, uint64_t text, uint8_t *buf, size
 			if (osi_translate(vm, text + off, &pa, NULL) || pa != run_pa + (off - run_off))
 				break;
 		}
-		ret = vm->read_pa(vm->ctx, run_pa, buf + run_off, off - run_off);
-		if (ret)
-			return ret;
+		/* A page outside guest RAM is a hole, not the end of the kernel. */
+		if (vm->read_pa(vm->ctx, run_pa, buf + run_off, off - run_off))
+			memset(buf + run_off, 0, off - run_off);
 	}
 	return 0;
 }
 
-/* Base BTF in the image: where kallsyms says, else the first that parses whole. */
+/*
+ * The kernel's own BTF, where kallsyms says it starts.  No scan for the
+ * magic elsewhere: module, freed and planted copies abound, and a kernel
+ * without __start_BTF has none of its own to find.
+ */
 static int osi_find_btf(struct osi_linux *l, const uint8_t *img, size_t len, char *why,
 			size_t why_len)
 {
-	static const uint8_t sig[8] = { 0x9f, 0xeb, 0x01, 0x00, 0x18, 0x00, 0x00, 0x00 };
 	uint64_t start;
 	uint32_t id;
 	size_t off;
 
-	if (!kallsyms_lookup(l->ks, "__start_BTF", &start, NULL) && start >= l->text &&
-	    start - l->text < len) {
-		off = start - l->text;
-		if (btf_parse(img + off, len - off, &l->btf, why, why_len))
-			return -EINVAL;
-		if (btf_find_struct(l->btf, "task_struct", &id))
-			return why_set(why, why_len, -EINVAL, "the BTF at __start_BTF has no task_struct");
-		l->btf_va = start;
-		l->btf_size = btf_size(l->btf);
-		return 0;
-	}
-	/*
-	 * Module BTF, truncated and freed copies fail a full parse; the
-	 * kernel's own one has task_struct.
-	 */
-	for (off = 0; off + sizeof(sig) <= len; off += 4) {
-		if (memcmp(img + off, sig, sizeof(sig)))
-			continue;
-		if (btf_parse(img + off, len - off, &l->btf, NULL, 0))
-			continue;
-		if (!btf_find_struct(l->btf, "task_struct", &id)) {
-			l->btf_va = l->text + off;
-			l->btf_size = btf_size(l->btf);
-			return 0;
-		}
-		btf_free(l->btf);
-		l->btf = NULL;
-	}
-	return why_set(why, why_len, -ENOENT,
-		       "the kernel has no BTF (built without CONFIG_DEBUG_INFO_BTF?): "
-		       "its type layouts are unknown");
+	if (kallsyms_lookup(l->ks, "__start_BTF", &start, NULL))
+		return why_set(why, why_len, -ENOENT,
+			       "the kernel has no BTF (no __start_BTF: built without "
+			       "CONFIG_DEBUG_INFO_BTF?): its type layouts are unknown");
+	if (start < l->text || start - l->text >= len)
+		return why_set(why, why_len, -EINVAL, "__start_BTF is outside the kernel image");
+	off = start - l->text;
+	if (btf_parse(img + off, len - off, &l->btf, why, why_len))
+		return -EINVAL;
+	if (btf_find_struct(l->btf, "task_struct", &id))
+		return why_set(why, why_len, -EINVAL, "the kernel's BTF has no task_struct");
+	l->btf_va = start;
+	l->btf_size = btf_size(l->btf);
+	return 0;
 }
 
 static int osi_member(struct osi_linux *l, const char *type, const char *member, uint64_t *off,
@@ -141,8 +146,12 @@ static int osi_percpu_var(struct osi_linux *l, const char *name, uint64_t *off)
 	uint32_t id, type;
 	char t;
 
-	if (!btf_datasec_var(l->btf, ".data..percpu", name, off, &type))
+	if (!btf_datasec_var(l->btf, ".data..percpu", name, off, &type)) {
+		/* A current_task that is no task_struct pointer is no current_task. */
+		if (!strcmp(name, "current_task") && !btf_is_ptr_to_struct(l->btf, type, "task_struct"))
+			return -EINVAL;
 		return 0;
+	}
 	if (!btf_datasec_var(l->btf, ".data..percpu", "pcpu_hot", &hot, &type) &&
 	    !btf_find_struct(l->btf, "pcpu_hot", &id) &&
 	    !btf_member_offset(l->btf, id, name, &member, NULL)) {
@@ -176,6 +185,14 @@ static int osi_offsets(struct osi_linux *l, char *why, size_t why_len)
 		return why_set(why, why_len, -EINVAL, "no per-CPU current_task in BTF or kallsyms");
 	if (osi_percpu_var(l, "this_cpu_off", &o->pcpu_this_cpu_off))
 		return why_set(why, why_len, -EINVAL, "no per-CPU this_cpu_off in BTF or kallsyms");
+	if (osi_member(l, "task_struct", "exit_state", &o->task_exit_state, why, why_len))
+		return -EINVAL;
+	/* Optional: a stricter check of per-CPU bases where they exist. */
+	if (osi_percpu_var(l, "cpu_number", &o->pcpu_cpu_number))
+		o->pcpu_cpu_number = ~0ULL;
+	if (kallsyms_lookup(l->ks, "__per_cpu_offset", &o->per_cpu_offset, NULL) ||
+	    kallsyms_lookup(l->ks, "nr_cpu_ids", &o->nr_cpu_ids, NULL))
+		o->per_cpu_offset = o->nr_cpu_ids = 0;
 	return 0;
 }
 
@@ -186,7 +203,7 @@ static void osi_read_banner(struct osi_linux *l)
 
 	l->banner[0] = '\0';
 	if (kallsyms_lookup(l->ks, "linux_banner", &va, NULL) ||
-	    osi_read_va(&l->vm, va, l->banner, sizeof(l->banner) - 1))
+	    kread(&l->vm, va, l->banner, sizeof(l->banner) - 1))
 		return;
 	l->banner[sizeof(l->banner) - 1] = '\0';
 	nl = strchr(l->banner, '\n');
@@ -202,6 +219,7 @@ static void osi_read_banner(struct osi_linux *l)
  */
 static int osi_try_root(struct osi_linux *l, uint8_t *img, char *why, size_t why_len)
 {
+	uint64_t va, pa;
 	int ret;
 
 	ret = osi_find_text(&l->vm, &l->text);
@@ -221,6 +239,16 @@ static int osi_try_root(struct osi_linux *l, uint8_t *img, char *why, size_t why
 		l->ks = NULL;
 		return why_set(why, why_len, -EINVAL,
 			       "kallsyms' base is not the lowest mapped kernel page");
+	}
+	/*
+	 * PTI's user page tables may map a copy of text and rodata (kallsyms
+	 * and all) but never the kernel's data: init_task must be there.
+	 */
+	if (kallsyms_lookup(l->ks, "init_task", &va, NULL) || osi_translate(&l->vm, va, &pa, NULL)) {
+		kallsyms_free(l->ks);
+		l->ks = NULL;
+		return why_set(why, why_len, -ENOENT,
+			       "these page tables do not map the kernel's data (PTI's user half?)");
 	}
 	return 0;
 }
@@ -245,7 +273,14 @@ int osi_linux_open(struct osi_linux *l, osi_read_pa_t read_pa, void *ctx,
 		uint64_t roots[2] = { cpus[i].cr3 & mask, cpus[i].cr3 & mask & ~0x1000ULL };
 
 		for (k = 0; k < 2 && ret; k++) {
-			if (!roots[k] || (k && roots[1] == roots[0]))
+			unsigned int j;
+			bool tried = !roots[k] || (k && roots[1] == roots[0]);
+
+			/* vCPUs in the same process share a root: each is tried once. */
+			for (j = 0; j < i && !tried; j++)
+				tried = roots[k] == (cpus[j].cr3 & mask) ||
+					roots[k] == (cpus[j].cr3 & mask & ~0x1000ULL);
+			if (tried)
 				continue;
 			osi_vmem_init(&l->vm, read_pa, ctx, roots[k], cpus[i].la57, maxphyaddr,
 				      OPEN_BUDGET);
@@ -286,16 +321,17 @@ int osi_read_task(struct osi_vmem *vm, const struct osi_linux_offsets *off, uint
 
 	memset(t, 0, sizeof(*t));
 	t->va = va;
-	ret = osi_read_va(vm, va + off->task_pid, &t->pid, sizeof(t->pid)) ?:
-	      osi_read_va(vm, va + off->task_tgid, &t->tgid, sizeof(t->tgid)) ?:
-	      osi_read_va(vm, va + off->task_state, &t->state, sizeof(t->state)) ?:
-	      osi_read_va(vm, va + off->task_comm, t->comm, 16) ?:
-	      osi_read_u64(vm, va + off->task_mm, &mm);
+	ret = kread(vm, va + off->task_pid, &t->pid, sizeof(t->pid)) ?:
+	      kread(vm, va + off->task_tgid, &t->tgid, sizeof(t->tgid)) ?:
+	      kread(vm, va + off->task_state, &t->state, sizeof(t->state)) ?:
+	      kread(vm, va + off->task_exit_state, &t->exit_state, sizeof(t->exit_state)) ?:
+	      kread(vm, va + off->task_comm, t->comm, 16) ?:
+	      kread_u64(vm, va + off->task_mm, &mm);
 	if (ret)
 		return ret;
 	t->comm[16] = '\0';
 	/* A kernel thread has no mm; a bad mm or pgd pointer leaves pgd unknown (0). */
-	if (!osi_kernel_ptr(vm, mm) || osi_read_u64(vm, mm + off->mm_pgd, &pgd) ||
+	if (!osi_kernel_ptr(vm, mm) || kread_u64(vm, mm + off->mm_pgd, &pgd) ||
 	    !osi_kernel_ptr(vm, pgd) || osi_translate(vm, pgd, &t->pgd, NULL))
 		t->pgd = 0;
 	return 0;
@@ -304,20 +340,21 @@ int osi_read_task(struct osi_vmem *vm, const struct osi_linux_offsets *off, uint
 int osi_walk_tasks(struct osi_vmem *vm, const struct osi_linux_offsets *off, uint64_t head,
 		   uint64_t max, int (*fn)(void *ctx, const struct osi_task *t), void *ctx)
 {
-	uint64_t prev = head, node, back, tortoise = head, power = 1, lam = 0, n;
+	uint64_t prev = head, node, back, tortoise, power = 1, lam = 0, n;
 	struct osi_task t;
 	int ret;
 
-	ret = osi_read_u64(vm, head, &node);
+	ret = kread_u64(vm, head, &node);
 	if (ret)
 		return ret;
+	tortoise = node;
 	for (n = 0; node != head; n++) {
 		if (n >= max)
 			return -E2BIG;
 		if (!osi_kernel_ptr(vm, node) || node < off->task_tasks)
 			return -EFAULT;
 		/* list_head is { next, prev }: each node must point back. */
-		ret = osi_read_u64(vm, node + 8, &back);
+		ret = kread_u64(vm, node + 8, &back);
 		if (ret)
 			return ret;
 		if (back != prev)
@@ -329,10 +366,15 @@ int osi_walk_tasks(struct osi_vmem *vm, const struct osi_linux_offsets *off, uin
 		if (ret)
 			return ret;
 		prev = node;
-		ret = osi_read_u64(vm, node, &node);
+		ret = kread_u64(vm, node, &node);
 		if (ret)
 			return ret;
-		/* Brent: a cycle that never comes back to the head. */
+		if (node == head)
+			break;
+		/*
+		 * Brent: a cycle that never comes back to the head, which the
+		 * back links miss if the guest rewrites them under the walk.
+		 */
 		if (node == tortoise)
 			return -ELOOP;
 		if (++lam == power) {
@@ -367,16 +409,28 @@ int osi_linux_tasks(struct osi_linux *l, int (*fn)(void *ctx, const struct osi_t
 bool osi_percpu_base_ok(struct osi_vmem *vm, const struct osi_linux_offsets *off,
 			uint64_t base)
 {
-	uint64_t self;
+	uint64_t self, listed;
+	uint32_t cpu, nr_cpus;
 
-	return osi_kernel_ptr(vm, base) &&
-	       !osi_read_u64(vm, base + off->pcpu_this_cpu_off, &self) && self == base;
+	if (!osi_kernel_ptr(vm, base) || kread_u64(vm, base + off->pcpu_this_cpu_off, &self) ||
+	    self != base)
+		return false;
+	if (!off->per_cpu_offset || off->pcpu_cpu_number == ~0ULL)
+		return true;
+	return !kread(vm, base + off->pcpu_cpu_number, &cpu, sizeof(cpu)) &&
+	       !kread(vm, off->nr_cpu_ids, &nr_cpus, sizeof(nr_cpus)) && cpu < nr_cpus &&
+	       cpu < 8192 && !kread_u64(vm, off->per_cpu_offset + 8ULL * cpu, &listed) &&
+	       listed == base;
 }
 
 int osi_linux_current(struct osi_linux *l, const struct osi_cpu *cpu, struct osi_task *t)
 {
-	/* In the kernel GS_BASE, in user mode (or before SWAPGS) KERNEL_GS_BASE. */
-	const uint64_t bases[2] = { cpu->gs_base, cpu->kernel_gs_base };
+	/*
+	 * In the kernel GS_BASE, else (user mode, or kernel entry before
+	 * SWAPGS) KERNEL_GS_BASE.  At CPL 3 GS_BASE is the user's, which
+	 * FSGSBASE lets it set to anything: not even looked at.
+	 */
+	const uint64_t bases[2] = { cpu->cpl == 3 ? 0 : cpu->gs_base, cpu->kernel_gs_base };
 	uint64_t task;
 	unsigned int i;
 
@@ -384,24 +438,28 @@ int osi_linux_current(struct osi_linux *l, const struct osi_cpu *cpu, struct osi
 	for (i = 0; i < 2; i++) {
 		if (!osi_percpu_base_ok(&l->vm, &l->off, bases[i]))
 			continue;
-		if (osi_read_u64(&l->vm, bases[i] + l->off.pcpu_current_task, &task) ||
-		    !osi_kernel_ptr(&l->vm, task))
+		if (kread_u64(&l->vm, bases[i] + l->off.pcpu_current_task, &task) ||
+		    !osi_kernel_ptr(&l->vm, task) || osi_read_task(&l->vm, &l->off, task, t))
 			continue;
-		return osi_read_task(&l->vm, &l->off, task, t);
+		return 0;
 	}
 	return -ENOENT;
 }
 
-char osi_task_state_letter(uint32_t state)
+char osi_task_state_letter(uint32_t state, uint32_t exit_state)
 {
-	/* TASK_FREEZABLE (6.1) does not change what the task does. */
-	switch (state & ~0x2000u) {
-	case 0x0: return 'R';
-	case 0x1: return 'S';
-	case 0x2: return 'D';
-	case 0x4: return 'T';
-	case 0x8: return 't';
-	case 0x402: return 'I';	/* TASK_IDLE */
+	/* As the kernel's task_state_index() and task_index_to_char(). */
+	static const char letters[] = "RSDTtXZPI";
+	uint32_t report = (state | exit_state) & 0x7f;	/* TASK_REPORT */
+	unsigned int index = 0;
+
+	if ((state & 0x402) == 0x402)		/* TASK_IDLE */
+		report = 0x80;
+	if (state == 0x1000)			/* TASK_RTLOCK_WAIT */
+		report = 0x2;
+	while (report) {
+		index++;
+		report >>= 1;
 	}
-	return '?';
+	return letters[index];
 }

@@ -33,10 +33,14 @@ struct osi_linux_offsets {
 	uint64_t task_tgid;
 	uint64_t task_comm;	/* char[16] */
 	uint64_t task_state;	/* __state (u32), or state before 5.14 */
+	uint64_t task_exit_state;	/* int: EXIT_ZOMBIE, EXIT_DEAD */
 	uint64_t task_mm;
 	uint64_t mm_pgd;
 	uint64_t pcpu_current_task;	/* offset in the per-CPU area */
 	uint64_t pcpu_this_cpu_off;
+	uint64_t pcpu_cpu_number;	/* ~0: not known */
+	uint64_t per_cpu_offset;	/* __per_cpu_offset[] (kallsyms), 0: not known */
+	uint64_t nr_cpu_ids;		/* its address (kallsyms), 0: not known */
 };
 
 struct osi_linux {
@@ -55,6 +59,7 @@ struct osi_cpu {
 	uint64_t cr3;
 	uint64_t gs_base;
 	uint64_t kernel_gs_base;
+	unsigned int cpl;	/* CS.DPL: at 3 GS_BASE is the user's */
 	bool la57;		/* CR4.LA57 */
 };
 
@@ -83,6 +88,7 @@ struct osi_task {
 	int32_t pid;
 	int32_t tgid;
 	uint32_t state;		/* __state */
+	uint32_t exit_state;	/* EXIT_ZOMBIE, EXIT_DEAD */
 	char comm[17];		/* NUL-terminated */
 	uint64_t pgd;		/* page-table root (physical), 0 for kernel threads */
 };
@@ -102,8 +108,8 @@ int osi_linux_tasks(struct osi_linux *l, int (*fn)(void *ctx, const struct osi_t
 /* The task running on a vCPU, through its per-CPU area; -ENOENT. */
 int osi_linux_current(struct osi_linux *l, const struct osi_cpu *cpu, struct osi_task *t);
 
-/* One letter for a task state, as ps(1) prints it. */
-char osi_task_state_letter(uint32_t state);
+/* One letter for a task's state, as ps(1) prints it (the kernel's task_state_index()). */
+char osi_task_state_letter(uint32_t state, uint32_t exit_state);
 
 /* ---- the steps, exposed for the unit tests ---- */
 
@@ -123,7 +129,9 @@ int osi_walk_tasks(struct osi_vmem *vm, const struct osi_linux_offsets *off, uin
 
 /*
  * A per-CPU base is believable when the area's this_cpu_off holds the
- * base itself (what the kernel put there at boot).
+ * base itself (what the kernel put there at boot), and, where kallsyms
+ * has them, its cpu_number is below nr_cpu_ids and __per_cpu_offset of
+ * that CPU is the base.
  */
 bool osi_percpu_base_ok(struct osi_vmem *vm, const struct osi_linux_offsets *off,
 			uint64_t base);

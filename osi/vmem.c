@@ -73,6 +73,9 @@ int osi_read_va(struct osi_vmem *vm, uint64_t va, void *buf, size_t len)
 {
 	uint8_t *out = buf;
 
+	/* A guest pointer plus an offset must not wrap into user space. */
+	if (va + len < va)
+		return -EFAULT;
 	while (len) {
 		size_t chunk = 4096 - (va & 0xfff);
 		uint64_t pa;

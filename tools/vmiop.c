@@ -170,6 +170,7 @@ static unsigned int open_linux(struct vmiop *v, struct osi_linux *l, struct osi_
 		cpus[i].cr3 = r.cr3;
 		cpus[i].gs_base = r.gs.base;
 		cpus[i].kernel_gs_base = r.kernel_gs_base;
+		cpus[i].cpl = (r.cs.attr >> 5) & 3;
 		cpus[i].la57 = r.cr4 & (1u << 12);
 	}
 	ret = osi_linux_open(l, read_pa_cb, v, cpus, n, info.maxphyaddr, why, sizeof(why));
@@ -181,6 +182,21 @@ static unsigned int open_linux(struct vmiop *v, struct osi_linux *l, struct osi_
 	return n;
 }
 
+/* Guest strings are the guest's to choose: nothing but printable ASCII goes out. */
+static void print_guest_string(const char *s, size_t max)
+{
+	size_t i;
+
+	for (i = 0; i < max && s[i]; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c >= 0x20 && c < 0x7f && c != '\\')
+			putchar(c);
+		else
+			printf("\\x%02x", c);
+	}
+}
+
 static void cmd_linux(struct vmiop *v)
 {
 	struct osi_cpu cpus[64];
@@ -188,7 +204,10 @@ static void cmd_linux(struct vmiop *v)
 
 	open_linux(v, &l, cpus);
 	vmiop_resume(v);
-	printf("banner      %s\n", l.banner[0] ? l.banner : "(linux_banner not readable)");
+	printf("banner      ");
+	print_guest_string(l.banner[0] ? l.banner : "(linux_banner not readable)",
+			   sizeof(l.banner));
+	printf("\n");
 	printf("_text       0x%016" PRIx64 "\n", l.text);
 	printf("kaslr slide %s0x%" PRIx64 "\n", osi_linux_kaslr_slide(&l) < 0 ? "-" : "",
 	       (uint64_t)(osi_linux_kaslr_slide(&l) < 0 ? -osi_linux_kaslr_slide(&l) :
@@ -198,33 +217,76 @@ static void cmd_linux(struct vmiop *v)
 	osi_linux_close(&l);
 }
 
-static int print_task(void *ctx, const struct osi_task *t)
+struct task_list {
+	struct osi_task *t;
+	size_t n, cap;
+};
+
+/* Collected while the VM is paused, printed after it resumed. */
+static int collect_task(void *ctx, const struct osi_task *t)
 {
-	(void)ctx;
-	printf("%7d %7d %c %-16s 0x%016" PRIx64 " 0x%016" PRIx64 "\n", t->pid, t->tgid,
-	       osi_task_state_letter(t->state), t->comm, t->pgd, t->va);
+	struct task_list *tl = ctx;
+
+	if (tl->n == tl->cap) {
+		size_t cap = tl->cap ? 2 * tl->cap : 256;
+		struct osi_task *grown = realloc(tl->t, cap * sizeof(*grown));
+
+		if (!grown)
+			return -ENOMEM;
+		tl->t = grown;
+		tl->cap = cap;
+	}
+	tl->t[tl->n++] = *t;
 	return 0;
+}
+
+static void print_task(const struct osi_task *t)
+{
+	printf("%7d %7d %c ", t->pid, t->tgid, osi_task_state_letter(t->state, t->exit_state));
+	print_guest_string(t->comm, sizeof(t->comm));
+	printf("%*s 0x%016" PRIx64 " 0x%016" PRIx64 "\n",
+	       (int)(16 - strnlen(t->comm, 16)), "", t->pgd, t->va);
 }
 
 static void cmd_ps(struct vmiop *v)
 {
 	struct osi_cpu cpus[64];
+	struct osi_task current[64];
+	bool found[64];
+	struct task_list tl = { 0 };
 	struct osi_linux l;
-	struct osi_task t;
 	unsigned int i, n;
+	size_t k;
 	int ret;
 
 	n = open_linux(v, &l, cpus);
-	printf("%7s %7s %c %-16s %-18s %s\n", "PID", "TGID", 'S', "COMM", "PGD", "TASK");
-	ret = osi_linux_tasks(&l, print_task, NULL);
-	for (i = 0; i < n; i++) {
-		if (!osi_linux_current(&l, &cpus[i], &t))
-			printf("vCPU %u runs pid %d (%s)\n", i, t.pid, t.comm);
-		else
-			printf("vCPU %u: its per-CPU area is not found\n", i);
-	}
+	ret = osi_linux_tasks(&l, collect_task, &tl);
+	for (i = 0; i < n; i++)
+		found[i] = !osi_linux_current(&l, &cpus[i], &current[i]);
 	vmiop_resume(v);
 	osi_linux_close(&l);
+
+	printf("%7s %7s %c %-16s %-18s %s\n", "PID", "TGID", 'S', "COMM", "PGD", "TASK");
+	for (k = 0; k < tl.n; k++)
+		print_task(&tl.t[k]);
+	free(tl.t);
+	for (i = 0; i < n; i++) {
+		if (!found[i]) {
+			printf("vCPU %u: its per-CPU area is not found\n", i);
+			continue;
+		}
+		printf("vCPU %u runs pid %d (", i, current[i].pid);
+		print_guest_string(current[i].comm, sizeof(current[i].comm));
+		printf(")\n");
+	}
+	if (ret == -ENOENT)
+		die("walk the task list: the guest kernel has no init_task symbol", ret);
+	if (ret == -ELOOP || ret == -EFAULT || ret == -E2BIG) {
+		fprintf(stderr, "%s: the guest's task list is broken after %zu tasks (%s)\n",
+			prog, tl.n, ret == -ELOOP ? "a link that does not point back" :
+			ret == -EFAULT ? "a link to unmapped memory" : "too long");
+		exit(1);
+	}
 	if (ret)
 		die("walk the task list", ret);
 }

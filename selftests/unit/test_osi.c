@@ -174,7 +174,7 @@ static void text_is_the_lowest_mapped_slot(void **state)
 /* A task list: node i's task at base + i * 0x1000, its list_head at +tasks. */
 static const struct osi_linux_offsets toff = {
 	.task_tasks = 0x100, .task_pid = 0x200, .task_tgid = 0x204, .task_comm = 0x300,
-	.task_state = 0x18, .task_mm = 0x280, .mm_pgd = 0x48,
+	.task_state = 0x18, .task_exit_state = 0x30, .task_mm = 0x280, .mm_pgd = 0x48,
 	.pcpu_current_task = 0x1fb80, .pcpu_this_cpu_off = 0x199e8,
 };
 
@@ -242,6 +242,20 @@ static void walk_visits_every_task_once(void **state)
 	assert_int_equal(w.pids[0], 101);
 	assert_int_equal(w.pids[3], 104);
 	assert_string_equal(w.comm[0], "task-b");
+	fake_free(f);
+}
+
+/* head -> A -> head: one task, not a loop. */
+static void walk_of_one_task(void **state)
+{
+	struct osi_vmem vm;
+	struct fake *f = fake_tasks(&vm, 2);
+	struct walk w = { .n = 0 };
+
+	(void)state;
+	assert_int_equal(osi_walk_tasks(&vm, &toff, TASKS + toff.task_tasks, 100, record, &w), 0);
+	assert_int_equal(w.n, 1);
+	assert_int_equal(w.pids[0], 101);
 	fake_free(f);
 }
 
@@ -338,6 +352,52 @@ static void percpu_base_must_point_at_itself(void **state)
 	fake_free(f);
 }
 
+/*
+ * The task a vCPU runs, through its per-CPU area: a GS_BASE a user set
+ * (FSGSBASE) is not believed at CPL 3, nor one whose this_cpu_off wraps
+ * into a page a user maps; KERNEL_GS_BASE is tried then.
+ */
+static void current_task_resists_a_forged_gs_base(void **state)
+{
+	struct osi_vmem vm;
+	struct fake *f = fake_tasks(&vm, 2);
+	uint64_t base = 0xffff88807ce00000ULL, task = TASKS + PAGE;
+	uint64_t forged = 0x10000 - toff.pcpu_this_cpu_off;	/* wraps to 0x10000 */
+	uint64_t user_task = TASKS;	/* the task it would have vmiop show */
+	struct osi_cpu cpu = { .kernel_gs_base = base };
+	struct osi_linux l;
+	struct osi_task t;
+
+	(void)state;
+	fake_map(f, base + (toff.pcpu_this_cpu_off & ~(PAGE - 1)), 0x3000000, 0);
+	fake_map(f, base + (toff.pcpu_current_task & ~(PAGE - 1)), 0x3001000, 0);
+	fake_map(f, 0x10000, 0x3002000, 0);
+	fake_map(f, (0x10000 + toff.pcpu_current_task - toff.pcpu_this_cpu_off) & ~(PAGE - 1),
+		 0x3003000, 0);
+	vm_init(&vm, f);
+	fake_poke(f, &vm, base + toff.pcpu_this_cpu_off, &base, 8);
+	fake_poke(f, &vm, base + toff.pcpu_current_task, &task, 8);
+	/* What a user could put in its own page at 0x10000. */
+	fake_poke(f, &vm, 0x10000, &forged, 8);
+	fake_poke(f, &vm, 0x10000 + toff.pcpu_current_task - toff.pcpu_this_cpu_off, &user_task, 8);
+
+	memset(&l, 0, sizeof(l));
+	l.vm = vm;
+	l.off = toff;
+	l.off.pcpu_cpu_number = ~0ULL;
+	cpu.gs_base = forged;
+	cpu.cpl = 0;
+	assert_int_equal(osi_linux_current(&l, &cpu, &t), 0);
+	assert_int_equal(t.pid, 101);
+	cpu.cpl = 3;
+	cpu.gs_base = base + 0x1000;	/* anything at all */
+	assert_int_equal(osi_linux_current(&l, &cpu, &t), 0);
+	assert_int_equal(t.pid, 101);
+	cpu.kernel_gs_base = 0;
+	assert_int_equal(osi_linux_current(&l, &cpu, &t), -ENOENT);
+	fake_free(f);
+}
+
 static void reads_stop_when_the_budget_is_spent(void **state)
 {
 	struct osi_vmem vm;
@@ -355,12 +415,18 @@ static void reads_stop_when_the_budget_is_spent(void **state)
 static void state_letters(void **state)
 {
 	(void)state;
-	assert_int_equal(osi_task_state_letter(0), 'R');
-	assert_int_equal(osi_task_state_letter(1), 'S');
-	assert_int_equal(osi_task_state_letter(0x2001), 'S');
-	assert_int_equal(osi_task_state_letter(2), 'D');
-	assert_int_equal(osi_task_state_letter(0x402), 'I');
-	assert_int_equal(osi_task_state_letter(0xdead), '?');
+	assert_int_equal(osi_task_state_letter(0, 0), 'R');
+	assert_int_equal(osi_task_state_letter(1, 0), 'S');
+	assert_int_equal(osi_task_state_letter(0x2001, 0), 'S');	/* freezable */
+	assert_int_equal(osi_task_state_letter(2, 0), 'D');
+	assert_int_equal(osi_task_state_letter(0x102, 0), 'D');	/* killable */
+	assert_int_equal(osi_task_state_letter(0x104, 0), 'T');	/* stopped */
+	assert_int_equal(osi_task_state_letter(0x108, 0), 't');	/* traced */
+	assert_int_equal(osi_task_state_letter(0x402, 0), 'I');	/* idle */
+	assert_int_equal(osi_task_state_letter(0x1000, 0), 'D');	/* rtlock wait */
+	assert_int_equal(osi_task_state_letter(0, 0x20), 'Z');	/* zombie */
+	assert_int_equal(osi_task_state_letter(0, 0x10), 'X');
+	assert_int_equal(osi_task_state_letter(0x40, 0), 'P');
 }
 
 /* ---- the whole pipeline on Debian's own kernel image ---- */
@@ -470,22 +536,31 @@ static void debians_kernel_is_understood(void **state)
 	assert_true(len > sizeof(*eh) && !memcmp(eh->e_ident, ELFMAG, SELFMAG));
 	fl.mem = calloc(1, fl.size);
 	assert_non_null(fl.mem);
-	/* Page tables above the image. */
+	/*
+	 * Page tables above the image, a PTI pair: the kernel's at root, the
+	 * user's at root + 4K mapping only the first segment (text and
+	 * rodata, as pti_clone_kernel_text() may), never the data.
+	 */
 	root = 0x8000000;
-	fl.next_table = root + PAGE;
+	fl.next_table = root + 2 * PAGE;
 	for (i = 0; i < eh->e_phnum; i++) {
 		ph = (const Elf64_Phdr *)(img + eh->e_phoff + (size_t)i * eh->e_phentsize);
 		if (ph->p_type != PT_LOAD || ph->p_vaddr < OSI_KERNEL_MAP)
 			continue;	/* the per-CPU segment is linked at 0 */
 		assert_true(ph->p_paddr + ph->p_memsz < root);
 		memcpy(fl.mem + ph->p_paddr, img + ph->p_offset, ph->p_filesz);
-		for (va = ph->p_vaddr & ~(PAGE - 1); va < ph->p_vaddr + ph->p_memsz; va += PAGE)
+		for (va = ph->p_vaddr & ~(PAGE - 1); va < ph->p_vaddr + ph->p_memsz; va += PAGE) {
 			flat_map(&fl, root, va, ph->p_paddr + (va - ph->p_vaddr));
+			if (!i)
+				flat_map(&fl, root + PAGE, va, ph->p_paddr + (va - ph->p_vaddr));
+		}
 	}
 	free(img);
 
-	cpu.cr3 = root;
+	/* A vCPU in the kernel on the user page tables: the kernel's are found. */
+	cpu.cr3 = root + PAGE;
 	assert_int_equal(osi_linux_open(&l, flat_read, &fl, &cpu, 1, 46, why, sizeof(why)), 0);
+	assert_int_equal(l.vm.root, root);
 	/* As measured in shared/notes/guest-btf-kallsyms.md for 6.1.0-57. */
 	assert_int_equal(l.text, OSI_KERNEL_MIN_TEXT);
 	assert_int_equal(osi_linux_kaslr_slide(&l), 0);
@@ -523,7 +598,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(text_is_the_lowest_mapped_slot),
 		cmocka_unit_test(walk_visits_every_task_once),
+		cmocka_unit_test(walk_of_one_task),
 		cmocka_unit_test(walk_stops_on_a_broken_list),
+		cmocka_unit_test(current_task_resists_a_forged_gs_base),
 		cmocka_unit_test(comm_is_cut_and_terminated),
 		cmocka_unit_test(percpu_base_must_point_at_itself),
 		cmocka_unit_test(reads_stop_when_the_budget_is_spent),
