@@ -106,6 +106,18 @@ $(B)/selftests/cli: selftests/vmiop/cli.c tools/vmiop.c $(GUEST_SRC) $(GUEST_HDR
 	$(CC) $(CFLAGS) $(USER_CFLAGS) $(STATIC) -o $@ $< $(B)/obj/cli-tool.o $(GUEST_SRC) \
 		$(B)/libvmiop-osi.a $(B)/libvmiop.a -lpthread
 
+# Against Debian's QEMU and a Linux guest inside the test VM (run.sh
+# --linux-guest): a separate program, in its own VM run.
+$(B)/selftests-linux/linux_guest: selftests/linux/linux_guest.c tools/vmiop.c $(GUEST_SRC) \
+		$(GUEST_HDR) $(B)/libvmiop.a $(B)/libvmiop-osi.a $(LIB_HDR) $(OSI_HDR)
+	@mkdir -p $(dir $@) $(B)/obj
+	$(CC) $(CFLAGS) $(USER_CFLAGS) $(OSI_CFLAGS) -Dmain=vmiop_cli_main -c -o $(B)/obj/lg-tool.o \
+		tools/vmiop.c
+	$(CC) $(CFLAGS) $(USER_CFLAGS) -Iselftests/vmiop $(STATIC) -o $@ $< $(B)/obj/lg-tool.o \
+		$(GUEST_SRC) $(B)/libvmiop-osi.a $(B)/libvmiop.a -lpthread
+
+selftests: $(B)/selftests-linux/linux_guest
+
 $(B)/vmiop-bench: bench/bench.c $(GUEST_SRC) $(GUEST_HDR) $(B)/libvmiop.a $(LIB_HDR)
 	$(CC) $(CFLAGS) $(USER_CFLAGS) $(STATIC) -o $@ $< $(GUEST_SRC) $(B)/libvmiop.a -lpthread
 

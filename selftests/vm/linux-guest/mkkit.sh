@@ -1,0 +1,84 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Builds the Linux-guest kit that run.sh --linux-guest appends to the test
+# VM's initramfs: Debian's QEMU (binary, the shared libraries it needs, the
+# firmware it opens), the guest's kernel and initramfs, and the helpers.
+#
+#   selftests/vm/linux-guest/mkkit.sh KVER OUT.cpio
+#
+# OUT.cpio is an uncompressed newc archive (the kernel unpacks it without a
+# decompressor pass, which under TCG costs seconds for ~70 MB) with
+#   /usr/bin/qemu-system-x86_64, its ldd closure at the paths ldd names
+#     (incl. the ELF interpreter /lib64/ld-linux-x86-64.so.2)
+#   /usr/share/seabios/bios-256k.bin, /usr/share/qemu/{linuxboot_dma,
+#     kvmvapic}.bin: what QEMU opens for -machine pc -kernel (found with
+#     strace in the test VM; QEMU looks in ../share/{qemu,seabios} of its
+#     binary), /usr/share/qemu/keymaps/en-us (unused without a display)
+#   /linux-guest/bzImage      /boot/vmlinuz-KVER, the test VM's own kernel
+#   /linux-guest/initrd.gz    busybox-static + linux-guest/init
+#   /bin/start-linux-guest, /bin/lg-qmp (static), /bin/lg-bootloop
+# LG_KIT_EXTRA="FILE..." adds host programs with their libraries, for a look
+# inside the test VM (e.g. LG_KIT_EXTRA=/usr/bin/strace).
+# Only files of installed Debian packages (qemu-system-x86, seabios,
+# busybox-static, linux-image-*) go in; nothing is downloaded.
+set -euo pipefail
+
+[ $# -eq 2 ] || { sed -n 's/^#   //p' "$0"; exit 2; }
+kver=$1
+out=$2
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+die() { echo "mkkit: $*" >&2; exit 1; }
+
+qemu=/usr/bin/qemu-system-x86_64
+busybox=/bin/busybox
+firmware=(/usr/share/seabios/bios-256k.bin /usr/share/qemu/linuxboot_dma.bin
+	/usr/share/qemu/kvmvapic.bin)
+for f in "$qemu" "$busybox" "/boot/vmlinuz-$kver" "${firmware[@]}"; do
+	[ -r "$f" ] || die "missing $f (scripts/install-deps.sh)"
+done
+readelf -lW "$busybox" | grep -q INTERP && die "$busybox is dynamic (install busybox-static)"
+command -v gcc >/dev/null || die "missing gcc"
+
+tmp=$(mktemp -d /tmp/vmiop-lgkit.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+kit=$tmp/kit
+mkdir -p "$kit"/{bin,linux-guest}
+
+# put FILE: copies FILE (following symlinks) to the same path in the kit.
+put() {
+	mkdir -p "$kit$(dirname "$1")"
+	cp -L "$1" "$kit$1"
+}
+
+# put_prog PROGRAM: the program and its shared libraries, as the host's
+# dynamic linker resolves them (with the ELF interpreter).
+put_prog() {
+	put "$1"
+	ldd "$1" | awk '/=> \// { print $3 } /^\t\// { print $1 }' >"$tmp/libs"
+	[ -s "$tmp/libs" ] || die "ldd $1 found no libraries"
+	grep -q ld-linux "$tmp/libs" || die "ldd $1: no ELF interpreter"
+	while read -r lib; do put "$lib"; done <"$tmp/libs"
+}
+put_prog "$qemu"
+for f in ${LG_KIT_EXTRA:-}; do put_prog "$f"; done
+for f in "${firmware[@]}"; do put "$f"; done
+
+# The guest: the test VM's own kernel, a busybox initramfs with our /init.
+cp "/boot/vmlinuz-$kver" "$kit/linux-guest/bzImage"
+g=$tmp/guest
+mkdir -p "$g"/{bin,proc,sys,dev,tmp}
+cp "$busybox" "$g/bin/busybox"
+for a in $("$busybox" --list); do
+	[ "$a" = busybox ] || ln -sf busybox "$g/bin/$a"
+done
+cp "$here/init" "$g/init"
+chmod 755 "$g/init"
+(cd "$g" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | gzip -9 >"$kit/linux-guest/initrd.gz"
+
+# The helpers.
+install -m 755 "$here/start-linux-guest" "$here/lg-bootloop" "$kit/bin/"
+gcc -static -O2 -Wall -Wextra -Werror -o "$kit/bin/lg-qmp" "$here/lg-qmp.c"
+
+(cd "$kit" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >"$out.tmp"
+mv "$out.tmp" "$out"
