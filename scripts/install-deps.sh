@@ -4,8 +4,9 @@ set -eu
 # bochs...xorriso: the Intel VM rig (selftests/vm/run.sh --vendor
 # intel; its Bochs 3.0 is built from source by scripts/build-bochs.sh, the
 # 2.7 package brings the BIOS images); linux-source-6.1...lz4: its LZ4
-# repack of the kernel (selftests/vm/lz4kernel.sh).
-PKGS="build-essential pkg-config libcmocka-dev qemu-system-x86 linux-image-amd64
+# repack of the kernel (selftests/vm/lz4kernel.sh); seabios: the BIOS
+# image run.sh --linux-guest copies into the test VM for the QEMU there.
+PKGS="build-essential pkg-config libcmocka-dev qemu-system-x86 seabios linux-image-amd64
       linux-headers-amd64 busybox-static cpio xz-utils kmod
       bochs bochsbios vgabios isolinux syslinux-common xorriso ca-certificates
       linux-source-6.1 flex bison bc libelf-dev libssl-dev lz4"

@@ -7,24 +7,26 @@
 #
 #   selftests/vm/linux-guest/mkkit.sh KVER OUT.cpio
 #
-# OUT.cpio is an uncompressed newc archive (the kernel unpacks it without a
-# decompressor pass, which under TCG costs seconds for ~70 MB) with
+# OUT.cpio is an uncompressed newc archive (~60 MB; the kernel unpacks it
+# without a decompressor pass, which would cost seconds under TCG) with
 #   /usr/bin/qemu-system-x86_64, its ldd closure at the paths ldd names
-#     (incl. the ELF interpreter /lib64/ld-linux-x86-64.so.2)
+#     (incl. the ELF interpreter /lib64/ld-linux-x86-64.so.2; no
+#     ld.so.cache needed: the libraries are in the default directory)
 #   /usr/share/seabios/bios-256k.bin, /usr/share/qemu/{linuxboot_dma,
-#     kvmvapic}.bin: what QEMU opens for -machine pc -kernel (found with
-#     strace in the test VM; QEMU looks in ../share/{qemu,seabios} of its
-#     binary), /usr/share/qemu/keymaps/en-us (unused without a display)
+#     kvmvapic}.bin: all QEMU opens besides libraries for -enable-kvm
+#     -machine pc or q35 -kernel -nodefaults -display none (strace in the
+#     test VM; QEMU looks in ../share/{qemu,seabios} of its binary; no
+#     keymaps, option ROMs or accel-tcg module without display, NIC, TCG)
 #   /linux-guest/bzImage      /boot/vmlinuz-KVER, the test VM's own kernel
 #   /linux-guest/initrd.gz    busybox-static + linux-guest/init
 #   /bin/start-linux-guest, /bin/lg-qmp (static), /bin/lg-bootloop
-# LG_KIT_EXTRA="FILE..." adds host programs with their libraries, for a look
-# inside the test VM (e.g. LG_KIT_EXTRA=/usr/bin/strace).
+# LG_KIT_EXTRA="FILE..." adds host programs to /bin (with their libraries,
+# if dynamic), for a look inside the test VM (e.g. LG_KIT_EXTRA=/usr/bin/strace).
 # Only files of installed Debian packages (qemu-system-x86, seabios,
 # busybox-static, linux-image-*) go in; nothing is downloaded.
 set -euo pipefail
 
-[ $# -eq 2 ] || { sed -n 's/^#   //p' "$0"; exit 2; }
+[ $# -eq 2 ] || { echo "usage: mkkit.sh KVER OUT.cpio" >&2; exit 2; }
 kver=$1
 out=$2
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -55,13 +57,18 @@ put() {
 # dynamic linker resolves them (with the ELF interpreter).
 put_prog() {
 	put "$1"
+	readelf -lW "$1" | grep -q INTERP || return 0	# static
 	ldd "$1" | awk '/=> \// { print $3 } /^\t\// { print $1 }' >"$tmp/libs"
 	[ -s "$tmp/libs" ] || die "ldd $1 found no libraries"
 	grep -q ld-linux "$tmp/libs" || die "ldd $1: no ELF interpreter"
 	while read -r lib; do put "$lib"; done <"$tmp/libs"
 }
 put_prog "$qemu"
-for f in ${LG_KIT_EXTRA:-}; do put_prog "$f"; done
+for f in ${LG_KIT_EXTRA:-}; do
+	put_prog "$f"
+	# In /bin too: the test VM mounts a tmpfs over /tmp.
+	[ "$(dirname "$f")" = /bin ] || cp -L "$f" "$kit/bin/"
+done
 for f in "${firmware[@]}"; do put "$f"; done
 
 # The guest: the test VM's own kernel, a busybox initramfs with our /init.
