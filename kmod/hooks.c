@@ -60,6 +60,19 @@ static bool vmiop_vcpu_block(struct kvm_vcpu *vcpu)
 	return ret;
 }
 
+static void (*orig_sigset_deactivate)(struct kvm_vcpu *vcpu);
+
+/*
+ * The last thing KVM_RUN does with the vCPU loaded (x86's
+ * kvm_arch_vcpu_ioctl_run), after KVM_SYNC_X86_REGS are stored.
+ */
+static void vmiop_sigset_deactivate(struct kvm_vcpu *vcpu)
+{
+	vmiop_run_leaving(vcpu);
+	orig_sigset_deactivate(vcpu);
+	vmiop_hook_exit();
+}
+
 static void (*orig_flush_shadow_memslot)(struct kvm *kvm, struct kvm_memory_slot *slot);
 
 /* A memslot is deleted or moved: mappings of its gpas must go. */
@@ -430,6 +443,7 @@ static struct vmiop_hook vmiop_hooks[] = {
 	HOOK("kvm:kvm_apic_accept_events", vmiop_apic_accept_events,
 	     &orig_apic_accept_events),
 	HOOK("kvm:kvm_vcpu_block", vmiop_vcpu_block, &orig_vcpu_block),
+	HOOK("kvm:kvm_sigset_deactivate", vmiop_sigset_deactivate, &orig_sigset_deactivate),
 	HOOK_KVM("kvm:kvm_arch_flush_shadow_memslot", vmiop_flush_shadow_memslot,
 		 &orig_flush_shadow_memslot),
 	HOOK("kvm:kvm_emulate_cpuid", vmiop_emulate_cpuid, &orig_emulate_cpuid),

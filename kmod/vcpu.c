@@ -3,8 +3,8 @@
  * Pausing vCPUs and running work on them.
  *
  * A paused vCPU is either parked in vmiop_park_point() on its own thread
- * (inside KVM_RUN or another vCPU ioctl, state loaded, vcpu->mutex held), or
- * outside every vCPU ioctl, where whoever holds vcpu->mutex may load it.
+ * (inside KVM_RUN, state loaded, vcpu->mutex held), or outside KVM_RUN,
+ * where whoever holds vcpu->mutex may load it.
  * Work on a vCPU (register access) runs in whichever of the two contexts it
  * is in, because VMCS/VMCB state is only reachable where it is loaded.
  */
@@ -124,10 +124,38 @@ void vmiop_rewind(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 }
 
 /*
+ * KVM_RUN returns: an instruction left for a signal (exits.c) goes back on
+ * its RIP now, so that the VMM reads and saves the vCPU as it is; a VMM
+ * that reads KVM_GET_MP_STATE first (QEMU) would also get it from the park
+ * point in there, one that does not would save a CR write as done.
+ */
+void vmiop_run_leaving(struct kvm_vcpu *vcpu)
+{
+	struct vmiop_session *sess = vmiop_session_find(vcpu->kvm);
+	struct vmiop_vcpu *vv;
+
+	if (!sess)
+		return;
+	vv = &sess->vcpus[vcpu->vcpu_idx];
+	if (READ_ONCE(vv->rewind)) {
+		u64 rip = vv->rewind_rip;
+
+		vmiop_rewind(sess, vcpu);
+		/* KVM copied the registers out already: they go back too. */
+		if (vcpu->run->kvm_valid_regs & KVM_SYNC_X86_REGS)
+			vcpu->run->s.regs.regs.rip = rip;
+	}
+	vmiop_session_put(sess);
+}
+
+/*
  * The vCPU thread stops here while its VM is paused.  A signal makes it
  * leave as KVM would (the caller sees it and exits KVM_RUN with -EINTR) so
  * the VMM can still stop, kill, or query it; KVM_REQ_EVENT is raised again
- * so that it parks as soon as it is back.
+ * so that it parks as soon as it is back.  Only KVM_RUN parks: the VMM
+ * answers that signal by reading the vCPU (QEMU's "info registers" runs
+ * KVM_GET_MP_STATE, which passes here, on the vCPU thread with its global
+ * lock held), and a paused vCPU outside KVM_RUN runs no guest code anyway.
  */
 void vmiop_park_point(struct kvm_vcpu *vcpu, bool srcu_held)
 {
@@ -149,7 +177,7 @@ void vmiop_park_point(struct kvm_vcpu *vcpu, bool srcu_held)
 		vmiop_inject(vcpu, &vv->inject);
 	}
 	vmiop_intercepts_sync(sess, vcpu);
-	if (!READ_ONCE(sess->paused))
+	if (!READ_ONCE(sess->paused) || !vcpu->wants_to_run)
 		goto out;
 
 	if (srcu_held)

@@ -246,6 +246,7 @@ bool vmiop_session_alive(struct vmiop_session *sess);
 
 /* vcpu.c: parking vCPUs, pause/resume, running work on a vCPU. */
 void vmiop_park_point(struct kvm_vcpu *vcpu, bool srcu_held);
+void vmiop_run_leaving(struct kvm_vcpu *vcpu);
 enum vmiop_park_end {
 	VMIOP_PARK_DONE,	/* what the vCPU waited for happened */
 	VMIOP_PARK_DETACHED,	/* the session ended */

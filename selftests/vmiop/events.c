@@ -567,6 +567,8 @@ TEST(cr_writes_denied_allowed_replaced)
 	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
 	static const struct vmiop_filter_range crs[2] = { { 0, 0 }, { 4, 4 } };
 	uint64_t (*seen)[2], cr0 = 0, cr4 = 0;
+	struct kvm_sregs ksregs;
+	struct kvm_regs kregs;
 	struct vmiop_ring *ring;
 	struct vmiop *v = vt_attach(tvm);
 	int i;
@@ -597,6 +599,16 @@ TEST(cr_writes_denied_allowed_replaced)
 				break;
 			}
 			ASSERT_EQ(tvm_vcpu_thread_stop(vcpu), TVM_THREAD_STOPPED);
+			/*
+			 * The VMM sees the write not done, RIP on it (no
+			 * KVM_GET_MP_STATE first, unlike QEMU), and what it
+			 * writes back is what runs.
+			 */
+			tvm_get_regs(vcpu, &kregs);
+			tvm_get_sregs(vcpu, &ksregs);
+			EXPECT_EQ(kregs.rip, ev->regs.rip);
+			EXPECT_EQ(ksregs.cr0, cr0);
+			tvm_set_regs(vcpu, &kregs);
 			tvm_vcpu_thread_start(vcpu, NULL, NULL);
 			break;
 		case 2:		/* replaced */
