@@ -3,9 +3,15 @@
  * vmiop against a real VMM and a real guest OS: Debian's QEMU, inside the
  * test VM, booting Debian's kernel (run.sh --linux-guest puts the kit in,
  * start-linux-guest starts it).  The CLI finds the guest's kernel and
- * processes with no profile, events flow while the guest works, and the
- * guest runs on after the session ends.
+ * processes with no profile and agrees with the guest's own /proc; events
+ * flow while the guest works; QEMU's monitor, stop/cont, migration and exit
+ * work with a session attached; the guest runs on after the session ends
+ * and after the module is unloaded.
  */
+#include <ctype.h>
+#include <inttypes.h>
+#include <fcntl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include "vmiop_test.h"
 
@@ -14,19 +20,34 @@ VT_DEFINE_COUNTERS;
 int vmiop_cli_main(int argc, char **argv);
 
 #define LG_DIR "/tmp/linux-guest"
+#define LG_DIR2 "/tmp/linux-guest-2"	/* the second QEMU of a migration */
 
-static int cli(char *out, size_t size, const char *const *args)
+#define __LG_STREQ(a, b, fatal) do {						\
+	const char *__a = (a), *__b = (b);					\
+	if (strcmp(__a, __b)) {							\
+		vmtest_diag("%s:%d: \"%s\" is not \"%s\"", __FILE__, __LINE__,	\
+			    __a, __b);						\
+		if (fatal)							\
+			vmtest_fail_now();					\
+		vmtest_mark_failed();						\
+	}									\
+} while (0)
+#define EXPECT_STREQ(a, b) __LG_STREQ(a, b, false)
+#define ASSERT_STREQ(a, b) __LG_STREQ(a, b, true)
+
+/*
+ * Runs @argv (a program on PATH, or the vmiop CLI when argv[0] is
+ * "vmiop") with stdout and stderr into @out; its exit status.
+ */
+static int run(char *out, size_t size, char **argv)
 {
-	char *argv[16];
 	int pipefd[2], status, argc = 0;
 	size_t got = 0;
 	ssize_t n;
 	pid_t pid;
 
-	argv[argc++] = "vmiop";
-	while (*args && argc < 15)
-		argv[argc++] = (char *)*args++;
-	argv[argc] = NULL;
+	while (argv[argc])
+		argc++;
 	ASSERT_EQ(pipe(pipefd), 0);
 	fflush(stdout);
 	pid = fork();
@@ -35,7 +56,13 @@ static int cli(char *out, size_t size, const char *const *args)
 		dup2(pipefd[1], 1);
 		dup2(pipefd[1], 2);
 		close(pipefd[0]);
-		exit(vmiop_cli_main(argc, argv));
+		/* Nothing it leaves running (QEMU) may hold the pipe open. */
+		close(pipefd[1]);
+		if (!strcmp(argv[0], "vmiop"))
+			exit(vmiop_cli_main(argc, argv));
+		setenv("LG_QMP_TIMEOUT", "120", 1);
+		execvp(argv[0], argv);
+		_exit(127);
 	}
 	close(pipefd[1]);
 	while (got < size - 1 && (n = read(pipefd[0], out + got, size - 1 - got)) > 0)
@@ -47,30 +74,20 @@ static int cli(char *out, size_t size, const char *const *args)
 	return WEXITSTATUS(status);
 }
 
-#define CLI(out, ...) cli(out, sizeof(out), (const char *const[]){ __VA_ARGS__, NULL })
+#define RUN(out, ...) run(out, sizeof(out), (char *[]){ __VA_ARGS__, NULL })
+#define CLI(out, ...) RUN(out, "vmiop", __VA_ARGS__)
+/* One QMP command to the QEMU of @dir; lg-qmp's status (0: a "return"). */
+#define QMP(out, dir, cmd) RUN(out, "lg-qmp", dir "/qmp.sock", cmd)
 
-/* `vmiop ps` listed @pid with @comm. */
-static bool ps_has(const char *ps, int pid, const char *comm)
+/* The whole console of the QEMU of @dir so far. */
+static size_t console_of(const char *dir, char *buf, size_t size)
 {
-	const char *line = ps;
-
-	for (; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
-		char c[17], state;
-		int p, tgid;
-
-		if (sscanf(line, "%d %d %c %16s", &p, &tgid, &state, c) == 4 && p == pid &&
-		    !strcmp(c, comm))
-			return true;
-	}
-	return false;
-}
-
-/* The whole console so far. */
-static size_t console(char *buf, size_t size)
-{
-	FILE *f = fopen(LG_DIR "/console.log", "r");
+	char path[128];
 	size_t n = 0;
+	FILE *f;
 
+	snprintf(path, sizeof(path), "%s/console.log", dir);
+	f = fopen(path, "r");
 	if (f) {
 		n = fread(buf, 1, size - 1, f);
 		fclose(f);
@@ -79,14 +96,19 @@ static size_t console(char *buf, size_t size)
 	return n;
 }
 
-/* The number of the last heartbeat on the console, 0 if none. */
-static unsigned long last_heartbeat(void)
+static size_t console(char *buf, size_t size)
+{
+	return console_of(LG_DIR, buf, size);
+}
+
+/* The number of the last heartbeat on @dir's console, 0 if none. */
+static unsigned long last_heartbeat_of(const char *dir)
 {
 	static char buf[1 << 20];
 	unsigned long n = 0, v;
 	char *p = buf;
 
-	console(buf, sizeof(buf));
+	console_of(dir, buf, sizeof(buf));
 	while ((p = strstr(p, "linux-guest: heartbeat "))) {
 		if (sscanf(p, "linux-guest: heartbeat %lu", &v) == 1)
 			n = v;
@@ -95,41 +117,193 @@ static unsigned long last_heartbeat(void)
 	return n;
 }
 
-/* Starts the guest; its QEMU's pid, or skips when the rig has no kit. */
-static pid_t start_guest(void)
+static unsigned long last_heartbeat(void)
 {
-	char line[64] = "";
-	FILE *p;
+	return last_heartbeat_of(LG_DIR);
+}
+
+/*
+ * Waits until @cond holds, looking every 50 ms.  The limit only turns a
+ * hang into a failure; it is far above what the nested guest needs.
+ */
+#define LG_WAIT_UNTIL(cond) do {						\
+	int __i;								\
+	for (__i = 0; !(cond); __i++) {						\
+		if (__i > 300 * 20) {						\
+			vmtest_diag("timed out waiting for %s", #cond);		\
+			vmtest_fail_now();					\
+		}								\
+		vt_msleep(50);							\
+	}									\
+} while (0)
+
+/* The guest runs: two more heartbeats come. */
+#define EXPECT_GUEST_RUNS_ON(dir) do {						\
+	unsigned long __hb = last_heartbeat_of(dir);				\
+	LG_WAIT_UNTIL(last_heartbeat_of(dir) > __hb + 1);			\
+} while (0)
+
+/* Starts a guest for @dir (from @incoming's state if not NULL); QEMU's pid. */
+static pid_t start_guest_in(const char *dir, const char *incoming)
+{
+	char out[4096], *last = out, *p;
+	pid_t pid;
 
 	if (access("/linux-guest/bzImage", R_OK))
 		SKIP("the test VM was started without run.sh --linux-guest");
-	p = popen("start-linux-guest -d " LG_DIR, "r");
-	ASSERT_TRUE(p != NULL);
-	if (!fgets(line, sizeof(line), p))
-		line[0] = '\0';
-	ASSERT_EQ(pclose(p), 0);
-	return (pid_t)strtol(line, NULL, 10);
+	if (incoming)
+		ASSERT_EQ(RUN(out, "start-linux-guest", "-d", (char *)dir, "-i",
+			      (char *)incoming), 0);
+	else
+		ASSERT_EQ(RUN(out, "start-linux-guest", "-d", (char *)dir), 0);
+	/* Its progress lines (stderr), and the pid on a line of its own. */
+	for (p = out; (p = strchr(p, '\n')) && p[1]; p++)
+		if (isdigit((unsigned char)p[1]))
+			last = p + 1;
+	pid = (pid_t)strtol(last, NULL, 10);
+	printf("%s", out);
+	ASSERT_GT(pid, 0);
+	return pid;
+}
+
+static pid_t start_guest(void)
+{
+	return start_guest_in(LG_DIR, NULL);
+}
+
+/* @pid is gone (reaped by init, or a zombie of ours). */
+static bool gone(pid_t pid)
+{
+	char path[64], stat[256] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return true;
+	if (!fgets(stat, sizeof(stat), f))
+		stat[0] = '\0';
+	fclose(f);
+	return strstr(stat, ") Z ") != NULL;
 }
 
 static void stop_guest(pid_t qemu)
 {
+	kill(qemu, SIGTERM);
+	LG_WAIT_UNTIL(gone(qemu));
+}
+
+/* ---- the guest's own process listing, and vmiop's ---- */
+
+struct proc {
+	int pid, ppid;
+	char state;
+	char comm[64];
+	uint64_t pgd;
+};
+
+struct proc_list {
+	struct proc p[1024];
+	int n;
+	int max_pid;
+};
+
+static const struct proc *proc_find(const struct proc_list *l, int pid)
+{
 	int i;
 
-	kill(qemu, SIGTERM);
-	for (i = 0; i < 600 && !kill(qemu, 0); i++)
-		vt_msleep(100);
-	ASSERT_NE(kill(qemu, 0), 0);
+	for (i = 0; i < l->n; i++)
+		if (l->p[i].pid == pid)
+			return &l->p[i];
+	return NULL;
+}
+
+/*
+ * The guest's /proc, as its /init lists it when asked on the console
+ * ("ps TAG"; its answer ends "linux-guest: ps TAG end COUNT").
+ */
+static void guest_ps(int tag, struct proc_list *l)
+{
+	static char con[1 << 20];
+	char out[256], cmd[32], begin[64], end[64], *p, *q;
+	int count = -1;
+
+	snprintf(cmd, sizeof(cmd), "ps %d", tag);
+	ASSERT_EQ(RUN(out, "lg-qmp", "-c", LG_DIR "/console.sock", cmd), 0);
+	/* The guest's tty ends its lines with \r\n. */
+	snprintf(begin, sizeof(begin), "linux-guest: ps %d begin", tag);
+	snprintf(end, sizeof(end), "linux-guest: ps %d end ", tag);
+	LG_WAIT_UNTIL(console(con, sizeof(con)) && (q = strstr(con, end)) && strchr(q, '\n'));
+	ASSERT_EQ(sscanf(q + strlen(end), "%d", &count), 1);
+	p = strstr(con, begin);
+	ASSERT_TRUE(p != NULL && p < q);
+	p = strchr(p, '\n') + 1;
+	snprintf(begin, sizeof(begin), "linux-guest: ps %d ", tag);
+	memset(l, 0, sizeof(*l));
+	for (; p < q; p = strchr(p, '\n') + 1) {
+		struct proc *e = &l->p[l->n];
+
+		/* Kernel messages may fall between the lines. */
+		if (strncmp(p, begin, strlen(begin)))
+			continue;
+		ASSERT_LT(l->n, 1024);
+		ASSERT_EQ(sscanf(p + strlen(begin), "%d %d %c %63s", &e->pid, &e->ppid, &e->state,
+				 e->comm), 4);
+		if (e->pid > l->max_pid)
+			l->max_pid = e->pid;
+		l->n++;
+	}
+	ASSERT_EQ(l->n, count);
+}
+
+/* `vmiop ps`'s output parsed, and its exit status. */
+static int vmiop_ps(const char *qemu_pid, struct proc_list *l, char *out, size_t size)
+{
+	int ret = run(out, size, (char *[]){ "vmiop", "-p", (char *)qemu_pid, "ps", NULL });
+	const char *line;
+
+	memset(l, 0, sizeof(*l));
+	for (line = out; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+		struct proc *e = &l->p[l->n];
+		int tgid;
+
+		if (l->n == 1024)
+			break;
+		if (sscanf(line, "%d %d %c %16s 0x%" SCNx64, &e->pid, &tgid, &e->state, e->comm,
+			   &e->pgd) == 5)
+			l->n++;
+	}
+	return ret;
+}
+
+/*
+ * @comm (task->comm, at most 15 characters) names what /proc calls
+ * @name: a kernel thread's full name there may be longer, a kworker's has
+ * its current work queue appended ("kworker/0:1-rcu_gp").
+ */
+static bool same_name(const char *comm, const char *name)
+{
+	size_t n = strlen(comm);
+
+	return !strncmp(comm, name, n) && (!name[n] || n == 15 || name[n] == '-');
+}
+
+/* A kernel thread by the guest's own listing: kthreadd or its child. */
+static bool kernel_thread(const struct proc *g)
+{
+	return g->pid == 2 || g->ppid == 2;
 }
 
 TEST_TIMEOUT(linux_guest_kernel_and_processes_without_a_profile, 900)
 {
 	static char out[65536], con[1 << 20];
+	static struct proc_list before, seen, after;
 	char pid[16], release[128] = "", want[256];
 	pid_t qemu = start_guest();
+	const struct proc *g;
 	const char *p;
-	unsigned long hb;
+	int i, both = 0;
 
-	ASSERT_GT(qemu, 0);
 	snprintf(pid, sizeof(pid), "%d", (int)qemu);
 	console(con, sizeof(con));
 	p = strstr(con, "linux-guest: init, kernel ");
@@ -143,12 +317,62 @@ TEST_TIMEOUT(linux_guest_kernel_and_processes_without_a_profile, 900)
 	EXPECT_TRUE(strstr(out, want) != NULL);
 	EXPECT_TRUE(strstr(out, "kallsyms    ") != NULL);
 
-	/* Its processes: init, kthreadd, the long-lived sleeper. */
-	ASSERT_EQ(CLI(out, "-p", pid, "ps"), 0);
+	/*
+	 * Its processes, against its own /proc listed just before and just
+	 * after: the guest keeps forking, so a process in both listings lived
+	 * through vmiop's walk and must be in it (under either name: it may
+	 * exec), and every process vmiop lists is in one of them or was
+	 * born after the first (pids only grow here: far from pid_max).
+	 */
+	guest_ps(1, &before);
+	ASSERT_EQ(vmiop_ps(pid, &seen, out, sizeof(out)), 0);
 	printf("%s", out);
-	EXPECT_TRUE(ps_has(out, 0, "swapper/0"));
-	EXPECT_TRUE(ps_has(out, 1, "init"));
-	EXPECT_TRUE(ps_has(out, 2, "kthreadd"));
+	guest_ps(2, &after);
+	printf("guest /proc: %d processes before, %d after; vmiop ps: %d tasks\n", before.n,
+	       after.n, seen.n);
+	for (i = 0; i < before.n; i++) {
+		const struct proc *b = &before.p[i], *a = proc_find(&after, b->pid);
+		const struct proc *v = proc_find(&seen, b->pid);
+
+		if (!a)
+			continue;
+		both++;
+		if (!v) {
+			vmtest_diag("pid %d (%s) lived through the walk but is not listed", b->pid,
+				    b->comm);
+			vmtest_mark_failed();
+			continue;
+		}
+		if (!same_name(v->comm, b->comm) && !same_name(v->comm, a->comm)) {
+			vmtest_diag("pid %d: vmiop says %s, the guest %s then %s", b->pid, v->comm,
+				    b->comm, a->comm);
+			vmtest_mark_failed();
+		}
+		/* A kernel thread has no page tables; a live user process does. */
+		if (kernel_thread(b))
+			EXPECT_EQ(v->pgd, 0);
+		else if (v->state != 'Z' && v->state != 'X')
+			EXPECT_NE(v->pgd, 0);
+	}
+	EXPECT_GE(both, 30);	/* kernel threads, init, the sleeper */
+	for (i = 0; i < seen.n; i++) {
+		const struct proc *v = &seen.p[i];
+
+		if (v->pid == 0) {	/* the idle task, not in /proc */
+			EXPECT_STREQ(v->comm, "swapper/0");
+			continue;
+		}
+		if (!proc_find(&before, v->pid) && !proc_find(&after, v->pid) &&
+		    v->pid <= before.max_pid) {
+			vmtest_diag("vmiop lists pid %d (%s), which the guest never had", v->pid,
+				    v->comm);
+			vmtest_mark_failed();
+		}
+	}
+	ASSERT_TRUE((g = proc_find(&seen, 1)) != NULL);
+	EXPECT_STREQ(g->comm, "init");
+	ASSERT_TRUE((g = proc_find(&seen, 2)) != NULL);
+	EXPECT_STREQ(g->comm, "kthreadd");
 	EXPECT_TRUE(strstr(out, " lg-sleeper ") != NULL);
 	EXPECT_TRUE(strstr(out, "vCPU 0 runs pid ") != NULL);
 
@@ -157,8 +381,7 @@ TEST_TIMEOUT(linux_guest_kernel_and_processes_without_a_profile, 900)
 	EXPECT_TRUE(strstr(out, " init_task\n") != NULL);
 
 	/* Detached, the guest runs on. */
-	hb = last_heartbeat();
-	VT_WAIT_UNTIL(last_heartbeat() > hb + 1);
+	EXPECT_GUEST_RUNS_ON(LG_DIR);
 	stop_guest(qemu);
 }
 
@@ -170,10 +393,9 @@ TEST_TIMEOUT(linux_guest_events_flow_while_it_works, 900)
 	struct vmiop_ring *ring;
 	struct vmiop_event *ev;
 	struct vmiop *v;
-	uint64_t seq = 0, hb;
+	uint64_t seq = 0;
 	unsigned int crs = 0, msrs = 0;
 
-	ASSERT_GT(qemu, 0);
 	ASSERT_EQ(vmiop_open(&v), 0);
 	ASSERT_EQ(vmiop_attach_pid(v, qemu), 0);
 	ASSERT_TRUE((ring = vt_ring_setup(v, 64)) != NULL);
@@ -194,8 +416,320 @@ TEST_TIMEOUT(linux_guest_events_flow_while_it_works, 900)
 	}
 	EXPECT_GE(crs, 20);
 	vmiop_close(v);
+	EXPECT_GUEST_RUNS_ON(LG_DIR);
+	stop_guest(qemu);
+}
+
+/* ---- QEMU and a session at once ---- */
+
+/* "info registers" through QMP: RIP and CR3 of the first vCPU. */
+static void qemu_regs(uint64_t *rip, uint64_t *cr3)
+{
+	static char out[65536];
+	const char *p;
+
+	ASSERT_EQ(QMP(out, LG_DIR, "{\"execute\":\"human-monitor-command\","
+		      "\"arguments\":{\"command-line\":\"info registers\"}}"), 0);
+	p = strstr(out, "RIP=");
+	ASSERT_TRUE(p != NULL);
+	*rip = strtoull(p + 4, NULL, 16);
+	p = strstr(out, "CR3=");
+	ASSERT_TRUE(p != NULL);
+	*cr3 = strtoull(p + 4, NULL, 16);
+}
+
+/* QEMU's own idea of its run state: "running", "paused", ... */
+static void qemu_status(char *status, size_t size)
+{
+	char out[4096];
+	const char *p;
+
+	ASSERT_EQ(QMP(out, LG_DIR, "{\"execute\":\"query-status\"}"), 0);
+	p = strstr(out, "\"status\": \"");
+	ASSERT_TRUE(p != NULL);
+	p += strlen("\"status\": \"");
+	snprintf(status, size, "%.*s", (int)strcspn(p, "\""), p);
+}
+
+#define EXPECT_QEMU_STATUS(want) do {						\
+	char __s[64];								\
+	qemu_status(__s, sizeof(__s));						\
+	EXPECT_STREQ(__s, want);						\
+} while (0)
+
+/*
+ * QEMU's monitor reads a vCPU by asking its thread, which vmiop holds:
+ * the thread must leave for QEMU's signal, answer, and park again.
+ */
+TEST_TIMEOUT(qemu_monitor_answers_while_vmiop_holds_the_vm_paused, 900)
+{
+	pid_t qemu = start_guest();
+	struct vmiop_regs regs, again;
+	uint64_t rip, cr3;
+	unsigned long hb;
+	struct vmiop *v;
+	int i;
+
+	ASSERT_EQ(vmiop_open(&v), 0);
+	ASSERT_EQ(vmiop_attach_pid(v, qemu), 0);
+	ASSERT_EQ(vmiop_pause(v), 1);
+	ASSERT_EQ(vmiop_get_regs(v, 0, &regs), 0);
 	hb = last_heartbeat();
-	VT_WAIT_UNTIL(last_heartbeat() > hb + 1);
+	for (i = 0; i < 3; i++) {
+		EXPECT_QEMU_STATUS("running");	/* QEMU does not know */
+		qemu_regs(&rip, &cr3);
+		EXPECT_EQ(rip, regs.rip);
+		EXPECT_EQ(cr3, regs.cr3);
+	}
+	/* What QEMU read it wrote back unchanged, and the guest stood still. */
+	ASSERT_EQ(vmiop_get_regs(v, 0, &again), 0);
+	EXPECT_EQ(again.rip, regs.rip);
+	EXPECT_EQ(again.rsp, regs.rsp);
+	EXPECT_EQ(again.cr3, regs.cr3);
+	EXPECT_EQ(last_heartbeat(), hb);
+	ASSERT_EQ(vmiop_resume(v), 0);
+	EXPECT_GUEST_RUNS_ON(LG_DIR);
+	vmiop_close(v);
+	stop_guest(qemu);
+}
+
+/*
+ * A vCPU waits for the reply to a CR3 write: QEMU's monitor reads it as
+ * the event shows it, before the write (the instruction has not run).
+ */
+TEST_TIMEOUT(qemu_monitor_answers_while_a_vcpu_waits_on_an_event, 900)
+{
+	struct vmiop_filter_range f = { 3, 3 };
+	pid_t qemu = start_guest();
+	struct vmiop_ring *ring;
+	struct vmiop_event *ev;
+	uint64_t rip, cr3;
+	struct vmiop *v;
+	int i;
+
+	ASSERT_EQ(vmiop_open(&v), 0);
+	ASSERT_EQ(vmiop_attach_pid(v, qemu), 0);
+	ASSERT_TRUE((ring = vt_ring_setup(v, 64)) != NULL);
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CR, -1, &f, 1), 0);
+	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+	ASSERT_EQ(ev->type, VMIOP_EVENT_CR);
+	printf("CR3 write at rip 0x%llx: 0x%llx -> 0x%llx\n", (unsigned long long)ev->regs.rip,
+	       (unsigned long long)ev->cr.old_value, (unsigned long long)ev->cr.new_value);
+	for (i = 0; i < 3; i++) {
+		qemu_regs(&rip, &cr3);
+		EXPECT_EQ(rip, ev->regs.rip);
+		EXPECT_EQ(cr3, ev->cr.old_value);
+	}
+	/* No second event: the same write waits for its one reply. */
+	EXPECT_EQ(vmiop_ring_ready(ring), 1);
+	ASSERT_EQ(vmiop_event_continue(v, ev), 0);
+	vmiop_ring_advance(ring, 1);
+	ASSERT_EQ(vmiop_event_disable(v, VMIOP_EVENT_CR, -1), 0);
+	/* The write took effect: the guest runs on, and so does QEMU. */
+	EXPECT_GUEST_RUNS_ON(LG_DIR);
+	EXPECT_QEMU_STATUS("running");
+	vmiop_close(v);
+	stop_guest(qemu);
+}
+
+/* QEMU's stop/cont and vmiop's pause/resume: each holds the guest alone. */
+TEST_TIMEOUT(qemu_stop_and_vmiop_pause_nest_either_way, 900)
+{
+	pid_t qemu = start_guest();
+	char out[4096];
+	unsigned long hb;
+	struct vmiop *v;
+
+	ASSERT_EQ(vmiop_open(&v), 0);
+	ASSERT_EQ(vmiop_attach_pid(v, qemu), 0);
+
+	/* stop, pause, cont: vmiop still holds it; resume lets it go. */
+	ASSERT_EQ(QMP(out, LG_DIR, "{\"execute\":\"stop\"}"), 0);
+	EXPECT_QEMU_STATUS("paused");
+	ASSERT_EQ(vmiop_pause(v), 1);
+	ASSERT_EQ(QMP(out, LG_DIR, "{\"execute\":\"cont\"}"), 0);
+	EXPECT_QEMU_STATUS("running");
+	hb = last_heartbeat();
+	vt_msleep(3000);
+	EXPECT_EQ(last_heartbeat(), hb);
+	ASSERT_EQ(vmiop_resume(v), 0);
+	EXPECT_GUEST_RUNS_ON(LG_DIR);
+
+	/* pause, stop, resume: QEMU still holds it; cont lets it go. */
+	ASSERT_EQ(vmiop_pause(v), 1);
+	ASSERT_EQ(QMP(out, LG_DIR, "{\"execute\":\"stop\"}"), 0);
+	EXPECT_QEMU_STATUS("paused");
+	ASSERT_EQ(vmiop_resume(v), 0);
+	hb = last_heartbeat();
+	vt_msleep(3000);
+	EXPECT_EQ(last_heartbeat(), hb);
+	EXPECT_QEMU_STATUS("paused");
+	ASSERT_EQ(QMP(out, LG_DIR, "{\"execute\":\"cont\"}"), 0);
+	EXPECT_GUEST_RUNS_ON(LG_DIR);
+
+	vmiop_close(v);
+	stop_guest(qemu);
+}
+
+/* QMP query-migrate's "status", until it is no longer active. */
+static void wait_migration(char *status, size_t size)
+{
+	static char out[65536];
+	const char *p;
+
+	for (;;) {
+		ASSERT_EQ(QMP(out, LG_DIR, "{\"execute\":\"query-migrate\"}"), 0);
+		p = strstr(out, "\"status\": \"");
+		ASSERT_TRUE(p != NULL);
+		p += strlen("\"status\": \"");
+		snprintf(status, size, "%.*s", (int)strcspn(p, "\""), p);
+		if (strcmp(status, "setup") && strcmp(status, "active") &&
+		    strcmp(status, "device") && strcmp(status, "pre-switchover"))
+			return;
+		vt_msleep(200);
+	}
+}
+
+/*
+ * A migration to a file while a session is attached and a vCPU waits on
+ * an event nobody answers: QEMU stops the vCPU (it leaves the wait, the
+ * write not done), saves it, and a second QEMU restores it and runs it,
+ * the CR3 write redone there.  The first QEMU's session then reports the
+ * VM gone.
+ */
+TEST_TIMEOUT(migration_to_a_file_while_attached_restores_in_a_second_qemu, 900)
+{
+	struct vmiop_filter_range f = { 3, 3 };
+	const char *state = "/tmp/linux-guest.state";
+	static char con[1 << 20];
+	pid_t qemu = start_guest(), qemu2;
+	struct vmiop_ring *ring;
+	char out[4096], status[64];
+	unsigned long hb;
+	struct vmiop *v;
+
+	unlink(state);
+	ASSERT_EQ(vmiop_open(&v), 0);
+	ASSERT_EQ(vmiop_attach_pid(v, qemu), 0);
+	ASSERT_TRUE((ring = vt_ring_setup(v, 64)) != NULL);
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CR, -1, &f, 1), 0);
+	ASSERT_TRUE(vt_next_event(v, ring) != NULL);
+	hb = last_heartbeat();
+
+	ASSERT_EQ(QMP(out, LG_DIR, "{\"execute\":\"migrate\",\"arguments\":"
+		      "{\"uri\":\"exec:cat >/tmp/linux-guest.state\"}}"), 0);
+	wait_migration(status, sizeof(status));
+	ASSERT_STREQ(status, "completed");
+	EXPECT_QEMU_STATUS("postmigrate");
+	ASSERT_EQ(QMP(out, LG_DIR, "{\"execute\":\"quit\"}"), 0);
+	LG_WAIT_UNTIL(gone(qemu));
+	EXPECT_EQ(vmiop_pause(v), -ESRCH);
+	vmiop_close(v);
+
+	qemu2 = start_guest_in(LG_DIR2, state);
+	/* It goes on from where it was saved, not from a new boot. */
+	console_of(LG_DIR2, con, sizeof(con));
+	EXPECT_EQ(strstr(con, "linux-guest: init"), NULL);
+	EXPECT_GE(last_heartbeat_of(LG_DIR2), hb);
+	EXPECT_GUEST_RUNS_ON(LG_DIR2);
+	stop_guest(qemu2);
+	unlink(state);
+}
+
+/* The guest's kernel says nothing of a crash or a lockup. */
+static void expect_guest_healthy(const char *dir)
+{
+	static char con[1 << 20];
+
+	console_of(dir, con, sizeof(con));
+	EXPECT_EQ(strstr(con, "Oops"), NULL);
+	EXPECT_EQ(strstr(con, "BUG:"), NULL);
+	EXPECT_EQ(strstr(con, "Kernel panic"), NULL);
+}
+
+/*
+ * QEMU exits, asked (quit) or killed, while a vCPU waits on an event and
+ * the session is attached: it goes, and the session says the VM is gone.
+ * The test VM's kernel log is checked for oopses and warnings by the rig.
+ */
+static void exit_while_waiting(bool kill9)
+{
+	struct vmiop_filter_range f = { 3, 3 };
+	pid_t qemu = start_guest();
+	struct vmiop_ring *ring;
+	struct vmiop_regs regs;
+	char out[4096];
+	struct vmiop *v;
+
+	ASSERT_EQ(vmiop_open(&v), 0);
+	ASSERT_EQ(vmiop_attach_pid(v, qemu), 0);
+	ASSERT_TRUE((ring = vt_ring_setup(v, 64)) != NULL);
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CR, -1, &f, 1), 0);
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_MSR, -1, NULL, 0), 0);
+	ASSERT_TRUE(vt_next_event(v, ring) != NULL);
+	if (kill9)
+		ASSERT_EQ(kill(qemu, SIGKILL), 0);
+	else
+		ASSERT_EQ(QMP(out, LG_DIR, "{\"execute\":\"quit\"}"), 0);
+	LG_WAIT_UNTIL(gone(qemu));
+	EXPECT_EQ(vmiop_pause(v), -ESRCH);
+	EXPECT_EQ(vmiop_get_regs(v, 0, &regs), -ESRCH);
+	EXPECT_EQ(vmiop_event_continue(v, vmiop_ring_peek(ring)), -ESRCH);
+	vmiop_close(v);
+	expect_guest_healthy(LG_DIR);
+}
+
+TEST_TIMEOUT(qemu_quit_while_a_vcpu_waits_on_an_event, 900)
+{
+	exit_while_waiting(false);
+}
+
+TEST_TIMEOUT(qemu_killed_while_a_vcpu_waits_on_an_event, 900)
+{
+	exit_while_waiting(true);
+}
+
+static const char *module_path(void)
+{
+	const char *p = getenv("VMIOP_KO");
+
+	return p ? p : "/modules/vmiop.ko";
+}
+
+/*
+ * A session with everything on (events, a pause) ends, then the module
+ * goes: the guest and QEMU run on, and the module comes back for the
+ * tests after this one.
+ */
+TEST_TIMEOUT(detach_and_rmmod_leave_qemu_and_the_guest_running, 900)
+{
+	struct vmiop_filter_range f = { 3, 3 };
+	pid_t qemu = start_guest();
+	struct vmiop_ring *ring;
+	struct vmiop *v;
+	int fd, ret;
+
+	ASSERT_EQ(vmiop_open(&v), 0);
+	ASSERT_EQ(vmiop_attach_pid(v, qemu), 0);
+	ASSERT_TRUE((ring = vt_ring_setup(v, 64)) != NULL);
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CR, -1, &f, 1), 0);
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_MSR, -1, NULL, 0), 0);
+	ASSERT_TRUE(vt_next_event(v, ring) != NULL);	/* one left unanswered */
+	ASSERT_EQ(vmiop_pause(v), 1);
+	vmiop_close(v);
+	EXPECT_GUEST_RUNS_ON(LG_DIR);
+
+	ASSERT_EQ(syscall(SYS_delete_module, "vmiop", O_NONBLOCK), 0);
+	EXPECT_GUEST_RUNS_ON(LG_DIR);
+	EXPECT_GUEST_RUNS_ON(LG_DIR);
+	EXPECT_QEMU_STATUS("running");
+	expect_guest_healthy(LG_DIR);
+
+	fd = open(module_path(), O_RDONLY | O_CLOEXEC);
+	ASSERT_GE(fd, 0);
+	ret = syscall(SYS_finit_module, fd, "", 0);
+	close(fd);
+	ASSERT_EQ(ret, 0);
 	stop_guest(qemu);
 }
 

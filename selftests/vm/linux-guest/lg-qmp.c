@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * lg-qmp SOCKET [JSON-COMMAND]...
+ * lg-qmp -c SOCKET LINE...
  *
  * A minimal QMP client for the test VM (busybox's nc has no unix sockets):
  * connects to QEMU's QMP unix socket, reads the greeting, negotiates
@@ -12,7 +13,12 @@
  *
  *   lg-qmp /tmp/linux-guest/qmp.sock '{"execute":"query-status"}'
  *   lg-qmp /tmp/linux-guest/qmp.sock '{"execute":"quit"}'
+ *
+ * With -c, SOCKET is the guest's console (start-linux-guest's console.sock)
+ * and each LINE is written to it as a line of console input: a command of
+ * the guest's /init ("ps TAG"); its answer goes to console.log.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,22 +72,48 @@ static int send_cmd(int fd, const char *cmd)
 	return 0;
 }
 
-int main(int argc, char **argv)
+static int connect_to(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		perror(path);
+		exit(2);
+	}
+	return fd;
+}
+
+int main(int argc, char **argv)
+{
 	const char *t = getenv("LG_QMP_TIMEOUT");
+	bool console = argc > 1 && !strcmp(argv[1], "-c");
 	int fd, i, rc = 0;
 
-	if (argc < 2 || strlen(argv[1]) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "usage: lg-qmp SOCKET [JSON-COMMAND]...\n");
+	if (console) {
+		argv++;
+		argc--;
+	}
+	if (argc < 2 || strlen(argv[1]) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		fprintf(stderr, "usage: lg-qmp SOCKET [JSON-COMMAND]...\n"
+				"       lg-qmp -c SOCKET LINE...\n");
 		return 2;
 	}
 	alarm(t ? atoi(t) : 30);
-	strcpy(sa.sun_path, argv[1]);
-	fd = socket(AF_UNIX, SOCK_STREAM, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		perror(argv[1]);
-		return 2;
+	fd = connect_to(argv[1]);
+	if (console) {
+		for (i = 2; i < argc; i++)
+			if (send_cmd(fd, argv[i]) < 0) {
+				perror(argv[1]);
+				return 2;
+			}
+		/* Closed at once, QEMU may drop what it has not read yet. */
+		shutdown(fd, SHUT_WR);
+		while (read(fd, buf, sizeof(buf)) > 0)
+			;
+		return 0;
 	}
 	if (read_line(fd) < 0 || !strstr(buf, "\"QMP\"")) {
 		fprintf(stderr, "lg-qmp: no QMP greeting\n");
