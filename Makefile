@@ -5,6 +5,7 @@
 #                   (installs deps)
 #   make demo       boots the test VM and introspects a guest (installs deps)
 #   make vmtest     the VM tests on one vendor
+#   make vmtest-linux  the tests against Debian's QEMU running a Linux guest
 #   make bench      vmiop's event path vs KVM's own exits, as ratios
 #   VENDOR=amd      (default) the VM is QEMU TCG with nested SVM
 #   VENDOR=intel    the VM is Bochs with nested VMX (EPT, MTF, #VE)
@@ -25,7 +26,7 @@ USER_CFLAGS := -std=gnu11 $(WARN) -Iuapi -Ilibvmiop -Iselftests/include -Iselfte
 LIB_SRC := libvmiop/libvmiop.c
 LIB_HDR := libvmiop/libvmiop.h uapi/linux/vmiop.h
 
-.PHONY: all module lib tools selftests check unit vmtest demo bench deps clean install style
+.PHONY: all module lib tools selftests check unit vmtest vmtest-linux demo bench deps clean install style
 
 all: module lib tools
 
@@ -137,6 +138,12 @@ unit:
 vmtest: lib tools selftests
 	$(MAKE) -s -C selftests/vm smoke
 	VMIOP_VM_VENDOR=$(VENDOR) scripts/vmtest.sh selftests/vm/smoke $(SELFTESTS)
+
+# Debian's QEMU running a Linux guest inside the test VM (one test-VM CPU:
+# selftests/vm/README.md, "Linux guest").
+vmtest-linux: lib tools selftests
+	VMIOP_VM_VENDOR=$(VENDOR) VMTEST_ARGS="--linux-guest $${VMTEST_ARGS:-}" \
+		scripts/vmtest.sh $(B)/selftests-linux/linux_guest
 
 check:
 	scripts/check.sh

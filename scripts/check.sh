@@ -68,6 +68,14 @@ for vendor in ${VMIOP_CHECK_VENDORS:-amd intel}; do
 		add_counts vm "$log/vm-$vendor.txt"
 	fi
 
+	# Debian's QEMU and a Linux guest in the test VM: AMD only (under
+	# Bochs, README "Linux guest").
+	if [ "$vendor" = amd ]; then
+		step "VM tests ($vendor): Debian's QEMU running a Linux guest, introspected"
+		make -s vmtest-linux VENDOR="$vendor" 2>&1 | tee "$log/vm-linux-$vendor.txt"
+		add_counts vm "$log/vm-linux-$vendor.txt"
+	fi
+
 	step "rig self-check ($vendor): a failing test, a panic, a WARNING, a hang must each fail the rig"
 	VMIOP_VM_VENDOR=$vendor scripts/rigcheck.sh 2>&1 | tee "$log/rig-$vendor.txt"
 	add_counts rig "$log/rig-$vendor.txt"

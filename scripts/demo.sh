@@ -1,10 +1,15 @@
 #!/bin/sh
 # The README's first command: boots the test VM (stock Debian kernel under
 # QEMU with nested SVM, or under Bochs with nested VMX when VMIOP_VM_VENDOR
-# (make demo VENDOR=intel) says so), loads vmiop, starts a small
-# guest and introspects it from another process.
+# (make demo VENDOR=intel) says so), loads vmiop, and introspects two
+# guests from another process: Debian's QEMU running Debian's kernel
+# (tools/linux-demo.sh: its kernel, its processes, events, detach), then
+# vmiop's own small guest (tools/demo.c: registers, memory, a mapped page,
+# events answered).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 make -s lib tools
-VMTEST_ARGS="--demo ${VMTEST_ARGS:-}" exec scripts/vmtest.sh build/vmiop-demo
+LG_KIT_EXTRA="$top/build/vmiop ${LG_KIT_EXTRA:-}" \
+	VMTEST_ARGS="--demo --linux-guest ${VMTEST_ARGS:-}" \
+	exec scripts/vmtest.sh tools/linux-demo.sh build/vmiop-demo

@@ -70,7 +70,12 @@ static int run(char *out, size_t size, char **argv)
 	out[got] = '\0';
 	close(pipefd[0]);
 	ASSERT_EQ(waitpid(pid, &status, 0), pid);
-	ASSERT_TRUE(WIFEXITED(status));
+	if (!WIFEXITED(status)) {
+		/* lg-qmp's alarm: no answer within LG_QMP_TIMEOUT seconds. */
+		vmtest_diag("%s %s: killed by signal %d; its output:\n%s", argv[0],
+			    argc > 1 ? argv[argc - 1] : "", WTERMSIG(status), out);
+		vmtest_fail_now();
+	}
 	return WEXITSTATUS(status);
 }
 

@@ -466,6 +466,8 @@ main() {
 	# selftests/vmiop/fuzz.c: a seed to replay, a number of calls
 	append+="${VMIOP_FUZZ_SEED:+ vmiop.fuzz_seed=$VMIOP_FUZZ_SEED}"
 	append+="${VMIOP_FUZZ_CALLS:+ vmiop.fuzz_calls=$VMIOP_FUZZ_CALLS}"
+	# VMTEST_ONLY=NAME[,NAME...]: only those tests (selftests/include/vmtest.h)
+	append+="${VMTEST_ONLY:+ vmiop.only=$VMTEST_ONLY}"
 	: >"$log/serial1.log"
 
 	case "$vendor" in
