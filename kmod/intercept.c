@@ -272,13 +272,18 @@ void vmiop_intercepts_restore(struct vmiop_session *sess)
 			if (!vmiop_intercepts_applied(sess, vcpu))
 				continue;
 			if (mutex_trylock(&vcpu->mutex)) {
-				vmiop_vcpu_call_locked(sess, vcpu, vmiop_intercepts_sync_fn, sess);
+				int ret = vmiop_vcpu_call_locked(sess, vcpu,
+								 vmiop_intercepts_sync_fn, sess);
+
 				mutex_unlock(&vcpu->mutex);
 				/*
-				 * Stopped in a nested guest, L1's VMCS/VMCB is
-				 * out of reach (or KVM's controls were not found).
+				 * -ESRCH: the VM's process is gone, and KVM runs
+				 * its vCPUs for no other (kvm->mm): nothing to
+				 * give back.  Otherwise, stopped in a nested
+				 * guest, L1's VMCS/VMCB is out of reach (or KVM's
+				 * controls were not found).
 				 */
-				if (vmiop_intercepts_applied(sess, vcpu))
+				if (ret != -ESRCH && vmiop_intercepts_applied(sess, vcpu))
 					pr_warn("detach: vCPU %d keeps some of vmiop's intercepts\n",
 						vcpu->vcpu_idx);
 				continue;
