@@ -68,13 +68,17 @@ for vendor in ${VMIOP_CHECK_VENDORS:-amd intel}; do
 		add_counts vm "$log/vm-$vendor.txt"
 	fi
 
-	# Debian's QEMU and a Linux guest in the test VM: AMD only (under
-	# Bochs, README "Linux guest").
-	if [ "$vendor" = amd ]; then
-		step "VM tests ($vendor): Debian's QEMU running a Linux guest, introspected"
+	# Debian's QEMU in the test VM, running a Linux guest.  Under Bochs a
+	# nested Linux guest stalls the test VM (README, "Linux guests"): there
+	# only the gdbstub test, with its own tiny guest.
+	step "VM tests ($vendor): Debian's QEMU running a guest, introspected"
+	if [ "$vendor" = intel ]; then
+		VMTEST_ONLY=qemu_gdbstub_and_vmiop_breakpoint_events_share_int3 \
+			make -s vmtest-linux VENDOR="$vendor" 2>&1 | tee "$log/vm-linux-$vendor.txt"
+	else
 		make -s vmtest-linux VENDOR="$vendor" 2>&1 | tee "$log/vm-linux-$vendor.txt"
-		add_counts vm "$log/vm-linux-$vendor.txt"
 	fi
+	add_counts vm "$log/vm-linux-$vendor.txt"
 
 	step "rig self-check ($vendor): a failing test, a panic, a WARNING, a hang must each fail the rig"
 	VMIOP_VM_VENDOR=$vendor scripts/rigcheck.sh 2>&1 | tee "$log/rig-$vendor.txt"

@@ -11,7 +11,10 @@
 #include <ctype.h>
 #include <inttypes.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include "vmiop_test.h"
 
@@ -148,19 +151,27 @@ static unsigned long last_heartbeat(void)
 	LG_WAIT_UNTIL(last_heartbeat_of(dir) > __hb + 1);			\
 } while (0)
 
-/* Starts a guest for @dir (from @incoming's state if not NULL); QEMU's pid. */
-static pid_t start_guest_in(const char *dir, const char *incoming)
+/*
+ * Starts a guest for @dir: the Linux guest, or @kernel (multiboot) if not
+ * NULL, or from @incoming's state if not NULL; QEMU's pid.
+ */
+static pid_t start_guest_with(const char *dir, const char *incoming, const char *kernel)
 {
 	char out[4096], *last = out, *p;
 	pid_t pid;
+	int ret;
 
 	if (access("/linux-guest/bzImage", R_OK))
 		SKIP("the test VM was started without run.sh --linux-guest");
 	if (incoming)
-		ASSERT_EQ(RUN(out, "start-linux-guest", "-d", (char *)dir, "-i",
-			      (char *)incoming), 0);
+		ret = RUN(out, "start-linux-guest", "-d", (char *)dir, "-i", (char *)incoming);
+	else if (kernel)
+		ret = RUN(out, "start-linux-guest", "-d", (char *)dir, "-K", (char *)kernel);
 	else
-		ASSERT_EQ(RUN(out, "start-linux-guest", "-d", (char *)dir), 0);
+		ret = RUN(out, "start-linux-guest", "-d", (char *)dir);
+	if (ret)
+		printf("%s", out);
+	ASSERT_EQ(ret, 0);
 	/* Its progress lines (stderr), and the pid on a line of its own. */
 	for (p = out; (p = strchr(p, '\n')) && p[1]; p++)
 		if (isdigit((unsigned char)p[1]))
@@ -169,6 +180,11 @@ static pid_t start_guest_in(const char *dir, const char *incoming)
 	printf("%s", out);
 	ASSERT_GT(pid, 0);
 	return pid;
+}
+
+static pid_t start_guest_in(const char *dir, const char *incoming)
+{
+	return start_guest_with(dir, incoming, NULL);
 }
 
 static pid_t start_guest(void)
@@ -692,6 +708,207 @@ TEST_TIMEOUT(qemu_quit_while_a_vcpu_waits_on_an_event, 900)
 TEST_TIMEOUT(qemu_killed_while_a_vcpu_waits_on_an_event, 900)
 {
 	exit_while_waiting(true);
+}
+
+/* ---- QEMU's gdbstub and vmiop's INT3 events ---- */
+
+/* selftests/vm/linux-guest/bp-guest.S */
+#define BP_GUEST "/linux-guest/bp-guest.bin"
+#define BP_SITE 0x100100ULL
+#define BP_GDB 0x100101ULL
+#define HB_SITE 0x100120ULL
+#define BP_COUNT 0x100200ULL
+
+/* A minimal gdb remote-protocol client on QEMU's gdbstub socket. */
+static int gdb_connect(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = LG_DIR "/gdb.sock" };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+static char gdb_getc(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char c;
+
+	/* Generous: a stop can take a while under emulation. */
+	ASSERT_EQ(poll(&p, 1, 300 * 1000), 1);
+	ASSERT_EQ(read(fd, &c, 1), 1);
+	return c;
+}
+
+/* The next packet's payload into @buf (acknowledged). */
+static void gdb_recv(int fd, char *buf, size_t size)
+{
+	size_t n = 0;
+	char c;
+
+	while ((c = gdb_getc(fd)) != '$')
+		;	/* '+' acks of what we sent */
+	while ((c = gdb_getc(fd)) != '#') {
+		ASSERT_LT(n, size - 1);
+		buf[n++] = c;
+	}
+	buf[n] = '\0';
+	gdb_getc(fd);
+	gdb_getc(fd);	/* the checksum, not checked: a local socket */
+	ASSERT_EQ(write(fd, "+", 1), 1);
+}
+
+static void gdb_send(int fd, const char *payload)
+{
+	char pkt[256];
+	unsigned int sum = 0;
+	const char *p;
+
+	for (p = payload; *p; p++)
+		sum += (unsigned char)*p;
+	snprintf(pkt, sizeof(pkt), "$%s#%02x", payload, sum & 0xff);
+	ASSERT_EQ(write(fd, pkt, strlen(pkt)), (ssize_t)strlen(pkt));
+}
+
+/* A command and its reply. */
+static void gdb_cmd(int fd, const char *payload, char *reply, size_t size)
+{
+	gdb_send(fd, payload);
+	gdb_recv(fd, reply, size);
+}
+
+/* The guest's count of INT3s its own handler took. */
+static uint32_t bp_count(struct vmiop *v)
+{
+	uint32_t n;
+
+	ASSERT_EQ(vmiop_read_pa(v, BP_COUNT, &n, sizeof(n)), 0);
+	return n;
+}
+
+/* vCPU 0's RIP, read by vmiop (with a pause of its own). */
+static uint64_t vmiop_rip(struct vmiop *v)
+{
+	struct vmiop_regs r;
+
+	ASSERT_EQ(vmiop_pause(v), 1);
+	ASSERT_EQ(vmiop_get_regs(v, 0, &r), 0);
+	ASSERT_EQ(vmiop_resume(v), 0);
+	return r.rip;
+}
+
+/*
+ * QEMU's gdbstub and vmiop both want the guest's INT3s.  vmiop alone gets
+ * them as BREAKPOINT events; while gdb has a breakpoint in, QEMU's
+ * KVM_GUESTDBG_USE_SW_BP takes every INT3 (the guest's own ones QEMU gives
+ * back to the guest) and vmiop sends none (the README's "Intercepts"); gdb
+ * stops where it should, vmiop reads the vCPU where gdb stopped it; once
+ * gdb detaches, vmiop's events come again.
+ */
+TEST_TIMEOUT(qemu_gdbstub_and_vmiop_breakpoint_events_share_int3, 900)
+{
+	pid_t qemu = start_guest_with(LG_DIR, NULL, BP_GUEST);
+	struct vmiop_ring *ring;
+	struct vmiop_event *ev;
+	uint32_t before, at_stop, int3s;
+	char reply[4096], cmd[64];
+	struct vmiop_regs regs;
+	struct vmiop *v;
+	int i, gdb;
+
+	ASSERT_EQ(vmiop_open(&v), 0);
+	ASSERT_EQ(vmiop_attach_pid(v, qemu), 0);
+	ASSERT_TRUE((ring = vt_ring_setup(v, 64)) != NULL);
+
+	/*
+	 * vmiop alone.  Under QEMU TCG's nested SVM, KVM's own #BP intercept
+	 * never sees a nested guest's INT3 (selftests/vmiop/debug.c probes
+	 * the same): while no event has come the guest's handler keeps
+	 * counting, which tells the two apart without a clock.
+	 */
+	before = bp_count(v);
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_BREAKPOINT, -1, NULL, 0), 0);
+	while (!vmiop_ring_ready(ring) && bp_count(v) < before + 3000)
+		vmiop_event_wait(v, 100);
+	if (!vmiop_ring_ready(ring))
+		SKIP("KVM's #BP intercept does not see this nested guest's INT3 (%u taken by "
+		     "the guest, no event): QEMU TCG's nested SVM", bp_count(v) - before);
+	for (i = 0; i < 3; i++) {
+		ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+		ASSERT_EQ(ev->type, VMIOP_EVENT_BREAKPOINT);
+		EXPECT_EQ(ev->breakpoint.gva, BP_SITE);
+		EXPECT_EQ(ev->regs.rip, BP_SITE);
+		before = bp_count(v);
+		ASSERT_EQ(vmiop_event_continue(v, ev), 0);	/* the guest's to take */
+		vmiop_ring_advance(ring, 1);
+	}
+	/* Events keep coming; gdb's connection stops the VM whatever waits. */
+
+	/*
+	 * A gdb connecting stops the VM, and QEMU says so with a stop packet
+	 * of its own ("T02"): a query with another kind of answer finds the
+	 * end of what it sent.
+	 */
+	gdb = gdb_connect();
+	gdb_send(gdb, "qAttached");
+	do {
+		gdb_recv(gdb, reply, sizeof(reply));
+		printf("gdb: connected, QEMU says %s\n", reply);
+	} while (reply[0] == 'T' || reply[0] == 'S');
+	EXPECT_STREQ(reply, "1");
+	EXPECT_QEMU_STATUS("paused");
+	/* The one left waiting is answered now: nothing runs until gdb says. */
+	while ((ev = vmiop_ring_peek(ring))) {
+		ASSERT_EQ(vmiop_event_continue(v, ev), 0);
+		vmiop_ring_advance(ring, 1);
+	}
+	snprintf(cmd, sizeof(cmd), "Z0,%llx,1", BP_GDB);
+	gdb_cmd(gdb, cmd, reply, sizeof(reply));
+	ASSERT_STREQ(reply, "OK");
+	gdb_cmd(gdb, "c", reply, sizeof(reply));
+	printf("gdb: stopped: %s\n", reply);
+	ASSERT_EQ(reply[0], 'T');
+	EXPECT_EQ(vmiop_rip(v), BP_GDB);
+
+	/*
+	 * From gdb's breakpoint to one at the heartbeat, with vmiop's
+	 * BREAKPOINT events still enabled: the guest's own INT3s in between
+	 * (counted by its RBP: a heartbeat when it reaches a multiple of
+	 * 1024) go through QEMU back to the guest, each once, none to vmiop.
+	 */
+	at_stop = bp_count(v);
+	ASSERT_EQ(vmiop_pause(v), 1);
+	ASSERT_EQ(vmiop_get_regs(v, 0, &regs), 0);
+	ASSERT_EQ(vmiop_resume(v), 0);
+	int3s = 1024 - (uint32_t)(regs.rbp % 1024) - 1;
+	snprintf(cmd, sizeof(cmd), "z0,%llx,1", BP_GDB);
+	gdb_cmd(gdb, cmd, reply, sizeof(reply));
+	ASSERT_STREQ(reply, "OK");
+	snprintf(cmd, sizeof(cmd), "Z0,%llx,1", HB_SITE);
+	gdb_cmd(gdb, cmd, reply, sizeof(reply));
+	ASSERT_STREQ(reply, "OK");
+	gdb_cmd(gdb, "c", reply, sizeof(reply));
+	printf("gdb: stopped: %s\n", reply);
+	ASSERT_EQ(reply[0], 'T');
+	EXPECT_EQ(vmiop_rip(v), HB_SITE);
+	EXPECT_EQ(vmiop_ring_ready(ring), 0);
+	EXPECT_EQ(bp_count(v), at_stop + int3s);
+	printf("%u INT3s of the guest's own went through QEMU back to it\n", int3s);
+
+	/* gdb goes (its breakpoints with it): vmiop's events are back. */
+	snprintf(cmd, sizeof(cmd), "z0,%llx,1", HB_SITE);
+	gdb_cmd(gdb, cmd, reply, sizeof(reply));
+	gdb_cmd(gdb, "D", reply, sizeof(reply));
+	EXPECT_STREQ(reply, "OK");
+	close(gdb);
+	EXPECT_QEMU_STATUS("running");
+	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+	EXPECT_EQ(ev->type, VMIOP_EVENT_BREAKPOINT);
+	EXPECT_EQ(ev->breakpoint.gva, BP_SITE);
+	vmiop_close(v);
+	EXPECT_GUEST_RUNS_ON(LG_DIR);
+	stop_guest(qemu);
 }
 
 static const char *module_path(void)

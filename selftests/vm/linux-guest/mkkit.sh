@@ -12,13 +12,15 @@
 #   /usr/bin/qemu-system-x86_64, its ldd closure at the paths ldd names
 #     (incl. the ELF interpreter /lib64/ld-linux-x86-64.so.2; no
 #     ld.so.cache needed: the libraries are in the default directory)
-#   /usr/share/seabios/bios-256k.bin, /usr/share/qemu/{linuxboot_dma,
+#   /usr/share/seabios/bios-256k.bin, /usr/share/qemu/{linuxboot_dma,multiboot_dma,
 #     kvmvapic}.bin: all QEMU opens besides libraries for -enable-kvm
 #     -machine pc or q35 -kernel -nodefaults -display none (strace in the
 #     test VM; QEMU looks in ../share/{qemu,seabios} of its binary; no
 #     keymaps, option ROMs or accel-tcg module without display, NIC, TCG)
 #   /linux-guest/bzImage      /boot/vmlinuz-KVER, the test VM's own kernel
 #   /linux-guest/initrd.gz    busybox-static + linux-guest/init
+#   /linux-guest/bp-guest.bin linux-guest/bp-guest.S, a multiboot kernel
+#                             for the gdbstub tests (start-linux-guest -K)
 #   /bin/start-linux-guest, /bin/lg-qmp (static), /bin/lg-bootloop
 # LG_KIT_EXTRA="FILE..." adds host programs to /bin (with their libraries,
 # if dynamic), for a look inside the test VM (e.g. LG_KIT_EXTRA=/usr/bin/strace).
@@ -35,6 +37,7 @@ die() { echo "mkkit: $*" >&2; exit 1; }
 qemu=/usr/bin/qemu-system-x86_64
 busybox=/bin/busybox
 firmware=(/usr/share/seabios/bios-256k.bin /usr/share/qemu/linuxboot_dma.bin
+	/usr/share/qemu/multiboot_dma.bin
 	/usr/share/qemu/kvmvapic.bin)
 for f in "$qemu" "$busybox" "/boot/vmlinuz-$kver" "${firmware[@]}"; do
 	[ -r "$f" ] || die "missing $f (scripts/install-deps.sh)"
@@ -82,6 +85,11 @@ done
 cp "$here/init" "$g/init"
 chmod 755 "$g/init"
 (cd "$g" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | gzip -9 >"$kit/linux-guest/initrd.gz"
+
+# The breakpoint guest: flat, loaded by QEMU's multiboot loader.
+as --32 -o "$tmp/bp-guest.o" "$here/bp-guest.S"
+ld -m elf_i386 -Ttext 0x100000 --oformat binary -e _start -o "$kit/linux-guest/bp-guest.bin" \
+	"$tmp/bp-guest.o"
 
 # The helpers.
 install -m 755 "$here/start-linux-guest" "$here/lg-bootloop" "$kit/bin/"
