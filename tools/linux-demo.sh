@@ -30,8 +30,8 @@ vmiop -p "$pid" ps || exit 1
 say "vmiop -p $pid sym linux_banner"
 vmiop -p "$pid" sym linux_banner || exit 1
 
-say "vmiop -p $pid events cr,msr 16    (CR3 writes are context switches; the guest runs on)"
-vmiop -p "$pid" events cr,msr 16 || exit 1
+say "vmiop -l -p $pid events cr,msr 16    (CR3 writes switch processes: -l names them)"
+vmiop -l -p "$pid" events cr,msr 16 || exit 1
 
 say "detached: the guest runs on"
 before=$(heartbeat)

@@ -27,9 +27,11 @@ static const char *prog = "vmiop";
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: %s [-r] -p PID COMMAND [ARGS]\n"
+		"usage: %s [-r] [-l] -p PID COMMAND [ARGS]\n"
 		"  -r                     read-only session: reads, pauses and events\n"
 		"                         work; nothing of the guest can be written\n"
+		"  -l                     events: name the process each CR3 write\n"
+		"                         switches to (a Linux guest, as for ps)\n"
 		"  info                   vendor, vCPUs, pauses, features\n"
 		"  memmap                 guest-physical memory map\n"
 		"  regs [VCPU]            registers (the VM is paused meanwhile)\n"
@@ -415,11 +417,91 @@ static void on_stop_signal(int sig)
 	stop_events = 1;
 }
 
+/* What the event logger carries: events left to print, and with -l the guest's processes. */
+struct event_log {
+	uint64_t left;
+	struct osi_linux *linux_guest;
+	struct task_list tasks;
+	uint64_t missed_root;	/* not found after a fresh walk: not walked again */
+};
+
+/* The process whose page tables @root (a CR3 value) points to, if any. */
+static const struct osi_task *task_of_root(const struct task_list *tl, uint64_t root)
+{
+	/* PCID and no-flush bits off; under PTI the user half is the kernel's + 4 KiB. */
+	uint64_t pa = root & 0x000ffffffffff000ULL;
+	size_t k;
+
+	for (k = 0; k < tl->n; k++)
+		if (tl->t[k].pgd && (tl->t[k].pgd == pa || tl->t[k].pgd == (pa & ~0x1000ULL)))
+			return &tl->t[k];
+	return NULL;
+}
+
+/*
+ * " [pid N comm]" for a CR3 write's new root.  A root not known yet (a new
+ * process) takes a fresh walk of the task list, once per root: the walk
+ * reads a guest that runs meanwhile, and is bounded and checked like ps.
+ */
+static void print_process_of_root(struct event_log *log, uint64_t root)
+{
+	const struct osi_task *t = task_of_root(&log->tasks, root);
+
+	if (!t && root != log->missed_root) {
+		log->tasks.n = 0;
+		osi_linux_tasks(log->linux_guest, collect_task, &log->tasks);
+		t = task_of_root(&log->tasks, root);
+		if (!t)
+			log->missed_root = root;
+	}
+	if (!t) {
+		printf(" [no process]");
+		return;
+	}
+	printf(" [pid %d ", t->pid);
+	print_guest_string(t->comm, sizeof(t->comm));
+	printf("]");
+}
+
+/* Names of the MSRs a guest kernel writes most, for the event log. */
+static const char *msr_name(uint32_t index)
+{
+	static const struct {
+		uint32_t index;
+		const char *name;
+	} names[] = {
+		{ 0x10, "TSC" }, { 0x1b, "APIC_BASE" }, { 0x3a, "FEATURE_CONTROL" },
+		{ 0x48, "SPEC_CTRL" }, { 0x49, "PRED_CMD" }, { 0x174, "SYSENTER_CS" },
+		{ 0x175, "SYSENTER_ESP" }, { 0x176, "SYSENTER_EIP" }, { 0x1a0, "MISC_ENABLE" },
+		{ 0x1d9, "DEBUGCTL" }, { 0x277, "PAT" }, { 0x6e0, "TSC_DEADLINE" },
+		{ 0x80b, "X2APIC_EOI" }, { 0x830, "X2APIC_ICR" }, { 0x838, "X2APIC_TMICT" },
+		{ 0xc0000080, "EFER" }, { 0xc0000081, "STAR" }, { 0xc0000082, "LSTAR" },
+		{ 0xc0000083, "CSTAR" }, { 0xc0000084, "SFMASK" }, { 0xc0000100, "FS_BASE" },
+		{ 0xc0000101, "GS_BASE" }, { 0xc0000102, "KERNEL_GS_BASE" },
+		{ 0xc0000103, "TSC_AUX" }, { 0x4b564d00, "KVM_WALL_CLOCK" },
+		{ 0x4b564d01, "KVM_SYSTEM_TIME" }, { 0x4b564d02, "KVM_ASYNC_PF_EN" },
+		{ 0x4b564d03, "KVM_STEAL_TIME" }, { 0x4b564d04, "KVM_PV_EOI_EN" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i].index == index)
+			return names[i].name;
+	return NULL;
+}
+
+static void print_msr(uint32_t index)
+{
+	const char *name = msr_name(index);
+
+	printf(" 0x%x%s%s%s", index, name ? " (" : "", name ? name : "", name ? ")" : "");
+}
+
 /* One line per event; every event is answered "continue". */
 static int log_event(struct vmiop *v, const struct vmiop_event *ev,
 		     struct vmiop_event_reply *reply, void *opaque)
 {
-	uint64_t *left = opaque;
+	struct event_log *log = opaque;
 
 	(void)v;
 	(void)reply;
@@ -430,19 +512,22 @@ static int log_event(struct vmiop *v, const struct vmiop_event *ev,
 	       (uint64_t)ev->regs.rip, (uint64_t)ev->regs.cr3);
 	switch (ev->type) {
 	case VMIOP_EVENT_CR:
-		if (ev->cr.write)
+		if (ev->cr.write) {
 			printf(" cr%u 0x%" PRIx64 " -> 0x%" PRIx64, ev->cr.cr,
 			       (uint64_t)ev->cr.old_value, (uint64_t)ev->cr.new_value);
-		else
+			if (ev->cr.cr == 3 && log->linux_guest)
+				print_process_of_root(log, ev->cr.new_value);
+		} else
 			printf(" read cr%u = 0x%" PRIx64, ev->cr.cr, (uint64_t)ev->cr.old_value);
 		break;
 	case VMIOP_EVENT_MSR:
+		printf(" %s", ev->msr.write ? "wrmsr" : "rdmsr");
+		print_msr(ev->msr.index);
 		if (ev->msr.write)
-			printf(" wrmsr 0x%x 0x%" PRIx64 " -> 0x%" PRIx64, ev->msr.index,
-			       (uint64_t)ev->msr.old_value, (uint64_t)ev->msr.new_value);
+			printf(" 0x%" PRIx64 " -> 0x%" PRIx64, (uint64_t)ev->msr.old_value,
+			       (uint64_t)ev->msr.new_value);
 		else
-			printf(" rdmsr 0x%x = 0x%" PRIx64, ev->msr.index,
-			       (uint64_t)ev->msr.old_value);
+			printf(" = 0x%" PRIx64, (uint64_t)ev->msr.old_value);
 		break;
 	case VMIOP_EVENT_XSETBV:
 		printf(" xcr%u 0x%" PRIx64 " -> 0x%" PRIx64, ev->xsetbv.index,
@@ -495,13 +580,19 @@ static int log_event(struct vmiop *v, const struct vmiop_event *ev,
 	}
 	printf("\n");
 	fflush(stdout);
-	if (*left && !--*left)
+	if (log->left && !--log->left)
 		stop_events = 1;
 	return 0;
 }
 
+/* -l: name the guest's processes in events (a Linux guest, found as for ps). */
+static bool linux_names;
+
 static void cmd_events(struct vmiop *v, const char *types, uint64_t count)
 {
+	struct event_log log = { .left = count };
+	struct osi_cpu cpus[64];
+	struct osi_linux l;
 	vmiop_event_handler handlers[VMIOP_EVENT_NR_TYPES] = { 0 };
 	struct sigaction sa = { .sa_handler = on_stop_signal };
 	unsigned int type_flags[VMIOP_EVENT_NR_TYPES] = { 0 };
@@ -555,6 +646,14 @@ static void cmd_events(struct vmiop *v, const char *types, uint64_t count)
 	}
 	free(list);
 
+	if (linux_names) {
+		open_linux(v, &l, cpus);
+		ret = osi_linux_tasks(&l, collect_task, &log.tasks);
+		vmiop_resume(v);
+		if (ret && ret != -ELOOP && ret != -EFAULT && ret != -E2BIG)
+			die("walk the task list", ret);
+		log.linux_guest = &l;
+	}
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	if ((ret = vmiop_ring_setup(v, 0, &ring)))
@@ -568,10 +667,13 @@ static void cmd_events(struct vmiop *v, const char *types, uint64_t count)
 			continue;
 		if (ret < 0)
 			die("wait for events", ret);
-		ret = vmiop_event_dispatch(v, ring, handlers, &count);
+		ret = vmiop_event_dispatch(v, ring, handlers, &log);
 		if (ret < 0)
 			die("handle events", ret);
 	}
+	if (log.linux_guest)
+		osi_linux_close(log.linux_guest);
+	free(log.tasks.t);
 }
 
 int main(int argc, char **argv)
@@ -582,11 +684,13 @@ int main(int argc, char **argv)
 	int opt, ret;
 	char what[64];
 
-	while ((opt = getopt(argc, argv, "p:rh")) != -1) {
+	while ((opt = getopt(argc, argv, "p:rlh")) != -1) {
 		if (opt == 'p')
 			pid = (pid_t)parse_u64(optarg, "pid");
 		else if (opt == 'r')
 			read_only = true;
+		else if (opt == 'l')
+			linux_names = true;
 		else
 			usage();
 	}

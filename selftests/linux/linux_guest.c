@@ -441,6 +441,48 @@ TEST_TIMEOUT(linux_guest_events_flow_while_it_works, 900)
 	stop_guest(qemu);
 }
 
+/*
+ * vmiop -l events: each CR3 write names the process it switches to.  Its
+ * pid 1 (the /init shell, whose heartbeat loop wakes every second and
+ * never execs) must be named, with the page-table root vmiop ps gives it.
+ */
+TEST_TIMEOUT(linux_guest_cr3_writes_name_their_process, 900)
+{
+	static char out[1 << 18], ps[65536];
+	static struct proc_list seen;
+	pid_t qemu = start_guest();
+	unsigned int named = 0, init = 0;
+	const struct proc *g;
+	char pid[16];
+	const char *line;
+
+	snprintf(pid, sizeof(pid), "%d", (int)qemu);
+	ASSERT_EQ(CLI(out, "-l", "-p", pid, "events", "cr", "400"), 0);
+	ASSERT_EQ(vmiop_ps(pid, &seen, ps, sizeof(ps)), 0);
+	ASSERT_TRUE((g = proc_find(&seen, 1)) != NULL);
+	for (line = out; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+		unsigned long long old, root;
+		const char *p = strstr(line, " cr3 0x");
+		int n;
+
+		if (!p)
+			continue;
+		if (sscanf(p, " cr3 0x%*x cr3 0x%llx -> 0x%llx [pid %d", &old, &root, &n) != 3)
+			continue;
+		named++;
+		if (n != 1)
+			continue;
+		init++;
+		EXPECT_TRUE(strstr(line, "[pid 1 init]") != NULL);
+		EXPECT_EQ(root & 0x000ffffffffff000ULL & ~0x1000ULL, g->pgd & ~0x1000ULL);
+	}
+	printf("%u CR3 writes named a process, %u of them pid 1 (root 0x%llx)\n", named, init,
+	       (unsigned long long)g->pgd);
+	EXPECT_GE(init, 1);
+	EXPECT_GUEST_RUNS_ON(LG_DIR);
+	stop_guest(qemu);
+}
+
 /* ---- QEMU and a session at once ---- */
 
 /* "info registers" through QMP: RIP and CR3 of the first vCPU. */
