@@ -42,6 +42,7 @@ static const struct {
 } vmiop_ksym_table[] = {
 	KSYM(ptrace_may_access, "ptrace_may_access"),
 	KSYM(fget_task, "fget_task"),
+	KSYM(module_address, "__module_address"),
 	KSYM(get_regs, "kvm:__get_regs"),
 	KSYM(set_regs, "kvm:__set_regs"),
 	KSYM(get_sregs, "kvm:__get_sregs"),

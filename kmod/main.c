@@ -22,14 +22,46 @@ static const struct vmiop_vendor_ops *const vmiop_vendors[] = {
 	&vmiop_vmx_ops,
 };
 
+/*
+ * The vendor module (and through it kvm) stays loaded while vmiop is: its
+ * functions are hooked and called, its structures read.  An rmmod of it
+ * is refused as "in use", like one with a VM open.
+ */
+static struct module *vmiop_vendor_module;
+
+static int vmiop_pin_vendor(unsigned long addr)
+{
+	struct module *mod;
+
+	preempt_disable();
+	mod = vmiop_ksym.module_address(addr);
+	if (mod && !try_module_get(mod))
+		mod = NULL;
+	preempt_enable();
+	if (!mod) {
+		pr_err("%s is going away\n", vmiop_vendor->module);
+		return -ENODEV;
+	}
+	vmiop_vendor_module = mod;
+	return 0;
+}
+
 static int vmiop_detect_vendor(void)
 {
-	int i;
+	unsigned long addr;
+	int i, ret;
 
 	for (i = 0; i < ARRAY_SIZE(vmiop_vendors); i++) {
-		if (vmiop_lookup_name(vmiop_vendors[i]->exit_handler)) {
+		addr = vmiop_lookup_name(vmiop_vendors[i]->exit_handler);
+		if (addr) {
 			vmiop_vendor = vmiop_vendors[i];
-			return vmiop_vendor->init();
+			ret = vmiop_pin_vendor(addr);
+			if (ret)
+				return ret;
+			ret = vmiop_vendor->init();
+			if (ret)
+				module_put(vmiop_vendor_module);
+			return ret;
 		}
 	}
 	pr_err("neither kvm_amd nor kvm_intel is loaded\n");
@@ -396,14 +428,17 @@ static int __init vmiop_init(void)
 		return ret;
 	ret = vmiop_hooks_install();
 	if (ret)
-		return ret;
+		goto unpin;
 	ret = misc_register(&vmiop_misc);
 	if (ret) {
 		vmiop_hooks_remove();
-		return ret;
+		goto unpin;
 	}
 	pr_info("ready on %s\n", vmiop_vendor->name);
 	return 0;
+unpin:
+	module_put(vmiop_vendor_module);
+	return ret;
 }
 
 static void __exit vmiop_exit(void)
@@ -412,6 +447,7 @@ static void __exit vmiop_exit(void)
 	vmiop_hooks_remove();
 	/* Sessions are gone (each held the module); their RCU frees are not. */
 	rcu_barrier();
+	module_put(vmiop_vendor_module);
 }
 
 module_init(vmiop_init);

@@ -13,6 +13,7 @@ struct vmiop_ksyms {
 	/* kernel */
 	bool (*ptrace_may_access)(struct task_struct *task, unsigned int mode);
 	struct file *(*fget_task)(struct task_struct *task, unsigned int fd);
+	struct module *(*module_address)(unsigned long addr);	/* preempt off */
 	/* kvm.ko: the bodies of KVM_GET/SET_REGS and _SREGS without vcpu_load() */
 	void (*get_regs)(struct kvm_vcpu *vcpu, struct kvm_regs *regs);
 	void (*set_regs)(struct kvm_vcpu *vcpu, struct kvm_regs *regs);

@@ -161,6 +161,43 @@ TEST(paused_vcpu_thread_answers_signals)
 	tvm_destroy(tvm);
 }
 
+/*
+ * The VMM's own state queries answer while vmiop holds the VM paused:
+ * QEMU's vCPU thread, kicked out of KVM_RUN by its monitor, reads the vCPU
+ * with KVM_GET_MP_STATE and KVM_GET_REGS holding QEMU's global lock.  They
+ * see what vmiop sees, and the vCPU stays paused.
+ */
+TEST(vmm_reads_its_paused_vcpu)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
+	struct vmiop_regs regs;
+	struct kvm_regs kregs;
+	struct vmiop *v;
+	int i;
+
+	vt_start_counting(tvm, 1);
+	v = vt_attach(tvm);
+	ASSERT_EQ(vmiop_pause(v), 1);
+	ASSERT_EQ(tvm_vcpu_thread_stop(vcpu), TVM_THREAD_STOPPED);
+	ASSERT_EQ(vmiop_get_regs(v, 0, &regs), 0);
+	for (i = 0; i < 3; i++) {
+		EXPECT_EQ(tvm_get_mp_state(vcpu), KVM_MP_STATE_RUNNABLE);
+		tvm_get_regs(vcpu, &kregs);
+		EXPECT_EQ(kregs.rip, regs.rip);
+		/* Back into KVM_RUN, as the VMM goes: it parks there again. */
+		tvm_vcpu_thread_start(vcpu, NULL, NULL);
+		expect_frozen(tvm, 1);
+		ASSERT_EQ(tvm_vcpu_thread_stop(vcpu), TVM_THREAD_STOPPED);
+	}
+	ASSERT_EQ(vmiop_resume(v), 0);
+	tvm_vcpu_thread_start(vcpu, NULL, NULL);
+	expect_running(tvm, 1);
+	vmiop_close(v);
+	vt_stop_threads(tvm, 1);
+	tvm_destroy(tvm);
+}
+
 /* Closing a session that holds the VM paused lets it run. */
 TEST(detach_while_paused_resumes)
 {

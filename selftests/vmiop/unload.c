@@ -41,6 +41,53 @@ static void guest_halt(uint64_t idx)
 		guest_hlt();
 }
 
+/* The vendor module's reference count, from sysfs. */
+static long module_refcnt(const char *name)
+{
+	char path[96];
+	long n = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/module/%s/refcnt", name);
+	f = fopen(path, "r");
+	if (f) {
+		if (fscanf(f, "%ld", &n) != 1)
+			n = -1;
+		fclose(f);
+	}
+	return n;
+}
+
+/*
+ * vmiop hooks and calls kvm_amd/kvm_intel: while it is loaded, an rmmod of
+ * the vendor module is refused (it would leave vmiop calling freed code
+ * after a reload), with no VM open; vmiop's unload gives it back.
+ */
+TEST(vendor_module_pinned_while_vmiop_is_loaded)
+{
+	struct vmiop_api api;
+	const char *vendor;
+	struct vmiop *v;
+	long pinned;
+
+	if (access(module_path(), R_OK))
+		SKIP("no module file at %s (set VMIOP_KO)", module_path());
+	ASSERT_EQ(vmiop_open(&v), 0);
+	ASSERT_EQ(vmiop_get_api(v, &api), 0);
+	vmiop_close(v);
+	vendor = api.host_vendor == VMIOP_VENDOR_AMD ? "kvm_amd" : "kvm_intel";
+	pinned = module_refcnt(vendor);
+	ASSERT_GE(pinned, 1);
+	ASSERT_EQ(syscall(SYS_delete_module, vendor, O_NONBLOCK), -1);
+	EXPECT_TRUE(errno == EWOULDBLOCK || errno == EBUSY);
+	EXPECT_EQ(access("/dev/kvm", R_OK | W_OK), 0);
+
+	ASSERT_EQ(unload(), 0);
+	EXPECT_EQ(module_refcnt(vendor), pinned - 1);
+	ASSERT_EQ(load(), 0);
+	EXPECT_EQ(module_refcnt(vendor), pinned);
+}
+
 TEST(unload_refused_while_attached)
 {
 	struct tvm *tvm = tvm_create(1, 0);
