@@ -268,9 +268,10 @@ static u64 vmiop_cr_value(const struct vmiop_regs *regs, u32 cr)
 /*
  * Callers complete the instruction after this returns and cannot leave
  * KVM_RUN from here, so a signal while waiting is handled by not writing,
- * letting the caller skip the instruction, and moving RIP back to it at the
- * vCPU's next park point (KVM_REQ_EVENT), before the signal takes it out of
- * KVM_RUN.  Back in KVM_RUN it runs again and takes the pending reply.
+ * letting the caller skip the instruction, and moving RIP back to it before
+ * KVM_RUN returns (vmiop_run_leaving()) or at the vCPU's next park point,
+ * whichever comes first.  Back in KVM_RUN it runs again and takes the
+ * pending reply.
  */
 int vmiop_on_cr_write(struct kvm_vcpu *vcpu, u32 cr, unsigned long val,
 		      int (*orig)(struct kvm_vcpu *vcpu, unsigned long val))

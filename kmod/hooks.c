@@ -30,9 +30,10 @@ static int (*orig_apic_accept_events)(struct kvm_vcpu *vcpu);
 
 /*
  * Every path into the guest calls kvm_apic_accept_events() with kvm->srcu
- * held when KVM_REQ_EVENT is pending (vcpu_enter_guest), and so do the wake
- * from HLT and KVM_GET_MP_STATE: a pause raises KVM_REQ_EVENT to stop the
- * vCPU here, on its own thread, with its state loaded.
+ * held when KVM_REQ_EVENT is pending (vcpu_enter_guest), and so does the
+ * wake from HLT: a pause raises KVM_REQ_EVENT to stop the vCPU here, on its
+ * own thread, with its state loaded.  KVM_GET_MP_STATE passes here too, and
+ * does not park (vmiop_park_point).
  */
 static int vmiop_apic_accept_events(struct kvm_vcpu *vcpu)
 {

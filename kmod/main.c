@@ -157,6 +157,21 @@ static int vmiop_set_regs_fn(struct kvm_vcpu *vcpu, void *arg)
 	return vmiop_regs_set(vcpu, arg);
 }
 
+/* Writes @want to vCPU @vcpu_idx; sess->lock held. */
+static int vmiop_write_regs(struct vmiop_session *sess, u32 vcpu_idx,
+			    const struct vmiop_regs *want)
+{
+	struct vmiop_regs_write *w = kmalloc(sizeof(*w), GFP_KERNEL);
+	int ret;
+
+	if (!w)
+		return -ENOMEM;
+	w->want = want;
+	ret = vmiop_vcpu_call(sess, vcpu_idx, vmiop_set_regs_fn, w);
+	kfree(w);
+	return ret;
+}
+
 static long vmiop_regs_ioctl(struct vmiop_session *sess, struct vmiop_vcpu_regs *r,
 			     bool set)
 {
@@ -171,8 +186,10 @@ static long vmiop_regs_ioctl(struct vmiop_session *sess, struct vmiop_vcpu_regs 
 	}
 	if (mutex_lock_killable(&sess->lock))
 		return -EINTR;
-	ret = vmiop_vcpu_call(sess, r->vcpu, set ? vmiop_set_regs_fn : vmiop_get_regs_fn,
-			      &r->regs);
+	if (set)
+		ret = vmiop_write_regs(sess, r->vcpu, &r->regs);
+	else
+		ret = vmiop_vcpu_call(sess, r->vcpu, vmiop_get_regs_fn, &r->regs);
 	mutex_unlock(&sess->lock);
 	return ret;
 }
@@ -212,8 +229,7 @@ static long vmiop_reg_list_ioctl(struct vmiop_session *sess, struct vmiop_reg_li
 	if (!ret && set) {
 		for (i = 0; i < l->count; i++)
 			slot[regs[i].id] = regs[i].value;
-		ret = abi_check_regs(file) ?:
-		      vmiop_vcpu_call(sess, l->vcpu, vmiop_set_regs_fn, file);
+		ret = abi_check_regs(file) ?: vmiop_write_regs(sess, l->vcpu, file);
 	}
 	mutex_unlock(&sess->lock);
 	if (!ret && !set) {

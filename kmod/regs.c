@@ -168,17 +168,16 @@ static int vmiop_regs_apply(struct kvm_vcpu *vcpu, const struct vmiop_regs *cur,
 	return 0;
 }
 
-int vmiop_regs_set(struct kvm_vcpu *vcpu, const struct vmiop_regs *want)
+int vmiop_regs_set(struct kvm_vcpu *vcpu, struct vmiop_regs_write *w)
 {
-	struct vmiop_regs cur, now;
 	int ret;
 
-	vmiop_regs_get(vcpu, &cur);
-	ret = vmiop_regs_apply(vcpu, &cur, want);
+	vmiop_regs_get(vcpu, &w->cur);
+	ret = vmiop_regs_apply(vcpu, &w->cur, w->want);
 	if (ret) {
 		/* Undo what was written; the old values were KVM's own. */
-		vmiop_regs_get(vcpu, &now);
-		vmiop_regs_apply(vcpu, &now, &cur);
+		vmiop_regs_get(vcpu, &w->now);
+		vmiop_regs_apply(vcpu, &w->now, &w->cur);
 	}
 	return ret;
 }

@@ -172,7 +172,12 @@ void vmiop_park_point(struct kvm_vcpu *vcpu, bool srcu_held)
 	/* Any RSM emulation that left SMM is over (exits.c). */
 	vv->loading_state = false;
 	vmiop_exception_park(sess, vcpu, srcu_held);
-	if (vv->inject_pending) {
+	/*
+	 * Only where the guest is entered next: a VMM reading the vCPU
+	 * (KVM_GET_MP_STATE) writes back the events it read before, which
+	 * would drop this exception.
+	 */
+	if (vv->inject_pending && vcpu->wants_to_run) {
 		vv->inject_pending = false;
 		vmiop_inject(vcpu, &vv->inject);
 	}

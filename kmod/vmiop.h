@@ -336,7 +336,16 @@ void vmiop_loading_state(struct kvm_vcpu *vcpu, bool on);
 
 /* regs.c */
 int vmiop_regs_get(struct kvm_vcpu *vcpu, struct vmiop_regs *regs);
-int vmiop_regs_set(struct kvm_vcpu *vcpu, const struct vmiop_regs *regs);
+/*
+ * A register write: what to write, and the snapshots it compares and
+ * restores, allocated by the caller (they would take ~1 KiB of the vCPU
+ * thread's stack, under KVM's own frames).
+ */
+struct vmiop_regs_write {
+	const struct vmiop_regs *want;
+	struct vmiop_regs cur, now;
+};
+int vmiop_regs_set(struct kvm_vcpu *vcpu, struct vmiop_regs_write *w);
 
 /* mem.c */
 void vmiop_mark_dirty(struct kvm *kvm, struct kvm_memory_slot *slot, gfn_t gfn);

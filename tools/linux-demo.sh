@@ -10,7 +10,11 @@ set -u
 
 dir=/tmp/linux-guest
 say() { printf '\n== %s\n' "$*"; }
-heartbeat() { grep 'linux-guest: heartbeat' "$dir/console.log" | tail -n 1 | tr -d '\r'; }
+# The last whole heartbeat line (QEMU may have written part of the next).
+heartbeat() {
+	awk 'NR > 1 && prev ~ /^linux-guest: heartbeat/ { last = prev } { prev = $0 }
+		END { print last }' "$dir/console.log" | tr -d '\r'
+}
 
 say "starting Debian's QEMU with -enable-kvm, booting Debian's kernel (start-linux-guest)"
 pid=$(start-linux-guest -d "$dir") || exit 1

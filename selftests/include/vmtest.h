@@ -394,8 +394,8 @@ static inline int vmtest_main(int argc, char **argv)
 		sel[nsel++] = tests[i];
 	}
 	/*
-	 * VMTEST_ONLY=NAME[,NAME...] (run.sh passes it into the VM): those of
-	 * this program's tests, the others skipped silently, for a quick run.
+	 * VMTEST_ONLY=NAME[,NAME...] (run.sh passes it into the VM): only
+	 * those of this program's tests; naming none of them is an error.
 	 */
 	if (!nsel && getenv("VMTEST_ONLY")) {
 		const char *only = getenv("VMTEST_ONLY");
@@ -411,8 +411,9 @@ static inline int vmtest_main(int argc, char **argv)
 				sel[nsel++] = tests[i];
 		}
 		if (!nsel) {
-			printf("1..0 # SKIP none of VMTEST_ONLY here\n");
-			return 0;
+			fprintf(stderr, "%s: no test named in VMTEST_ONLY=%s (try --list)\n",
+				argv[0], only);
+			return VMTEST_EXIT_FAIL;
 		}
 	}
 	if (!nsel) {

@@ -230,7 +230,11 @@ struct vmiop_memmap {
  * Pauses nest: N pauses need N resumes.  VMIOP_PAUSE returns once no vCPU
  * is in guest mode or can enter it, halted and never-run vCPUs included.
  * A paused vCPU whose thread gets a signal leaves KVM_RUN as KVM would, so
- * the VMM stays responsive; it cannot enter the guest until resumed.
+ * the VMM stays responsive; it cannot enter the guest until resumed.  The
+ * VMM's own vCPU ioctls answer meanwhile, and do what they always do: a
+ * KVM_GET_MP_STATE takes a pending INIT or SIPI (as KVM does before it
+ * reports the state), the VMM may write registers.  No guest instruction
+ * runs while paused.
  *
  * Errors: VMIOP_RESUME: -EINVAL the VM is not paused.
  *	VMIOP_PAUSE: -EOVERFLOW too many nested pauses.

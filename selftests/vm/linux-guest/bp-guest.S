@@ -37,13 +37,22 @@ mb_header:
 
 _start:
 	cli
+	/* Multiboot leaves GDTR undefined: a GDT of our own, flat. */
+	lgdt	LOAD + (gdtr - image)
+	ljmp	$0x08, $(LOAD + (reload_cs - image))
+reload_cs:
+	movw	$0x10, %ax
+	movw	%ax, %ds
+	movw	%ax, %es
+	movw	%ax, %ss
+	movw	%ax, %fs
+	movw	%ax, %gs
 	movl	$(LOAD + (stack_top - image)), %esp
 	/* IDT vector 3: a 32-bit interrupt gate to bp_handler, DPL 3. */
 	movl	$(LOAD + (bp_handler - image)), %edx
 	movl	$(LOAD + (idt - image) + 3 * 8), %ebx
 	movw	%dx, (%ebx)
-	movw	%cs, %ax
-	movw	%ax, 2(%ebx)
+	movw	$0x08, 2(%ebx)
 	movw	$0xee00, 4(%ebx)
 	shrl	$16, %edx
 	movw	%dx, 6(%ebx)
@@ -66,6 +75,7 @@ bp_gdb:
 	incl	%ebp
 	testl	$1023, %ebp
 	jnz	spin
+	jmp	heartbeat
 
 	.org	0x120
 heartbeat:
@@ -130,6 +140,14 @@ hb_text:
 bps_text:
 	.asciz	" bps "
 
+	.balign	8
+gdt:
+	.quad	0
+	.quad	0x00cf9a000000ffff		/* 0x08: code, flat, 32-bit */
+	.quad	0x00cf92000000ffff		/* 0x10: data, flat */
+gdtr:
+	.word	3 * 8 - 1
+	.long	LOAD + (gdt - image)
 	.balign	8
 idtr:
 	.word	256 * 8 - 1
