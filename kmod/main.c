@@ -442,6 +442,9 @@ static int __init vmiop_init(void)
 	ret = vmiop_detect_vendor();
 	if (ret)
 		return ret;
+	ret = vmiop_layout_init();
+	if (ret)
+		goto unpin;
 	ret = vmiop_hooks_install();
 	if (ret)
 		goto unpin;

@@ -33,14 +33,14 @@ static bool svm_skip_icebp(struct kvm_vcpu *vcpu)
 }
 
 /*
- * The current VMCB.  KVM's struct vcpu_svm is private, but it begins with
- * the struct kvm_vcpu and then the current VMCB pointer; the VMCB layout
- * itself is architectural.  Checked before each use: a page-aligned VMCB
- * that intercepts VMRUN and CPUID, as KVM's always do.
+ * The current VMCB: KVM's private struct vcpu_svm keeps a pointer to it
+ * where its BTF says (layout.c); the VMCB layout itself is architectural.
+ * Checked before each use: a page-aligned VMCB that intercepts VMRUN and
+ * CPUID, as KVM's always do.
  */
 static struct vmcb *svm_current_vmcb(struct kvm_vcpu *vcpu)
 {
-	struct vmcb *vmcb = *(struct vmcb **)((u8 *)vcpu + ALIGN(sizeof(*vcpu), sizeof(void *)));
+	struct vmcb *vmcb = *(struct vmcb **)((u8 *)vcpu + vmiop_layout.svm_vmcb);
 	unsigned long *intercepts;
 
 	if (!vmcb || !PAGE_ALIGNED(vmcb) || !virt_addr_valid(vmcb))

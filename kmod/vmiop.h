@@ -28,6 +28,15 @@ struct vmiop_ksyms {
 };
 
 extern struct vmiop_ksyms vmiop_ksym;
+
+/* Offsets into KVM's private vCPU structures, from its BTF (layout.c). */
+struct vmiop_layout {
+	u32 svm_vmcb;			/* struct vcpu_svm: struct vmcb *vmcb */
+	u32 vmx_loaded_vmcs;		/* struct vcpu_vmx: struct loaded_vmcs *loaded_vmcs */
+	u32 vmx_controls_shadow;	/* struct loaded_vmcs: controls_shadow */
+};
+extern struct vmiop_layout vmiop_layout;
+int vmiop_layout_init(void);
 unsigned long vmiop_lookup_name(const char *name);
 int vmiop_ksyms_init(void);
 

@@ -1,18 +1,34 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Intel VMX (EPT) back end. */
-#include <linux/slab.h>
+#include <linux/jump_label.h>
 #include <asm/vmx.h>
 #include "msrmap.h"
 #include "vmiop.h"
 
-/* The current VMCS: on the vCPU's thread, inside KVM's vcpu_load. */
+/*
+ * The current VMCS: on the vCPU's thread, inside KVM's vcpu_load.  A
+ * VMREAD that fails (no current VMCS, a field this CPU lacks) leaves its
+ * destination unwritten: false, and *@value is 0, never a stale register.
+ */
+static bool vmx_read_ok(unsigned long field, u32 *value)
+{
+	unsigned long v = 0;
+	bool fail;
+
+	asm volatile("vmread %[field], %[v]; setna %[fail]"
+		     : [v] "+r"(v), [fail] "=qm"(fail) : [field] "r"(field) : "cc");
+	*value = fail ? 0 : (u32)v;
+	return !fail;
+}
+
 static unsigned long vmx_read(unsigned long field)
 {
-	unsigned long value;
+	unsigned long value = 0;
+	bool fail;
 
-	asm volatile("vmread %[field], %[value]"
-		     : [value] "=r"(value) : [field] "r"(field) : "cc");
-	return value;
+	asm volatile("vmread %[field], %[value]; setna %[fail]"
+		     : [value] "+r"(value), [fail] "=qm"(fail) : [field] "r"(field) : "cc");
+	return fail ? 0 : value;
 }
 
 static void vmx_write(unsigned long field, unsigned long value)
@@ -72,58 +88,36 @@ static bool vmx_skip_icebp(struct kvm_vcpu *vcpu)
  * KVM writes the VMCS execution controls through a shadow copy in its
  * private struct loaded_vmcs (vmcs.h: entry, exit, pin, exec, secondary,
  * each a u32, in this order) and recomputes them from it: a control
- * written only to the VMCS is undone by the next update.  vmiop finds the
- * shadow inside the vCPU's allocation by its contents, the five values the
- * VMCS holds, and uses it only where exactly one place matches and still
- * matches at each use.
+ * written only to the VMCS is undone by the next update.  Where the vCPU's
+ * current loaded_vmcs and its shadow are comes from KVM's BTF (layout.c);
+ * the shadow must still equal the current VMCS at each use.
  */
 struct vmx_controls_shadow {
 	u32 vm_entry, vm_exit, pin, exec, secondary_exec;
 };
 
-static long vmx_shadow_offset = -1;	/* in struct vcpu_vmx; -1 unknown, -2 none */
-static DEFINE_MUTEX(vmx_shadow_lock);
-
-static void vmx_current_controls(struct vmx_controls_shadow *c)
+static bool vmx_current_controls(struct vmx_controls_shadow *c)
 {
-	c->vm_entry = vmx_read(VM_ENTRY_CONTROLS);
-	c->vm_exit = vmx_read(VM_EXIT_CONTROLS);
-	c->pin = vmx_read(PIN_BASED_VM_EXEC_CONTROL);
-	c->exec = vmx_read(CPU_BASED_VM_EXEC_CONTROL);
-	c->secondary_exec = vmx_read(SECONDARY_VM_EXEC_CONTROL);
-}
-
-static long vmx_find_shadow(struct kvm_vcpu *vcpu, const struct vmx_controls_shadow *want)
-{
-	size_t size = ksize(vcpu), off;
-	long found = -2;
-
-	for (off = sizeof(*vcpu); off + sizeof(*want) <= size; off += sizeof(u32)) {
-		if (memcmp((u8 *)vcpu + off, want, sizeof(*want)))
-			continue;
-		if (found >= 0)
-			return -2;	/* ambiguous: trust neither */
-		found = off;
-	}
-	return found;
+	return vmx_read_ok(VM_ENTRY_CONTROLS, &c->vm_entry) &&
+	       vmx_read_ok(VM_EXIT_CONTROLS, &c->vm_exit) &&
+	       vmx_read_ok(PIN_BASED_VM_EXEC_CONTROL, &c->pin) &&
+	       vmx_read_ok(CPU_BASED_VM_EXEC_CONTROL, &c->exec) &&
+	       vmx_read_ok(SECONDARY_VM_EXEC_CONTROL, &c->secondary_exec);
 }
 
 static struct vmx_controls_shadow *vmx_controls_shadow(struct kvm_vcpu *vcpu)
 {
-	struct vmx_controls_shadow now;
-	long off;
+	u8 *loaded = *(u8 **)((u8 *)vcpu + vmiop_layout.vmx_loaded_vmcs);
+	struct vmx_controls_shadow now, *shadow;
 
-	vmx_current_controls(&now);
-	mutex_lock(&vmx_shadow_lock);
-	if (vmx_shadow_offset == -1)
-		vmx_shadow_offset = vmx_find_shadow(vcpu, &now);
-	off = vmx_shadow_offset;
-	mutex_unlock(&vmx_shadow_lock);
-	if (off < 0 || memcmp((u8 *)vcpu + off, &now, sizeof(now))) {
-		pr_warn_once("KVM's VMCS control shadow not found: no CR3 or descriptor-table events, single-steps use RFLAGS.TF\n");
+	if (!loaded || !vmx_current_controls(&now))
+		return NULL;
+	shadow = (struct vmx_controls_shadow *)(loaded + vmiop_layout.vmx_controls_shadow);
+	if (memcmp(shadow, &now, sizeof(now))) {
+		pr_warn_once("KVM's VMCS control shadow differs from the VMCS: no CR3 or descriptor-table events, single-steps use RFLAGS.TF\n");
 		return NULL;
 	}
-	return (struct vmx_controls_shadow *)((u8 *)vcpu + off);
+	return shadow;
 }
 
 /* kvm_intel's enable_unrestricted_guest; NULL: not found, assume the default, on */
@@ -308,8 +302,19 @@ static void (*vmx_disable_intercept_for_msr)(struct kvm_vcpu *vcpu, u32 msr, int
 
 static int vmx_init(void)
 {
+	struct static_key_false *evmcs;
 	u64 ctls;
 
+	/*
+	 * Under Hyper-V KVM may run its guests on the enlightened VMCS, a
+	 * memory structure VMREAD/VMWRITE do not reach (kvm_intel's
+	 * enable_evmcs key; absent in a kernel built without CONFIG_HYPERV).
+	 */
+	evmcs = (void *)vmiop_lookup_name("kvm_intel:enable_evmcs");
+	if (evmcs && static_key_enabled(&evmcs->key)) {
+		pr_err("kvm_intel uses Hyper-V's enlightened VMCS here, which vmiop does not support\n");
+		return -EOPNOTSUPP;
+	}
 	vmx_has_mtf = !rdmsrl_safe(MSR_IA32_VMX_PROCBASED_CTLS, &ctls) &&
 		      ((ctls >> 32) & CPU_BASED_MONITOR_TRAP_FLAG);
 	vmx_unrestricted_guest = (void *)vmiop_lookup_name("kvm_intel:enable_unrestricted_guest");
@@ -329,13 +334,18 @@ static int vmx_init(void)
 static u32 vmx_msr_intercepted(struct kvm_vcpu *vcpu, u32 msr)
 {
 	u32 exits = 0, byte, bit;
+	unsigned long pa;
 	const u8 *bitmap;
 	int i;
 
 	/* Without MSR bitmaps every RDMSR/WRMSR exits. */
 	if (!(vmx_read(CPU_BASED_VM_EXEC_CONTROL) & CPU_BASED_USE_MSR_BITMAPS))
 		return VMIOP_MSR_R | VMIOP_MSR_W;
-	bitmap = __va(vmx_read(MSR_BITMAP));
+	/* A failed read is 0: taken as "everything exits", never dereferenced. */
+	pa = vmx_read(MSR_BITMAP);
+	if (!pa || !PAGE_ALIGNED(pa) || !pfn_valid(PHYS_PFN(pa)))
+		return VMIOP_MSR_R | VMIOP_MSR_W;
+	bitmap = __va(pa);
 	for (i = 0; i < 2; i++) {
 		/* Outside the bitmap every access exits. */
 		if (!msrmap_vmx_bit(msr, i, &byte, &bit) || bitmap[byte] & BIT(bit))

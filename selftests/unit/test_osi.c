@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "btf.h"
+#include "debian_kernel.h"
 #include "kallsyms.h"
 #include "linux.h"
 #include "vmem.h"
@@ -430,53 +431,6 @@ static void state_letters(void **state)
 }
 
 /* ---- the whole pipeline on Debian's own kernel image ---- */
-
-/*
- * The vmlinux inside /boot/vmlinuz-*: Debian's bzImage carries it
- * xz-compressed after the setup code.  NULL (and the test skips) if
- * there is none here.
- */
-static uint8_t *debian_vmlinux(size_t *len, char *name, size_t name_len)
-{
-	static const uint8_t xz_magic[6] = { 0xfd, '7', 'z', 'X', 'Z', 0 };
-	char cmd[512], out[] = "/tmp/test_osi_vmlinux.XXXXXX";
-	uint8_t *img = NULL, *data = NULL;
-	size_t n = 0, off;
-	glob_t g;
-	FILE *fp;
-	int fd;
-
-	if (glob("/boot/vmlinuz-6.1.*-amd64", 0, NULL, &g) || !g.gl_pathc)
-		return NULL;
-	snprintf(name, name_len, "%s", g.gl_pathv[g.gl_pathc - 1]);
-	globfree(&g);
-	fp = fopen(name, "rb");
-	if (!fp)
-		return NULL;
-	data = malloc(64 << 20);
-	if (data)
-		n = fread(data, 1, 64 << 20, fp);
-	fclose(fp);
-	for (off = 0; data && off + sizeof(xz_magic) < n; off++)
-		if (!memcmp(data + off, xz_magic, sizeof(xz_magic)))
-			break;
-	free(data);
-	if (!n || off + sizeof(xz_magic) >= n)
-		return NULL;
-	fd = mkstemp(out);
-	if (fd < 0)
-		return NULL;
-	close(fd);
-	snprintf(cmd, sizeof(cmd), "tail -c +%zu '%s' | xz -dcq --single-stream > %s 2>/dev/null",
-		 off + 1, name, out);
-	if (system(cmd) == 0 && (fp = fopen(out, "rb"))) {
-		img = malloc(96 << 20);
-		*len = img ? fread(img, 1, 96 << 20, fp) : 0;
-		fclose(fp);
-	}
-	unlink(out);
-	return img;
-}
 
 /* A flat guest-physical memory: the image's segments at their physical addresses. */
 struct flat {

@@ -23,15 +23,60 @@ static int unload(void)
 	return syscall(SYS_delete_module, "vmiop", O_NONBLOCK) ? -errno : 0;
 }
 
-static int load(void)
+static int load_with(const char *params)
 {
 	int fd = open(module_path(), O_RDONLY | O_CLOEXEC), ret;
 
 	if (fd < 0)
 		return -errno;
-	ret = syscall(SYS_finit_module, fd, "", 0) ? -errno : 0;
+	ret = syscall(SYS_finit_module, fd, params, 0) ? -errno : 0;
 	close(fd);
 	return ret;
+}
+
+static int load(void)
+{
+	return load_with("");
+}
+
+/* The kernel log has a line containing @text. */
+static bool kmsg_has(const char *text)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	char rec[2048];
+	bool found = false;
+	ssize_t n;
+
+	if (fd < 0)
+		return false;
+	while (!found && ((n = read(fd, rec, sizeof(rec) - 1)) > 0 || (n < 0 && errno == EPIPE))) {
+		if (n <= 0)
+			continue;	/* EPIPE: records overwritten meanwhile */
+		rec[n] = '\0';
+		found = strstr(rec, text) != NULL;
+	}
+	close(fd);
+	return found;
+}
+
+/*
+ * vmiop takes KVM's layouts from the running kernel's BTF and checks the
+ * ones it was compiled against: a module whose expectation is off (here
+ * by a test parameter) refuses to load, saying what differs.
+ */
+TEST(wrong_layout_refuses_the_load)
+{
+	struct vmiop *v;
+
+	if (access(module_path(), R_OK))
+		SKIP("no module file at %s (set VMIOP_KO)", module_path());
+	ASSERT_EQ(unload(), 0);
+	EXPECT_EQ(load_with("test_layout_skew=8"), -EINVAL);
+	EXPECT_TRUE(kmsg_has("vmiop: kvm: struct kvm_vcpu is "));
+	EXPECT_NE(access("/dev/vmiop", F_OK), 0);
+	ASSERT_EQ(load(), 0);
+	ASSERT_EQ(vmiop_open(&v), 0);
+	vmiop_close(v);
 }
 
 static void guest_halt(uint64_t idx)
