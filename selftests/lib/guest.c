@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "guest.h"
@@ -199,6 +200,7 @@ struct tvm_vcpu {
 	struct tvm *tvm;
 	unsigned int idx;
 	int fd;
+	int stats_fd;			/* KVM_GET_STATS_FD, taken at creation */
 	struct kvm_run *run;
 	size_t run_size;
 	uint64_t stack_base;		/* gpa, TVM_STACK_SIZE bytes */
@@ -214,6 +216,7 @@ struct tvm_vcpu {
 	int state;			/* enum tvm_thread_result, under lock */
 	uint64_t syncs, last_sync;	/* under lock */
 	uint64_t runs;			/* atomic */
+	pid_t tid;			/* atomic: the vCPU thread's, once started */
 };
 
 struct tvm {
@@ -605,9 +608,19 @@ void tvm_set_msr(struct tvm_vcpu *vcpu, uint32_t index, uint64_t val)
 		  (unsigned long long)val, r, strerror(errno));
 }
 
+/*
+ * Through the stats fd taken when the vCPU was created: getting one is a
+ * vCPU ioctl, which waits for vcpu->mutex and so for a vCPU halted in
+ * KVM_RUN; reading it does not.
+ */
+pid_t tvm_vcpu_thread_tid(struct tvm_vcpu *vcpu)
+{
+	return __atomic_load_n(&vcpu->tid, __ATOMIC_ACQUIRE);
+}
+
 uint64_t tvm_vcpu_stat(struct tvm_vcpu *vcpu, const char *name)
 {
-	int fd = ioctl(vcpu->fd, KVM_GET_STATS_FD, NULL);
+	int fd = vcpu->stats_fd;
 	struct kvm_stats_header h;
 	uint64_t value = 0;
 	bool found = false;
@@ -631,9 +644,18 @@ uint64_t tvm_vcpu_stat(struct tvm_vcpu *vcpu, const char *name)
 		found = true;
 	}
 	free(descs);
-	close(fd);
 	TVM_CHECK(found, "KVM has no vCPU statistic \"%s\"", name);
 	return value;
+}
+
+void tvm_vcpu_wait_blocked(struct tvm_vcpu *vcpu)
+{
+	int ms;
+
+	for (ms = 0; tvm_vcpu_stat(vcpu, "blocking") != 1; ms++) {
+		TVM_CHECK(ms < 120000, "vCPU %u never blocked in KVM", vcpu->idx);
+		usleep(1000);
+	}
 }
 
 void tvm_vcpu_entry(struct tvm_vcpu *vcpu, void (*fn)(uint64_t arg), uint64_t arg)
@@ -896,6 +918,8 @@ struct tvm *tvm_create(unsigned int nr_vcpus, size_t mem_bytes)
 		v->idx = i;
 		v->stack_base = tvm->stacks + i * TVM_STACK_SIZE;
 		v->fd = tvm_ioctl(tvm->vm_fd, KVM_CREATE_VCPU, i);
+		v->stats_fd = ioctl(v->fd, KVM_GET_STATS_FD, NULL);
+		TVM_CHECK(v->stats_fd >= 0, "KVM_GET_STATS_FD: %s", strerror(errno));
 		v->run_size = run_size;
 		v->run = mmap(NULL, run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
 			      v->fd, 0);
@@ -922,6 +946,7 @@ void tvm_destroy(struct tvm *tvm)
 		if (v->thread_live)
 			tvm_vcpu_thread_stop(v);
 		munmap(v->run, v->run_size);
+		close(v->stats_fd);
 		close(v->fd);
 		pthread_mutex_destroy(&v->lock);
 		pthread_cond_destroy(&v->cond);
@@ -1138,6 +1163,7 @@ static void *tvm_vcpu_thread_fn(void *arg)
 	sigset_t set;
 	int r;
 
+	__atomic_store_n(&v->tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
 	sigemptyset(&set);
 	sigaddset(&set, TVM_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);

@@ -37,6 +37,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <linux/kvm.h>
 
 #define TVM_DEFAULT_MEM		(128ULL << 20)
@@ -312,8 +313,15 @@ void tvm_set_sregs(struct tvm_vcpu *vcpu, const struct kvm_sregs *sregs);
 uint32_t tvm_get_mp_state(struct tvm_vcpu *vcpu);	/* KVM_MP_STATE_* */
 void tvm_set_mp_state(struct tvm_vcpu *vcpu, uint32_t state);
 uint64_t tvm_get_msr(struct tvm_vcpu *vcpu, uint32_t index);
-/* A vCPU statistic of KVM's binary stats (KVM_GET_STATS_FD), e.g. "exits". */
+/*
+ * A vCPU statistic of KVM's binary stats (KVM_GET_STATS_FD), e.g. "exits";
+ * readable while the vCPU is in KVM_RUN.
+ */
 uint64_t tvm_vcpu_stat(struct tvm_vcpu *vcpu, const char *name);
+/* Waits until the vCPU sleeps in KVM's halt (its "blocking" statistic is 1). */
+void tvm_vcpu_wait_blocked(struct tvm_vcpu *vcpu);
+/* The thread id of the vCPU's thread (tvm_vcpu_thread_start), 0 before. */
+pid_t tvm_vcpu_thread_tid(struct tvm_vcpu *vcpu);
 void tvm_set_msr(struct tvm_vcpu *vcpu, uint32_t index, uint64_t val);
 
 /*

@@ -278,22 +278,6 @@ static bool note_tid(struct tvm_vcpu *vcpu, const struct ucall *uc, void *opaque
 	return true;
 }
 
-/* Where thread @tid of this process sleeps in the kernel. */
-static bool thread_sleeps_in(pid_t tid, const char *fn)
-{
-	char path[64], buf[128] = "";
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/self/task/%d/wchan", tid);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	return n > 0 && !strcmp(buf, fn);
-}
-
 /*
  * A one-entry ring holds vCPU 0's unanswered event; vCPU 1 waits for space.
  * A pause from the thread that would answer must return, and both vCPUs
@@ -322,7 +306,7 @@ TEST(pause_completes_while_a_vcpu_waits_for_ring_space)
 	tvm_vcpu_entry(tvm_vcpu(tvm, 1), guest_cpuid_forever, 1);
 	tvm_vcpu_thread_start(tvm_vcpu(tvm, 1), note_tid, &tid1);
 	VT_WAIT_UNTIL(__atomic_load_n(&tid1, __ATOMIC_ACQUIRE) != 0);
-	VT_WAIT_UNTIL(thread_sleeps_in(tid1, "vmiop_park_wait"));
+	VT_WAIT_UNTIL(vt_thread_sleeps_in(tid1, "vmiop_park_wait"));
 
 	ASSERT_EQ(vmiop_pause(v), 1);
 	ASSERT_EQ(vmiop_get_regs(v, 0, &regs), 0);

@@ -100,8 +100,8 @@ TEST(pause_four_vcpus_with_halted_and_never_run)
 	tvm_vcpu_thread_start(tvm_vcpu(tvm, 2), NULL, NULL);
 	VT_WAIT_UNTIL(vt_counter(tvm, 0) > 0 && vt_counter(tvm, 1) > 0 &&
 		      vt_counter(tvm, 2) == 1);
-	/* vCPU 2 is about to halt in KVM_RUN, and stays there. */
-	vt_msleep(100);
+	/* vCPU 2 halts in KVM_RUN, and stays there. */
+	tvm_vcpu_wait_blocked(tvm_vcpu(tvm, 2));
 	v = vt_attach(tvm);
 
 	for (round = 0; round < 3; round++) {

@@ -164,7 +164,7 @@ TEST(unload_with_vcpus_in_hooked_functions_then_reload)
 	tvm_vcpu_thread_start(tvm_vcpu(tvm, 0), NULL, NULL);
 	tvm_vcpu_thread_start(tvm_vcpu(tvm, 1), NULL, NULL);
 	VT_WAIT_UNTIL(vt_counter(tvm, 0) > 0 && vt_counter(tvm, 1) == 1);
-	vt_msleep(100);
+	tvm_vcpu_wait_blocked(tvm_vcpu(tvm, 1));
 
 	/*
 	 * Paused, the halted vCPU parks in the redirected kvm_vcpu_block();

@@ -3,6 +3,7 @@
 #ifndef VMIOP_TEST_H
 #define VMIOP_TEST_H
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -115,6 +116,22 @@ static inline struct vmiop_ring *vt_ring_setup(struct vmiop *v, unsigned int nr)
 	if (vmiop_ring_setup(v, nr, &ring) || !ring)
 		return NULL;
 	return ring;
+}
+
+/* Thread @tid of this process sleeps in the kernel function @fn (its wchan). */
+static inline bool vt_thread_sleeps_in(pid_t tid, const char *fn)
+{
+	char path[64], buf[128] = "";
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/wchan", tid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	return n > 0 && !strcmp(buf, fn);
 }
 
 /* Waits for the next event (with a generous timeout) and returns it. */
