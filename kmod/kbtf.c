@@ -59,7 +59,7 @@ int kbtf_parse(struct kbtf *b, const void *data, size_t size, const struct kbtf 
 
 	memset(b, 0, sizeof(*b));
 	if (size < sizeof(*h) || h->magic != BTF_MAGIC || h->version != BTF_VERSION ||
-	    h->hdr_len < sizeof(*h) || h->hdr_len > size)
+	    h->hdr_len < sizeof(*h) || h->hdr_len % 4 || h->hdr_len > size)
 		return -EINVAL;
 	body = (const u8 *)data + h->hdr_len;
 	avail = size - h->hdr_len;

@@ -128,7 +128,11 @@ static const struct {
 	PUBLIC(kvm_vcpu, wants_to_run),
 	PUBLIC(kvm_vcpu, stat),
 	PUBLIC(kvm_vcpu, arch),
+	PUBLIC(kvm_vcpu, requests),
 	PUBLIC(kvm_vcpu_arch, regs),
+	PUBLIC(kvm_vcpu_arch, cr2),
+	PUBLIC(kvm_vcpu_arch, dr6),
+	PUBLIC(kvm_vcpu_arch, msr_misc_features_enables),
 	PUBLIC(kvm_vcpu_arch, cr0),
 	PUBLIC(kvm_vcpu_arch, cr4),
 	PUBLIC(kvm_vcpu_arch, efer),
@@ -145,6 +149,19 @@ static const struct {
 	PUBLIC(kvm, vm_list),
 	PUBLIC(kvm, srcu),
 	PUBLIC(kvm, userspace_pid),
+	PUBLIC(kvm, dirty_ring_size),
+	PUBLIC(kvm, vcpu_array),
+};
+
+/* And their sizes. */
+#define PUBLIC_SIZE(s) { #s, sizeof(struct s) }
+static const struct {
+	const char *s;
+	u32 size;
+} vmiop_public_sizes[] = {
+	PUBLIC_SIZE(kvm),
+	PUBLIC_SIZE(kvm_vcpu_arch),
+	PUBLIC_SIZE(kvm_run),
 };
 
 static int vmiop_layout_public(const struct vmiop_btf_file *kvm)
@@ -158,6 +175,15 @@ static int vmiop_layout_public(const struct vmiop_btf_file *kvm)
 		pr_err("%s: struct kvm_vcpu is %u bytes, vmiop was built for %u: rebuild it for this kernel\n",
 		       kvm->name, size, want);
 		return -EINVAL;
+	}
+	for (i = 0; i < ARRAY_SIZE(vmiop_public_sizes); i++) {
+		id = kbtf_find(&kvm->b, BTF_KIND_STRUCT, vmiop_public_sizes[i].s);
+		size = id ? kbtf_size(&kvm->b, id) : 0;
+		if (size != vmiop_public_sizes[i].size) {
+			pr_err("%s: struct %s is %u bytes, vmiop was built for %u: rebuild it for this kernel\n",
+			       kvm->name, vmiop_public_sizes[i].s, size, vmiop_public_sizes[i].size);
+			return -EINVAL;
+		}
 	}
 	for (i = 0; i < ARRAY_SIZE(vmiop_public_members) && !ret; i++)
 		ret = vmiop_layout_expect(kvm, vmiop_public_members[i].s,
@@ -201,7 +227,7 @@ static int vmiop_layout_vmx(const struct vmiop_btf_file *f)
 {
 	static const char *const fields[] = { "vm_entry", "vm_exit", "pin", "exec",
 					      "secondary_exec" };
-	u32 loaded, shadow, type;
+	u32 loaded, vmcs01, shadow, type, id, off;
 	int i;
 
 	if (vmiop_layout_expect(f, "vcpu_vmx", "vcpu", 0) ||
@@ -212,12 +238,30 @@ static int vmiop_layout_vmx(const struct vmiop_btf_file *f)
 		       f->name);
 		return -EINVAL;
 	}
+	if (vmiop_layout_member(f, "vcpu_vmx", "vmcs01", &vmcs01, &type))
+		return -ENOENT;
+	if (!kbtf_is_struct(&f->b, type, "loaded_vmcs")) {
+		pr_err("%s: struct vcpu_vmx member vmcs01 is not a struct loaded_vmcs\n", f->name);
+		return -EINVAL;
+	}
 	if (vmiop_layout_member(f, "loaded_vmcs", "controls_shadow", &shadow, &type))
 		return -ENOENT;
-	for (i = 0; i < ARRAY_SIZE(fields); i++)
-		if (vmiop_layout_expect(f, "vmcs_controls_shadow", fields[i], 4 * i))
+	id = kbtf_resolve(&f->b, type);
+	if (!kbtf_is_struct(&f->b, id, "vmcs_controls_shadow")) {
+		pr_err("%s: struct loaded_vmcs member controls_shadow is not a struct vmcs_controls_shadow\n",
+		       f->name);
+		return -EINVAL;
+	}
+	for (i = 0; i < ARRAY_SIZE(fields); i++) {
+		if (kbtf_member(&f->b, id, fields[i], &off, &type) || off != 4 * i ||
+		    kbtf_size(&f->b, type) != 4) {
+			pr_err("%s: struct vmcs_controls_shadow member %s is not the u32 at %u vmiop reads\n",
+			       f->name, fields[i], 4 * i);
 			return -EINVAL;
+		}
+	}
 	vmiop_layout.vmx_loaded_vmcs = loaded;
+	vmiop_layout.vmx_vmcs01 = vmcs01;
 	vmiop_layout.vmx_controls_shadow = shadow;
 	return 0;
 }

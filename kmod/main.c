@@ -35,11 +35,17 @@ static int vmiop_pin_vendor(unsigned long addr)
 
 	preempt_disable();
 	mod = vmiop_ksym.module_address(addr);
-	if (mod && !try_module_get(mod))
+	/*
+	 * Live only: try_module_get() also takes a module still in its init,
+	 * which is freed, references or not, if that init fails.
+	 */
+	if (mod && (mod->state != MODULE_STATE_LIVE || strcmp(mod->name, vmiop_vendor->module) ||
+		    !try_module_get(mod)))
 		mod = NULL;
 	preempt_enable();
 	if (!mod) {
-		pr_err("%s is going away\n", vmiop_vendor->module);
+		pr_err("%s is not loaded and running (still starting, or going away)\n",
+		       vmiop_vendor->module);
 		return -ENODEV;
 	}
 	vmiop_vendor_module = mod;

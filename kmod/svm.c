@@ -195,14 +195,20 @@ static bool svm_msrpm_bit(const u8 *msrpm, u32 msr, bool write)
 	return !msrmap_svm_bit(msr, write, &byte, &bit) || (msrpm[byte] & BIT(bit));
 }
 
+/* The VMCB's MSR permission map, if it is one: NULL otherwise. */
+static u8 *svm_msrpm(struct vmcb *vmcb)
+{
+	u64 pa = vmcb ? __sme_clr(vmcb->control.msrpm_base_pa) : 0;
+
+	return pa && PAGE_ALIGNED(pa) && pfn_valid(PHYS_PFN(pa)) ? __va(pa) : NULL;
+}
+
 static u32 svm_msr_intercepted(struct kvm_vcpu *vcpu, u32 msr)
 {
-	struct vmcb *vmcb = svm_current_vmcb(vcpu);
-	const u8 *msrpm;
+	const u8 *msrpm = svm_msrpm(svm_current_vmcb(vcpu));
 
-	if (!vmcb)
+	if (!msrpm)
 		return VMIOP_MSR_R | VMIOP_MSR_W;	/* nothing vmiop can tell */
-	msrpm = __va(__sme_clr(vmcb->control.msrpm_base_pa));
 	return (svm_msrpm_bit(msrpm, msr, false) ? VMIOP_MSR_R : 0) |
 	       (svm_msrpm_bit(msrpm, msr, true) ? VMIOP_MSR_W : 0);
 }
@@ -215,9 +221,9 @@ static u32 svm_msr_exiting(struct kvm_vcpu *vcpu, u32 msr, u32 rw, bool on)
 	u8 *msrpm;
 
 	/* SEV-ES: the guest's own state, and KVM's choices for it, stay. */
-	if (!vmcb || (on && vmiop_svm_protected(vcpu)))
+	msrpm = svm_msrpm(vmcb);
+	if (!msrpm || (on && vmiop_svm_protected(vcpu)))
 		return 0;
-	msrpm = __va(__sme_clr(vmcb->control.msrpm_base_pa));
 	read_icpt = svm_msrpm_bit(msrpm, msr, false);
 	write_icpt = svm_msrpm_bit(msrpm, msr, true);
 	if (rw & VMIOP_MSR_R && read_icpt != on) {

@@ -33,6 +33,7 @@ extern struct vmiop_ksyms vmiop_ksym;
 struct vmiop_layout {
 	u32 svm_vmcb;			/* struct vcpu_svm: struct vmcb *vmcb */
 	u32 vmx_loaded_vmcs;		/* struct vcpu_vmx: struct loaded_vmcs *loaded_vmcs */
+	u32 vmx_vmcs01;			/* struct vcpu_vmx: struct loaded_vmcs vmcs01 (L1's) */
 	u32 vmx_controls_shadow;	/* struct loaded_vmcs: controls_shadow */
 };
 extern struct vmiop_layout vmiop_layout;

@@ -110,7 +110,8 @@ static struct vmx_controls_shadow *vmx_controls_shadow(struct kvm_vcpu *vcpu)
 	u8 *loaded = *(u8 **)((u8 *)vcpu + vmiop_layout.vmx_loaded_vmcs);
 	struct vmx_controls_shadow now, *shadow;
 
-	if (!loaded || !vmx_current_controls(&now))
+	/* L1's VMCS only: running L2 (vmcs02), its controls are nested KVM's. */
+	if (loaded != (u8 *)vcpu + vmiop_layout.vmx_vmcs01 || !vmx_current_controls(&now))
 		return NULL;
 	shadow = (struct vmx_controls_shadow *)(loaded + vmiop_layout.vmx_controls_shadow);
 	if (memcmp(shadow, &now, sizeof(now))) {
