@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Symbols vmiop needs that neither the kernel nor KVM export.  Every one is
- * listed here; if any is missing the module refuses to load, naming it, so a
- * kernel with a different layout is never guessed at.
+ * Symbols vmiop calls or reads that neither the kernel nor KVM export, the
+ * vendor module's included: every one is listed here, with its prototype in
+ * struct vmiop_ksyms.  A required one missing refuses the load, naming it.
+ * The KVM functions vmiop redirects are hooks.c's table, found the same
+ * way; the offsets into KVM's private structures come from its BTF
+ * (layout.c).
  */
 #include <linux/kprobes.h>
 #include "vmiop.h"
@@ -35,10 +38,14 @@ unsigned long vmiop_lookup_name(const char *name)
 }
 
 #define KSYM(field, symbol) { symbol, (void **)&vmiop_ksym.field }
+#define KSYM_VENDOR(v, field, symbol, opt) \
+	{ symbol, (void **)&vmiop_ksym.field, .vendor = v, .optional = opt }
 
 static const struct {
 	const char *name;
 	void **slot;
+	u32 vendor;	/* enum vmiop_vendor; 0: needed on both */
+	bool optional;	/* absence has a meaning (see struct vmiop_ksyms) */
 } vmiop_ksym_table[] = {
 	KSYM(ptrace_may_access, "ptrace_may_access"),
 	KSYM(fget_task, "fget_task"),
@@ -53,20 +60,29 @@ static const struct {
 	KSYM(vm_list, "kvm:vm_list"),
 	KSYM(kvm_lock, "kvm:kvm_lock"),
 	KSYM(x86_ops, "kvm:kvm_x86_ops"),
+	KSYM_VENDOR(VMIOP_VENDOR_AMD, svm_set_msr_interception, "kvm_amd:set_msr_interception",
+		    false),
+	KSYM_VENDOR(VMIOP_VENDOR_INTEL, vmx_enable_intercept_for_msr,
+		    "kvm_intel:vmx_enable_intercept_for_msr", false),
+	KSYM_VENDOR(VMIOP_VENDOR_INTEL, vmx_disable_intercept_for_msr,
+		    "kvm_intel:vmx_disable_intercept_for_msr", false),
+	KSYM_VENDOR(VMIOP_VENDOR_INTEL, vmx_unrestricted_guest,
+		    "kvm_intel:enable_unrestricted_guest", true),
+	KSYM_VENDOR(VMIOP_VENDOR_INTEL, vmx_enable_evmcs, "kvm_intel:enable_evmcs", true),
 };
 
-int vmiop_ksyms_init(void)
+/* The table's entries for @vendor (0: those needed on both). */
+static int vmiop_ksyms_resolve(u32 vendor)
 {
-	int i, ret;
-
-	ret = vmiop_find_kallsyms();
-	if (ret)
-		return ret;
+	int i;
 
 	for (i = 0; i < ARRAY_SIZE(vmiop_ksym_table); i++) {
-		unsigned long addr = vmiop_lookup_name(vmiop_ksym_table[i].name);
+		unsigned long addr;
 
-		if (!addr) {
+		if (vmiop_ksym_table[i].vendor != vendor)
+			continue;
+		addr = vmiop_lookup_name(vmiop_ksym_table[i].name);
+		if (!addr && !vmiop_ksym_table[i].optional) {
 			pr_err("required symbol %s not found in this kernel\n",
 			       vmiop_ksym_table[i].name);
 			return -ENOENT;
@@ -74,4 +90,15 @@ int vmiop_ksyms_init(void)
 		*vmiop_ksym_table[i].slot = (void *)addr;
 	}
 	return 0;
+}
+
+int vmiop_ksyms_init(void)
+{
+	return vmiop_find_kallsyms() ?: vmiop_ksyms_resolve(0);
+}
+
+/* Once the vendor module is pinned (main.c): its addresses stay valid. */
+int vmiop_ksyms_init_vendor(u32 vendor)
+{
+	return vmiop_ksyms_resolve(vendor);
 }

@@ -64,7 +64,8 @@ static int vmiop_detect_vendor(void)
 			ret = vmiop_pin_vendor(addr);
 			if (ret)
 				return ret;
-			ret = vmiop_vendor->init();
+			ret = vmiop_ksyms_init_vendor(vmiop_vendor->vendor) ?:
+			      vmiop_vendor->init();
 			if (ret)
 				module_put(vmiop_vendor_module);
 			return ret;

@@ -173,17 +173,8 @@ bool vmiop_svm_handle_desc(struct kvm_vcpu *vcpu, u64 exit_code, int *ret)
 	return true;
 }
 
-/* KVM's, so that its own view of which MSRs pass through stays right. */
-static void (*svm_set_msr_interception)(struct kvm_vcpu *vcpu, u32 *msrpm, u32 msr,
-					int read, int write);
-
 static int svm_init(void)
 {
-	svm_set_msr_interception = (void *)vmiop_lookup_name("kvm_amd:set_msr_interception");
-	if (!svm_set_msr_interception) {
-		pr_err("required symbol kvm_amd:set_msr_interception not found in this kernel\n");
-		return -ENOENT;
-	}
 	return 0;
 }
 
@@ -235,7 +226,8 @@ static u32 svm_msr_exiting(struct kvm_vcpu *vcpu, u32 msr, u32 rw, bool on)
 		changed |= VMIOP_MSR_W;
 	}
 	if (changed)
-		svm_set_msr_interception(vcpu, (u32 *)msrpm, msr, !read_icpt, !write_icpt);
+		vmiop_ksym.svm_set_msr_interception(vcpu, (u32 *)msrpm, msr, !read_icpt,
+						 !write_icpt);
 	return changed;
 }
 

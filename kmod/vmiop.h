@@ -25,6 +25,14 @@ struct vmiop_ksyms {
 	struct list_head *vm_list;
 	struct mutex *kvm_lock;
 	struct kvm_x86_ops *x86_ops;
+	/* kvm_amd: KVM's own, so that its view of passed-through MSRs stays right */
+	void (*svm_set_msr_interception)(struct kvm_vcpu *vcpu, u32 *msrpm, u32 msr,
+					 int read, int write);
+	/* kvm_intel (MSR_TYPE_R/W in its vmx.h are 1 and 2, like VMIOP_MSR_R/W) */
+	void (*vmx_enable_intercept_for_msr)(struct kvm_vcpu *vcpu, u32 msr, int type);
+	void (*vmx_disable_intercept_for_msr)(struct kvm_vcpu *vcpu, u32 msr, int type);
+	bool *vmx_unrestricted_guest;			/* NULL: absent, KVM's default (on) */
+	struct static_key_false *vmx_enable_evmcs;	/* NULL: built without Hyper-V */
 };
 
 extern struct vmiop_ksyms vmiop_ksym;
@@ -40,6 +48,7 @@ extern struct vmiop_layout vmiop_layout;
 int vmiop_layout_init(void);
 unsigned long vmiop_lookup_name(const char *name);
 int vmiop_ksyms_init(void);
+int vmiop_ksyms_init_vendor(u32 vendor);
 
 /* Exported by kvm.ko, declared only in its private arch/x86/kvm/cpuid.h. */
 bool kvm_cpuid(struct kvm_vcpu *vcpu, u32 *eax, u32 *ebx, u32 *ecx, u32 *edx,

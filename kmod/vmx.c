@@ -121,9 +121,6 @@ static struct vmx_controls_shadow *vmx_controls_shadow(struct kvm_vcpu *vcpu)
 	return shadow;
 }
 
-/* kvm_intel's enable_unrestricted_guest; NULL: not found, assume the default, on */
-static bool *vmx_unrestricted_guest;
-
 /*
  * KVM exits on CR3 itself without EPT, and with EPT but without
  * unrestricted guest while paging is off (the guest then runs on KVM's
@@ -131,7 +128,7 @@ static bool *vmx_unrestricted_guest;
  */
 static bool vmx_kvm_needs_cr3_exits(struct kvm_vcpu *vcpu)
 {
-	return vmx_unrestricted_guest && !READ_ONCE(*vmx_unrestricted_guest) &&
+	return vmiop_ksym.vmx_unrestricted_guest && !READ_ONCE(*vmiop_ksym.vmx_unrestricted_guest) &&
 	       !(vcpu->arch.cr0 & X86_CR0_PG);
 }
 
@@ -297,38 +294,22 @@ bool vmiop_vmx_handle_cr3(struct kvm_vcpu *vcpu, int *ret)
 	return true;
 }
 
-/* KVM's (MSR_TYPE_R/W in its vmx.h are 1 and 2, like VMIOP_MSR_R/W). */
-static void (*vmx_enable_intercept_for_msr)(struct kvm_vcpu *vcpu, u32 msr, int type);
-static void (*vmx_disable_intercept_for_msr)(struct kvm_vcpu *vcpu, u32 msr, int type);
-
 static int vmx_init(void)
 {
-	struct static_key_false *evmcs;
 	u64 ctls;
 
 	/*
 	 * Under Hyper-V KVM may run its guests on the enlightened VMCS, a
-	 * memory structure VMREAD/VMWRITE do not reach (kvm_intel's
-	 * enable_evmcs key; absent in a kernel built without CONFIG_HYPERV).
+	 * memory structure VMREAD/VMWRITE do not reach.
 	 */
-	evmcs = (void *)vmiop_lookup_name("kvm_intel:enable_evmcs");
-	if (evmcs && static_key_enabled(&evmcs->key)) {
+	if (vmiop_ksym.vmx_enable_evmcs && static_key_enabled(&vmiop_ksym.vmx_enable_evmcs->key)) {
 		pr_err("kvm_intel uses Hyper-V's enlightened VMCS here, which vmiop does not support\n");
 		return -EOPNOTSUPP;
 	}
 	vmx_has_mtf = !rdmsrl_safe(MSR_IA32_VMX_PROCBASED_CTLS, &ctls) &&
 		      ((ctls >> 32) & CPU_BASED_MONITOR_TRAP_FLAG);
-	vmx_unrestricted_guest = (void *)vmiop_lookup_name("kvm_intel:enable_unrestricted_guest");
-	if (!vmx_unrestricted_guest)
+	if (!vmiop_ksym.vmx_unrestricted_guest)
 		pr_warn("kvm_intel:enable_unrestricted_guest not found: assuming it is on\n");
-	vmx_enable_intercept_for_msr =
-		(void *)vmiop_lookup_name("kvm_intel:vmx_enable_intercept_for_msr");
-	vmx_disable_intercept_for_msr =
-		(void *)vmiop_lookup_name("kvm_intel:vmx_disable_intercept_for_msr");
-	if (!vmx_enable_intercept_for_msr || !vmx_disable_intercept_for_msr) {
-		pr_err("required symbol kvm_intel:vmx_*_intercept_for_msr not found in this kernel\n");
-		return -ENOENT;
-	}
 	return 0;
 }
 
@@ -361,9 +342,9 @@ static u32 vmx_msr_exiting(struct kvm_vcpu *vcpu, u32 msr, u32 rw, bool on)
 	u32 changed = on ? rw & ~exits : rw & exits;
 
 	if (changed && on)
-		vmx_enable_intercept_for_msr(vcpu, msr, changed);
+		vmiop_ksym.vmx_enable_intercept_for_msr(vcpu, msr, changed);
 	else if (changed)
-		vmx_disable_intercept_for_msr(vcpu, msr, changed);
+		vmiop_ksym.vmx_disable_intercept_for_msr(vcpu, msr, changed);
 	return changed;
 }
 
