@@ -437,13 +437,7 @@ int vmiop_on_debug_exit(struct kvm_vcpu *vcpu, int ret, bool db_was_pending)
 		goto out;
 	}
 
-	e = vmiop_event_alloc(vcpu, type);
-	if (!e) {
-		struct vmiop_event_reply cont = { .action = VMIOP_ACTION_CONTINUE };
-
-		vmiop_exception_reply(vv, vcpu, type, insn_len, &cont);
-		goto out;
-	}
+	e = vmiop_event_get(sess, vcpu, type);
 	switch (type) {
 	case VMIOP_EVENT_BREAKPOINT:
 		e->breakpoint.gva = dbg->pc;
@@ -463,7 +457,7 @@ int vmiop_on_debug_exit(struct kvm_vcpu *vcpu, int ret, bool db_was_pending)
 		break;
 	}
 	vmiop_exception_event(sess, vcpu, e, insn_len);
-	kfree(e);
+	vmiop_event_put(sess, vcpu, e);
 out:
 	vmiop_session_put(sess);
 	return ret;
@@ -502,9 +496,7 @@ void vmiop_on_inject_exception(struct kvm_vcpu *vcpu)
 		goto out;
 	if (vv->trap_redelivery && vmiop_event_pending_type(sess, vcpu) != VMIOP_EVENT_TRAP)
 		goto out;
-	e = vmiop_event_alloc(vcpu, VMIOP_EVENT_TRAP);
-	if (!e)
-		goto out;
+	e = vmiop_event_get(sess, vcpu, VMIOP_EVENT_TRAP);
 	e->trap.vector = ex->vector;
 	e->trap.has_error_code = ex->has_error_code;
 	e->trap.error_code = ex->has_error_code ? ex->error_code : 0;
@@ -516,7 +508,7 @@ void vmiop_on_inject_exception(struct kvm_vcpu *vcpu)
 	 * runs again for the same event.
 	 */
 	vmiop_event_deliver(sess, vcpu, e, wanted, &reply);
-	kfree(e);
+	vmiop_event_put(sess, vcpu, e);
 out:
 	vv->trap_redelivery = false;
 	vmiop_session_put(sess);
@@ -584,14 +576,12 @@ static void vmiop_mtf_step(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 	vv->step_once = false;
 	if (!asked && !vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_SINGLESTEP, gva))
 		return;
-	e = vmiop_event_alloc(vcpu, VMIOP_EVENT_SINGLESTEP);
-	if (!e)
-		return;
+	e = vmiop_event_get(sess, vcpu, VMIOP_EVENT_SINGLESTEP);
 	e->singlestep.gva = gva;
 	e->singlestep.dr6 = DR6_BS | DR6_ACTIVE_LOW;
 	e->singlestep.method = VMIOP_STEP_MTF;
 	vmiop_exception_event(sess, vcpu, e, 0);
-	kfree(e);
+	vmiop_event_put(sess, vcpu, e);
 }
 
 /*

@@ -33,7 +33,7 @@ static bool vmiop_insn_event(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 {
 	int err = vmiop_event_deliver(sess, vcpu, e, wanted, reply);
 
-	kfree(e);
+	vmiop_event_put(sess, vcpu, e);
 	vmiop_session_put(sess);
 	if (err) {
 		*ret = vmiop_exit_for_signal(vcpu);
@@ -68,20 +68,39 @@ static void vmiop_set_gprs(struct kvm_vcpu *vcpu, const u64 *rax, const u64 *rbx
 	vmiop_ksym.set_regs(vcpu, &regs);
 }
 
-/* A zeroed event of @type with the vCPU's registers, or NULL. */
-struct vmiop_event *vmiop_event_alloc(struct kvm_vcpu *vcpu, u16 type)
+/*
+ * The vCPU's event buffer, zeroed, for an event of @type with the vCPU's
+ * registers; give it back with vmiop_event_put().  Never NULL: should a
+ * second event be built before the first was put (no path does), it is
+ * allocated, and said so once.
+ */
+struct vmiop_event *vmiop_event_get(struct vmiop_session *sess, struct kvm_vcpu *vcpu, u16 type)
 {
-	struct vmiop_event *e = kzalloc(sizeof(*e), GFP_KERNEL_ACCOUNT);
+	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
+	struct vmiop_event *e = &vv->ev_buf;
 
-	if (!e)
-		return NULL;
+	if (vv->ev_buf_busy) {
+		pr_warn_once("vCPU %d builds a second event at once\n", vcpu->vcpu_idx);
+		e = kmalloc(sizeof(*e), GFP_KERNEL | __GFP_NOFAIL);
+	}
+	vv->ev_buf_busy = true;
+	memset(e, 0, sizeof(*e));
 	e->type = type;
 	e->vcpu = vcpu->vcpu_idx;
-	if (vmiop_regs_get(vcpu, &e->regs)) {
-		kfree(e);
-		return NULL;
-	}
+	vmiop_regs_get(vcpu, &e->regs);
 	return e;
+}
+
+void vmiop_event_put(struct vmiop_session *sess, struct kvm_vcpu *vcpu, struct vmiop_event *e)
+{
+	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
+
+	if (!e)
+		return;
+	if (e == &vv->ev_buf)
+		vv->ev_buf_busy = false;
+	else
+		kfree(e);
 }
 
 static u32 vmiop_cpl(const struct vmiop_regs *regs)
@@ -104,9 +123,7 @@ int vmiop_on_cpuid(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu))
 	/* Not wanted, but back with an unanswered one: it still gets its reply. */
 	if (!wanted && vmiop_event_pending_type(sess, vcpu) != VMIOP_EVENT_CPUID)
 		goto orig;
-	e = vmiop_event_alloc(vcpu, VMIOP_EVENT_CPUID);
-	if (!e)
-		goto orig;
+	e = vmiop_event_get(sess, vcpu, VMIOP_EVENT_CPUID);
 	/* With CPUID faulting on, user mode gets #GP from KVM: no CPUID ran. */
 	if (vcpu->arch.msr_misc_features_enables & MSR_MISC_FEATURES_ENABLES_CPUID_FAULT &&
 	    vmiop_cpl(&e->regs))
@@ -132,7 +149,7 @@ int vmiop_on_cpuid(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu))
 	}
 	return orig(vcpu);
 orig:
-	kfree(e);
+	vmiop_event_put(sess, vcpu, e);
 	vmiop_session_put(sess);
 	return orig(vcpu);
 }
@@ -205,9 +222,7 @@ int vmiop_on_desc(struct kvm_vcpu *vcpu, u32 reg, bool write)
 	wanted = vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_DESC, reg);
 	if (!wanted && vmiop_event_pending_type(sess, vcpu) != VMIOP_EVENT_DESC)
 		goto emulate;
-	e = vmiop_event_alloc(vcpu, VMIOP_EVENT_DESC);
-	if (!e)
-		goto emulate;
+	e = vmiop_event_get(sess, vcpu, VMIOP_EVENT_DESC);
 	e->desc.reg = reg;
 	e->desc.write = write;
 	if (write)
@@ -234,9 +249,7 @@ int vmiop_on_hypercall(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu)
 	/* Not wanted, but back with an unanswered one: it still gets its reply. */
 	if (!wanted && vmiop_event_pending_type(sess, vcpu) != VMIOP_EVENT_HYPERCALL)
 		goto orig;
-	e = vmiop_event_alloc(vcpu, VMIOP_EVENT_HYPERCALL);
-	if (!e)
-		goto orig;
+	e = vmiop_event_get(sess, vcpu, VMIOP_EVENT_HYPERCALL);
 	e->hypercall.long_mode = (e->regs.efer & EFER_LMA) &&
 				 (e->regs.cs.attr & (1u << 13));
 	e->hypercall.nr = e->regs.rax;
@@ -254,7 +267,7 @@ int vmiop_on_hypercall(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu)
 	}
 	return orig(vcpu);
 orig:
-	kfree(e);
+	vmiop_event_put(sess, vcpu, e);
 	vmiop_session_put(sess);
 	return orig(vcpu);
 }
@@ -294,9 +307,7 @@ int vmiop_on_cr_write(struct kvm_vcpu *vcpu, u32 cr, unsigned long val,
 	wanted = vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_CR, cr);
 	if (!wanted && vmiop_event_pending_type(sess, vcpu) != VMIOP_EVENT_CR)
 		goto orig;
-	e = vmiop_event_alloc(vcpu, VMIOP_EVENT_CR);
-	if (!e)
-		goto orig;
+	e = vmiop_event_get(sess, vcpu, VMIOP_EVENT_CR);
 	e->cr.cr = cr;
 	e->cr.write = 1;
 	e->cr.old_value = vmiop_cr_value(&e->regs, cr);
@@ -314,11 +325,11 @@ int vmiop_on_cr_write(struct kvm_vcpu *vcpu, u32 cr, unsigned long val,
 		vv->rewind = true;
 		vv->rewind_rip = e->regs.rip;
 		kvm_make_request(KVM_REQ_EVENT, vcpu);
-		kfree(e);
+		vmiop_event_put(sess, vcpu, e);
 		vmiop_session_put(sess);
 		return 0;
 	}
-	kfree(e);
+	vmiop_event_put(sess, vcpu, e);
 	vmiop_session_put(sess);
 
 	switch (reply.action) {
@@ -329,7 +340,7 @@ int vmiop_on_cr_write(struct kvm_vcpu *vcpu, u32 cr, unsigned long val,
 	}
 	return orig(vcpu, val);
 orig:
-	kfree(e);
+	vmiop_event_put(sess, vcpu, e);
 	vmiop_session_put(sess);
 	return orig(vcpu, val);
 }
@@ -399,9 +410,7 @@ bool vmiop_on_cr_read(struct kvm_vcpu *vcpu, u32 cr, int gpr, int *ret)
 		 vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_CR, cr);
 	if (!wanted && vmiop_event_pending_type(sess, vcpu) != VMIOP_EVENT_CR)
 		goto out;
-	e = vmiop_event_alloc(vcpu, VMIOP_EVENT_CR);
-	if (!e)
-		goto out;
+	e = vmiop_event_get(sess, vcpu, VMIOP_EVENT_CR);
 	e->cr.cr = cr;
 	e->cr.old_value = vmiop_cr_value(&e->regs, cr);
 	e->cr.new_value = e->cr.old_value;
@@ -449,9 +458,7 @@ int vmiop_on_msr(struct kvm_vcpu *vcpu, bool write, int (*orig)(struct kvm_vcpu 
 		 vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_MSR, index);
 	if (!wanted && vmiop_event_pending_type(sess, vcpu) != VMIOP_EVENT_MSR)
 		goto orig;
-	e = vmiop_event_alloc(vcpu, VMIOP_EVENT_MSR);
-	if (!e)
-		goto orig;
+	e = vmiop_event_get(sess, vcpu, VMIOP_EVENT_MSR);
 	e->msr.index = index;
 	e->msr.write = write;
 	/* What the guest would read; 0 for an MSR it cannot read. */
@@ -470,7 +477,7 @@ int vmiop_on_msr(struct kvm_vcpu *vcpu, bool write, int (*orig)(struct kvm_vcpu 
 	}
 	return orig(vcpu);
 orig:
-	kfree(e);
+	vmiop_event_put(sess, vcpu, e);
 	vmiop_session_put(sess);
 	return orig(vcpu);
 }
@@ -489,9 +496,7 @@ int vmiop_on_xsetbv(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu))
 	wanted = vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_XSETBV, index);
 	if (!wanted && vmiop_event_pending_type(sess, vcpu) != VMIOP_EVENT_XSETBV)
 		goto orig;
-	e = vmiop_event_alloc(vcpu, VMIOP_EVENT_XSETBV);
-	if (!e)
-		goto orig;
+	e = vmiop_event_get(sess, vcpu, VMIOP_EVENT_XSETBV);
 	e->xsetbv.index = index;
 	e->xsetbv.old_value = index == 0 ? e->regs.xcr0 : 0;
 	e->xsetbv.new_value = vmiop_edx_eax(&e->regs);
@@ -503,7 +508,7 @@ int vmiop_on_xsetbv(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu))
 		vmiop_set_edx_eax(vcpu, reply.value);
 	return orig(vcpu);
 orig:
-	kfree(e);
+	vmiop_event_put(sess, vcpu, e);
 	vmiop_session_put(sess);
 	return orig(vcpu);
 }

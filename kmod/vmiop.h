@@ -219,6 +219,15 @@ struct vmiop_vcpu {
 	 * delivery did not happen or did not finish; it was reported.
 	 */
 	bool trap_redelivery;
+
+	/*
+	 * The vCPU's thread: the event being built and delivered, there from
+	 * attach on so that an exit never allocates (and never drops an event
+	 * for want of memory).  One at a time: a vCPU builds its next event
+	 * only after the last was delivered and answered.
+	 */
+	bool ev_buf_busy;
+	struct vmiop_event ev_buf;
 };
 
 struct vmiop_session {
@@ -340,7 +349,8 @@ void vmiop_intercepts_recheck(struct kvm_vcpu *vcpu);
 void vmiop_msr_passed_through(struct kvm_vcpu *vcpu, u32 msr);
 
 /* exits.c: the event classes, called from the hooks */
-struct vmiop_event *vmiop_event_alloc(struct kvm_vcpu *vcpu, u16 type);
+struct vmiop_event *vmiop_event_get(struct vmiop_session *sess, struct kvm_vcpu *vcpu, u16 type);
+void vmiop_event_put(struct vmiop_session *sess, struct kvm_vcpu *vcpu, struct vmiop_event *e);
 int vmiop_on_cpuid(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu));
 int vmiop_on_desc(struct kvm_vcpu *vcpu, u32 reg, bool write);
 int vmiop_on_hypercall(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu));
