@@ -12,7 +12,6 @@
  * On VMX single-steps use the monitor trap flag instead where they can,
  * which leaves RFLAGS.TF to the guest: no KVM_GUESTDBG_SINGLESTEP then.
  */
-#include <linux/slab.h>
 #include "insn.h"
 #include "vmiop.h"
 

@@ -70,20 +70,23 @@ static void vmiop_set_gprs(struct kvm_vcpu *vcpu, const u64 *rax, const u64 *rbx
 
 /*
  * The vCPU's event buffer, zeroed, for an event of @type with the vCPU's
- * registers; give it back with vmiop_event_put().  Never NULL: should a
- * second event be built before the first was put (no path does), it is
- * allocated, and said so once.
+ * registers; give it back with vmiop_event_put().  Never NULL: a vCPU
+ * without its buffer yet (created after attach, not yet at a park point),
+ * or one building a second event before the first was put (no path does;
+ * said once), gets one allocated that cannot fail.
  */
 struct vmiop_event *vmiop_event_get(struct vmiop_session *sess, struct kvm_vcpu *vcpu, u16 type)
 {
 	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
-	struct vmiop_event *e = &vv->ev_buf;
+	struct vmiop_event *e = vv->ev_buf;
 
-	if (vv->ev_buf_busy) {
-		pr_warn_once("vCPU %d builds a second event at once\n", vcpu->vcpu_idx);
-		e = kmalloc(sizeof(*e), GFP_KERNEL | __GFP_NOFAIL);
+	if (!e || vv->ev_buf_busy) {
+		if (e)
+			pr_warn_once("vCPU %d builds a second event at once\n", vcpu->vcpu_idx);
+		e = kmalloc(sizeof(*e), GFP_KERNEL_ACCOUNT | __GFP_NOFAIL);
+	} else {
+		vv->ev_buf_busy = true;
 	}
-	vv->ev_buf_busy = true;
 	memset(e, 0, sizeof(*e));
 	e->type = type;
 	e->vcpu = vcpu->vcpu_idx;
@@ -97,7 +100,7 @@ void vmiop_event_put(struct vmiop_session *sess, struct kvm_vcpu *vcpu, struct v
 
 	if (!e)
 		return;
-	if (e == &vv->ev_buf)
+	if (e == vv->ev_buf)
 		vv->ev_buf_busy = false;
 	else
 		kfree(e);

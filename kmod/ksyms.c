@@ -68,7 +68,7 @@ static const struct {
 		    "kvm_intel:vmx_disable_intercept_for_msr", false),
 	KSYM_VENDOR(VMIOP_VENDOR_INTEL, vmx_unrestricted_guest,
 		    "kvm_intel:enable_unrestricted_guest", true),
-	KSYM_VENDOR(VMIOP_VENDOR_INTEL, vmx_enable_evmcs, "kvm_intel:enable_evmcs", true),
+	KSYM_VENDOR(VMIOP_VENDOR_INTEL, vmx_enable_evmcs, "kvm_intel:enable_evmcs", false),
 };
 
 /* The table's entries for @vendor (0: those needed on both). */

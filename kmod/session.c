@@ -71,12 +71,21 @@ struct vmiop_session *vmiop_session_find(struct kvm *kvm)
 	return sess;
 }
 
+static void vmiop_vcpus_free(struct vmiop_session *sess)
+{
+	int i;
+
+	for (i = 0; sess->vcpus && i < KVM_MAX_VCPUS; i++)
+		kfree(sess->vcpus[i].ev_buf);
+	kvfree(sess->vcpus);
+}
+
 static void vmiop_session_free_rcu(struct rcu_head *head)
 {
 	struct vmiop_session *sess = container_of(head, struct vmiop_session, rcu);
 
 	vmiop_events_free(sess);
-	kvfree(sess->vcpus);
+	vmiop_vcpus_free(sess);
 	kfree(sess);
 }
 
@@ -183,6 +192,12 @@ int vmiop_session_attach(struct file *file, const struct vmiop_attach *a)
 		INIT_LIST_HEAD(&sess->vcpus[i].jobs);
 		init_waitqueue_head(&sess->vcpus[i].wq);
 	}
+	/* Event buffers for the vCPUs there are; later ones at their first park point. */
+	for (i = 0; i < atomic_read(&kvm->online_vcpus); i++) {
+		sess->vcpus[i].ev_buf = kmalloc(sizeof(struct vmiop_event), GFP_KERNEL_ACCOUNT);
+		if (!sess->vcpus[i].ev_buf)
+			goto out_free;
+	}
 	kref_init(&sess->ref);
 	mutex_init(&sess->lock);
 	spin_lock_init(&sess->state_lock);
@@ -234,7 +249,7 @@ out_put:
 out_free:
 	if (!IS_ERR_OR_NULL(sess->worker))
 		kthread_destroy_worker(sess->worker);
-	kvfree(sess->vcpus);
+	vmiop_vcpus_free(sess);
 	kfree(sess);
 out_fput:
 	fput(vm_file);

@@ -60,9 +60,10 @@ static bool vmiop_park_should_wake(struct vmiop_session *sess, struct vmiop_vcpu
  * @timeout jiffies it looks again for what no wake-up announces.
  * state_lock is held on entry and exit; kvm->srcu must not be held.
  */
-enum vmiop_park_end vmiop_park_wait(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
-				    wait_queue_head_t *wq, vmiop_park_done_fn done,
-				    void *ctx, long timeout)
+/* noinline: tests find a waiting vCPU thread by this name in its wchan. */
+noinline enum vmiop_park_end vmiop_park_wait(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
+					     wait_queue_head_t *wq, vmiop_park_done_fn done,
+					     void *ctx, long timeout)
 {
 	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
 	enum vmiop_park_end end;
@@ -166,6 +167,9 @@ void vmiop_park_point(struct kvm_vcpu *vcpu, bool srcu_held)
 	if (!sess)
 		return;
 	vv = &sess->vcpus[vcpu->vcpu_idx];
+	/* A vCPU created after attach: its event buffer, before its first exit. */
+	if (!vv->ev_buf)
+		vv->ev_buf = kmalloc(sizeof(*vv->ev_buf), GFP_KERNEL_ACCOUNT);
 	vmiop_rewind(sess, vcpu);
 	/* Each exit's #DB gets its own DEBUG event (debug.c). */
 	vv->db_reported = false;

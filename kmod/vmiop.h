@@ -32,7 +32,7 @@ struct vmiop_ksyms {
 	void (*vmx_enable_intercept_for_msr)(struct kvm_vcpu *vcpu, u32 msr, int type);
 	void (*vmx_disable_intercept_for_msr)(struct kvm_vcpu *vcpu, u32 msr, int type);
 	bool *vmx_unrestricted_guest;			/* NULL: absent, KVM's default (on) */
-	struct static_key_false *vmx_enable_evmcs;	/* NULL: built without Hyper-V */
+	struct static_key_false *vmx_enable_evmcs;
 };
 
 extern struct vmiop_ksyms vmiop_ksym;
@@ -221,13 +221,14 @@ struct vmiop_vcpu {
 	bool trap_redelivery;
 
 	/*
-	 * The vCPU's thread: the event being built and delivered, there from
-	 * attach on so that an exit never allocates (and never drops an event
-	 * for want of memory).  One at a time: a vCPU builds its next event
-	 * only after the last was delivered and answered.
+	 * The vCPU's thread: the buffer its events are built and delivered
+	 * in, from attach on (or, for a vCPU created later, its first park
+	 * point) so that an exit never allocates or drops an event for want
+	 * of memory.  Busy from vmiop_event_get() to vmiop_event_put(), which
+	 * comes before control goes back to KVM code that could exit again.
 	 */
 	bool ev_buf_busy;
-	struct vmiop_event ev_buf;
+	struct vmiop_event *ev_buf;
 };
 
 struct vmiop_session {

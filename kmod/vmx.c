@@ -302,7 +302,7 @@ static int vmx_init(void)
 	 * Under Hyper-V KVM may run its guests on the enlightened VMCS, a
 	 * memory structure VMREAD/VMWRITE do not reach.
 	 */
-	if (vmiop_ksym.vmx_enable_evmcs && static_key_enabled(&vmiop_ksym.vmx_enable_evmcs->key)) {
+	if (static_key_enabled(&vmiop_ksym.vmx_enable_evmcs->key)) {
 		pr_err("kvm_intel uses Hyper-V's enlightened VMCS here, which vmiop does not support\n");
 		return -EOPNOTSUPP;
 	}

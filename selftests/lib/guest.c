@@ -608,16 +608,16 @@ void tvm_set_msr(struct tvm_vcpu *vcpu, uint32_t index, uint64_t val)
 		  (unsigned long long)val, r, strerror(errno));
 }
 
-/*
- * Through the stats fd taken when the vCPU was created: getting one is a
- * vCPU ioctl, which waits for vcpu->mutex and so for a vCPU halted in
- * KVM_RUN; reading it does not.
- */
 pid_t tvm_vcpu_thread_tid(struct tvm_vcpu *vcpu)
 {
 	return __atomic_load_n(&vcpu->tid, __ATOMIC_ACQUIRE);
 }
 
+/*
+ * Through the stats fd taken when the vCPU was created: getting one is a
+ * vCPU ioctl, which waits for vcpu->mutex and so for a vCPU halted in
+ * KVM_RUN; reading it does not.
+ */
 uint64_t tvm_vcpu_stat(struct tvm_vcpu *vcpu, const char *name)
 {
 	int fd = vcpu->stats_fd;
@@ -627,7 +627,6 @@ uint64_t tvm_vcpu_stat(struct tvm_vcpu *vcpu, const char *name)
 	size_t dsize, i;
 	char *descs;
 
-	TVM_CHECK(fd >= 0, "KVM_GET_STATS_FD: %s", strerror(errno));
 	TVM_CHECK(pread(fd, &h, sizeof(h), 0) == sizeof(h), "stats header: %s", strerror(errno));
 	dsize = sizeof(struct kvm_stats_desc) + h.name_size;
 	descs = calloc(h.num_desc, dsize);
@@ -1150,6 +1149,8 @@ void tvm_vcpu_expect_sync(struct tvm_vcpu *vcpu, uint64_t val)
 
 static void thread_finish(struct tvm_vcpu *v, enum tvm_thread_result res)
 {
+	/* Its tid may go to another thread from now on. */
+	__atomic_store_n(&v->tid, 0, __ATOMIC_RELEASE);
 	pthread_mutex_lock(&v->lock);
 	v->state = res;
 	pthread_cond_broadcast(&v->cond);

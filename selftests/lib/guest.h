@@ -320,7 +320,7 @@ uint64_t tvm_get_msr(struct tvm_vcpu *vcpu, uint32_t index);
 uint64_t tvm_vcpu_stat(struct tvm_vcpu *vcpu, const char *name);
 /* Waits until the vCPU sleeps in KVM's halt (its "blocking" statistic is 1). */
 void tvm_vcpu_wait_blocked(struct tvm_vcpu *vcpu);
-/* The thread id of the vCPU's thread (tvm_vcpu_thread_start), 0 before. */
+/* The thread id of the vCPU's thread while it runs (tvm_vcpu_thread_start), else 0. */
 pid_t tvm_vcpu_thread_tid(struct tvm_vcpu *vcpu);
 void tvm_set_msr(struct tvm_vcpu *vcpu, uint32_t index, uint64_t val);
 
