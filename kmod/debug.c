@@ -469,12 +469,14 @@ out:
  */
 void vmiop_on_requeue_exception(struct kvm_vcpu *vcpu)
 {
-	struct vmiop_session *sess = vmiop_session_find(vcpu->kvm);
+	struct vmiop_session *sess;
 
-	if (!sess)
-		return;
-	sess->vcpus[vcpu->vcpu_idx].trap_redelivery = true;
-	vmiop_session_put(sess);
+	/* IRQs off (vmx_complete_interrupts): no reference, RCU only. */
+	rcu_read_lock();
+	sess = vmiop_session_lookup_rcu(vcpu->kvm);
+	if (sess)
+		sess->vcpus[vcpu->vcpu_idx].trap_redelivery = true;
+	rcu_read_unlock();
 }
 
 /* The vendor just wrote vcpu->arch.exception for the next VM entry. */
