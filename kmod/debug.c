@@ -65,9 +65,9 @@ static u32 vmiop_debug_wanted(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 		 * (Nor while it runs L2, whose steps are not vmiop's.)
 		 */
 		if (vv->step_once && !vmiop_vcpu_halted(vcpu) &&
-		    !(vcpu->arch.hflags & HF_GUEST_MASK))
+		    !vmiop_in_l2(vcpu))
 			want |= KVM_GUESTDBG_BLOCKIRQ;
-	} else if (!vmiop_vendor->mtf_exiting || !(vcpu->arch.hflags & HF_GUEST_MASK)) {
+	} else if (!vmiop_vendor->mtf_exiting || !vmiop_in_l2(vcpu)) {
 		/* Not while a VMX vCPU runs L2: its MTF comes back with L1. */
 		want |= KVM_GUESTDBG_SINGLESTEP;
 	}
@@ -540,7 +540,7 @@ void vmiop_insn_completed(struct kvm_vcpu *vcpu)
 	struct vmiop_session *sess;
 	struct vmiop_vcpu *vv;
 
-	if (vcpu->arch.hflags & HF_GUEST_MASK)
+	if (vmiop_in_l2(vcpu))
 		return;
 	rcu_read_lock();
 	sess = vmiop_session_lookup_rcu(vcpu->kvm);

@@ -264,8 +264,9 @@ bool vmiop_event_wanted(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 	struct vmiop_filter *f;
 	bool match;
 
+	/* Every class's one nested-guest check. */
 	if (!ev || !test_bit(vcpu->vcpu_idx, ev->cfg[type].vcpus) ||
-	    READ_ONCE(sess->detached))
+	    READ_ONCE(sess->detached) || vmiop_in_l2(vcpu))
 		return false;
 	rcu_read_lock();
 	f = rcu_dereference(ev->cfg[type].filter);

@@ -403,9 +403,6 @@ bool vmiop_on_cr_read(struct kvm_vcpu *vcpu, u32 cr, int gpr, int *ret)
 	struct vmiop_event *e;
 	bool wanted;
 
-	/* A nested guest's: its own hypervisor's business, not vmiop's. */
-	if (vcpu->arch.hflags & HF_GUEST_MASK)
-		return false;
 	sess = vmiop_session_find(vcpu->kvm);
 	if (!sess)
 		return false;

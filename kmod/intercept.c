@@ -22,7 +22,7 @@ static void vmiop_exit_sync(struct kvm_vcpu *vcpu, bool want, bool *applied,
 	if (!want && !*applied)
 		return;
 	/* A nested guest runs on its own VMCS/VMCB: leave it alone. */
-	if (vcpu->arch.hflags & HF_GUEST_MASK)
+	if (vmiop_in_l2(vcpu))
 		return;
 	if (want)
 		*applied |= exiting(vcpu, true);
@@ -109,7 +109,7 @@ static void vmiop_msr_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 	/* Every entry with KVM_REQ_EVENT passes here: nothing to do, quickly. */
 	if (!on && !memchr_inv(vv->msr_applied, 0, sizeof(vv->msr_applied)))
 		return;
-	if (vcpu->arch.hflags & HF_GUEST_MASK)
+	if (vmiop_in_l2(vcpu))
 		return;
 	for (i = 0; i < VMIOP_NR_PASSTHROUGH_MSRS; i++) {
 		u32 msr = vmiop_passthrough_msrs[i], want = 0, more, less;
@@ -148,7 +148,7 @@ static void vmiop_cr_read_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu
 
 		if (!want && !applied)
 			continue;
-		if (vcpu->arch.hflags & HF_GUEST_MASK)
+		if (vmiop_in_l2(vcpu))
 			return;
 		/* Wanted: again each time, in case KVM took it back meanwhile. */
 		if (want && vmiop_vendor->cr_read_exiting(vcpu, cr, true))

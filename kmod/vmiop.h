@@ -37,6 +37,17 @@ struct vmiop_ksyms {
 
 extern struct vmiop_ksyms vmiop_ksym;
 
+/*
+ * The vCPU runs a nested guest (L2) for the guest's own hypervisor: what
+ * it does there is that hypervisor's business, and the VMCS/VMCB loaded
+ * is not the guest's own.  No event is for L2, and vmiop changes no
+ * intercept of it.
+ */
+static inline bool vmiop_in_l2(struct kvm_vcpu *vcpu)
+{
+	return vcpu->arch.hflags & HF_GUEST_MASK;
+}
+
 /* Offsets into KVM's private vCPU structures, from its BTF (layout.c). */
 struct vmiop_layout {
 	u32 svm_vmcb;			/* struct vcpu_svm: struct vmcb *vmcb */
