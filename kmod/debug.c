@@ -471,6 +471,12 @@ void vmiop_on_requeue_exception(struct kvm_vcpu *vcpu)
 {
 	struct vmiop_session *sess;
 
+	/*
+	 * Only the guest's own (L1) exceptions are reported; a requeue in
+	 * L2 would mark a redelivery that never comes to L1.
+	 */
+	if (vmiop_in_l2(vcpu))
+		return;
 	/* IRQs off (vmx_complete_interrupts): no reference, RCU only. */
 	rcu_read_lock();
 	sess = vmiop_session_lookup_rcu(vcpu->kvm);

@@ -456,6 +456,13 @@ u16 vmiop_event_pending_type(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
 	u16 type;
 
+	/*
+	 * An event left for a signal is the guest's own (L1): an exit of its
+	 * nested guest, which L1 may have entered meanwhile, is not its
+	 * instruction run again and must neither take nor cancel its reply.
+	 */
+	if (vmiop_in_l2(vcpu))
+		return 0;
 	spin_lock(&sess->state_lock);
 	type = vv->ev_seq ? vv->ev_type : 0;
 	spin_unlock(&sess->state_lock);

@@ -41,7 +41,8 @@ extern struct vmiop_ksyms vmiop_ksym;
  * The vCPU runs a nested guest (L2) for the guest's own hypervisor: what
  * it does there is that hypervisor's business, and the VMCS/VMCB loaded
  * is not the guest's own.  No event is for L2, and vmiop changes no
- * intercept of it.
+ * intercept while L2 runs (KVM's vmcs02/vmcb02 still inherit those vmiop
+ * set for L1; those exits go to KVM's own handling).
  */
 static inline bool vmiop_in_l2(struct kvm_vcpu *vcpu)
 {
