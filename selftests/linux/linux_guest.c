@@ -225,6 +225,29 @@ static void stop_guest(pid_t qemu)
 	LG_WAIT_UNTIL(gone(qemu));
 }
 
+/* A session attached to the VM of QEMU @qemu. */
+static struct vmiop *attach_to(pid_t qemu)
+{
+	struct vmiop *v;
+
+	ASSERT_EQ(vmiop_open(&v), 0);
+	ASSERT_EQ(vmiop_attach_pid(v, qemu), 0);
+	return v;
+}
+
+/* A ring, and CR3 write events enabled (MSR events too with @msrs). */
+static struct vmiop_ring *watch_cr3(struct vmiop *v, bool msrs)
+{
+	static const struct vmiop_filter_range cr3 = { 3, 3 };
+	struct vmiop_ring *ring;
+
+	ASSERT_TRUE((ring = vt_ring_setup(v, 64)) != NULL);
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CR, -1, &cr3, 1), 0);
+	if (msrs)
+		ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_MSR, -1, NULL, 0), 0);
+	return ring;
+}
+
 /* ---- the guest's own process listing, and vmiop's ---- */
 
 struct proc {
@@ -426,7 +449,6 @@ TEST_TIMEOUT(linux_guest_kernel_and_processes_without_a_profile, 900)
 /* CR3 writes and MSR writes of a working Linux guest, each answered. */
 TEST_TIMEOUT(linux_guest_events_flow_while_it_works, 900)
 {
-	struct vmiop_filter_range cr3 = { 3, 3 };
 	pid_t qemu = start_guest();
 	struct vmiop_ring *ring;
 	struct vmiop_event *ev;
@@ -434,11 +456,8 @@ TEST_TIMEOUT(linux_guest_events_flow_while_it_works, 900)
 	uint64_t seq = 0;
 	unsigned int crs = 0, msrs = 0;
 
-	ASSERT_EQ(vmiop_open(&v), 0);
-	ASSERT_EQ(vmiop_attach_pid(v, qemu), 0);
-	ASSERT_TRUE((ring = vt_ring_setup(v, 64)) != NULL);
-	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CR, -1, &cr3, 1), 0);
-	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_MSR, -1, NULL, 0), 0);
+	v = attach_to(qemu);
+	ring = watch_cr3(v, true);
 	while (crs < 20 || msrs < 5) {
 		ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
 		ASSERT_EQ(ev->seq, seq + 1);
@@ -551,8 +570,7 @@ TEST_TIMEOUT(qemu_monitor_answers_while_vmiop_holds_the_vm_paused, 900)
 	struct vmiop *v;
 	int i;
 
-	ASSERT_EQ(vmiop_open(&v), 0);
-	ASSERT_EQ(vmiop_attach_pid(v, qemu), 0);
+	v = attach_to(qemu);
 	ASSERT_EQ(vmiop_pause(v), 1);
 	ASSERT_EQ(vmiop_get_regs(v, 0, &regs), 0);
 	hb = last_heartbeat();
@@ -579,7 +597,6 @@ TEST_TIMEOUT(qemu_monitor_answers_while_vmiop_holds_the_vm_paused, 900)
  */
 TEST_TIMEOUT(qemu_monitor_answers_while_a_vcpu_waits_on_an_event, 900)
 {
-	struct vmiop_filter_range f = { 3, 3 };
 	pid_t qemu = start_guest();
 	struct vmiop_ring *ring;
 	struct vmiop_event *ev;
@@ -587,10 +604,8 @@ TEST_TIMEOUT(qemu_monitor_answers_while_a_vcpu_waits_on_an_event, 900)
 	struct vmiop *v;
 	int i;
 
-	ASSERT_EQ(vmiop_open(&v), 0);
-	ASSERT_EQ(vmiop_attach_pid(v, qemu), 0);
-	ASSERT_TRUE((ring = vt_ring_setup(v, 64)) != NULL);
-	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CR, -1, &f, 1), 0);
+	v = attach_to(qemu);
+	ring = watch_cr3(v, false);
 	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
 	ASSERT_EQ(ev->type, VMIOP_EVENT_CR);
 	printf("CR3 write at rip 0x%llx: 0x%llx -> 0x%llx\n", (unsigned long long)ev->regs.rip,
@@ -620,8 +635,7 @@ TEST_TIMEOUT(qemu_stop_and_vmiop_pause_nest_either_way, 900)
 	unsigned long hb;
 	struct vmiop *v;
 
-	ASSERT_EQ(vmiop_open(&v), 0);
-	ASSERT_EQ(vmiop_attach_pid(v, qemu), 0);
+	v = attach_to(qemu);
 
 	/* stop, pause, cont: vmiop still holds it; resume lets it go. */
 	ASSERT_EQ(QMP(out, LG_DIR, "{\"execute\":\"stop\"}"), 0);
@@ -679,7 +693,6 @@ static void wait_migration(char *status, size_t size)
  */
 TEST_TIMEOUT(migration_to_a_file_while_attached_restores_in_a_second_qemu, 900)
 {
-	struct vmiop_filter_range f = { 3, 3 };
 	const char *state = "/tmp/linux-guest.state";
 	static char con[1 << 20];
 	pid_t qemu = start_guest(), qemu2;
@@ -689,10 +702,8 @@ TEST_TIMEOUT(migration_to_a_file_while_attached_restores_in_a_second_qemu, 900)
 	struct vmiop *v;
 
 	unlink(state);
-	ASSERT_EQ(vmiop_open(&v), 0);
-	ASSERT_EQ(vmiop_attach_pid(v, qemu), 0);
-	ASSERT_TRUE((ring = vt_ring_setup(v, 64)) != NULL);
-	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CR, -1, &f, 1), 0);
+	v = attach_to(qemu);
+	ring = watch_cr3(v, false);
 	ASSERT_TRUE(vt_next_event(v, ring) != NULL);
 	hb = last_heartbeat();
 
@@ -734,18 +745,14 @@ static void expect_guest_healthy(const char *dir)
  */
 static void exit_while_waiting(bool kill9)
 {
-	struct vmiop_filter_range f = { 3, 3 };
 	pid_t qemu = start_guest();
 	struct vmiop_ring *ring;
 	struct vmiop_regs regs;
 	char out[4096];
 	struct vmiop *v;
 
-	ASSERT_EQ(vmiop_open(&v), 0);
-	ASSERT_EQ(vmiop_attach_pid(v, qemu), 0);
-	ASSERT_TRUE((ring = vt_ring_setup(v, 64)) != NULL);
-	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CR, -1, &f, 1), 0);
-	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_MSR, -1, NULL, 0), 0);
+	v = attach_to(qemu);
+	ring = watch_cr3(v, true);
 	ASSERT_TRUE(vt_next_event(v, ring) != NULL);
 	if (kill9)
 		ASSERT_EQ(kill(qemu, SIGKILL), 0);
@@ -876,8 +883,7 @@ TEST_TIMEOUT(qemu_gdbstub_and_vmiop_breakpoint_events_share_int3, 900)
 	struct vmiop *v;
 	int i, gdb;
 
-	ASSERT_EQ(vmiop_open(&v), 0);
-	ASSERT_EQ(vmiop_attach_pid(v, qemu), 0);
+	v = attach_to(qemu);
 	ASSERT_TRUE((ring = vt_ring_setup(v, 64)) != NULL);
 
 	/*
@@ -983,17 +989,13 @@ static const char *module_path(void)
  */
 TEST_TIMEOUT(detach_and_rmmod_leave_qemu_and_the_guest_running, 900)
 {
-	struct vmiop_filter_range f = { 3, 3 };
 	pid_t qemu = start_guest();
 	struct vmiop_ring *ring;
 	struct vmiop *v;
 	int fd, ret;
 
-	ASSERT_EQ(vmiop_open(&v), 0);
-	ASSERT_EQ(vmiop_attach_pid(v, qemu), 0);
-	ASSERT_TRUE((ring = vt_ring_setup(v, 64)) != NULL);
-	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CR, -1, &f, 1), 0);
-	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_MSR, -1, NULL, 0), 0);
+	v = attach_to(qemu);
+	ring = watch_cr3(v, true);
 	ASSERT_TRUE(vt_next_event(v, ring) != NULL);	/* one left unanswered */
 	ASSERT_EQ(vmiop_pause(v), 1);
 	vmiop_close(v);
