@@ -232,33 +232,28 @@ static int abi_check_inject(const struct vmiop_inject *x)
 	return 0;
 }
 
-/* @type: the type of the event the reply is for. */
-int abi_check_event_reply(const struct vmiop_event_reply *r, __u16 type)
+/*
+ * @takes: what the event's class takes, bit N for enum vmiop_action N, and
+ * ABI_TAKES_RESULT_REGS when its SET_RESULT carries EAX..EDX (CPUID).
+ */
+int abi_check_event_reply(const struct vmiop_event_reply *r, __u32 takes)
 {
 	bool no_payload = !r->raw[0] && !r->raw[1];
 
 	if ((r->flags & ~VMIOP_REPLY_FLAGS) || r->reserved)
 		return -EINVAL;
-	/* The exception is on its way: nothing else to choose. */
-	if (type == VMIOP_EVENT_TRAP && r->action != VMIOP_ACTION_CONTINUE)
+	if (r->action >= 31 || !(takes & (1u << r->action)))
 		return -EINVAL;
 	switch (r->action) {
 	case VMIOP_ACTION_CONTINUE:
-		return no_payload ? 0 : -EINVAL;
 	case VMIOP_ACTION_SKIP:
-		/* A step already happened: there is nothing to skip. */
-		return no_payload && type != VMIOP_EVENT_SINGLESTEP ? 0 : -EINVAL;
+	case VMIOP_ACTION_RETRY:
+		return no_payload ? 0 : -EINVAL;
 	case VMIOP_ACTION_SET_RESULT:
-		if (type == VMIOP_EVENT_CPUID)
-			return 0;
-		if (type == VMIOP_EVENT_HYPERCALL || type == VMIOP_EVENT_CR ||
-		    type == VMIOP_EVENT_MSR || type == VMIOP_EVENT_XSETBV)
-			return r->raw[1] ? -EINVAL : 0;
-		return -EINVAL;
+		/* one value, or four 32-bit registers */
+		return r->raw[1] && !(takes & ABI_TAKES_RESULT_REGS) ? -EINVAL : 0;
 	case VMIOP_ACTION_INJECT:
 		return abi_check_inject(&r->exception);
-	case VMIOP_ACTION_RETRY:
-		return no_payload && type == VMIOP_EVENT_BREAKPOINT ? 0 : -EINVAL;
 	}
 	return -EINVAL;
 }

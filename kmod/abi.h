@@ -27,7 +27,9 @@ int abi_check_event_caps(const struct vmiop_event_caps *c);
 int abi_ring_setup(struct vmiop_ring_setup *r);
 int abi_check_event_control(const struct vmiop_event_control *c);
 int abi_check_filter(const struct vmiop_filter_range *f, __u32 nr);
-int abi_check_event_reply(const struct vmiop_event_reply *r, __u16 type);
+/* abi_check_event_reply(): bit N takes enum vmiop_action N; this bit: EAX..EDX */
+#define ABI_TAKES_RESULT_REGS	(1u << 31)
+int abi_check_event_reply(const struct vmiop_event_reply *r, __u32 takes);
 int abi_check_event_wait(const struct vmiop_event_wait *w);
 bool abi_filter_match(const struct vmiop_filter_range *f, __u32 nr, __u64 key);
 

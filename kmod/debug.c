@@ -264,78 +264,142 @@ void vmiop_debug_vmm_changed(struct kvm_vcpu *vcpu)
 
 /* ---- the events ------------------------------------------------------ */
 
-/* Applies the reply to an exception event on its vCPU's thread. */
-static void vmiop_exception_reply(struct vmiop_vcpu *vv, struct kvm_vcpu *vcpu,
-				  u16 type, u32 insn_len,
-				  const struct vmiop_event_reply *reply)
+/*
+ * The exception classes report what already happened: a signal while
+ * waiting cannot re-run anything, so the vCPU goes on to leave KVM_RUN
+ * for it (KVM checks before entering) and waits for the same reply at its
+ * next park point (vmiop_event_resume_at_park()).
+ */
+static void exception_interrupted(struct vmiop_exit *x, const struct vmiop_event *e)
+{
+	x->vv->trap_pending = true;
+	x->vv->trap_insn_len = x->insn_len;
+	kvm_make_request(KVM_REQ_EVENT, x->vcpu);
+}
+
+static u64 exception_gva_key(const struct vmiop_exit *x)
+{
+	return x->gva;
+}
+
+static void breakpoint_fill(struct vmiop_exit *x, struct vmiop_event *e)
+{
+	e->breakpoint.gva = x->gva;
+	e->breakpoint.insn_len = x->insn_len;
+}
+
+/* Not wanted (another vCPU's, or filtered out) is CONTINUE too. */
+static bool breakpoint_apply(struct vmiop_exit *x, const struct vmiop_event_reply *r)
 {
 	struct kvm_regs regs;
 
-	switch (type) {
-	case VMIOP_EVENT_BREAKPOINT:
-		if (reply->action == VMIOP_ACTION_SKIP) {
-			vmiop_ksym.get_regs(vcpu, &regs);
-			regs.rip += insn_len;
-			vmiop_ksym.set_regs(vcpu, &regs);
-		} else if (reply->action == VMIOP_ACTION_CONTINUE) {
-			/* As a VMM re-injects a breakpoint that is not its own. */
-			vcpu->arch.event_exit_inst_len = insn_len;
-			kvm_queue_exception(vcpu, BP_VECTOR);
-		}
-		/* RETRY, INJECT: RIP stays on the INT3, no #BP */
+	switch (r->action) {
+	case VMIOP_ACTION_SKIP:
+		vmiop_ksym.get_regs(x->vcpu, &regs);
+		regs.rip += x->insn_len;
+		vmiop_ksym.set_regs(x->vcpu, &regs);
 		break;
-	case VMIOP_EVENT_DEBUG:
-		if (reply->action != VMIOP_ACTION_CONTINUE) {
-			vcpu->arch.exception.pending = false;
-			vcpu->arch.exception.has_payload = false;
-		}
-		break;
-	case VMIOP_EVENT_SINGLESTEP:
-		vmiop_step_rearm(vv, vcpu);
+	case VMIOP_ACTION_CONTINUE:
+		/* As a VMM re-injects a breakpoint that is not its own. */
+		x->vcpu->arch.event_exit_inst_len = x->insn_len;
+		kvm_queue_exception(x->vcpu, BP_VECTOR);
 		break;
 	}
+	/* RETRY, INJECT: RIP stays on the INT3, no #BP */
+	return true;
 }
+
+const struct vmiop_event_class vmiop_class_breakpoint = {
+	.takes = VMIOP_TAKES(CONTINUE) | VMIOP_TAKES(SKIP) | VMIOP_TAKES(INJECT) |
+		 VMIOP_TAKES(RETRY),
+	.intercepts = true,
+	.key = exception_gva_key,
+	.fill = breakpoint_fill,
+	.interrupted = exception_interrupted,
+	.apply = breakpoint_apply,
+};
+
+static u64 debug_key(const struct vmiop_exit *x)
+{
+	return DB_VECTOR;
+}
+
+static void debug_fill(struct vmiop_exit *x, struct vmiop_event *e)
+{
+	struct kvm_vcpu *vcpu = x->vcpu;
+
+	/* Nested hooks (an exception exit that emulates): once per exit. */
+	x->vv->db_reported = true;
+	/* Outside nested guests KVM folds the payload into DR6 at once. */
+	e->debug.dr6 = vcpu->arch.exception.has_payload ?
+		       vcpu->arch.exception.payload ^ DR6_ACTIVE_LOW : vcpu->arch.dr6;
+	e->debug.dr7 = e->regs.dr7;
+}
+
+/* The #DB is queued for the guest; anything but CONTINUE withdraws it. */
+static bool debug_apply(struct vmiop_exit *x, const struct vmiop_event_reply *r)
+{
+	if (r->action != VMIOP_ACTION_CONTINUE) {
+		x->vcpu->arch.exception.pending = false;
+		x->vcpu->arch.exception.has_payload = false;
+	}
+	return true;
+}
+
+const struct vmiop_event_class vmiop_class_debug = {
+	.takes = VMIOP_TAKES(CONTINUE) | VMIOP_TAKES(SKIP) | VMIOP_TAKES(INJECT),
+	.key = debug_key,
+	.fill = debug_fill,
+	.interrupted = exception_interrupted,
+	.apply = debug_apply,
+};
 
 /*
- * Delivers @e and applies the reply.  The exception already happened, so
- * a signal while waiting cannot re-run anything: the vCPU goes on to leave
- * KVM_RUN for the signal (KVM checks before entering) and waits for the
- * same reply at its next park point instead.
+ * A step the vCPU moved away from is not reported: RIP went back over a CR
+ * write that did not happen (vmiop_rewind()), or, under the monitor trap
+ * flag, the VMM moved the vCPU meanwhile (KVM_SET_REGS).
  */
-static void vmiop_exception_event(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
-				  struct vmiop_event *e, u32 insn_len)
+static bool singlestep_is_event(struct vmiop_exit *x)
 {
-	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
-	struct vmiop_event_reply reply;
-
-	if (vmiop_event_deliver(sess, vcpu, e, true, &reply)) {
-		vv->trap_pending = true;
-		vv->trap_insn_len = insn_len;
-		kvm_make_request(KVM_REQ_EVENT, vcpu);
-		return;
-	}
-	vmiop_exception_reply(vv, vcpu, e->type, insn_len, &reply);
+	return !x->vv->rewind && (!x->mtf || x->gva == x->vv->mtf_step_lip);
 }
 
-/* At the park point, srcu held: an exception event left for a signal. */
-static void vmiop_exception_resume(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
+/* The one step a reply asked for is reported whatever is enabled, once. */
+static bool singlestep_wanted(struct vmiop_exit *x)
 {
-	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
-	struct vmiop_event_reply reply;
-	u16 type = vmiop_event_pending_type(sess, vcpu);
-
-	if (!type) {
-		vv->trap_pending = false;
-		return;
+	if (x->vv->step_once) {
+		x->vv->step_once = false;
+		/* Stepping may end: vmiop_debug_sync() before the next entry. */
+		kvm_make_request(KVM_REQ_EVENT, x->vcpu);
+		return true;
 	}
-	if (vmiop_event_wait_reply(sess, vcpu, &reply)) {
-		/* Another signal: KVM leaves before entering; try again then. */
-		kvm_make_request(KVM_REQ_EVENT, vcpu);
-		return;
-	}
-	vv->trap_pending = false;
-	vmiop_exception_reply(vv, vcpu, type, vv->trap_insn_len, &reply);
+	return vmiop_event_wanted(x->sess, x->vcpu, VMIOP_EVENT_SINGLESTEP, x->gva);
 }
+
+static void singlestep_fill(struct vmiop_exit *x, struct vmiop_event *e)
+{
+	e->singlestep.gva = x->gva;
+	e->singlestep.dr6 = x->dr6;
+	e->singlestep.method = x->mtf ? VMIOP_STEP_MTF : VMIOP_STEP_TRAP_FLAG;
+}
+
+static bool singlestep_apply(struct vmiop_exit *x, const struct vmiop_event_reply *r)
+{
+	vmiop_step_rearm(x->vv, x->vcpu);
+	return true;
+}
+
+/* A read-only session may step only with the monitor trap flag (event.c). */
+const struct vmiop_event_class vmiop_class_singlestep = {
+	.takes = VMIOP_TAKES(CONTINUE) | VMIOP_TAKES(INJECT),
+	.intercepts = true,
+	.is_event = singlestep_is_event,
+	.key = exception_gva_key,
+	.wanted = singlestep_wanted,
+	.fill = singlestep_fill,
+	.interrupted = exception_interrupted,
+	.apply = singlestep_apply,
+};
 
 /* A #DB is queued for the guest. */
 bool vmiop_db_pending(struct kvm_vcpu *vcpu)
@@ -348,16 +412,17 @@ bool vmiop_db_pending(struct kvm_vcpu *vcpu)
  * the VMM's own.  A #DB that vmiop's stepping intercepted but the guest
  * caused goes to the guest, as KVM would have done without stepping.
  */
-static u16 vmiop_debug_exit_type(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
-				 int *ret, u32 *insn_len)
+static u16 vmiop_debug_exit_type(struct vmiop_session *sess, struct vmiop_exit *x)
 {
+	struct kvm_vcpu *vcpu = x->vcpu;
 	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
 	struct kvm_debug_exit_arch *dbg = &vcpu->run->debug.arch;
 
-	if (*ret != 0 || vcpu->run->exit_reason != KVM_EXIT_DEBUG || !vv->debug_applied)
+	if (x->ret != 0 || vcpu->run->exit_reason != KVM_EXIT_DEBUG || !vv->debug_applied)
 		return 0;
+	x->gva = dbg->pc;
 	if (dbg->exception == BP_VECTOR && !(vv->vmm_debug & KVM_GUESTDBG_USE_SW_BP)) {
-		*insn_len = vmiop_vendor->bp_insn_len(vcpu);
+		x->insn_len = vmiop_vendor->bp_insn_len(vcpu);
 		return VMIOP_EVENT_BREAKPOINT;
 	}
 	if (dbg->exception != DB_VECTOR ||
@@ -371,16 +436,17 @@ static u16 vmiop_debug_exit_type(struct vmiop_session *sess, struct kvm_vcpu *vc
 		vmiop_vendor->clear_pending_step(vcpu);
 		vmiop_step_rearm(vv, vcpu);
 		kvm_queue_exception_p(vcpu, DB_VECTOR, (dbg->dr6 ^ DR6_ACTIVE_LOW) & ~DR6_BS);
-		*ret = 1;
+		x->ret = 1;
 		return 0;
 	}
 	if (dbg->dr6 & DR6_BS) {
 		vmiop_vendor->clear_pending_step(vcpu);
 		vmiop_step_hide_tf(vv, vcpu);
+		x->dr6 = dbg->dr6;
 		return VMIOP_EVENT_SINGLESTEP;
 	}
 	kvm_queue_exception_p(vcpu, DB_VECTOR, dbg->dr6 ^ DR6_ACTIVE_LOW);
-	*ret = 1;
+	x->ret = 1;
 	return 0;
 }
 
@@ -394,72 +460,23 @@ static u16 vmiop_debug_exit_type(struct vmiop_session *sess, struct kvm_vcpu *vc
 int vmiop_on_debug_exit(struct kvm_vcpu *vcpu, int ret, bool db_was_pending)
 {
 	struct vmiop_session *sess = vmiop_session_find(vcpu->kvm);
-	struct kvm_debug_exit_arch *dbg = &vcpu->run->debug.arch;
-	struct vmiop_event *e;
-	u32 insn_len = 0;
+	struct vmiop_exit x = { .vcpu = vcpu, .ret = ret };
 	u16 type;
-	struct vmiop_vcpu *vv;
 
 	if (!sess)
 		return ret;
-	vv = &sess->vcpus[vcpu->vcpu_idx];
-	type = vmiop_debug_exit_type(sess, vcpu, &ret, &insn_len);
-	if (type == VMIOP_EVENT_SINGLESTEP && vv->rewind) {
-		/* The CR write did not complete: RIP goes back to it, TF too. */
-		ret = 1;
-		goto out;
-	}
+	type = vmiop_debug_exit_type(sess, &x);
 	if (type) {
-		/* The one step a reply asked for is reported whatever is enabled. */
-		bool asked = type == VMIOP_EVENT_SINGLESTEP && vv->step_once;
-
 		/* Whatever happens next, the VMM does not see this exit. */
-		ret = 1;
-		if (asked) {
-			vv->step_once = false;
-			kvm_make_request(KVM_REQ_EVENT, vcpu);
-		}
-		if (!asked && !vmiop_event_wanted(sess, vcpu, type, dbg->pc)) {
-			/* Intercepted for another vCPU's sake or filtered out. */
-			struct vmiop_event_reply cont = { .action = VMIOP_ACTION_CONTINUE };
-
-			vmiop_exception_reply(vv, vcpu, type, insn_len, &cont);
-			goto out;
-		}
+		x.ret = 1;
 	} else if (ret == 1 && !db_was_pending && vmiop_db_pending(vcpu) &&
-		   /* nested hooks (an exception exit that emulates): once */
-		   !vv->db_reported &&
-		   vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_DEBUG, DB_VECTOR)) {
+		   !sess->vcpus[vcpu->vcpu_idx].db_reported) {
 		type = VMIOP_EVENT_DEBUG;
-		vv->db_reported = true;
-	} else {
-		goto out;
 	}
-
-	e = vmiop_event_get(sess, vcpu, type);
-	switch (type) {
-	case VMIOP_EVENT_BREAKPOINT:
-		e->breakpoint.gva = dbg->pc;
-		e->breakpoint.insn_len = insn_len;
-		break;
-	case VMIOP_EVENT_SINGLESTEP:
-		e->singlestep.gva = dbg->pc;
-		e->singlestep.dr6 = dbg->dr6;
-		e->singlestep.method = VMIOP_STEP_TRAP_FLAG;
-		break;
-	case VMIOP_EVENT_DEBUG:
-		/* Outside nested guests KVM folds the payload into DR6 at once. */
-		e->debug.dr6 = vcpu->arch.exception.has_payload ?
-			       vcpu->arch.exception.payload ^ DR6_ACTIVE_LOW :
-			       vcpu->arch.dr6;
-		e->debug.dr7 = e->regs.dr7;
-		break;
-	}
-	vmiop_exception_event(sess, vcpu, e, insn_len);
-	vmiop_event_put(sess, vcpu, e);
-out:
 	vmiop_session_put(sess);
-	return ret;
+	if (type)
+		vmiop_event_run(type, &x);
+	return x.ret;
 }
 
 /*
@@ -485,40 +502,58 @@ void vmiop_on_requeue_exception(struct kvm_vcpu *vcpu)
 	rcu_read_unlock();
 }
 
-/* The vendor just wrote vcpu->arch.exception for the next VM entry. */
-void vmiop_on_inject_exception(struct kvm_vcpu *vcpu)
+/* A redelivery (its mark is for this one injection) is reported already. */
+static bool trap_is_event(struct vmiop_exit *x)
 {
-	struct vmiop_session *sess = vmiop_session_find(vcpu->kvm);
-	struct kvm_queued_exception *ex = &vcpu->arch.exception;
-	struct vmiop_event_reply reply;
-	struct vmiop_event *e;
-	struct vmiop_vcpu *vv;
-	bool wanted;
+	bool redelivery = x->vv->trap_redelivery;
 
-	if (!sess)
-		return;
-	vv = &sess->vcpus[vcpu->vcpu_idx];
-	wanted = vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_TRAP, ex->vector);
-	if (!wanted && vmiop_event_pending_type(sess, vcpu) != VMIOP_EVENT_TRAP)
-		goto out;
-	if (vv->trap_redelivery && vmiop_event_pending_type(sess, vcpu) != VMIOP_EVENT_TRAP)
-		goto out;
-	e = vmiop_event_get(sess, vcpu, VMIOP_EVENT_TRAP);
+	x->vv->trap_redelivery = false;
+	return !redelivery || vmiop_event_pending_type(x->sess, x->vcpu) == VMIOP_EVENT_TRAP;
+}
+
+static u64 trap_key(const struct vmiop_exit *x)
+{
+	return x->vcpu->arch.exception.vector;
+}
+
+static void trap_fill(struct vmiop_exit *x, struct vmiop_event *e)
+{
+	struct kvm_queued_exception *ex = &x->vcpu->arch.exception;
+
 	e->trap.vector = ex->vector;
 	e->trap.has_error_code = ex->has_error_code;
 	e->trap.error_code = ex->has_error_code ? ex->error_code : 0;
 	/* The vendor delivered the payload into CR2 already. */
 	if (ex->vector == PF_VECTOR)
-		e->trap.cr2 = vcpu->arch.cr2;
-	/*
-	 * A signal: the entry is cancelled, the exception requeued, and this
-	 * runs again for the same event.
-	 */
-	vmiop_event_deliver(sess, vcpu, e, wanted, &reply);
-	vmiop_event_put(sess, vcpu, e);
-out:
-	vv->trap_redelivery = false;
-	vmiop_session_put(sess);
+		e->trap.cr2 = x->vcpu->arch.cr2;
+}
+
+/* A signal: the entry is cancelled, the exception requeued, and the event comes again. */
+static void trap_interrupted(struct vmiop_exit *x, const struct vmiop_event *e)
+{
+}
+
+/* The exception is on its way: nothing to choose but CONTINUE. */
+static bool trap_apply(struct vmiop_exit *x, const struct vmiop_event_reply *r)
+{
+	return true;
+}
+
+const struct vmiop_event_class vmiop_class_trap = {
+	.takes = VMIOP_TAKES(CONTINUE),
+	.is_event = trap_is_event,
+	.key = trap_key,
+	.fill = trap_fill,
+	.interrupted = trap_interrupted,
+	.apply = trap_apply,
+};
+
+/* The vendor just wrote vcpu->arch.exception for the next VM entry. */
+void vmiop_on_inject_exception(struct kvm_vcpu *vcpu)
+{
+	struct vmiop_exit x = { .vcpu = vcpu };
+
+	vmiop_event_run(VMIOP_EVENT_TRAP, &x);
 }
 
 /*
@@ -568,27 +603,13 @@ void vmiop_insn_completed(struct kvm_vcpu *vcpu)
  */
 static void vmiop_mtf_step(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 {
-	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
-	struct vmiop_event *e;
-	bool asked;
-	u64 gva;
+	struct vmiop_exit x = {
+		.vcpu = vcpu, .mtf = true, .gva = kvm_get_linear_rip(vcpu),
+		.dr6 = DR6_BS | DR6_ACTIVE_LOW, .ret = 1,
+	};
 
-	vv->mtf_step_due = false;
-	gva = kvm_get_linear_rip(vcpu);
-	/* The VMM moved the vCPU meanwhile (KVM_SET_REGS): not this step. */
-	if (gva != vv->mtf_step_lip)
-		return;
-	/* The one step a reply asked for is reported whatever is enabled. */
-	asked = vv->step_once;
-	vv->step_once = false;
-	if (!asked && !vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_SINGLESTEP, gva))
-		return;
-	e = vmiop_event_get(sess, vcpu, VMIOP_EVENT_SINGLESTEP);
-	e->singlestep.gva = gva;
-	e->singlestep.dr6 = DR6_BS | DR6_ACTIVE_LOW;
-	e->singlestep.method = VMIOP_STEP_MTF;
-	vmiop_exception_event(sess, vcpu, e, 0);
-	vmiop_event_put(sess, vcpu, e);
+	sess->vcpus[vcpu->vcpu_idx].mtf_step_due = false;
+	vmiop_event_run(VMIOP_EVENT_SINGLESTEP, &x);
 }
 
 /*
@@ -607,7 +628,7 @@ void vmiop_exception_park(struct vmiop_session *sess, struct kvm_vcpu *vcpu, boo
 	if (!srcu_held)
 		kvm_vcpu_srcu_read_lock(vcpu);
 	if (vv->trap_pending)
-		vmiop_exception_resume(sess, vcpu);
+		vmiop_event_resume_at_park(sess, vcpu, vv->trap_insn_len);
 	if (!vv->trap_pending && vv->mtf_step_due)
 		vmiop_mtf_step(sess, vcpu);
 	if (!srcu_held)

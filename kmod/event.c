@@ -41,24 +41,14 @@ struct vmiop_events {
 	struct vmiop_event_cfg cfg[VMIOP_EVENT_NR_TYPES];
 };
 
-/* The event types this module delivers, on both vendors. */
-static const u64 vmiop_events_implemented =
-	BIT_ULL(VMIOP_EVENT_CR) | BIT_ULL(VMIOP_EVENT_MSR) | BIT_ULL(VMIOP_EVENT_CPUID) |
-	BIT_ULL(VMIOP_EVENT_BREAKPOINT) | BIT_ULL(VMIOP_EVENT_DEBUG) |
-	BIT_ULL(VMIOP_EVENT_SINGLESTEP) | BIT_ULL(VMIOP_EVENT_HYPERCALL) |
-	BIT_ULL(VMIOP_EVENT_XSETBV) | BIT_ULL(VMIOP_EVENT_TRAP) | BIT_ULL(VMIOP_EVENT_DESC);
-
 /* Why this host cannot deliver @type, or VMIOP_CAP_OK. */
 static u32 vmiop_event_unavailable(u32 type)
 {
-	if (!(vmiop_events_implemented & BIT_ULL(type)))
+	const struct vmiop_event_class *c = vmiop_event_classes[type];
+
+	if (!c)
 		return VMIOP_CAP_NOT_IMPLEMENTED;
-	/* Without XSAVE, KVM gives no guest CR4.OSXSAVE: XSETBV only #UDs. */
-	if (type == VMIOP_EVENT_XSETBV && !boot_cpu_has(X86_FEATURE_XSAVE))
-		return VMIOP_CAP_NO_HARDWARE;
-	if (type == VMIOP_EVENT_DESC && !vmiop_vendor->desc_available())
-		return VMIOP_CAP_NO_HARDWARE;
-	return VMIOP_CAP_OK;
+	return c->unavailable ? c->unavailable() : VMIOP_CAP_OK;
 }
 
 long vmiop_ioctl_event_caps(struct vmiop_event_caps *c)
@@ -232,10 +222,8 @@ long vmiop_ioctl_event_control(struct vmiop_session *sess, struct vmiop_event_co
 	else
 		bitmap_zero(cfg->vcpus, KVM_MAX_VCPUS);
 	mutex_unlock(&sess->lock);
-	/* These change what KVM intercepts: each vCPU does it before entry. */
-	if (c->type == VMIOP_EVENT_BREAKPOINT || c->type == VMIOP_EVENT_SINGLESTEP ||
-	    c->type == VMIOP_EVENT_CR || c->type == VMIOP_EVENT_DESC ||
-	    c->type == VMIOP_EVENT_MSR)
+	/* Each vCPU changes what KVM intercepts before its next entry. */
+	if (vmiop_event_classes[c->type]->intercepts)
 		vmiop_intercepts_kick(sess);
 	return 0;
 }

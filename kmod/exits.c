@@ -1,54 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Event classes: what each intercepted instruction puts into its event and
- * how each reply steers it.  Called from the hooks in hooks.c on the vCPU's
- * thread inside KVM_RUN, kvm->srcu held, for VMs with a session only.
+ * The instruction classes: an instruction exited and has not run; what
+ * its event carries and how each reply steers it (rows of the table in
+ * pipeline.c).  Entry points called from the hooks in hooks.c on the
+ * vCPU's thread inside KVM_RUN, kvm->srcu held.
  */
-#include <linux/slab.h>
 #include <asm/msr-index.h>
+#include "abi.h"
 #include "insn.h"
 #include "vmiop.h"
-
-/*
- * The vCPU leaves KVM_RUN for a signal as KVM itself does, with the
- * instruction not executed: it runs again, and finds its event pending.
- */
-static int vmiop_exit_for_signal(struct kvm_vcpu *vcpu)
-{
-	vcpu->run->exit_reason = KVM_EXIT_INTR;
-	++vcpu->stat.signal_exits;
-	return -EINTR;
-}
-
-/*
- * Delivers @e for an instruction that exited and has not run, and drops
- * @e and the session reference.  True when the exit is dealt with, *@ret
- * the exit handler's result: a signal came (leave KVM_RUN; the instruction
- * runs again and takes the same reply), or the reply injects an exception
- * (not executed) or skips it.  False: *@reply is for the caller to apply.
- */
-static bool vmiop_insn_event(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
-			     struct vmiop_event *e, bool wanted,
-			     struct vmiop_event_reply *reply, int *ret)
-{
-	int err = vmiop_event_deliver(sess, vcpu, e, wanted, reply);
-
-	vmiop_event_put(sess, vcpu, e);
-	vmiop_session_put(sess);
-	if (err) {
-		*ret = vmiop_exit_for_signal(vcpu);
-		return true;
-	}
-	switch (reply->action) {
-	case VMIOP_ACTION_INJECT:
-		*ret = 1;	/* not executed: the exception is its fault */
-		return true;
-	case VMIOP_ACTION_SKIP:
-		*ret = kvm_skip_emulated_instruction(vcpu);
-		return true;
-	}
-	return false;
-}
 
 /* Writes GPRs through KVM's own KVM_SET_REGS body, caches and all. */
 static void vmiop_set_gprs(struct kvm_vcpu *vcpu, const u64 *rax, const u64 *rbx,
@@ -68,94 +28,64 @@ static void vmiop_set_gprs(struct kvm_vcpu *vcpu, const u64 *rax, const u64 *rbx
 	vmiop_ksym.set_regs(vcpu, &regs);
 }
 
-/*
- * The vCPU's event buffer, zeroed, for an event of @type with the vCPU's
- * registers; give it back with vmiop_event_put().  Never NULL: a vCPU
- * without its buffer yet (created after attach, not yet at a park point),
- * or one building a second event before the first was put (no path does;
- * said once), gets one allocated that cannot fail.
- */
-struct vmiop_event *vmiop_event_get(struct vmiop_session *sess, struct kvm_vcpu *vcpu, u16 type)
-{
-	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
-	struct vmiop_event *e = vv->ev_buf;
+/* ---- CPUID ------------------------------------------------------------ */
 
-	if (!e || vv->ev_buf_busy) {
-		if (e)
-			pr_warn_once("vCPU %d builds a second event at once\n", vcpu->vcpu_idx);
-		e = kmalloc(sizeof(*e), GFP_KERNEL_ACCOUNT | __GFP_NOFAIL);
-	} else {
-		vv->ev_buf_busy = true;
-	}
-	memset(e, 0, sizeof(*e));
-	e->type = type;
-	e->vcpu = vcpu->vcpu_idx;
-	vmiop_regs_get(vcpu, &e->regs);
-	return e;
+/* With CPUID faulting on, user mode gets #GP from KVM: no CPUID runs. */
+static bool cpuid_is_event(struct vmiop_exit *x)
+{
+	return !(x->vcpu->arch.msr_misc_features_enables & MSR_MISC_FEATURES_ENABLES_CPUID_FAULT &&
+		 vmiop_ksym.x86_ops->get_cpl(x->vcpu));
 }
 
-void vmiop_event_put(struct vmiop_session *sess, struct kvm_vcpu *vcpu, struct vmiop_event *e)
+static u64 cpuid_key(const struct vmiop_exit *x)
 {
-	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
-
-	if (!e)
-		return;
-	if (e == vv->ev_buf)
-		vv->ev_buf_busy = false;
-	else
-		kfree(e);
+	return (u32)x->vcpu->arch.regs[VCPU_REGS_RAX];
 }
 
-static u32 vmiop_cpl(const struct vmiop_regs *regs)
+/* The leaf and what KVM would answer. */
+static void cpuid_fill(struct vmiop_exit *x, struct vmiop_event *e)
 {
-	return (regs->ss.attr >> 5) & 3;
-}
-
-int vmiop_on_cpuid(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu))
-{
-	struct vmiop_session *sess = vmiop_session_find(vcpu->kvm);
-	struct vmiop_event_reply reply;
-	struct vmiop_event *e = NULL;
 	u32 eax, ebx, ecx, edx;
-	bool wanted;
-	int ret;
-
-	if (!sess)
-		return orig(vcpu);
-	wanted = vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_CPUID, (u32)vcpu->arch.regs[VCPU_REGS_RAX]);
-	/* Not wanted, but back with an unanswered one: it still gets its reply. */
-	if (!wanted && vmiop_event_pending_type(sess, vcpu) != VMIOP_EVENT_CPUID)
-		goto orig;
-	e = vmiop_event_get(sess, vcpu, VMIOP_EVENT_CPUID);
-	/* With CPUID faulting on, user mode gets #GP from KVM: no CPUID ran. */
-	if (vcpu->arch.msr_misc_features_enables & MSR_MISC_FEATURES_ENABLES_CPUID_FAULT &&
-	    vmiop_cpl(&e->regs))
-		goto orig;
 
 	eax = e->cpuid.leaf = (u32)e->regs.rax;
 	ecx = e->cpuid.subleaf = (u32)e->regs.rcx;
-	kvm_cpuid(vcpu, &eax, &ebx, &ecx, &edx, false);
+	kvm_cpuid(x->vcpu, &eax, &ebx, &ecx, &edx, false);
 	e->cpuid.eax = eax;
 	e->cpuid.ebx = ebx;
 	e->cpuid.ecx = ecx;
 	e->cpuid.edx = edx;
-
-	if (vmiop_insn_event(sess, vcpu, e, wanted, &reply, &ret))
-		return ret;
-
-	if (reply.action == VMIOP_ACTION_SET_RESULT) {
-		u64 a = reply.cpuid.eax, b = reply.cpuid.ebx;
-		u64 c = reply.cpuid.ecx, d = reply.cpuid.edx;
-
-		vmiop_set_gprs(vcpu, &a, &b, &c, &d);
-		return kvm_skip_emulated_instruction(vcpu);
-	}
-	return orig(vcpu);
-orig:
-	vmiop_event_put(sess, vcpu, e);
-	vmiop_session_put(sess);
-	return orig(vcpu);
 }
+
+static bool cpuid_apply(struct vmiop_exit *x, const struct vmiop_event_reply *r)
+{
+	u64 a = r->cpuid.eax, b = r->cpuid.ebx, c = r->cpuid.ecx, d = r->cpuid.edx;
+
+	if (r->action != VMIOP_ACTION_SET_RESULT)
+		return vmiop_insn_apply(x, r);
+	vmiop_set_gprs(x->vcpu, &a, &b, &c, &d);
+	x->ret = kvm_skip_emulated_instruction(x->vcpu);
+	return true;
+}
+
+const struct vmiop_event_class vmiop_class_cpuid = {
+	.takes = VMIOP_TAKES(CONTINUE) | VMIOP_TAKES(SKIP) | VMIOP_TAKES(SET_RESULT) |
+		 ABI_TAKES_RESULT_REGS | VMIOP_TAKES(INJECT),
+	.is_event = cpuid_is_event,
+	.key = cpuid_key,
+	.fill = cpuid_fill,
+	.interrupted = vmiop_insn_interrupted,
+	.apply = cpuid_apply,
+};
+
+/* CPUID always exits, on both vendors. */
+int vmiop_on_cpuid(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu))
+{
+	struct vmiop_exit x = { .vcpu = vcpu };
+
+	return vmiop_event_run(VMIOP_EVENT_CPUID, &x) ? x.ret : orig(vcpu);
+}
+
+/* ---- descriptor-table instructions ------------------------------------ */
 
 /*
  * The value a descriptor-table load is about to write, from the operand
@@ -207,6 +137,34 @@ static void vmiop_desc_new_value(struct kvm_vcpu *vcpu, struct vmiop_event *e)
 	e->desc.flags = VMIOP_DESC_NEW_VALID;
 }
 
+static u64 desc_key(const struct vmiop_exit *x)
+{
+	return x->index;
+}
+
+static void desc_fill(struct vmiop_exit *x, struct vmiop_event *e)
+{
+	e->desc.reg = x->index;
+	e->desc.write = x->write;
+	if (x->write)
+		vmiop_desc_new_value(x->vcpu, e);
+}
+
+static u32 desc_unavailable(void)
+{
+	return vmiop_vendor->desc_available() ? VMIOP_CAP_OK : VMIOP_CAP_NO_HARDWARE;
+}
+
+const struct vmiop_event_class vmiop_class_desc = {
+	.takes = VMIOP_TAKES(CONTINUE) | VMIOP_TAKES(SKIP) | VMIOP_TAKES(INJECT),
+	.intercepts = true,
+	.unavailable = desc_unavailable,
+	.key = desc_key,
+	.fill = desc_fill,
+	.interrupted = vmiop_insn_interrupted,
+	.apply = vmiop_insn_apply,
+};
+
 /*
  * A descriptor-table instruction exited (the vendor hooks decoded which).
  * Such exits are vmiop's own (or VMX UMIP emulation's): KVM's emulator
@@ -214,138 +172,60 @@ static void vmiop_desc_new_value(struct kvm_vcpu *vcpu, struct vmiop_event *e)
  */
 int vmiop_on_desc(struct kvm_vcpu *vcpu, u32 reg, bool write)
 {
-	struct vmiop_session *sess = vmiop_session_find(vcpu->kvm);
-	struct vmiop_event_reply reply;
-	struct vmiop_event *e;
-	bool wanted;
-	int ret;
+	struct vmiop_exit x = { .vcpu = vcpu, .index = reg, .write = write };
 
-	if (!sess)
-		return kvm_emulate_instruction(vcpu, 0);
-	wanted = vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_DESC, reg);
-	if (!wanted && vmiop_event_pending_type(sess, vcpu) != VMIOP_EVENT_DESC)
-		goto emulate;
-	e = vmiop_event_get(sess, vcpu, VMIOP_EVENT_DESC);
-	e->desc.reg = reg;
-	e->desc.write = write;
-	if (write)
-		vmiop_desc_new_value(vcpu, e);
-	if (vmiop_insn_event(sess, vcpu, e, wanted, &reply, &ret))
-		return ret;
-	return kvm_emulate_instruction(vcpu, 0);
-emulate:
-	vmiop_session_put(sess);
-	return kvm_emulate_instruction(vcpu, 0);
+	return vmiop_event_run(VMIOP_EVENT_DESC, &x) ? x.ret : kvm_emulate_instruction(vcpu, 0);
 }
 
-int vmiop_on_hypercall(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu))
-{
-	struct vmiop_session *sess = vmiop_session_find(vcpu->kvm);
-	struct vmiop_event_reply reply;
-	struct vmiop_event *e = NULL;
-	bool wanted;
-	int ret;
+/* ---- hypercalls ------------------------------------------------------- */
 
-	if (!sess)
-		return orig(vcpu);
-	wanted = vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_HYPERCALL, vcpu->arch.regs[VCPU_REGS_RAX]);
-	/* Not wanted, but back with an unanswered one: it still gets its reply. */
-	if (!wanted && vmiop_event_pending_type(sess, vcpu) != VMIOP_EVENT_HYPERCALL)
-		goto orig;
-	e = vmiop_event_get(sess, vcpu, VMIOP_EVENT_HYPERCALL);
-	e->hypercall.long_mode = (e->regs.efer & EFER_LMA) &&
-				 (e->regs.cs.attr & (1u << 13));
+static u64 hypercall_key(const struct vmiop_exit *x)
+{
+	return x->vcpu->arch.regs[VCPU_REGS_RAX];
+}
+
+static void hypercall_fill(struct vmiop_exit *x, struct vmiop_event *e)
+{
+	e->hypercall.long_mode = (e->regs.efer & EFER_LMA) && (e->regs.cs.attr & (1u << 13));
 	e->hypercall.nr = e->regs.rax;
 	e->hypercall.args[0] = e->regs.rbx;
 	e->hypercall.args[1] = e->regs.rcx;
 	e->hypercall.args[2] = e->regs.rdx;
 	e->hypercall.args[3] = e->regs.rsi;
-
-	if (vmiop_insn_event(sess, vcpu, e, wanted, &reply, &ret))
-		return ret;
-
-	if (reply.action == VMIOP_ACTION_SET_RESULT) {
-		vmiop_set_gprs(vcpu, &reply.value, NULL, NULL, NULL);
-		return kvm_skip_emulated_instruction(vcpu);
-	}
-	return orig(vcpu);
-orig:
-	vmiop_event_put(sess, vcpu, e);
-	vmiop_session_put(sess);
-	return orig(vcpu);
 }
+
+static bool hypercall_apply(struct vmiop_exit *x, const struct vmiop_event_reply *r)
+{
+	if (r->action != VMIOP_ACTION_SET_RESULT)
+		return vmiop_insn_apply(x, r);
+	vmiop_set_gprs(x->vcpu, &r->value, NULL, NULL, NULL);
+	x->ret = kvm_skip_emulated_instruction(x->vcpu);
+	return true;
+}
+
+const struct vmiop_event_class vmiop_class_hypercall = {
+	.takes = VMIOP_TAKES(CONTINUE) | VMIOP_TAKES(SKIP) | VMIOP_TAKES(SET_RESULT) |
+		 VMIOP_TAKES(INJECT),
+	.key = hypercall_key,
+	.fill = hypercall_fill,
+	.interrupted = vmiop_insn_interrupted,
+	.apply = hypercall_apply,
+};
+
+/* VMCALL (VMX) and VMMCALL (SVM) always exit. */
+int vmiop_on_hypercall(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu))
+{
+	struct vmiop_exit x = { .vcpu = vcpu };
+
+	return vmiop_event_run(VMIOP_EVENT_HYPERCALL, &x) ? x.ret : orig(vcpu);
+}
+
+/* ---- control registers ------------------------------------------------ */
 
 /* CR@cr (0, 3 or 4) in a register snapshot. */
 static u64 vmiop_cr_value(const struct vmiop_regs *regs, u32 cr)
 {
 	return cr == 0 ? regs->cr0 : cr == 3 ? regs->cr3 : regs->cr4;
-}
-
-/*
- * Callers complete the instruction after this returns and cannot leave
- * KVM_RUN from here, so a signal while waiting is handled by not writing,
- * letting the caller skip the instruction, and moving RIP back to it before
- * KVM_RUN returns (vmiop_run_leaving()) or at the vCPU's next park point,
- * whichever comes first.  Back in KVM_RUN it runs again and takes the
- * pending reply.
- */
-int vmiop_on_cr_write(struct kvm_vcpu *vcpu, u32 cr, unsigned long val,
-		      int (*orig)(struct kvm_vcpu *vcpu, unsigned long val))
-{
-	struct vmiop_session *sess = vmiop_session_find(vcpu->kvm);
-	struct vmiop_event_reply reply;
-	struct vmiop_event *e = NULL;
-	struct vmiop_vcpu *vv;
-	bool wanted;
-	int ret;
-
-	if (!sess)
-		return orig(vcpu, val);
-	/*
-	 * RSM and task switches load CRs as state, like KVM_SET_SREGS, in
-	 * the middle of an emulation that cannot stop or be rewound.
-	 */
-	if (sess->vcpus[vcpu->vcpu_idx].loading_state)
-		goto orig;
-	wanted = vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_CR, cr);
-	if (!wanted && vmiop_event_pending_type(sess, vcpu) != VMIOP_EVENT_CR)
-		goto orig;
-	e = vmiop_event_get(sess, vcpu, VMIOP_EVENT_CR);
-	e->cr.cr = cr;
-	e->cr.write = 1;
-	e->cr.old_value = vmiop_cr_value(&e->regs, cr);
-	e->cr.new_value = val;
-	if (wanted && vmiop_event_type_flag(sess, VMIOP_EVENT_CR, VMIOP_EVENT_CTL_F_CHANGES) &&
-	    ((val ^ e->cr.old_value) & ~(cr == 3 ? BIT_ULL(63) : 0)) == 0)
-		wanted = false;
-	if (!wanted && vmiop_event_pending_type(sess, vcpu) != VMIOP_EVENT_CR)
-		goto orig;
-
-	ret = vmiop_event_deliver(sess, vcpu, e, wanted, &reply);
-	if (ret || reply.action == VMIOP_ACTION_INJECT) {
-		/* Not written; back on the instruction before the exception. */
-		vv = &sess->vcpus[vcpu->vcpu_idx];
-		vv->rewind = true;
-		vv->rewind_rip = e->regs.rip;
-		kvm_make_request(KVM_REQ_EVENT, vcpu);
-		vmiop_event_put(sess, vcpu, e);
-		vmiop_session_put(sess);
-		return 0;
-	}
-	vmiop_event_put(sess, vcpu, e);
-	vmiop_session_put(sess);
-
-	switch (reply.action) {
-	case VMIOP_ACTION_SKIP:
-		return 0;
-	case VMIOP_ACTION_SET_RESULT:
-		return orig(vcpu, reply.value);
-	}
-	return orig(vcpu, val);
-orig:
-	vmiop_event_put(sess, vcpu, e);
-	vmiop_session_put(sess);
-	return orig(vcpu, val);
 }
 
 /* struct kvm_regs by the instruction encoding's GPR number */
@@ -390,44 +270,139 @@ static int vmiop_mov_from_cr_gpr(struct kvm_vcpu *vcpu, u32 cr)
 }
 
 /*
- * A read of CR@cr exited (vCPU's thread, srcu held).  @gpr: its destination
- * register, or -1 when the exit did not say (SVM without decode assists):
- * then the instruction is decoded if a reply needs it.  True if dealt
- * with, *@ret the exit handler's result; false: the caller completes the
- * read as it would have without vmiop.
+ * RSM and task switches load CRs as state, like KVM_SET_SREGS, in the
+ * middle of an emulation that cannot stop or be rewound.
+ */
+static bool cr_is_event(struct vmiop_exit *x)
+{
+	return !x->write || !x->vv->loading_state;
+}
+
+static u64 cr_key(const struct vmiop_exit *x)
+{
+	return x->index;
+}
+
+static bool cr_wanted(struct vmiop_exit *x)
+{
+	return (x->write || vmiop_event_type_flag(x->sess, VMIOP_EVENT_CR, VMIOP_EVENT_CTL_F_READS)) &&
+	       vmiop_event_wanted(x->sess, x->vcpu, VMIOP_EVENT_CR, x->index);
+}
+
+static void cr_fill(struct vmiop_exit *x, struct vmiop_event *e)
+{
+	e->cr.cr = x->index;
+	e->cr.write = x->write;
+	e->cr.old_value = vmiop_cr_value(&e->regs, x->index);
+	e->cr.new_value = x->write ? x->value : e->cr.old_value;
+}
+
+/* VMIOP_EVENT_CTL_F_CHANGES: writes that change the value (CR3's no-flush bit aside) */
+static bool cr_report(struct vmiop_exit *x, const struct vmiop_event *e)
+{
+	u64 ignored = x->index == 3 ? BIT_ULL(63) : 0;
+
+	return !x->write ||
+	       !vmiop_event_type_flag(x->sess, VMIOP_EVENT_CR, VMIOP_EVENT_CTL_F_CHANGES) ||
+	       ((e->cr.new_value ^ e->cr.old_value) & ~ignored);
+}
+
+/*
+ * A write is reported from inside KVM's kvm_set_cr*(), whose callers
+ * complete the instruction when it returns and cannot leave KVM_RUN from
+ * there.  So a write that is not to happen now (a signal, or an exception
+ * instead) is not made, the callers skip the instruction, and RIP goes
+ * back to it before KVM_RUN returns (vmiop_run_leaving()) or at the next
+ * park point, whichever comes first: it runs again, and takes the reply
+ * still pending, or faults.
+ */
+static void cr_write_undone(struct vmiop_exit *x, u64 rip)
+{
+	x->vv->rewind = true;
+	x->vv->rewind_rip = rip;
+	kvm_make_request(KVM_REQ_EVENT, x->vcpu);
+	x->ret = 0;
+}
+
+static void cr_interrupted(struct vmiop_exit *x, const struct vmiop_event *e)
+{
+	if (x->write)
+		cr_write_undone(x, e->regs.rip);
+	else
+		vmiop_leave_for_signal(x);
+}
+
+static bool cr_apply(struct vmiop_exit *x, const struct vmiop_event_reply *r)
+{
+	struct kvm_regs regs;
+	int gpr = x->gpr;
+
+	if (x->write) {
+		switch (r->action) {
+		case VMIOP_ACTION_INJECT:
+			/* where registers set while it waited put it */
+			vmiop_ksym.get_regs(x->vcpu, &regs);
+			cr_write_undone(x, regs.rip);
+			return true;
+		case VMIOP_ACTION_SKIP:
+			x->ret = 0;	/* "written": the caller moves past it */
+			return true;
+		case VMIOP_ACTION_SET_RESULT:
+			x->value = r->value;
+			break;
+		}
+		return false;
+	}
+	if (r->action != VMIOP_ACTION_SET_RESULT)
+		return vmiop_insn_apply(x, r);
+	/* Without the destination in the exit's information: decode it. */
+	if (gpr < 0)
+		gpr = vmiop_mov_from_cr_gpr(x->vcpu, x->index);
+	if (gpr < 0)
+		return false;	/* no register to set (SMSW): as continue (uapi) */
+	x->ret = vmiop_cr_read_complete(x->vcpu, gpr, r->value);
+	return true;
+}
+
+const struct vmiop_event_class vmiop_class_cr = {
+	.takes = VMIOP_TAKES(CONTINUE) | VMIOP_TAKES(SKIP) | VMIOP_TAKES(SET_RESULT) |
+		 VMIOP_TAKES(INJECT),
+	.intercepts = true,
+	.is_event = cr_is_event,
+	.key = cr_key,
+	.wanted = cr_wanted,
+	.fill = cr_fill,
+	.report = cr_report,
+	.interrupted = cr_interrupted,
+	.apply = cr_apply,
+};
+
+/* Every guest write to CR0/CR3/CR4 that KVM sees, on both vendors. */
+int vmiop_on_cr_write(struct kvm_vcpu *vcpu, u32 cr, unsigned long val,
+		      int (*orig)(struct kvm_vcpu *vcpu, unsigned long val))
+{
+	struct vmiop_exit x = { .vcpu = vcpu, .index = cr, .write = true, .value = val };
+
+	return vmiop_event_run(VMIOP_EVENT_CR, &x) ? x.ret : orig(vcpu, x.value);
+}
+
+/*
+ * A read of CR@cr exited.  @gpr: its destination register, or -1 when the
+ * exit did not say (SVM without decode assists).  True if dealt with,
+ * *@ret the exit handler's result; false: the caller completes the read as
+ * it would have without vmiop.
  */
 bool vmiop_on_cr_read(struct kvm_vcpu *vcpu, u32 cr, int gpr, int *ret)
 {
-	struct vmiop_session *sess;
-	struct vmiop_event_reply reply;
-	struct vmiop_event *e;
-	bool wanted;
+	struct vmiop_exit x = { .vcpu = vcpu, .index = cr, .gpr = gpr };
 
-	sess = vmiop_session_find(vcpu->kvm);
-	if (!sess)
+	if (!vmiop_event_run(VMIOP_EVENT_CR, &x))
 		return false;
-	wanted = vmiop_event_type_flag(sess, VMIOP_EVENT_CR, VMIOP_EVENT_CTL_F_READS) &&
-		 vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_CR, cr);
-	if (!wanted && vmiop_event_pending_type(sess, vcpu) != VMIOP_EVENT_CR)
-		goto out;
-	e = vmiop_event_get(sess, vcpu, VMIOP_EVENT_CR);
-	e->cr.cr = cr;
-	e->cr.old_value = vmiop_cr_value(&e->regs, cr);
-	e->cr.new_value = e->cr.old_value;
-	if (vmiop_insn_event(sess, vcpu, e, wanted, &reply, ret))
-		return true;
-	if (reply.action != VMIOP_ACTION_SET_RESULT)
-		return false;
-	if (gpr < 0)
-		gpr = vmiop_mov_from_cr_gpr(vcpu, cr);
-	if (gpr < 0)
-		return false;	/* no register to set: as continue (uapi) */
-	*ret = vmiop_cr_read_complete(vcpu, gpr, reply.value);
+	*ret = x.ret;
 	return true;
-out:
-	vmiop_session_put(sess);
-	return false;
 }
+
+/* ---- MSRs and XCRs ------------------------------------------------------ */
 
 static u64 vmiop_edx_eax(const struct vmiop_regs *regs)
 {
@@ -442,75 +417,105 @@ static void vmiop_set_edx_eax(struct kvm_vcpu *vcpu, u64 val)
 	vmiop_set_gprs(vcpu, &lo, NULL, NULL, &hi);
 }
 
+static u64 msr_key(const struct vmiop_exit *x)
+{
+	return x->index;
+}
+
+static bool msr_wanted(struct vmiop_exit *x)
+{
+	return (x->write || vmiop_event_type_flag(x->sess, VMIOP_EVENT_MSR, VMIOP_EVENT_CTL_F_READS)) &&
+	       vmiop_event_wanted(x->sess, x->vcpu, VMIOP_EVENT_MSR, x->index);
+}
+
+static void msr_fill(struct vmiop_exit *x, struct vmiop_event *e)
+{
+	u64 old;
+
+	e->msr.index = x->index;
+	e->msr.write = x->write;
+	/* What the guest would read; 0 for an MSR it cannot read. */
+	if (!vmiop_ksym.get_msr(x->vcpu, x->index, &old, x->write))
+		e->msr.old_value = old;
+	if (x->write)
+		e->msr.new_value = vmiop_edx_eax(&e->regs);
+}
+
+static bool msr_apply(struct vmiop_exit *x, const struct vmiop_event_reply *r)
+{
+	if (r->action != VMIOP_ACTION_SET_RESULT)
+		return vmiop_insn_apply(x, r);
+	vmiop_set_edx_eax(x->vcpu, r->value);
+	/* A write goes through KVM with its checks; a read is answered. */
+	if (x->write)
+		return false;
+	x->ret = kvm_skip_emulated_instruction(x->vcpu);
+	return true;
+}
+
+const struct vmiop_event_class vmiop_class_msr = {
+	.takes = VMIOP_TAKES(CONTINUE) | VMIOP_TAKES(SKIP) | VMIOP_TAKES(SET_RESULT) |
+		 VMIOP_TAKES(INJECT),
+	.intercepts = true,
+	.key = msr_key,
+	.wanted = msr_wanted,
+	.fill = msr_fill,
+	.interrupted = vmiop_insn_interrupted,
+	.apply = msr_apply,
+};
+
+/* RDMSR/WRMSR exits that KVM does not take in a fast path. */
 int vmiop_on_msr(struct kvm_vcpu *vcpu, bool write, int (*orig)(struct kvm_vcpu *vcpu))
 {
-	struct vmiop_session *sess = vmiop_session_find(vcpu->kvm);
-	u32 index = (u32)vcpu->arch.regs[VCPU_REGS_RCX];
-	struct vmiop_event_reply reply;
-	struct vmiop_event *e = NULL;
-	bool wanted;
-	u64 old;
-	int ret;
+	struct vmiop_exit x = {
+		.vcpu = vcpu, .index = (u32)vcpu->arch.regs[VCPU_REGS_RCX], .write = write,
+	};
 
-	if (!sess)
-		return orig(vcpu);
-	wanted = (write || vmiop_event_type_flag(sess, VMIOP_EVENT_MSR, VMIOP_EVENT_CTL_F_READS)) &&
-		 vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_MSR, index);
-	if (!wanted && vmiop_event_pending_type(sess, vcpu) != VMIOP_EVENT_MSR)
-		goto orig;
-	e = vmiop_event_get(sess, vcpu, VMIOP_EVENT_MSR);
-	e->msr.index = index;
-	e->msr.write = write;
-	/* What the guest would read; 0 for an MSR it cannot read. */
-	if (!vmiop_ksym.get_msr(vcpu, index, &old, write))
-		e->msr.old_value = old;
-	if (write)
-		e->msr.new_value = vmiop_edx_eax(&e->regs);
-
-	if (vmiop_insn_event(sess, vcpu, e, wanted, &reply, &ret))
-		return ret;
-
-	if (reply.action == VMIOP_ACTION_SET_RESULT) {
-		vmiop_set_edx_eax(vcpu, reply.value);
-		/* A write goes through KVM with its checks; a read is answered. */
-		return write ? orig(vcpu) : kvm_skip_emulated_instruction(vcpu);
-	}
-	return orig(vcpu);
-orig:
-	vmiop_event_put(sess, vcpu, e);
-	vmiop_session_put(sess);
-	return orig(vcpu);
+	return vmiop_event_run(VMIOP_EVENT_MSR, &x) ? x.ret : orig(vcpu);
 }
+
+/* Without XSAVE, KVM gives no guest CR4.OSXSAVE: XSETBV only #UDs. */
+static u32 xsetbv_unavailable(void)
+{
+	return boot_cpu_has(X86_FEATURE_XSAVE) ? VMIOP_CAP_OK : VMIOP_CAP_NO_HARDWARE;
+}
+
+static u64 xsetbv_key(const struct vmiop_exit *x)
+{
+	return (u32)x->vcpu->arch.regs[VCPU_REGS_RCX];
+}
+
+static void xsetbv_fill(struct vmiop_exit *x, struct vmiop_event *e)
+{
+	e->xsetbv.index = (u32)e->regs.rcx;
+	e->xsetbv.old_value = e->xsetbv.index == 0 ? e->regs.xcr0 : 0;
+	e->xsetbv.new_value = vmiop_edx_eax(&e->regs);
+}
+
+/* A value set goes through KVM with its checks. */
+static bool xsetbv_apply(struct vmiop_exit *x, const struct vmiop_event_reply *r)
+{
+	if (r->action != VMIOP_ACTION_SET_RESULT)
+		return vmiop_insn_apply(x, r);
+	vmiop_set_edx_eax(x->vcpu, r->value);
+	return false;
+}
+
+const struct vmiop_event_class vmiop_class_xsetbv = {
+	.takes = VMIOP_TAKES(CONTINUE) | VMIOP_TAKES(SKIP) | VMIOP_TAKES(SET_RESULT) |
+		 VMIOP_TAKES(INJECT),
+	.unavailable = xsetbv_unavailable,
+	.key = xsetbv_key,
+	.fill = xsetbv_fill,
+	.interrupted = vmiop_insn_interrupted,
+	.apply = xsetbv_apply,
+};
 
 int vmiop_on_xsetbv(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu))
 {
-	struct vmiop_session *sess = vmiop_session_find(vcpu->kvm);
-	u32 index = (u32)vcpu->arch.regs[VCPU_REGS_RCX];
-	struct vmiop_event_reply reply;
-	struct vmiop_event *e = NULL;
-	bool wanted;
-	int ret;
+	struct vmiop_exit x = { .vcpu = vcpu };
 
-	if (!sess)
-		return orig(vcpu);
-	wanted = vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_XSETBV, index);
-	if (!wanted && vmiop_event_pending_type(sess, vcpu) != VMIOP_EVENT_XSETBV)
-		goto orig;
-	e = vmiop_event_get(sess, vcpu, VMIOP_EVENT_XSETBV);
-	e->xsetbv.index = index;
-	e->xsetbv.old_value = index == 0 ? e->regs.xcr0 : 0;
-	e->xsetbv.new_value = vmiop_edx_eax(&e->regs);
-
-	if (vmiop_insn_event(sess, vcpu, e, wanted, &reply, &ret))
-		return ret;
-
-	if (reply.action == VMIOP_ACTION_SET_RESULT)
-		vmiop_set_edx_eax(vcpu, reply.value);
-	return orig(vcpu);
-orig:
-	vmiop_event_put(sess, vcpu, e);
-	vmiop_session_put(sess);
-	return orig(vcpu);
+	return vmiop_event_run(VMIOP_EVENT_XSETBV, &x) ? x.ret : orig(vcpu);
 }
 
 /*

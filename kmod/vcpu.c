@@ -516,7 +516,7 @@ long vmiop_event_set_reply(struct vmiop_session *sess, const struct vmiop_event_
 	if (!vv->ev_seq || vv->ev_seq != r->seq || vv->replied) {
 		ret = -ENOENT;
 	} else {
-		ret = abi_check_event_reply(r, vv->ev_type);
+		ret = abi_check_event_reply(r, vmiop_event_classes[vv->ev_type]->takes);
 		if (!ret) {
 			vv->reply = *r;
 			vv->replied = true;

@@ -361,9 +361,88 @@ void vmiop_intercepts_restore(struct vmiop_session *sess);
 void vmiop_intercepts_recheck(struct kvm_vcpu *vcpu);
 void vmiop_msr_passed_through(struct kvm_vcpu *vcpu, u32 msr);
 
-/* exits.c: the event classes, called from the hooks */
+/*
+ * pipeline.c: every event takes one path.  A hook fills a struct
+ * vmiop_exit with what KVM knows of the exit and hands it to
+ * vmiop_event_run() with its event type; the runner finds the session,
+ * asks the type's class whether the event is wanted (enabled, filter),
+ * builds the ring entry with the class's fill, posts it and waits for the
+ * reply, and has the class apply the reply.  A class is one row of
+ * vmiop_event_classes[]: the instruction classes are in exits.c, the
+ * exception classes in debug.c.
+ */
+struct vmiop_exit {
+	struct kvm_vcpu *vcpu;
+	struct vmiop_session *sess;	/* the runner's, for the class's ops */
+	struct vmiop_vcpu *vv;		/* the vCPU's state in it */
+	u32 index;		/* CR number, MSR, XCR, descriptor register */
+	bool write;
+	int gpr;		/* a CR read's destination, -1: not reported */
+	u64 value;		/* a write's value; SET_RESULT replaces it */
+	u64 gva;		/* BREAKPOINT, SINGLESTEP: the linear RIP */
+	u64 dr6;		/* SINGLESTEP */
+	u32 insn_len;		/* BREAKPOINT: length of the INT3 */
+	bool mtf;		/* SINGLESTEP: by the monitor trap flag */
+	/*
+	 * The exit handler's result when the class settles the exit; for
+	 * the exception classes, which report after KVM's handler ran, its
+	 * result going in.
+	 */
+	int ret;
+};
+
+/* vmiop_event_class.takes: bit N takes enum vmiop_action N (abi.h) */
+#define VMIOP_TAKES(action)	BIT(VMIOP_ACTION_##action)
+
+struct vmiop_event_class {
+	/* VMIOP_TAKES(): the replies its events take (VMIOP_EVENT_REPLY) */
+	u32 takes;
+	/* enabling it changes what KVM intercepts (on each vCPU, before entry) */
+	bool intercepts;
+	/* NULL: always; else VMIOP_CAP_OK or why this host cannot deliver it */
+	u32 (*unavailable)(void);
+	/*
+	 * NULL: always; false: this exit is not the guest doing what the
+	 * class reports (KVM loading saved state, CPUID faulting...), KVM
+	 * handles it as without vmiop.
+	 */
+	bool (*is_event)(struct vmiop_exit *x);
+	/* the filter's key */
+	u64 (*key)(const struct vmiop_exit *x);
+	/* NULL: enabled on the vCPU and the key passes the filter */
+	bool (*wanted)(struct vmiop_exit *x);
+	/* the class's part of the ring entry; type, vCPU and registers are in */
+	void (*fill)(struct vmiop_exit *x, struct vmiop_event *e);
+	/* NULL, or false: after all not worth an event (unchanged values) */
+	bool (*report)(struct vmiop_exit *x, const struct vmiop_event *e);
+	/*
+	 * A signal came while the event waited for its reply: the vCPU must
+	 * be able to leave KVM_RUN, and the reply is taken when it is back.
+	 * Sets x->ret.
+	 */
+	void (*interrupted)(struct vmiop_exit *x, const struct vmiop_event *e);
+	/*
+	 * Applies @r (VMIOP_ACTION_CONTINUE when no event was posted, or the
+	 * session ended).  True: the exit is settled, x->ret its result;
+	 * false: KVM goes on as it would without vmiop, with x->value.
+	 */
+	bool (*apply)(struct vmiop_exit *x, const struct vmiop_event_reply *r);
+};
+
+/* Indexed by enum vmiop_event_type; NULL: not delivered by this module. */
+extern const struct vmiop_event_class *const vmiop_event_classes[VMIOP_EVENT_NR_TYPES];
+extern const struct vmiop_event_class vmiop_class_cr, vmiop_class_msr, vmiop_class_cpuid,
+	vmiop_class_hypercall, vmiop_class_xsetbv, vmiop_class_desc, vmiop_class_breakpoint,
+	vmiop_class_debug, vmiop_class_singlestep, vmiop_class_trap;
+bool vmiop_event_run(u16 type, struct vmiop_exit *x);
+void vmiop_event_resume_at_park(struct vmiop_session *sess, struct kvm_vcpu *vcpu, u32 insn_len);
+bool vmiop_leave_for_signal(struct vmiop_exit *x);
+void vmiop_insn_interrupted(struct vmiop_exit *x, const struct vmiop_event *e);
+bool vmiop_insn_apply(struct vmiop_exit *x, const struct vmiop_event_reply *r);
 struct vmiop_event *vmiop_event_get(struct vmiop_session *sess, struct kvm_vcpu *vcpu, u16 type);
 void vmiop_event_put(struct vmiop_session *sess, struct kvm_vcpu *vcpu, struct vmiop_event *e);
+
+/* exits.c: the instruction classes' entry points, called from the hooks */
 int vmiop_on_cpuid(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu));
 int vmiop_on_desc(struct kvm_vcpu *vcpu, u32 reg, bool write);
 int vmiop_on_hypercall(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu));

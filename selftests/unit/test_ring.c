@@ -143,47 +143,65 @@ static void control_checks(void **state)
 	assert_true(abi_filter_match(f, 1, UINT64_MAX));
 }
 
+#define TAKES(a) (1u << VMIOP_ACTION_##a)
+
+/* What the module's classes take (kmod/exits.c, kmod/debug.c), by kind. */
+static const __u32 takes_value = TAKES(CONTINUE) | TAKES(SKIP) | TAKES(SET_RESULT) | TAKES(INJECT);
+static const __u32 takes_regs = TAKES(CONTINUE) | TAKES(SKIP) | TAKES(SET_RESULT) |
+				TAKES(INJECT) | ABI_TAKES_RESULT_REGS;
+static const __u32 takes_no_result = TAKES(CONTINUE) | TAKES(SKIP) | TAKES(INJECT);
+static const __u32 takes_breakpoint = TAKES(CONTINUE) | TAKES(SKIP) | TAKES(INJECT) |
+				      TAKES(RETRY);
+static const __u32 takes_step = TAKES(CONTINUE) | TAKES(INJECT);
+static const __u32 takes_trap = TAKES(CONTINUE);
+
 static void reply_checks(void **state)
 {
 	struct vmiop_event_reply r = { .size = sizeof(r), .action = VMIOP_ACTION_CONTINUE };
 
 	(void)state;
-	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_CPUID), 0);
+	assert_int_equal(abi_check_event_reply(&r, takes_regs), 0);
 	r.action = VMIOP_ACTION_SKIP;
-	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_HYPERCALL), 0);
-	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_BREAKPOINT), 0);
-	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_SINGLESTEP), -EINVAL);
+	assert_int_equal(abi_check_event_reply(&r, takes_value), 0);
+	assert_int_equal(abi_check_event_reply(&r, takes_breakpoint), 0);
+	assert_int_equal(abi_check_event_reply(&r, takes_step), -EINVAL);
 	r.value = 1;
-	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_HYPERCALL), -EINVAL);
+	assert_int_equal(abi_check_event_reply(&r, takes_value), -EINVAL);
 	r.action = VMIOP_ACTION_SET_RESULT;
-	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_HYPERCALL), 0);
+	assert_int_equal(abi_check_event_reply(&r, takes_value), 0);
 	r.raw[1] = 1;
-	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_HYPERCALL), -EINVAL);
-	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_CPUID), 0);
-	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_DESC), -EINVAL);
-	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_BREAKPOINT), -EINVAL);
+	assert_int_equal(abi_check_event_reply(&r, takes_value), -EINVAL);
+	assert_int_equal(abi_check_event_reply(&r, takes_regs), 0);
+	assert_int_equal(abi_check_event_reply(&r, takes_no_result), -EINVAL);
+	assert_int_equal(abi_check_event_reply(&r, takes_breakpoint), -EINVAL);
 	r.action = VMIOP_ACTION_SKIP;
 	r.raw[0] = r.raw[1] = 0;
-	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_TRAP), -EINVAL);
+	assert_int_equal(abi_check_event_reply(&r, takes_trap), -EINVAL);
 	r.action = VMIOP_ACTION_CONTINUE;
-	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_TRAP), 0);
+	assert_int_equal(abi_check_event_reply(&r, takes_trap), 0);
+	r.value = 1;
+	assert_int_equal(abi_check_event_reply(&r, takes_trap), -EINVAL);
+	r.value = 0;
 	r.action = VMIOP_ACTION_RETRY;
-	r.raw[0] = r.raw[1] = 0;
-	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_BREAKPOINT), 0);
-	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_CPUID), -EINVAL);
+	assert_int_equal(abi_check_event_reply(&r, takes_breakpoint), 0);
+	assert_int_equal(abi_check_event_reply(&r, takes_regs), -EINVAL);
+	r.value = 1;
+	assert_int_equal(abi_check_event_reply(&r, takes_breakpoint), -EINVAL);
+	r.value = 0;
 	r.flags = VMIOP_REPLY_F_SINGLESTEP;
-	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_BREAKPOINT), 0);
+	assert_int_equal(abi_check_event_reply(&r, takes_breakpoint), 0);
 	r.flags = 2;
-	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_BREAKPOINT), -EINVAL);
+	assert_int_equal(abi_check_event_reply(&r, takes_breakpoint), -EINVAL);
 	r.flags = 0;
 	r.action = 0;
-	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_CPUID), -EINVAL);
+	assert_int_equal(abi_check_event_reply(&r, ~0u), -EINVAL);
+	r.action = 31;	/* the bit that says EAX..EDX is no action */
+	assert_int_equal(abi_check_event_reply(&r, ~0u), -EINVAL);
 	r.action = 99;
-	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_CPUID), -EINVAL);
+	assert_int_equal(abi_check_event_reply(&r, ~0u), -EINVAL);
 	r.action = VMIOP_ACTION_CONTINUE;
-	r.raw[0] = r.raw[1] = 0;
 	r.reserved = 1;
-	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_CPUID), -EINVAL);
+	assert_int_equal(abi_check_event_reply(&r, takes_regs), -EINVAL);
 }
 
 /* Every vector: injectable or not, with or without an error code. */
@@ -201,28 +219,28 @@ static void inject_checks(void **state)
 
 		r.exception.vector = v;
 		r.exception.flags = v < 32 && error_code[v] ? VMIOP_INJECT_F_ERROR_CODE : 0;
-		assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_MSR), ok ? 0 : -EINVAL);
+		assert_int_equal(abi_check_event_reply(&r, takes_value), ok ? 0 : -EINVAL);
 		r.exception.flags ^= VMIOP_INJECT_F_ERROR_CODE;
-		assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_MSR), -EINVAL);
+		assert_int_equal(abi_check_event_reply(&r, takes_value), -EINVAL);
 	}
 	r.exception.vector = 14;
 	r.exception.flags = VMIOP_INJECT_F_ERROR_CODE;
 	r.exception.error_code = 3;
 	r.exception.cr2 = 0xfff0;
-	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_SINGLESTEP), 0);
+	assert_int_equal(abi_check_event_reply(&r, takes_step), 0);
 	r.exception.flags |= 2;
-	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_CR), -EINVAL);
+	assert_int_equal(abi_check_event_reply(&r, takes_value), -EINVAL);
 	r.exception.flags = VMIOP_INJECT_F_ERROR_CODE;
 	r.exception.reserved = 1;
-	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_CR), -EINVAL);
+	assert_int_equal(abi_check_event_reply(&r, takes_value), -EINVAL);
 	r.exception.reserved = 0;
 	r.exception.vector = 6;
 	r.exception.flags = 0;
 	r.exception.error_code = 0;
-	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_CR), -EINVAL);	/* cr2 */
+	assert_int_equal(abi_check_event_reply(&r, takes_value), -EINVAL);	/* cr2 */
 	r.exception.cr2 = 0;
 	r.exception.error_code = 1;
-	assert_int_equal(abi_check_event_reply(&r, VMIOP_EVENT_CR), -EINVAL);
+	assert_int_equal(abi_check_event_reply(&r, takes_value), -EINVAL);
 }
 
 static void wait_checks(void **state)
