@@ -98,6 +98,16 @@ $(B)/selftests/%: selftests/vmiop/%.c $(GUEST_SRC) $(GUEST_HDR) $(B)/libvmiop.a 
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(USER_CFLAGS) $(STATIC) -o $@ $< $(GUEST_SRC) $(B)/libvmiop.a -lpthread
 
+# One program per event class (events_CLASS.c), each with the shared fixture.
+EVENT_SRC := selftests/lib/event_fixture.c
+EVENT_HDR := selftests/vmiop/event_fixture.h selftests/vmiop/vmiop_test.h
+
+$(B)/selftests/events_%: selftests/vmiop/events_%.c $(EVENT_SRC) $(EVENT_HDR) $(GUEST_SRC) \
+		$(GUEST_HDR) $(B)/libvmiop.a $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(USER_CFLAGS) -Iselftests/vmiop $(STATIC) -o $@ $< $(EVENT_SRC) \
+		$(GUEST_SRC) $(B)/libvmiop.a -lpthread
+
 # The CLI test runs the tool's own main(), renamed.
 $(B)/selftests/cli: selftests/vmiop/cli.c tools/vmiop.c $(GUEST_SRC) $(GUEST_HDR) $(B)/libvmiop.a \
 		$(B)/libvmiop-osi.a $(LIB_HDR) $(OSI_HDR)
