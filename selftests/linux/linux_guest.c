@@ -888,9 +888,9 @@ TEST_TIMEOUT(qemu_gdbstub_and_vmiop_breakpoint_events_share_int3, 900)
 
 	/*
 	 * vmiop alone.  Under QEMU TCG's nested SVM, KVM's own #BP intercept
-	 * never sees a nested guest's INT3 (selftests/vmiop/debug.c probes
-	 * the same): while no event has come the guest's handler keeps
-	 * counting, which tells the two apart without a clock.
+	 * never sees a nested guest's INT3 (selftests/vmiop/events_breakpoint.c
+	 * probes the same): while no event has come the guest's handler
+	 * keeps counting, which tells the two apart without a clock.
 	 */
 	before = bp_count(v);
 	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_BREAKPOINT, -1, NULL, 0), 0);
