@@ -20,7 +20,7 @@ bool vmiop_step_wanted(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 {
 	return !READ_ONCE(sess->detached) &&
 	       (vmiop_event_enabled_on(sess, vcpu, VMIOP_EVENT_SINGLESTEP) ||
-		sess->vcpus[vcpu->vcpu_idx].step_once);
+		vmiop_vcpu_own(sess, vcpu)->step.once);
 }
 
 /* enum vmiop_step_method of this host. */
@@ -46,7 +46,7 @@ static bool vmiop_vcpu_halted(struct kvm_vcpu *vcpu)
  */
 static u32 vmiop_debug_wanted(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 {
-	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
+	struct vmiop_vcpu *vv = vmiop_vcpu_own(sess, vcpu);
 	u32 want = 0;
 
 	if (READ_ONCE(sess->detached))
@@ -55,7 +55,7 @@ static u32 vmiop_debug_wanted(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 		want |= KVM_GUESTDBG_USE_SW_BP;
 	if (!vmiop_step_wanted(sess, vcpu))
 		return want;
-	if (vv->mtf_applied) {
+	if (vv->applied.mtf) {
 		/*
 		 * The one step a reply asks for is the next instruction's
 		 * (the original one under a breakpoint, typically): no
@@ -64,7 +64,7 @@ static u32 vmiop_debug_wanted(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 		 * instruction is that handler: blocking it would never wake.
 		 * (Nor while it runs L2, whose steps are not vmiop's.)
 		 */
-		if (vv->step_once && !vmiop_vcpu_halted(vcpu) &&
+		if (vv->step.once && !vmiop_vcpu_halted(vcpu) &&
 		    !vmiop_in_l2(vcpu))
 			want |= KVM_GUESTDBG_BLOCKIRQ;
 	} else if (!vmiop_vendor->mtf_exiting || !vmiop_in_l2(vcpu)) {
@@ -114,18 +114,18 @@ static void vmiop_step_armed(struct vmiop_vcpu *vv, struct kvm_vcpu *vcpu,
 	 * included (its stepping owns the flag): only a TF seen before
 	 * stepping began is known to be the guest's, and its copy genuine.
 	 */
-	vv->step_pushf = 0;
+	vv->step.pushf = 0;
 	if (rflags & X86_EFLAGS_TF)
 		return;
 	n = vmiop_fetch_insn(vcpu, insn);
 	code64 = vmiop_code64(vcpu, &cs_db);
-	vv->step_pushf = insn_pushf_size(insn, n, code64, cs_db, &len);
-	if (!vv->step_pushf)
+	vv->step.pushf = insn_pushf_size(insn, n, code64, cs_db, &len);
+	if (!vv->step.pushf)
 		return;
 	vmiop_ksym.get_regs(vcpu, &regs);
-	vv->step_next_rip = regs.rip + len;
-	vv->step_rsp = regs.rsp;
-	vv->step_rflags = rflags;
+	vv->step.next_rip = regs.rip + len;
+	vv->step.rsp = regs.rsp;
+	vv->step.rflags = rflags;
 }
 
 /*
@@ -139,15 +139,15 @@ static void vmiop_step_hide_tf(struct vmiop_vcpu *vv, struct kvm_vcpu *vcpu)
 	struct vmiop_x86_exception fault;
 	struct kvm_segment ss;
 	struct kvm_regs regs;
-	u8 size = vv->step_pushf;
+	u8 size = vv->step.pushf;
 
 	if (!size)
 		return;
-	vv->step_pushf = 0;
+	vv->step.pushf = 0;
 	vmiop_ksym.get_regs(vcpu, &regs);
 	mask = vmiop_stack_mask(vcpu);
-	if (regs.rip != vv->step_next_rip ||
-	    (regs.rsp & mask) != ((vv->step_rsp - size) & mask))
+	if (regs.rip != vv->step.next_rip ||
+	    (regs.rsp & mask) != ((vv->step.rsp - size) & mask))
 		return;
 	vmiop_ksym.x86_ops->get_segment(vcpu, &ss, VCPU_SREG_SS);
 	if (mask != ~0ull)
@@ -159,7 +159,7 @@ static void vmiop_step_hide_tf(struct vmiop_vcpu *vv, struct kvm_vcpu *vcpu)
 	 * may be newer than the ones seen at arming: KVM re-arms after an
 	 * emulated instruction before it writes back that instruction's.
 	 */
-	expect = (vv->step_rflags & ~(u64)(X86_EFLAGS_RF | X86_EFLAGS_VM)) | X86_EFLAGS_TF;
+	expect = (vv->step.rflags & ~(u64)(X86_EFLAGS_RF | X86_EFLAGS_VM)) | X86_EFLAGS_TF;
 	if (size < 8)
 		expect &= (1ull << (size * 8)) - 1;
 	if ((val ^ expect) & ~(u64)VMIOP_ARITH_FLAGS)
@@ -178,7 +178,7 @@ static void vmiop_step_rearm(struct vmiop_vcpu *vv, struct kvm_vcpu *vcpu)
 	unsigned long rflags;
 
 	/* The monitor trap flag needs no arming; the VMM's TF is its own. */
-	if (!(vcpu->guest_debug & KVM_GUESTDBG_SINGLESTEP) || vv->mtf_applied)
+	if (!(vcpu->guest_debug & KVM_GUESTDBG_SINGLESTEP) || vv->applied.mtf)
 		return;
 	rflags = kvm_get_rflags(vcpu);
 	vcpu->arch.singlestep_rip = kvm_get_linear_rip(vcpu);
@@ -210,17 +210,17 @@ static void vmiop_set_guest_debug(struct vmiop_vcpu *vv, struct kvm_vcpu *vcpu, 
  */
 void vmiop_debug_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 {
-	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
+	struct vmiop_vcpu *vv = vmiop_vcpu_own(sess, vcpu);
 	u32 want = vmiop_debug_wanted(sess, vcpu);
 
-	if (!vv->debug_applied) {
+	if (!vv->applied.debug) {
 		if (!want)
 			return;
-		vv->vmm_debug = vcpu->guest_debug;
+		vv->applied.vmm_debug = vcpu->guest_debug;
 	}
-	vmiop_set_guest_debug(vv, vcpu, want ? vv->vmm_debug | want | KVM_GUESTDBG_ENABLE :
-				    vv->vmm_debug);
-	WRITE_ONCE(vv->debug_applied, want != 0);
+	vmiop_set_guest_debug(vv, vcpu, want ? vv->applied.vmm_debug | want | KVM_GUESTDBG_ENABLE :
+				    vv->applied.vmm_debug);
+	WRITE_ONCE(vv->applied.debug, want != 0);
 }
 
 /*
@@ -237,7 +237,7 @@ static void vmiop_blockirq_inhibit_fixup(struct vmiop_session *sess)
 
 	kvm_for_each_vcpu(i, vcpu, sess->kvm) {
 		vv = &sess->vcpus[vcpu->vcpu_idx];
-		if ((READ_ONCE(vv->debug_applied) ? READ_ONCE(vv->vmm_debug) :
+		if ((READ_ONCE(vv->applied.debug) ? READ_ONCE(vv->applied.vmm_debug) :
 		     READ_ONCE(vcpu->guest_debug)) & KVM_GUESTDBG_BLOCKIRQ)
 			set = true;
 	}
@@ -252,9 +252,9 @@ void vmiop_debug_vmm_changed(struct kvm_vcpu *vcpu)
 
 	if (!sess)
 		return;
-	vv = &sess->vcpus[vcpu->vcpu_idx];
-	if (READ_ONCE(vv->debug_applied)) {
-		vv->vmm_debug = vcpu->guest_debug;
+	vv = vmiop_vcpu_own(sess, vcpu);
+	if (READ_ONCE(vv->applied.debug)) {
+		vv->applied.vmm_debug = vcpu->guest_debug;
 		/* Before the next entry, at the park point. */
 		kvm_make_request(KVM_REQ_EVENT, vcpu);
 	}
@@ -272,8 +272,8 @@ void vmiop_debug_vmm_changed(struct kvm_vcpu *vcpu)
  */
 static void exception_interrupted(struct vmiop_exit *x, const struct vmiop_event *e)
 {
-	x->vv->trap_pending = true;
-	x->vv->trap_insn_len = x->insn_len;
+	x->vv->exit.trap_pending = true;
+	x->vv->exit.trap_insn_len = x->insn_len;
 	kvm_make_request(KVM_REQ_EVENT, x->vcpu);
 }
 
@@ -329,7 +329,7 @@ static void debug_fill(struct vmiop_exit *x, struct vmiop_event *e)
 	struct kvm_vcpu *vcpu = x->vcpu;
 
 	/* Nested hooks (an exception exit that emulates): once per exit. */
-	x->vv->db_reported = true;
+	x->vv->exit.db_reported = true;
 	/* Outside nested guests KVM folds the payload into DR6 at once. */
 	e->debug.dr6 = vcpu->arch.exception.has_payload ?
 		       vcpu->arch.exception.payload ^ DR6_ACTIVE_LOW : vcpu->arch.dr6;
@@ -361,14 +361,14 @@ const struct vmiop_event_class vmiop_class_debug = {
  */
 static bool singlestep_is_event(struct vmiop_exit *x)
 {
-	return !x->vv->rewind && (!x->mtf || x->gva == x->vv->mtf_step_lip);
+	return !x->vv->exit.rewind && (!x->mtf || x->gva == x->vv->step.mtf_lip);
 }
 
 /* The one step a reply asked for is reported whatever is enabled, once. */
 static bool singlestep_wanted(struct vmiop_exit *x)
 {
-	if (x->vv->step_once) {
-		x->vv->step_once = false;
+	if (x->vv->step.once) {
+		x->vv->step.once = false;
 		/* Stepping may end: vmiop_debug_sync() before the next entry. */
 		kvm_make_request(KVM_REQ_EVENT, x->vcpu);
 		return true;
@@ -415,18 +415,18 @@ bool vmiop_db_pending(struct kvm_vcpu *vcpu)
 static u16 vmiop_debug_exit_type(struct vmiop_session *sess, struct vmiop_exit *x)
 {
 	struct kvm_vcpu *vcpu = x->vcpu;
-	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
+	struct vmiop_vcpu *vv = vmiop_vcpu_own(sess, vcpu);
 	struct kvm_debug_exit_arch *dbg = &vcpu->run->debug.arch;
 
-	if (x->ret != 0 || vcpu->run->exit_reason != KVM_EXIT_DEBUG || !vv->debug_applied)
+	if (x->ret != 0 || vcpu->run->exit_reason != KVM_EXIT_DEBUG || !vv->applied.debug)
 		return 0;
 	x->gva = dbg->pc;
-	if (dbg->exception == BP_VECTOR && !(vv->vmm_debug & KVM_GUESTDBG_USE_SW_BP)) {
+	if (dbg->exception == BP_VECTOR && !(vv->applied.vmm_debug & KVM_GUESTDBG_USE_SW_BP)) {
 		x->insn_len = vmiop_vendor->bp_insn_len(vcpu);
 		return VMIOP_EVENT_BREAKPOINT;
 	}
 	if (dbg->exception != DB_VECTOR ||
-	    (vv->vmm_debug & (KVM_GUESTDBG_SINGLESTEP | KVM_GUESTDBG_USE_HW_BP)))
+	    (vv->applied.vmm_debug & (KVM_GUESTDBG_SINGLESTEP | KVM_GUESTDBG_USE_HW_BP)))
 		return 0;
 	/*
 	 * The guest's ICEBP: its #DB, not a step (the instruction has not
@@ -470,7 +470,7 @@ int vmiop_on_debug_exit(struct kvm_vcpu *vcpu, int ret, bool db_was_pending)
 		/* Whatever happens next, the VMM does not see this exit. */
 		x.ret = 1;
 	} else if (ret == 1 && !db_was_pending && vmiop_db_pending(vcpu) &&
-		   !sess->vcpus[vcpu->vcpu_idx].db_reported) {
+		   !vmiop_vcpu_own(sess, vcpu)->exit.db_reported) {
 		type = VMIOP_EVENT_DEBUG;
 	}
 	vmiop_session_put(sess);
@@ -498,16 +498,16 @@ void vmiop_on_requeue_exception(struct kvm_vcpu *vcpu)
 	rcu_read_lock();
 	sess = vmiop_session_lookup_rcu(vcpu->kvm);
 	if (sess)
-		sess->vcpus[vcpu->vcpu_idx].trap_redelivery = true;
+		vmiop_vcpu_own(sess, vcpu)->exit.trap_redelivery = true;
 	rcu_read_unlock();
 }
 
 /* A redelivery (its mark is for this one injection) is reported already. */
 static bool trap_is_event(struct vmiop_exit *x)
 {
-	bool redelivery = x->vv->trap_redelivery;
+	bool redelivery = x->vv->exit.trap_redelivery;
 
-	x->vv->trap_redelivery = false;
+	x->vv->exit.trap_redelivery = false;
 	return !redelivery || vmiop_event_pending_type(x->sess, x->vcpu) == VMIOP_EVENT_TRAP;
 }
 
@@ -564,7 +564,7 @@ void vmiop_on_inject_exception(struct kvm_vcpu *vcpu)
  */
 void vmiop_step_rewound(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 {
-	sess->vcpus[vcpu->vcpu_idx].mtf_step_due = false;
+	vmiop_vcpu_own(sess, vcpu)->step.mtf_due = false;
 }
 
 /* ---- single-steps by the monitor trap flag ------------------------------ */
@@ -586,10 +586,10 @@ void vmiop_insn_completed(struct kvm_vcpu *vcpu)
 	rcu_read_lock();
 	sess = vmiop_session_lookup_rcu(vcpu->kvm);
 	if (sess) {
-		vv = &sess->vcpus[vcpu->vcpu_idx];
-		if (vv->mtf_applied) {
-			vv->mtf_step_due = true;
-			vv->mtf_step_lip = kvm_get_linear_rip(vcpu);
+		vv = vmiop_vcpu_own(sess, vcpu);
+		if (vv->applied.mtf) {
+			vv->step.mtf_due = true;
+			vv->step.mtf_lip = kvm_get_linear_rip(vcpu);
 			kvm_make_request(KVM_REQ_EVENT, vcpu);
 		}
 	}
@@ -608,7 +608,7 @@ static void vmiop_mtf_step(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 		.dr6 = DR6_BS | DR6_ACTIVE_LOW, .ret = 1,
 	};
 
-	sess->vcpus[vcpu->vcpu_idx].mtf_step_due = false;
+	vmiop_vcpu_own(sess, vcpu)->step.mtf_due = false;
 	vmiop_event_run(VMIOP_EVENT_SINGLESTEP, &x);
 }
 
@@ -621,15 +621,15 @@ static void vmiop_mtf_step(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
  */
 void vmiop_exception_park(struct vmiop_session *sess, struct kvm_vcpu *vcpu, bool srcu_held)
 {
-	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
+	struct vmiop_vcpu *vv = vmiop_vcpu_own(sess, vcpu);
 
-	if ((!vv->trap_pending && !vv->mtf_step_due) || !vcpu->wants_to_run)
+	if ((!vv->exit.trap_pending && !vv->step.mtf_due) || !vcpu->wants_to_run)
 		return;
 	if (!srcu_held)
 		kvm_vcpu_srcu_read_lock(vcpu);
-	if (vv->trap_pending)
-		vmiop_event_resume_at_park(sess, vcpu, vv->trap_insn_len);
-	if (!vv->trap_pending && vv->mtf_step_due)
+	if (vv->exit.trap_pending)
+		vmiop_event_resume_at_park(sess, vcpu, vv->exit.trap_insn_len);
+	if (!vv->exit.trap_pending && vv->step.mtf_due)
 		vmiop_mtf_step(sess, vcpu);
 	if (!srcu_held)
 		kvm_vcpu_srcu_read_unlock(vcpu);

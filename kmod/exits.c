@@ -275,7 +275,7 @@ static int vmiop_mov_from_cr_gpr(struct kvm_vcpu *vcpu, u32 cr)
  */
 static bool cr_is_event(struct vmiop_exit *x)
 {
-	return !x->write || !x->vv->loading_state;
+	return !x->write || !x->vv->exit.loading_state;
 }
 
 static u64 cr_key(const struct vmiop_exit *x)
@@ -318,8 +318,8 @@ static bool cr_report(struct vmiop_exit *x, const struct vmiop_event *e)
  */
 static void cr_write_undone(struct vmiop_exit *x, u64 rip)
 {
-	x->vv->rewind = true;
-	x->vv->rewind_rip = rip;
+	x->vv->exit.rewind = true;
+	x->vv->exit.rewind_rip = rip;
 	kvm_make_request(KVM_REQ_EVENT, x->vcpu);
 	x->ret = 0;
 }
@@ -528,6 +528,6 @@ void vmiop_loading_state(struct kvm_vcpu *vcpu, bool on)
 
 	if (!sess)
 		return;
-	sess->vcpus[vcpu->vcpu_idx].loading_state = on;
+	vmiop_vcpu_own(sess, vcpu)->exit.loading_state = on;
 	vmiop_session_put(sess);
 }

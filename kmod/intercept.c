@@ -30,18 +30,22 @@ static void vmiop_exit_sync(struct kvm_vcpu *vcpu, bool want, bool *applied,
 		*applied = false;
 }
 
+/*
+ * Any thread may look (detach does, for each vCPU): a snapshot, read once
+ * each, of what the owner changes.
+ */
 static bool vmiop_intercepts_applied(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 {
 	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
 	int i;
 
 	for (i = 0; i < VMIOP_NR_PASSTHROUGH_MSRS; i++)
-		if (READ_ONCE(vv->msr_applied[i]))
+		if (READ_ONCE(vv->applied.msr[i]))
 			return true;
-	return READ_ONCE(vv->debug_applied) || READ_ONCE(vv->mtf_applied) ||
-	       READ_ONCE(vv->cr3_applied) ||
-	       READ_ONCE(vv->cr_read_applied) ||
-	       READ_ONCE(vv->desc_applied) || READ_ONCE(vv->rewind);
+	return READ_ONCE(vv->applied.debug) || READ_ONCE(vv->applied.mtf) ||
+	       READ_ONCE(vv->applied.cr3) ||
+	       READ_ONCE(vv->applied.cr_read) ||
+	       READ_ONCE(vv->applied.desc) || READ_ONCE(vv->exit.rewind);
 }
 
 /*
@@ -100,14 +104,14 @@ static bool vmiop_msr_emulated_alike(struct kvm_vcpu *vcpu, u32 msr)
 
 static void vmiop_msr_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 {
-	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
+	struct vmiop_vcpu *vv = vmiop_vcpu_own(sess, vcpu);
 	bool reads = vmiop_event_type_flag(sess, VMIOP_EVENT_MSR, VMIOP_EVENT_CTL_F_READS);
 	bool on = vmiop_event_enabled_on(sess, vcpu, VMIOP_EVENT_MSR) &&
 		  !READ_ONCE(sess->detached);
 	int i;
 
 	/* Every entry with KVM_REQ_EVENT passes here: nothing to do, quickly. */
-	if (!on && !memchr_inv(vv->msr_applied, 0, sizeof(vv->msr_applied)))
+	if (!on && !memchr_inv(vv->applied.msr, 0, sizeof(vv->applied.msr)))
 		return;
 	if (vmiop_in_l2(vcpu))
 		return;
@@ -118,33 +122,33 @@ static void vmiop_msr_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 		 * KVM may have passed it through again since (SPEC_CTRL after
 		 * the guest's first write, say): then vmiop's exit is gone.
 		 */
-		if (vv->msr_applied[i])
-			vv->msr_applied[i] &= vmiop_vendor->msr_intercepted(vcpu, msr);
+		if (vv->applied.msr[i])
+			vv->applied.msr[i] &= vmiop_vendor->msr_intercepted(vcpu, msr);
 		if (on && vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_MSR, msr) &&
 		    vmiop_msr_emulated_alike(vcpu, msr))
 			want = VMIOP_MSR_W | (reads ? VMIOP_MSR_R : 0);
-		more = want & ~vv->msr_applied[i];
-		less = vv->msr_applied[i] & ~want;
+		more = want & ~vv->applied.msr[i];
+		less = vv->applied.msr[i] & ~want;
 		if (more)
-			vv->msr_applied[i] |= vmiop_vendor->msr_exiting(vcpu, msr, more, true);
+			vv->applied.msr[i] |= vmiop_vendor->msr_exiting(vcpu, msr, more, true);
 		if (less)
-			vv->msr_applied[i] &= ~vmiop_vendor->msr_exiting(vcpu, msr, less, false);
+			vv->applied.msr[i] &= ~vmiop_vendor->msr_exiting(vcpu, msr, less, false);
 	}
 }
 
 /* Reads of each CR the vendor can make exit, while the filter wants them. */
 static void vmiop_cr_read_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 {
-	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
+	struct vmiop_vcpu *vv = vmiop_vcpu_own(sess, vcpu);
 	bool reads = vmiop_event_type_flag(sess, VMIOP_EVENT_CR, VMIOP_EVENT_CTL_F_READS);
 	unsigned long crs = vmiop_vendor->cr_reads;
 	unsigned int cr;
 
-	if (!vv->cr_read_applied && !(reads && vmiop_event_enabled_on(sess, vcpu, VMIOP_EVENT_CR)))
+	if (!vv->applied.cr_read && !(reads && vmiop_event_enabled_on(sess, vcpu, VMIOP_EVENT_CR)))
 		return;
 	for_each_set_bit(cr, &crs, BITS_PER_LONG) {
 		bool want = reads && vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_CR, cr);
-		bool applied = vv->cr_read_applied & BIT(cr);
+		bool applied = vv->applied.cr_read & BIT(cr);
 
 		if (!want && !applied)
 			continue;
@@ -152,28 +156,28 @@ static void vmiop_cr_read_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu
 			return;
 		/* Wanted: again each time, in case KVM took it back meanwhile. */
 		if (want && vmiop_vendor->cr_read_exiting(vcpu, cr, true))
-			vv->cr_read_applied |= BIT(cr);
+			vv->applied.cr_read |= BIT(cr);
 		else if (!want && vmiop_vendor->cr_read_exiting(vcpu, cr, false))
-			vv->cr_read_applied &= ~BIT(cr);
+			vv->applied.cr_read &= ~BIT(cr);
 	}
 }
 
 static void vmiop_intercepts_apply(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 {
-	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
+	struct vmiop_vcpu *vv = vmiop_vcpu_own(sess, vcpu);
 	bool attached = !READ_ONCE(sess->detached);
 
 	/* Before the guest-debug flags: they step with TF without it. */
 	if (vmiop_vendor->mtf_exiting)
-		vmiop_exit_sync(vcpu, vmiop_step_wanted(sess, vcpu), &vv->mtf_applied,
+		vmiop_exit_sync(vcpu, vmiop_step_wanted(sess, vcpu), &vv->applied.mtf,
 				vmiop_vendor->mtf_exiting);
 	vmiop_debug_sync(sess, vcpu);
 	/* CR3 writes exit only if the CR filter has 3 in it. */
 	vmiop_exit_sync(vcpu, vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_CR, 3),
-			&vv->cr3_applied, vmiop_vendor->cr3_exiting);
+			&vv->applied.cr3, vmiop_vendor->cr3_exiting);
 	vmiop_cr_read_sync(sess, vcpu);
 	vmiop_exit_sync(vcpu, attached && vmiop_event_enabled_on(sess, vcpu, VMIOP_EVENT_DESC),
-			&vv->desc_applied, vmiop_vendor->desc_exiting);
+			&vv->applied.desc, vmiop_vendor->desc_exiting);
 	vmiop_msr_sync(sess, vcpu);
 }
 

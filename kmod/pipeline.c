@@ -36,15 +36,15 @@ const struct vmiop_event_class *const vmiop_event_classes[VMIOP_EVENT_NR_TYPES] 
  */
 struct vmiop_event *vmiop_event_get(struct vmiop_session *sess, struct kvm_vcpu *vcpu, u16 type)
 {
-	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
-	struct vmiop_event *e = vv->ev_buf;
+	struct vmiop_vcpu *vv = vmiop_vcpu_own(sess, vcpu);
+	struct vmiop_event *e = vv->exit.ev_buf;
 
-	if (!e || vv->ev_buf_busy) {
+	if (!e || vv->exit.ev_buf_busy) {
 		if (e)
 			pr_warn_once("vCPU %d builds a second event at once\n", vcpu->vcpu_idx);
 		e = kmalloc(sizeof(*e), GFP_KERNEL_ACCOUNT | __GFP_NOFAIL);
 	} else {
-		vv->ev_buf_busy = true;
+		vv->exit.ev_buf_busy = true;
 	}
 	memset(e, 0, sizeof(*e));
 	e->type = type;
@@ -55,10 +55,10 @@ struct vmiop_event *vmiop_event_get(struct vmiop_session *sess, struct kvm_vcpu 
 
 void vmiop_event_put(struct vmiop_session *sess, struct kvm_vcpu *vcpu, struct vmiop_event *e)
 {
-	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
+	struct vmiop_vcpu *vv = vmiop_vcpu_own(sess, vcpu);
 
-	if (e == vv->ev_buf)
-		vv->ev_buf_busy = false;
+	if (e == vv->exit.ev_buf)
+		vv->exit.ev_buf_busy = false;
 	else
 		kfree(e);
 }
@@ -81,7 +81,7 @@ bool vmiop_event_run(u16 type, struct vmiop_exit *x)
 	x->sess = vmiop_session_find(vcpu->kvm);
 	if (!x->sess)
 		return false;
-	x->vv = &x->sess->vcpus[vcpu->vcpu_idx];
+	x->vv = vmiop_vcpu_own(x->sess, vcpu);
 	if (c->is_event && !c->is_event(x))
 		goto out;
 	wanted = c->wanted ? c->wanted(x) : vmiop_event_wanted(x->sess, vcpu, type, c->key(x));
@@ -115,14 +115,14 @@ out:
 void vmiop_event_resume_at_park(struct vmiop_session *sess, struct kvm_vcpu *vcpu, u32 insn_len)
 {
 	struct vmiop_exit x = {
-		.vcpu = vcpu, .sess = sess, .vv = &sess->vcpus[vcpu->vcpu_idx],
+		.vcpu = vcpu, .sess = sess, .vv = vmiop_vcpu_own(sess, vcpu),
 		.insn_len = insn_len, .ret = 1,
 	};
 	u16 type = vmiop_event_pending_type(sess, vcpu);
 	struct vmiop_event_reply reply;
 
 	if (!type) {
-		x.vv->trap_pending = false;
+		x.vv->exit.trap_pending = false;
 		return;
 	}
 	if (vmiop_event_wait_reply(sess, vcpu, &reply)) {
@@ -130,7 +130,7 @@ void vmiop_event_resume_at_park(struct vmiop_session *sess, struct kvm_vcpu *vcp
 		kvm_make_request(KVM_REQ_EVENT, vcpu);
 		return;
 	}
-	x.vv->trap_pending = false;
+	x.vv->exit.trap_pending = false;
 	vmiop_event_classes[type]->apply(&x, &reply);
 }
 

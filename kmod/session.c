@@ -76,7 +76,7 @@ static void vmiop_vcpus_free(struct vmiop_session *sess)
 	int i;
 
 	for (i = 0; sess->vcpus && i < KVM_MAX_VCPUS; i++)
-		kfree(sess->vcpus[i].ev_buf);
+		kfree(sess->vcpus[i].exit.ev_buf);
 	kvfree(sess->vcpus);
 }
 
@@ -189,13 +189,13 @@ int vmiop_session_attach(struct file *file, const struct vmiop_attach *a)
 	if (!sess->vcpus)
 		goto out_free;
 	for (i = 0; i < KVM_MAX_VCPUS; i++) {
-		INIT_LIST_HEAD(&sess->vcpus[i].jobs);
-		init_waitqueue_head(&sess->vcpus[i].wq);
+		INIT_LIST_HEAD(&sess->vcpus[i].park.jobs);
+		init_waitqueue_head(&sess->vcpus[i].park.wq);
 	}
 	/* Event buffers for the vCPUs there are; later ones at their first park point. */
 	for (i = 0; i < atomic_read(&kvm->online_vcpus); i++) {
-		sess->vcpus[i].ev_buf = kmalloc(sizeof(struct vmiop_event), GFP_KERNEL_ACCOUNT);
-		if (!sess->vcpus[i].ev_buf)
+		sess->vcpus[i].exit.ev_buf = kmalloc(sizeof(struct vmiop_event), GFP_KERNEL_ACCOUNT);
+		if (!sess->vcpus[i].exit.ev_buf)
 			goto out_free;
 	}
 	kref_init(&sess->ref);

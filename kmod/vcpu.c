@@ -29,7 +29,8 @@ static void vmiop_run_jobs(struct vmiop_session *sess, struct vmiop_vcpu *vv,
 {
 	struct vmiop_job *job;
 
-	while ((job = list_first_entry_or_null(&vv->jobs, struct vmiop_job, node))) {
+	lockdep_assert_held(&sess->state_lock);
+	while ((job = list_first_entry_or_null(&vv->park.jobs, struct vmiop_job, node))) {
 		list_del_init(&job->node);
 		job->started = true;
 		spin_unlock(&sess->state_lock);
@@ -47,7 +48,7 @@ static bool vmiop_park_should_wake(struct vmiop_session *sess, struct vmiop_vcpu
 				   vmiop_park_done_fn done, void *ctx)
 {
 	return done(sess, vv, ctx) || READ_ONCE(sess->detached) ||
-	       !list_empty_careful(&vv->jobs) || signal_pending(current);
+	       !list_empty_careful(&vv->park.jobs) || signal_pending(current);
 }
 
 /*
@@ -69,8 +70,8 @@ noinline enum vmiop_park_end vmiop_park_wait(struct vmiop_session *sess, struct 
 	enum vmiop_park_end end;
 
 	lockdep_assert_held(&sess->state_lock);
-	vv->parked = true;
-	vv->acked = true;
+	vv->park.parked = true;
+	vv->park.acked = true;
 	wake_up_all(&sess->state_wq);
 	for (;;) {
 		vmiop_run_jobs(sess, vv, vcpu);
@@ -95,7 +96,7 @@ noinline enum vmiop_park_end vmiop_park_wait(struct vmiop_session *sess, struct 
 						 timeout);
 		spin_lock(&sess->state_lock);
 	}
-	vv->parked = false;
+	vv->park.parked = false;
 	wake_up_all(&sess->state_wq);
 	return end;
 }
@@ -112,16 +113,16 @@ static bool vmiop_resumed(struct vmiop_session *sess, struct vmiop_vcpu *vv, voi
  */
 void vmiop_rewind(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 {
-	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
+	struct vmiop_vcpu *vv = vmiop_vcpu_own(sess, vcpu);
 	struct kvm_regs regs;
 
-	if (!READ_ONCE(vv->rewind))
+	if (!READ_ONCE(vv->exit.rewind))
 		return;
 	vmiop_ksym.get_regs(vcpu, &regs);
-	regs.rip = vv->rewind_rip;
+	regs.rip = vv->exit.rewind_rip;
 	vmiop_ksym.set_regs(vcpu, &regs);
 	vmiop_step_rewound(sess, vcpu);
-	WRITE_ONCE(vv->rewind, false);
+	WRITE_ONCE(vv->exit.rewind, false);
 }
 
 /*
@@ -137,9 +138,9 @@ void vmiop_run_leaving(struct kvm_vcpu *vcpu)
 
 	if (!sess)
 		return;
-	vv = &sess->vcpus[vcpu->vcpu_idx];
-	if (READ_ONCE(vv->rewind)) {
-		u64 rip = vv->rewind_rip;
+	vv = vmiop_vcpu_own(sess, vcpu);
+	if (READ_ONCE(vv->exit.rewind)) {
+		u64 rip = vv->exit.rewind_rip;
 
 		vmiop_rewind(sess, vcpu);
 		/* KVM copied the registers out already: they go back too. */
@@ -166,24 +167,24 @@ void vmiop_park_point(struct kvm_vcpu *vcpu, bool srcu_held)
 	sess = vmiop_session_find(vcpu->kvm);
 	if (!sess)
 		return;
-	vv = &sess->vcpus[vcpu->vcpu_idx];
+	vv = vmiop_vcpu_own(sess, vcpu);
 	/* A vCPU created after attach: its event buffer, before its first exit. */
-	if (!vv->ev_buf)
-		vv->ev_buf = kmalloc(sizeof(*vv->ev_buf), GFP_KERNEL_ACCOUNT);
+	if (!vv->exit.ev_buf)
+		vv->exit.ev_buf = kmalloc(sizeof(*vv->exit.ev_buf), GFP_KERNEL_ACCOUNT);
 	vmiop_rewind(sess, vcpu);
 	/* Each exit's #DB gets its own DEBUG event (debug.c). */
-	vv->db_reported = false;
+	vv->exit.db_reported = false;
 	/* Any RSM emulation that left SMM is over (exits.c). */
-	vv->loading_state = false;
+	vv->exit.loading_state = false;
 	vmiop_exception_park(sess, vcpu, srcu_held);
 	/*
 	 * Only where the guest is entered next: a VMM reading the vCPU
 	 * (KVM_GET_MP_STATE) writes back the events it read before, which
 	 * would drop this exception.
 	 */
-	if (vv->inject_pending && vcpu->wants_to_run) {
-		vv->inject_pending = false;
-		vmiop_inject(vcpu, &vv->inject);
+	if (vv->exit.inject_pending && vcpu->wants_to_run) {
+		vv->exit.inject_pending = false;
+		vmiop_inject(vcpu, &vv->exit.inject);
 	}
 	vmiop_intercepts_sync(sess, vcpu);
 	if (!READ_ONCE(sess->paused) || !vcpu->wants_to_run)
@@ -194,7 +195,7 @@ void vmiop_park_point(struct kvm_vcpu *vcpu, bool srcu_held)
 
 	spin_lock(&sess->state_lock);
 	/* Detach unpauses: that ends the wait as a resume would. */
-	if (vmiop_park_wait(sess, vcpu, &vv->wq, vmiop_resumed, NULL,
+	if (vmiop_park_wait(sess, vcpu, &vv->park.wq, vmiop_resumed, NULL,
 			    MAX_SCHEDULE_TIMEOUT) == VMIOP_PARK_SIGNAL)
 		kvm_make_request(KVM_REQ_EVENT, vcpu);
 	spin_unlock(&sess->state_lock);
@@ -234,10 +235,10 @@ static bool vmiop_all_acked(struct vmiop_session *sess)
 	kvm_for_each_vcpu(i, vcpu, sess->kvm) {
 		struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
 
-		if (READ_ONCE(vv->acked))
+		if (READ_ONCE(vv->park.acked))
 			continue;
 		if (vmiop_vcpu_outside(vcpu)) {
-			WRITE_ONCE(vv->acked, true);
+			WRITE_ONCE(vv->park.acked, true);
 			continue;
 		}
 		all = false;
@@ -254,7 +255,7 @@ static void vmiop_unpause(struct vmiop_session *sess)
 	WRITE_ONCE(sess->paused, false);
 	spin_unlock(&sess->state_lock);
 	kvm_for_each_vcpu(i, vcpu, sess->kvm)
-		wake_up_all(&sess->vcpus[vcpu->vcpu_idx].wq);
+		wake_up_all(&sess->vcpus[vcpu->vcpu_idx].park.wq);
 }
 
 int vmiop_pause(struct vmiop_session *sess)
@@ -278,7 +279,7 @@ int vmiop_pause(struct vmiop_session *sess)
 	kvm_for_each_vcpu(i, vcpu, sess->kvm) {
 		struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
 
-		WRITE_ONCE(vv->acked, vv->parked);
+		WRITE_ONCE(vv->park.acked, vv->park.parked);
 	}
 	/* paused is read by the vCPU after kvm_check_request(KVM_REQ_EVENT) */
 	WRITE_ONCE(sess->paused, true);
@@ -406,14 +407,14 @@ int vmiop_vcpu_call(struct vmiop_session *sess, u32 vcpu_idx,
 	for (;;) {
 		spin_lock(&sess->state_lock);
 		/* A vCPU waiting for a reply is as still as a paused one. */
-		if (!sess->pause_count && !vv->ev_seq) {
+		if (!sess->pause_count && !vv->wait.seq) {
 			spin_unlock(&sess->state_lock);
 			return -EBUSY;
 		}
-		if (vv->parked) {
-			list_add_tail(&job.node, &vv->jobs);
+		if (vv->park.parked) {
+			list_add_tail(&job.node, &vv->park.jobs);
 			spin_unlock(&sess->state_lock);
-			wake_up_all(&vv->wq);
+			wake_up_all(&vv->park.wq);
 			/* It may be parked waiting for ring space. */
 			vmiop_events_kick_space(sess);
 			break;
@@ -427,7 +428,7 @@ int vmiop_vcpu_call(struct vmiop_session *sess, u32 vcpu_idx,
 			return ret;
 		}
 		/* In a vCPU ioctl on its way to a park point, or leaving it. */
-		if (wait_event_killable_timeout(sess->state_wq, READ_ONCE(vv->parked),
+		if (wait_event_killable_timeout(sess->state_wq, READ_ONCE(vv->park.parked),
 						msecs_to_jiffies(4)) < 0)
 			return -EINTR;
 	}
@@ -464,7 +465,7 @@ u16 vmiop_event_pending_type(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 	if (vmiop_in_l2(vcpu))
 		return 0;
 	spin_lock(&sess->state_lock);
-	type = vv->ev_seq ? vv->ev_type : 0;
+	type = vv->wait.seq ? vv->wait.type : 0;
 	spin_unlock(&sess->state_lock);
 	return type;
 }
@@ -482,10 +483,10 @@ bool vmiop_event_resume_pending(struct vmiop_session *sess, struct kvm_vcpu *vcp
 	bool same;
 
 	spin_lock(&sess->state_lock);
-	same = vv->ev_seq && vv->ev_type == e->type && vv->ev_rip == e->regs.rip;
+	same = vv->wait.seq && vv->wait.type == e->type && vv->wait.rip == e->regs.rip;
 	if (!same) {
-		vv->ev_seq = 0;
-		vv->replied = false;
+		vv->wait.seq = 0;
+		vv->wait.replied = false;
 	}
 	spin_unlock(&sess->state_lock);
 	return same;
@@ -498,10 +499,10 @@ void vmiop_event_set_pending(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
 
 	spin_lock(&sess->state_lock);
-	vv->ev_seq = e->seq;
-	vv->ev_type = e->type;
-	vv->ev_rip = e->regs.rip;
-	vv->replied = false;
+	vv->wait.seq = e->seq;
+	vv->wait.type = e->type;
+	vv->wait.rip = e->regs.rip;
+	vv->wait.replied = false;
 	spin_unlock(&sess->state_lock);
 }
 
@@ -513,20 +514,20 @@ long vmiop_event_set_reply(struct vmiop_session *sess, const struct vmiop_event_
 	long ret;
 
 	spin_lock(&sess->state_lock);
-	if (!vv->ev_seq || vv->ev_seq != r->seq || vv->replied) {
+	if (!vv->wait.seq || vv->wait.seq != r->seq || vv->wait.replied) {
 		ret = -ENOENT;
 	} else {
-		ret = abi_check_event_reply(r, vmiop_event_classes[vv->ev_type]->takes);
+		ret = abi_check_event_reply(r, vmiop_event_classes[vv->wait.type]->takes);
 		if (!ret) {
-			vv->reply = *r;
-			vv->replied = true;
+			vv->wait.reply = *r;
+			vv->wait.replied = true;
 		}
 	}
-	waiting = vv->parked;
+	waiting = vv->park.parked;
 	spin_unlock(&sess->state_lock);
 	if (ret)
 		return ret;
-	wake_up_all(&vv->wq);
+	wake_up_all(&vv->park.wq);
 	/*
 	 * Not waiting: a signal took it away first, and it takes the reply at
 	 * its next park point, which a halted vCPU reaches only when woken.
@@ -539,7 +540,7 @@ long vmiop_event_set_reply(struct vmiop_session *sess, const struct vmiop_event_
 
 static bool vmiop_replied(struct vmiop_session *sess, struct vmiop_vcpu *vv, void *ctx)
 {
-	return READ_ONCE(vv->replied);
+	return READ_ONCE(vv->wait.replied);
 }
 
 /* What any reply may ask beyond its action: done before the next entry. */
@@ -547,12 +548,12 @@ static void vmiop_reply_taken(struct kvm_vcpu *vcpu, struct vmiop_vcpu *vv,
 			      const struct vmiop_event_reply *reply)
 {
 	if (reply->flags & VMIOP_REPLY_F_SINGLESTEP)
-		vv->step_once = true;
+		vv->step.once = true;
 	if (reply->action == VMIOP_ACTION_INJECT) {
-		vv->inject = reply->exception;
-		vv->inject_pending = true;
+		vv->exit.inject = reply->exception;
+		vv->exit.inject_pending = true;
 	}
-	if (vv->step_once || vv->inject_pending)
+	if (vv->step.once || vv->exit.inject_pending)
 		kvm_make_request(KVM_REQ_EVENT, vcpu);
 }
 
@@ -575,15 +576,15 @@ void vmiop_inject(struct kvm_vcpu *vcpu, const struct vmiop_inject *x)
 int vmiop_event_wait_reply(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 			   struct vmiop_event_reply *reply)
 {
-	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
+	struct vmiop_vcpu *vv = vmiop_vcpu_own(sess, vcpu);
 	int ret;
 
 	kvm_vcpu_srcu_read_unlock(vcpu);
 	spin_lock(&sess->state_lock);
-	switch (vmiop_park_wait(sess, vcpu, &vv->wq, vmiop_replied, NULL,
+	switch (vmiop_park_wait(sess, vcpu, &vv->park.wq, vmiop_replied, NULL,
 				MAX_SCHEDULE_TIMEOUT)) {
 	case VMIOP_PARK_DONE:
-		*reply = vv->reply;
+		*reply = vv->wait.reply;
 		ret = 0;
 		break;
 	case VMIOP_PARK_DETACHED:
@@ -596,8 +597,8 @@ int vmiop_event_wait_reply(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 		break;
 	}
 	if (!ret) {
-		vv->ev_seq = 0;
-		vv->replied = false;
+		vv->wait.seq = 0;
+		vv->wait.replied = false;
 	}
 	spin_unlock(&sess->state_lock);
 	kvm_vcpu_srcu_read_lock(vcpu);

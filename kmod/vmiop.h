@@ -5,6 +5,7 @@
 
 #include <linux/kvm_host.h>
 #include <linux/kref.h>
+#include <linux/kthread.h>
 #include <linux/mmu_notifier.h>
 #include <linux/vmiop.h>
 
@@ -166,81 +167,93 @@ void vmiop_hooks_remove(void);
 /* intercept.c: MSRs KVM may let the guest access without exits */
 #define VMIOP_NR_PASSTHROUGH_MSRS 16
 
-/* Per-vCPU state; indexed by kvm_vcpu->vcpu_idx.  Protected by sess->state_lock. */
+/*
+ * Per-vCPU state, indexed by kvm_vcpu->vcpu_idx, in parts by owner.  The
+ * parts under sess->state_lock are shared between the vCPU's thread and
+ * the introspector's; the others belong to whoever holds vcpu->mutex
+ * (the vCPU's thread in its ioctls, or the session's worker running a call
+ * for the thread that holds it), reached through vmiop_vcpu_own(), which
+ * asserts that.
+ */
 struct vmiop_vcpu {
-	bool parked;		/* its thread waits in vmiop_park_wait() */
-	bool acked;		/* out of guest mode for the current pause */
-	struct list_head jobs;	/* struct vmiop_job, run by the parked thread */
-	wait_queue_head_t wq;	/* the parked thread waits here */
+	/* Pausing and parking: sess->state_lock (wq: its own lock). */
+	struct {
+		bool parked;		/* its thread waits in vmiop_park_wait() */
+		bool acked;		/* out of guest mode for the current pause */
+		struct list_head jobs;	/* struct vmiop_job, run by the parked thread */
+		wait_queue_head_t wq;	/* the parked thread waits here */
+	} park;
 
-	/* The event this vCPU waits on (ev_seq 0: none). */
-	u64 ev_seq;
-	u64 ev_rip;
-	u16 ev_type;
-	bool replied;
-	struct vmiop_event_reply reply;
+	/* The event the vCPU waits on (seq 0: none) and its reply: sess->state_lock. */
+	struct {
+		u64 seq;
+		u64 rip;
+		u16 type;
+		bool replied;
+		struct vmiop_event_reply reply;
+	} wait;
 
-	/*
-	 * Only the vCPU's own thread: a CR write left for a signal completed
-	 * without writing; its RIP goes back to the instruction before the
-	 * vCPU can enter the guest, so that it runs again.
-	 */
-	bool rewind;
-	u64 rewind_rip;
-	/*
-	 * Only the vCPU's own thread: KVM is loading saved state (RSM, a
-	 * task switch), whose CR writes are no guest MOVs; until the next
-	 * park point.
-	 */
-	bool loading_state;
+	/* The exit in progress, and what it leaves for the next entry: owner. */
+	struct {
+		/*
+		 * A CR write left for a signal completed without writing; its
+		 * RIP goes back to the instruction before the vCPU can enter
+		 * the guest, so that it runs again (exits.c).
+		 */
+		bool rewind;
+		u64 rewind_rip;
+		/*
+		 * KVM is loading saved state (RSM, a task switch), whose CR
+		 * writes are no guest MOVs; until the next park point.
+		 */
+		bool loading_state;
+		bool db_reported;	/* the #DB queued in this exit has had its event */
+		/* an exception event left for a signal (debug.c) */
+		bool trap_pending;
+		u32 trap_insn_len;
+		/*
+		 * KVM put back an exception whose delivery did not happen or
+		 * did not finish; it was reported.
+		 */
+		bool trap_redelivery;
+		/* an exception from VMIOP_ACTION_INJECT, queued before the next entry */
+		bool inject_pending;
+		struct vmiop_inject inject;
+		/*
+		 * The buffer its events are built and delivered in, from attach
+		 * on (or, for a vCPU created later, its first park point) so that
+		 * an exit never allocates or drops an event for want of memory.
+		 * Busy from vmiop_event_get() to vmiop_event_put(), which comes
+		 * before control goes back to KVM code that could exit again.
+		 */
+		bool ev_buf_busy;
+		struct vmiop_event *ev_buf;
+	} exit;
 
-	/*
-	 * debug.c, only the vCPU's own thread (or whoever holds its mutex
-	 * outside KVM_RUN): the VMM's own KVM_GUESTDBG_* flags while vmiop's
-	 * are merged in, and an exception event left for a signal.
-	 */
-	u32 vmm_debug;
-	bool debug_applied;
-	bool cr3_applied;	/* intercept.c: vmiop turned CR3-write exits on */
-	u8 cr_read_applied;	/* ... and exits for reads of CRN (bit N) */
-	bool desc_applied;	/* ... and descriptor-table exits */
-	/* ... and exits for the MSRs KVM passes through: VMIOP_MSR_* per entry */
-	u8 msr_applied[VMIOP_NR_PASSTHROUGH_MSRS];
-	bool mtf_applied;	/* ... and the monitor trap flag */
-	/* debug.c: an instruction completed under it, to report ... */
-	bool mtf_step_due;
-	u64 mtf_step_lip;	/* ... with the vCPU at this linear RIP */
-	bool trap_pending;
-	u32 trap_insn_len;
-	bool db_reported;	/* the #DB queued in this exit has had its event */
+	/* What vmiop added to KVM's intercepts (intercept.c, debug.c): owner. */
+	struct {
+		/* the VMM's own KVM_GUESTDBG_* flags while vmiop's are merged in */
+		u32 vmm_debug;
+		bool debug;		/* vmiop's guest-debug flags are merged in */
+		bool cr3;		/* CR3-write exits */
+		u8 cr_read;		/* exits for reads of CRN (bit N) */
+		bool desc;		/* descriptor-table exits */
+		/* exits for the MSRs KVM passes through: VMIOP_MSR_* per entry */
+		u8 msr[VMIOP_NR_PASSTHROUGH_MSRS];
+		bool mtf;		/* the monitor trap flag */
+	} applied;
 
-	/*
-	 * Only the vCPU's own thread: what a reply asked beyond its action,
-	 * done before the next entry (VMIOP_REPLY_F_SINGLESTEP, an exception
-	 * from VMIOP_ACTION_INJECT).
-	 */
-	bool step_once;
-	/* debug.c: the instruction a step is armed on, when it is a PUSHF */
-	u8 step_pushf;		/* its operand size, 0: not a PUSHF */
-	u64 step_next_rip, step_rsp, step_rflags;
-	bool inject_pending;
-	struct vmiop_inject inject;
-
-	/*
-	 * debug.c, the vCPU's thread: KVM put back an exception whose
-	 * delivery did not happen or did not finish; it was reported.
-	 */
-	bool trap_redelivery;
-
-	/*
-	 * The vCPU's thread: the buffer its events are built and delivered
-	 * in, from attach on (or, for a vCPU created later, its first park
-	 * point) so that an exit never allocates or drops an event for want
-	 * of memory.  Busy from vmiop_event_get() to vmiop_event_put(), which
-	 * comes before control goes back to KVM code that could exit again.
-	 */
-	bool ev_buf_busy;
-	struct vmiop_event *ev_buf;
+	/* Single-stepping (debug.c): owner. */
+	struct {
+		/* VMIOP_REPLY_F_SINGLESTEP: report the next instruction */
+		bool once;
+		/* the instruction a TF step is armed on, when it is a PUSHF */
+		u8 pushf;		/* its operand size, 0: not a PUSHF */
+		u64 next_rip, rsp, rflags;
+		/* an instruction completed under the monitor trap flag, to report ... */
+		bool mtf_due;
+		u64 mtf_lip;		/* ... with the vCPU at this linear RIP */
+	} step;
 };
 
 struct vmiop_session {
@@ -276,6 +289,19 @@ struct vmiop_session {
 	unsigned int mn_active;		/* invalidations in progress */
 	bool mm_gone;
 };
+
+/*
+ * @vcpu's state in @sess, for the parts its owner alone uses (exit,
+ * applied, step): the thread that holds vcpu->mutex, or the session's
+ * worker running a call for it (vmiop_vcpu_call_locked()).
+ */
+static inline struct vmiop_vcpu *vmiop_vcpu_own(struct vmiop_session *sess,
+						struct kvm_vcpu *vcpu)
+{
+	lockdep_assert(lockdep_is_held(&vcpu->mutex) ||
+		       (current == sess->worker->task && mutex_is_locked(&vcpu->mutex)));
+	return &sess->vcpus[vcpu->vcpu_idx];
+}
 
 struct vmiop_session *vmiop_session_find(struct kvm *kvm);
 struct vmiop_session *vmiop_session_lookup_rcu(struct kvm *kvm);
