@@ -11,6 +11,7 @@
  */
 #include <linux/ftrace.h>
 #include <linux/sched/task.h>
+#include "symclone.h"
 #include "vmiop.h"
 
 /*
@@ -524,6 +525,34 @@ static bool vmiop_starts_with_ftrace_site(unsigned long addr)
 	return insn[0] == 0xe8 || !memcmp(insn, nop5, sizeof(nop5));
 }
 
+/*
+ * The compiler's copy of the function at @addr (called @fn) that some of
+ * its callers reach instead (symclone.h), found in its module's symbol
+ * table, or NULL.  @buf gets the copy's name.  Hooking @fn would miss
+ * those callers: such a build is refused.
+ */
+static const char *vmiop_hook_clone(unsigned long addr, const char *fn, char *buf, size_t len)
+{
+	const char *found = NULL;
+	struct mod_kallsyms *ks;
+	struct module *mod;
+	unsigned int i;
+
+	preempt_disable();
+	mod = vmiop_ksym.module_address(addr);
+	ks = mod ? rcu_dereference_sched(mod->kallsyms) : NULL;
+	for (i = 0; ks && i < ks->num_symtab && !found; i++) {
+		const char *sym = ks->strtab + ks->symtab[i].st_name;
+
+		if (sym_is_clone_of(sym, fn)) {
+			strscpy(buf, sym, len);
+			found = buf;
+		}
+	}
+	preempt_enable();
+	return found;
+}
+
 static void vmiop_kick_all_vcpus(void)
 {
 	struct kvm_vcpu *vcpu;
@@ -572,6 +601,8 @@ void vmiop_hooks_remove(void)
 
 int vmiop_hooks_install(void)
 {
+	char clone[KSYM_NAME_LEN];
+	const char *fn;
 	int i, ret;
 
 	for (i = 0; i < ARRAY_SIZE(vmiop_hooks); i++) {
@@ -591,6 +622,13 @@ int vmiop_hooks_install(void)
 			ret = -ENOEXEC;
 			goto fail;
 		}
+		fn = strchr(hook->name, ':') + 1;
+		if (vmiop_hook_clone(hook->addr, fn, clone, sizeof(clone))) {
+			pr_err("cannot hook %s: this build has a copy of it, %s, that callers reach instead\n",
+			       hook->name, clone);
+			ret = -ENOEXEC;
+			goto fail;
+		}
 		*hook->orig = (void *)(hook->addr + MCOUNT_INSN_SIZE);
 
 		hook->ops.func = vmiop_ftrace_thunk;
@@ -602,8 +640,13 @@ int vmiop_hooks_install(void)
 			goto fail;
 		}
 		ret = register_ftrace_function(&hook->ops);
+		if (ret == -EBUSY) {
+			pr_err("cannot hook %s: something else redirects it already (livepatch, a BPF trampoline, another introspector)\n",
+			       hook->name);
+			ftrace_set_filter_ip(&hook->ops, hook->addr, 1, 0);
+			goto fail;
+		}
 		if (ret) {
-			/* -EBUSY: another IPMODIFY user (livepatch, kprobe) owns it */
 			pr_err("cannot hook %s: ftrace: %d\n", hook->name, ret);
 			ftrace_set_filter_ip(&hook->ops, hook->addr, 1, 0);
 			goto fail;
