@@ -83,7 +83,9 @@ static void vmiop_flush_shadow_memslot(struct kvm *kvm, struct kvm_memory_slot *
 	struct vmiop_session *sess = vmiop_session_find(kvm);
 
 	if (sess) {
-		vmiop_mmap_flush_slot(sess, slot);
+		/* A detached session (lingering, session.c) maps nothing any more. */
+		if (!READ_ONCE(sess->detached))
+			vmiop_mmap_flush_slot(sess, slot);
 		vmiop_session_put(sess);
 	}
 	orig_flush_shadow_memslot(kvm, slot);

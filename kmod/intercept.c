@@ -255,13 +255,28 @@ static int vmiop_intercepts_sync_fn(struct kvm_vcpu *vcpu, void *arg)
 	return 0;
 }
 
+/* Some vCPU still has some of vmiop's intercepts (a look from any thread). */
+bool vmiop_intercepts_left(struct vmiop_session *sess)
+{
+	struct kvm_vcpu *vcpu;
+	unsigned long i;
+
+	kvm_for_each_vcpu(i, vcpu, sess->kvm)
+		if (vmiop_intercepts_applied(sess, vcpu))
+			return true;
+	return false;
+}
+
 /*
- * Detach: every vCPU gets KVM's own intercepts back before the session
- * goes.  Running vCPUs do it at their next park point (kicked); a vCPU
- * outside KVM_RUN has it done here, under its mutex.  Uninterruptible but
- * bounded: this runs when the introspector dies, with SIGKILL pending.
+ * Detach: every vCPU gets KVM's own intercepts back.  Running vCPUs do it
+ * at their next park point (kicked); a vCPU outside KVM_RUN has it done
+ * here, under its mutex.  One in a nested guest cannot (its intercepts are
+ * on L1's VMCS/VMCB, which is not the one loaded): it gives them back when
+ * it is in L1 again, the session lingering until then (session.c).
+ * Uninterruptible but bounded: this runs when the introspector dies, with
+ * SIGKILL pending.  True if every vCPU has KVM's own intercepts again.
  */
-void vmiop_intercepts_restore(struct vmiop_session *sess)
+bool vmiop_intercepts_restore(struct vmiop_session *sess)
 {
 	unsigned long deadline = jiffies + 10 * HZ;
 	struct kvm_vcpu *vcpu;
@@ -273,23 +288,12 @@ void vmiop_intercepts_restore(struct vmiop_session *sess)
 	do {
 		left = false;
 		kvm_for_each_vcpu(i, vcpu, sess->kvm) {
-			if (!vmiop_intercepts_applied(sess, vcpu))
+			/* A look at hflags from here: L2 now is all it says. */
+			if (!vmiop_intercepts_applied(sess, vcpu) || vmiop_in_l2(vcpu))
 				continue;
 			if (mutex_trylock(&vcpu->mutex)) {
-				int ret = vmiop_vcpu_call_locked(sess, vcpu,
-								 vmiop_intercepts_sync_fn, sess);
-
+				vmiop_vcpu_call_locked(sess, vcpu, vmiop_intercepts_sync_fn, sess);
 				mutex_unlock(&vcpu->mutex);
-				/*
-				 * -ESRCH: the VM's process is gone, and KVM runs
-				 * its vCPUs for no other (kvm->mm): nothing to
-				 * give back.  Otherwise, stopped in a nested
-				 * guest, L1's VMCS/VMCB is out of reach (or KVM's
-				 * controls were not found).
-				 */
-				if (ret != -ESRCH && vmiop_intercepts_applied(sess, vcpu))
-					pr_warn("detach: vCPU %d keeps some of vmiop's intercepts\n",
-						vcpu->vcpu_idx);
 				continue;
 			}
 			kvm_make_request(KVM_REQ_EVENT, vcpu);
@@ -299,6 +303,5 @@ void vmiop_intercepts_restore(struct vmiop_session *sess)
 		if (left)
 			schedule_timeout_uninterruptible(1);
 	} while (left && time_before(jiffies, deadline));
-	if (left)
-		pr_err("detach: a vCPU kept vmiop's intercepts (stuck in KVM?)\n");
+	return !vmiop_intercepts_left(sess);
 }

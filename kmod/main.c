@@ -452,16 +452,21 @@ static int __init vmiop_init(void)
 	ret = vmiop_layout_init();
 	if (ret)
 		goto unpin;
-	ret = vmiop_hooks_install();
+	ret = vmiop_sessions_init();
 	if (ret)
 		goto unpin;
+	ret = vmiop_hooks_install();
+	if (ret)
+		goto sessions;
 	ret = misc_register(&vmiop_misc);
 	if (ret) {
 		vmiop_hooks_remove();
-		goto unpin;
+		goto sessions;
 	}
 	pr_info("ready on %s\n", vmiop_vendor->name);
 	return 0;
+sessions:
+	vmiop_sessions_exit();
 unpin:
 	module_put(vmiop_vendor_module);
 	return ret;
@@ -472,6 +477,7 @@ static void __exit vmiop_exit(void)
 	misc_deregister(&vmiop_misc);
 	vmiop_hooks_remove();
 	/* Sessions are gone (each held the module); their RCU frees are not. */
+	vmiop_sessions_exit();
 	rcu_barrier();
 	module_put(vmiop_vendor_module);
 }

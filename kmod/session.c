@@ -256,6 +256,56 @@ out_fput:
 	return ret;
 }
 
+/* The session leaves the table and lets go of the VM. */
+static void vmiop_session_finish(struct vmiop_session *sess)
+{
+	mutex_lock(&vmiop_sessions_lock);
+	hash_del_rcu(&sess->node);
+	atomic_dec(&vmiop_nr_sessions);
+	mutex_unlock(&vmiop_sessions_lock);
+
+	vmiop_mmu_notifier_unregister(sess);
+	kthread_destroy_worker(sess->worker);
+	vmiop_session_put(sess);
+}
+
+/* Runs lingering sessions' checks, and outlives none of them (module exit). */
+static struct workqueue_struct *vmiop_linger_wq;
+
+int vmiop_sessions_init(void)
+{
+	vmiop_linger_wq = alloc_workqueue("vmiop-linger", 0, 0);
+	return vmiop_linger_wq ? 0 : -ENOMEM;
+}
+
+void vmiop_sessions_exit(void)
+{
+	destroy_workqueue(vmiop_linger_wq);
+}
+
+/*
+ * A detached session whose intercepts some vCPU still has (it ran a
+ * nested guest, whose VMCS/VMCB is not the one they are on) stays in the
+ * table, so that the hooks still complete the exits they cause, until each
+ * vCPU has given them back at a park point in L1, which a kick every
+ * 100 ms brings it to once it is back there; or until the VM's process is
+ * gone.  It holds the module: rmmod waits for it.
+ */
+static void vmiop_linger_work(struct work_struct *work)
+{
+	struct vmiop_session *sess = container_of(to_delayed_work(work), struct vmiop_session,
+						  linger_work);
+
+	if (vmiop_intercepts_left(sess) && atomic_read(&sess->mm->mm_users)) {
+		vmiop_intercepts_kick(sess);
+		queue_delayed_work(vmiop_linger_wq, &sess->linger_work, msecs_to_jiffies(100));
+		return;
+	}
+	vmiop_session_finish(sess);
+	/* destroy_workqueue() at module exit waits for this function's return. */
+	module_put(THIS_MODULE);
+}
+
 /*
  * Undoes everything the session did and lets every vCPU run.  Called when
  * the session fd is released, so no ioctl of this session is running.
@@ -265,14 +315,11 @@ void vmiop_session_detach(struct vmiop_session *sess)
 	/* Still findable: vCPUs undo vmiop's intercepts at their park points. */
 	vmiop_release_vcpus(sess);
 	vmiop_events_detach(sess);
-	vmiop_intercepts_restore(sess);
-
-	mutex_lock(&vmiop_sessions_lock);
-	hash_del_rcu(&sess->node);
-	atomic_dec(&vmiop_nr_sessions);
-	mutex_unlock(&vmiop_sessions_lock);
-
-	vmiop_mmu_notifier_unregister(sess);
-	kthread_destroy_worker(sess->worker);
-	vmiop_session_put(sess);
+	if (vmiop_intercepts_restore(sess)) {
+		vmiop_session_finish(sess);
+		return;
+	}
+	__module_get(THIS_MODULE);
+	INIT_DELAYED_WORK(&sess->linger_work, vmiop_linger_work);
+	queue_delayed_work(vmiop_linger_wq, &sess->linger_work, 0);
 }

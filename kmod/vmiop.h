@@ -280,6 +280,9 @@ struct vmiop_session {
 
 	struct vmiop_events *events;	/* event.c; set once, then constant */
 
+	/* Detached, waiting for vCPUs to give back intercepts (session.c). */
+	struct delayed_work linger_work;
+
 	/* mmap.c */
 	struct mmu_notifier mn;
 	bool mn_registered;
@@ -310,6 +313,8 @@ bool vmiop_any_session(void);
 bool vmiop_kvm_attached(struct kvm *kvm);
 int vmiop_session_attach(struct file *file, const struct vmiop_attach *a);
 void vmiop_session_detach(struct vmiop_session *sess);
+int vmiop_sessions_init(void);
+void vmiop_sessions_exit(void);
 bool vmiop_session_alive(struct vmiop_session *sess);
 
 /* vcpu.c: parking vCPUs, pause/resume, running work on a vCPU. */
@@ -383,7 +388,8 @@ void vmiop_step_rewound(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
 /* intercept.c: what vmiop adds to KVM's intercepts, per vCPU */
 void vmiop_intercepts_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
 void vmiop_intercepts_kick(struct vmiop_session *sess);
-void vmiop_intercepts_restore(struct vmiop_session *sess);
+bool vmiop_intercepts_restore(struct vmiop_session *sess);
+bool vmiop_intercepts_left(struct vmiop_session *sess);
 void vmiop_intercepts_recheck(struct kvm_vcpu *vcpu);
 void vmiop_msr_passed_through(struct kvm_vcpu *vcpu, u32 msr);
 

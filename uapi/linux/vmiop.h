@@ -145,7 +145,9 @@ enum vmiop_vendor {
  *
  * Errors: -EBADF @vm_fd is not open; -EINVAL it is not a KVM VM fd;
  *	-EPERM no ptrace rights over the VM's process; -EBUSY the VM already
- *	has a session, or this fd is already attached; -ESRCH @pid not found
+ *	has a session (or its last one still waits for a vCPU in a nested
+ *	guest to return to L1, to give back what it changed there), or this
+ *	fd is already attached; -ESRCH @pid not found
  *	or the VM's process is exiting; -ENOMEM.
  */
 struct vmiop_attach {
