@@ -3,6 +3,8 @@
 #   make            module for the running kernel (KDIR=...), library, tools
 #   make check      everything: unit tests, then the VM tests on both vendors
 #                   (installs deps)
+#   make check-debug  the AMD VM tests on a lockdep+KASAN build of Debian's 6.1
+#                   (built once, cached; not part of make check)
 #   make demo       boots the test VM and introspects a guest (installs deps)
 #   make vmtest     the VM tests on one vendor
 #   make vmtest-linux  the tests against Debian's QEMU running a Linux guest
@@ -26,7 +28,8 @@ USER_CFLAGS := -std=gnu11 $(WARN) -Iuapi -Ilibvmiop -Iselftests/include -Iselfte
 LIB_SRC := libvmiop/libvmiop.c
 LIB_HDR := libvmiop/libvmiop.h uapi/linux/vmiop.h
 
-.PHONY: all module lib tools selftests check unit vmtest vmtest-linux demo bench deps clean install style
+.PHONY: all module lib tools selftests check check-debug unit vmtest vmtest-linux demo bench deps \
+	clean install style
 
 all: module lib tools
 
@@ -98,15 +101,21 @@ $(B)/selftests/%: selftests/vmiop/%.c $(GUEST_SRC) $(GUEST_HDR) $(B)/libvmiop.a 
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(USER_CFLAGS) $(STATIC) -o $@ $< $(GUEST_SRC) $(B)/libvmiop.a -lpthread
 
-# One program per event class (events_CLASS.c), each with the shared fixture.
+# One program per event class (events_CLASS.c), and the nested-guest one,
+# each with the shared fixture.
 EVENT_SRC := selftests/lib/event_fixture.c
 EVENT_HDR := selftests/vmiop/event_fixture.h selftests/vmiop/vmiop_test.h
 
-$(B)/selftests/events_%: selftests/vmiop/events_%.c $(EVENT_SRC) $(EVENT_HDR) $(GUEST_SRC) \
-		$(GUEST_HDR) $(B)/libvmiop.a $(LIB_HDR)
-	@mkdir -p $(dir $@)
+EVENT_DEPS := $(EVENT_SRC) $(EVENT_HDR) $(GUEST_SRC) $(GUEST_HDR) $(B)/libvmiop.a $(LIB_HDR)
+EVENT_LINK = @mkdir -p $(dir $@); \
 	$(CC) $(CFLAGS) $(USER_CFLAGS) -Iselftests/vmiop $(STATIC) -o $@ $< $(EVENT_SRC) \
 		$(GUEST_SRC) $(B)/libvmiop.a -lpthread
+
+$(B)/selftests/events_%: selftests/vmiop/events_%.c $(EVENT_DEPS)
+	$(EVENT_LINK)
+
+$(B)/selftests/nested: selftests/vmiop/nested.c $(EVENT_DEPS)
+	$(EVENT_LINK)
 
 # The CLI test runs the tool's own main(), renamed.
 $(B)/selftests/cli: selftests/vmiop/cli.c tools/vmiop.c $(GUEST_SRC) $(GUEST_HDR) $(B)/libvmiop.a \
@@ -157,6 +166,13 @@ vmtest-linux: lib tools selftests
 
 check:
 	scripts/check.sh
+
+# vmtest's suite (AMD) on Debian's 6.1 built with lockdep, KASAN and
+# DEBUG_ATOMIC_SLEEP (scripts/debug-kernel.sh: built once into the rig's
+# cache), vmiop.ko built against that kernel: any report fails it.
+check-debug: lib tools selftests
+	$(MAKE) -s -C selftests/vm smoke
+	scripts/check-debug.sh selftests/vm/smoke $(SELFTESTS)
 
 demo: deps
 	VMIOP_VM_VENDOR=$(VENDOR) scripts/demo.sh

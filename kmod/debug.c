@@ -420,6 +420,16 @@ static u16 vmiop_debug_exit_type(struct vmiop_session *sess, struct vmiop_exit *
 
 	if (x->ret != 0 || vcpu->run->exit_reason != KVM_EXIT_DEBUG || !vv->applied.debug)
 		return 0;
+	/*
+	 * vmiop never steps a nested guest: a #DB of L2's that its #DB
+	 * intercept caught is L2's own (its TF, its debug registers).
+	 */
+	if (dbg->exception == DB_VECTOR && vmiop_in_l2(vcpu) &&
+	    !(vv->applied.vmm_debug & (KVM_GUESTDBG_SINGLESTEP | KVM_GUESTDBG_USE_HW_BP))) {
+		kvm_queue_exception_p(vcpu, DB_VECTOR, dbg->dr6 ^ DR6_ACTIVE_LOW);
+		x->ret = 1;
+		return 0;
+	}
 	x->gva = dbg->pc;
 	if (dbg->exception == BP_VECTOR && !(vv->applied.vmm_debug & KVM_GUESTDBG_USE_SW_BP)) {
 		x->insn_len = vmiop_vendor->bp_insn_len(vcpu);
@@ -565,6 +575,47 @@ void vmiop_on_inject_exception(struct kvm_vcpu *vcpu)
 void vmiop_step_rewound(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 {
 	vmiop_vcpu_own(sess, vcpu)->step.mtf_due = false;
+}
+
+/*
+ * The vCPU is about to enter its nested guest (SVM's enter_svm_guest_mode(),
+ * from VMRUN or RSM): KVM will load L2's RFLAGS through kvm_set_rflags(),
+ * which adds the trap flag of its single-stepping wherever RIP is where
+ * stepping was armed, and RIP is still L1's then.  vmiop's stepping of L1
+ * must not leak into L2: stepping is armed nowhere until L1 is back.
+ */
+void vmiop_nested_entering(struct kvm_vcpu *vcpu)
+{
+	struct vmiop_session *sess = vmiop_session_find(vcpu->kvm);
+	struct vmiop_vcpu *vv;
+
+	if (!sess)
+		return;
+	vv = vmiop_vcpu_own(sess, vcpu);
+	/* (The VMM's own stepping, a gdbstub's, stays as KVM has it.) */
+	if (vv->applied.debug && vcpu->guest_debug & KVM_GUESTDBG_SINGLESTEP &&
+	    !(vv->applied.vmm_debug & KVM_GUESTDBG_SINGLESTEP))
+		vcpu->arch.singlestep_rip = ~0UL;	/* no linear RIP */
+	vmiop_session_put(sess);
+}
+
+/*
+ * The vCPU left its nested guest for L1 (SVM's nested_svm_vmexit()): KVM
+ * loaded L1's RFLAGS without the trap flag, which it sets only where
+ * stepping was armed, at the VMRUN.  Arm it again where L1 resumes, so
+ * that stepping L1 goes on with its next instruction.
+ */
+void vmiop_nested_left(struct kvm_vcpu *vcpu)
+{
+	struct vmiop_session *sess = vmiop_session_find(vcpu->kvm);
+	struct vmiop_vcpu *vv;
+
+	if (!sess)
+		return;
+	vv = vmiop_vcpu_own(sess, vcpu);
+	if (vv->applied.debug && !vmiop_in_l2(vcpu))
+		vmiop_step_rearm(vv, vcpu);
+	vmiop_session_put(sess);
 }
 
 /* ---- single-steps by the monitor trap flag ------------------------------ */

@@ -420,6 +420,34 @@ static void vmiop_svm_set_msr_interception(struct kvm_vcpu *vcpu, u32 *msrpm, u3
 	vmiop_hook_exit();
 }
 
+struct vmcb;
+static int (*orig_enter_svm_guest_mode)(struct kvm_vcpu *vcpu, u64 vmcb12_gpa,
+					 struct vmcb *vmcb12, bool from_vmrun);
+
+/* SVM: into L2, from L1's VMRUN or an RSM. */
+static int vmiop_enter_svm_guest_mode(struct kvm_vcpu *vcpu, u64 vmcb12_gpa,
+				      struct vmcb *vmcb12, bool from_vmrun)
+{
+	int ret;
+
+	vmiop_nested_entering(vcpu);
+	ret = orig_enter_svm_guest_mode(vcpu, vmcb12_gpa, vmcb12, from_vmrun);
+	vmiop_hook_exit();
+	return ret;
+}
+
+static int (*orig_nested_svm_vmexit)(struct kvm_vcpu *vcpu);
+
+/* SVM: back from L2 to L1 (struct vcpu_svm begins with its kvm_vcpu: layout.c). */
+static int vmiop_nested_svm_vmexit(struct kvm_vcpu *vcpu)
+{
+	int ret = orig_nested_svm_vmexit(vcpu);
+
+	vmiop_nested_left(vcpu);
+	vmiop_hook_exit();
+	return ret;
+}
+
 /* ---- the table --------------------------------------------------------- */
 
 struct vmiop_hook {
@@ -494,6 +522,10 @@ static struct vmiop_hook vmiop_hooks[] = {
 	HOOK_VENDOR(VMIOP_VENDOR_AMD, "kvm_amd:db_interception", vmiop_svm_db, &orig_svm_db),
 	HOOK_VENDOR(VMIOP_VENDOR_AMD, "kvm_amd:svm_inject_exception",
 		    vmiop_svm_inject_exception, &orig_svm_inject_exception),
+	HOOK_VENDOR(VMIOP_VENDOR_AMD, "kvm_amd:enter_svm_guest_mode", vmiop_enter_svm_guest_mode,
+		    &orig_enter_svm_guest_mode),
+	HOOK_VENDOR(VMIOP_VENDOR_AMD, "kvm_amd:nested_svm_vmexit", vmiop_nested_svm_vmexit,
+		    &orig_nested_svm_vmexit),
 };
 
 /* Every hooked function takes a vCPU or the VM as its first argument. */

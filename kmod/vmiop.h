@@ -384,6 +384,8 @@ bool vmiop_step_wanted(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
 u32 vmiop_step_method(void);
 void vmiop_insn_completed(struct kvm_vcpu *vcpu);
 void vmiop_step_rewound(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
+void vmiop_nested_entering(struct kvm_vcpu *vcpu);
+void vmiop_nested_left(struct kvm_vcpu *vcpu);
 
 /* intercept.c: what vmiop adds to KVM's intercepts, per vCPU */
 void vmiop_intercepts_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu);

@@ -400,4 +400,100 @@ TEST(session_closed_while_in_l2_then_vmm_killed)
 	vmm_exit_in_l2(true);
 }
 
+/* ---- single-stepping L1 across its L2 ---------------------------------- */
+
+extern const char vt_nest0[], vt_vmrun[], vt_nest_after[], vt_nest1[], vt_nest2[];
+static volatile uint64_t l2_db_seen;
+
+static bool l2_on_own_step(struct tvm_exc_frame *f)
+{
+	if (f->vector != 1)
+		return false;
+	l2_db_seen++;
+	f->rflags &= ~(uint64_t)RFLAGS_TF;
+	return true;
+}
+
+/* L2 steps one instruction itself (its own TF, its own #DB handler). */
+static void l2_steps_itself(void)
+{
+	__asm__ __volatile__("pushfq; orq $0x100, (%%rsp); popfq; nop; nop" : : : "memory", "cc");
+	for (;;)
+		__asm__ __volatile__("vmmcall" : : : "memory");
+}
+
+static void guest_l1_stepped(uint64_t arg)
+{
+	uint64_t vmcb = (uintptr_t)l2_vmcb;
+
+	(void)arg;
+	tvm_guest_set_exc_handler(l2_on_own_step);
+	guest_wrmsr(MSR_EFER, guest_rdmsr(MSR_EFER) | EFER_SVME);
+	guest_wrmsr(MSR_VM_HSAVE_PA, (uintptr_t)l2_hsave);
+	GUEST_SYNC(1);		/* the host starts stepping this vCPU */
+	__asm__ __volatile__("push %%rbp\n"
+			     ".globl vt_nest0\n vt_nest0: nop\n"
+			     ".globl vt_vmrun\n vt_vmrun: vmrun %%rax\n"
+			     ".globl vt_nest_after\n vt_nest_after: stgi\n"
+			     ".globl vt_nest1\n vt_nest1: pop %%rbp\n"
+			     ".globl vt_nest2\n vt_nest2: nop"
+			     : "+a"(vmcb)
+			     :
+			     : "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11",
+			       "r12", "r13", "r14", "r15", "memory", "cc");
+	GUEST_SYNC(2);
+	GUEST_DONE();
+}
+
+/*
+ * vmiop steps L1 with the trap flag (AMD): VMRUN is one step, L2 is none
+ * of vmiop's business (its own step trap reaches its own handler), and
+ * stepping goes on in L1 where L2 returns.
+ */
+TEST(singlestep_of_l1_steps_over_its_l2)
+{
+	static const char *const after[] = { vt_nest_after, vt_nest1, vt_nest2 };
+	struct tvm *tvm = tvm_create(1, 0);
+	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
+	struct vmiop *v = vt_attach(tvm);
+	struct sync_action on = { v, VMIOP_EVENT_SINGLESTEP, true };
+	struct vmiop_ring *ring;
+	struct vmiop_event *ev;
+	unsigned int i;
+
+	if (!nested_svm_available(tvm)) {
+		vmiop_close(v);
+		tvm_destroy(tvm);
+		SKIP(NO_SVM_L2);
+	}
+	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
+	tvm_vcpu_entry(vcpu, guest_l1_stepped, 0);
+	l2_prepare(tvm, vcpu);
+	vmcb_put((uint8_t *)TVM_GUEST_VAR(tvm, l2_vmcb), VMCB_RIP, (uintptr_t)l2_steps_itself, 8);
+	tvm_vcpu_thread_start(vcpu, sync_toggle, &on);
+
+	/* Through the ucall's return to the VMRUN. */
+	for (i = 0; i < 200; i++) {
+		ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+		ASSERT_EQ(ev->type, VMIOP_EVENT_SINGLESTEP);
+		if (ev->singlestep.gva == (uintptr_t)vt_vmrun)
+			break;
+		reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
+	}
+	ASSERT_EQ(ev->singlestep.gva, (uintptr_t)vt_vmrun);
+	reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
+	for (i = 0; i < sizeof(after) / sizeof(after[0]); i++) {
+		ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+		ASSERT_EQ(ev->type, VMIOP_EVENT_SINGLESTEP);
+		EXPECT_EQ(ev->singlestep.gva, (uintptr_t)after[i]);
+		if (i == 2)
+			ASSERT_EQ(vmiop_event_disable(v, VMIOP_EVENT_SINGLESTEP, -1), 0);
+		reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
+	}
+	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+	EXPECT_EQ(*TVM_GUEST_VAR(tvm, l2_db_seen), 1);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
 VMTEST_MAIN()
