@@ -211,8 +211,17 @@ static void vmiop_set_guest_debug(struct vmiop_vcpu *vv, struct kvm_vcpu *vcpu, 
 void vmiop_debug_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 {
 	struct vmiop_vcpu *vv = vmiop_vcpu_own(sess, vcpu);
-	u32 want = vmiop_debug_wanted(sess, vcpu);
+	u32 want;
 
+	/*
+	 * Not while it runs L2: VMX's update_exception_bitmap() then writes
+	 * L2's VMCS only, and L1's would keep the #BP intercept of flags
+	 * taken back (an INT3 of L1's as the VMM's KVM_EXIT_DEBUG).  The
+	 * nested exit brings the vCPU to a park point (vmiop_nested_left()).
+	 */
+	if (vmiop_in_l2(vcpu))
+		return;
+	want = vmiop_debug_wanted(sess, vcpu);
 	if (!vv->applied.debug) {
 		if (!want)
 			return;
@@ -600,10 +609,13 @@ void vmiop_nested_entering(struct kvm_vcpu *vcpu)
 }
 
 /*
- * The vCPU left its nested guest for L1 (SVM's nested_svm_vmexit()): KVM
- * loaded L1's RFLAGS without the trap flag, which it sets only where
- * stepping was armed, at the VMRUN.  Arm it again where L1 resumes, so
- * that stepping L1 goes on with its next instruction.
+ * The vCPU left its nested guest for L1 (nested_svm_vmexit(),
+ * nested_vmx_vmexit()).  What vmiop changes in intercepts it did not while
+ * L2 ran (intercept.c, vmiop_debug_sync()): a park point before L1 runs
+ * catches up.  And on SVM KVM loaded L1's RFLAGS without the trap flag,
+ * which it sets only where stepping was armed, at the VMRUN: arm it again
+ * where L1 resumes, so that stepping L1 goes on with its next instruction
+ * (the monitor trap flag needs nothing: vmiop_step_rearm() sees it).
  */
 void vmiop_nested_left(struct kvm_vcpu *vcpu)
 {
@@ -612,6 +624,7 @@ void vmiop_nested_left(struct kvm_vcpu *vcpu)
 
 	if (!sess)
 		return;
+	kvm_make_request(KVM_REQ_EVENT, vcpu);
 	vv = vmiop_vcpu_own(sess, vcpu);
 	if (vv->applied.debug && !vmiop_in_l2(vcpu))
 		vmiop_step_rearm(vv, vcpu);

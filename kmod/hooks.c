@@ -448,6 +448,18 @@ static int vmiop_nested_svm_vmexit(struct kvm_vcpu *vcpu)
 	return ret;
 }
 
+static void (*orig_nested_vmx_vmexit)(struct kvm_vcpu *vcpu, u32 vm_exit_reason,
+				     u32 exit_intr_info, unsigned long exit_qualification);
+
+/* VMX: back from L2 to L1. */
+static void vmiop_nested_vmx_vmexit(struct kvm_vcpu *vcpu, u32 vm_exit_reason,
+				    u32 exit_intr_info, unsigned long exit_qualification)
+{
+	orig_nested_vmx_vmexit(vcpu, vm_exit_reason, exit_intr_info, exit_qualification);
+	vmiop_nested_left(vcpu);
+	vmiop_hook_exit();
+}
+
 /* ---- the table --------------------------------------------------------- */
 
 struct vmiop_hook {
@@ -526,6 +538,8 @@ static struct vmiop_hook vmiop_hooks[] = {
 		    &orig_enter_svm_guest_mode),
 	HOOK_VENDOR(VMIOP_VENDOR_AMD, "kvm_amd:nested_svm_vmexit", vmiop_nested_svm_vmexit,
 		    &orig_nested_svm_vmexit),
+	HOOK_VENDOR(VMIOP_VENDOR_INTEL, "kvm_intel:nested_vmx_vmexit", vmiop_nested_vmx_vmexit,
+		    &orig_nested_vmx_vmexit),
 };
 
 /* Every hooked function takes a vCPU or the VM as its first argument. */
