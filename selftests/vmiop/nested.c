@@ -112,11 +112,17 @@ static void l2_hypercall(void)
 		__asm__ __volatile__("vmmcall" : : : "memory");
 }
 
+/* Set by the host: L2 runs this many rounds and ends by itself. */
+static uint64_t l2_rounds;
+
 static void l2_main(void)
 {
+	uint64_t i;
+
 	GUEST_SYNC(L2_RUNNING);
-	while (!l2_release) {
+	for (i = 0; l2_rounds ? i < l2_rounds : !l2_release; i++) {
 		guest_touch_intercepts();
+		__asm__ __volatile__("int3");
 		guest_pause();
 	}
 	l2_done = 1;
@@ -644,6 +650,58 @@ TEST(vmm_killed_while_in_l2_then_session_closed)
 TEST(session_closed_while_in_l2_then_vmm_killed)
 {
 	vmm_exit_in_l2(true);
+}
+
+/*
+ * Every class's events enabled while the guest runs L2, which does what
+ * they report (descriptor tables, CR reads and CR3 writes, the MSR, INT3)
+ * a hundred times: no event is L2's, and L1's come again after it.
+ */
+TEST(no_event_comes_from_l2_for_any_class)
+{
+	const uint64_t rounds = 100;
+	struct tvm *tvm = tvm_create(1, 0);
+	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
+	struct vmiop *v = vt_attach(tvm);
+	uint64_t stack = (uintptr_t)l2_stack;
+	unsigned int l1_events = 0;
+	struct vmiop_ring *ring;
+	int nested = nested_available(tvm);
+
+	if (!nested) {
+		vmiop_close(v);
+		tvm_destroy(tvm);
+		SKIP(NO_L2);
+	}
+	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
+	enable_intercepting_events(v);
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, NULL, 0), 0);
+	*TVM_GUEST_VAR(tvm, l2_rounds) = rounds;
+	tvm_vcpu_entry(vcpu, guest_l1, 0);
+	l2_prepare(tvm, vcpu, nested == 2);
+	tvm_vcpu_thread_start(vcpu, NULL, NULL);
+	for (;;) {
+		struct vmiop_event *ev = vmiop_ring_peek(ring);
+
+		if (!ev) {
+			if (tvm_vcpu_thread_state(vcpu) != TVM_THREAD_RUNNING)
+				break;
+			vmiop_event_wait(v, 100);
+			continue;
+		}
+		/* L2 runs on its own stack */
+		EXPECT_FALSE(ev->regs.rsp >= stack && ev->regs.rsp < stack + sizeof(l2_stack));
+		l1_events++;
+		reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
+	}
+	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+	EXPECT_EQ(*TVM_GUEST_VAR(tvm, l1_bad_exit), 0);
+	/* L2's INT3s reached L2, L1's its handler: each once */
+	EXPECT_EQ(*TVM_GUEST_VAR(tvm, l1_breakpoints), rounds + 1);
+	/* L1's own, after L2: descriptor tables at least */
+	EXPECT_GE(l1_events, 5);
+	vmiop_close(v);
+	tvm_destroy(tvm);
 }
 
 /* ---- single-stepping L1 across its L2 ---------------------------------- */
