@@ -139,6 +139,9 @@ static bool l1_on_breakpoint(struct tvm_exc_frame *f)
 }
 
 /* L2's GPRs come back in L1's: all but RSP and RAX (restored) are lost. */
+#define L2_CLOBBERS "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", \
+		    "r13", "r14", "r15", "memory", "cc"
+
 static void l1_vmrun(uint64_t vmcb)
 {
 	__asm__ __volatile__("push %%rbp\n\t"
@@ -147,8 +150,7 @@ static void l1_vmrun(uint64_t vmcb)
 			     "pop %%rbp"
 			     : "+a"(vmcb)
 			     :
-			     : "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11",
-			       "r12", "r13", "r14", "r15", "memory", "cc");
+			     : L2_CLOBBERS);
 }
 
 /* VMX instructions; true if they failed (CF or ZF). */
@@ -204,8 +206,7 @@ static bool l1_vmx_enter(uint64_t launched)
 			     "3: pop %%rbp"
 			     : "+a"(launched)
 			     :
-			     : "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11",
-			       "r12", "r13", "r14", "r15", "memory", "cc");
+			     : L2_CLOBBERS);
 	return !launched;
 }
 
@@ -743,8 +744,7 @@ static void guest_l1_stepped(uint64_t arg)
 			     ".globl vt_nest2\n vt_nest2: nop"
 			     : "+a"(vmcb)
 			     :
-			     : "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11",
-			       "r12", "r13", "r14", "r15", "memory", "cc");
+			     : L2_CLOBBERS);
 	GUEST_SYNC(2);
 	GUEST_DONE();
 }
