@@ -11,7 +11,7 @@
 #
 #   selftests/vm/run.sh [--vendor amd|intel] [--module PATH.ko[:ARGS]]...
 #                       [--timeout SECS] [--smp N] [--mem MiB] [--accel QEMU-ACCEL]
-#                       [--kernel BZIMAGE] [--log DIR] [--keep] [--demo]
+#                       [--kernel BZIMAGE] [--kernel-dir DIR] [--log DIR] [--keep] [--demo]
 #                       [--append "KERNEL ARGS"] [--linux-guest] -- BINARY...
 #
 # --vendor defaults to $VMIOP_VM_VENDOR, else amd.
@@ -23,6 +23,9 @@
 # its exit status (0 / other / 4).
 # --kernel: boot this bzImage instead of /boot/vmlinuz-KVER (intel default:
 # an LZ4 repack of it, built once by lz4kernel.sh; see README).
+# --kernel-dir DIR: boot a kernel built elsewhere, DIR/bzImage with its
+# modules in DIR/lib/modules/KVER/ (modules_install INSTALL_MOD_PATH=DIR),
+# e.g. the debug kernel of scripts/debug-kernel.sh (make check-debug).
 # --linux-guest: the initramfs also gets the Linux-guest kit
 # (linux-guest/mkkit.sh: Debian's QEMU with its libraries and firmware, a
 # guest kernel + initramfs, start-linux-guest, lg-qmp, lg-bootloop), so that
@@ -44,6 +47,8 @@ smp=
 mem=
 accel=tcg,thread=single	# see README: thread=multi hangs ~1 boot in 6
 kernel=
+kernel_dir=
+modinfo_base=()	# -b DIR with --kernel-dir
 log=
 keep=0
 demo=0
@@ -79,6 +84,7 @@ parse_args() {
 		--mem) [ $# -ge 2 ] || usage; mem=$2; shift 2 ;;
 		--accel) [ $# -ge 2 ] || usage; accel=$2; shift 2 ;;
 		--kernel) [ $# -ge 2 ] || usage; kernel=$2; shift 2 ;;
+		--kernel-dir) [ $# -ge 2 ] || usage; kernel_dir=$2; shift 2 ;;
 		--log) [ $# -ge 2 ] || usage; log=$2; shift 2 ;;
 		--append) [ $# -ge 2 ] || usage; extra_append=$2; shift 2 ;;
 		--keep) keep=1; shift ;;
@@ -91,6 +97,10 @@ parse_args() {
 		esac
 	done
 	[ ${#bins[@]} -gt 0 ] || usage
+	# The kit's guest kernel and QEMU come from the host's /boot and Debian.
+	if [ -n "$kernel_dir" ] && [ "$linux_guest" = 1 ]; then
+		die "--linux-guest does not go with --kernel-dir"
+	fi
 	# The kit unpacks to ~60 MB of tmpfs and the guest wants 256 MB.
 	# One CPU: see README, "Linux guest" (2 of 5 boots hang with two).
 	if [ "$linux_guest" = 1 ]; then
@@ -149,8 +159,22 @@ vendor_append() {
 	esac
 }
 
-# Newest kernel that has both modules and an image.
+# Newest kernel that has both modules and an image; with --kernel-dir, the
+# one in DIR.
 find_kernel() {
+	if [ -n "$kernel_dir" ]; then
+		[ -d "$kernel_dir/lib/modules" ] || die "no $kernel_dir/lib/modules"
+		if [ -z "${KVER:-}" ]; then
+			KVER=$(ls "$kernel_dir/lib/modules")
+			[ "$(echo "$KVER" | wc -l)" = 1 ] ||
+				die "not one kernel in $kernel_dir/lib/modules (set KVER)"
+		fi
+		[ -d "$kernel_dir/lib/modules/$KVER" ] || die "no $kernel_dir/lib/modules/$KVER"
+		: "${kernel:=$kernel_dir/bzImage}"
+		modinfo_base=(-b "$kernel_dir")
+		[ -r "$kernel" ] || die "$kernel not readable"
+		return 0
+	fi
 	if [ -z "${KVER:-}" ]; then
 		KVER=$(for d in /lib/modules/*/; do
 			k=$(basename "$d")
@@ -213,7 +237,7 @@ install_ko() {
 
 add_deps() {	# add_deps MODULE-OR-PATH
 	local deps d
-	deps=$(modinfo -k "$KVER" -F depends "$1" 2>/dev/null) ||
+	deps=$(modinfo "${modinfo_base[@]}" -k "$KVER" -F depends "$1" 2>/dev/null) ||
 		die "modinfo $1 failed (kernel $KVER)"
 	for d in ${deps//,/ }; do
 		[ -n "${user_mods[$(norm "$d")]:-}" ] && continue
@@ -226,7 +250,7 @@ add_mod() {	# add_mod NAME (from /lib/modules/$KVER)
 	n=$(norm "$1")
 	[ -n "${seen[$n]:-}" ] && return 0
 	seen[$n]=1
-	file=$(modinfo -k "$KVER" -F filename "$1" 2>/dev/null) ||
+	file=$(modinfo "${modinfo_base[@]}" -k "$KVER" -F filename "$1" 2>/dev/null) ||
 		die "module $1 not found for kernel $KVER"
 	case "$file" in (builtin) return 0 ;; esac
 	add_deps "$1"
