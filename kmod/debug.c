@@ -429,16 +429,6 @@ static u16 vmiop_debug_exit_type(struct vmiop_session *sess, struct vmiop_exit *
 
 	if (x->ret != 0 || vcpu->run->exit_reason != KVM_EXIT_DEBUG || !vv->applied.debug)
 		return 0;
-	/*
-	 * vmiop never steps a nested guest: a #DB of L2's that its #DB
-	 * intercept caught is L2's own (its TF, its debug registers).
-	 */
-	if (dbg->exception == DB_VECTOR && vmiop_in_l2(vcpu) &&
-	    !(vv->applied.vmm_debug & (KVM_GUESTDBG_SINGLESTEP | KVM_GUESTDBG_USE_HW_BP))) {
-		kvm_queue_exception_p(vcpu, DB_VECTOR, dbg->dr6 ^ DR6_ACTIVE_LOW);
-		x->ret = 1;
-		return 0;
-	}
 	x->gva = dbg->pc;
 	if (dbg->exception == BP_VECTOR && !(vv->applied.vmm_debug & KVM_GUESTDBG_USE_SW_BP)) {
 		x->insn_len = vmiop_vendor->bp_insn_len(vcpu);
@@ -588,10 +578,13 @@ void vmiop_step_rewound(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 
 /*
  * The vCPU is about to enter its nested guest (SVM's enter_svm_guest_mode(),
- * from VMRUN or RSM): KVM will load L2's RFLAGS through kvm_set_rflags(),
- * which adds the trap flag of its single-stepping wherever RIP is where
- * stepping was armed, and RIP is still L1's then.  vmiop's stepping of L1
- * must not leak into L2: stepping is armed nowhere until L1 is back.
+ * from VMRUN or RSM).  vmiop steps L1 only, and KVM's single-stepping
+ * would follow the vCPU into L2: it adds its trap flag to L2's RFLAGS
+ * where RIP is still L1's armed one, intercepts L2's own #DBs, strips L2's
+ * own TF from what it saves, and reports every instruction it emulates
+ * for L2.  So vmiop's stepping is off while L2 runs; the park point before
+ * L1 runs again (vmiop_nested_left()) turns it back on, armed where L1
+ * resumes.  (VMX steps with the monitor trap flag, which stays L1's.)
  */
 void vmiop_nested_entering(struct kvm_vcpu *vcpu)
 {
@@ -604,31 +597,21 @@ void vmiop_nested_entering(struct kvm_vcpu *vcpu)
 	/* (The VMM's own stepping, a gdbstub's, stays as KVM has it.) */
 	if (vv->applied.debug && vcpu->guest_debug & KVM_GUESTDBG_SINGLESTEP &&
 	    !(vv->applied.vmm_debug & KVM_GUESTDBG_SINGLESTEP))
-		vcpu->arch.singlestep_rip = ~0UL;	/* no linear RIP */
+		vmiop_set_guest_debug(vv, vcpu, vcpu->guest_debug & ~KVM_GUESTDBG_SINGLESTEP);
 	vmiop_session_put(sess);
 }
 
 /*
  * The vCPU left its nested guest for L1 (nested_svm_vmexit(),
- * nested_vmx_vmexit()).  What vmiop changes in intercepts it did not while
- * L2 ran (intercept.c, vmiop_debug_sync()): a park point before L1 runs
- * catches up.  And on SVM KVM loaded L1's RFLAGS without the trap flag,
- * which it sets only where stepping was armed, at the VMRUN: arm it again
- * where L1 resumes, so that stepping L1 goes on with its next instruction
- * (the monitor trap flag needs nothing: vmiop_step_rearm() sees it).
+ * nested_vmx_vmexit(), svm_leave_nested()).  What vmiop changes in
+ * intercepts and guest debugging it did not while L2 ran (intercept.c,
+ * vmiop_debug_sync(), vmiop_nested_entering()): the park point before L1
+ * runs catches up.
  */
 void vmiop_nested_left(struct kvm_vcpu *vcpu)
 {
-	struct vmiop_session *sess = vmiop_session_find(vcpu->kvm);
-	struct vmiop_vcpu *vv;
-
-	if (!sess)
-		return;
-	kvm_make_request(KVM_REQ_EVENT, vcpu);
-	vv = vmiop_vcpu_own(sess, vcpu);
-	if (vv->applied.debug && !vmiop_in_l2(vcpu))
-		vmiop_step_rearm(vv, vcpu);
-	vmiop_session_put(sess);
+	if (vmiop_kvm_attached(vcpu->kvm))
+		kvm_make_request(KVM_REQ_EVENT, vcpu);
 }
 
 /* ---- single-steps by the monitor trap flag ------------------------------ */
@@ -687,7 +670,12 @@ void vmiop_exception_park(struct vmiop_session *sess, struct kvm_vcpu *vcpu, boo
 {
 	struct vmiop_vcpu *vv = vmiop_vcpu_own(sess, vcpu);
 
-	if ((!vv->exit.trap_pending && !vv->step.mtf_due) || !vcpu->wants_to_run)
+	/*
+	 * In L1 only: an exception event of L1's reported just before it
+	 * entered L2 (the step of its VMRUN) waits for L1, as its reply does.
+	 */
+	if ((!vv->exit.trap_pending && !vv->step.mtf_due) || !vcpu->wants_to_run ||
+	    vmiop_in_l2(vcpu))
 		return;
 	if (!srcu_held)
 		kvm_vcpu_srcu_read_lock(vcpu);

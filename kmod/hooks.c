@@ -432,6 +432,8 @@ static int vmiop_enter_svm_guest_mode(struct kvm_vcpu *vcpu, u64 vmcb12_gpa,
 
 	vmiop_nested_entering(vcpu);
 	ret = orig_enter_svm_guest_mode(vcpu, vmcb12_gpa, vmcb12, from_vmrun);
+	if (ret)	/* still in L1 */
+		vmiop_nested_left(vcpu);
 	vmiop_hook_exit();
 	return ret;
 }
@@ -446,6 +448,16 @@ static int vmiop_nested_svm_vmexit(struct kvm_vcpu *vcpu)
 	vmiop_nested_left(vcpu);
 	vmiop_hook_exit();
 	return ret;
+}
+
+static void (*orig_svm_leave_nested)(struct kvm_vcpu *vcpu);
+
+/* SVM: out of L2 without a nested exit (reset, EFER.SVME cleared, SET_NESTED_STATE). */
+static void vmiop_svm_leave_nested(struct kvm_vcpu *vcpu)
+{
+	orig_svm_leave_nested(vcpu);
+	vmiop_nested_left(vcpu);
+	vmiop_hook_exit();
 }
 
 static void (*orig_nested_vmx_vmexit)(struct kvm_vcpu *vcpu, u32 vm_exit_reason,
@@ -538,6 +550,8 @@ static struct vmiop_hook vmiop_hooks[] = {
 		    &orig_enter_svm_guest_mode),
 	HOOK_VENDOR(VMIOP_VENDOR_AMD, "kvm_amd:nested_svm_vmexit", vmiop_nested_svm_vmexit,
 		    &orig_nested_svm_vmexit),
+	HOOK_VENDOR(VMIOP_VENDOR_AMD, "kvm_amd:svm_leave_nested", vmiop_svm_leave_nested,
+		    &orig_svm_leave_nested),
 	HOOK_VENDOR(VMIOP_VENDOR_INTEL, "kvm_intel:nested_vmx_vmexit", vmiop_nested_vmx_vmexit,
 		    &orig_nested_vmx_vmexit),
 };

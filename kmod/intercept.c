@@ -39,6 +39,9 @@ static bool vmiop_intercepts_applied(struct vmiop_session *sess, struct kvm_vcpu
 	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
 	int i;
 
+	if (READ_ONCE(vv->applied.given_up))
+		return false;
+
 	for (i = 0; i < VMIOP_NR_PASSTHROUGH_MSRS; i++)
 		if (READ_ONCE(vv->applied.msr[i]))
 			return true;
@@ -192,8 +195,19 @@ void vmiop_intercepts_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 	 * it here.  Pairs with the smp_mb() in vmiop_intercepts_restore().
 	 */
 	smp_mb();
-	if (READ_ONCE(sess->detached))
-		vmiop_intercepts_apply(sess, vcpu);
+	if (!READ_ONCE(sess->detached))
+		return;
+	vmiop_intercepts_apply(sess, vcpu);
+	/*
+	 * In L1 and still not all given back: a vendor op did not find KVM's
+	 * controls where it expects them.  Nothing more will; say so once
+	 * rather than keep the session for ever.
+	 */
+	if (vmiop_intercepts_applied(sess, vcpu) && !vmiop_in_l2(vcpu)) {
+		pr_warn("detach: vCPU %d keeps some of vmiop's intercepts (KVM's controls not found)\n",
+			vcpu->vcpu_idx);
+		WRITE_ONCE(vmiop_vcpu_own(sess, vcpu)->applied.given_up, true);
+	}
 }
 
 /*
@@ -268,40 +282,48 @@ bool vmiop_intercepts_left(struct vmiop_session *sess)
 }
 
 /*
- * Detach: every vCPU gets KVM's own intercepts back.  Running vCPUs do it
- * at their next park point (kicked); a vCPU outside KVM_RUN has it done
- * here, under its mutex.  One in a nested guest cannot (its intercepts are
- * on L1's VMCS/VMCB, which is not the one loaded): it gives them back when
- * it is in L1 again, the session lingering until then (session.c).
- * Uninterruptible but bounded: this runs when the introspector dies, with
- * SIGKILL pending.  True if every vCPU has KVM's own intercepts again.
+ * One round of giving back: a vCPU outside KVM_RUN does it here, under its
+ * mutex, one running is kicked to its park point.  Returns how many vCPUs
+ * in L1 were kicked; one in a nested guest cannot give back (its
+ * intercepts are on L1's VMCS/VMCB, not the one loaded) until it is in L1
+ * again, and is not waited for.
+ */
+int vmiop_intercepts_restore_round(struct vmiop_session *sess)
+{
+	struct kvm_vcpu *vcpu;
+	unsigned long i;
+	int kicked = 0;
+
+	kvm_for_each_vcpu(i, vcpu, sess->kvm) {
+		if (!vmiop_intercepts_applied(sess, vcpu))
+			continue;
+		if (mutex_trylock(&vcpu->mutex)) {
+			vmiop_vcpu_call_locked(sess, vcpu, vmiop_intercepts_sync_fn, sess);
+			mutex_unlock(&vcpu->mutex);
+			continue;
+		}
+		kvm_make_request(KVM_REQ_EVENT, vcpu);
+		kvm_vcpu_kick(vcpu);
+		/* A look at hflags from here: L2 now is all it says. */
+		if (!vmiop_in_l2(vcpu))
+			kicked++;
+	}
+	return kicked;
+}
+
+/*
+ * Detach: every vCPU gets KVM's own intercepts back, but those in a nested
+ * guest, for which the session lingers (session.c).  Uninterruptible but
+ * bounded: this runs when the introspector dies, with SIGKILL pending.
+ * True if every vCPU has KVM's own intercepts again.
  */
 bool vmiop_intercepts_restore(struct vmiop_session *sess)
 {
 	unsigned long deadline = jiffies + 10 * HZ;
-	struct kvm_vcpu *vcpu;
-	unsigned long i;
-	bool left;
 
 	/* ->detached is set: pairs with the smp_mb() in vmiop_intercepts_sync(). */
 	smp_mb();
-	do {
-		left = false;
-		kvm_for_each_vcpu(i, vcpu, sess->kvm) {
-			/* A look at hflags from here: L2 now is all it says. */
-			if (!vmiop_intercepts_applied(sess, vcpu) || vmiop_in_l2(vcpu))
-				continue;
-			if (mutex_trylock(&vcpu->mutex)) {
-				vmiop_vcpu_call_locked(sess, vcpu, vmiop_intercepts_sync_fn, sess);
-				mutex_unlock(&vcpu->mutex);
-				continue;
-			}
-			kvm_make_request(KVM_REQ_EVENT, vcpu);
-			kvm_vcpu_kick(vcpu);
-			left = true;
-		}
-		if (left)
-			schedule_timeout_uninterruptible(1);
-	} while (left && time_before(jiffies, deadline));
+	while (vmiop_intercepts_restore_round(sess) && time_before(jiffies, deadline))
+		schedule_timeout_uninterruptible(1);
 	return !vmiop_intercepts_left(sess);
 }

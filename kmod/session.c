@@ -266,6 +266,8 @@ static void vmiop_session_finish(struct vmiop_session *sess)
 
 	vmiop_mmu_notifier_unregister(sess);
 	kthread_destroy_worker(sess->worker);
+	/* (hooks may still hold the session: vmiop_vcpu_own() looks) */
+	WRITE_ONCE(sess->worker, NULL);
 	vmiop_session_put(sess);
 }
 
@@ -287,17 +289,20 @@ void vmiop_sessions_exit(void)
  * A detached session whose intercepts some vCPU still has (it ran a
  * nested guest, whose VMCS/VMCB is not the one they are on) stays in the
  * table, so that the hooks still complete the exits they cause, until each
- * vCPU has given them back at a park point in L1, which a kick every
- * 100 ms brings it to once it is back there; or until the VM's process is
- * gone.  It holds the module: rmmod waits for it.
+ * vCPU has given them back in L1: at a park point, which a kick every
+ * 100 ms brings it to once it is back there, or here if it is outside
+ * KVM_RUN by then.  Or until nothing can run the VM again: its process
+ * gone, or every file of it closed (the session's reference is the last).
+ * It holds the module: rmmod waits for it.
  */
 static void vmiop_linger_work(struct work_struct *work)
 {
 	struct vmiop_session *sess = container_of(to_delayed_work(work), struct vmiop_session,
 						  linger_work);
 
-	if (vmiop_intercepts_left(sess) && atomic_read(&sess->mm->mm_users)) {
-		vmiop_intercepts_kick(sess);
+	if (vmiop_intercepts_left(sess) && atomic_read(&sess->mm->mm_users) &&
+	    refcount_read(&sess->kvm->users_count) > 1) {
+		vmiop_intercepts_restore_round(sess);
 		queue_delayed_work(vmiop_linger_wq, &sess->linger_work, msecs_to_jiffies(100));
 		return;
 	}
@@ -315,6 +320,11 @@ void vmiop_session_detach(struct vmiop_session *sess)
 	/* Still findable: vCPUs undo vmiop's intercepts at their park points. */
 	vmiop_release_vcpus(sess);
 	vmiop_events_detach(sess);
+	/*
+	 * Its mappings are gone with the file (each held it), and so may be
+	 * the device inode whose mapping the notifier would unmap from.
+	 */
+	vmiop_mmu_notifier_unregister(sess);
 	if (vmiop_intercepts_restore(sess)) {
 		vmiop_session_finish(sess);
 		return;

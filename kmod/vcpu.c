@@ -180,9 +180,10 @@ void vmiop_park_point(struct kvm_vcpu *vcpu, bool srcu_held)
 	/*
 	 * Only where the guest is entered next: a VMM reading the vCPU
 	 * (KVM_GET_MP_STATE) writes back the events it read before, which
-	 * would drop this exception.
+	 * would drop this exception.  And only into L1, whose it is (a reply
+	 * to the step of a VMRUN comes while L2 is about to run).
 	 */
-	if (vv->exit.inject_pending && vcpu->wants_to_run) {
+	if (vv->exit.inject_pending && vcpu->wants_to_run && !vmiop_in_l2(vcpu)) {
 		vv->exit.inject_pending = false;
 		vmiop_inject(vcpu, &vv->exit.inject);
 	}

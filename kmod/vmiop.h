@@ -241,6 +241,8 @@ struct vmiop_vcpu {
 		/* exits for the MSRs KVM passes through: VMIOP_MSR_* per entry */
 		u8 msr[VMIOP_NR_PASSTHROUGH_MSRS];
 		bool mtf;		/* the monitor trap flag */
+		/* detached, in L1, and still some left: not for want of trying */
+		bool given_up;
 	} applied;
 
 	/* Single-stepping (debug.c): owner. */
@@ -302,7 +304,8 @@ static inline struct vmiop_vcpu *vmiop_vcpu_own(struct vmiop_session *sess,
 						struct kvm_vcpu *vcpu)
 {
 	lockdep_assert(lockdep_is_held(&vcpu->mutex) ||
-		       (current == sess->worker->task && mutex_is_locked(&vcpu->mutex)));
+		       (sess->worker && current == sess->worker->task &&
+			mutex_is_locked(&vcpu->mutex)));
 	return &sess->vcpus[vcpu->vcpu_idx];
 }
 
@@ -391,6 +394,7 @@ void vmiop_nested_left(struct kvm_vcpu *vcpu);
 void vmiop_intercepts_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
 void vmiop_intercepts_kick(struct vmiop_session *sess);
 bool vmiop_intercepts_restore(struct vmiop_session *sess);
+int vmiop_intercepts_restore_round(struct vmiop_session *sess);
 bool vmiop_intercepts_left(struct vmiop_session *sess);
 void vmiop_intercepts_recheck(struct kvm_vcpu *vcpu);
 void vmiop_msr_passed_through(struct kvm_vcpu *vcpu, u32 msr);

@@ -114,6 +114,7 @@ static void l2_hypercall(void)
 
 /* Set by the host: L2 runs this many rounds and ends by itself. */
 static uint64_t l2_rounds;
+static volatile uint64_t l2_int3s;	/* INT3s L2 ran */
 
 static void l2_main(void)
 {
@@ -122,6 +123,7 @@ static void l2_main(void)
 	GUEST_SYNC(L2_RUNNING);
 	for (i = 0; l2_rounds ? i < l2_rounds : !l2_release; i++) {
 		guest_touch_intercepts();
+		l2_int3s++;
 		__asm__ __volatile__("int3");
 		guest_pause();
 	}
@@ -564,7 +566,8 @@ static void detach_in_l2(enum detach_how how)
 	*TVM_GUEST_VAR(tvm, l2_release) = 1;
 	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
 	EXPECT_EQ(*TVM_GUEST_VAR(tvm, l1_bad_exit), 0);
-	EXPECT_EQ(*TVM_GUEST_VAR(tvm, l1_breakpoints), 1);
+	/* each INT3, L2's and L1's last one, reached the guest's handler once */
+	EXPECT_EQ(*TVM_GUEST_VAR(tvm, l1_breakpoints), *TVM_GUEST_VAR(tvm, l2_int3s) + 1);
 	/* Back in L1, the vCPU gave the intercepts back: the session is gone. */
 	VT_WAIT_UNTIL(vmiop_refcnt() == refcnt);
 	tvm_destroy(tvm);
@@ -580,11 +583,17 @@ TEST(introspector_killed_while_in_l2_then_l1_and_l2_finish)
 	detach_in_l2(BY_KILLED_INTROSPECTOR);
 }
 
+enum vmm_end {
+	VMM_KILLED_FIRST,	/* then the session is closed */
+	VMM_KILLED_AFTER,	/* the session closed first */
+	VMM_CLOSES_THE_VM,	/* the session closed first; the VMM lives on */
+};
+
 /*
- * The VMM dies while its vCPU runs L2, before (@close_first false) or
- * after the session is closed: the session's last trace goes with it.
+ * The VMM dies, or closes the VM and lives on, while its vCPU runs L2:
+ * the session's last trace goes with the VM, whatever the order.
  */
-static void vmm_exit_in_l2(bool close_first)
+static void vmm_exit_in_l2(enum vmm_end how)
 {
 	long refcnt = vmiop_refcnt();
 	int to_vmm[2], from_vmm[2], status, nested;
@@ -617,6 +626,12 @@ static void vmm_exit_in_l2(bool close_first)
 		if (tvm_vcpu_thread_wait_syncs(vcpu, 1) != TVM_THREAD_RUNNING ||
 		    write(from_vmm[1], "2", 1) != 1)
 			_exit(1);
+		/* told to: every file of the VM closed, the vCPU stopped in L2 */
+		if (read(to_vmm[0], &c, 1) == 1) {
+			tvm_destroy(tvm);
+			if (write(from_vmm[1], "d", 1) != 1)
+				_exit(1);
+		}
 		for (;;)
 			pause();
 	}
@@ -632,11 +647,18 @@ static void vmm_exit_in_l2(bool close_first)
 	ASSERT_EQ(read(from_vmm[0], &c, 1), 1);
 	ASSERT_EQ(c, '2');
 	/* Its vCPU runs L2 now (it said so, and L2 runs until released). */
-	if (close_first)
+	if (how != VMM_KILLED_FIRST)
 		vmiop_close(v);
+	if (how == VMM_CLOSES_THE_VM) {
+		ASSERT_EQ(write(to_vmm[1], "q", 1), 1);
+		ASSERT_EQ(read(from_vmm[0], &c, 1), 1);
+		ASSERT_EQ(c, 'd');
+		/* the VMM lives on: nothing of the session may */
+		VT_WAIT_UNTIL(vmiop_refcnt() == refcnt);
+	}
 	ASSERT_EQ(kill(vmm, SIGKILL), 0);
 	ASSERT_EQ(waitpid(vmm, &status, 0), vmm);
-	if (!close_first)
+	if (how == VMM_KILLED_FIRST)
 		vmiop_close(v);
 	VT_WAIT_UNTIL(vmiop_refcnt() == refcnt);
 	close(to_vmm[1]);
@@ -645,12 +667,17 @@ static void vmm_exit_in_l2(bool close_first)
 
 TEST(vmm_killed_while_in_l2_then_session_closed)
 {
-	vmm_exit_in_l2(false);
+	vmm_exit_in_l2(VMM_KILLED_FIRST);
 }
 
 TEST(session_closed_while_in_l2_then_vmm_killed)
 {
-	vmm_exit_in_l2(true);
+	vmm_exit_in_l2(VMM_KILLED_AFTER);
+}
+
+TEST(session_closed_while_in_l2_then_the_vm_closed)
+{
+	vmm_exit_in_l2(VMM_CLOSES_THE_VM);
 }
 
 /*
@@ -698,6 +725,7 @@ TEST(no_event_comes_from_l2_for_any_class)
 	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
 	EXPECT_EQ(*TVM_GUEST_VAR(tvm, l1_bad_exit), 0);
 	/* L2's INT3s reached L2, L1's its handler: each once */
+	EXPECT_EQ(*TVM_GUEST_VAR(tvm, l2_int3s), rounds);
 	EXPECT_EQ(*TVM_GUEST_VAR(tvm, l1_breakpoints), rounds + 1);
 	/* L1's own, after L2: descriptor tables at least */
 	EXPECT_GE(l1_events, 5);
