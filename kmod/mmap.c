@@ -113,6 +113,35 @@ static bool vmiop_mn_retry(struct vmiop_session *sess, unsigned long seq)
 	return retry;
 }
 
+/*
+ * The introspector's fault holds its own mmap_lock; taking the VMM's too
+ * would nest two of one class, which deadlocks against a VMM that, in
+ * turn, faults on a mapping of the introspector's guest (each holds its
+ * own and waits for the other's behind a queued writer).  So only a
+ * trylock nests; on contention the fault lets go of its own lock and is
+ * retried once the VMM's is free (*@wait: the caller waits for it without
+ * holding anything).  0: sess->mm's mmap_lock is held.
+ */
+static vm_fault_t vmiop_lock_vmm_mm(struct vmiop_session *sess, struct vm_fault *vmf,
+				    bool *wait)
+{
+	if (mmap_read_trylock(sess->mm))
+		return 0;
+	/*
+	 * A user access may always retry; GUP refuses PFN maps before it
+	 * faults.  What is left nests, told to lockdep.
+	 */
+	if (!(vmf->flags & FAULT_FLAG_ALLOW_RETRY)) {
+		down_read_nested(&sess->mm->mmap_lock, SINGLE_DEPTH_NESTING);
+		return 0;
+	}
+	if (vmf->flags & FAULT_FLAG_RETRY_NOWAIT)
+		return VM_FAULT_RETRY;
+	mmap_read_unlock(vmf->vma->vm_mm);
+	*wait = true;
+	return VM_FAULT_RETRY;
+}
+
 static vm_fault_t vmiop_vm_fault(struct vm_fault *vmf)
 {
 	struct vm_area_struct *vma = vmf->vma;
@@ -124,6 +153,7 @@ static vm_fault_t vmiop_vm_fault(struct vm_fault *vmf)
 	gfn_t gfn = gpa >> PAGE_SHIFT;
 	struct kvm_memory_slot *slot;
 	unsigned long seq, hva;
+	bool wait_vmm = false;
 	struct page *page;
 	vm_fault_t ret;
 	pgprot_t prot;
@@ -153,8 +183,11 @@ again:
 	 */
 	prot = write ? vm_get_page_prot(vma->vm_flags) : vma->vm_page_prot;
 	hva = __gfn_to_hva_memslot(slot, gfn);
-	if (!own_mm)
-		mmap_read_lock(sess->mm);
+	if (!own_mm) {
+		ret = vmiop_lock_vmm_mm(sess, vmf, &wait_vmm);
+		if (ret)
+			goto out;	/* vma is not ours to touch any more */
+	}
 	got = get_user_pages_remote(sess->mm, hva, 1, write ? FOLL_WRITE : 0,
 				    &page, NULL, NULL);
 	if (!own_mm)
@@ -190,6 +223,9 @@ again:
 	put_page(page);
 out:
 	srcu_read_unlock(&sess->kvm->srcu, idx);
+	/* Until the VMM's lock is free: the retry is no spin. */
+	if (wait_vmm && !mmap_read_lock_killable(sess->mm))
+		mmap_read_unlock(sess->mm);
 	mmput(sess->mm);
 	return ret;
 }

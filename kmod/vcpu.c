@@ -187,7 +187,12 @@ void vmiop_park_point(struct kvm_vcpu *vcpu, bool srcu_held)
 		vv->exit.inject_pending = false;
 		vmiop_inject(vcpu, &vv->exit.inject);
 	}
+	/* Arming a step reads the instruction: guest memory, under kvm->srcu. */
+	if (!srcu_held)
+		kvm_vcpu_srcu_read_lock(vcpu);
 	vmiop_intercepts_sync(sess, vcpu);
+	if (!srcu_held)
+		kvm_vcpu_srcu_read_unlock(vcpu);
 	if (!READ_ONCE(sess->paused) || !vcpu->wants_to_run)
 		goto out;
 
