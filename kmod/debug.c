@@ -205,6 +205,17 @@ static void vmiop_set_guest_debug(struct vmiop_vcpu *vv, struct kvm_vcpu *vcpu, 
 }
 
 /*
+ * vmiop's single-stepping off (SVM, for L2: vmiop_nested_entering()); the
+ * VMM's own stepping, a gdbstub's, stays as KVM has it.
+ */
+static void vmiop_step_off_for_l2(struct vmiop_vcpu *vv, struct kvm_vcpu *vcpu)
+{
+	if (vv->applied.debug && vcpu->guest_debug & KVM_GUESTDBG_SINGLESTEP &&
+	    !(vv->applied.vmm_debug & KVM_GUESTDBG_SINGLESTEP))
+		vmiop_set_guest_debug(vv, vcpu, vcpu->guest_debug & ~KVM_GUESTDBG_SINGLESTEP);
+}
+
+/*
  * On the vCPU's thread, state loaded: make guest_debug the VMM's flags plus
  * what vmiop wants (nothing once detached).
  */
@@ -219,8 +230,16 @@ void vmiop_debug_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 	 * taken back (an INT3 of L1's as the VMM's KVM_EXIT_DEBUG).  The
 	 * nested exit brings the vCPU to a park point (vmiop_nested_left()).
 	 */
-	if (vmiop_in_l2(vcpu))
+	if (vmiop_in_l2(vcpu)) {
+		/*
+		 * SVM's update_exception_bitmap() is nested-aware: one that
+		 * entered L2 without enter_svm_guest_mode() (KVM_SET_NESTED_STATE)
+		 * loses vmiop's stepping here as others do on the way in.
+		 */
+		if (!vmiop_vendor->mtf_exiting)
+			vmiop_step_off_for_l2(vv, vcpu);
 		return;
+	}
 	want = vmiop_debug_wanted(sess, vcpu);
 	if (!vv->applied.debug) {
 		if (!want)
@@ -589,15 +608,10 @@ void vmiop_step_rewound(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 void vmiop_nested_entering(struct kvm_vcpu *vcpu)
 {
 	struct vmiop_session *sess = vmiop_session_find(vcpu->kvm);
-	struct vmiop_vcpu *vv;
 
 	if (!sess)
 		return;
-	vv = vmiop_vcpu_own(sess, vcpu);
-	/* (The VMM's own stepping, a gdbstub's, stays as KVM has it.) */
-	if (vv->applied.debug && vcpu->guest_debug & KVM_GUESTDBG_SINGLESTEP &&
-	    !(vv->applied.vmm_debug & KVM_GUESTDBG_SINGLESTEP))
-		vmiop_set_guest_debug(vv, vcpu, vcpu->guest_debug & ~KVM_GUESTDBG_SINGLESTEP);
+	vmiop_step_off_for_l2(vmiop_vcpu_own(sess, vcpu), vcpu);
 	vmiop_session_put(sess);
 }
 

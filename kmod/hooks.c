@@ -432,7 +432,8 @@ static int vmiop_enter_svm_guest_mode(struct kvm_vcpu *vcpu, u64 vmcb12_gpa,
 
 	vmiop_nested_entering(vcpu);
 	ret = orig_enter_svm_guest_mode(vcpu, vmcb12_gpa, vmcb12, from_vmrun);
-	if (ret)	/* still in L1 */
+	/* Failed: L1 gets a VMEXIT_INVALID (or a triple fault) through the exit hooks too. */
+	if (ret)
 		vmiop_nested_left(vcpu);
 	vmiop_hook_exit();
 	return ret;

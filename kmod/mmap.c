@@ -118,42 +118,29 @@ static bool vmiop_mn_retry(struct vmiop_session *sess, unsigned long seq)
  * would nest two of one class, which deadlocks against a VMM that, in
  * turn, faults on a mapping of the introspector's guest (each holds its
  * own and waits for the other's behind a queued writer).  So only a
- * trylock nests; on contention the fault lets go of its own lock and is
- * retried once the VMM's is free (*@wait: the caller waits for it without
- * holding anything).  0: sess->mm's mmap_lock is held.
+ * trylock nests; on contention the fault lets go of everything, waits for
+ * the VMM's lock holding nothing, and is retried (FAULT_FLAG_ALLOW_RETRY,
+ * which every user access has; GUP refuses PFN maps before it faults).
+ * What is left (fixup_user_fault() without retry) nests, told to lockdep.
  */
-static vm_fault_t vmiop_lock_vmm_mm(struct vmiop_session *sess, struct vm_fault *vmf,
-				    bool *wait)
-{
-	if (mmap_read_trylock(sess->mm))
-		return 0;
-	/*
-	 * A user access may always retry; GUP refuses PFN maps before it
-	 * faults.  What is left nests, told to lockdep.
-	 */
-	if (!(vmf->flags & FAULT_FLAG_ALLOW_RETRY)) {
-		down_read_nested(&sess->mm->mmap_lock, SINGLE_DEPTH_NESTING);
-		return 0;
-	}
-	if (vmf->flags & FAULT_FLAG_RETRY_NOWAIT)
-		return VM_FAULT_RETRY;
-	mmap_read_unlock(vmf->vma->vm_mm);
-	*wait = true;
-	return VM_FAULT_RETRY;
-}
-
 static vm_fault_t vmiop_vm_fault(struct vm_fault *vmf)
 {
 	struct vm_area_struct *vma = vmf->vma;
 	struct vmiop_session *sess = vma->vm_private_data;
+	/*
+	 * The session lives as long as our mmap_lock keeps the vma: what a
+	 * retry needs after dropping it is kept here (mm: grabbed by the
+	 * session, and its users by mmget below).
+	 */
+	struct mm_struct *mm = sess->mm;
+	struct kvm *kvm = sess->kvm;
 	u64 gpa = (u64)(vmf->pgoff - VMIOP_GUEST_PGOFF) << PAGE_SHIFT;
 	bool write = vmf->flags & FAULT_FLAG_WRITE;
 	/* The VMM mapping its own guest: the fault holds its mmap_lock already. */
-	bool own_mm = current->mm == sess->mm;
+	bool own_mm = vma->vm_mm == mm;
 	gfn_t gfn = gpa >> PAGE_SHIFT;
 	struct kvm_memory_slot *slot;
 	unsigned long seq, hva;
-	bool wait_vmm = false;
 	struct page *page;
 	vm_fault_t ret;
 	pgprot_t prot;
@@ -161,14 +148,14 @@ static vm_fault_t vmiop_vm_fault(struct vm_fault *vmf)
 	int idx;
 
 again:
-	if (!vmiop_session_alive(sess) || !mmget_not_zero(sess->mm))
+	if (!vmiop_session_alive(sess) || !mmget_not_zero(mm))
 		return VM_FAULT_SIGBUS;
 	spin_lock(&sess->mn_lock);
 	seq = sess->mn_seq;
 	spin_unlock(&sess->mn_lock);
 
-	idx = srcu_read_lock(&sess->kvm->srcu);
-	slot = gfn_to_memslot(sess->kvm, gfn);
+	idx = srcu_read_lock(&kvm->srcu);
+	slot = gfn_to_memslot(kvm, gfn);
 	if (!slot || slot->id >= KVM_USER_MEM_SLOTS || slot->flags & KVM_MEMSLOT_INVALID ||
 	    (write && slot->flags & KVM_MEM_READONLY)) {
 		ret = VM_FAULT_SIGBUS;
@@ -183,15 +170,24 @@ again:
 	 */
 	prot = write ? vm_get_page_prot(vma->vm_flags) : vma->vm_page_prot;
 	hva = __gfn_to_hva_memslot(slot, gfn);
-	if (!own_mm) {
-		ret = vmiop_lock_vmm_mm(sess, vmf, &wait_vmm);
-		if (ret)
-			goto out;	/* vma is not ours to touch any more */
+	if (!own_mm && !mmap_read_trylock(mm)) {
+		if (!(vmf->flags & FAULT_FLAG_ALLOW_RETRY)) {
+			down_read_nested(&mm->mmap_lock, SINGLE_DEPTH_NESTING);
+		} else {
+			srcu_read_unlock(&kvm->srcu, idx);
+			if (!(vmf->flags & FAULT_FLAG_RETRY_NOWAIT)) {
+				/* From here on neither vma nor sess may be touched. */
+				mmap_read_unlock(vma->vm_mm);
+				if (!mmap_read_lock_killable(mm))
+					mmap_read_unlock(mm);
+			}
+			mmput_async(mm);
+			return VM_FAULT_RETRY;
+		}
 	}
-	got = get_user_pages_remote(sess->mm, hva, 1, write ? FOLL_WRITE : 0,
-				    &page, NULL, NULL);
+	got = get_user_pages_remote(mm, hva, 1, write ? FOLL_WRITE : 0, &page, NULL, NULL);
 	if (!own_mm)
-		mmap_read_unlock(sess->mm);
+		mmap_read_unlock(mm);
 	if (got != 1) {
 		ret = VM_FAULT_SIGBUS;
 		goto out;
@@ -205,8 +201,8 @@ again:
 	if (ret == VM_FAULT_NOPAGE && vmiop_mn_retry(sess, seq)) {
 		zap_vma_ptes(vma, vmf->address & PAGE_MASK, PAGE_SIZE);
 		put_page(page);
-		srcu_read_unlock(&sess->kvm->srcu, idx);
-		mmput(sess->mm);
+		srcu_read_unlock(&kvm->srcu, idx);
+		mmput_async(mm);
 		cond_resched();
 		goto again;
 	}
@@ -218,15 +214,13 @@ again:
 	 */
 	if (ret == VM_FAULT_NOPAGE && write) {
 		set_page_dirty_lock(page);
-		vmiop_mark_dirty(sess->kvm, slot, gfn);
+		vmiop_mark_dirty(kvm, slot, gfn);
 	}
 	put_page(page);
 out:
-	srcu_read_unlock(&sess->kvm->srcu, idx);
-	/* Until the VMM's lock is free: the retry is no spin. */
-	if (wait_vmm && !mmap_read_lock_killable(sess->mm))
-		mmap_read_unlock(sess->mm);
-	mmput(sess->mm);
+	srcu_read_unlock(&kvm->srcu, idx);
+	/* Ours may be the last reference: no exit_mmap() under our mmap_lock. */
+	mmput_async(mm);
 	return ret;
 }
 

@@ -163,6 +163,7 @@ void vmiop_park_point(struct kvm_vcpu *vcpu, bool srcu_held)
 {
 	struct vmiop_session *sess;
 	struct vmiop_vcpu *vv;
+	int idx;
 
 	sess = vmiop_session_find(vcpu->kvm);
 	if (!sess)
@@ -187,12 +188,14 @@ void vmiop_park_point(struct kvm_vcpu *vcpu, bool srcu_held)
 		vv->exit.inject_pending = false;
 		vmiop_inject(vcpu, &vv->exit.inject);
 	}
-	/* Arming a step reads the instruction: guest memory, under kvm->srcu. */
-	if (!srcu_held)
-		kvm_vcpu_srcu_read_lock(vcpu);
+	/*
+	 * Arming a step reads the instruction: guest memory, under kvm->srcu.
+	 * A plain read lock, which nests: a halt from Xen's SCHEDOP_poll
+	 * comes here with the vCPU's own held.
+	 */
+	idx = srcu_read_lock(&vcpu->kvm->srcu);
 	vmiop_intercepts_sync(sess, vcpu);
-	if (!srcu_held)
-		kvm_vcpu_srcu_read_unlock(vcpu);
+	srcu_read_unlock(&vcpu->kvm->srcu, idx);
 	if (!READ_ONCE(sess->paused) || !vcpu->wants_to_run)
 		goto out;
 
