@@ -85,13 +85,18 @@ bool vmiop_event_run(u16 type, struct vmiop_exit *x)
 	if (c->is_event && !c->is_event(x))
 		goto out;
 	wanted = c->wanted ? c->wanted(x) : vmiop_event_wanted(x->sess, vcpu, type, c->key(x));
-	/* Not wanted, but back with an unanswered one: it still gets its reply. */
-	pending = vmiop_event_pending_type(x->sess, vcpu) == type;
+	/*
+	 * Not wanted, but back with an unanswered one: it still gets its
+	 * reply.  (A look under state_lock, only when it can matter.)
+	 */
+	pending = !wanted && vmiop_event_pending_type(x->sess, vcpu) == type;
 	if (wanted || pending) {
 		e = vmiop_event_get(x->sess, vcpu, type);
 		c->fill(x, e);
-		if (wanted && c->report && !c->report(x, e))
+		if (wanted && c->report && !c->report(x, e)) {
 			wanted = false;
+			pending = vmiop_event_pending_type(x->sess, vcpu) == type;
+		}
 		if ((wanted || pending) &&
 		    vmiop_event_deliver(x->sess, vcpu, e, wanted, &reply)) {
 			c->interrupted(x, e);
