@@ -2,60 +2,132 @@
 /*
  * Guest pages mapped into the introspector (the gist's map_pa).
  *
- * The mapping is VM_PFNMAP: its PTEs hold no page references, exactly like
- * KVM's own SPTEs, and stay coherent the way KVM's do: an MMU notifier on
- * the VMM's mm zaps them whenever the VMM's page behind a gpa changes
- * (swap, migration, THP, KSM, munmap), and the next access faults the
- * current page in.
+ * The mapping is VM_PFNMAP, coherent with the VMM's memory the way KVM's
+ * SPTEs are: when the VMM's page behind a gpa changes (swap, migration,
+ * THP, KSM, COW, munmap) its MMU notifier tells us, and the introspector's
+ * next access faults the current page in.  What differs from KVM is that
+ * our PTEs live in another process's page tables, which can only be zapped
+ * through the device file's mapping (unmap_mapping_range(): i_mmap_rwsem,
+ * then the introspector's own MMU notifiers), and neither may be taken
+ * inside a notifier callback (lockdep: a cycle with every unmap).  So the
+ * session holds a reference on each page it has mapped (sess->pages), the
+ * notifier only marks the entries it invalidates stale, and the zap runs
+ * outside it, on a work item or the next fault, before the reference goes:
+ * a stale PTE may outlive the VMM's change by that long, but never the
+ * page it points to.
  */
 #include <linux/mm.h>
 #include <linux/sched/mm.h>
 #include "vmiop.h"
 
 #define VMIOP_GUEST_PGOFF (VMIOP_MMAP_GUEST_OFFSET >> PAGE_SHIFT)
+#define VMIOP_PAGE_STALE XA_MARK_0
+
+/* Marks stale the mapped gfns in [first, last]. */
+static void vmiop_pages_mark_stale(struct vmiop_session *sess, gfn_t first, gfn_t last)
+{
+	XA_STATE(xas, &sess->pages, first);
+	struct page *page;
+
+	xas_lock(&xas);
+	xas_for_each(&xas, page, last)
+		xas_set_mark(&xas, VMIOP_PAGE_STALE);
+	xas_unlock(&xas);
+}
+
+/* Zaps introspector PTEs of the gfns [gfn, gfn + nr), then drops their pages. */
+static void vmiop_pages_zap_run(struct vmiop_session *sess, unsigned long gfn,
+				unsigned long nr)
+{
+	unmap_mapping_range(sess->mapping, VMIOP_MMAP_GUEST_OFFSET + ((u64)gfn << PAGE_SHIFT),
+			    (u64)nr << PAGE_SHIFT, 1);
+	for (; nr; gfn++, nr--)
+		put_page(xa_erase(&sess->pages, gfn));
+}
 
 /*
- * Zaps introspector mappings of the gpas backed by VMM addresses
- * [start, end).  The mapping belongs to the /dev/vmiop inode, so other
- * sessions' mappings of the same gpas go too; they simply fault again.
+ * Zaps every introspector PTE of a stale gfn, then lets its page go.  The
+ * mapping belongs to the /dev/vmiop inode, so other sessions' mappings of
+ * the same gpas go too; they simply fault again.
  */
-static void vmiop_zap_hva_range(struct vmiop_session *sess, unsigned long start,
-				unsigned long end)
+static void vmiop_pages_zap_stale(struct vmiop_session *sess)
 {
+	unsigned long gfn, run = 0, nr = 0;
+	struct page *page;
+
+	lockdep_assert_held(&sess->pages_lock);
+	if (sess->pages_closed || !xa_marked(&sess->pages, VMIOP_PAGE_STALE))
+		return;
+	/*
+	 * Contiguous runs in one unmap (a VMM's exit marks every page).  Only
+	 * the notifier marks meanwhile; entries change under pages_lock alone.
+	 */
+	xa_for_each_marked(&sess->pages, gfn, page, VMIOP_PAGE_STALE) {
+		if (nr && gfn != run + nr) {
+			vmiop_pages_zap_run(sess, run, nr);
+			nr = 0;
+		}
+		if (!nr)
+			run = gfn;
+		nr++;
+	}
+	if (nr)
+		vmiop_pages_zap_run(sess, run, nr);
+}
+
+static void vmiop_pages_zap_work(struct work_struct *work)
+{
+	struct vmiop_session *sess = container_of(work, struct vmiop_session, zap_work);
+
+	mutex_lock(&sess->pages_lock);
+	vmiop_pages_zap_stale(sess);
+	mutex_unlock(&sess->pages_lock);
+}
+
+/*
+ * Called in the VMM's invalidations, before its page changes: takes no lock
+ * that sleeps, so the OOM reaper's non-blocking ranges are served too (the
+ * pages it frees stay ours until the work has zapped them).
+ */
+static int vmiop_mn_invalidate_start(struct mmu_notifier *mn,
+				     const struct mmu_notifier_range *range)
+{
+	struct vmiop_session *sess = container_of(mn, struct vmiop_session, mn);
 	struct kvm_memory_slot *slot;
 	struct kvm_memslots *slots;
+	bool marked = false;
 	int bkt, idx;
+
+	spin_lock(&sess->mn_lock);
+	sess->mn_active++;
+	spin_unlock(&sess->mn_lock);
 
 	idx = srcu_read_lock(&sess->kvm->srcu);
 	slots = kvm_memslots(sess->kvm);
 	kvm_for_each_memslot(slot, bkt, slots) {
 		unsigned long s_start = slot->userspace_addr;
 		unsigned long s_end = s_start + (slot->npages << PAGE_SHIFT);
-		unsigned long lo = max(start, s_start), hi = min(end, s_end);
-		u64 gpa;
+		unsigned long lo = max(range->start, s_start), hi = min(range->end, s_end);
 
 		if (lo >= hi)
 			continue;
-		gpa = (slot->base_gfn << PAGE_SHIFT) + (lo - s_start);
-		unmap_mapping_range(sess->mapping, VMIOP_MMAP_GUEST_OFFSET + gpa,
-				    PAGE_ALIGN(hi - lo), 1);
+		/*
+		 * Guest memory only: our own zaps invalidate too when the VMM
+		 * maps its own guest, and must not make its faults retry.
+		 * Bumped before marking, for a fault that checks after both.
+		 */
+		if (!marked) {
+			spin_lock(&sess->mn_lock);
+			sess->mn_seq++;
+			spin_unlock(&sess->mn_lock);
+		}
+		vmiop_pages_mark_stale(sess, slot->base_gfn + ((lo - s_start) >> PAGE_SHIFT),
+				       slot->base_gfn + ((hi - 1 - s_start) >> PAGE_SHIFT));
+		marked = true;
 	}
 	srcu_read_unlock(&sess->kvm->srcu, idx);
-}
-
-static int vmiop_mn_invalidate_start(struct mmu_notifier *mn,
-				     const struct mmu_notifier_range *range)
-{
-	struct vmiop_session *sess = container_of(mn, struct vmiop_session, mn);
-
-	/* Zapping sleeps (i_mmap lock); the OOM reaper must skip this mm. */
-	if (!mmu_notifier_range_blockable(range))
-		return -EAGAIN;
-	spin_lock(&sess->mn_lock);
-	sess->mn_active++;
-	sess->mn_seq++;
-	spin_unlock(&sess->mn_lock);
-	vmiop_zap_hva_range(sess, range->start, range->end);
+	if (marked && xa_marked(&sess->pages, VMIOP_PAGE_STALE))
+		queue_work(system_wq, &sess->zap_work);
 	return 0;
 }
 
@@ -64,19 +136,25 @@ static void vmiop_mn_invalidate_end(struct mmu_notifier *mn,
 {
 	struct vmiop_session *sess = container_of(mn, struct vmiop_session, mn);
 
-	if (!mmu_notifier_range_blockable(range))
-		return;
 	spin_lock(&sess->mn_lock);
 	sess->mn_active--;
 	spin_unlock(&sess->mn_lock);
 }
 
+/*
+ * The VMM's memory goes away (its exit, or our unregister).  Outside any
+ * invalidation, so every mapping is zapped here and now: an access after
+ * the VMM's death faults at once.
+ */
 static void vmiop_mn_release(struct mmu_notifier *mn, struct mm_struct *mm)
 {
 	struct vmiop_session *sess = container_of(mn, struct vmiop_session, mn);
 
 	WRITE_ONCE(sess->mm_gone, true);
-	unmap_mapping_range(sess->mapping, VMIOP_MMAP_GUEST_OFFSET, 0, 1);
+	vmiop_pages_mark_stale(sess, 0, ULONG_MAX);
+	mutex_lock(&sess->pages_lock);
+	vmiop_pages_zap_stale(sess);
+	mutex_unlock(&sess->pages_lock);
 }
 
 static const struct mmu_notifier_ops vmiop_mn_ops = {
@@ -90,17 +168,34 @@ int vmiop_mmu_notifier_register(struct vmiop_session *sess)
 {
 	int ret;
 
+	INIT_WORK(&sess->zap_work, vmiop_pages_zap_work);
 	sess->mn.ops = &vmiop_mn_ops;
 	ret = mmu_notifier_register(&sess->mn, sess->mm);
 	sess->mn_registered = !ret;
 	return ret;
 }
 
+/*
+ * At the session file's release, so no mapping of it is left (each held
+ * the file) and its pages can go without a zap; and from then on the inode
+ * may go too, which nothing here touches again.
+ */
 void vmiop_mmu_notifier_unregister(struct vmiop_session *sess)
 {
+	unsigned long gfn;
+	struct page *page;
+
+	mutex_lock(&sess->pages_lock);
+	sess->pages_closed = true;
+	xa_for_each(&sess->pages, gfn, page) {
+		xa_erase(&sess->pages, gfn);
+		put_page(page);
+	}
+	mutex_unlock(&sess->pages_lock);
 	if (sess->mn_registered)
 		mmu_notifier_unregister(&sess->mn, sess->mm);
 	sess->mn_registered = false;
+	cancel_work_sync(&sess->zap_work);
 }
 
 static bool vmiop_mn_retry(struct vmiop_session *sess, unsigned long seq)
@@ -111,6 +206,52 @@ static bool vmiop_mn_retry(struct vmiop_session *sess, unsigned long seq)
 	retry = sess->mn_active || sess->mn_seq != seq;
 	spin_unlock(&sess->mn_lock);
 	return retry;
+}
+
+/*
+ * Maps @page at @gfn into @vmf's vma, the session's reference taken first.
+ * Under pages_lock, so that no zap runs between the entry's check and the
+ * PTE: a PTE exists only while an entry holds its page.  False: try again.
+ */
+static bool vmiop_pages_insert(struct vmiop_session *sess, struct vm_fault *vmf, gfn_t gfn,
+			       struct page *page, pgprot_t prot, unsigned long seq,
+			       vm_fault_t *ret)
+{
+	struct page *old;
+	bool done = true;
+
+	mutex_lock(&sess->pages_lock);
+	if (sess->pages_closed) {
+		*ret = VM_FAULT_SIGBUS;
+		goto out;
+	}
+	vmiop_pages_zap_stale(sess);
+	old = xa_cmpxchg(&sess->pages, gfn, NULL, page, GFP_KERNEL);
+	if (xa_is_err(old)) {
+		*ret = VM_FAULT_OOM;
+		goto out;
+	}
+	if (!old) {
+		get_page(page);
+	} else if (old != page) {
+		/* An invalidation, just begun, has changed the VMM's page since. */
+		done = false;
+		goto out;
+	}
+	*ret = vmf_insert_pfn_prot(vmf->vma, vmf->address, page_to_pfn(page), prot);
+	/*
+	 * An invalidation since we read @seq may have missed the entry, or
+	 * zapped before the PTE: undo, and let the entry go at the next zap.
+	 */
+	if (*ret == VM_FAULT_NOPAGE &&
+	    (vmiop_mn_retry(sess, seq) || !vmiop_session_alive(sess))) {
+		zap_vma_ptes(vmf->vma, vmf->address & PAGE_MASK, PAGE_SIZE);
+		xa_set_mark(&sess->pages, gfn, VMIOP_PAGE_STALE);
+		done = false;
+	}
+out:
+	mutex_unlock(&sess->pages_lock);
+	return done;
 }
 
 /*
@@ -193,13 +334,7 @@ again:
 		goto out;
 	}
 
-	ret = vmf_insert_pfn_prot(vma, vmf->address, page_to_pfn(page), prot);
-	/*
-	 * An invalidation since we read @seq may have zapped before the insert:
-	 * undo it while our page reference keeps the stale page alive.
-	 */
-	if (ret == VM_FAULT_NOPAGE && vmiop_mn_retry(sess, seq)) {
-		zap_vma_ptes(vma, vmf->address & PAGE_MASK, PAGE_SIZE);
+	if (!vmiop_pages_insert(sess, vmf, gfn, page, prot, seq, &ret)) {
 		put_page(page);
 		srcu_read_unlock(&kvm->srcu, idx);
 		mmput_async(mm);
@@ -246,9 +381,10 @@ void vmiop_mmap_flush_slot(struct vmiop_session *sess, struct kvm_memory_slot *s
 	spin_lock(&sess->mn_lock);
 	sess->mn_seq++;
 	spin_unlock(&sess->mn_lock);
-	unmap_mapping_range(sess->mapping,
-			    VMIOP_MMAP_GUEST_OFFSET + (slot->base_gfn << PAGE_SHIFT),
-			    slot->npages << PAGE_SHIFT, 1);
+	vmiop_pages_mark_stale(sess, slot->base_gfn, slot->base_gfn + slot->npages - 1);
+	mutex_lock(&sess->pages_lock);
+	vmiop_pages_zap_stale(sess);
+	mutex_unlock(&sess->pages_lock);
 }
 
 static void vmiop_vm_open(struct vm_area_struct *vma)

@@ -202,6 +202,8 @@ int vmiop_session_attach(struct file *file, const struct vmiop_attach *a)
 	mutex_init(&sess->lock);
 	spin_lock_init(&sess->state_lock);
 	spin_lock_init(&sess->mn_lock);
+	mutex_init(&sess->pages_lock);
+	xa_init(&sess->pages);
 	init_waitqueue_head(&sess->state_wq);
 	sess->mapping = file->f_mapping;
 	sess->read_only = !(file->f_mode & FMODE_WRITE);

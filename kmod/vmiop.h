@@ -293,6 +293,15 @@ struct vmiop_session {
 	unsigned long mn_seq;		/* bumped by every invalidation */
 	unsigned int mn_active;		/* invalidations in progress */
 	bool mm_gone;
+	/*
+	 * Each gfn mapped into the introspector, to the page it maps, with a
+	 * reference; marked stale by the notifier until zapped.  Entries
+	 * change, and zaps run, under pages_lock; marks are set under xa_lock.
+	 */
+	struct mutex pages_lock;
+	struct xarray pages;
+	bool pages_closed;		/* the file is released: maps nothing */
+	struct work_struct zap_work;
 };
 
 /*

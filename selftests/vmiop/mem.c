@@ -244,6 +244,71 @@ TEST(mapped_guest_pages_are_coherent)
 	tvm_destroy(tvm);
 }
 
+/*
+ * The VMM's page behind a mapped gpa changes without the guest's doing:
+ * the mapping follows (soon: the zap runs outside the VMM's invalidation),
+ * and a write through it lands in the VMM's new page.
+ */
+TEST(mapping_follows_the_vmm_dropping_its_page)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	struct vmiop *v = vt_attach(tvm);
+	uint64_t gpa = tvm_alloc_gpa(tvm, 4096, 4096);
+	volatile uint64_t *hva = tvm_gpa2hva(tvm, gpa), *map;
+
+	*hva = 0x5eed;
+	ASSERT_EQ(vmiop_map_pa(v, gpa, 4096, PROT_READ | PROT_WRITE, (void **)&map), 0);
+	ASSERT_EQ(*map, 0x5eed);
+	/* Private anonymous memory: the next touch is a fresh zero page. */
+	ASSERT_EQ(madvise((void *)hva, 4096, MADV_DONTNEED), 0);
+	VT_WAIT_UNTIL(*map == 0);
+	EXPECT_EQ(*hva, 0);
+	*map = 0x77;
+	EXPECT_EQ(*hva, 0x77);
+	ASSERT_EQ(vmiop_unmap_pa((void *)map, 4096), 0);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
+/*
+ * After a fork, the VMM's next write to guest memory copies the page
+ * (COW): the mapping must move to the VMM's copy, not stay on the page
+ * the child keeps.
+ */
+TEST(mapping_follows_a_copy_on_write_in_the_vmm)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	struct vmiop *v = vt_attach(tvm);
+	uint64_t gpa = tvm_alloc_gpa(tvm, 4096, 4096);
+	volatile uint64_t *hva = tvm_gpa2hva(tvm, gpa), *map;
+	int go[2], status;
+	pid_t child;
+	char c = 0;
+
+	ASSERT_EQ(pipe(go), 0);
+	*hva = 1;
+	ASSERT_EQ(vmiop_map_pa(v, gpa, 4096, PROT_READ | PROT_WRITE, (void **)&map), 0);
+	ASSERT_EQ(*map, 1);
+	child = fork();
+	ASSERT_GE(child, 0);
+	if (child == 0) {
+		close(go[1]);
+		_exit(read(go[0], &c, 1) == 0 && *hva == 1 ? 0 : 1);
+	}
+	close(go[0]);
+	*hva = 2;
+	VT_WAIT_UNTIL(*map == 2);
+	*map = 3;
+	EXPECT_EQ(*hva, 3);
+	/* The child's copy saw neither write. */
+	close(go[1]);
+	ASSERT_EQ(waitpid(child, &status, 0), child);
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ASSERT_EQ(vmiop_unmap_pa((void *)map, 4096), 0);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
 TEST(mapping_a_hole_faults_and_bad_mmaps_fail)
 {
 	struct tvm *tvm = tvm_create(1, 0);
