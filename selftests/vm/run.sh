@@ -346,14 +346,49 @@ run_qemu() {
 		-smp "$smp" -m "$mem" -nodefaults -display none -no-reboot
 		-kernel "$kernel" -initrd "$initrd" -append "$append"
 		-serial stdio -serial "file:$log/serial1.log"
-		-monitor "unix:$tmp/monitor.sock,server=on,wait=off")
+		-monitor "unix:$tmp/monitor.sock,server=on,wait=off"
+		-qmp "unix:$tmp/qmp.sock,server=on,wait=off")
 	# shellcheck disable=SC2206 # word-split on purpose
 	[ -n "${VMIOP_QEMU_ARGS:-}" ] && qemu+=($VMIOP_QEMU_ARGS)
 	printf '%q ' "${qemu[@]}" >"$log/qemu.cmd"
 	echo >>"$log/qemu.cmd"
 	timeout -k 10 "$timeout_s" "${qemu[@]}" </dev/null 2>"$emu_out" &
 	echo $! >"$tmp/emulator.pid"
+	hang_dump "$!" &
 	wait_emulator
+}
+
+# hmp CMD: one human-monitor command to the QEMU being run; its answer.
+hmp() {
+	LG_QMP_TIMEOUT=10 "$tmp/lg-qmp" "$tmp/qmp.sock" \
+		"{\"execute\":\"human-monitor-command\",\"arguments\":{\"command-line\":\"$1\"}}" |
+		sed 's/^{"return": "//; s/"}$//; s/\\r//g; s/\\n/\n/g'
+}
+
+# hang_dump PID: shortly before the host-side timeout kills QEMU, records
+# where L1 is: its registers twice (in L1 or stuck in a nested guest?),
+# and, through the keyboard, sysrq-w and sysrq-t on the console (every
+# task's stack: which one waits, and on what).  No effect on a run that
+# ends in time, nor on the verdict.
+hang_dump() {
+	local pid=$1 out=$log/hang-dump.txt i
+	[ "$timeout_s" -ge 120 ] || return 0
+	# Polled, so that it ends within a second of QEMU (it holds the
+	# console pipe: tee waits for it).
+	for ((i = 0; i < timeout_s - 45; i++)); do
+		sleep 1 </dev/null >/dev/null 2>&1
+		kill -0 "$pid" 2>/dev/null || return 0
+	done
+	echo "vm: no result after $((timeout_s - 45))s: L1's registers to $out, sysrq-w/t to the console"
+	{ echo "== info registers -a"; hmp "info registers -a"; } >"$out" 2>&1
+	# The stacks print at KERN_INFO: console loglevel 9 first.
+	hmp "sendkey alt-sysrq-9" >/dev/null 2>&1
+	sleep 1
+	hmp "sendkey alt-sysrq-w" >/dev/null 2>&1
+	sleep 5
+	hmp "sendkey alt-sysrq-t" >/dev/null 2>&1
+	sleep 20
+	{ echo "== 25 s later: info registers -a"; hmp "info registers -a"; } >>"$out" 2>&1
 }
 
 # wait_emulator: waits for the emulator in $tmp/emulator.pid, returns its status.
@@ -485,7 +520,8 @@ main() {
 
 	nonce=$(od -An -N8 -tx8 /dev/urandom | tr -d ' \n')
 	append="$(vendor_append) loglevel=5 mitigations=off panic=-1 panic_on_warn=1"
-	append+=" oops=panic softlockup_panic=1 rdinit=/init vmiop.nonce=$nonce"
+	# sysrq_always_enabled: the hang dump's sysrq keys (Debian allows only some)
+	append+=" oops=panic softlockup_panic=1 sysrq_always_enabled rdinit=/init vmiop.nonce=$nonce"
 	append+=" vmiop.demo=$demo${extra_append:+ $extra_append}"
 	# selftests/vmiop/fuzz.c: a seed to replay, a number of calls
 	append+="${VMIOP_FUZZ_SEED:+ vmiop.fuzz_seed=$VMIOP_FUZZ_SEED}"
@@ -496,6 +532,8 @@ main() {
 
 	case "$vendor" in
 	amd) emulator=QEMU; launch=run_qemu; emu_out=$log/qemu.stderr
+		gcc -O2 -Wall -Wextra -Werror -o "$tmp/lg-qmp" "$here/linux-guest/lg-qmp.c" ||
+			die "building lg-qmp (the hang dump's monitor client) failed"
 		echo "vm: kernel $KVER, smp $smp, timeout ${timeout_s}s, log $log, monitor $tmp/monitor.sock" ;;
 	intel) emulator=Bochs; launch=run_bochs; emu_out=$log/bochs.out
 		echo "vm: kernel $KVER ($kernel), Bochs, smp $smp, timeout ${timeout_s}s, log $log" ;;
