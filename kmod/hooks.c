@@ -50,13 +50,14 @@ static bool (*orig_vcpu_block)(struct kvm_vcpu *vcpu);
 
 /*
  * Halted and not-yet-started vCPUs sleep in kvm_vcpu_block() (kvm->srcu
- * dropped) and never reach kvm_apic_accept_events() while paused.
+ * dropped, but for Xen's SCHEDOP_poll) and never reach
+ * kvm_apic_accept_events() while paused.
  */
 static bool vmiop_vcpu_block(struct kvm_vcpu *vcpu)
 {
 	bool ret;
 
-	vmiop_park_point(vcpu, false);
+	vmiop_park_point(vcpu, vmiop_in_xen_poll(vcpu));
 	ret = orig_vcpu_block(vcpu);
 	vmiop_hook_exit();
 	return ret;

@@ -189,9 +189,8 @@ void vmiop_park_point(struct kvm_vcpu *vcpu, bool srcu_held)
 		vmiop_inject(vcpu, &vv->exit.inject);
 	}
 	/*
-	 * Arming a step reads the instruction: guest memory, under kvm->srcu.
-	 * A plain read lock, which nests: a halt from Xen's SCHEDOP_poll
-	 * comes here with the vCPU's own held.
+	 * Arming a step reads the instruction: guest memory, under kvm->srcu
+	 * (a plain read lock: it nests in the vCPU's own, if held).
 	 */
 	idx = srcu_read_lock(&vcpu->kvm->srcu);
 	vmiop_intercepts_sync(sess, vcpu);

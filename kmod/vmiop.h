@@ -50,6 +50,21 @@ static inline bool vmiop_in_l2(struct kvm_vcpu *vcpu)
 	return vcpu->arch.hflags & HF_GUEST_MASK;
 }
 
+/*
+ * In Xen's SCHEDOP_poll, which halts the vCPU from a hypercall exit with
+ * the vCPU's kvm->srcu still held (every other halt drops it first).  Set
+ * to the port polled, or -1 for several, and back to 0 after, by the vCPU
+ * thread alone (Xen has no event channel 0).
+ */
+static inline bool vmiop_in_xen_poll(struct kvm_vcpu *vcpu)
+{
+#ifdef CONFIG_KVM_XEN
+	return READ_ONCE(vcpu->arch.xen.poll_evtchn) != 0;
+#else
+	return false;
+#endif
+}
+
 /* Offsets into KVM's private vCPU structures, from its BTF (layout.c). */
 struct vmiop_layout {
 	u32 svm_vmcb;			/* struct vcpu_svm: struct vmcb *vmcb */
