@@ -22,17 +22,41 @@
 
 #define VMIOP_GUEST_PGOFF (VMIOP_MMAP_GUEST_OFFSET >> PAGE_SHIFT)
 #define VMIOP_PAGE_STALE XA_MARK_0
+/*
+ * Mapped writable at some point: a zap loses the special PTE's dirty bit,
+ * and writeback may have cleaned the page since the write fault dirtied it.
+ */
+#define VMIOP_PAGE_WRITTEN XA_MARK_1
 
 /* Marks stale the mapped gfns in [first, last]. */
 static void vmiop_pages_mark_stale(struct vmiop_session *sess, gfn_t first, gfn_t last)
 {
 	XA_STATE(xas, &sess->pages, first);
+	unsigned int n = 0;
 	struct page *page;
 
 	xas_lock(&xas);
-	xas_for_each(&xas, page, last)
+	xas_for_each(&xas, page, last) {
 		xas_set_mark(&xas, VMIOP_PAGE_STALE);
+		/* A whole guest mapped: let interrupts in now and then. */
+		if (++n % 1024 == 0) {
+			xas_pause(&xas);
+			xas_unlock(&xas);
+			xas_lock(&xas);
+		}
+	}
 	xas_unlock(&xas);
+}
+
+/* The session's reference on the page of @gfn goes, and the entry. */
+static void vmiop_pages_drop(struct vmiop_session *sess, unsigned long gfn)
+{
+	bool written = xa_get_mark(&sess->pages, gfn, VMIOP_PAGE_WRITTEN);
+	struct page *page = xa_erase(&sess->pages, gfn);
+
+	if (written)
+		set_page_dirty_lock(page);
+	put_page(page);
 }
 
 /* Zaps introspector PTEs of the gfns [gfn, gfn + nr), then drops their pages. */
@@ -42,7 +66,8 @@ static void vmiop_pages_zap_run(struct vmiop_session *sess, unsigned long gfn,
 	unmap_mapping_range(sess->mapping, VMIOP_MMAP_GUEST_OFFSET + ((u64)gfn << PAGE_SHIFT),
 			    (u64)nr << PAGE_SHIFT, 1);
 	for (; nr; gfn++, nr--)
-		put_page(xa_erase(&sess->pages, gfn));
+		vmiop_pages_drop(sess, gfn);
+	cond_resched();
 }
 
 /*
@@ -98,6 +123,11 @@ static int vmiop_mn_invalidate_start(struct mmu_notifier *mn,
 	bool marked = false;
 	int bkt, idx;
 
+	/*
+	 * Counts every invalidation, so that start and end agree whatever
+	 * the memslots do in between: a fault meeting an unrelated one just
+	 * tries again once it is over.
+	 */
 	spin_lock(&sess->mn_lock);
 	sess->mn_active++;
 	spin_unlock(&sess->mn_lock);
@@ -131,12 +161,42 @@ static int vmiop_mn_invalidate_start(struct mmu_notifier *mn,
 	return 0;
 }
 
+/* Whether VMM addresses [start, end) back guest memory. */
+static bool vmiop_mn_hits_guest(struct vmiop_session *sess, unsigned long start,
+				unsigned long end)
+{
+	struct kvm_memory_slot *slot;
+	struct kvm_memslots *slots;
+	bool hit = false;
+	int bkt, idx;
+
+	idx = srcu_read_lock(&sess->kvm->srcu);
+	slots = kvm_memslots(sess->kvm);
+	kvm_for_each_memslot(slot, bkt, slots) {
+		if (start < slot->userspace_addr + (slot->npages << PAGE_SHIFT) &&
+		    end > slot->userspace_addr) {
+			hit = true;
+			break;
+		}
+	}
+	srcu_read_unlock(&sess->kvm->srcu, idx);
+	return hit;
+}
+
+/*
+ * The sequence moves at the end too, as KVM's does: a fault that read it
+ * during the invalidation, and whose GUP still found the old page, must
+ * not see it unchanged once the invalidation is over.
+ */
 static void vmiop_mn_invalidate_end(struct mmu_notifier *mn,
 				    const struct mmu_notifier_range *range)
 {
 	struct vmiop_session *sess = container_of(mn, struct vmiop_session, mn);
+	bool hit = vmiop_mn_hits_guest(sess, range->start, range->end);
 
 	spin_lock(&sess->mn_lock);
+	if (hit)
+		sess->mn_seq++;
 	sess->mn_active--;
 	spin_unlock(&sess->mn_lock);
 }
@@ -188,8 +248,8 @@ void vmiop_mmu_notifier_unregister(struct vmiop_session *sess)
 	mutex_lock(&sess->pages_lock);
 	sess->pages_closed = true;
 	xa_for_each(&sess->pages, gfn, page) {
-		xa_erase(&sess->pages, gfn);
-		put_page(page);
+		vmiop_pages_drop(sess, gfn);
+		cond_resched();
 	}
 	mutex_unlock(&sess->pages_lock);
 	if (sess->mn_registered)
@@ -234,11 +294,18 @@ static bool vmiop_pages_insert(struct vmiop_session *sess, struct vm_fault *vmf,
 	if (!old) {
 		get_page(page);
 	} else if (old != page) {
-		/* An invalidation, just begun, has changed the VMM's page since. */
+		/*
+		 * The VMM's page changed since the entry was made (its
+		 * invalidation still under way, or another one's GUP raced it):
+		 * the entry goes at the next zap.
+		 */
+		xa_set_mark(&sess->pages, gfn, VMIOP_PAGE_STALE);
 		done = false;
 		goto out;
 	}
 	*ret = vmf_insert_pfn_prot(vmf->vma, vmf->address, page_to_pfn(page), prot);
+	if (*ret == VM_FAULT_NOPAGE && vmf->flags & FAULT_FLAG_WRITE)
+		xa_set_mark(&sess->pages, gfn, VMIOP_PAGE_WRITTEN);
 	/*
 	 * An invalidation since we read @seq may have missed the entry, or
 	 * zapped before the PTE: undo, and let the entry go at the next zap.
@@ -338,14 +405,17 @@ again:
 		put_page(page);
 		srcu_read_unlock(&kvm->srcu, idx);
 		mmput_async(mm);
+		/* Retried while invalidations go on: a kill still ends it. */
+		if (fatal_signal_pending(current))
+			return VM_FAULT_SIGBUS;
 		cond_resched();
 		goto again;
 	}
 	/*
 	 * The PTE is special: zapping it later loses its dirty bit, so the
-	 * page and KVM's dirty log learn of the write now.  Reclaim and
-	 * writeback clean the page through the VMM's mapping, which zaps ours
-	 * (MMU notifier), so the next write faults again.
+	 * page and KVM's dirty log learn of the write now, and the page is
+	 * dirtied again when the entry goes (VMIOP_PAGE_WRITTEN): writeback
+	 * may have cleaned it in between, while our PTE stayed writable.
 	 */
 	if (ret == VM_FAULT_NOPAGE && write) {
 		set_page_dirty_lock(page);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Guest-physical memory: batched reads and writes, and mapped guest pages. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <sys/ioctl.h>
 #include "vmiop_test.h"
@@ -265,6 +266,58 @@ TEST(mapping_follows_the_vmm_dropping_its_page)
 	EXPECT_EQ(*hva, 0);
 	*map = 0x77;
 	EXPECT_EQ(*hva, 0x77);
+	ASSERT_EQ(vmiop_unmap_pa((void *)map, 4096), 0);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
+struct churn {
+	volatile uint64_t *hva;
+	volatile int done;
+};
+
+#define CHURN_ROUNDS 2000
+
+/* The VMM drops and rewrites one guest page, round after round. */
+static void *churn_page(void *arg)
+{
+	struct churn *c = arg;
+	uint64_t i;
+
+	for (i = 1; i <= CHURN_ROUNDS; i++) {
+		if (madvise((void *)c->hva, 4096, MADV_DONTNEED))
+			break;
+		*c->hva = i;
+	}
+	c->done = 1;
+	return NULL;
+}
+
+/*
+ * Faults on the mapping race the VMM's changes of the page behind it:
+ * whatever page a fault met mid-change, once the changes stop the
+ * mapping shows the VMM's last page, and writes through it reach it.
+ */
+TEST(mapping_converges_while_the_vmm_churns_its_page)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	struct vmiop *v = vt_attach(tvm);
+	uint64_t gpa = tvm_alloc_gpa(tvm, 4096, 4096);
+	struct churn c = { .hva = tvm_gpa2hva(tvm, gpa) };
+	volatile uint64_t *map;
+	uint64_t reads = 0;
+	pthread_t t;
+
+	ASSERT_EQ(vmiop_map_pa(v, gpa, 4096, PROT_READ | PROT_WRITE, (void **)&map), 0);
+	ASSERT_EQ(pthread_create(&t, NULL, churn_page, &c), 0);
+	while (!c.done)
+		reads += *map <= CHURN_ROUNDS;
+	ASSERT_EQ(pthread_join(t, NULL), 0);
+	ASSERT_EQ(*c.hva, CHURN_ROUNDS);
+	VT_WAIT_UNTIL(*map == CHURN_ROUNDS);
+	*map = 0x77;
+	EXPECT_EQ(*c.hva, 0x77);
+	vmtest_diag("%llu reads through the mapping meanwhile", (unsigned long long)reads);
 	ASSERT_EQ(vmiop_unmap_pa((void *)map, 4096), 0);
 	vmiop_close(v);
 	tvm_destroy(tvm);
