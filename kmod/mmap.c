@@ -38,7 +38,7 @@ static void vmiop_pages_mark_stale(struct vmiop_session *sess, gfn_t first, gfn_
 	xas_lock(&xas);
 	xas_for_each(&xas, page, last) {
 		xas_set_mark(&xas, VMIOP_PAGE_STALE);
-		/* A whole guest mapped: let interrupts in now and then. */
+		/* A whole guest mapped: others waiting for the lock get it now and then. */
 		if (++n % 1024 == 0) {
 			xas_pause(&xas);
 			xas_unlock(&xas);
@@ -65,9 +65,10 @@ static void vmiop_pages_zap_run(struct vmiop_session *sess, unsigned long gfn,
 {
 	unmap_mapping_range(sess->mapping, VMIOP_MMAP_GUEST_OFFSET + ((u64)gfn << PAGE_SHIFT),
 			    (u64)nr << PAGE_SHIFT, 1);
-	for (; nr; gfn++, nr--)
+	for (; nr; gfn++, nr--) {
 		vmiop_pages_drop(sess, gfn);
-	cond_resched();
+		cond_resched();
+	}
 }
 
 /*
