@@ -132,19 +132,34 @@ static unsigned long last_heartbeat(void)
 }
 
 /*
- * Waits until @cond holds, looking every 50 ms.  The limit only turns a
- * hang into a failure; it is far above what the nested guest needs.
+ * The end of @dir's guest console, to the TAP log: what a timed-out wait
+ * leaves to go on (its last heartbeat says whether the guest still ran).
  */
-#define LG_WAIT_UNTIL(cond) do {						\
-	int __i;								\
-	for (__i = 0; !(cond); __i++) {						\
-		if (__i > 300 * 20) {						\
-			vmtest_diag("timed out waiting for %s", #cond);		\
-			vmtest_fail_now();					\
-		}								\
-		vt_msleep(50);							\
-	}									\
-} while (0)
+static void show_console_tail(const char *dir)
+{
+	static char buf[1 << 20];
+	size_t n = console_of(dir, buf, sizeof(buf));
+	const char *tail = buf + (n > 1500 ? n - 1500 : 0);
+
+	vmtest_diag("%s/console.log, last %zu bytes, last heartbeat %lu:\n%s", dir,
+		    strlen(tail), last_heartbeat_of(dir), tail);
+}
+
+static uint64_t lg_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * Waits until @cond holds, looking every 50 ms.  The limit (300 s of the
+ * clock, not a count of looks: reading the console is slow under TCG)
+ * only turns a hang into a failure; it is far above what the nested
+ * guest needs.
+ */
+#define LG_WAIT_UNTIL(cond) do {							uint64_t __end = lg_now_ms() + 300 * 1000;					while (!(cond)) {									if (lg_now_ms() > __end) {								vmtest_diag("timed out waiting for %s", #cond);					show_console_tail(LG_DIR);							vmtest_fail_now();							}										vt_msleep(50);								}									} while (0)
 
 /* The guest runs: two more heartbeats come. */
 #define EXPECT_GUEST_RUNS_ON(dir) do {						\
