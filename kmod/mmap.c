@@ -365,8 +365,13 @@ again:
 
 	idx = srcu_read_lock(&kvm->srcu);
 	slot = gfn_to_memslot(kvm, gfn);
+	/*
+	 * A write it cannot record is refused, as vmiop_write_pa() refuses
+	 * it: the dirty ring takes entries from a running vCPU only.
+	 */
 	if (!slot || slot->id >= KVM_USER_MEM_SLOTS || slot->flags & KVM_MEMSLOT_INVALID ||
-	    (write && slot->flags & KVM_MEM_READONLY)) {
+	    (write && slot->flags & KVM_MEM_READONLY) ||
+	    (write && kvm->dirty_ring_size && kvm_slot_dirty_track_enabled(slot))) {
 		ret = VM_FAULT_SIGBUS;
 		goto out;
 	}

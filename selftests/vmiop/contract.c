@@ -175,6 +175,9 @@ TEST(write_is_refused_where_the_dirty_ring_would_miss_it)
 	};
 	uint64_t word = 0x0123456789abcdefULL, got = 0;
 	struct vmiop *v;
+	int status;
+	pid_t child;
+	void *map;
 
 	ASSERT_GE(kvm, 0);
 	ASSERT_TRUE(mem != MAP_FAILED);
@@ -195,6 +198,19 @@ TEST(write_is_refused_where_the_dirty_ring_would_miss_it)
 	ASSERT_EQ(ioctl(vm, KVM_SET_USER_MEMORY_REGION, &r), 0);
 	ASSERT_ERRNO(vmiop_write_pa(v, 0x2000, &word, sizeof(word)), EOPNOTSUPP);
 	EXPECT_EQ(*(uint64_t *)((uint8_t *)mem + 0x2000), 0);
+	/* Nor through a mapping: a read maps, a write faults (in a child). */
+	ASSERT_EQ(vmiop_map_pa(v, 0x2000, PAGE, PROT_READ | PROT_WRITE, &map), 0);
+	EXPECT_EQ(*(volatile uint64_t *)map, 0);
+	child = fork();
+	ASSERT_GE(child, 0);
+	if (child == 0) {
+		*(volatile uint64_t *)map = word;
+		_exit(0);
+	}
+	ASSERT_EQ(waitpid(child, &status, 0), child);
+	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS);
+	EXPECT_EQ(*(uint64_t *)((uint8_t *)mem + 0x2000), 0);
+	ASSERT_EQ(vmiop_unmap_pa(map, PAGE), 0);
 	vmiop_close(v);
 	close(vm);
 	close(kvm);
