@@ -465,12 +465,20 @@ static void vmiop_svm_leave_nested(struct kvm_vcpu *vcpu)
 static void (*orig_nested_vmx_vmexit)(struct kvm_vcpu *vcpu, u32 vm_exit_reason,
 				     u32 exit_intr_info, unsigned long exit_qualification);
 
-/* VMX: back from L2 to L1. */
+/*
+ * VMX: back from L2 to L1.  For L1 its VMLAUNCH/VMRESUME completes here,
+ * at its host RIP, without a monitor trap exit of L1's: a step is due
+ * (SVM's trap flag raises its #DB there by itself).  Not for KVM's forced
+ * exits (reason -1: reset, SMM entry, SET_NESTED_STATE), no instruction
+ * of L1's.
+ */
 static void vmiop_nested_vmx_vmexit(struct kvm_vcpu *vcpu, u32 vm_exit_reason,
 				    u32 exit_intr_info, unsigned long exit_qualification)
 {
 	orig_nested_vmx_vmexit(vcpu, vm_exit_reason, exit_intr_info, exit_qualification);
 	vmiop_nested_left(vcpu);
+	if (vm_exit_reason != (u32)-1)
+		vmiop_insn_completed(vcpu);
 	vmiop_hook_exit();
 }
 

@@ -777,45 +777,94 @@ static void guest_l1_stepped(uint64_t arg)
 	GUEST_DONE();
 }
 
+/* The same on VMX: L2's exit returns L1 to its host RIP, vt_vnest_after. */
+extern const char vt_vmlaunch[], vt_vnest_after[], vt_vnest1[], vt_vnest2[];
+
+static void l2_steps_itself_vmx(void)
+{
+	__asm__ __volatile__("pushfq; orq $0x100, (%%rsp); popfq; nop; nop" : : : "memory", "cc");
+	for (;;)
+		__asm__ __volatile__("vmcall" : : : "memory");
+}
+
+static void guest_l1_stepped_vmx(uint64_t arg)
+{
+	(void)arg;
+	tvm_guest_set_exc_handler(l2_on_own_step);
+	l1_start();
+	GUEST_SYNC(1);		/* the host starts stepping this vCPU */
+	__asm__ __volatile__("push %%rbp\n"
+			     "mov $0x6c14, %%rdx\n"	/* VMCS_HOST_RSP */
+			     "vmwrite %%rsp, %%rdx\n"
+			     ".globl vt_vmlaunch\n vt_vmlaunch: vmlaunch\n"
+			     "ud2\n"			/* the entry failed */
+			     ".globl vt_vnest_after\n vt_vnest_after: nop\n"
+			     ".globl vt_vnest1\n vt_vnest1: pop %%rbp\n"
+			     ".globl vt_vnest2\n vt_vnest2: nop"
+			     :
+			     :
+			     : L2_CLOBBERS);
+	GUEST_SYNC(2);
+	GUEST_DONE();
+}
+
 /*
- * vmiop steps L1 with the trap flag (AMD): VMRUN is one step, L2 is none
- * of vmiop's business (its own step trap reaches its own handler), and
- * stepping goes on in L1 where L2 returns.
+ * vmiop steps L1 (AMD: the trap flag; Intel: the monitor trap flag):
+ * VMRUN/VMLAUNCH is one step, L2 is none of vmiop's business (its own
+ * step trap reaches its own handler), and stepping goes on in L1 where L2
+ * returns.
  */
 TEST(singlestep_of_l1_steps_over_its_l2)
 {
-	static const char *const after[] = { vt_nest_after, vt_nest1, vt_nest2 };
+	static const char *const after_svm[] = { vt_nest_after, vt_nest1, vt_nest2 };
+	static const char *const after_vmx[] = { vt_vnest_after, vt_vnest1, vt_vnest2 };
 	struct tvm *tvm = tvm_create(1, 0);
 	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
 	struct vmiop *v = vt_attach(tvm);
 	struct sync_action on = { v, VMIOP_EVENT_SINGLESTEP, true };
+	const char *const *after;
 	struct vmiop_ring *ring;
 	struct vmiop_event *ev;
+	const char *launch;
 	unsigned int i;
+	int nested;
 
-	if (nested_available(tvm) != 1) {
+	nested = nested_available(tvm);
+	if (!nested) {
 		vmiop_close(v);
 		tvm_destroy(tvm);
-		SKIP("SVM's trap-flag stepping only: Intel steps with the monitor trap flag, "
-		     "not tested across an L2 yet");
+		SKIP("no nested virtualization in this VM's KVM");
 	}
 	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
-	tvm_vcpu_entry(vcpu, guest_l1_stepped, 0);
-	l2_prepare(tvm, vcpu, false);
-	vmcb_put((uint8_t *)TVM_GUEST_VAR(tvm, l2_vmcb), VMCB_RIP, (uintptr_t)l2_steps_itself, 8);
+	if (nested == 2) {
+		tvm_vcpu_entry(vcpu, guest_l1_stepped_vmx, 0);
+		l2_prepare(tvm, vcpu, true);
+		/* L1 writes the fields in order: these override. */
+		vmcs_add(tvm, VMCS_GUEST_RIP, (uintptr_t)l2_steps_itself_vmx);
+		vmcs_add(tvm, 0x6c16, (uintptr_t)vt_vnest_after);	/* host RIP */
+		launch = vt_vmlaunch;
+		after = after_vmx;
+	} else {
+		tvm_vcpu_entry(vcpu, guest_l1_stepped, 0);
+		l2_prepare(tvm, vcpu, false);
+		vmcb_put((uint8_t *)TVM_GUEST_VAR(tvm, l2_vmcb), VMCB_RIP,
+			 (uintptr_t)l2_steps_itself, 8);
+		launch = vt_vmrun;
+		after = after_svm;
+	}
 	tvm_vcpu_thread_start(vcpu, sync_toggle, &on);
 
-	/* Through the ucall's return to the VMRUN. */
+	/* Through the ucall's return to the VMRUN/VMLAUNCH. */
 	for (i = 0; i < 200; i++) {
 		ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
 		ASSERT_EQ(ev->type, VMIOP_EVENT_SINGLESTEP);
-		if (ev->singlestep.gva == (uintptr_t)vt_vmrun)
+		if (ev->singlestep.gva == (uintptr_t)launch)
 			break;
 		reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
 	}
-	ASSERT_EQ(ev->singlestep.gva, (uintptr_t)vt_vmrun);
+	ASSERT_EQ(ev->singlestep.gva, (uintptr_t)launch);
 	reply(v, ring, ev, VMIOP_ACTION_CONTINUE);
-	for (i = 0; i < sizeof(after) / sizeof(after[0]); i++) {
+	for (i = 0; i < 3; i++) {
 		ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
 		ASSERT_EQ(ev->type, VMIOP_EVENT_SINGLESTEP);
 		EXPECT_EQ(ev->singlestep.gva, (uintptr_t)after[i]);
