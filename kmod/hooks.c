@@ -93,6 +93,35 @@ static void vmiop_flush_shadow_memslot(struct kvm *kvm, struct kvm_memory_slot *
 	vmiop_hook_exit();
 }
 
+static void (*orig_commit_memory_region)(struct kvm *kvm, struct kvm_memory_slot *old,
+					 const struct kvm_memory_slot *new,
+					 enum kvm_mr_change change);
+
+/*
+ * Dirty logging turned on for a memslot (a flags-only change, which
+ * flushes nothing): pages mapped writable before would go on being
+ * written unrecorded, so they go and fault again, now tracked.  The new
+ * slot is live here, and its readers from before are gone.
+ */
+static void vmiop_commit_memory_region(struct kvm *kvm, struct kvm_memory_slot *old,
+				       const struct kvm_memory_slot *new,
+				       enum kvm_mr_change change)
+{
+	struct vmiop_session *sess;
+
+	orig_commit_memory_region(kvm, old, new, change);
+	if (change == KVM_MR_FLAGS_ONLY && new->flags & KVM_MEM_LOG_DIRTY_PAGES &&
+	    !(old->flags & KVM_MEM_LOG_DIRTY_PAGES)) {
+		sess = vmiop_session_find(kvm);
+		if (sess) {
+			if (!READ_ONCE(sess->detached))
+				vmiop_mmap_flush_slot(sess, new);
+			vmiop_session_put(sess);
+		}
+	}
+	vmiop_hook_exit();
+}
+
 static int (*orig_emulate_cpuid)(struct kvm_vcpu *vcpu);
 
 /* CPUID always exits, on both vendors, to this function. */
@@ -512,6 +541,8 @@ static struct vmiop_hook vmiop_hooks[] = {
 	HOOK("kvm:kvm_sigset_deactivate", vmiop_sigset_deactivate, &orig_sigset_deactivate),
 	HOOK_KVM("kvm:kvm_arch_flush_shadow_memslot", vmiop_flush_shadow_memslot,
 		 &orig_flush_shadow_memslot),
+	HOOK_KVM("kvm:kvm_arch_commit_memory_region", vmiop_commit_memory_region,
+		 &orig_commit_memory_region),
 	HOOK("kvm:kvm_emulate_cpuid", vmiop_emulate_cpuid, &orig_emulate_cpuid),
 	HOOK("kvm:kvm_emulate_hypercall", vmiop_emulate_hypercall,
 	     &orig_emulate_hypercall),

@@ -450,9 +450,10 @@ static vm_fault_t vmiop_vm_pfn_mkwrite(struct vm_fault *vmf)
  * KVM drops a deleted or moved memslot without any change to the VMM's
  * memory, so the MMU notifier says nothing: zap the gpas of @slot here
  * (called from the kvm_arch_flush_shadow_memslot() hook, after KVM has
- * waited for every reader of the old slot).
+ * waited for every reader of the old slot; and when dirty logging starts,
+ * from the commit hook, so that writes fault again and are recorded).
  */
-void vmiop_mmap_flush_slot(struct vmiop_session *sess, struct kvm_memory_slot *slot)
+void vmiop_mmap_flush_slot(struct vmiop_session *sess, const struct kvm_memory_slot *slot)
 {
 	spin_lock(&sess->mn_lock);
 	sess->mn_seq++;

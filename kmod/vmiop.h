@@ -548,6 +548,6 @@ bool vmiop_code64(struct kvm_vcpu *vcpu, bool *cs_db);
 int vmiop_mmap(struct file *file, struct vm_area_struct *vma);
 int vmiop_mmu_notifier_register(struct vmiop_session *sess);
 void vmiop_mmu_notifier_unregister(struct vmiop_session *sess);
-void vmiop_mmap_flush_slot(struct vmiop_session *sess, struct kvm_memory_slot *slot);
+void vmiop_mmap_flush_slot(struct vmiop_session *sess, const struct kvm_memory_slot *slot);
 
 #endif
