@@ -78,8 +78,8 @@ static void vmiop_sigset_deactivate(struct kvm_vcpu *vcpu)
 
 static void (*orig_flush_shadow_memslot)(struct kvm *kvm, struct kvm_memory_slot *slot);
 
-/* A memslot is deleted or moved: mappings of its gpas must go. */
-static void vmiop_flush_shadow_memslot(struct kvm *kvm, struct kvm_memory_slot *slot)
+/* The introspector's mappings of @slot's gpas go (mmap.c). */
+static void vmiop_flush_slot_mappings(struct kvm *kvm, const struct kvm_memory_slot *slot)
 {
 	struct vmiop_session *sess = vmiop_session_find(kvm);
 
@@ -89,6 +89,12 @@ static void vmiop_flush_shadow_memslot(struct kvm *kvm, struct kvm_memory_slot *
 			vmiop_mmap_flush_slot(sess, slot);
 		vmiop_session_put(sess);
 	}
+}
+
+/* A memslot is deleted or moved: mappings of its gpas must go. */
+static void vmiop_flush_shadow_memslot(struct kvm *kvm, struct kvm_memory_slot *slot)
+{
+	vmiop_flush_slot_mappings(kvm, slot);
 	orig_flush_shadow_memslot(kvm, slot);
 	vmiop_hook_exit();
 }
@@ -107,18 +113,10 @@ static void vmiop_commit_memory_region(struct kvm *kvm, struct kvm_memory_slot *
 				       const struct kvm_memory_slot *new,
 				       enum kvm_mr_change change)
 {
-	struct vmiop_session *sess;
-
 	orig_commit_memory_region(kvm, old, new, change);
 	if (change == KVM_MR_FLAGS_ONLY && new->flags & KVM_MEM_LOG_DIRTY_PAGES &&
-	    !(old->flags & KVM_MEM_LOG_DIRTY_PAGES)) {
-		sess = vmiop_session_find(kvm);
-		if (sess) {
-			if (!READ_ONCE(sess->detached))
-				vmiop_mmap_flush_slot(sess, new);
-			vmiop_session_put(sess);
-		}
-	}
+	    !(old->flags & KVM_MEM_LOG_DIRTY_PAGES))
+		vmiop_flush_slot_mappings(kvm, new);
 	vmiop_hook_exit();
 }
 

@@ -111,27 +111,20 @@ static void vmiop_pages_zap_work(struct work_struct *work)
 }
 
 /*
- * Called in the VMM's invalidations, before its page changes: takes no lock
- * that sleeps, so the OOM reaper's non-blocking ranges are served too (the
- * pages it frees stay ours until the work has zapped them).
+ * An invalidation of VMM addresses @range, for the guest memory they
+ * back: moves the fault's sequence if any, and at @start also marks the
+ * mapped gfns stale.  Guest memory only: our own zaps invalidate too when
+ * the VMM maps its own guest, and must not make its faults retry.  The
+ * sequence moves before the marks, for a fault that checks after both.
+ * Whether it hit guest memory.
  */
-static int vmiop_mn_invalidate_start(struct mmu_notifier *mn,
-				     const struct mmu_notifier_range *range)
+static bool vmiop_mn_invalidate_guest(struct vmiop_session *sess,
+				      const struct mmu_notifier_range *range, bool start)
 {
-	struct vmiop_session *sess = container_of(mn, struct vmiop_session, mn);
 	struct kvm_memory_slot *slot;
 	struct kvm_memslots *slots;
-	bool marked = false;
+	bool hit = false;
 	int bkt, idx;
-
-	/*
-	 * Counts every invalidation, so that start and end agree whatever
-	 * the memslots do in between: a fault meeting an unrelated one just
-	 * tries again once it is over.
-	 */
-	spin_lock(&sess->mn_lock);
-	sess->mn_active++;
-	spin_unlock(&sess->mn_lock);
 
 	idx = srcu_read_lock(&sess->kvm->srcu);
 	slots = kvm_memslots(sess->kvm);
@@ -142,46 +135,43 @@ static int vmiop_mn_invalidate_start(struct mmu_notifier *mn,
 
 		if (lo >= hi)
 			continue;
-		/*
-		 * Guest memory only: our own zaps invalidate too when the VMM
-		 * maps its own guest, and must not make its faults retry.
-		 * Bumped before marking, for a fault that checks after both.
-		 */
-		if (!marked) {
+		if (!hit) {
 			spin_lock(&sess->mn_lock);
 			sess->mn_seq++;
 			spin_unlock(&sess->mn_lock);
+			hit = true;
 		}
+		if (!start)
+			break;
 		vmiop_pages_mark_stale(sess, slot->base_gfn + ((lo - s_start) >> PAGE_SHIFT),
 				       slot->base_gfn + ((hi - 1 - s_start) >> PAGE_SHIFT));
-		marked = true;
-	}
-	srcu_read_unlock(&sess->kvm->srcu, idx);
-	if (marked && xa_marked(&sess->pages, VMIOP_PAGE_STALE))
-		queue_work(system_wq, &sess->zap_work);
-	return 0;
-}
-
-/* Whether VMM addresses [start, end) back guest memory. */
-static bool vmiop_mn_hits_guest(struct vmiop_session *sess, unsigned long start,
-				unsigned long end)
-{
-	struct kvm_memory_slot *slot;
-	struct kvm_memslots *slots;
-	bool hit = false;
-	int bkt, idx;
-
-	idx = srcu_read_lock(&sess->kvm->srcu);
-	slots = kvm_memslots(sess->kvm);
-	kvm_for_each_memslot(slot, bkt, slots) {
-		if (start < slot->userspace_addr + (slot->npages << PAGE_SHIFT) &&
-		    end > slot->userspace_addr) {
-			hit = true;
-			break;
-		}
 	}
 	srcu_read_unlock(&sess->kvm->srcu, idx);
 	return hit;
+}
+
+/*
+ * Called in the VMM's invalidations, before its page changes: takes no lock
+ * that sleeps, so the OOM reaper's non-blocking ranges are served too (the
+ * pages it frees stay ours until the work has zapped them).
+ */
+static int vmiop_mn_invalidate_start(struct mmu_notifier *mn,
+				     const struct mmu_notifier_range *range)
+{
+	struct vmiop_session *sess = container_of(mn, struct vmiop_session, mn);
+
+	/*
+	 * Counts every invalidation, so that start and end agree whatever
+	 * the memslots do in between: a fault meeting an unrelated one just
+	 * tries again once it is over.
+	 */
+	spin_lock(&sess->mn_lock);
+	sess->mn_active++;
+	spin_unlock(&sess->mn_lock);
+	if (vmiop_mn_invalidate_guest(sess, range, true) &&
+	    xa_marked(&sess->pages, VMIOP_PAGE_STALE))
+		queue_work(system_wq, &sess->zap_work);
+	return 0;
 }
 
 /*
@@ -193,11 +183,9 @@ static void vmiop_mn_invalidate_end(struct mmu_notifier *mn,
 				    const struct mmu_notifier_range *range)
 {
 	struct vmiop_session *sess = container_of(mn, struct vmiop_session, mn);
-	bool hit = vmiop_mn_hits_guest(sess, range->start, range->end);
 
+	vmiop_mn_invalidate_guest(sess, range, false);
 	spin_lock(&sess->mn_lock);
-	if (hit)
-		sess->mn_seq++;
 	sess->mn_active--;
 	spin_unlock(&sess->mn_lock);
 }

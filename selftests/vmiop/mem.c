@@ -245,6 +245,33 @@ TEST(mapped_guest_pages_are_coherent)
 	tvm_destroy(tvm);
 }
 
+/* A VM with one fresh page holding @init, attached and mapped read-write. */
+struct mapped_page {
+	struct tvm *tvm;
+	struct vmiop *v;
+	volatile uint64_t *hva, *map;
+};
+
+static struct mapped_page map_fresh_page(uint64_t init)
+{
+	struct mapped_page m = { .tvm = tvm_create(1, 0) };
+	uint64_t gpa = tvm_alloc_gpa(m.tvm, 4096, 4096);
+
+	m.v = vt_attach(m.tvm);
+	m.hva = tvm_gpa2hva(m.tvm, gpa);
+	*m.hva = init;
+	ASSERT_EQ(vmiop_map_pa(m.v, gpa, 4096, PROT_READ | PROT_WRITE, (void **)&m.map), 0);
+	ASSERT_EQ(*m.map, init);
+	return m;
+}
+
+static void unmap_fresh_page(struct mapped_page *m)
+{
+	ASSERT_EQ(vmiop_unmap_pa((void *)m->map, 4096), 0);
+	vmiop_close(m->v);
+	tvm_destroy(m->tvm);
+}
+
 /*
  * The VMM's page behind a mapped gpa changes without the guest's doing:
  * the mapping follows (soon: the zap runs outside the VMM's invalidation),
@@ -252,23 +279,15 @@ TEST(mapped_guest_pages_are_coherent)
  */
 TEST(mapping_follows_the_vmm_dropping_its_page)
 {
-	struct tvm *tvm = tvm_create(1, 0);
-	struct vmiop *v = vt_attach(tvm);
-	uint64_t gpa = tvm_alloc_gpa(tvm, 4096, 4096);
-	volatile uint64_t *hva = tvm_gpa2hva(tvm, gpa), *map;
+	struct mapped_page m = map_fresh_page(0x5eed);
 
-	*hva = 0x5eed;
-	ASSERT_EQ(vmiop_map_pa(v, gpa, 4096, PROT_READ | PROT_WRITE, (void **)&map), 0);
-	ASSERT_EQ(*map, 0x5eed);
 	/* Private anonymous memory: the next touch is a fresh zero page. */
-	ASSERT_EQ(madvise((void *)hva, 4096, MADV_DONTNEED), 0);
-	VT_WAIT_UNTIL(*map == 0);
-	EXPECT_EQ(*hva, 0);
-	*map = 0x77;
-	EXPECT_EQ(*hva, 0x77);
-	ASSERT_EQ(vmiop_unmap_pa((void *)map, 4096), 0);
-	vmiop_close(v);
-	tvm_destroy(tvm);
+	ASSERT_EQ(madvise((void *)m.hva, 4096, MADV_DONTNEED), 0);
+	VT_WAIT_UNTIL(*m.map == 0);
+	EXPECT_EQ(*m.hva, 0);
+	*m.map = 0x77;
+	EXPECT_EQ(*m.hva, 0x77);
+	unmap_fresh_page(&m);
 }
 
 struct churn {
@@ -300,27 +319,21 @@ static void *churn_page(void *arg)
  */
 TEST(mapping_converges_while_the_vmm_churns_its_page)
 {
-	struct tvm *tvm = tvm_create(1, 0);
-	struct vmiop *v = vt_attach(tvm);
-	uint64_t gpa = tvm_alloc_gpa(tvm, 4096, 4096);
-	struct churn c = { .hva = tvm_gpa2hva(tvm, gpa) };
-	volatile uint64_t *map;
+	struct mapped_page m = map_fresh_page(0);
+	struct churn c = { .hva = m.hva };
 	uint64_t reads = 0;
 	pthread_t t;
 
-	ASSERT_EQ(vmiop_map_pa(v, gpa, 4096, PROT_READ | PROT_WRITE, (void **)&map), 0);
 	ASSERT_EQ(pthread_create(&t, NULL, churn_page, &c), 0);
 	while (!c.done)
-		reads += *map <= CHURN_ROUNDS;
+		reads += *m.map <= CHURN_ROUNDS;
 	ASSERT_EQ(pthread_join(t, NULL), 0);
 	ASSERT_EQ(*c.hva, CHURN_ROUNDS);
-	VT_WAIT_UNTIL(*map == CHURN_ROUNDS);
-	*map = 0x77;
+	VT_WAIT_UNTIL(*m.map == CHURN_ROUNDS);
+	*m.map = 0x77;
 	EXPECT_EQ(*c.hva, 0x77);
 	vmtest_diag("%llu reads through the mapping meanwhile", (unsigned long long)reads);
-	ASSERT_EQ(vmiop_unmap_pa((void *)map, 4096), 0);
-	vmiop_close(v);
-	tvm_destroy(tvm);
+	unmap_fresh_page(&m);
 }
 
 /*
@@ -330,36 +343,28 @@ TEST(mapping_converges_while_the_vmm_churns_its_page)
  */
 TEST(mapping_follows_a_copy_on_write_in_the_vmm)
 {
-	struct tvm *tvm = tvm_create(1, 0);
-	struct vmiop *v = vt_attach(tvm);
-	uint64_t gpa = tvm_alloc_gpa(tvm, 4096, 4096);
-	volatile uint64_t *hva = tvm_gpa2hva(tvm, gpa), *map;
+	struct mapped_page m = map_fresh_page(1);
 	int go[2], status;
 	pid_t child;
 	char c = 0;
 
 	ASSERT_EQ(pipe(go), 0);
-	*hva = 1;
-	ASSERT_EQ(vmiop_map_pa(v, gpa, 4096, PROT_READ | PROT_WRITE, (void **)&map), 0);
-	ASSERT_EQ(*map, 1);
 	child = fork();
 	ASSERT_GE(child, 0);
 	if (child == 0) {
 		close(go[1]);
-		_exit(read(go[0], &c, 1) == 0 && *hva == 1 ? 0 : 1);
+		_exit(read(go[0], &c, 1) == 0 && *m.hva == 1 ? 0 : 1);
 	}
 	close(go[0]);
-	*hva = 2;
-	VT_WAIT_UNTIL(*map == 2);
-	*map = 3;
-	EXPECT_EQ(*hva, 3);
+	*m.hva = 2;
+	VT_WAIT_UNTIL(*m.map == 2);
+	*m.map = 3;
+	EXPECT_EQ(*m.hva, 3);
 	/* The child's copy saw neither write. */
 	close(go[1]);
 	ASSERT_EQ(waitpid(child, &status, 0), child);
 	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	ASSERT_EQ(vmiop_unmap_pa((void *)map, 4096), 0);
-	vmiop_close(v);
-	tvm_destroy(tvm);
+	unmap_fresh_page(&m);
 }
 
 TEST(mapping_a_hole_faults_and_bad_mmaps_fail)
