@@ -23,7 +23,11 @@ _Static_assert(sizeof(struct vmiop_reg_list) == 24, "vmiop_reg_list");
 _Static_assert(sizeof(struct vmiop_mem_op) == 24, "vmiop_mem_op");
 _Static_assert(sizeof(struct vmiop_mem_batch) == 24, "vmiop_mem_batch");
 _Static_assert(sizeof(struct vmiop_translate) == 112, "vmiop_translate");
-_Static_assert(sizeof(struct vmiop_event_caps) == 152, "vmiop_event_caps");
+_Static_assert(sizeof(struct vmiop_event_caps) == 160, "vmiop_event_caps");
+_Static_assert(sizeof(struct vmiop_mem_access_range) == 24, "vmiop_mem_access_range");
+_Static_assert(sizeof(struct vmiop_mem_access) == 24, "vmiop_mem_access");
+_Static_assert(sizeof(struct vmiop_mem_access_query) == 32, "vmiop_mem_access_query");
+_Static_assert(sizeof(struct vmiop_event_mem) == 32, "vmiop_event_mem");
 _Static_assert(sizeof(struct vmiop_ring_setup) == 40, "vmiop_ring_setup");
 _Static_assert(sizeof(struct vmiop_filter_range) == 16, "vmiop_filter_range");
 _Static_assert(sizeof(struct vmiop_event_control) == 32, "vmiop_event_control");
@@ -136,7 +140,40 @@ void abi_seg_from_uapi(struct kvm_segment *s, const struct vmiop_segment *u)
 
 int abi_check_event_caps(const struct vmiop_event_caps *c)
 {
-	return c->flags ? -EINVAL : 0;
+	return c->flags || c->reserved ? -EINVAL : 0;
+}
+
+int abi_check_mem_access(const struct vmiop_mem_access *m)
+{
+	if (m->flags || m->reserved || !m->nr_ranges ||
+	    m->nr_ranges > VMIOP_MEM_ACCESS_MAX_RANGES || !m->ranges)
+		return -EINVAL;
+	return 0;
+}
+
+/* True when [@gfn, @gfn + @nr) is a run of gfns a 52-bit gpa can name. */
+static bool abi_gfn_run_ok(__u64 gfn, __u64 nr)
+{
+	return nr && gfn < VMIOP_MEM_ACCESS_MAX_PAGES &&
+	       nr <= VMIOP_MEM_ACCESS_MAX_PAGES - gfn;
+}
+
+/* @host_rights: bit N set when this host expresses rights N. */
+int abi_check_mem_access_range(const struct vmiop_mem_access_range *r, __u32 host_rights)
+{
+	if (r->reserved || r->access & ~VMIOP_ACCESS_RWX || !abi_gfn_run_ok(r->gfn, r->nr_pages))
+		return -EINVAL;
+	if ((r->access & VMIOP_ACCESS_W) && !(r->access & VMIOP_ACCESS_R))
+		return -EINVAL;
+	return host_rights & (1u << r->access) ? 0 : -EOPNOTSUPP;
+}
+
+int abi_check_mem_access_query(const struct vmiop_mem_access_query *q)
+{
+	if (q->flags || q->reserved || q->nr_pages > VMIOP_MEM_ACCESS_QUERY_MAX ||
+	    !abi_gfn_run_ok(q->gfn, q->nr_pages) || !q->access)
+		return -EINVAL;
+	return 0;
 }
 
 /* Checks a ring request and fills in the geometry. */
@@ -254,6 +291,11 @@ int abi_check_event_reply(const struct vmiop_event_reply *r, __u32 takes)
 		return r->raw[1] && !(takes & ABI_TAKES_RESULT_REGS) ? -EINVAL : 0;
 	case VMIOP_ACTION_INJECT:
 		return abi_check_inject(&r->exception);
+	case VMIOP_ACTION_EMULATE:
+		if (r->emul_read.reserved || r->emul_read.len > VMIOP_EMUL_READ_MAX ||
+		    !r->emul_read.len != !r->emul_read.data)
+			return -EINVAL;
+		return 0;
 	}
 	return -EINVAL;
 }

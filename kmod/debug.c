@@ -15,12 +15,18 @@
 #include "insn.h"
 #include "vmiop.h"
 
+/* One step of @vcpu's is wanted: asked for by a reply, or a step-over. */
+static bool vmiop_step_once(struct vmiop_vcpu *vv)
+{
+	return vv->step.once || vv->mem.over;
+}
+
 /* @vcpu is to report each instruction it executes. */
 bool vmiop_step_wanted(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 {
 	return !READ_ONCE(sess->detached) &&
 	       (vmiop_event_enabled_on(sess, vcpu, VMIOP_EVENT_SINGLESTEP) ||
-		vmiop_vcpu_own(sess, vcpu)->step.once);
+		vmiop_step_once(vmiop_vcpu_own(sess, vcpu)));
 }
 
 /* enum vmiop_step_method of this host. */
@@ -64,12 +70,18 @@ static u32 vmiop_debug_wanted(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 		 * instruction is that handler: blocking it would never wake.
 		 * (Nor while it runs L2, whose steps are not vmiop's.)
 		 */
-		if (vv->step.once && !vmiop_vcpu_halted(vcpu) &&
+		if (vmiop_step_once(vv) && !vmiop_vcpu_halted(vcpu) &&
 		    !vmiop_in_l2(vcpu))
 			want |= KVM_GUESTDBG_BLOCKIRQ;
 	} else if (!vmiop_vendor->mtf_exiting || !vmiop_in_l2(vcpu)) {
 		/* Not while a VMX vCPU runs L2: its MTF comes back with L1. */
 		want |= KVM_GUESTDBG_SINGLESTEP;
+		/*
+		 * A step-over's page is open to this vCPU alone: an interrupt
+		 * handler would run there unstepped, the others held.
+		 */
+		if (vv->mem.over && !vmiop_vcpu_halted(vcpu))
+			want |= KVM_GUESTDBG_BLOCKIRQ;
 	}
 	return want;
 }
@@ -389,6 +401,9 @@ const struct vmiop_event_class vmiop_class_debug = {
  */
 static bool singlestep_is_event(struct vmiop_exit *x)
 {
+	/* A step-over ends with its step, wherever the vCPU went. */
+	if (x->vv->mem.over)
+		vmiop_mem_step_done(x->sess, x->vcpu);
 	return !x->vv->exit.rewind && (!x->mtf || x->gva == x->vv->step.mtf_lip);
 }
 

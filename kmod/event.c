@@ -61,6 +61,7 @@ long vmiop_ioctl_event_caps(struct vmiop_event_caps *c)
 	c->supported = 0;
 	c->cr_reads = vmiop_vendor->cr_reads;
 	c->singlestep = vmiop_step_method();
+	c->mem_rights = vmiop_mem_host_rights();
 	for (t = 1; t < VMIOP_EVENT_NR_TYPES; t++) {
 		c->reason[t] = vmiop_event_unavailable(t);
 		if (c->reason[t] == VMIOP_CAP_OK)
@@ -73,6 +74,12 @@ static struct vmiop_events *vmiop_events_get(struct vmiop_session *sess)
 {
 	/* pairs with the smp_store_release() in vmiop_ioctl_ring_setup() */
 	return smp_load_acquire(&sess->events);
+}
+
+/* The session has its ring (VMIOP_RING_SETUP). */
+bool vmiop_events_ready(struct vmiop_session *sess)
+{
+	return vmiop_events_get(sess) != NULL;
 }
 
 void vmiop_events_free(struct vmiop_session *sess)
@@ -370,6 +377,7 @@ void vmiop_events_kick_space(struct vmiop_session *sess)
 long vmiop_ioctl_event_reply(struct vmiop_session *sess, struct vmiop_event_reply *r)
 {
 	struct vmiop_events *ev = vmiop_events_get(sess);
+	u8 emul_read[VMIOP_EMUL_READ_MAX];
 	long ret;
 
 	if ((r->flags & ~VMIOP_REPLY_FLAGS) || r->reserved)
@@ -383,7 +391,11 @@ long vmiop_ioctl_event_reply(struct vmiop_session *sess, struct vmiop_event_repl
 		return -EBADF;
 	if (r->vcpu >= KVM_MAX_VCPUS)
 		return -ENOENT;
-	ret = vmiop_event_set_reply(sess, r);
+	memset(emul_read, 0, sizeof(emul_read));
+	if (r->action == VMIOP_ACTION_EMULATE && r->emul_read.len <= VMIOP_EMUL_READ_MAX &&
+	    copy_from_user(emul_read, u64_to_user_ptr(r->emul_read.data), r->emul_read.len))
+		return -EFAULT;
+	ret = vmiop_event_set_reply(sess, r, emul_read);
 	wake_up_all(&ev->space_wq);
 	return ret;
 }

@@ -120,6 +120,85 @@ static void vmiop_commit_memory_region(struct kvm *kvm, struct kvm_memory_slot *
 	vmiop_hook_exit();
 }
 
+static int (*orig_prepare_memory_region)(struct kvm *kvm, const struct kvm_memory_slot *old,
+					 struct kvm_memory_slot *new, enum kvm_mr_change change);
+
+/* A memslot created or moved gets fresh lpage counters: restricted gfns in it count. */
+static int vmiop_prepare_memory_region(struct kvm *kvm, const struct kvm_memory_slot *old,
+				       struct kvm_memory_slot *new, enum kvm_mr_change change)
+{
+	int ret = orig_prepare_memory_region(kvm, old, new, change);
+
+	if (!ret && (change == KVM_MR_CREATE || change == KVM_MR_MOVE))
+		vmiop_mem_slot_created(kvm, new);
+	vmiop_hook_exit();
+	return ret;
+}
+
+static int (*orig_mmu_page_fault)(struct kvm_vcpu *vcpu, gpa_t cr2_or_gpa, u64 error_code,
+				  void *insn, int insn_len);
+
+/* Every EPT violation and #NPF, before KVM resolves it: memory-access events. */
+static int vmiop_mmu_page_fault(struct kvm_vcpu *vcpu, gpa_t cr2_or_gpa, u64 error_code,
+				void *insn, int insn_len)
+{
+	int ret;
+
+	if (!vmiop_on_page_fault(vcpu, cr2_or_gpa, error_code, insn, insn_len, &ret))
+		ret = orig_mmu_page_fault(vcpu, cr2_or_gpa, error_code, insn, insn_len);
+	vmiop_hook_exit();
+	return ret;
+}
+
+struct kvm_mmu_page;
+static bool (*orig_make_spte)(struct kvm_vcpu *vcpu, struct kvm_mmu_page *sp,
+			      const struct kvm_memory_slot *slot, unsigned int pte_access,
+			      gfn_t gfn, kvm_pfn_t pfn, u64 old_spte, bool prefetch,
+			      bool can_unsync, bool host_writable, u64 *new_spte);
+
+/*
+ * Where both of KVM's MMUs build every leaf EPT/NPT entry from scratch
+ * (faults, prefetches, the async page-fault completion, shadow-page
+ * syncs): the page's rights cut what KVM built.
+ */
+static bool vmiop_make_spte(struct kvm_vcpu *vcpu, struct kvm_mmu_page *sp,
+			    const struct kvm_memory_slot *slot, unsigned int pte_access,
+			    gfn_t gfn, kvm_pfn_t pfn, u64 old_spte, bool prefetch,
+			    bool can_unsync, bool host_writable, u64 *new_spte)
+{
+	bool wrprot = orig_make_spte(vcpu, sp, slot, pte_access, gfn, pfn, old_spte, prefetch,
+				     can_unsync, host_writable, new_spte);
+
+	vmiop_mem_spte(vcpu, gfn, new_spte);
+	vmiop_hook_exit();
+	return wrprot;
+}
+
+static int (*orig_read_emulate)(struct kvm_vcpu *vcpu, gpa_t gpa, void *val, int bytes);
+
+/* The emulator's reads of guest RAM: VMIOP_ACTION_EMULATE's data replaces them. */
+static int vmiop_read_emulate(struct kvm_vcpu *vcpu, gpa_t gpa, void *val, int bytes)
+{
+	int ret = orig_read_emulate(vcpu, gpa, val, bytes);
+
+	vmiop_mem_emul_read(vcpu, gpa, val, bytes);
+	vmiop_hook_exit();
+	return ret;
+}
+
+static int (*orig_handle_emulation_failure)(struct kvm_vcpu *vcpu, int emulation_type);
+
+/* An instruction vmiop had emulated failed: it is stepped over instead. */
+static int vmiop_handle_emulation_failure(struct kvm_vcpu *vcpu, int emulation_type)
+{
+	int ret = 1;
+
+	if (!vmiop_mem_emulation_failed(vcpu))
+		ret = orig_handle_emulation_failure(vcpu, emulation_type);
+	vmiop_hook_exit();
+	return ret;
+}
+
 static int (*orig_emulate_cpuid)(struct kvm_vcpu *vcpu);
 
 /* CPUID always exits, on both vendors, to this function. */
@@ -541,6 +620,13 @@ static struct vmiop_hook vmiop_hooks[] = {
 		 &orig_flush_shadow_memslot),
 	HOOK_KVM("kvm:kvm_arch_commit_memory_region", vmiop_commit_memory_region,
 		 &orig_commit_memory_region),
+	HOOK_KVM("kvm:kvm_arch_prepare_memory_region", vmiop_prepare_memory_region,
+		 &orig_prepare_memory_region),
+	HOOK("kvm:kvm_mmu_page_fault", vmiop_mmu_page_fault, &orig_mmu_page_fault),
+	HOOK("kvm:make_spte", vmiop_make_spte, &orig_make_spte),
+	HOOK("kvm:read_emulate", vmiop_read_emulate, &orig_read_emulate),
+	HOOK("kvm:handle_emulation_failure", vmiop_handle_emulation_failure,
+	     &orig_handle_emulation_failure),
 	HOOK("kvm:kvm_emulate_cpuid", vmiop_emulate_cpuid, &orig_emulate_cpuid),
 	HOOK("kvm:kvm_emulate_hypercall", vmiop_emulate_hypercall,
 	     &orig_emulate_hypercall),

@@ -77,7 +77,7 @@ static int vmiop_detect_vendor(void)
 
 #define VMIOP_FEATURES (VMIOP_FEAT_PAUSE | VMIOP_FEAT_REGS | VMIOP_FEAT_MEM | \
 			VMIOP_FEAT_MMAP | VMIOP_FEAT_TRANSLATE | VMIOP_FEAT_MEMMAP | \
-			VMIOP_FEAT_EVENTS | VMIOP_FEAT_READ_ONLY)
+			VMIOP_FEAT_EVENTS | VMIOP_FEAT_READ_ONLY | VMIOP_FEAT_MEM_ACCESS)
 
 union vmiop_ioctl_arg {
 	struct { __u32 size, flags; } hdr;
@@ -95,6 +95,8 @@ union vmiop_ioctl_arg {
 	struct vmiop_event_control control;
 	struct vmiop_event_reply reply;
 	struct vmiop_event_wait wait;
+	struct vmiop_mem_access mem_access;
+	struct vmiop_mem_access_query mem_query;
 };
 
 static long vmiop_get_api(struct vmiop_api *api)
@@ -303,6 +305,9 @@ static const struct vmiop_ioctl_desc vmiop_ioctls[] = {
 	/* Replies that change guest state check the session's mode themselves. */
 	IOCTL(EVENT_REPLY, struct vmiop_event_reply, reserved, true, false, NONE),
 	IOCTL(EVENT_WAIT, struct vmiop_event_wait, ready, true, false, SELF),
+	/* Rights stop the guest's accesses, which the session must be able to answer. */
+	IOCTL(SET_MEM_ACCESS, struct vmiop_mem_access, ranges, true, true, NONE),
+	IOCTL(GET_MEM_ACCESS, struct vmiop_mem_access_query, access, true, false, NONE),
 };
 
 static long vmiop_dispatch(struct file *file, struct vmiop_session *sess,
@@ -343,6 +348,10 @@ static long vmiop_dispatch(struct file *file, struct vmiop_session *sess,
 		return vmiop_ioctl_event_reply(sess, &arg->reply);
 	case VMIOP_EVENT_WAIT:
 		return vmiop_ioctl_event_wait(sess, &arg->wait, ua);
+	case VMIOP_SET_MEM_ACCESS:
+		return vmiop_ioctl_set_mem_access(sess, &arg->mem_access);
+	case VMIOP_GET_MEM_ACCESS:
+		return vmiop_ioctl_get_mem_access(sess, &arg->mem_query);
 	}
 	return -ENOTTY;
 }

@@ -25,6 +25,7 @@ const struct vmiop_event_class *const vmiop_event_classes[VMIOP_EVENT_NR_TYPES] 
 	[VMIOP_EVENT_DEBUG] = &vmiop_class_debug,
 	[VMIOP_EVENT_SINGLESTEP] = &vmiop_class_singlestep,
 	[VMIOP_EVENT_TRAP] = &vmiop_class_trap,
+	[VMIOP_EVENT_MEM] = &vmiop_class_mem,
 };
 
 /*
@@ -104,6 +105,7 @@ bool vmiop_event_run(u16 type, struct vmiop_exit *x)
 			settled = true;
 			goto out;
 		}
+		x->posted = wanted || pending;
 		vmiop_event_put(x->sess, vcpu, e);
 	}
 	settled = c->apply(x, &reply);

@@ -86,6 +86,7 @@ static void vmiop_session_free_rcu(struct rcu_head *head)
 
 	vmiop_events_free(sess);
 	vmiop_vcpus_free(sess);
+	xa_destroy(&sess->mem_rights);
 	kfree(sess);
 }
 
@@ -204,6 +205,8 @@ int vmiop_session_attach(struct file *file, const struct vmiop_attach *a)
 	spin_lock_init(&sess->mn_lock);
 	mutex_init(&sess->pages_lock);
 	xa_init(&sess->pages);
+	xa_init(&sess->mem_rights);
+	sess->mem_step_owner = -1;
 	init_waitqueue_head(&sess->state_wq);
 	sess->mapping = file->f_mapping;
 	sess->read_only = !(file->f_mode & FMODE_WRITE);
@@ -319,6 +322,8 @@ static void vmiop_linger_work(struct work_struct *work)
  */
 void vmiop_session_detach(struct vmiop_session *sess)
 {
+	/* Pages get their rights back before any vCPU is let go. */
+	vmiop_mem_detach(sess);
 	/* Still findable: vCPUs undo vmiop's intercepts at their park points. */
 	vmiop_release_vcpus(sess);
 	vmiop_events_detach(sess);

@@ -101,9 +101,21 @@ noinline enum vmiop_park_end vmiop_park_wait(struct vmiop_session *sess, struct 
 	return end;
 }
 
+/*
+ * @vcpu must not enter the guest: the VM is paused, or another vCPU steps
+ * over a memory access (memaccess.c).
+ */
+static bool vmiop_held(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
+{
+	int owner = READ_ONCE(sess->mem_step_owner);
+
+	return READ_ONCE(sess->paused) ||
+	       (owner >= 0 && owner != vcpu->vcpu_idx && !READ_ONCE(sess->detached));
+}
+
 static bool vmiop_resumed(struct vmiop_session *sess, struct vmiop_vcpu *vv, void *ctx)
 {
-	return !READ_ONCE(sess->paused);
+	return !vmiop_held(sess, ctx);
 }
 
 /*
@@ -195,7 +207,7 @@ void vmiop_park_point(struct kvm_vcpu *vcpu, bool srcu_held)
 	idx = srcu_read_lock(&vcpu->kvm->srcu);
 	vmiop_intercepts_sync(sess, vcpu);
 	srcu_read_unlock(&vcpu->kvm->srcu, idx);
-	if (!READ_ONCE(sess->paused) || !vcpu->wants_to_run)
+	if (!vmiop_held(sess, vcpu) || !vcpu->wants_to_run)
 		goto out;
 
 	if (srcu_held)
@@ -203,7 +215,7 @@ void vmiop_park_point(struct kvm_vcpu *vcpu, bool srcu_held)
 
 	spin_lock(&sess->state_lock);
 	/* Detach unpauses: that ends the wait as a resume would. */
-	if (vmiop_park_wait(sess, vcpu, &vv->park.wq, vmiop_resumed, NULL,
+	if (vmiop_park_wait(sess, vcpu, &vv->park.wq, vmiop_resumed, vcpu,
 			    MAX_SCHEDULE_TIMEOUT) == VMIOP_PARK_SIGNAL)
 		kvm_make_request(KVM_REQ_EVENT, vcpu);
 	spin_unlock(&sess->state_lock);
@@ -311,6 +323,90 @@ int vmiop_pause(struct vmiop_session *sess)
 			return -EINTR;
 		}
 	}
+}
+
+static bool vmiop_step_gate_free(struct vmiop_session *sess, struct vmiop_vcpu *vv, void *ctx)
+{
+	return READ_ONCE(sess->mem_step_owner) < 0;
+}
+
+/* Every vCPU but @self is parked, or outside KVM_RUN. */
+static bool vmiop_others_stopped(struct vmiop_session *sess, struct kvm_vcpu *self)
+{
+	struct kvm_vcpu *vcpu;
+	unsigned long i;
+
+	if (READ_ONCE(sess->detached))
+		return true;
+	kvm_for_each_vcpu(i, vcpu, sess->kvm) {
+		if (vcpu == self || READ_ONCE(sess->vcpus[vcpu->vcpu_idx].park.parked))
+			continue;
+		if (!vmiop_vcpu_outside(vcpu))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * @self (on its thread, kvm->srcu held) is to run alone: it waits, parked
+ * (a pause or another such vCPU counts it stopped), until no other holds
+ * the step gate, takes it, and waits until every other vCPU is out of the
+ * guest; each stays at its park point until vmiop_release_others().  As a
+ * pause, but for one vCPU that goes on running, and from its own thread.
+ * 0, -EINTR (a signal: @self leaves KVM_RUN, holding nothing), or
+ * -ENOTCONN (the session ended).
+ */
+int vmiop_hold_others(struct vmiop_session *sess, struct kvm_vcpu *self)
+{
+	struct vmiop_vcpu *vv = vmiop_vcpu_own(sess, self);
+	struct kvm_vcpu *vcpu;
+	enum vmiop_park_end end;
+	unsigned long i;
+	long ret;
+
+	kvm_vcpu_srcu_read_unlock(self);
+	spin_lock(&sess->state_lock);
+	end = vmiop_park_wait(sess, self, &vv->park.wq, vmiop_step_gate_free, NULL,
+			      MAX_SCHEDULE_TIMEOUT);
+	if (end == VMIOP_PARK_DONE)
+		WRITE_ONCE(sess->mem_step_owner, self->vcpu_idx);
+	spin_unlock(&sess->state_lock);
+	if (end != VMIOP_PARK_DONE) {
+		kvm_vcpu_srcu_read_lock(self);
+		return end == VMIOP_PARK_SIGNAL ? -EINTR : -ENOTCONN;
+	}
+	/* Each sees the gate taken at its next park point, before it enters. */
+	kvm_for_each_vcpu(i, vcpu, sess->kvm)
+		if (vcpu != self)
+			vmiop_kick(vcpu);
+	for (;;) {
+		/* Parking wakes state_wq; leaving KVM_RUN does not: look every few ms. */
+		ret = wait_event_killable_timeout(sess->state_wq,
+						  vmiop_others_stopped(sess, self),
+						  msecs_to_jiffies(4));
+		if (ret)
+			break;
+	}
+	kvm_vcpu_srcu_read_lock(self);
+	if (ret < 0) {
+		vmiop_release_others(sess, self);
+		return -EINTR;
+	}
+	return READ_ONCE(sess->detached) ? -ENOTCONN : 0;
+}
+
+/* @self gives the step gate back: the others may enter the guest again. */
+void vmiop_release_others(struct vmiop_session *sess, struct kvm_vcpu *self)
+{
+	struct kvm_vcpu *vcpu;
+	unsigned long i;
+
+	spin_lock(&sess->state_lock);
+	if (sess->mem_step_owner == self->vcpu_idx)
+		WRITE_ONCE(sess->mem_step_owner, -1);
+	spin_unlock(&sess->state_lock);
+	kvm_for_each_vcpu(i, vcpu, sess->kvm)
+		wake_up_all(&sess->vcpus[vcpu->vcpu_idx].park.wq);
 }
 
 int vmiop_resume(struct vmiop_session *sess)
@@ -514,7 +610,8 @@ void vmiop_event_set_pending(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 	spin_unlock(&sess->state_lock);
 }
 
-long vmiop_event_set_reply(struct vmiop_session *sess, const struct vmiop_event_reply *r)
+long vmiop_event_set_reply(struct vmiop_session *sess, const struct vmiop_event_reply *r,
+			   const u8 *emul_read)
 {
 	struct vmiop_vcpu *vv = &sess->vcpus[r->vcpu];
 	struct kvm_vcpu *vcpu;
@@ -528,6 +625,7 @@ long vmiop_event_set_reply(struct vmiop_session *sess, const struct vmiop_event_
 		ret = abi_check_event_reply(r, vmiop_event_classes[vv->wait.type]->takes);
 		if (!ret) {
 			vv->wait.reply = *r;
+			memcpy(vv->wait.emul_read, emul_read, sizeof(vv->wait.emul_read));
 			vv->wait.replied = true;
 		}
 	}
@@ -593,6 +691,8 @@ int vmiop_event_wait_reply(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 				MAX_SCHEDULE_TIMEOUT)) {
 	case VMIOP_PARK_DONE:
 		*reply = vv->wait.reply;
+		if (reply->action == VMIOP_ACTION_EMULATE)
+			memcpy(vv->mem.read_data, vv->wait.emul_read, sizeof(vv->mem.read_data));
 		ret = 0;
 		break;
 	case VMIOP_PARK_DETACHED:

@@ -8,6 +8,7 @@
 #include <linux/kthread.h>
 #include <linux/mmu_notifier.h>
 #include <linux/vmiop.h>
+#include <asm/insn.h>
 
 /* ksyms.c: what stock KVM and the kernel do not export, found at load. */
 struct vmiop_ksyms {
@@ -34,6 +35,17 @@ struct vmiop_ksyms {
 	void (*vmx_disable_intercept_for_msr)(struct kvm_vcpu *vcpu, u32 msr, int type);
 	bool *vmx_unrestricted_guest;			/* NULL: absent, KVM's default (on) */
 	struct static_key_false *vmx_enable_evmcs;
+	/* kvm.ko's MMU (memaccess.c): its zaps, huge-page counters, SPTE bits */
+	void (*zap_gfn_range)(struct kvm *kvm, gfn_t gfn_start, gfn_t gfn_end);
+	void (*gfn_disallow_lpage)(const struct kvm_memory_slot *slot, gfn_t gfn);
+	void (*gfn_allow_lpage)(const struct kvm_memory_slot *slot, gfn_t gfn);
+	u64 *shadow_user_mask, *shadow_x_mask, *shadow_nx_mask, *shadow_present_mask,
+	    *shadow_mmu_writable_mask, *shadow_acc_track_mask;
+	int (*x86_emulate_instruction)(struct kvm_vcpu *vcpu, gpa_t cr2_or_gpa,
+				       int emulation_type, void *insn, int insn_len);
+	/* the kernel's x86 instruction decoder (NULL: absent, KVM's emulator skips) */
+	int (*insn_decode)(struct insn *insn, const void *kaddr, int buf_len,
+			   enum insn_mode m);
 };
 
 extern struct vmiop_ksyms vmiop_ksym;
@@ -161,6 +173,13 @@ struct vmiop_vendor_ops {
 	 */
 	bool (*mtf_exiting)(struct kvm_vcpu *vcpu, bool on);
 	bool (*mtf_available)(void);
+	/*
+	 * What an EPT violation or #NPF (kvm_mmu_page_fault()'s @error_code)
+	 * tried, VMIOP_ACCESS_*; the linear address where the hardware has
+	 * it (VMIOP_MEM_F_GLA_VALID) and whether the guest's page walker made
+	 * the access (VMIOP_MEM_F_PAGE_WALK), in *@flags.
+	 */
+	u32 (*fault_access)(struct kvm_vcpu *vcpu, u64 error_code, u64 *gla, u32 *flags);
 	/* The vCPU sits in the HLT activity state (NULL: never). */
 	bool (*in_hlt_state)(struct kvm_vcpu *vcpu);
 	/* Looks up what the back end needs; 0 or -ENOENT (logged). */
@@ -206,6 +225,7 @@ struct vmiop_vcpu {
 		u16 type;
 		bool replied;
 		struct vmiop_event_reply reply;
+		u8 emul_read[VMIOP_EMUL_READ_MAX];	/* reply.emul_read's bytes */
 	} wait;
 
 	/* The exit in progress, and what it leaves for the next entry: owner. */
@@ -259,6 +279,16 @@ struct vmiop_vcpu {
 		/* detached, in L1, and still some left: not for want of trying */
 		bool given_up;
 	} applied;
+
+	/* Memory-access events (memaccess.c): owner. */
+	struct {
+		bool over;		/* it steps over an access, others held */
+		bool emulating;		/* inside vmiop's x86_emulate_instruction() */
+		bool emul_failed;	/* ... which KVM's emulator could not run */
+		u32 read_len;		/* while emulating: reads at read_gpa... */
+		u64 read_gpa;
+		u8 read_data[VMIOP_EMUL_READ_MAX];	/* ... return these bytes */
+	} mem;
 
 	/* Single-stepping (debug.c): owner. */
 	struct {
@@ -317,6 +347,22 @@ struct vmiop_session {
 	struct xarray pages;
 	bool pages_closed;		/* the file is released: maps nothing */
 	struct work_struct zap_work;
+
+	/*
+	 * memaccess.c: each restricted gfn to xa_mk_value(its rights); an
+	 * entry holds the gfn's lpage counters.  Changed under
+	 * kvm->slots_lock, read lock-free.
+	 */
+	struct xarray mem_rights;
+	/*
+	 * The vCPU stepping over an access (state_lock; -1: none), which
+	 * every other vCPU waits out at its park point, and the gfns open
+	 * meanwhile (written by it alone, read lock-free by make_spte()).
+	 */
+	int mem_step_owner;
+	unsigned int mem_nr_open;
+#define VMIOP_MEM_OPEN_MAX 8
+	gfn_t mem_open[VMIOP_MEM_OPEN_MAX];
 };
 
 /*
@@ -363,6 +409,8 @@ int vmiop_resume(struct vmiop_session *sess);
 void vmiop_release_vcpus(struct vmiop_session *sess);
 int vmiop_vcpu_call(struct vmiop_session *sess, u32 vcpu_idx,
 		    int (*fn)(struct kvm_vcpu *vcpu, void *arg), void *arg);
+int vmiop_hold_others(struct vmiop_session *sess, struct kvm_vcpu *self);
+void vmiop_release_others(struct vmiop_session *sess, struct kvm_vcpu *self);
 int vmiop_vcpu_call_locked(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 			   int (*fn)(struct kvm_vcpu *vcpu, void *arg), void *arg);
 
@@ -376,7 +424,8 @@ void vmiop_event_set_pending(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 			     const struct vmiop_event *e);
 int vmiop_event_wait_reply(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 			   struct vmiop_event_reply *reply);
-long vmiop_event_set_reply(struct vmiop_session *sess, const struct vmiop_event_reply *r);
+long vmiop_event_set_reply(struct vmiop_session *sess, const struct vmiop_event_reply *r,
+			   const u8 *emul_read);
 
 /* event.c */
 long vmiop_ioctl_event_caps(struct vmiop_event_caps *c);
@@ -398,6 +447,7 @@ int vmiop_event_deliver(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 void vmiop_events_kick_space(struct vmiop_session *sess);
 void vmiop_events_detach(struct vmiop_session *sess);
 void vmiop_events_free(struct vmiop_session *sess);
+bool vmiop_events_ready(struct vmiop_session *sess);
 
 /* debug.c: breakpoint, debug and single-step events */
 void vmiop_debug_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
@@ -445,6 +495,16 @@ struct vmiop_exit {
 	u64 dr6;		/* SINGLESTEP */
 	u32 insn_len;		/* BREAKPOINT: length of the INT3 */
 	bool mtf;		/* SINGLESTEP: by the monitor trap flag */
+	/* MEM */
+	struct {
+		u64 gpa, gla;
+		u32 access, flags;
+		u8 rights;
+		void *insn;		/* SVM's decode assists, or NULL */
+		int insn_len;
+	} mem;
+	/* the event was posted and this is its reply (not "nobody wanted it") */
+	bool posted;
 	/*
 	 * The exit handler's result when the class settles the exit; for
 	 * the exception classes, which report after KVM's handler ran, its
@@ -495,7 +555,7 @@ struct vmiop_event_class {
 extern const struct vmiop_event_class *const vmiop_event_classes[VMIOP_EVENT_NR_TYPES];
 extern const struct vmiop_event_class vmiop_class_cr, vmiop_class_msr, vmiop_class_cpuid,
 	vmiop_class_hypercall, vmiop_class_xsetbv, vmiop_class_desc, vmiop_class_breakpoint,
-	vmiop_class_debug, vmiop_class_singlestep, vmiop_class_trap;
+	vmiop_class_debug, vmiop_class_singlestep, vmiop_class_trap, vmiop_class_mem;
 bool vmiop_event_run(u16 type, struct vmiop_exit *x);
 void vmiop_event_resume_at_park(struct vmiop_session *sess, struct kvm_vcpu *vcpu, u32 insn_len);
 bool vmiop_leave_for_signal(struct vmiop_exit *x);
@@ -543,6 +603,19 @@ unsigned int vmiop_fetch_insn(struct kvm_vcpu *vcpu, u8 *insn);
 int vmiop_write_guest_virt(struct kvm_vcpu *vcpu, gva_t gva, const void *buf,
 			   unsigned int len);
 bool vmiop_code64(struct kvm_vcpu *vcpu, bool *cs_db);
+
+/* memaccess.c */
+u32 vmiop_mem_host_rights(void);
+void vmiop_mem_spte(struct kvm_vcpu *vcpu, gfn_t gfn, u64 *spte);
+bool vmiop_on_page_fault(struct kvm_vcpu *vcpu, gpa_t gpa, u64 error_code, void *insn,
+			 int insn_len, int *ret);
+long vmiop_ioctl_set_mem_access(struct vmiop_session *sess, struct vmiop_mem_access *m);
+long vmiop_ioctl_get_mem_access(struct vmiop_session *sess, struct vmiop_mem_access_query *q);
+void vmiop_mem_slot_created(struct kvm *kvm, struct kvm_memory_slot *slot);
+void vmiop_mem_detach(struct vmiop_session *sess);
+void vmiop_mem_step_done(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
+void vmiop_mem_emul_read(struct kvm_vcpu *vcpu, gpa_t gpa, void *val, int bytes);
+bool vmiop_mem_emulation_failed(struct kvm_vcpu *vcpu);
 
 /* mmap.c */
 int vmiop_mmap(struct file *file, struct vm_area_struct *vma);

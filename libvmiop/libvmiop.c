@@ -371,6 +371,32 @@ int vmiop_translate_ex(struct vmiop *v, struct vmiop_translate *t)
 	return vmiop_ioctl(v, VMIOP_TRANSLATE, t);
 }
 
+int vmiop_set_mem_access_ranges(struct vmiop *v, const struct vmiop_mem_access_range *ranges,
+				unsigned int nr)
+{
+	struct vmiop_mem_access m = {
+		.size = sizeof(m), .nr_ranges = nr, .ranges = (uintptr_t)ranges,
+	};
+
+	return vmiop_ioctl(v, VMIOP_SET_MEM_ACCESS, &m);
+}
+
+int vmiop_set_mem_access(struct vmiop *v, uint64_t gfn, uint64_t nr_pages, unsigned int access)
+{
+	struct vmiop_mem_access_range r = { .gfn = gfn, .nr_pages = nr_pages, .access = access };
+
+	return vmiop_set_mem_access_ranges(v, &r, 1);
+}
+
+int vmiop_get_mem_access(struct vmiop *v, uint64_t gfn, uint32_t nr_pages, uint8_t *access)
+{
+	struct vmiop_mem_access_query q = {
+		.size = sizeof(q), .gfn = gfn, .nr_pages = nr_pages, .access = (uintptr_t)access,
+	};
+
+	return vmiop_ioctl(v, VMIOP_GET_MEM_ACCESS, &q);
+}
+
 int vmiop_translate(struct vmiop *v, unsigned int vcpu, uint64_t gva, uint64_t *gpa)
 {
 	struct vmiop_translate t = { .vcpu = vcpu, .gva = gva };
@@ -427,6 +453,7 @@ static const char *const vmiop_event_names[VMIOP_EVENT_NR_TYPES] = {
 	[VMIOP_EVENT_HYPERCALL] = "hypercall",
 	[VMIOP_EVENT_XSETBV] = "xsetbv",
 	[VMIOP_EVENT_TRAP] = "trap",
+	[VMIOP_EVENT_MEM] = "mem",
 };
 
 const char *vmiop_event_name(unsigned int type)

@@ -97,6 +97,18 @@ int vmiop_unmap_pa(void *addr, size_t len);
 int vmiop_translate(struct vmiop *v, unsigned int vcpu, uint64_t gva, uint64_t *gpa);
 int vmiop_translate_ex(struct vmiop *v, struct vmiop_translate *t);
 
+/*
+ * Page rights (VMIOP_ACCESS_* allowed) of @nr_pages guest frames from
+ * @gfn: accesses they forbid become VMIOP_EVENT_MEM events.
+ * VMIOP_ACCESS_RWX lifts a restriction.  Needs the ring.
+ */
+int vmiop_set_mem_access(struct vmiop *v, uint64_t gfn, uint64_t nr_pages, unsigned int access);
+/* Several runs in one call, all or none. */
+int vmiop_set_mem_access_ranges(struct vmiop *v, const struct vmiop_mem_access_range *ranges,
+				unsigned int nr);
+/* The rights of each of @nr_pages frames from @gfn, one byte each. */
+int vmiop_get_mem_access(struct vmiop *v, uint64_t gfn, uint32_t nr_pages, uint8_t *access);
+
 /* The name of a register id ("rax", "cs.base", ...), or NULL. */
 const char *vmiop_reg_name(unsigned int id);
 

@@ -191,6 +191,101 @@ static void reg_ids_are_slots(void **state)
 	assert_int_equal(sizeof(struct vmiop_regs), 90 * 8);
 }
 
+static void mem_access_checks(void **state)
+{
+	struct vmiop_mem_access m = { .size = sizeof(m), .nr_ranges = 1, .ranges = 0x1000 };
+	struct vmiop_mem_access_range r = { .gfn = 0x100, .nr_pages = 1 };
+	struct vmiop_mem_access_query q = { .size = sizeof(q), .gfn = 0, .nr_pages = 1,
+					    .access = 0x1000 };
+	const uint32_t execonly = VMIOP_MEM_RIGHTS_COMMON | (1u << VMIOP_ACCESS_X);
+	uint32_t a;
+
+	(void)state;
+	assert_int_equal(abi_check_mem_access(&m), 0);
+	m.nr_ranges = VMIOP_MEM_ACCESS_MAX_RANGES + 1;
+	assert_int_equal(abi_check_mem_access(&m), -EINVAL);
+	m.nr_ranges = 0;
+	assert_int_equal(abi_check_mem_access(&m), -EINVAL);
+	m.nr_ranges = 1;
+	m.ranges = 0;
+	assert_int_equal(abi_check_mem_access(&m), -EINVAL);
+	m.ranges = 0x1000;
+	m.flags = 1;
+	assert_int_equal(abi_check_mem_access(&m), -EINVAL);
+	m.flags = 0;
+	m.reserved = 1;
+	assert_int_equal(abi_check_mem_access(&m), -EINVAL);
+
+	/* Every value of @access: the common five, W without R never, --x by host. */
+	for (a = 0; a < 16; a++) {
+		int common, exec_only;
+
+		r.access = a;
+		common = abi_check_mem_access_range(&r, VMIOP_MEM_RIGHTS_COMMON);
+		exec_only = abi_check_mem_access_range(&r, execonly);
+		if (a > VMIOP_ACCESS_RWX || ((a & VMIOP_ACCESS_W) && !(a & VMIOP_ACCESS_R))) {
+			assert_int_equal(common, -EINVAL);
+			assert_int_equal(exec_only, -EINVAL);
+		} else if (a == VMIOP_ACCESS_X) {
+			assert_int_equal(common, -EOPNOTSUPP);
+			assert_int_equal(exec_only, 0);
+		} else {
+			assert_int_equal(common, 0);
+		}
+	}
+	r.access = VMIOP_ACCESS_R;
+	r.nr_pages = 0;
+	assert_int_equal(abi_check_mem_access_range(&r, VMIOP_MEM_RIGHTS_COMMON), -EINVAL);
+	r.gfn = VMIOP_MEM_ACCESS_MAX_PAGES - 1;
+	r.nr_pages = 1;
+	assert_int_equal(abi_check_mem_access_range(&r, VMIOP_MEM_RIGHTS_COMMON), 0);
+	r.nr_pages = 2;
+	assert_int_equal(abi_check_mem_access_range(&r, VMIOP_MEM_RIGHTS_COMMON), -EINVAL);
+	r.gfn = 1;
+	r.nr_pages = UINT64_MAX;	/* gfn + nr wraps */
+	assert_int_equal(abi_check_mem_access_range(&r, VMIOP_MEM_RIGHTS_COMMON), -EINVAL);
+	r.nr_pages = 1;
+	r.reserved = 1;
+	assert_int_equal(abi_check_mem_access_range(&r, VMIOP_MEM_RIGHTS_COMMON), -EINVAL);
+
+	assert_int_equal(abi_check_mem_access_query(&q), 0);
+	q.nr_pages = VMIOP_MEM_ACCESS_QUERY_MAX;
+	assert_int_equal(abi_check_mem_access_query(&q), 0);
+	q.nr_pages = VMIOP_MEM_ACCESS_QUERY_MAX + 1;
+	assert_int_equal(abi_check_mem_access_query(&q), -EINVAL);
+	q.nr_pages = 0;
+	assert_int_equal(abi_check_mem_access_query(&q), -EINVAL);
+	q.nr_pages = 2;
+	q.gfn = VMIOP_MEM_ACCESS_MAX_PAGES - 1;
+	assert_int_equal(abi_check_mem_access_query(&q), -EINVAL);
+	q.gfn = 0;
+	q.access = 0;
+	assert_int_equal(abi_check_mem_access_query(&q), -EINVAL);
+}
+
+/* VMIOP_ACTION_EMULATE's read data: bounded, and a pointer exactly when a length. */
+static void emulate_reply_checks(void **state)
+{
+	const uint32_t takes = 1u << VMIOP_ACTION_EMULATE;
+	struct vmiop_event_reply r = { .size = sizeof(r), .action = VMIOP_ACTION_EMULATE };
+
+	(void)state;
+	assert_int_equal(abi_check_event_reply(&r, takes), 0);
+	assert_int_equal(abi_check_event_reply(&r, 1u << VMIOP_ACTION_CONTINUE), -EINVAL);
+	r.emul_read.data = 0x1000;
+	assert_int_equal(abi_check_event_reply(&r, takes), -EINVAL);
+	r.emul_read.len = VMIOP_EMUL_READ_MAX;
+	assert_int_equal(abi_check_event_reply(&r, takes), 0);
+	r.emul_read.len = VMIOP_EMUL_READ_MAX + 1;
+	assert_int_equal(abi_check_event_reply(&r, takes), -EINVAL);
+	r.emul_read.len = 8;
+	r.emul_read.reserved = 1;
+	assert_int_equal(abi_check_event_reply(&r, takes), -EINVAL);
+	r.emul_read.reserved = 0;
+	r.emul_read.data = 0;
+	assert_int_equal(abi_check_event_reply(&r, takes), -EINVAL);
+}
+
 /* Struct sizes are ABI: pinned here as in the module. */
 static void struct_sizes(void **state)
 {
@@ -208,6 +303,11 @@ static void struct_sizes(void **state)
 	assert_int_equal(sizeof(struct vmiop_mem_batch), 24);
 	assert_int_equal(sizeof(struct vmiop_translate), 112);
 	assert_int_equal(sizeof(struct vmiop_event_wait), 24);
+	assert_int_equal(sizeof(struct vmiop_event_caps), 160);
+	assert_int_equal(sizeof(struct vmiop_mem_access), 24);
+	assert_int_equal(sizeof(struct vmiop_mem_access_range), 24);
+	assert_int_equal(sizeof(struct vmiop_mem_access_query), 32);
+	assert_int_equal(sizeof(struct vmiop_event_mem), 32);
 }
 
 int main(void)
@@ -220,6 +320,8 @@ int main(void)
 		cmocka_unit_test(translate_checks),
 		cmocka_unit_test(segment_round_trip),
 		cmocka_unit_test(reg_ids_are_slots),
+		cmocka_unit_test(mem_access_checks),
+		cmocka_unit_test(emulate_reply_checks),
 		cmocka_unit_test(struct_sizes),
 	};
 

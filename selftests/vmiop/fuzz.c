@@ -480,6 +480,45 @@ static void b_wait(struct fz *f, void *arg)
 		w->flags = VMIOP_EVENT_WAIT_F_TAIL;	/* tail 0: where it is */
 }
 
+/* Rights on a few runs of the window (which the guest never touches), or the hole. */
+static void b_mem_access(struct fz *f, void *arg)
+{
+	static const uint32_t rights[] = { VMIOP_ACCESS_RWX, VMIOP_ACCESS_R | VMIOP_ACCESS_W,
+					   VMIOP_ACCESS_R | VMIOP_ACCESS_X, VMIOP_ACCESS_R, 0 };
+	struct vmiop_mem_access *m = arg;
+	struct vmiop_mem_access_range *r = (struct vmiop_mem_access_range *)f->rw;
+	unsigned int i;
+
+	m->nr_ranges = 1 + (uint32_t)rnd_below(3);
+	m->ranges = (uintptr_t)r;
+	for (i = 0; i < m->nr_ranges; i++) {
+		bool bad;
+
+		r[i].gfn = op_gpa(f, PAGE, &bad) / PAGE;
+		r[i].nr_pages = 1;
+		r[i].access = rights[rnd_below(5)];
+		r[i].reserved = 0;
+	}
+	/* One broken: W without R, no pages, a reserved field. */
+	if (rnd_below(3) == 0) {
+		switch (rnd_below(3)) {
+		case 0: r[0].access = VMIOP_ACCESS_W; break;
+		case 1: r[0].nr_pages = 0; break;
+		default: r[0].reserved = 1; break;
+		}
+	}
+}
+
+static void b_mem_query(struct fz *f, void *arg)
+{
+	struct vmiop_mem_access_query *q = arg;
+	bool bad;
+
+	q->gfn = op_gpa(f, PAGE, &bad) / PAGE;
+	q->nr_pages = 1 + (uint32_t)rnd_below(PAGE);
+	q->access = (uintptr_t)f->buf;
+}
+
 #define CMD(c, type, last, sess, o, fl, b)					\
 	.name = #c, .nr = VMIOP_##c, .size = sizeof(type),			\
 	.min_size = offsetof(type, last) + sizeof(((type *)0)->last),		\
@@ -530,7 +569,8 @@ static const struct cmd cmds[] = {
 	  .reserved = { F(struct vmiop_translate, reserved) },
 	  .values = { F(struct vmiop_translate, vcpu), F(struct vmiop_translate, mode),
 		      F(struct vmiop_translate, cr3), F(struct vmiop_translate, gva) } },
-	{ CMD(EVENT_CAPS, struct vmiop_event_caps, reason, false, true, 0, b_size_only) },
+	{ CMD(EVENT_CAPS, struct vmiop_event_caps, reason, false, true, 0, b_size_only),
+	  .reserved = { F(struct vmiop_event_caps, reserved) } },
 	{ CMD(RING_SETUP, struct vmiop_ring_setup, mmap_size, true, true, 0, b_ring),
 	  .reserved = { F(struct vmiop_ring_setup, reserved),
 			F(struct vmiop_ring_setup, entry_size),
@@ -552,6 +592,16 @@ static const struct cmd cmds[] = {
 	      b_wait),
 	  .reserved = { F(struct vmiop_event_wait, reserved), F(struct vmiop_event_wait, ready) },
 	  .values = { F(struct vmiop_event_wait, tail) } },
+	{ CMD(SET_MEM_ACCESS, struct vmiop_mem_access, ranges, true, false, 0, b_mem_access),
+	  .reserved = { F(struct vmiop_mem_access, reserved) },
+	  .values = { F(struct vmiop_mem_access, nr_ranges) },
+	  .ptr = F(struct vmiop_mem_access, ranges) },
+	{ CMD(GET_MEM_ACCESS, struct vmiop_mem_access_query, access, true, false, 0,
+	      b_mem_query),
+	  .reserved = { F(struct vmiop_mem_access_query, reserved) },
+	  .values = { F(struct vmiop_mem_access_query, gfn),
+		      F(struct vmiop_mem_access_query, nr_pages) },
+	  .ptr = F(struct vmiop_mem_access_query, access) },
 };
 
 #define NR_CMDS (sizeof(cmds) / sizeof(cmds[0]))
@@ -714,7 +764,8 @@ static void fuzz_one(struct fz *f, int fd)
 	if (c->session && fd == f->u && m != MUT_IOCTL_NR)
 		expect = ENOTCONN;	/* before anything else is looked at */
 	if (fd == f->r && m != MUT_IOCTL_NR && (c->nr == VMIOP_WRITE_MEM ||
-	    c->nr == VMIOP_SET_REGS || c->nr == VMIOP_SET_REG_LIST))
+	    c->nr == VMIOP_SET_REGS || c->nr == VMIOP_SET_REG_LIST ||
+	    c->nr == VMIOP_SET_MEM_ACCESS))
 		expect = EBADF;		/* likewise */
 	if (m == MUT_INNER && !expect)
 		expect = -1;		/* must fail, errno unchecked */

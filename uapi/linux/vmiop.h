@@ -77,6 +77,8 @@ enum {
 	VMIOP_CMD_EVENT_CONTROL,
 	VMIOP_CMD_EVENT_REPLY,
 	VMIOP_CMD_EVENT_WAIT,
+	VMIOP_CMD_SET_MEM_ACCESS,
+	VMIOP_CMD_GET_MEM_ACCESS,
 };
 
 /* ---------------------------------------------------------------------- */
@@ -91,6 +93,8 @@ enum {
 #define VMIOP_FEAT_EVENTS	(1ULL << 6)	/* the event ring; VMIOP_EVENT_CAPS */
 /* an O_RDONLY session only reads the guest; VMIOP_EVENT_WAIT_F_TAIL */
 #define VMIOP_FEAT_READ_ONLY	(1ULL << 7)
+/* VMIOP_SET/GET_MEM_ACCESS and VMIOP_EVENT_MEM; VMIOP_ACTION_EMULATE */
+#define VMIOP_FEAT_MEM_ACCESS	(1ULL << 8)
 
 /**
  * struct vmiop_api - VMIOP_GET_API
@@ -509,6 +513,116 @@ struct vmiop_translate {
 #define VMIOP_TRANSLATE _IO(VMIOP_TYPE, VMIOP_CMD_TRANSLATE)
 
 /* ---------------------------------------------------------------------- */
+
+/*
+ * Page rights: the accesses the guest may make to a guest-physical page
+ * (4 KiB) without a VMIOP_EVENT_MEM.  VMIOP_ACCESS_RWX is a page without
+ * restriction, which every page has at attach.
+ */
+#define VMIOP_ACCESS_R		(1u << 0)
+#define VMIOP_ACCESS_W		(1u << 1)
+#define VMIOP_ACCESS_X		(1u << 2)
+#define VMIOP_ACCESS_RWX	(VMIOP_ACCESS_R | VMIOP_ACCESS_W | VMIOP_ACCESS_X)
+
+/*
+ * The rights both EPT and NPT express (bit N: rights N): rwx, rw-, r-x,
+ * r--, ---.  Rights with W but not R (-w-, -wx) are rejected everywhere:
+ * EPT calls them a misconfiguration, NPT has no such page.  Execute-only
+ * (--x) is accepted where vmiop_event_caps.mem_rights says so (EPT with
+ * execute-only support), else -EOPNOTSUPP.
+ */
+#define VMIOP_MEM_RIGHTS_COMMON	((1u << 7) | (1u << 3) | (1u << 5) | (1u << 1) | (1u << 0))
+
+#define VMIOP_MEM_ACCESS_MAX_RANGES	65536
+#define VMIOP_MEM_ACCESS_MAX_PAGES	(1ULL << 40)	/* 52-bit gpas */
+
+/*
+ * A run of pages: @nr_pages from guest frame @gfn (gpa >> 12), all given
+ * @access (VMIOP_ACCESS_* allowed).
+ */
+struct vmiop_mem_access_range {
+	__aligned_u64 gfn;
+	__aligned_u64 nr_pages;
+	__u32 access;
+	__u32 reserved;
+};
+
+/**
+ * struct vmiop_mem_access - VMIOP_SET_MEM_ACCESS: set the rights of pages
+ * @size: sizeof(struct vmiop_mem_access)
+ * @flags: must be 0
+ * @nr_ranges: number of entries at @ranges, 1..VMIOP_MEM_ACCESS_MAX_RANGES
+ * @reserved: must be 0
+ * @ranges: user pointer to @nr_ranges struct vmiop_mem_access_range,
+ *	applied in order (a page in two ranges gets the later one's rights)
+ *
+ * All ranges or none: every range is checked, and the memory the new
+ * rights take is allocated, before the first page changes.  Restricting
+ * a page needs it to be guest memory (a RAM or ROM memslot) now; the
+ * rights then belong to the gfn, and hold while the VMM removes and adds
+ * memslots (QEMU does at run time), while KVM rebuilds or drops its
+ * EPT/NPT entries and while the host swaps, migrates, splits or merges
+ * the page behind it.  Giving a page VMIOP_ACCESS_RWX back needs
+ * nothing.  When the call returns, no vCPU makes an access the new
+ * rights forbid without an event, and rights given back are the
+ * guest's at its next access.
+ *
+ * Restricted pages are mapped with 4 KiB entries (no huge page covers
+ * one).  The restriction costs memory in proportion to the restricted
+ * pages (an xarray entry each), and the fault path finds a page's rights
+ * without walking a list.  What does not go through EPT/NPT is not seen:
+ * accesses by KVM's emulator (VMIOP_ACTION_EMULATE, emulated
+ * instructions such as those on MMIO), by KVM for the guest (kvmclock,
+ * steal time), by the VMM or devices (DMA, vhost); and accesses of a
+ * nested guest (L2) run by the guest's own hypervisor.  An access
+ * vCPUs where VMIOP_EVENT_MEM is not enabled (or filtered out) make is
+ * not held back either: the page's restriction ends there (its rights
+ * become VMIOP_ACCESS_RWX), as Xen's do without a listener.  Closing the
+ * session gives every page VMIOP_ACCESS_RWX back.
+ *
+ * Errors: -ENXIO no ring yet (VMIOP_RING_SETUP), or a restricted page is
+ *	not guest memory; -EINVAL @access is not rights (bits beyond
+ *	VMIOP_ACCESS_RWX), or W without R, zero @nr_pages, or @gfn +
+ *	@nr_pages beyond VMIOP_MEM_ACCESS_MAX_PAGES; -EOPNOTSUPP rights
+ *	this host cannot express (vmiop_event_caps.mem_rights); -ENOMEM;
+ *	-EBADF the session is read-only (a restricted page stops the
+ *	guest until the session answers).
+ */
+struct vmiop_mem_access {
+	__u32 size;
+	__u32 flags;
+	__u32 nr_ranges;
+	__u32 reserved;
+	__aligned_u64 ranges;
+};
+#define VMIOP_SET_MEM_ACCESS _IO(VMIOP_TYPE, VMIOP_CMD_SET_MEM_ACCESS)
+
+#define VMIOP_MEM_ACCESS_QUERY_MAX	(1u << 20)
+
+/**
+ * struct vmiop_mem_access_query - VMIOP_GET_MEM_ACCESS: the rights of pages
+ * @size: sizeof(struct vmiop_mem_access_query)
+ * @flags: must be 0
+ * @gfn: the first page
+ * @nr_pages: 1..VMIOP_MEM_ACCESS_QUERY_MAX
+ * @reserved: must be 0
+ * @access: user pointer to @nr_pages bytes: each page's rights
+ *	(VMIOP_ACCESS_*), VMIOP_ACCESS_RWX for every unrestricted page
+ *
+ * Errors: -EINVAL @nr_pages out of range, @gfn + @nr_pages beyond
+ *	VMIOP_MEM_ACCESS_MAX_PAGES.
+ */
+struct vmiop_mem_access_query {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 gfn;
+	__u32 nr_pages;
+	__u32 reserved;
+	__aligned_u64 access;
+};
+#define VMIOP_GET_MEM_ACCESS _IO(VMIOP_TYPE, VMIOP_CMD_GET_MEM_ACCESS)
+
+/* ---------------------------------------------------------------------- */
 /* Events                                                                 */
 /* ---------------------------------------------------------------------- */
 
@@ -529,6 +643,7 @@ enum vmiop_event_type {
 	VMIOP_EVENT_HYPERCALL = 8,	/* VMCALL / VMMCALL */
 	VMIOP_EVENT_XSETBV = 9,		/* XSETBV */
 	VMIOP_EVENT_TRAP = 10,		/* an exception was injected */
+	VMIOP_EVENT_MEM = 11,		/* an access a page's rights forbid */
 	VMIOP_EVENT_NR_TYPES,
 };
 
@@ -553,6 +668,10 @@ enum vmiop_cap_reason {
  * @singlestep: out, enum vmiop_step_method: how SINGLESTEP events are made
  *	on this host (each event's @method is the one that made it: a VMX
  *	vCPU whose KVM control shadow is not found steps with the trap flag)
+ * @mem_rights: out, bit N set when N (VMIOP_ACCESS_* allowed) is rights
+ *	VMIOP_SET_MEM_ACCESS takes on this host (VMIOP_MEM_RIGHTS_COMMON
+ *	everywhere; execute-only too where EPT has it)
+ * @reserved: must be 0
  *
  * Works on any /dev/vmiop fd, attached or not.
  */
@@ -563,6 +682,8 @@ struct vmiop_event_caps {
 	__u32 reason[32];
 	__u32 cr_reads;
 	__u32 singlestep;
+	__u32 mem_rights;
+	__u32 reserved;
 };
 #define VMIOP_EVENT_CAPS _IO(VMIOP_TYPE, VMIOP_CMD_EVENT_CAPS)
 
@@ -653,7 +774,7 @@ struct vmiop_filter_range {
  *	event).  Keys: CR the register number, MSR the index, CPUID the
  *	leaf (EAX), HYPERCALL the number (RAX), XSETBV the XCR index,
  *	DESC enum vmiop_desc_reg, BREAKPOINT and SINGLESTEP the guest
- *	address, DEBUG 1 (the vector), TRAP the vector.
+ *	address, DEBUG 1 (the vector), TRAP the vector, MEM the gpa.
  *	Must be 0 when disabling.
  *
  * Needs a ring (VMIOP_RING_SETUP).  Events the vCPUs are already waiting
@@ -843,6 +964,52 @@ struct vmiop_event_hypercall {
 	__u32 reserved;
 };
 
+/* struct vmiop_event_mem.flags */
+#define VMIOP_MEM_F_GLA_VALID	(1u << 0)	/* @gla is the linear address */
+/*
+ * The guest's page walker made the access, to a paging-structure entry in
+ * the page (reading it, or setting its accessed/dirty bits), translating
+ * @gla where VMIOP_MEM_F_GLA_VALID says so: the guest's own page tables
+ * restricted (HVMI's page-table protection).  The hardware counts every
+ * such access a write (EPT with accessed/dirty bits on, as KVM runs it,
+ * and NPT), so the page must keep R for the walk to be a write event
+ * only, and each walk through a write-restricted page is one event.
+ */
+#define VMIOP_MEM_F_PAGE_WALK	(1u << 1)
+
+/*
+ * A guest access its page's rights forbid (VMIOP_SET_MEM_ACCESS).  RIP in
+ * the register snapshot is the instruction that made it, which has not
+ * run (for a fetch, the instruction being fetched: @gpa may be on the
+ * page after RIP's, an instruction across the boundary).  Filter key:
+ * @gpa.  Replies:
+ *  - continue: the access happens, once: the vCPU runs the instruction
+ *    with the page's rights opened, every other vCPU of the VM held
+ *    stopped meanwhile (so that none of theirs slips through unseen), and
+ *    the rights are back before any other guest instruction runs; with
+ *    VMIOP_REPLY_F_SINGLESTEP a SINGLESTEP event reports the step;
+ *  - emulate (VMIOP_ACTION_EMULATE): KVM's instruction emulator runs the
+ *    instruction (no vCPU is stopped; its other accesses bypass page
+ *    rights); with @emul_read the bytes it reads at @gpa and after come
+ *    from the reply instead of guest memory; an instruction the emulator
+ *    cannot run is stepped over as for continue, without the read data;
+ *  - retry: the instruction runs again, with the page's rights as they
+ *    are then (changed meanwhile with VMIOP_SET_MEM_ACCESS: an access
+ *    they still forbid is a new event);
+ *  - skip: the instruction does not run (a write is dropped, a read
+ *    leaves its destination as it was), RIP moves past it;
+ *  - inject: the guest takes the exception instead, RIP on the
+ *    instruction.
+ */
+struct vmiop_event_mem {
+	__aligned_u64 gpa;	/* the byte accessed (walks: the entry's page) */
+	__aligned_u64 gla;	/* VMIOP_MEM_F_GLA_VALID: the linear address */
+	__u32 access;		/* VMIOP_ACCESS_*: what the guest tried */
+	__u32 flags;		/* VMIOP_MEM_F_* */
+	__u32 rights;		/* the page's rights when it tried */
+	__u32 reserved;
+};
+
 /**
  * struct vmiop_event - one entry of the ring
  * @type: enum vmiop_event_type
@@ -871,6 +1038,7 @@ struct vmiop_event {
 		struct vmiop_event_xsetbv xsetbv;
 		struct vmiop_event_cpuid cpuid;
 		struct vmiop_event_hypercall hypercall;
+		struct vmiop_event_mem mem;
 		__aligned_u64 raw[8];
 	};
 	struct vmiop_regs regs;
@@ -901,11 +1069,17 @@ enum vmiop_action {
 	 */
 	VMIOP_ACTION_INJECT = 4,
 	/*
-	 * BREAKPOINT only: the #BP is dropped and RIP stays on the INT3, so
+	 * BREAKPOINT: the #BP is dropped and RIP stays on the INT3, so
 	 * the instruction there runs again (the introspector put the original
-	 * byte back, typically with VMIOP_REPLY_F_SINGLESTEP to re-plant it)
+	 * byte back, typically with VMIOP_REPLY_F_SINGLESTEP to re-plant it).
+	 * MEM: the instruction runs again under the page's rights of then
 	 */
 	VMIOP_ACTION_RETRY = 5,
+	/*
+	 * MEM only: KVM's emulator runs the instruction, optionally with
+	 * @emul_read as what it reads (struct vmiop_event_mem)
+	 */
+	VMIOP_ACTION_EMULATE = 6,
 };
 
 /*
@@ -917,6 +1091,9 @@ enum vmiop_action {
  */
 #define VMIOP_REPLY_F_SINGLESTEP	(1U << 0)
 #define VMIOP_REPLY_FLAGS		VMIOP_REPLY_F_SINGLESTEP
+
+/* The most bytes VMIOP_ACTION_EMULATE takes as the emulated reads' data. */
+#define VMIOP_EMUL_READ_MAX	64
 
 /* vmiop_event_reply.exception.flags */
 #define VMIOP_INJECT_F_ERROR_CODE	(1U << 0)
@@ -948,6 +1125,10 @@ struct vmiop_inject {
  * @cpuid: results for VMIOP_ACTION_SET_RESULT on a CPUID event
  * @value: result for VMIOP_ACTION_SET_RESULT on all but CPUID events
  * @exception: for VMIOP_ACTION_INJECT
+ * @emul_read: for VMIOP_ACTION_EMULATE, or zero: @len (up to
+ *	VMIOP_EMUL_READ_MAX) bytes at user pointer @data, copied by the call,
+ *	that the emulated instruction reads instead of guest memory: byte i
+ *	is the one at the event's gpa + i; other bytes come from memory
  * @reserved: must be 0
  *
  * Registers set with VMIOP_SET_REGS while the event waits take effect
@@ -955,8 +1136,9 @@ struct vmiop_inject {
  *
  * Errors: -ENOENT no event @seq waits on @vcpu (already replied, or the
  *	vCPU index is wrong); -EINVAL an action the event type does not take,
- *	an unknown flag, an exception that cannot be injected; -EBADF an
- *	action other than VMIOP_ACTION_CONTINUE in a read-only session.
+ *	an unknown flag, an exception that cannot be injected, @emul_read
+ *	longer than VMIOP_EMUL_READ_MAX; -EBADF an action other than
+ *	VMIOP_ACTION_CONTINUE in a read-only session.
  */
 struct vmiop_event_reply {
 	__u32 size;
@@ -970,6 +1152,11 @@ struct vmiop_event_reply {
 		} cpuid;
 		__aligned_u64 value;
 		struct vmiop_inject exception;
+		struct {
+			__aligned_u64 data;
+			__u32 len;
+			__u32 reserved;
+		} emul_read;
 		__aligned_u64 raw[2];
 	};
 	__aligned_u64 reserved;
