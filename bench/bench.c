@@ -8,6 +8,9 @@
  *   (b) the same with a busy-polling consumer
  *   (c) CPUID filtered out in the kernel vs CPUID with vmiop not attached
  *   (d) events per second with 1 and 4 vCPUs (busy-polling consumer)
+ *   (e) a write to a write-protected page handled in userspace (MEM
+ *       event, blocking consumer; replies emulate and continue) vs the
+ *       same write unprotected vs KVM_EXIT_IO
  *
  * The busy-polling consumer runs on CPU 1, the vCPU threads on CPU 0.
  *
@@ -48,6 +51,18 @@ static void guest_cpuids(uint64_t n)
 	GUEST_DONE();
 }
 
+/* The page (e) writes, gpa == gva, set in the guest's copy. */
+uint64_t bench_page;
+
+static void guest_writes(uint64_t n)
+{
+	uint64_t i;
+
+	for (i = 0; i < n; i++)
+		*(volatile uint64_t *)bench_page = i;
+	GUEST_DONE();
+}
+
 static double now_ns(void)
 {
 	struct timespec ts;
@@ -79,13 +94,13 @@ static double ns_per_io_exit(struct tvm *tvm)
 	return (now_ns() - t0) / n_ops;
 }
 
-/* CPUID run to completion on the calling thread. */
-static double ns_per_cpuid(struct tvm *tvm)
+/* @fn's n_ops operations run to completion on the calling thread. */
+static double ns_per_op(struct tvm *tvm, void (*fn)(uint64_t n))
 {
 	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
 	double t0;
 
-	tvm_vcpu_entry(vcpu, guest_cpuids, n_ops);
+	tvm_vcpu_entry(vcpu, fn, n_ops);
 	t0 = now_ns();
 	if (tvm_vcpu_run_ucall(vcpu, NULL) != UCALL_DONE)
 		exit(1);
@@ -119,8 +134,9 @@ static void unpin(void)
  * with a single CPU it yields instead.
  */
 static double ns_per_event(struct tvm *tvm, struct vmiop *v, struct vmiop_ring *ring,
-			   unsigned int nr, bool busy)
+			   unsigned int nr, bool busy, void (*fn)(uint64_t n), uint32_t action)
 {
+	struct vmiop_event_reply r = { .action = action };
 	uint64_t total = 0, want = n_ops * nr;
 	unsigned int i;
 	double t0;
@@ -131,7 +147,7 @@ static double ns_per_event(struct tvm *tvm, struct vmiop *v, struct vmiop_ring *
 	if (own_cpu)
 		pin_to(0);	/* the vCPU threads inherit it */
 	for (i = 0; i < nr; i++) {
-		tvm_vcpu_entry(tvm_vcpu(tvm, i), guest_cpuids, n_ops);
+		tvm_vcpu_entry(tvm_vcpu(tvm, i), fn, n_ops);
 		tvm_vcpu_thread_start(tvm_vcpu(tvm, i), NULL, NULL);
 	}
 	if (own_cpu)
@@ -146,7 +162,7 @@ static double ns_per_event(struct tvm *tvm, struct vmiop *v, struct vmiop_ring *
 		if (busy && !own_cpu && !vmiop_ring_ready(ring))
 			sched_yield();
 		while ((ev = vmiop_ring_peek(ring))) {
-			if (vmiop_event_continue(v, ev)) {
+			if (vmiop_event_reply(v, ev, &r)) {
 				fprintf(stderr, "bench: reply failed\n");
 				exit(1);
 			}
@@ -165,7 +181,7 @@ static double ns_per_event(struct tvm *tvm, struct vmiop *v, struct vmiop_ring *
 int main(void)
 {
 	const struct vmiop_filter_range other_leaf = { 1, 1 };
-	double io, ev_wait, ev_busy, plain, filtered, ev1, ev4;
+	double io, ev_wait, ev_busy, plain, filtered, ev1, ev4, wr, wr_emul, wr_step;
 	struct vmiop_ring *ring;
 	struct tvm *tvm;
 	struct vmiop *v;
@@ -174,22 +190,30 @@ int main(void)
 	if (env)
 		n_ops = strtoull(env, NULL, 0);
 	tvm = tvm_create(4, 0);
+	*TVM_GUEST_VAR(tvm, bench_page) = tvm_alloc_gpa(tvm, 4096, 4096);
 
 	io = ns_per_io_exit(tvm);
-	plain = ns_per_cpuid(tvm);
+	plain = ns_per_op(tvm, guest_cpuids);
+	wr = ns_per_op(tvm, guest_writes);
 
 	v = vt_attach(tvm);
 	if (vmiop_ring_setup(v, 64, &ring))
 		return 1;
 	if (vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, &other_leaf, 1))
 		return 1;
-	filtered = ns_per_cpuid(tvm);
+	filtered = ns_per_op(tvm, guest_cpuids);
 	if (vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, NULL, 0))
 		return 1;
-	ev_wait = ns_per_event(tvm, v, ring, 1, false);
-	ev_busy = ns_per_event(tvm, v, ring, 1, true);
+	ev_wait = ns_per_event(tvm, v, ring, 1, false, guest_cpuids, VMIOP_ACTION_CONTINUE);
+	ev_busy = ns_per_event(tvm, v, ring, 1, true, guest_cpuids, VMIOP_ACTION_CONTINUE);
 	ev1 = ev_busy;
-	ev4 = ns_per_event(tvm, v, ring, 4, true);
+	ev4 = ns_per_event(tvm, v, ring, 4, true, guest_cpuids, VMIOP_ACTION_CONTINUE);
+	if (vmiop_event_enable(v, VMIOP_EVENT_MEM, -1, NULL, 0) ||
+	    vmiop_set_mem_access(v, *TVM_GUEST_VAR(tvm, bench_page) / 4096, 1,
+				 VMIOP_ACCESS_R | VMIOP_ACCESS_X))
+		return 1;
+	wr_emul = ns_per_event(tvm, v, ring, 1, false, guest_writes, VMIOP_ACTION_EMULATE);
+	wr_step = ns_per_event(tvm, v, ring, 1, false, guest_writes, VMIOP_ACTION_CONTINUE);
 	vmiop_close(v);
 	tvm_destroy(tvm);
 
@@ -204,5 +228,10 @@ int main(void)
 	       filtered / 1e3, filtered / plain);
 	printf("bench: (d) events/s, 1 vCPU %.0f, 4 vCPUs %.0f (= %.2f x)\n",
 	       1e9 / ev1, 1e9 / ev4, ev1 / ev4);
+	printf("bench: (e) write, page unprotected                  %9.3f us\n", wr / 1e3);
+	printf("bench: (e) write to a write-protected page, emulate %9.1f us  = %.2f x KVM_EXIT_IO, %.0f x unprotected\n",
+	       wr_emul / 1e3, wr_emul / io, wr_emul / wr);
+	printf("bench: (e) the same, continue (step over)           %9.1f us  = %.2f x KVM_EXIT_IO, %.0f x unprotected\n",
+	       wr_step / 1e3, wr_step / io, wr_step / wr);
 	return 0;
 }

@@ -364,7 +364,9 @@ void vmiop_mem_slot_created(struct kvm *kvm, struct kvm_memory_slot *slot)
 
 /*
  * The session ends: every page gets its rights back, and KVM's entries
- * are rebuilt without restriction.  A step-over under way ends too.
+ * are rebuilt without restriction.  A step-over under way ends too.  The
+ * table is left empty: nothing adds to it any more, so freeing the
+ * session needs no xa_destroy() (in an RCU callback, softirq context).
  */
 void vmiop_mem_detach(struct vmiop_session *sess)
 {

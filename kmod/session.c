@@ -86,7 +86,6 @@ static void vmiop_session_free_rcu(struct rcu_head *head)
 
 	vmiop_events_free(sess);
 	vmiop_vcpus_free(sess);
-	xa_destroy(&sess->mem_rights);
 	kfree(sess);
 }
 

@@ -475,6 +475,85 @@ TEST(a_write_protected_page_table_reports_the_guest_page_walk)
 	tvm_destroy(tvm);
 }
 
+#define GIB_PTS		512			/* page tables mapping 1 GiB */
+#define WIN_PAGES	512			/* the RAM it maps, repeated */
+
+/* Reads one u64 in each 2 MiB of the 1 GiB at @gva: one walk per page table. */
+static void guest_read_gib(uint64_t gva)
+{
+	uint64_t i, sum = 0;
+
+	for (i = 0; i < GIB_PTS; i++)
+		sum += *(volatile uint64_t *)(gva + i * TVM_PAGE_2M);
+	mem_results[0] = sum;
+	GUEST_DONE();
+}
+
+TEST(every_page_table_of_a_gib_write_protected_the_guest_still_runs)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	uint64_t gva = 0x7e0000000000ULL, win = tvm_alloc_gpa(tvm, WIN_PAGES * PAGE, PAGE);
+	uint64_t pts = tvm_alloc_gpa(tvm, GIB_PTS * PAGE, PAGE), pd = 0, expect = 0;
+	struct vmiop_event_reply r = { .action = VMIOP_ACTION_CONTINUE };
+	struct vmiop_mem_access_range ranges[2];
+	uint8_t *rights = malloc(GIB_PTS);
+	unsigned int i, j, walks = 0;
+	struct vmiop_ring *ring;
+	struct vmiop *v = mem_session(tvm, &ring);
+	struct vmiop_event *ev;
+
+	ASSERT_TRUE(rights != NULL);
+	/* 512 page tables of 512 4 KiB entries, accessed bits clear. */
+	for (i = 0; i < GIB_PTS; i++) {
+		uint64_t *pt = tvm_gpa2hva(tvm, pts + i * PAGE), *pde;
+
+		for (j = 0; j < 512; j++)
+			pt[j] = (win + ((i * 512 + j) % WIN_PAGES) * PAGE) | TVM_PTE_P | TVM_PTE_W;
+		pde = tvm_pte(tvm, gva + i * TVM_PAGE_2M, TVM_PAGE_2M);
+		*pde = (pts + i * PAGE) | TVM_PTE_P | TVM_PTE_W;
+		pd = tvm_hva2gpa(tvm, pde) & ~(PAGE - 1);
+	}
+	for (j = 0; j < WIN_PAGES; j++)
+		*(uint64_t *)tvm_gpa2hva(tvm, win + j * PAGE) = j;
+	for (i = 0; i < GIB_PTS; i++)
+		expect += (i * 512) % WIN_PAGES;
+	ranges[0] = (struct vmiop_mem_access_range){ .gfn = pts / PAGE, .nr_pages = GIB_PTS,
+						     .access = RX };
+	ranges[1] = (struct vmiop_mem_access_range){ .gfn = pd / PAGE, .nr_pages = 1,
+						     .access = RX };
+	ASSERT_EQ(vmiop_set_mem_access_ranges(v, ranges, 2), 0);
+	ASSERT_EQ(vmiop_get_mem_access(v, pts / PAGE, GIB_PTS, rights), 0);
+	for (i = 0; i < GIB_PTS && rights[i] == RX; i++)
+		;
+	EXPECT_EQ(i, GIB_PTS);
+	tvm_vcpu_entry(tvm_vcpu(tvm, 0), guest_read_gib, gva);
+	tvm_vcpu_thread_start(tvm_vcpu(tvm, 0), NULL, NULL);
+
+	while (tvm_vcpu_thread_state(tvm_vcpu(tvm, 0)) == TVM_THREAD_RUNNING) {
+		if (vmiop_event_wait(v, 100) <= 0)
+			continue;
+		while ((ev = vmiop_ring_peek(ring))) {
+			uint64_t page = ev->mem.gpa & ~(PAGE - 1);
+
+			EXPECT_TRUE(ev->mem.flags & VMIOP_MEM_F_PAGE_WALK);
+			EXPECT_TRUE(page == pd || (page >= pts && page < pts + GIB_PTS * PAGE));
+			walks++;
+			reply_mem(v, ring, ev, &r);
+		}
+	}
+	ASSERT_EQ(tvm_vcpu_thread_join(tvm_vcpu(tvm, 0)), TVM_THREAD_DONE);
+	vmtest_diag("%u page-walk events", walks);
+	EXPECT_GE(walks, GIB_PTS);
+	EXPECT_EQ(result(tvm, 0), expect);
+	for (i = 0; i < GIB_PTS; i++)
+		if (!(*(uint64_t *)tvm_gpa2hva(tvm, pts + i * PAGE) & TVM_PTE_A))
+			break;
+	EXPECT_EQ(i, GIB_PTS);		/* each walk set its accessed bit */
+	free(rights);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
 TEST(closing_the_session_gives_every_page_its_rights_back)
 {
 	struct tvm *tvm = tvm_create(1, 0);
