@@ -595,7 +595,13 @@ const struct vmiop_event_class vmiop_class_trap = {
 void vmiop_on_inject_exception(struct kvm_vcpu *vcpu)
 {
 	struct vmiop_exit x = { .vcpu = vcpu };
+	struct vmiop_session *sess = vmiop_session_find(vcpu->kvm);
 
+	if (sess) {
+		if (!vmiop_in_l2(vcpu))
+			vmiop_mem_exception_injected(sess, vcpu);
+		vmiop_session_put(sess);
+	}
 	vmiop_event_run(VMIOP_EVENT_TRAP, &x);
 }
 

@@ -60,6 +60,7 @@ static const struct {
 	KSYM(vm_list, "kvm:vm_list"),
 	KSYM(kvm_lock, "kvm:kvm_lock"),
 	KSYM(x86_ops, "kvm:kvm_x86_ops"),
+	KSYM(tdp_enabled, "kvm:tdp_enabled"),
 	KSYM(zap_gfn_range, "kvm:kvm_zap_gfn_range"),
 	KSYM(gfn_disallow_lpage, "kvm:kvm_mmu_gfn_disallow_lpage"),
 	KSYM(gfn_allow_lpage, "kvm:kvm_mmu_gfn_allow_lpage"),

@@ -72,6 +72,22 @@ static u8 mem_rights_now(struct vmiop_session *sess, struct kvm_vcpu *vcpu, gfn_
 	return mem_rights_of(xa_load(&sess->mem_rights, gfn));
 }
 
+/*
+ * KVM runs with EPT/NPT.  Without (kvm_intel.ept=0, kvm_amd.npt=0, or a
+ * CPU without them) its page faults are the guest's, by linear address,
+ * and its entries shadow the guest's page tables: no rights to apply.
+ */
+static bool mem_tdp(void)
+{
+	return READ_ONCE(*vmiop_ksym.tdp_enabled);
+}
+
+/* A vCPU on KVM's direct (EPT/NPT) MMU for the guest's own memory. */
+static bool mem_direct(struct kvm_vcpu *vcpu)
+{
+	return vcpu->arch.mmu->root_role.direct && !vmiop_in_l2(vcpu);
+}
+
 /* Bit N set when this host's EPT/NPT expresses rights N (uapi). */
 u32 vmiop_mem_host_rights(void)
 {
@@ -90,6 +106,7 @@ u32 vmiop_mem_host_rights(void)
  * it back; R is EPT's R bit and NPT's U bit (NPT checks every guest
  * access as a user access, so a supervisor entry has no access at all).
  * Not for a nested guest's (L2's) shadow entries: vmiop watches L1.
+ * (Nor on KVM's shadow MMU, which vmiop_mem_unavailable() rules out.)
  */
 void vmiop_mem_spte(struct kvm_vcpu *vcpu, gfn_t gfn, u64 *spte)
 {
@@ -97,7 +114,7 @@ void vmiop_mem_spte(struct kvm_vcpu *vcpu, gfn_t gfn, u64 *spte)
 	u64 cut = 0, saved;
 	u8 rights;
 
-	if (vmiop_in_l2(vcpu))
+	if (!mem_direct(vcpu))
 		return;
 	rcu_read_lock();
 	sess = vmiop_session_lookup_rcu(vcpu->kvm);
@@ -211,42 +228,78 @@ static void mem_release_reserved(struct vmiop_session *sess,
 	}
 }
 
-/* Pages whose lpage counters are set while mmu_lock is held for write. */
+/* Entries whose lpage counters are set while mmu_lock is held for write. */
 #define VMIOP_MEM_BATCH	512
+
+/*
+ * Gives @gfn the rights @access.  A gfn given RWX keeps its entry (as
+ * RWX) until mem_drop_unrestricted(): erasing can free an xarray node a
+ * later range's store then needs, where no allocation may happen, so the
+ * call's last step frees them.  Under mmu_lock (write).
+ */
+static void mem_set_one(struct vmiop_session *sess, u64 gfn, u8 access, struct mem_zap *z)
+{
+	void *old = xa_load(&sess->mem_rights, gfn);
+
+	if (mem_rights_of(old) == access)
+		return;
+	/* Reserved or present before: this allocates nothing and cannot fail. */
+	xa_store(&sess->mem_rights, gfn, xa_mk_value(access), GFP_NOWAIT);
+	if (!xa_is_value(old))
+		mem_lpage_adjust(sess->kvm, gfn, true);
+	mem_zap_add(z, gfn, gfn + 1);
+}
 
 static void mem_apply_range(struct vmiop_session *sess, const struct vmiop_mem_access_range *r,
 			    struct mem_zap *z)
 {
 	struct kvm *kvm = sess->kvm;
-	u64 p = 0, run = 0;
-	bool changed = false;
+	unsigned long gfn = r->gfn, last = r->gfn + r->nr_pages - 1;
+	unsigned int run;
+	void *entry;
 
-	while (p < r->nr_pages) {
-		write_lock(&kvm->mmu_lock);
-		for (run = 0; run < VMIOP_MEM_BATCH && p < r->nr_pages; run++, p++) {
-			u64 gfn = r->gfn + p;
-			void *old = xa_load(&sess->mem_rights, gfn);
-			bool tracked = xa_is_value(old);
-
-			if (mem_rights_of(old) != r->access)
-				changed = true;
-			if (r->access == VMIOP_ACCESS_RWX) {
-				if (!tracked)
-					continue;
-				xa_erase(&sess->mem_rights, gfn);
-				mem_lpage_adjust(kvm, gfn, false);
-				continue;
+	if (r->access == VMIOP_ACCESS_RWX) {
+		/* Only the gfns restricted now: a range may span 2^40 pages. */
+		for (;;) {
+			write_lock(&kvm->mmu_lock);
+			run = 0;
+			xa_for_each_range(&sess->mem_rights, gfn, entry, gfn, last) {
+				mem_set_one(sess, gfn, VMIOP_ACCESS_RWX, z);
+				if (++run == VMIOP_MEM_BATCH || gfn == last)
+					break;
 			}
-			/* Reserved (or present) before: no allocation here. */
-			xa_store(&sess->mem_rights, gfn, xa_mk_value(r->access), GFP_NOWAIT);
-			if (!tracked)
-				mem_lpage_adjust(kvm, gfn, true);
+			write_unlock(&kvm->mmu_lock);
+			if (run < VMIOP_MEM_BATCH || gfn++ == last)
+				return;
+			cond_resched();
 		}
+	}
+	/* Restricted runs are guest memory: as long as the VM is large. */
+	while (gfn <= last) {
+		write_lock(&kvm->mmu_lock);
+		for (run = 0; run < VMIOP_MEM_BATCH && gfn <= last; run++, gfn++)
+			mem_set_one(sess, gfn, r->access, z);
 		write_unlock(&kvm->mmu_lock);
 		cond_resched();
 	}
-	if (changed)
-		mem_zap_add(z, r->gfn, r->gfn + r->nr_pages);
+}
+
+/* The entries left RWX (given back, or lifted by a vCPU) go, with their counters. */
+static void mem_drop_unrestricted(struct vmiop_session *sess)
+{
+	struct kvm *kvm = sess->kvm;
+	unsigned long gfn;
+	void *entry;
+
+	xa_for_each(&sess->mem_rights, gfn, entry) {
+		if (mem_rights_of(entry) != VMIOP_ACCESS_RWX)
+			continue;
+		write_lock(&kvm->mmu_lock);
+		xa_erase(&sess->mem_rights, gfn);
+		mem_lpage_adjust(kvm, gfn, false);
+		write_unlock(&kvm->mmu_lock);
+		cond_resched();
+	}
 }
 
 long vmiop_ioctl_set_mem_access(struct vmiop_session *sess, struct vmiop_mem_access *m)
@@ -262,6 +315,8 @@ long vmiop_ioctl_set_mem_access(struct vmiop_session *sess, struct vmiop_mem_acc
 	ret = abi_check_mem_access(m);
 	if (ret)
 		return ret;
+	if (!mem_tdp())
+		return -EOPNOTSUPP;
 	if (!vmiop_events_ready(sess))
 		return -ENXIO;
 	r = vmemdup_user(u64_to_user_ptr(m->ranges), array_size(m->nr_ranges, sizeof(*r)));
@@ -309,6 +364,7 @@ long vmiop_ioctl_set_mem_access(struct vmiop_session *sess, struct vmiop_mem_acc
 	for (i = 0; i < m->nr_ranges; i++)
 		mem_apply_range(sess, &r[i], z);
 	mem_release_reserved(sess, r, m->nr_ranges, U64_MAX);
+	mem_drop_unrestricted(sess);
 	mem_zap_run(kvm, z);
 	ret = 0;
 out_unlock:
@@ -357,8 +413,10 @@ void vmiop_mem_slot_created(struct kvm *kvm, struct kvm_memory_slot *slot)
 		return;
 	lockdep_assert_held(&kvm->slots_lock);
 	xa_for_each_range(&sess->mem_rights, gfn, entry, slot->base_gfn,
-			  slot->base_gfn + slot->npages - 1)
+			  slot->base_gfn + slot->npages - 1) {
 		vmiop_ksym.gfn_disallow_lpage(slot, gfn);
+		cond_resched();
+	}
 	vmiop_session_put(sess);
 }
 
@@ -376,10 +434,14 @@ void vmiop_mem_detach(struct vmiop_session *sess)
 	void *entry;
 	int idx;
 
+	int i;
+
 	spin_lock(&sess->state_lock);
 	WRITE_ONCE(sess->mem_nr_open, 0);
 	WRITE_ONCE(sess->mem_step_owner, -1);
 	spin_unlock(&sess->state_lock);
+	for (i = 0; i < KVM_MAX_VCPUS; i++)
+		hrtimer_cancel(&sess->vcpus[i].mem.watchdog);
 	if (xa_empty(&sess->mem_rights))
 		return;
 	z = kzalloc(sizeof(*z), GFP_KERNEL | __GFP_NOFAIL);
@@ -459,34 +521,77 @@ static bool mem_open(struct vmiop_session *sess, gfn_t gfn)
 }
 
 /*
+ * A step-over's step normally ends at the next instruction boundary (the
+ * monitor trap flag, the trap flag's #DB).  With the trap flag an
+ * exception the CPU delivers on the way clears it until its handler
+ * returns, and a VMM single-stepping the vCPU itself takes the #DB: so
+ * every millisecond the owner goes through its park point, where a RIP
+ * that moved ends the step-over (vmiop_mem_step_check()).
+ */
+static enum hrtimer_restart mem_watchdog(struct hrtimer *timer)
+{
+	struct vmiop_vcpu *vv = container_of(timer, struct vmiop_vcpu, mem.watchdog);
+
+	if (!READ_ONCE(vv->mem.over))
+		return HRTIMER_NORESTART;
+	kvm_make_request(KVM_REQ_EVENT, vv->mem.vcpu);
+	kvm_vcpu_kick(vv->mem.vcpu);
+	hrtimer_forward_now(timer, ms_to_ktime(1));
+	return HRTIMER_RESTART;
+}
+
+void vmiop_mem_vcpus_init(struct vmiop_session *sess)
+{
+	int i;
+
+	for (i = 0; i < KVM_MAX_VCPUS; i++) {
+		hrtimer_init(&sess->vcpus[i].mem.watchdog, CLOCK_MONOTONIC, HRTIMER_MODE_REL);
+		sess->vcpus[i].mem.watchdog.function = mem_watchdog;
+	}
+}
+
+static bool mem_emulate(struct vmiop_exit *x, const struct vmiop_event_reply *r, bool may_step);
+
+/*
  * Continue: the vCPU runs the instruction with the page open, every
  * other vCPU held outside the guest, and the page closes again when the
  * single step ends (vmiop_mem_step_done()).  The owner of a step-over
- * faulting again (the instruction's next page) opens that one too.
- * False: KVM resolves the fault now, with the page open.
+ * faulting again (the instruction's next page, a level of its page walk)
+ * opens that one too; past VMIOP_MEM_OPEN_MAX pages the step-over ends
+ * and KVM's emulator runs the instruction.  False: KVM resolves the
+ * fault now, with the page open.  @r: the reply, taken again if a signal
+ * comes first.
  */
-static bool mem_step_over(struct vmiop_exit *x)
+static bool mem_step_over(struct vmiop_exit *x, const struct vmiop_event_reply *r)
 {
 	struct vmiop_session *sess = x->sess;
 	struct kvm_vcpu *vcpu = x->vcpu;
+	struct vmiop_vcpu *vv = x->vv;
 	gfn_t gfn = gpa_to_gfn(x->mem.gpa);
 	int ret;
 
 	if (READ_ONCE(sess->mem_step_owner) != vcpu->vcpu_idx) {
 		ret = vmiop_hold_others(sess, vcpu);
-		if (ret == -EINTR)
+		if (ret == -EINTR) {
+			vmiop_event_reply_again(sess, vcpu, r);
 			return vmiop_leave_for_signal(x);
+		}
 		if (ret) {		/* detached: no rights left */
 			x->ret = 1;
 			return true;
 		}
+		vv->mem.step_lip = kvm_get_linear_rip(vcpu);
 	}
 	if (!mem_open(sess, gfn)) {
-		/* An instruction touching more pages than that: one more try. */
-		x->ret = 1;
-		return true;
+		vmiop_mem_step_done(sess, vcpu);
+		return mem_emulate(x, r, false);
 	}
-	x->vv->mem.over = true;
+	if (!vv->mem.over) {
+		vv->mem.over = true;
+		vv->mem.delivery = x->mem.flags & VMIOP_MEM_F_EVENT_DELIVERY;
+		vv->mem.vcpu = vcpu;
+		hrtimer_start(&vv->mem.watchdog, ms_to_ktime(1), HRTIMER_MODE_REL);
+	}
 	/* Its entry as KVM has it would let the fault look spurious (NPT). */
 	vmiop_ksym.zap_gfn_range(vcpu->kvm, gfn, gfn + 1);
 	/* Stepping is armed before the entry (vmiop_debug_sync()). */
@@ -495,16 +600,18 @@ static bool mem_step_over(struct vmiop_exit *x)
 }
 
 /*
- * The single step of a step-over ended (debug.c), on the owner's thread,
- * kvm->srcu held: its pages close before the next guest instruction, then
- * the others may run.
+ * The step of a step-over ended (debug.c, or its RIP moved), on the
+ * owner's thread, kvm->srcu held: its pages close before the next guest
+ * instruction, then the others may run.
  */
 void vmiop_mem_step_done(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 {
+	struct vmiop_vcpu *vv = vmiop_vcpu_own(sess, vcpu);
 	gfn_t open[VMIOP_MEM_OPEN_MAX];
 	unsigned int i, n;
 
-	vmiop_vcpu_own(sess, vcpu)->mem.over = false;
+	vv->mem.over = false;
+	hrtimer_cancel(&vv->mem.watchdog);
 	kvm_make_request(KVM_REQ_EVENT, vcpu);
 	if (READ_ONCE(sess->mem_step_owner) != vcpu->vcpu_idx)
 		return;		/* detach ended it */
@@ -516,34 +623,57 @@ void vmiop_mem_step_done(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 	vmiop_release_others(sess, vcpu);
 }
 
+/* At the owner's park point (srcu held): a step that went elsewhere ended. */
+void vmiop_mem_step_check(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
+{
+	struct vmiop_vcpu *vv = vmiop_vcpu_own(sess, vcpu);
+
+	if (vv->mem.over && kvm_get_linear_rip(vcpu) != vv->mem.step_lip)
+		vmiop_mem_step_done(sess, vcpu);
+}
+
+/*
+ * KVM is about to deliver an exception to the owner (srcu held): under
+ * the trap flag its handler would run unstepped with the pages open, so
+ * the step-over ends now; the instruction has not run, and faults again.
+ * Not when the access stepped over is that delivery's own (KVM delivers
+ * it again): the watchdog ends it once RIP is in the handler.  The
+ * monitor trap flag stops at the handler's first instruction.
+ */
+void vmiop_mem_exception_injected(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
+{
+	struct vmiop_vcpu *vv = vmiop_vcpu_own(sess, vcpu);
+
+	if (vv->mem.over && !vv->applied.mtf && !vv->mem.delivery)
+		vmiop_mem_step_done(sess, vcpu);
+}
+
 /*
  * Emulate: KVM's emulator runs the instruction, reading @r's data where
- * it asks for it (vmiop_mem_emul_read()).  A data access gives the
- * emulator the faulting gpa; a fetch or a page walk's gpa is not the
- * data's, so those are emulated from the linear address.  What the
- * emulator cannot decode or run is stepped over instead, without data.
+ * it asks for it (vmiop_mem_emul_read()).  It translates every operand
+ * itself: the faulting gpa is one operand's only, and KVM would use it
+ * for any other at the same page offset.  What the emulator cannot decode
+ * or run is stepped over instead (@may_step), without the data.
  */
-static bool mem_emulate(struct vmiop_exit *x, const struct vmiop_event_reply *r)
+static bool mem_emulate(struct vmiop_exit *x, const struct vmiop_event_reply *r, bool may_step)
 {
 	struct kvm_vcpu *vcpu = x->vcpu;
 	struct vmiop_vcpu *vv = x->vv;
-	bool data = !(x->mem.access & VMIOP_ACCESS_X) && !(x->mem.flags & VMIOP_MEM_F_PAGE_WALK);
-	int type = data ? EMULTYPE_PF : 0;
-	gpa_t gpa = data ? x->mem.gpa : 0;
 	int ret;
 
-	if (x86_decode_emulated_instruction(vcpu, type, x->mem.insn, x->mem.insn_len) !=
+	if (may_step &&
+	    x86_decode_emulated_instruction(vcpu, 0, x->mem.insn, x->mem.insn_len) !=
 	    VMIOP_EMULATION_OK)
-		return mem_step_over(x);
+		return mem_step_over(x, r);
 	vv->mem.emul_failed = false;
-	vv->mem.emulating = true;
+	vv->mem.emulating = may_step;
 	vv->mem.read_gpa = x->mem.gpa;
-	vv->mem.read_len = r->emul_read.len;
-	ret = vmiop_ksym.x86_emulate_instruction(vcpu, gpa, type, x->mem.insn, x->mem.insn_len);
+	vv->mem.read_len = may_step ? r->emul_read.len : 0;
+	ret = vmiop_ksym.x86_emulate_instruction(vcpu, 0, 0, x->mem.insn, x->mem.insn_len);
 	vv->mem.emulating = false;
 	vv->mem.read_len = 0;
 	if (vv->mem.emul_failed)
-		return mem_step_over(x);
+		return mem_step_over(x, r);
 	x->ret = ret;
 	return true;
 }
@@ -604,18 +734,30 @@ static void mem_fill(struct vmiop_exit *x, struct vmiop_event *e)
 	e->mem.rights = x->mem.rights;
 }
 
+static u32 mem_unavailable(void)
+{
+	return mem_tdp() ? VMIOP_CAP_OK : VMIOP_CAP_KVM_CONFLICT;
+}
+
 static bool mem_apply(struct vmiop_exit *x, const struct vmiop_event_reply *r)
 {
+	/* Delivering an event, RIP is not what made the access: nothing to skip or emulate. */
+	bool delivery = x->mem.flags & VMIOP_MEM_F_EVENT_DELIVERY;
+
 	switch (r->action) {
 	case VMIOP_ACTION_RETRY:
 	case VMIOP_ACTION_INJECT:
 		x->ret = 1;
 		return true;
 	case VMIOP_ACTION_SKIP:
+		if (delivery)
+			break;
 		x->ret = mem_skip(x->vcpu);
 		return true;
 	case VMIOP_ACTION_EMULATE:
-		return mem_emulate(x, r);
+		if (delivery)
+			break;
+		return mem_emulate(x, r, true);
 	}
 	if (!x->posted) {
 		mem_lift(x);
@@ -625,12 +767,13 @@ static bool mem_apply(struct vmiop_exit *x, const struct vmiop_event_reply *r)
 	/* Given the access meanwhile (or detached): KVM maps the page now. */
 	if (!(x->mem.access & ~mem_rights_now(x->sess, x->vcpu, gpa_to_gfn(x->mem.gpa))))
 		return false;
-	return mem_step_over(x);
+	return mem_step_over(x, r);
 }
 
 const struct vmiop_event_class vmiop_class_mem = {
 	.takes = VMIOP_TAKES(CONTINUE) | VMIOP_TAKES(SKIP) | VMIOP_TAKES(INJECT) |
 		 VMIOP_TAKES(RETRY) | VMIOP_TAKES(EMULATE),
+	.unavailable = mem_unavailable,
 	.key = mem_key,
 	.fill = mem_fill,
 	.interrupted = vmiop_insn_interrupted,
@@ -649,7 +792,7 @@ bool vmiop_on_page_fault(struct kvm_vcpu *vcpu, gpa_t gpa, u64 error_code, void 
 	struct vmiop_session *sess;
 	u8 rights;
 
-	if (error_code & PFERR_RSVD_MASK || vmiop_in_l2(vcpu))
+	if (error_code & PFERR_RSVD_MASK || !mem_direct(vcpu))
 		return false;
 	rcu_read_lock();
 	sess = vmiop_session_lookup_rcu(vcpu->kvm);
@@ -660,6 +803,9 @@ bool vmiop_on_page_fault(struct kvm_vcpu *vcpu, gpa_t gpa, u64 error_code, void 
 	x.mem.access = vmiop_vendor->fault_access(vcpu, error_code, &x.mem.gla, &x.mem.flags);
 	if (!(x.mem.access & ~rights))
 		return false;
+	if (vcpu->arch.exception.injected || vcpu->arch.interrupt.injected ||
+	    vcpu->arch.nmi_injected)
+		x.mem.flags |= VMIOP_MEM_F_EVENT_DELIVERY;
 	x.mem.gpa = gpa;
 	x.mem.rights = rights;
 	x.mem.insn = insn;

@@ -190,6 +190,11 @@ void vmiop_park_point(struct kvm_vcpu *vcpu, bool srcu_held)
 	/* Any RSM emulation that left SMM is over (exits.c). */
 	vv->exit.loading_state = false;
 	vmiop_exception_park(sess, vcpu, srcu_held);
+	if (vv->mem.over && vcpu->wants_to_run) {
+		idx = srcu_read_lock(&vcpu->kvm->srcu);
+		vmiop_mem_step_check(sess, vcpu);
+		srcu_read_unlock(&vcpu->kvm->srcu, idx);
+	}
 	/*
 	 * Only where the guest is entered next: a VMM reading the vCPU
 	 * (KVM_GET_MP_STATE) writes back the events it read before, which
@@ -663,6 +668,26 @@ static void vmiop_reply_taken(struct kvm_vcpu *vcpu, struct vmiop_vcpu *vv,
 		kvm_make_request(KVM_REQ_EVENT, vcpu);
 }
 
+/*
+ * The reply just taken could not be carried out before a signal made the
+ * vCPU leave (a step-over waiting for the others): it waits again as it
+ * was, so that the instruction, run again, takes it without a second
+ * event.
+ */
+void vmiop_event_reply_again(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
+			     const struct vmiop_event_reply *reply)
+{
+	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
+
+	spin_lock(&sess->state_lock);
+	if (vv->wait.taken_seq && !vv->wait.seq) {
+		vv->wait.seq = vv->wait.taken_seq;
+		vv->wait.reply = *reply;
+		vv->wait.replied = true;
+	}
+	spin_unlock(&sess->state_lock);
+}
+
 /* Queues an exception from VMIOP_ACTION_INJECT (checked by abi.c). */
 void vmiop_inject(struct kvm_vcpu *vcpu, const struct vmiop_inject *x)
 {
@@ -705,6 +730,7 @@ int vmiop_event_wait_reply(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 		break;
 	}
 	if (!ret) {
+		vv->wait.taken_seq = vv->wait.seq;
 		vv->wait.seq = 0;
 		vv->wait.replied = false;
 	}

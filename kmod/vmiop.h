@@ -36,6 +36,7 @@ struct vmiop_ksyms {
 	bool *vmx_unrestricted_guest;			/* NULL: absent, KVM's default (on) */
 	struct static_key_false *vmx_enable_evmcs;
 	/* kvm.ko's MMU (memaccess.c): its zaps, huge-page counters, SPTE bits */
+	bool *tdp_enabled;
 	void (*zap_gfn_range)(struct kvm *kvm, gfn_t gfn_start, gfn_t gfn_end);
 	void (*gfn_disallow_lpage)(const struct kvm_memory_slot *slot, gfn_t gfn);
 	void (*gfn_allow_lpage)(const struct kvm_memory_slot *slot, gfn_t gfn);
@@ -226,6 +227,7 @@ struct vmiop_vcpu {
 		bool replied;
 		struct vmiop_event_reply reply;
 		u8 emul_read[VMIOP_EMUL_READ_MAX];	/* reply.emul_read's bytes */
+		u64 taken_seq;		/* the last event whose reply was taken */
 	} wait;
 
 	/* The exit in progress, and what it leaves for the next entry: owner. */
@@ -283,6 +285,10 @@ struct vmiop_vcpu {
 	/* Memory-access events (memaccess.c): owner. */
 	struct {
 		bool over;		/* it steps over an access, others held */
+		u64 step_lip;		/* ... of the instruction at this linear RIP */
+		bool delivery;		/* ... made delivering an event */
+		struct kvm_vcpu *vcpu;	/* for the watchdog, which ... */
+		struct hrtimer watchdog;	/* ... makes it look at its step */
 		bool emulating;		/* inside vmiop's x86_emulate_instruction() */
 		bool emul_failed;	/* ... which KVM's emulator could not run */
 		u32 read_len;		/* while emulating: reads at read_gpa... */
@@ -361,7 +367,7 @@ struct vmiop_session {
 	 */
 	int mem_step_owner;
 	unsigned int mem_nr_open;
-#define VMIOP_MEM_OPEN_MAX 8
+#define VMIOP_MEM_OPEN_MAX 16
 	gfn_t mem_open[VMIOP_MEM_OPEN_MAX];
 };
 
@@ -424,6 +430,8 @@ void vmiop_event_set_pending(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 			     const struct vmiop_event *e);
 int vmiop_event_wait_reply(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 			   struct vmiop_event_reply *reply);
+void vmiop_event_reply_again(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
+			     const struct vmiop_event_reply *reply);
 long vmiop_event_set_reply(struct vmiop_session *sess, const struct vmiop_event_reply *r,
 			   const u8 *emul_read);
 
@@ -614,6 +622,9 @@ long vmiop_ioctl_get_mem_access(struct vmiop_session *sess, struct vmiop_mem_acc
 void vmiop_mem_slot_created(struct kvm *kvm, struct kvm_memory_slot *slot);
 void vmiop_mem_detach(struct vmiop_session *sess);
 void vmiop_mem_step_done(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
+void vmiop_mem_step_check(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
+void vmiop_mem_exception_injected(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
+void vmiop_mem_vcpus_init(struct vmiop_session *sess);
 void vmiop_mem_emul_read(struct kvm_vcpu *vcpu, gpa_t gpa, void *val, int bytes);
 bool vmiop_mem_emulation_failed(struct kvm_vcpu *vcpu);
 

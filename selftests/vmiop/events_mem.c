@@ -554,6 +554,88 @@ TEST(every_page_table_of_a_gib_write_protected_the_guest_still_runs)
 	tvm_destroy(tvm);
 }
 
+uint64_t ud_seen;
+
+static bool guest_on_ud(struct tvm_exc_frame *f)
+{
+	if (f->vector != 6)
+		return false;
+	ud_seen++;
+	f->rip += 2;		/* past the UD2 */
+	return true;
+}
+
+static void guest_ud2(uint64_t arg)
+{
+	(void)arg;
+	tvm_guest_set_exc_handler(guest_on_ud);
+	__asm__ __volatile__("ud2");
+	GUEST_DONE();
+}
+
+TEST(an_access_made_delivering_an_exception_is_flagged_and_not_skipped)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	struct vmiop_event_reply r = { .action = VMIOP_ACTION_SKIP };
+	struct vmiop_ring *ring;
+	struct vmiop *v = mem_session(tvm, &ring);
+	struct vmiop_event *ev;
+	struct kvm_sregs sregs;
+	unsigned int delivery = 0;
+	uint64_t idt;
+
+	tvm_get_sregs(tvm_vcpu(tvm, 0), &sregs);
+	idt = sregs.idt.base;
+	ASSERT_EQ(vmiop_set_mem_access(v, idt / PAGE, 1, NONE), 0);
+	tvm_vcpu_entry(tvm_vcpu(tvm, 0), guest_ud2, 0);
+	tvm_vcpu_thread_start(tvm_vcpu(tvm, 0), NULL, NULL);
+	/*
+	 * The #UD's delivery reads its IDT entry: not the UD2's access, so
+	 * "skip" must not move RIP past it (the handler does, once).
+	 */
+	while (tvm_vcpu_thread_state(tvm_vcpu(tvm, 0)) == TVM_THREAD_RUNNING) {
+		if (vmiop_event_wait(v, 100) <= 0)
+			continue;
+		while ((ev = vmiop_ring_peek(ring))) {
+			EXPECT_EQ(ev->mem.gpa & ~(PAGE - 1), idt);
+			EXPECT_EQ(ev->mem.access, VMIOP_ACCESS_R);
+			if (ev->mem.flags & VMIOP_MEM_F_EVENT_DELIVERY) {
+				EXPECT_EQ(ev->mem.gpa, idt + 6 * 16);
+				delivery++;
+			}
+			reply_mem(v, ring, ev, &r);
+		}
+	}
+	ASSERT_EQ(tvm_vcpu_thread_join(tvm_vcpu(tvm, 0)), TVM_THREAD_DONE);
+	EXPECT_GE(delivery, 1);
+	EXPECT_EQ(*TVM_GUEST_VAR(tvm, ud_seen), 1);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
+TEST(giving_every_gfn_back_in_one_call_is_quick)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	uint64_t wp = alloc_page(tvm);
+	struct vmiop_ring *ring;
+	struct vmiop *v = mem_session(tvm, &ring);
+	uint8_t rights;
+
+	ASSERT_EQ(vmiop_set_mem_access(v, wp / PAGE, 1, NONE), 0);
+	/* 2^40 pages: only the restricted ones are visited. */
+	ASSERT_EQ(vmiop_set_mem_access(v, 0, VMIOP_MEM_ACCESS_MAX_PAGES, VMIOP_ACCESS_RWX), 0);
+	ASSERT_EQ(vmiop_get_mem_access(v, wp / PAGE, 1, &rights), 0);
+	EXPECT_EQ(rights, VMIOP_ACCESS_RWX);
+	nr_ops = 0;
+	add_op(tvm, OP_WRITE, wp, 9);
+	start_ops(tvm, 0, NULL, NULL);
+	ASSERT_EQ(tvm_vcpu_thread_join(tvm_vcpu(tvm, 0)), TVM_THREAD_DONE);
+	EXPECT_EQ(guest_u64(tvm, wp), 9);
+	EXPECT_EQ(vmiop_ring_ready(ring), 0);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
 TEST(closing_the_session_gives_every_page_its_rights_back)
 {
 	struct tvm *tvm = tvm_create(1, 0);

@@ -584,7 +584,8 @@ struct vmiop_mem_access_range {
  *	not guest memory; -EINVAL @access is not rights (bits beyond
  *	VMIOP_ACCESS_RWX), or W without R, zero @nr_pages, or @gfn +
  *	@nr_pages beyond VMIOP_MEM_ACCESS_MAX_PAGES; -EOPNOTSUPP rights
- *	this host cannot express (vmiop_event_caps.mem_rights); -ENOMEM;
+ *	this host cannot express (vmiop_event_caps.mem_rights), or KVM runs
+ *	without EPT/NPT (VMIOP_EVENT_MEM not offered); -ENOMEM;
  *	-EBADF the session is read-only (a restricted page stops the
  *	guest until the session answers).
  */
@@ -976,6 +977,12 @@ struct vmiop_event_hypercall {
  * only, and each walk through a write-restricted page is one event.
  */
 #define VMIOP_MEM_F_PAGE_WALK	(1u << 1)
+/*
+ * The CPU made the access delivering an interrupt or exception (reading
+ * the IDT, pushing the frame): RIP is the instruction it interrupted,
+ * which made no access; skip and emulate are taken as continue.
+ */
+#define VMIOP_MEM_F_EVENT_DELIVERY	(1u << 2)
 
 /*
  * A guest access its page's rights forbid (VMIOP_SET_MEM_ACCESS).  RIP in
@@ -986,7 +993,9 @@ struct vmiop_event_hypercall {
  *  - continue: the access happens, once: the vCPU runs the instruction
  *    with the page's rights opened, every other vCPU of the VM held
  *    stopped meanwhile (so that none of theirs slips through unseen), and
- *    the rights are back before any other guest instruction runs; with
+ *    the rights are back before any other guest instruction runs (with
+ *    the trap flag, where an exception the instruction raises stops the
+ *    step, before its handler's second millisecond); with
  *    VMIOP_REPLY_F_SINGLESTEP a SINGLESTEP event reports the step;
  *  - emulate (VMIOP_ACTION_EMULATE): KVM's instruction emulator runs the
  *    instruction (no vCPU is stopped; its other accesses bypass page
