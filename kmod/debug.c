@@ -18,7 +18,7 @@
 /* One step of @vcpu's is wanted: asked for by a reply, or a step-over. */
 static bool vmiop_step_once(struct vmiop_vcpu *vv)
 {
-	return vv->step.once || vv->mem.over;
+	return vv->step.once || vv->mem.stepping;
 }
 
 /* @vcpu is to report each instruction it executes. */
@@ -80,7 +80,7 @@ static u32 vmiop_debug_wanted(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 		 * A step-over's page is open to this vCPU alone: an interrupt
 		 * handler would run there unstepped, the others held.
 		 */
-		if (vv->mem.over && !vmiop_vcpu_halted(vcpu))
+		if (vv->mem.stepping && !vmiop_vcpu_halted(vcpu))
 			want |= KVM_GUESTDBG_BLOCKIRQ;
 	}
 	return want;

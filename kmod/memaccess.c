@@ -44,6 +44,9 @@ int x86_decode_emulated_instruction(struct kvm_vcpu *vcpu, int emulation_type,
  */
 #define VMIOP_ACC_TRACK_SAVED_SHIFT	54
 
+/* Entries with RWX: given back, or lifted by a vCPU; freed by the next change. */
+#define VMIOP_MEM_UNRESTRICTED	XA_MARK_0
+
 /* More gfn runs than this in one change are zapped as one span. */
 #define VMIOP_MEM_ZAP_RUNS	64
 
@@ -245,6 +248,10 @@ static void mem_set_one(struct vmiop_session *sess, u64 gfn, u8 access, struct m
 		return;
 	/* Reserved or present before: this allocates nothing and cannot fail. */
 	xa_store(&sess->mem_rights, gfn, xa_mk_value(access), GFP_NOWAIT);
+	if (access == VMIOP_ACCESS_RWX)
+		xa_set_mark(&sess->mem_rights, gfn, VMIOP_MEM_UNRESTRICTED);
+	else
+		xa_clear_mark(&sess->mem_rights, gfn, VMIOP_MEM_UNRESTRICTED);
 	if (!xa_is_value(old))
 		mem_lpage_adjust(sess->kvm, gfn, true);
 	mem_zap_add(z, gfn, gfn + 1);
@@ -291,7 +298,7 @@ static void mem_drop_unrestricted(struct vmiop_session *sess)
 	unsigned long gfn;
 	void *entry;
 
-	xa_for_each(&sess->mem_rights, gfn, entry) {
+	xa_for_each_marked(&sess->mem_rights, gfn, entry, VMIOP_MEM_UNRESTRICTED) {
 		if (mem_rights_of(entry) != VMIOP_ACCESS_RWX)
 			continue;
 		write_lock(&kvm->mmu_lock);
@@ -476,8 +483,10 @@ static void mem_lift(struct vmiop_exit *x)
 	void *seen = xa_mk_value(x->mem.rights);
 
 	if (xa_cmpxchg(&x->sess->mem_rights, gfn, seen, xa_mk_value(VMIOP_ACCESS_RWX),
-		       GFP_NOWAIT) == seen)
+		       GFP_NOWAIT) == seen) {
+		xa_set_mark(&x->sess->mem_rights, gfn, VMIOP_MEM_UNRESTRICTED);
 		vmiop_ksym.zap_gfn_range(x->vcpu->kvm, gfn, gfn + 1);
+	}
 }
 
 /*
@@ -518,6 +527,18 @@ static bool mem_open(struct vmiop_session *sess, gfn_t gfn)
 	/* the gfn before the count: lock-free readers see a whole entry */
 	smp_store_release(&sess->mem_nr_open, n + 1);
 	return true;
+}
+
+/* The owner's open pages close (zapped: rebuilt restricted), others still held. */
+static void mem_close_open(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
+{
+	gfn_t open[VMIOP_MEM_OPEN_MAX];
+	unsigned int i, n = sess->mem_nr_open;
+
+	memcpy(open, sess->mem_open, sizeof(open));
+	WRITE_ONCE(sess->mem_nr_open, 0);
+	for (i = 0; i < n; i++)
+		vmiop_ksym.zap_gfn_range(vcpu->kvm, open[i], open[i] + 1);
 }
 
 /*
@@ -568,6 +589,8 @@ static bool mem_step_over(struct vmiop_exit *x, const struct vmiop_event_reply *
 	struct kvm_vcpu *vcpu = x->vcpu;
 	struct vmiop_vcpu *vv = x->vv;
 	gfn_t gfn = gpa_to_gfn(x->mem.gpa);
+	u64 lip = kvm_get_linear_rip(vcpu);
+	bool armed;
 	int ret;
 
 	if (READ_ONCE(sess->mem_step_owner) != vcpu->vcpu_idx) {
@@ -580,17 +603,36 @@ static bool mem_step_over(struct vmiop_exit *x, const struct vmiop_event_reply *
 			x->ret = 1;
 			return true;
 		}
-		vv->mem.step_lip = kvm_get_linear_rip(vcpu);
+	} else if (vv->mem.over && lip != vv->mem.step_lip) {
+		/* A handler's access, where the step went: the step starts again here. */
+		mem_close_open(sess, vcpu);
 	}
+	vv->mem.step_lip = lip;
 	if (!mem_open(sess, gfn)) {
+		/* An instruction touching more pages than that: KVM's emulator runs it. */
 		vmiop_mem_step_done(sess, vcpu);
+		if (x->mem.flags & VMIOP_MEM_F_EVENT_DELIVERY) {
+			x->ret = 1;
+			return true;
+		}
 		return mem_emulate(x, r, false);
 	}
 	if (!vv->mem.over) {
 		vv->mem.over = true;
 		vv->mem.delivery = x->mem.flags & VMIOP_MEM_F_EVENT_DELIVERY;
+		/*
+		 * A delivery is not stepped with the trap flag, which would
+		 * stay in the frame it pushes: the pages close once RIP is
+		 * in the handler (the watchdog, vmiop_mem_step_check()).
+		 */
+		vv->mem.stepping = !vv->mem.delivery || vmiop_step_method() == VMIOP_STEP_MTF;
 		vv->mem.vcpu = vcpu;
-		hrtimer_start(&vv->mem.watchdog, ms_to_ktime(1), HRTIMER_MODE_REL);
+		/* Not once detach took the gate back: nothing would cancel it. */
+		spin_lock(&sess->state_lock);
+		armed = sess->mem_step_owner == vcpu->vcpu_idx && !sess->detached;
+		if (armed)
+			hrtimer_start(&vv->mem.watchdog, ms_to_ktime(1), HRTIMER_MODE_REL);
+		spin_unlock(&sess->state_lock);
 	}
 	/* Its entry as KVM has it would let the fault look spurious (NPT). */
 	vmiop_ksym.zap_gfn_range(vcpu->kvm, gfn, gfn + 1);
@@ -607,19 +649,14 @@ static bool mem_step_over(struct vmiop_exit *x, const struct vmiop_event_reply *
 void vmiop_mem_step_done(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 {
 	struct vmiop_vcpu *vv = vmiop_vcpu_own(sess, vcpu);
-	gfn_t open[VMIOP_MEM_OPEN_MAX];
-	unsigned int i, n;
 
 	vv->mem.over = false;
+	vv->mem.stepping = false;
 	hrtimer_cancel(&vv->mem.watchdog);
 	kvm_make_request(KVM_REQ_EVENT, vcpu);
 	if (READ_ONCE(sess->mem_step_owner) != vcpu->vcpu_idx)
 		return;		/* detach ended it */
-	n = sess->mem_nr_open;
-	memcpy(open, sess->mem_open, sizeof(open));
-	WRITE_ONCE(sess->mem_nr_open, 0);
-	for (i = 0; i < n; i++)
-		vmiop_ksym.zap_gfn_range(vcpu->kvm, open[i], open[i] + 1);
+	mem_close_open(sess, vcpu);
 	vmiop_release_others(sess, vcpu);
 }
 
@@ -767,6 +804,13 @@ static bool mem_apply(struct vmiop_exit *x, const struct vmiop_event_reply *r)
 	/* Given the access meanwhile (or detached): KVM maps the page now. */
 	if (!(x->mem.access & ~mem_rights_now(x->sess, x->vcpu, gpa_to_gfn(x->mem.gpa))))
 		return false;
+	/*
+	 * Stepping with the trap flag (no monitor trap flag) leaves it in
+	 * the frame of an exception the instruction raises: KVM's emulator
+	 * lets the access through instead, where it can (uapi).
+	 */
+	if (vmiop_step_method() != VMIOP_STEP_MTF && !delivery)
+		return mem_emulate(x, r, true);
 	return mem_step_over(x, r);
 }
 

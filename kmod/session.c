@@ -92,7 +92,11 @@ static void vmiop_session_free_rcu(struct rcu_head *head)
 static void vmiop_session_release(struct kref *ref)
 {
 	struct vmiop_session *sess = container_of(ref, struct vmiop_session, ref);
+	int i;
 
+	/* A step-over's watchdog armed as detach ended it (memaccess.c). */
+	for (i = 0; i < KVM_MAX_VCPUS; i++)
+		hrtimer_cancel(&sess->vcpus[i].mem.watchdog);
 	kvm_put_kvm(sess->kvm);
 	mmdrop(sess->mm);
 	/* Lookups that raced with the last put may still hold the pointer. */

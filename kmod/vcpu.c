@@ -686,6 +686,9 @@ void vmiop_event_reply_again(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 		vv->wait.replied = true;
 	}
 	spin_unlock(&sess->state_lock);
+	/* Taken again later, with what taking it asks (vmiop_reply_taken()). */
+	if (reply->flags & VMIOP_REPLY_F_SINGLESTEP)
+		vmiop_vcpu_own(sess, vcpu)->step.once = false;
 }
 
 /* Queues an exception from VMIOP_ACTION_INJECT (checked by abi.c). */

@@ -287,6 +287,7 @@ struct vmiop_vcpu {
 		bool over;		/* it steps over an access, others held */
 		u64 step_lip;		/* ... of the instruction at this linear RIP */
 		bool delivery;		/* ... made delivering an event */
+		bool stepping;		/* ... single-stepped (vmiop_debug_sync()) */
 		struct kvm_vcpu *vcpu;	/* for the watchdog, which ... */
 		struct hrtimer watchdog;	/* ... makes it look at its step */
 		bool emulating;		/* inside vmiop's x86_emulate_instruction() */

@@ -223,6 +223,8 @@ struct tvm {
 	int kvm_fd, vm_fd;
 	uint8_t *mem;
 	size_t mem_size;
+	uint8_t *mem_map;		/* the mapping mem is 2 MiB aligned in */
+	size_t mem_map_size;
 	unsigned int nr_vcpus;
 	struct tvm_vcpu *vcpus[TVM_MAX_VCPUS];
 	struct kvm_cpuid2 *cpuid;
@@ -864,9 +866,16 @@ struct tvm *tvm_create(unsigned int nr_vcpus, size_t mem_bytes)
 	tvm->vm_fd = tvm_ioctl(tvm->kvm_fd, KVM_CREATE_VM, 0);
 	tvm_ioctl(tvm->vm_fd, KVM_CREATE_IRQCHIP, 0);
 
-	/* One host mapping, two memslots split at mem/2. */
-	tvm->mem = mmap(NULL, mem_bytes, PROT_READ | PROT_WRITE,
-			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	/*
+	 * One host mapping, two memslots split at mem/2.  Aligned to 2 MiB as
+	 * a VMM aligns guest RAM, so that the host's huge pages can be KVM's
+	 * huge mappings.
+	 */
+	tvm->mem_map_size = mem_bytes + TVM_PAGE_2M;
+	tvm->mem_map = mmap(NULL, tvm->mem_map_size, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	tvm->mem = tvm->mem_map == MAP_FAILED ? MAP_FAILED :
+		   (uint8_t *)ALIGN_UP((uintptr_t)tvm->mem_map, TVM_PAGE_2M);
 	TVM_CHECK(tvm->mem != MAP_FAILED, "mmap %zu bytes: %s", mem_bytes,
 		  strerror(errno));
 	for (i = 0; i < 2; i++) {
@@ -953,7 +962,7 @@ void tvm_destroy(struct tvm *tvm)
 	}
 	close(tvm->vm_fd);
 	close(tvm->kvm_fd);
-	munmap(tvm->mem, tvm->mem_size);
+	munmap(tvm->mem_map, tvm->mem_map_size);
 	free(tvm->cpuid);
 	free(tvm);
 }

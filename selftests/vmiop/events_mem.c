@@ -381,6 +381,83 @@ TEST(restriction_survives_kvm_dropping_its_entries)
 	tvm_destroy(tvm);
 }
 
+/*
+ * SYNC(1): the VMM changes the memslot holding the restricted page: dirty
+ * logging on and off (flags only), then the slot deleted and created
+ * again (fresh per-slot state in KVM), the guest's memory the same.
+ */
+static uint64_t slot_page;
+
+static bool churn_memslot(struct tvm_vcpu *vcpu, const struct ucall *uc, void *opaque)
+{
+	struct tvm *tvm = opaque;
+	uint64_t half = tvm_slot_boundary(tvm);
+	unsigned int slot = slot_page >= half;
+	struct kvm_userspace_memory_region r = {
+		.slot = slot, .guest_phys_addr = slot * half, .memory_size = half,
+		.userspace_addr = (uintptr_t)tvm_gpa2hva(tvm, slot * half),
+	};
+	uint64_t size = r.memory_size;
+
+	(void)vcpu;
+	if (uc->args[0] != 1)
+		return true;
+	r.flags = KVM_MEM_LOG_DIRTY_PAGES;
+	if (ioctl(tvm_vm_fd(tvm), KVM_SET_USER_MEMORY_REGION, &r))
+		return false;
+	r.flags = 0;
+	if (ioctl(tvm_vm_fd(tvm), KVM_SET_USER_MEMORY_REGION, &r))
+		return false;
+	r.memory_size = 0;
+	if (ioctl(tvm_vm_fd(tvm), KVM_SET_USER_MEMORY_REGION, &r))
+		return false;
+	r.memory_size = size;
+	return ioctl(tvm_vm_fd(tvm), KVM_SET_USER_MEMORY_REGION, &r) == 0;
+}
+
+TEST(restriction_survives_memslot_changes)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	struct vmiop_event_reply r = { .action = VMIOP_ACTION_SKIP };
+	struct vmiop_ring *ring;
+	struct vmiop *v = mem_session(tvm, &ring);
+	struct vmiop_event *ev;
+	uint8_t rights;
+	int i;
+
+	/*
+	 * In the middle of a 2 MiB the host backs with a huge page, which
+	 * KVM would map with one entry were the page's counters not raised
+	 * in the new memslot too.
+	 */
+	slot_page = tvm_alloc_gpa(tvm, TVM_PAGE_2M, TVM_PAGE_2M);
+	ASSERT_EQ(madvise(tvm_gpa2hva(tvm, slot_page), TVM_PAGE_2M, MADV_HUGEPAGE), 0);
+	memset(tvm_gpa2hva(tvm, slot_page), 0, TVM_PAGE_2M);
+	slot_page += 5 * PAGE;
+	*(uint64_t *)tvm_gpa2hva(tvm, slot_page) = 0xaa;
+	nr_ops = 0;
+	add_op(tvm, OP_READ, slot_page - 5 * PAGE, 0);	/* maps the 2 MiB first */
+	add_op(tvm, OP_WRITE, slot_page, 1);
+	add_op(tvm, OP_SYNC, 0, 1);
+	add_op(tvm, OP_READ, slot_page - 5 * PAGE, 0);
+	add_op(tvm, OP_WRITE, slot_page, 2);
+	ASSERT_EQ(vmiop_set_mem_access(v, slot_page / PAGE, 1, RX), 0);
+	start_ops(tvm, 0, churn_memslot, tvm);
+	for (i = 0; i < 2; i++) {
+		ev = next_mem_event(v, ring);
+		EXPECT_EQ(ev->mem.gpa, slot_page);
+		EXPECT_EQ(ev->mem.access, VMIOP_ACCESS_W);
+		reply_mem(v, ring, ev, &r);
+	}
+	ASSERT_EQ(tvm_vcpu_thread_join(tvm_vcpu(tvm, 0)), TVM_THREAD_DONE);
+	EXPECT_EQ(tvm_vcpu_thread_syncs(tvm_vcpu(tvm, 0), NULL), 1);
+	EXPECT_EQ(guest_u64(tvm, slot_page), 0xaa);
+	ASSERT_EQ(vmiop_get_mem_access(v, slot_page / PAGE, 1, &rights), 0);
+	EXPECT_EQ(rights, RX);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
 #define STEPS 20
 
 /* Each vCPU writes its slot STEPS times: 1, 2, ... */

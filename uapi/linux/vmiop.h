@@ -996,7 +996,12 @@ struct vmiop_event_hypercall {
  *    the rights are back before any other guest instruction runs (with
  *    the trap flag, where an exception the instruction raises stops the
  *    step, before its handler's second millisecond); with
- *    VMIOP_REPLY_F_SINGLESTEP a SINGLESTEP event reports the step;
+ *    VMIOP_REPLY_F_SINGLESTEP a SINGLESTEP event reports the step.
+ *    Where steps use the trap flag (vmiop_event_caps.singlestep), which
+ *    would stay in the frame of an exception the instruction raises,
+ *    KVM's emulator lets the access through instead, as for emulate,
+ *    and only what it cannot run is stepped over; past 16 pages open in
+ *    one instruction, the emulator runs it too;
  *  - emulate (VMIOP_ACTION_EMULATE): KVM's instruction emulator runs the
  *    instruction (no vCPU is stopped; its other accesses bypass page
  *    rights); with @emul_read the bytes it reads at @gpa and after come
