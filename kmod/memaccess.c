@@ -824,6 +824,25 @@ const struct vmiop_event_class vmiop_class_mem = {
 	.apply = mem_apply,
 };
 
+/* What an EPT violation or #NPF tried (VMIOP_ACCESS_*), and its flags. */
+static u32 mem_fault_access(struct kvm_vcpu *vcpu, u64 error_code, u64 *gla, u32 *flags)
+{
+	u32 access = 0;
+
+	if (error_code & PFERR_WRITE_MASK)
+		access |= VMIOP_ACCESS_W;
+	if (error_code & PFERR_FETCH_MASK)
+		access |= VMIOP_ACCESS_X;
+	if (!access || error_code & vmiop_vendor->fault_read_mask)
+		access |= VMIOP_ACCESS_R;
+	if (vmiop_vendor->fault_gla && vmiop_vendor->fault_gla(vcpu, gla))
+		*flags |= VMIOP_MEM_F_GLA_VALID;
+	/* (VMX: qualification bit 8 clear, also when no linear address at all) */
+	if (error_code & PFERR_GUEST_PAGE_MASK)
+		*flags |= VMIOP_MEM_F_PAGE_WALK;
+	return access;
+}
+
 /*
  * Every EPT violation and #NPF comes here first (hooks.c), on the vCPU's
  * thread, kvm->srcu held.  MMIO (reserved-bit faults) and a nested
@@ -844,7 +863,7 @@ bool vmiop_on_page_fault(struct kvm_vcpu *vcpu, gpa_t gpa, u64 error_code, void 
 	rcu_read_unlock();
 	if (rights == VMIOP_ACCESS_RWX)
 		return false;
-	x.mem.access = vmiop_vendor->fault_access(vcpu, error_code, &x.mem.gla, &x.mem.flags);
+	x.mem.access = mem_fault_access(vcpu, error_code, &x.mem.gla, &x.mem.flags);
 	if (!(x.mem.access & ~rights))
 		return false;
 	if (vcpu->arch.exception.injected || vcpu->arch.interrupt.injected ||

@@ -231,26 +231,6 @@ static u32 svm_msr_exiting(struct kvm_vcpu *vcpu, u32 msr, u32 rw, bool on)
 	return changed;
 }
 
-/*
- * #NPF's error code is the hardware's: writes and fetches say so, and a
- * read is neither (every access has U, NPT checks all as user accesses).
- * Bit 33 marks the guest's page walks.  SVM reports no linear address.
- */
-static u32 svm_fault_access(struct kvm_vcpu *vcpu, u64 error_code, u64 *gla, u32 *flags)
-{
-	u32 access = 0;
-
-	if (error_code & PFERR_WRITE_MASK)
-		access |= VMIOP_ACCESS_W;
-	if (error_code & PFERR_FETCH_MASK)
-		access |= VMIOP_ACCESS_X;
-	if (!access)
-		access = VMIOP_ACCESS_R;
-	if (error_code & PFERR_GUEST_PAGE_MASK)
-		*flags |= VMIOP_MEM_F_PAGE_WALK;
-	return access;
-}
-
 const struct vmiop_vendor_ops vmiop_svm_ops = {
 	.name = "svm",
 	.vendor = VMIOP_VENDOR_AMD,
@@ -266,6 +246,5 @@ const struct vmiop_vendor_ops vmiop_svm_ops = {
 	.desc_available = svm_desc_available,
 	.msr_intercepted = svm_msr_intercepted,
 	.msr_exiting = svm_msr_exiting,
-	.fault_access = svm_fault_access,
 	.init = svm_init,
 };

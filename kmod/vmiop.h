@@ -175,12 +175,13 @@ struct vmiop_vendor_ops {
 	bool (*mtf_exiting)(struct kvm_vcpu *vcpu, bool on);
 	bool (*mtf_available)(void);
 	/*
-	 * What an EPT violation or #NPF (kvm_mmu_page_fault()'s @error_code)
-	 * tried, VMIOP_ACCESS_*; the linear address where the hardware has
-	 * it (VMIOP_MEM_F_GLA_VALID) and whether the guest's page walker made
-	 * the access (VMIOP_MEM_F_PAGE_WALK), in *@flags.
+	 * An EPT violation or #NPF (kvm_mmu_page_fault()'s error code): the
+	 * bit that marks a read beside a write or fetch (0: a read is
+	 * neither, as on NPT, which checks every access as a user access),
+	 * and the linear address, where the hardware reports it (NULL: never).
 	 */
-	u32 (*fault_access)(struct kvm_vcpu *vcpu, u64 error_code, u64 *gla, u32 *flags);
+	u64 fault_read_mask;
+	bool (*fault_gla)(struct kvm_vcpu *vcpu, u64 *gla);
 	/* The vCPU sits in the HLT activity state (NULL: never). */
 	bool (*in_hlt_state)(struct kvm_vcpu *vcpu);
 	/* Looks up what the back end needs; 0 or -ENOENT (logged). */

@@ -349,31 +349,15 @@ static u32 vmx_msr_exiting(struct kvm_vcpu *vcpu, u32 msr, u32 rw, bool on)
 }
 
 /*
- * KVM's error code says read (its U bit), write and fetch; the exit
- * qualification it saved says whether the linear address is valid (bit
- * 7), and KVM's PFERR_GUEST_PAGE_MASK whether the access translated it
- * (bit 8 clear: a paging-structure access, or none with a linear address
- * at all, as when PDPTEs load).  The linear address is in the VMCS still.
+ * The linear address of the current EPT violation, where the exit
+ * qualification KVM saved says it is valid (bit 7); it is in the VMCS.
  */
-static u32 vmx_fault_access(struct kvm_vcpu *vcpu, u64 error_code, u64 *gla, u32 *flags)
+static bool vmx_fault_gla(struct kvm_vcpu *vcpu, u64 *gla)
 {
-	u32 access = 0;
-
-	if (error_code & PFERR_USER_MASK)
-		access |= VMIOP_ACCESS_R;
-	if (error_code & PFERR_WRITE_MASK)
-		access |= VMIOP_ACCESS_W;
-	if (error_code & PFERR_FETCH_MASK)
-		access |= VMIOP_ACCESS_X;
-	if (!access)
-		access = VMIOP_ACCESS_R;
-	if (vcpu->arch.exit_qualification & EPT_VIOLATION_GVA_IS_VALID) {
-		*gla = vmx_read(GUEST_LINEAR_ADDRESS);
-		*flags |= VMIOP_MEM_F_GLA_VALID;
-	}
-	if (error_code & PFERR_GUEST_PAGE_MASK)
-		*flags |= VMIOP_MEM_F_PAGE_WALK;
-	return access;
+	if (!(vcpu->arch.exit_qualification & EPT_VIOLATION_GVA_IS_VALID))
+		return false;
+	*gla = vmx_read(GUEST_LINEAR_ADDRESS);
+	return true;
 }
 
 const struct vmiop_vendor_ops vmiop_vmx_ops = {
@@ -394,6 +378,8 @@ const struct vmiop_vendor_ops vmiop_vmx_ops = {
 	.mtf_exiting = vmx_mtf_exiting,
 	.mtf_available = vmx_mtf_available,
 	.in_hlt_state = vmx_in_hlt_state,
-	.fault_access = vmx_fault_access,
+	/* KVM turns the qualification's read bit into its U bit. */
+	.fault_read_mask = PFERR_USER_MASK,
+	.fault_gla = vmx_fault_gla,
 	.init = vmx_init,
 };

@@ -993,15 +993,16 @@ struct vmiop_event_hypercall {
  *  - continue: the access happens, once: the vCPU runs the instruction
  *    with the page's rights opened, every other vCPU of the VM held
  *    stopped meanwhile (so that none of theirs slips through unseen), and
- *    the rights are back before any other guest instruction runs (with
- *    the trap flag, where an exception the instruction raises stops the
- *    step, before its handler's second millisecond); with
- *    VMIOP_REPLY_F_SINGLESTEP a SINGLESTEP event reports the step.
- *    Where steps use the trap flag (vmiop_event_caps.singlestep), which
- *    would stay in the frame of an exception the instruction raises,
- *    KVM's emulator lets the access through instead, as for emulate,
- *    and only what it cannot run is stepped over; past 16 pages open in
- *    one instruction, the emulator runs it too;
+ *    the rights are back before any other guest instruction runs; with
+ *    VMIOP_REPLY_F_SINGLESTEP a SINGLESTEP event reports the step.  Where
+ *    steps use the trap flag (vmiop_event_caps.singlestep), which would
+ *    stay in the frame of an exception the instruction raises, KVM's
+ *    emulator lets the access through instead, as for emulate, and only
+ *    what it cannot run is stepped over (an exception it raises ends the
+ *    step within a millisecond of its handler).  A delivery's access
+ *    (VMIOP_MEM_F_EVENT_DELIVERY) has the pages open until RIP is in the
+ *    handler.  Past 16 pages open for one instruction, the emulator runs
+ *    it;
  *  - emulate (VMIOP_ACTION_EMULATE): KVM's instruction emulator runs the
  *    instruction (no vCPU is stopped; its other accesses bypass page
  *    rights); with @emul_read the bytes it reads at @gpa and after come
