@@ -431,7 +431,9 @@ TEST(restriction_survives_memslot_changes)
 	 * in the new memslot too.
 	 */
 	slot_page = tvm_alloc_gpa(tvm, TVM_PAGE_2M, TVM_PAGE_2M);
-	ASSERT_EQ(madvise(tvm_gpa2hva(tvm, slot_page), TVM_PAGE_2M, MADV_HUGEPAGE), 0);
+	if (madvise(tvm_gpa2hva(tvm, slot_page), TVM_PAGE_2M, MADV_HUGEPAGE))
+		vmtest_diag("no transparent huge pages in this kernel (%s): 4 KiB mappings only",
+			    strerror(errno));
 	memset(tvm_gpa2hva(tvm, slot_page), 0, TVM_PAGE_2M);
 	slot_page += 5 * PAGE;
 	*(uint64_t *)tvm_gpa2hva(tvm, slot_page) = 0xaa;
