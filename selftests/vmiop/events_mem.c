@@ -121,6 +121,32 @@ static void reply_mem(struct vmiop *v, struct vmiop_ring *ring, struct vmiop_eve
 	vmiop_ring_advance(ring, 1);
 }
 
+/*
+ * Answers every event with @action until vCPU 0's thread ends, after
+ * @check looked at it (with @ctx); returns how many there were.
+ */
+static unsigned int answer_until_done(struct tvm *tvm, struct vmiop *v, struct vmiop_ring *ring,
+				      uint32_t action,
+				      void (*check)(const struct vmiop_event *ev, void *ctx),
+				      void *ctx)
+{
+	struct vmiop_event_reply r = { .action = action };
+	struct vmiop_event *ev;
+	unsigned int n = 0;
+
+	while (tvm_vcpu_thread_state(tvm_vcpu(tvm, 0)) == TVM_THREAD_RUNNING) {
+		if (vmiop_event_wait(v, 100) <= 0)
+			continue;
+		while ((ev = vmiop_ring_peek(ring))) {
+			EXPECT_EQ(ev->type, VMIOP_EVENT_MEM);
+			check(ev, ctx);
+			n++;
+			reply_mem(v, ring, ev, &r);
+		}
+	}
+	return n;
+}
+
 /* The linear address is reported where the hardware has it (VMX). */
 static void expect_gla(struct vmiop *v, const struct vmiop_event *ev, uint64_t gla)
 {
@@ -512,15 +538,29 @@ TEST(step_over_lets_exactly_one_access_through_on_each_vcpu)
 	tvm_destroy(tvm);
 }
 
+struct walk_expect {
+	uint64_t pt, gva;
+};
+
+static void check_walk(const struct vmiop_event *ev, void *ctx)
+{
+	const struct walk_expect *w = ctx;
+
+	EXPECT_EQ(ev->mem.gpa & ~(PAGE - 1), w->pt);
+	EXPECT_EQ(ev->mem.access, VMIOP_ACCESS_W);
+	EXPECT_TRUE(ev->mem.flags & VMIOP_MEM_F_PAGE_WALK);
+	if (ev->mem.flags & VMIOP_MEM_F_GLA_VALID)
+		EXPECT_EQ(ev->mem.gla, w->gva);
+}
+
 TEST(a_write_protected_page_table_reports_the_guest_page_walk)
 {
 	struct tvm *tvm = tvm_create(1, 0);
 	uint64_t data = alloc_page(tvm), gva = 0x7f0000000000ULL, pt, *pte;
-	struct vmiop_event_reply r = { .action = VMIOP_ACTION_CONTINUE };
 	struct vmiop_ring *ring;
 	struct vmiop *v = mem_session(tvm, &ring);
-	struct vmiop_event *ev;
-	unsigned int walks = 0;
+	struct walk_expect we;
+	unsigned int walks;
 
 	tvm_map(tvm, gva, data, PAGE, TVM_PTE_W);
 	pte = tvm_pte(tvm, gva, PAGE);
@@ -534,18 +574,9 @@ TEST(a_write_protected_page_table_reports_the_guest_page_walk)
 	start_ops(tvm, 0, NULL, NULL);
 
 	/* Until the read is done, each walk through the page table is an event. */
-	while (tvm_vcpu_thread_state(tvm_vcpu(tvm, 0)) == TVM_THREAD_RUNNING) {
-		if (vmiop_event_wait(v, 100) <= 0)
-			continue;
-		ev = next_mem_event(v, ring);
-		EXPECT_EQ(ev->mem.gpa & ~(PAGE - 1), pt);
-		EXPECT_EQ(ev->mem.access, VMIOP_ACCESS_W);
-		EXPECT_TRUE(ev->mem.flags & VMIOP_MEM_F_PAGE_WALK);
-		if (ev->mem.flags & VMIOP_MEM_F_GLA_VALID)
-			EXPECT_EQ(ev->mem.gla, gva);
-		walks++;
-		reply_mem(v, ring, ev, &r);
-	}
+	we.pt = pt;
+	we.gva = gva;
+	walks = answer_until_done(tvm, v, ring, VMIOP_ACTION_CONTINUE, check_walk, &we);
 	ASSERT_EQ(tvm_vcpu_thread_join(tvm_vcpu(tvm, 0)), TVM_THREAD_DONE);
 	EXPECT_GE(walks, 1);
 	EXPECT_EQ(result(tvm, 1), 0xda7a);
@@ -568,18 +599,30 @@ static void guest_read_gib(uint64_t gva)
 	GUEST_DONE();
 }
 
+struct gib_expect {
+	uint64_t pts, pd;
+};
+
+static void check_gib_walk(const struct vmiop_event *ev, void *ctx)
+{
+	const struct gib_expect *g = ctx;
+	uint64_t page = ev->mem.gpa & ~(PAGE - 1);
+
+	EXPECT_TRUE(ev->mem.flags & VMIOP_MEM_F_PAGE_WALK);
+	EXPECT_TRUE(page == g->pd || (page >= g->pts && page < g->pts + GIB_PTS * PAGE));
+}
+
 TEST(every_page_table_of_a_gib_write_protected_the_guest_still_runs)
 {
 	struct tvm *tvm = tvm_create(1, 0);
 	uint64_t gva = 0x7e0000000000ULL, win = tvm_alloc_gpa(tvm, WIN_PAGES * PAGE, PAGE);
 	uint64_t pts = tvm_alloc_gpa(tvm, GIB_PTS * PAGE, PAGE), pd = 0, expect = 0;
-	struct vmiop_event_reply r = { .action = VMIOP_ACTION_CONTINUE };
 	struct vmiop_mem_access_range ranges[2];
 	uint8_t *rights = malloc(GIB_PTS);
-	unsigned int i, j, walks = 0;
+	unsigned int i, j, walks;
 	struct vmiop_ring *ring;
 	struct vmiop *v = mem_session(tvm, &ring);
-	struct vmiop_event *ev;
+	struct gib_expect ge;
 
 	ASSERT_TRUE(rights != NULL);
 	/* 512 page tables of 512 4 KiB entries, accessed bits clear. */
@@ -608,18 +651,9 @@ TEST(every_page_table_of_a_gib_write_protected_the_guest_still_runs)
 	tvm_vcpu_entry(tvm_vcpu(tvm, 0), guest_read_gib, gva);
 	tvm_vcpu_thread_start(tvm_vcpu(tvm, 0), NULL, NULL);
 
-	while (tvm_vcpu_thread_state(tvm_vcpu(tvm, 0)) == TVM_THREAD_RUNNING) {
-		if (vmiop_event_wait(v, 100) <= 0)
-			continue;
-		while ((ev = vmiop_ring_peek(ring))) {
-			uint64_t page = ev->mem.gpa & ~(PAGE - 1);
-
-			EXPECT_TRUE(ev->mem.flags & VMIOP_MEM_F_PAGE_WALK);
-			EXPECT_TRUE(page == pd || (page >= pts && page < pts + GIB_PTS * PAGE));
-			walks++;
-			reply_mem(v, ring, ev, &r);
-		}
-	}
+	ge.pts = pts;
+	ge.pd = pd;
+	walks = answer_until_done(tvm, v, ring, VMIOP_ACTION_CONTINUE, check_gib_walk, &ge);
 	ASSERT_EQ(tvm_vcpu_thread_join(tvm_vcpu(tvm, 0)), TVM_THREAD_DONE);
 	vmtest_diag("%u page-walk events", walks);
 	EXPECT_GE(walks, GIB_PTS);
@@ -652,15 +686,30 @@ static void guest_ud2(uint64_t arg)
 	GUEST_DONE();
 }
 
+struct delivery_expect {
+	uint64_t idt;
+	unsigned int seen;
+};
+
+static void check_idt_read(const struct vmiop_event *ev, void *ctx)
+{
+	struct delivery_expect *d = ctx;
+
+	EXPECT_EQ(ev->mem.gpa & ~(PAGE - 1), d->idt);
+	EXPECT_EQ(ev->mem.access, VMIOP_ACCESS_R);
+	if (ev->mem.flags & VMIOP_MEM_F_EVENT_DELIVERY) {
+		EXPECT_EQ(ev->mem.gpa, d->idt + 6 * 16);
+		d->seen++;
+	}
+}
+
 TEST(an_access_made_delivering_an_exception_is_flagged_and_not_skipped)
 {
 	struct tvm *tvm = tvm_create(1, 0);
-	struct vmiop_event_reply r = { .action = VMIOP_ACTION_SKIP };
+	struct delivery_expect d = { 0 };
 	struct vmiop_ring *ring;
 	struct vmiop *v = mem_session(tvm, &ring);
-	struct vmiop_event *ev;
 	struct kvm_sregs sregs;
-	unsigned int delivery = 0;
 	uint64_t idt;
 
 	tvm_get_sregs(tvm_vcpu(tvm, 0), &sregs);
@@ -672,21 +721,10 @@ TEST(an_access_made_delivering_an_exception_is_flagged_and_not_skipped)
 	 * The #UD's delivery reads its IDT entry: not the UD2's access, so
 	 * "skip" must not move RIP past it (the handler does, once).
 	 */
-	while (tvm_vcpu_thread_state(tvm_vcpu(tvm, 0)) == TVM_THREAD_RUNNING) {
-		if (vmiop_event_wait(v, 100) <= 0)
-			continue;
-		while ((ev = vmiop_ring_peek(ring))) {
-			EXPECT_EQ(ev->mem.gpa & ~(PAGE - 1), idt);
-			EXPECT_EQ(ev->mem.access, VMIOP_ACCESS_R);
-			if (ev->mem.flags & VMIOP_MEM_F_EVENT_DELIVERY) {
-				EXPECT_EQ(ev->mem.gpa, idt + 6 * 16);
-				delivery++;
-			}
-			reply_mem(v, ring, ev, &r);
-		}
-	}
+	d.idt = idt;
+	answer_until_done(tvm, v, ring, VMIOP_ACTION_SKIP, check_idt_read, &d);
 	ASSERT_EQ(tvm_vcpu_thread_join(tvm_vcpu(tvm, 0)), TVM_THREAD_DONE);
-	EXPECT_GE(delivery, 1);
+	EXPECT_GE(d.seen, 1);
 	EXPECT_EQ(*TVM_GUEST_VAR(tvm, ud_seen), 1);
 	vmiop_close(v);
 	tvm_destroy(tvm);
@@ -739,45 +777,25 @@ TEST(closing_the_session_gives_every_page_its_rights_back)
 	tvm_destroy(tvm);
 }
 
+/* The forked introspector's setup: the page at *@arg (a gpa) loses W. */
+static int restrict_write(struct vmiop *v, void *arg)
+{
+	return vmiop_set_mem_access(v, *(uint64_t *)arg / PAGE, 1, RX);
+}
+
 TEST(kill_9_of_the_introspector_lets_a_waiting_write_through)
 {
 	struct tvm *tvm = tvm_create(1, 0);
 	uint64_t wp = alloc_page(tvm);
-	int fds[2], status;
-	pid_t pid;
-	char c;
+	struct vt_introspector in;
 
 	nr_ops = 0;
 	add_op(tvm, OP_WRITE, wp, 9);
-	ASSERT_EQ(pipe(fds), 0);
-	pid = fork();
-	ASSERT_GE(pid, 0);
-	if (pid == 0) {
-		struct vmiop_ring *ring;
-		struct vmiop *v;
-
-		if (vmiop_open(&v) || vmiop_attach_pid(v, getppid()) ||
-		    vmiop_ring_setup(v, 4, &ring) ||
-		    vmiop_event_enable(v, VMIOP_EVENT_MEM, -1, NULL, 0) ||
-		    vmiop_set_mem_access(v, wp / PAGE, 1, RX) || write(fds[1], "a", 1) != 1)
-			_exit(1);
-		while (vmiop_event_wait(v, -1) <= 0)
-			;
-		if (write(fds[1], "e", 1) != 1)
-			_exit(1);
-		for (;;)
-			pause();
-	}
-	close(fds[1]);
-	ASSERT_EQ(read(fds[0], &c, 1), 1);
-	ASSERT_EQ(c, 'a');
+	in = vt_fork_introspector_setup(VMIOP_EVENT_MEM, restrict_write, &wp);
 	start_ops(tvm, 0, NULL, NULL);
-	ASSERT_EQ(read(fds[0], &c, 1), 1);
-	ASSERT_EQ(c, 'e');
+	vt_introspector_wait_event(&in);
 	EXPECT_EQ(guest_u64(tvm, wp), 0);
-	ASSERT_EQ(kill(pid, SIGKILL), 0);
-	ASSERT_EQ(waitpid(pid, &status, 0), pid);
-	close(fds[0]);
+	vt_introspector_kill(&in);
 	ASSERT_EQ(tvm_vcpu_thread_join(tvm_vcpu(tvm, 0)), TVM_THREAD_DONE);
 	EXPECT_EQ(guest_u64(tvm, wp), 9);
 	tvm_destroy(tvm);

@@ -154,7 +154,12 @@ struct vt_introspector {
 	int ready;	/* reads 'a' once attached, 'e' once it holds an event */
 };
 
-static inline struct vt_introspector vt_fork_introspector(unsigned int type)
+/*
+ * As vt_fork_introspector(), with @setup (non-zero: failed) run on the
+ * child's session after @type is enabled, before it says 'a'.
+ */
+static inline struct vt_introspector
+vt_fork_introspector_setup(unsigned int type, int (*setup)(struct vmiop *v, void *arg), void *arg)
 {
 	struct vt_introspector in;
 	int fds[2];
@@ -168,7 +173,8 @@ static inline struct vt_introspector vt_fork_introspector(unsigned int type)
 		struct vmiop *v;
 
 		if (vmiop_open(&v) || vmiop_attach_pid(v, getppid()) ||
-		    vmiop_ring_setup(v, 4, &ring) || vmiop_event_enable(v, type, -1, NULL, 0))
+		    vmiop_ring_setup(v, 4, &ring) || vmiop_event_enable(v, type, -1, NULL, 0) ||
+		    (setup && setup(v, arg)))
 			_exit(1);
 		if (write(fds[1], "a", 1) != 1)
 			_exit(1);
@@ -184,6 +190,11 @@ static inline struct vt_introspector vt_fork_introspector(unsigned int type)
 	ASSERT_EQ(read(in.ready, &c, 1), 1);
 	ASSERT_EQ(c, 'a');
 	return in;
+}
+
+static inline struct vt_introspector vt_fork_introspector(unsigned int type)
+{
+	return vt_fork_introspector_setup(type, NULL, NULL);
 }
 
 /* Waits until the introspector holds an event. */
