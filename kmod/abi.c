@@ -27,7 +27,10 @@ _Static_assert(sizeof(struct vmiop_event_caps) == 160, "vmiop_event_caps");
 _Static_assert(sizeof(struct vmiop_mem_access_range) == 24, "vmiop_mem_access_range");
 _Static_assert(sizeof(struct vmiop_mem_access) == 24, "vmiop_mem_access");
 _Static_assert(sizeof(struct vmiop_mem_access_query) == 32, "vmiop_mem_access_query");
-_Static_assert(sizeof(struct vmiop_event_mem) == 32, "vmiop_event_mem");
+_Static_assert(sizeof(struct vmiop_event_mem) == 48, "vmiop_event_mem");
+_Static_assert(sizeof(struct vmiop_event_agent) == 32, "vmiop_event_agent");
+_Static_assert(sizeof(struct vmiop_ve_agent) == 32, "vmiop_ve_agent");
+_Static_assert(sizeof(struct vmiop_ve_info) == 24, "vmiop_ve_info");
 _Static_assert(sizeof(struct vmiop_ring_setup) == 40, "vmiop_ring_setup");
 _Static_assert(sizeof(struct vmiop_filter_range) == 16, "vmiop_filter_range");
 _Static_assert(sizeof(struct vmiop_event_control) == 32, "vmiop_event_control");
@@ -140,7 +143,7 @@ void abi_seg_from_uapi(struct kvm_segment *s, const struct vmiop_segment *u)
 
 int abi_check_event_caps(const struct vmiop_event_caps *c)
 {
-	return c->flags || c->reserved ? -EINVAL : 0;
+	return c->flags || c->ve_delivery ? -EINVAL : 0;
 }
 
 int abi_check_mem_access(const struct vmiop_mem_access *m)
@@ -161,11 +164,34 @@ static bool abi_gfn_run_ok(__u64 gfn, __u64 nr)
 /* @host_rights: bit N set when this host expresses rights N. */
 int abi_check_mem_access_range(const struct vmiop_mem_access_range *r, __u32 host_rights)
 {
-	if (r->reserved || r->access & ~VMIOP_ACCESS_RWX || !abi_gfn_run_ok(r->gfn, r->nr_pages))
+	__u32 rights = r->access & VMIOP_ACCESS_RWX;
+
+	if (r->reserved || r->access & ~(VMIOP_ACCESS_RWX | VMIOP_ACCESS_VE) ||
+	    !abi_gfn_run_ok(r->gfn, r->nr_pages))
 		return -EINVAL;
-	if ((r->access & VMIOP_ACCESS_W) && !(r->access & VMIOP_ACCESS_R))
+	if ((rights & VMIOP_ACCESS_W) && !(rights & VMIOP_ACCESS_R))
 		return -EINVAL;
-	return host_rights & (1u << r->access) ? 0 : -EOPNOTSUPP;
+	/* Nothing to convert on a page without restriction. */
+	if ((r->access & VMIOP_ACCESS_VE) && rights == VMIOP_ACCESS_RWX)
+		return -EINVAL;
+	return host_rights & (1u << rights) ? 0 : -EOPNOTSUPP;
+}
+
+int abi_check_ve_agent(const struct vmiop_ve_agent *a)
+{
+	if (a->flags || a->reserved || a->code_len > VMIOP_VE_AGENT_MAX_LEN ||
+	    a->code_gpa >= (1ULL << 52) || a->code_len > (1ULL << 52) - a->code_gpa)
+		return -EINVAL;
+	return 0;
+}
+
+int abi_check_ve_info(const struct vmiop_ve_info *v)
+{
+	if (v->flags || v->reserved)
+		return -EINVAL;
+	if (v->gpa != VMIOP_VE_INFO_NONE && (v->gpa & 0xfff || v->gpa >= (1ULL << 52)))
+		return -EINVAL;
+	return 0;
 }
 
 int abi_check_mem_access_query(const struct vmiop_mem_access_query *q)

@@ -27,6 +27,8 @@ int abi_check_event_caps(const struct vmiop_event_caps *c);
 int abi_check_mem_access(const struct vmiop_mem_access *m);
 int abi_check_mem_access_range(const struct vmiop_mem_access_range *r, __u32 host_rights);
 int abi_check_mem_access_query(const struct vmiop_mem_access_query *q);
+int abi_check_ve_agent(const struct vmiop_ve_agent *a);
+int abi_check_ve_info(const struct vmiop_ve_info *v);
 int abi_ring_setup(struct vmiop_ring_setup *r);
 int abi_check_event_control(const struct vmiop_event_control *c);
 int abi_check_filter(const struct vmiop_filter_range *f, __u32 nr);

@@ -62,6 +62,7 @@ long vmiop_ioctl_event_caps(struct vmiop_event_caps *c)
 	c->cr_reads = vmiop_vendor->cr_reads;
 	c->singlestep = vmiop_step_method();
 	c->mem_rights = vmiop_mem_host_rights();
+	c->ve_delivery = vmiop_ve_delivery();
 	for (t = 1; t < VMIOP_EVENT_NR_TYPES; t++) {
 		c->reason[t] = vmiop_event_unavailable(t);
 		if (c->reason[t] == VMIOP_CAP_OK)

@@ -11,8 +11,8 @@
 #include "vmiop.h"
 
 /* Writes GPRs through KVM's own KVM_SET_REGS body, caches and all. */
-static void vmiop_set_gprs(struct kvm_vcpu *vcpu, const u64 *rax, const u64 *rbx,
-			   const u64 *rcx, const u64 *rdx)
+void vmiop_set_gprs(struct kvm_vcpu *vcpu, const u64 *rax, const u64 *rbx,
+		    const u64 *rcx, const u64 *rdx)
 {
 	struct kvm_regs regs;
 
@@ -217,6 +217,8 @@ int vmiop_on_hypercall(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu)
 {
 	struct vmiop_exit x = { .vcpu = vcpu };
 
+	if (vmiop_ve_hypercall(vcpu, &x.ret))
+		return x.ret;
 	return vmiop_event_run(VMIOP_EVENT_HYPERCALL, &x) ? x.ret : orig(vcpu);
 }
 

@@ -48,7 +48,8 @@ static bool vmiop_intercepts_applied(struct vmiop_session *sess, struct kvm_vcpu
 	return READ_ONCE(vv->applied.debug) || READ_ONCE(vv->applied.mtf) ||
 	       READ_ONCE(vv->applied.cr3) ||
 	       READ_ONCE(vv->applied.cr_read) ||
-	       READ_ONCE(vv->applied.desc) || READ_ONCE(vv->exit.rewind);
+	       READ_ONCE(vv->applied.desc) || READ_ONCE(vv->exit.rewind) ||
+	       vmiop_ve_queued(sess, vcpu);
 }
 
 /*
@@ -168,6 +169,9 @@ static void vmiop_cr_read_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu
 static void vmiop_intercepts_apply(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 {
 	struct vmiop_vcpu *vv = vmiop_vcpu_own(sess, vcpu);
+
+	/* A #VE vmiop queued: withdrawn once detached, before KVM injects it. */
+	vmiop_ve_sync(sess, vcpu);
 	bool attached = !READ_ONCE(sess->detached);
 
 	/* Before the guest-debug flags: they step with TF without it. */

@@ -77,7 +77,8 @@ static int vmiop_detect_vendor(void)
 
 #define VMIOP_FEATURES (VMIOP_FEAT_PAUSE | VMIOP_FEAT_REGS | VMIOP_FEAT_MEM | \
 			VMIOP_FEAT_MMAP | VMIOP_FEAT_TRANSLATE | VMIOP_FEAT_MEMMAP | \
-			VMIOP_FEAT_EVENTS | VMIOP_FEAT_READ_ONLY | VMIOP_FEAT_MEM_ACCESS)
+			VMIOP_FEAT_EVENTS | VMIOP_FEAT_READ_ONLY | VMIOP_FEAT_MEM_ACCESS | \
+			VMIOP_FEAT_VE)
 
 union vmiop_ioctl_arg {
 	struct { __u32 size, flags; } hdr;
@@ -97,6 +98,8 @@ union vmiop_ioctl_arg {
 	struct vmiop_event_wait wait;
 	struct vmiop_mem_access mem_access;
 	struct vmiop_mem_access_query mem_query;
+	struct vmiop_ve_agent ve_agent;
+	struct vmiop_ve_info ve_info;
 };
 
 static long vmiop_get_api(struct vmiop_api *api)
@@ -308,6 +311,9 @@ static const struct vmiop_ioctl_desc vmiop_ioctls[] = {
 	/* Rights stop the guest's accesses, which the session must be able to answer. */
 	IOCTL(SET_MEM_ACCESS, struct vmiop_mem_access, ranges, true, true, NONE),
 	IOCTL(GET_MEM_ACCESS, struct vmiop_mem_access_query, access, true, false, NONE),
+	/* The agent's pages become writable to it; info pages are written. */
+	IOCTL(SET_VE_AGENT, struct vmiop_ve_agent, reserved, true, true, NONE),
+	IOCTL(SET_VE_INFO, struct vmiop_ve_info, gpa, true, true, NONE),
 };
 
 static long vmiop_dispatch(struct file *file, struct vmiop_session *sess,
@@ -352,6 +358,10 @@ static long vmiop_dispatch(struct file *file, struct vmiop_session *sess,
 		return vmiop_ioctl_set_mem_access(sess, &arg->mem_access);
 	case VMIOP_GET_MEM_ACCESS:
 		return vmiop_ioctl_get_mem_access(sess, &arg->mem_query);
+	case VMIOP_SET_VE_AGENT:
+		return vmiop_ioctl_set_ve_agent(sess, &arg->ve_agent);
+	case VMIOP_SET_VE_INFO:
+		return vmiop_ioctl_set_ve_info(sess, &arg->ve_info);
 	}
 	return -ENOTTY;
 }

@@ -692,27 +692,40 @@ void vmiop_mem_exception_injected(struct vmiop_session *sess, struct kvm_vcpu *v
  * for any other at the same page offset.  What the emulator cannot decode
  * or run is stepped over instead (@may_step), without the data.
  */
-static bool mem_emulate(struct vmiop_exit *x, const struct vmiop_event_reply *r, bool may_step)
+/*
+ * KVM's emulator runs the instruction, its reads at the fault's gpa from
+ * @vv's read_data for @read_len bytes.  @own_failure: an instruction it
+ * cannot decode or run is left as it was (false), for the caller to deal
+ * with, rather than KVM's failure path (#UD, an exit to the VMM).
+ */
+static bool mem_run_emulator(struct vmiop_exit *x, struct vmiop_vcpu *vv, u32 read_len,
+			     bool own_failure)
 {
 	struct kvm_vcpu *vcpu = x->vcpu;
-	struct vmiop_vcpu *vv = x->vv;
 	int ret;
 
-	if (may_step &&
+	if (own_failure &&
 	    x86_decode_emulated_instruction(vcpu, 0, x->mem.insn, x->mem.insn_len) !=
 	    VMIOP_EMULATION_OK)
-		return mem_step_over(x, r);
+		return false;
 	vv->mem.emul_failed = false;
-	vv->mem.emulating = may_step;
+	vv->mem.emulating = own_failure;
 	vv->mem.read_gpa = x->mem.gpa;
-	vv->mem.read_len = may_step ? r->emul_read.len : 0;
+	vv->mem.read_len = read_len;
 	ret = vmiop_ksym.x86_emulate_instruction(vcpu, 0, 0, x->mem.insn, x->mem.insn_len);
 	vv->mem.emulating = false;
 	vv->mem.read_len = 0;
 	if (vv->mem.emul_failed)
-		return mem_step_over(x, r);
+		return false;
 	x->ret = ret;
 	return true;
+}
+
+static bool mem_emulate(struct vmiop_exit *x, const struct vmiop_event_reply *r, bool may_step)
+{
+	if (mem_run_emulator(x, x->vv, may_step ? r->emul_read.len : 0, may_step))
+		return true;
+	return mem_step_over(x, r);
 }
 
 /* An emulated read of @vcpu: the reply's bytes replace what it read. */
@@ -769,9 +782,11 @@ static void mem_fill(struct vmiop_exit *x, struct vmiop_event *e)
 	e->mem.access = x->mem.access;
 	e->mem.flags = x->mem.flags;
 	e->mem.rights = x->mem.rights;
+	e->mem.old_value = x->mem.old_value;
+	e->mem.new_value = x->mem.new_value;
 }
 
-static u32 mem_unavailable(void)
+u32 vmiop_mem_unavailable(void)
 {
 	return mem_tdp() ? VMIOP_CAP_OK : VMIOP_CAP_KVM_CONFLICT;
 }
@@ -817,7 +832,7 @@ static bool mem_apply(struct vmiop_exit *x, const struct vmiop_event_reply *r)
 const struct vmiop_event_class vmiop_class_mem = {
 	.takes = VMIOP_TAKES(CONTINUE) | VMIOP_TAKES(SKIP) | VMIOP_TAKES(INJECT) |
 		 VMIOP_TAKES(RETRY) | VMIOP_TAKES(EMULATE),
-	.unavailable = mem_unavailable,
+	.unavailable = vmiop_mem_unavailable,
 	.key = mem_key,
 	.fill = mem_fill,
 	.interrupted = vmiop_insn_interrupted,
@@ -841,6 +856,36 @@ static u32 mem_fault_access(struct kvm_vcpu *vcpu, u64 error_code, u64 *gla, u32
 	if (error_code & PFERR_GUEST_PAGE_MASK)
 		*flags |= VMIOP_MEM_F_PAGE_WALK;
 	return access;
+}
+
+/*
+ * A violation of a convertible page: a #VE for the guest's agent, or the
+ * agent's own access, which KVM's emulator completes without an event
+ * (one it cannot run is the event).  True: settled, with *@ret.
+ */
+static bool mem_convertible(struct vmiop_exit *x, int *ret)
+{
+	struct vmiop_session *sess;
+	bool done = false;
+
+	switch (vmiop_ve_fault(x)) {
+	case VMIOP_VE_EVENT:
+		return false;
+	case VMIOP_VE_DELIVERED:
+		*ret = 1;
+		return true;
+	case VMIOP_VE_AGENT_ACCESS:
+		break;
+	}
+	sess = vmiop_session_find(x->vcpu->kvm);
+	if (!sess)
+		return false;
+	if (mem_run_emulator(x, vmiop_vcpu_own(sess, x->vcpu), 0, true)) {
+		*ret = x->ret;
+		done = true;
+	}
+	vmiop_session_put(sess);
+	return done;
 }
 
 /*
@@ -873,6 +918,8 @@ bool vmiop_on_page_fault(struct kvm_vcpu *vcpu, gpa_t gpa, u64 error_code, void 
 	x.mem.rights = rights;
 	x.mem.insn = insn;
 	x.mem.insn_len = insn_len;
+	if (rights & VMIOP_ACCESS_VE && mem_convertible(&x, ret))
+		return true;
 	if (!vmiop_event_run(VMIOP_EVENT_MEM, &x))
 		return false;
 	*ret = x.ret;

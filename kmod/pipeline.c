@@ -26,6 +26,7 @@ const struct vmiop_event_class *const vmiop_event_classes[VMIOP_EVENT_NR_TYPES] 
 	[VMIOP_EVENT_SINGLESTEP] = &vmiop_class_singlestep,
 	[VMIOP_EVENT_TRAP] = &vmiop_class_trap,
 	[VMIOP_EVENT_MEM] = &vmiop_class_mem,
+	[VMIOP_EVENT_AGENT] = &vmiop_class_agent,
 };
 
 /*

@@ -211,6 +211,7 @@ int vmiop_session_attach(struct file *file, const struct vmiop_attach *a)
 	xa_init(&sess->mem_rights);
 	sess->mem_step_owner = -1;
 	vmiop_mem_vcpus_init(sess);
+	vmiop_ve_vcpus_init(sess);
 	init_waitqueue_head(&sess->state_wq);
 	sess->mapping = file->f_mapping;
 	sess->read_only = !(file->f_mode & FMODE_WRITE);

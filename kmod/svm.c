@@ -246,5 +246,7 @@ const struct vmiop_vendor_ops vmiop_svm_ops = {
 	.desc_available = svm_desc_available,
 	.msr_intercepted = svm_msr_intercepted,
 	.msr_exiting = svm_msr_exiting,
+	/* VMRUN fails on an exception with vector 20 (APM 15.20), an INTR does not. */
+	.ve_delivery = VMIOP_VE_DELIVERY_INTERRUPT,
 	.init = svm_init,
 };

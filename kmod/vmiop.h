@@ -182,6 +182,10 @@ struct vmiop_vendor_ops {
 	 */
 	u64 fault_read_mask;
 	bool (*fault_gla)(struct kvm_vcpu *vcpu, u64 *gla);
+	/* How a #VE is injected (enum vmiop_ve_delivery). */
+	u32 ve_delivery;
+	/* The current EPT violation's qualification for a #VE (NULL: made up). */
+	u64 (*ve_qualification)(struct kvm_vcpu *vcpu);
 	/* The vCPU sits in the HLT activity state (NULL: never). */
 	bool (*in_hlt_state)(struct kvm_vcpu *vcpu);
 	/* Looks up what the back end needs; 0 or -ENOENT (logged). */
@@ -298,6 +302,15 @@ struct vmiop_vcpu {
 		u8 read_data[VMIOP_EMUL_READ_MAX];	/* ... return these bytes */
 	} mem;
 
+	/* #VE (ve.c): owner; @queued is also looked at by detach. */
+	struct {
+		u64 info_gpa;		/* its info page, VMIOP_VE_INFO_NONE: none */
+		bool queued;		/* a #VE vmiop queued may not be delivered yet */
+		u64 queued_gpa;		/* ... with this info page */
+		bool raise;		/* the agent raised the access at raise_gpa */
+		u64 raise_gpa, raise_old, raise_new;
+	} ve;
+
 	/* Single-stepping (debug.c): owner. */
 	struct {
 		/* VMIOP_REPLY_F_SINGLESTEP: report the next instruction */
@@ -371,6 +384,9 @@ struct vmiop_session {
 	unsigned int mem_nr_open;
 #define VMIOP_MEM_OPEN_MAX 16
 	gfn_t mem_open[VMIOP_MEM_OPEN_MAX];
+
+	/* ve.c: the #VE agent's code, [gpa, gpa + len) (state_lock) */
+	u64 ve_code_gpa, ve_code_len;
 };
 
 /*
@@ -510,6 +526,7 @@ struct vmiop_exit {
 		u64 gpa, gla;
 		u32 access, flags;
 		u8 rights;
+		u64 old_value, new_value;	/* VMIOP_MEM_F_AGENT */
 		void *insn;		/* SVM's decode assists, or NULL */
 		int insn_len;
 	} mem;
@@ -565,7 +582,8 @@ struct vmiop_event_class {
 extern const struct vmiop_event_class *const vmiop_event_classes[VMIOP_EVENT_NR_TYPES];
 extern const struct vmiop_event_class vmiop_class_cr, vmiop_class_msr, vmiop_class_cpuid,
 	vmiop_class_hypercall, vmiop_class_xsetbv, vmiop_class_desc, vmiop_class_breakpoint,
-	vmiop_class_debug, vmiop_class_singlestep, vmiop_class_trap, vmiop_class_mem;
+	vmiop_class_debug, vmiop_class_singlestep, vmiop_class_trap, vmiop_class_mem,
+	vmiop_class_agent;
 bool vmiop_event_run(u16 type, struct vmiop_exit *x);
 void vmiop_event_resume_at_park(struct vmiop_session *sess, struct kvm_vcpu *vcpu, u32 insn_len);
 bool vmiop_leave_for_signal(struct vmiop_exit *x);
@@ -584,6 +602,8 @@ int vmiop_on_cr_write(struct kvm_vcpu *vcpu, u32 cr, unsigned long val,
 		      int (*orig)(struct kvm_vcpu *vcpu, unsigned long val));
 bool vmiop_on_cr_read(struct kvm_vcpu *vcpu, u32 cr, int gpr, int *ret);
 u64 *vmiop_gpr(struct kvm_regs *regs, unsigned int gpr);
+void vmiop_set_gprs(struct kvm_vcpu *vcpu, const u64 *rax, const u64 *rbx,
+		    const u64 *rcx, const u64 *rdx);
 int vmiop_cr_read_complete(struct kvm_vcpu *vcpu, int gpr, u64 val);
 void vmiop_loading_state(struct kvm_vcpu *vcpu, bool on);
 
@@ -629,6 +649,22 @@ void vmiop_mem_exception_injected(struct vmiop_session *sess, struct kvm_vcpu *v
 void vmiop_mem_vcpus_init(struct vmiop_session *sess);
 void vmiop_mem_emul_read(struct kvm_vcpu *vcpu, gpa_t gpa, void *val, int bytes);
 bool vmiop_mem_emulation_failed(struct kvm_vcpu *vcpu);
+u32 vmiop_mem_unavailable(void);
+
+/* ve.c */
+enum vmiop_ve_outcome {
+	VMIOP_VE_EVENT,		/* the violation is the event it would be */
+	VMIOP_VE_DELIVERED,	/* a #VE is queued instead */
+	VMIOP_VE_AGENT_ACCESS,	/* the agent's own access: let it through */
+};
+u32 vmiop_ve_delivery(void);
+enum vmiop_ve_outcome vmiop_ve_fault(struct vmiop_exit *x);
+bool vmiop_ve_hypercall(struct kvm_vcpu *vcpu, int *ret);
+void vmiop_ve_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
+bool vmiop_ve_queued(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
+void vmiop_ve_vcpus_init(struct vmiop_session *sess);
+long vmiop_ioctl_set_ve_agent(struct vmiop_session *sess, struct vmiop_ve_agent *a);
+long vmiop_ioctl_set_ve_info(struct vmiop_session *sess, struct vmiop_ve_info *v);
 
 /* mmap.c */
 int vmiop_mmap(struct file *file, struct vm_area_struct *vma);

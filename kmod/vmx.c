@@ -352,6 +352,12 @@ static u32 vmx_msr_exiting(struct kvm_vcpu *vcpu, u32 msr, u32 rw, bool on)
  * The linear address of the current EPT violation, where the exit
  * qualification KVM saved says it is valid (bit 7); it is in the VMCS.
  */
+/* Bits 0-11: what an EPT-violation #VE reports (bit 12 is the exit's own). */
+static u64 vmx_ve_qualification(struct kvm_vcpu *vcpu)
+{
+	return vcpu->arch.exit_qualification & 0xfff;
+}
+
 static bool vmx_fault_gla(struct kvm_vcpu *vcpu, u64 *gla)
 {
 	if (!(vcpu->arch.exit_qualification & EPT_VIOLATION_GVA_IS_VALID))
@@ -381,5 +387,7 @@ const struct vmiop_vendor_ops vmiop_vmx_ops = {
 	/* KVM turns the qualification's read bit into its U bit. */
 	.fault_read_mask = PFERR_USER_MASK,
 	.fault_gla = vmx_fault_gla,
+	.ve_delivery = VMIOP_VE_DELIVERY_EXCEPTION,
+	.ve_qualification = vmx_ve_qualification,
 	.init = vmx_init,
 };

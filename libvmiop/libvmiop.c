@@ -397,6 +397,20 @@ int vmiop_get_mem_access(struct vmiop *v, uint64_t gfn, uint32_t nr_pages, uint8
 	return vmiop_ioctl(v, VMIOP_GET_MEM_ACCESS, &q);
 }
 
+int vmiop_set_ve_agent(struct vmiop *v, uint64_t code_gpa, uint64_t code_len)
+{
+	struct vmiop_ve_agent a = { .size = sizeof(a), .code_gpa = code_gpa, .code_len = code_len };
+
+	return vmiop_ioctl(v, VMIOP_SET_VE_AGENT, &a);
+}
+
+int vmiop_set_ve_info(struct vmiop *v, unsigned int vcpu, uint64_t gpa)
+{
+	struct vmiop_ve_info i = { .size = sizeof(i), .vcpu = vcpu, .gpa = gpa };
+
+	return vmiop_ioctl(v, VMIOP_SET_VE_INFO, &i);
+}
+
 int vmiop_translate(struct vmiop *v, unsigned int vcpu, uint64_t gva, uint64_t *gpa)
 {
 	struct vmiop_translate t = { .vcpu = vcpu, .gva = gva };
@@ -454,6 +468,7 @@ static const char *const vmiop_event_names[VMIOP_EVENT_NR_TYPES] = {
 	[VMIOP_EVENT_XSETBV] = "xsetbv",
 	[VMIOP_EVENT_TRAP] = "trap",
 	[VMIOP_EVENT_MEM] = "mem",
+	[VMIOP_EVENT_AGENT] = "agent",
 };
 
 const char *vmiop_event_name(unsigned int type)

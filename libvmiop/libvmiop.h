@@ -109,6 +109,14 @@ int vmiop_set_mem_access_ranges(struct vmiop *v, const struct vmiop_mem_access_r
 /* The rights of each of @nr_pages frames from @gfn, one byte each. */
 int vmiop_get_mem_access(struct vmiop *v, uint64_t gfn, uint32_t nr_pages, uint8_t *access);
 
+/*
+ * #VE (<linux/vmiop_ve.h>): where the guest agent's code is (@code_len 0:
+ * none), and vCPU @vcpu's info page (VMIOP_VE_INFO_NONE: none; the vCPU
+ * paused).  Convertible pages are restricted with VMIOP_ACCESS_VE.
+ */
+int vmiop_set_ve_agent(struct vmiop *v, uint64_t code_gpa, uint64_t code_len);
+int vmiop_set_ve_info(struct vmiop *v, unsigned int vcpu, uint64_t gpa);
+
 /* The name of a register id ("rax", "cs.base", ...), or NULL. */
 const char *vmiop_reg_name(unsigned int id);
 

@@ -577,6 +577,23 @@ static int log_event(struct vmiop *v, const struct vmiop_event *ev,
 		       (uint64_t)ev->hypercall.args[0], (uint64_t)ev->hypercall.args[1],
 		       (uint64_t)ev->hypercall.args[2], (uint64_t)ev->hypercall.args[3]);
 		break;
+	case VMIOP_EVENT_MEM:
+		printf(" gpa 0x%" PRIx64 " %s%s%s rights 0x%x", (uint64_t)ev->mem.gpa,
+		       ev->mem.access & VMIOP_ACCESS_R ? "r" : "",
+		       ev->mem.access & VMIOP_ACCESS_W ? "w" : "",
+		       ev->mem.access & VMIOP_ACCESS_X ? "x" : "", ev->mem.rights);
+		if (ev->mem.flags & VMIOP_MEM_F_GLA_VALID)
+			printf(" gla 0x%" PRIx64, (uint64_t)ev->mem.gla);
+		if (ev->mem.flags & VMIOP_MEM_F_PAGE_WALK)
+			printf(" walk");
+		if (ev->mem.flags & VMIOP_MEM_F_AGENT)
+			printf(" agent 0x%" PRIx64 " -> 0x%" PRIx64, (uint64_t)ev->mem.old_value,
+			       (uint64_t)ev->mem.new_value);
+		break;
+	case VMIOP_EVENT_AGENT:
+		printf(" op %u args 0x%" PRIx64 " 0x%" PRIx64, ev->agent.op,
+		       (uint64_t)ev->agent.args[0], (uint64_t)ev->agent.args[1]);
+		break;
 	}
 	printf("\n");
 	fflush(stdout);

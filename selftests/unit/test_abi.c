@@ -216,17 +216,23 @@ static void mem_access_checks(void **state)
 	m.reserved = 1;
 	assert_int_equal(abi_check_mem_access(&m), -EINVAL);
 
-	/* Every value of @access: the common five, W without R never, --x by host. */
-	for (a = 0; a < 16; a++) {
+	/*
+	 * Every value of @access: the common five, W without R never, --x by
+	 * host; each restricted one also convertible (VE), RWX never.
+	 */
+	for (a = 0; a < 32; a++) {
+		unsigned int rights = a & VMIOP_ACCESS_RWX;
 		int common, exec_only;
 
 		r.access = a;
 		common = abi_check_mem_access_range(&r, VMIOP_MEM_RIGHTS_COMMON);
 		exec_only = abi_check_mem_access_range(&r, execonly);
-		if (a > VMIOP_ACCESS_RWX || ((a & VMIOP_ACCESS_W) && !(a & VMIOP_ACCESS_R))) {
+		if (a & ~(VMIOP_ACCESS_RWX | VMIOP_ACCESS_VE) ||
+		    ((rights & VMIOP_ACCESS_W) && !(rights & VMIOP_ACCESS_R)) ||
+		    a == (VMIOP_ACCESS_RWX | VMIOP_ACCESS_VE)) {
 			assert_int_equal(common, -EINVAL);
 			assert_int_equal(exec_only, -EINVAL);
-		} else if (a == VMIOP_ACCESS_X) {
+		} else if (rights == VMIOP_ACCESS_X) {
 			assert_int_equal(common, -EOPNOTSUPP);
 			assert_int_equal(exec_only, 0);
 		} else {
@@ -307,13 +313,57 @@ static void struct_sizes(void **state)
 	assert_int_equal(sizeof(struct vmiop_mem_access), 24);
 	assert_int_equal(sizeof(struct vmiop_mem_access_range), 24);
 	assert_int_equal(sizeof(struct vmiop_mem_access_query), 32);
-	assert_int_equal(sizeof(struct vmiop_event_mem), 32);
+	assert_int_equal(sizeof(struct vmiop_event_mem), 48);
+	assert_int_equal(sizeof(struct vmiop_event_agent), 32);
+	assert_int_equal(sizeof(struct vmiop_ve_agent), 32);
+	assert_int_equal(sizeof(struct vmiop_ve_info), 24);
+}
+
+static void ve_checks(void **state)
+{
+	struct vmiop_ve_agent a = { .size = sizeof(a), .code_gpa = 0x100000, .code_len = 4096 };
+	struct vmiop_ve_info v = { .size = sizeof(v), .gpa = 0x200000 };
+
+	(void)state;
+	assert_int_equal(abi_check_ve_agent(&a), 0);
+	a.code_len = 0;				/* no agent */
+	assert_int_equal(abi_check_ve_agent(&a), 0);
+	a.code_len = VMIOP_VE_AGENT_MAX_LEN;
+	assert_int_equal(abi_check_ve_agent(&a), 0);
+	a.code_len = VMIOP_VE_AGENT_MAX_LEN + 1;
+	assert_int_equal(abi_check_ve_agent(&a), -EINVAL);
+	a.code_len = 2;
+	a.code_gpa = (1ULL << 52) - 1;		/* past 2^52 */
+	assert_int_equal(abi_check_ve_agent(&a), -EINVAL);
+	a.code_gpa = UINT64_MAX;		/* wraps */
+	assert_int_equal(abi_check_ve_agent(&a), -EINVAL);
+	a.code_gpa = 0;
+	a.flags = 1;
+	assert_int_equal(abi_check_ve_agent(&a), -EINVAL);
+	a.flags = 0;
+	a.reserved = 1;
+	assert_int_equal(abi_check_ve_agent(&a), -EINVAL);
+
+	assert_int_equal(abi_check_ve_info(&v), 0);
+	v.gpa = VMIOP_VE_INFO_NONE;
+	assert_int_equal(abi_check_ve_info(&v), 0);
+	v.gpa = 0x200008;			/* not a page */
+	assert_int_equal(abi_check_ve_info(&v), -EINVAL);
+	v.gpa = 1ULL << 52;
+	assert_int_equal(abi_check_ve_info(&v), -EINVAL);
+	v.gpa = 0;
+	v.flags = 1;
+	assert_int_equal(abi_check_ve_info(&v), -EINVAL);
+	v.flags = 0;
+	v.reserved = 1;
+	assert_int_equal(abi_check_ve_info(&v), -EINVAL);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(attach_checks),
+		cmocka_unit_test(ve_checks),
 		cmocka_unit_test(mem_checks),
 		cmocka_unit_test(regs_checks),
 		cmocka_unit_test(reg_list_checks),

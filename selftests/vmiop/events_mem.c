@@ -821,7 +821,7 @@ TEST(bad_ranges_and_rights_are_rejected_and_change_nothing)
 	/* W without R: an EPT misconfiguration; beyond RWX: no such right. */
 	ASSERT_ERRNO(vmiop_set_mem_access(v, gfn, 1, VMIOP_ACCESS_W), EINVAL);
 	ASSERT_ERRNO(vmiop_set_mem_access(v, gfn, 1, VMIOP_ACCESS_W | VMIOP_ACCESS_X), EINVAL);
-	ASSERT_ERRNO(vmiop_set_mem_access(v, gfn, 1, 8), EINVAL);
+	ASSERT_ERRNO(vmiop_set_mem_access(v, gfn, 1, 16), EINVAL);
 	ASSERT_ERRNO(vmiop_set_mem_access(v, gfn, 0, RX), EINVAL);
 	ASSERT_ERRNO(vmiop_set_mem_access(v, VMIOP_MEM_ACCESS_MAX_PAGES, 1, RX), EINVAL);
 	ASSERT_ERRNO(vmiop_set_mem_access(v, VMIOP_MEM_ACCESS_MAX_PAGES - 1, 2, RX), EINVAL);

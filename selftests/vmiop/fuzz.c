@@ -519,6 +519,26 @@ static void b_mem_query(struct fz *f, void *arg)
 	q->access = (uintptr_t)f->buf;
 }
 
+/* An agent somewhere in the window, or anywhere. */
+static void b_ve_agent(struct fz *f, void *arg)
+{
+	struct vmiop_ve_agent *a = arg;
+	bool bad;
+
+	a->code_gpa = op_gpa(f, PAGE, &bad);
+	a->code_len = rnd_below(4) ? rnd_below(2 * PAGE) : rnd_value();
+}
+
+/* An info page in the window (rarely a vCPU paused to take it), or none. */
+static void b_ve_info(struct fz *f, void *arg)
+{
+	struct vmiop_ve_info *v = arg;
+	bool bad;
+
+	v->vcpu = (uint32_t)rnd_below(NR_VCPUS + 1);
+	v->gpa = rnd_below(4) ? op_gpa(f, PAGE, &bad) & ~(PAGE - 1) : VMIOP_VE_INFO_NONE;
+}
+
 #define CMD(c, type, last, sess, o, fl, b)					\
 	.name = #c, .nr = VMIOP_##c, .size = sizeof(type),			\
 	.min_size = offsetof(type, last) + sizeof(((type *)0)->last),		\
@@ -570,7 +590,7 @@ static const struct cmd cmds[] = {
 	  .values = { F(struct vmiop_translate, vcpu), F(struct vmiop_translate, mode),
 		      F(struct vmiop_translate, cr3), F(struct vmiop_translate, gva) } },
 	{ CMD(EVENT_CAPS, struct vmiop_event_caps, reason, false, true, 0, b_size_only),
-	  .reserved = { F(struct vmiop_event_caps, reserved) } },
+	  .reserved = { F(struct vmiop_event_caps, ve_delivery) } },
 	{ CMD(RING_SETUP, struct vmiop_ring_setup, mmap_size, true, true, 0, b_ring),
 	  .reserved = { F(struct vmiop_ring_setup, reserved),
 			F(struct vmiop_ring_setup, entry_size),
@@ -602,6 +622,12 @@ static const struct cmd cmds[] = {
 	  .values = { F(struct vmiop_mem_access_query, gfn),
 		      F(struct vmiop_mem_access_query, nr_pages) },
 	  .ptr = F(struct vmiop_mem_access_query, access) },
+	{ CMD(SET_VE_AGENT, struct vmiop_ve_agent, reserved, true, false, 0, b_ve_agent),
+	  .reserved = { F(struct vmiop_ve_agent, reserved) },
+	  .values = { F(struct vmiop_ve_agent, code_gpa), F(struct vmiop_ve_agent, code_len) } },
+	{ CMD(SET_VE_INFO, struct vmiop_ve_info, gpa, true, false, 0, b_ve_info),
+	  .reserved = { F(struct vmiop_ve_info, reserved) },
+	  .values = { F(struct vmiop_ve_info, vcpu), F(struct vmiop_ve_info, gpa) } },
 };
 
 #define NR_CMDS (sizeof(cmds) / sizeof(cmds[0]))
@@ -765,7 +791,8 @@ static void fuzz_one(struct fz *f, int fd)
 		expect = ENOTCONN;	/* before anything else is looked at */
 	if (fd == f->r && m != MUT_IOCTL_NR && (c->nr == VMIOP_WRITE_MEM ||
 	    c->nr == VMIOP_SET_REGS || c->nr == VMIOP_SET_REG_LIST ||
-	    c->nr == VMIOP_SET_MEM_ACCESS))
+	    c->nr == VMIOP_SET_MEM_ACCESS || c->nr == VMIOP_SET_VE_AGENT ||
+	    c->nr == VMIOP_SET_VE_INFO))
 		expect = EBADF;		/* likewise */
 	if (m == MUT_INNER && !expect)
 		expect = -1;		/* must fail, errno unchecked */

@@ -79,6 +79,8 @@ enum {
 	VMIOP_CMD_EVENT_WAIT,
 	VMIOP_CMD_SET_MEM_ACCESS,
 	VMIOP_CMD_GET_MEM_ACCESS,
+	VMIOP_CMD_SET_VE_AGENT,
+	VMIOP_CMD_SET_VE_INFO,
 };
 
 /* ---------------------------------------------------------------------- */
@@ -95,6 +97,11 @@ enum {
 #define VMIOP_FEAT_READ_ONLY	(1ULL << 7)
 /* VMIOP_SET/GET_MEM_ACCESS and VMIOP_EVENT_MEM; VMIOP_ACTION_EMULATE */
 #define VMIOP_FEAT_MEM_ACCESS	(1ULL << 8)
+/*
+ * #VE: VMIOP_ACCESS_VE, VMIOP_SET_VE_AGENT/INFO, VMIOP_EVENT_AGENT,
+ * VMIOP_MEM_F_AGENT (vmiop_event_caps.ve_delivery says how on this host)
+ */
+#define VMIOP_FEAT_VE		(1ULL << 9)
 
 /**
  * struct vmiop_api - VMIOP_GET_API
@@ -523,6 +530,14 @@ struct vmiop_translate {
 #define VMIOP_ACCESS_W		(1u << 1)
 #define VMIOP_ACCESS_X		(1u << 2)
 #define VMIOP_ACCESS_RWX	(VMIOP_ACCESS_R | VMIOP_ACCESS_W | VMIOP_ACCESS_X)
+/*
+ * Beside restricted rights: the page is convertible (its EPT entry's
+ * suppress-#VE bit clear, in hardware terms).  An access its rights
+ * forbid is delivered to the guest's #VE agent as a virtualization
+ * exception instead of a VMIOP_EVENT_MEM, when that vCPU can take one
+ * (VMIOP_SET_VE_INFO); otherwise it is the event it would have been.
+ */
+#define VMIOP_ACCESS_VE		(1u << 3)
 
 /*
  * The rights both EPT and NPT express (bit N: rights N): rwx, rw-, r-x,
@@ -538,7 +553,8 @@ struct vmiop_translate {
 
 /*
  * A run of pages: @nr_pages from guest frame @gfn (gpa >> 12), all given
- * @access (VMIOP_ACCESS_* allowed).
+ * @access (VMIOP_ACCESS_* allowed, with VMIOP_ACCESS_VE where they are
+ * not VMIOP_ACCESS_RWX).
  */
 struct vmiop_mem_access_range {
 	__aligned_u64 gfn;
@@ -582,6 +598,7 @@ struct vmiop_mem_access_range {
  *
  * Errors: -ENXIO no ring yet (VMIOP_RING_SETUP), or a restricted page is
  *	not guest memory; -EINVAL @access is not rights (bits beyond
+ *	VMIOP_ACCESS_RWX and VMIOP_ACCESS_VE, or VMIOP_ACCESS_VE with
  *	VMIOP_ACCESS_RWX), or W without R, zero @nr_pages, or @gfn +
  *	@nr_pages beyond VMIOP_MEM_ACCESS_MAX_PAGES; -EOPNOTSUPP rights
  *	this host cannot express (vmiop_event_caps.mem_rights), or KVM runs
@@ -608,7 +625,8 @@ struct vmiop_mem_access {
  * @nr_pages: 1..VMIOP_MEM_ACCESS_QUERY_MAX
  * @reserved: must be 0
  * @access: user pointer to @nr_pages bytes: each page's rights
- *	(VMIOP_ACCESS_*), VMIOP_ACCESS_RWX for every unrestricted page
+ *	(VMIOP_ACCESS_*, VMIOP_ACCESS_VE included), VMIOP_ACCESS_RWX for
+ *	every unrestricted page
  *
  * Errors: -EINVAL @nr_pages out of range, @gfn + @nr_pages beyond
  *	VMIOP_MEM_ACCESS_MAX_PAGES.
@@ -622,6 +640,105 @@ struct vmiop_mem_access_query {
 	__aligned_u64 access;
 };
 #define VMIOP_GET_MEM_ACCESS _IO(VMIOP_TYPE, VMIOP_CMD_GET_MEM_ACCESS)
+
+/* ---------------------------------------------------------------------- */
+/* #VE: accesses handled by an agent inside the guest (<linux/vmiop_ve.h>) */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * How this host delivers a #VE (vmiop_event_caps.ve_delivery).  Stock KVM
+ * cannot have the CPU convert EPT violations itself (its non-present
+ * entries would be convertible too), so vmiop delivers each #VE at the
+ * violation's VM exit: on Intel as the hardware exception (vector 20,
+ * a fault, RF set in the pushed RFLAGS); on AMD, where an injected
+ * exception with vector 20 makes VMRUN fail, as an external-interrupt
+ * injection with vector 20 (no RF; the CPU takes it whatever RFLAGS.IF).
+ * Either way the faulting instruction has not run and RIP points at it.
+ */
+enum vmiop_ve_delivery {
+	VMIOP_VE_DELIVERY_NONE = 0,		/* no EPT/NPT: no restriction at all */
+	VMIOP_VE_DELIVERY_EXCEPTION = 1,
+	VMIOP_VE_DELIVERY_INTERRUPT = 2,
+};
+
+#define VMIOP_VE_AGENT_MAX_LEN	(16u << 20)
+
+/**
+ * struct vmiop_ve_agent - VMIOP_SET_VE_AGENT: where the agent's code is
+ * @size: sizeof(struct vmiop_ve_agent)
+ * @flags: must be 0
+ * @code_gpa: guest-physical address of the agent's first code byte
+ * @code_len: bytes of code from there, at most VMIOP_VE_AGENT_MAX_LEN;
+ *	0: no agent
+ * @reserved: must be 0
+ *
+ * The agent is what runs at the guest's linear RIP when its translation
+ * (the vCPU's page tables, CPL 0) lands in [@code_gpa, @code_gpa +
+ * @code_len).  Three things need it:
+ *  - a #VE is delivered only to a vCPU whose IDT gate 20 (read at each
+ *    delivery, through the vCPU's IDTR and page tables) is a present
+ *    interrupt or trap gate whose handler is agent code: a guest that
+ *    reloads its IDT, or whose gate was put back, takes events instead;
+ *  - its hypercalls (<linux/vmiop_ve.h>) are recognised only from there;
+ *  - its accesses to convertible pages (VMIOP_ACCESS_VE) are let through
+ *    without an event or a #VE (KVM's emulator completes each; the agent
+ *    writes the page-table entries it decided to let through).
+ * Keep the agent's own pages restricted without VMIOP_ACCESS_VE (e.g. r-x
+ * for its code) so that the guest cannot rewrite them unseen.
+ *
+ * Errors: -EINVAL @code_len beyond VMIOP_VE_AGENT_MAX_LEN, or the range
+ *	wraps past 2^52.
+ */
+struct vmiop_ve_agent {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 code_gpa;
+	__aligned_u64 code_len;
+	__aligned_u64 reserved;
+};
+#define VMIOP_SET_VE_AGENT _IO(VMIOP_TYPE, VMIOP_CMD_SET_VE_AGENT)
+
+#define VMIOP_VE_INFO_NONE	(~0ULL)
+
+/**
+ * struct vmiop_ve_info - VMIOP_SET_VE_INFO: a vCPU's #VE info page
+ * @size: sizeof(struct vmiop_ve_info)
+ * @flags: must be 0
+ * @vcpu: the vCPU, paused (VMIOP_PAUSE) or waiting for a reply
+ * @reserved: must be 0
+ * @gpa: its info page (struct vmiop_ve_cpu, 4 KiB aligned, guest memory),
+ *	or VMIOP_VE_INFO_NONE: the vCPU takes no #VE any more
+ *
+ * A violation of a convertible page becomes a #VE, as the CPU would
+ * convert it, when it is an access to the final translation (not the
+ * guest's page walker's: on stock KVM every walk through a write-restricted
+ * paging-structure page is a violation, EPT with A/D bits as KVM runs it
+ * and NPT alike, which no agent can complete while the page stays
+ * restricted; those stay VMIOP_MEM_F_PAGE_WALK events), the
+ * vCPU has an info page whose semaphore is 0, runs
+ * in 64-bit mode, not a nested guest, delivers no other event (the access
+ * is not part of an interrupt's or exception's delivery), has no NMI
+ * blocked (the agent's IRET would unblock it), and its IDT gate 20 leads
+ * to agent code (struct vmiop_ve_agent).  vmiop then writes @reason,
+ * @qualification, @gla, @gpa and @eptp_index of the page, then sets its
+ * semaphore to VMIOP_VE_SEMAPHORE_BUSY, and the vCPU takes the #VE
+ * (enum vmiop_ve_delivery) instead of the event.  Otherwise the access is
+ * the VMIOP_EVENT_MEM it would have been.  A #VE decided and not yet
+ * delivered when the page goes (here, or at detach) is withdrawn, its
+ * semaphore put back to 0: the instruction faults again and is an event.
+ *
+ * Errors: -ENOENT no such vCPU; -EBUSY the vCPU is neither paused nor
+ *	waiting for a reply; -EINVAL @gpa not aligned; -ENXIO @gpa is not
+ *	guest memory.
+ */
+struct vmiop_ve_info {
+	__u32 size;
+	__u32 flags;
+	__u32 vcpu;
+	__u32 reserved;
+	__aligned_u64 gpa;
+};
+#define VMIOP_SET_VE_INFO _IO(VMIOP_TYPE, VMIOP_CMD_SET_VE_INFO)
 
 /* ---------------------------------------------------------------------- */
 /* Events                                                                 */
@@ -645,6 +762,7 @@ enum vmiop_event_type {
 	VMIOP_EVENT_XSETBV = 9,		/* XSETBV */
 	VMIOP_EVENT_TRAP = 10,		/* an exception was injected */
 	VMIOP_EVENT_MEM = 11,		/* an access a page's rights forbid */
+	VMIOP_EVENT_AGENT = 12,		/* the #VE agent's BREAK or TRACE hypercall */
 	VMIOP_EVENT_NR_TYPES,
 };
 
@@ -672,7 +790,8 @@ enum vmiop_cap_reason {
  * @mem_rights: out, bit N set when N (VMIOP_ACCESS_* allowed) is rights
  *	VMIOP_SET_MEM_ACCESS takes on this host (VMIOP_MEM_RIGHTS_COMMON
  *	everywhere; execute-only too where EPT has it)
- * @reserved: must be 0
+ * @ve_delivery: out, enum vmiop_ve_delivery: how a #VE reaches the guest
+ *	here (in: must be 0)
  *
  * Works on any /dev/vmiop fd, attached or not.
  */
@@ -684,7 +803,7 @@ struct vmiop_event_caps {
 	__u32 cr_reads;
 	__u32 singlestep;
 	__u32 mem_rights;
-	__u32 reserved;
+	__u32 ve_delivery;
 };
 #define VMIOP_EVENT_CAPS _IO(VMIOP_TYPE, VMIOP_CMD_EVENT_CAPS)
 
@@ -983,6 +1102,14 @@ struct vmiop_event_hypercall {
  * which made no access; skip and emulate are taken as continue.
  */
 #define VMIOP_MEM_F_EVENT_DELIVERY	(1u << 2)
+/*
+ * The guest's #VE agent raised the access (VMIOP_VE_HCALL_RAISE_EPT) after
+ * it took it as a #VE: the instruction faulted again, and @old_value and
+ * @new_value are what the agent decoded (the page-table entry before and
+ * after the write).  They come from the guest's info page: the agent's
+ * word, as trustworthy as the guest kernel.
+ */
+#define VMIOP_MEM_F_AGENT	(1u << 3)
 
 /*
  * A guest access its page's rights forbid (VMIOP_SET_MEM_ACCESS).  RIP in
@@ -1023,6 +1150,21 @@ struct vmiop_event_mem {
 	__u32 flags;		/* VMIOP_MEM_F_* */
 	__u32 rights;		/* the page's rights when it tried */
 	__u32 reserved;
+	__aligned_u64 old_value;	/* VMIOP_MEM_F_AGENT */
+	__aligned_u64 new_value;	/* VMIOP_MEM_F_AGENT */
+};
+
+/*
+ * The #VE agent's VMIOP_VE_HCALL_BREAK or _TRACE (<linux/vmiop_ve.h>),
+ * from agent code (VMIOP_SET_VE_AGENT).  RIP is the hypercall.  Filter
+ * key: @op.  Replies: continue and skip: RAX = VMIOP_VE_SUCCESS, RIP past
+ * the call; set_result: RAX = @value; inject.
+ */
+struct vmiop_event_agent {
+	__u32 op;		/* enum vmiop_ve_hcall */
+	__u32 reserved;
+	__aligned_u64 args[2];	/* RBX, RCX */
+	__aligned_u64 info_gpa;	/* the vCPU's info page, or VMIOP_VE_INFO_NONE */
 };
 
 /**
@@ -1054,6 +1196,7 @@ struct vmiop_event {
 		struct vmiop_event_cpuid cpuid;
 		struct vmiop_event_hypercall hypercall;
 		struct vmiop_event_mem mem;
+		struct vmiop_event_agent agent;
 		__aligned_u64 raw[8];
 	};
 	struct vmiop_regs regs;
