@@ -169,10 +169,10 @@ static void vmiop_cr_read_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu
 static void vmiop_intercepts_apply(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 {
 	struct vmiop_vcpu *vv = vmiop_vcpu_own(sess, vcpu);
+	bool attached = !READ_ONCE(sess->detached);
 
 	/* A #VE vmiop queued: withdrawn once detached, before KVM injects it. */
 	vmiop_ve_sync(sess, vcpu);
-	bool attached = !READ_ONCE(sess->detached);
 
 	/* Before the guest-debug flags: they step with TF without it. */
 	if (vmiop_vendor->mtf_exiting)

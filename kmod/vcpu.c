@@ -227,6 +227,10 @@ void vmiop_park_point(struct kvm_vcpu *vcpu, bool srcu_held)
 
 	if (srcu_held)
 		kvm_vcpu_srcu_read_lock(vcpu);
+	/* What the introspector changed meanwhile, before KVM injects (ve.c). */
+	idx = srcu_read_lock(&vcpu->kvm->srcu);
+	vmiop_ve_recheck(sess, vcpu);
+	srcu_read_unlock(&vcpu->kvm->srcu, idx);
 out:
 	vmiop_session_put(sess);
 }

@@ -186,6 +186,15 @@ static void ve_withdraw(struct vmiop_vcpu *vv, struct kvm_vcpu *vcpu)
 
 	if (ve_in_flight(vcpu)) {
 		if (vmiop_vendor->ve_delivery == VMIOP_VE_DELIVERY_EXCEPTION) {
+			/*
+			 * Injected already (an entry cancelled, or delivery cut
+			 * short): KVM set RF for the fault, and marked the
+			 * exception as one going back in.
+			 */
+			if (a->exception.injected) {
+				kvm_set_rflags(vcpu, kvm_get_rflags(vcpu) & ~X86_EFLAGS_RF);
+				vv->exit.trap_redelivery = false;
+			}
 			a->exception.pending = false;
 			a->exception.injected = false;
 		} else {
@@ -214,6 +223,21 @@ void vmiop_ve_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 		ve_withdraw(vv, vcpu);
 }
 
+static bool ve_gate_in_agent(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
+
+/*
+ * At the park point after the vCPU waited (paused, srcu held), before KVM
+ * injects: the introspector may have put gate 20 back or moved the agent
+ * meanwhile, and a #VE queued before must not reach what is there now.
+ */
+void vmiop_ve_recheck(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
+{
+	struct vmiop_vcpu *vv = vmiop_vcpu_own(sess, vcpu);
+
+	if (vv->ve.queued && ve_in_flight(vcpu) && !ve_gate_in_agent(sess, vcpu))
+		ve_withdraw(vv, vcpu);
+}
+
 /* Detach waits for a vCPU with a #VE queued (a look from any thread). */
 bool vmiop_ve_queued(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 {
@@ -234,6 +258,9 @@ static bool ve_convertible(struct vmiop_exit *x)
 		return false;
 	/* The agent returns with IRET, which would unblock NMIs in an NMI handler. */
 	if (vmiop_ksym.x86_ops->get_nmi_mask(vcpu))
+		return false;
+	/* Stepping over an access, pages open: the step ends first. */
+	if (x->vv->mem.over)
 		return false;
 	return ve_gate_in_agent(x->sess, vcpu);
 }
@@ -270,6 +297,7 @@ static bool ve_deliver(struct vmiop_exit *x)
 				 sizeof(busy)))
 		goto none;
 	vv->ve.queued_gpa = info;
+	vv->ve.delivered_gpa = x->mem.gpa;
 	ve_queue(vcpu);
 	return true;
 none:
@@ -300,7 +328,14 @@ enum vmiop_ve_outcome vmiop_ve_fault(struct vmiop_exit *x)
 			goto out;
 		}
 	}
-	if (ve_rip_in_agent(x->sess, x->vcpu))
+	/*
+	 * The agent's own access: only to the page of the #VE it handles, and
+	 * not one the CPU made delivering an event (KVM's emulator would
+	 * drop that event).
+	 */
+	if (!(x->mem.flags & VMIOP_MEM_F_EVENT_DELIVERY) &&
+	    gpa_to_gfn(x->mem.gpa) == gpa_to_gfn(vv->ve.delivered_gpa) &&
+	    ve_rip_in_agent(x->sess, x->vcpu))
 		out = VMIOP_VE_AGENT_ACCESS;
 	else if (!(x->mem.flags & VMIOP_MEM_F_PAGE_WALK) && ve_convertible(x) && ve_deliver(x))
 		out = VMIOP_VE_DELIVERED;
@@ -367,14 +402,19 @@ static u64 ve_raise(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 {
 	struct vmiop_vcpu *vv = vmiop_vcpu_own(sess, vcpu);
 	u64 info = vv->ve.info_gpa;
+	u32 sem;
 
+	/* Only while it handles a #VE (semaphore set), for the access vmiop gave it. */
 	if (info == VMIOP_VE_INFO_NONE ||
+	    kvm_vcpu_read_guest(vcpu, info + offsetof(struct vmiop_ve_cpu, semaphore), &sem,
+				sizeof(sem)) || sem != VMIOP_VE_SEMAPHORE_BUSY ||
 	    kvm_vcpu_read_guest(vcpu, info + offsetof(struct vmiop_ve_cpu, gpa), &vv->ve.raise_gpa,
 				sizeof(u64)) ||
 	    kvm_vcpu_read_guest(vcpu, info + offsetof(struct vmiop_ve_cpu, old_value),
 				&vv->ve.raise_old, sizeof(u64)) ||
 	    kvm_vcpu_read_guest(vcpu, info + offsetof(struct vmiop_ve_cpu, new_value),
-				&vv->ve.raise_new, sizeof(u64)))
+				&vv->ve.raise_new, sizeof(u64)) ||
+	    vv->ve.raise_gpa != vv->ve.delivered_gpa)
 		return VMIOP_VE_ERROR;
 	vv->ve.raise = true;
 	return VMIOP_VE_SUCCESS;
@@ -454,8 +494,17 @@ static int ve_set_info_fn(struct kvm_vcpu *vcpu, void *arg)
 		if (!slot || slot->id >= KVM_USER_MEM_SLOTS)
 			return -ENXIO;
 	}
-	if (vv->ve.queued && c->gpa != vv->ve.info_gpa)
+	if (vv->ve.queued && c->gpa != vv->ve.info_gpa) {
+		/*
+		 * Its TRAP event waits for a reply inside KVM's injection,
+		 * which has written the #VE to the VMCS already: the reply
+		 * first.
+		 */
+		if (ve_in_flight(vcpu) &&
+		    vmiop_event_pending_type(c->sess, vcpu) == VMIOP_EVENT_TRAP)
+			return -EBUSY;
 		ve_withdraw(vv, vcpu);
+	}
 	vv->ve.info_gpa = c->gpa;
 	vv->ve.raise = false;
 	return 0;

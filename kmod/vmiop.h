@@ -307,6 +307,7 @@ struct vmiop_vcpu {
 		u64 info_gpa;		/* its info page, VMIOP_VE_INFO_NONE: none */
 		bool queued;		/* a #VE vmiop queued may not be delivered yet */
 		u64 queued_gpa;		/* ... with this info page */
+		u64 delivered_gpa;	/* the access of the last #VE queued */
 		bool raise;		/* the agent raised the access at raise_gpa */
 		u64 raise_gpa, raise_old, raise_new;
 	} ve;
@@ -661,6 +662,7 @@ u32 vmiop_ve_delivery(void);
 enum vmiop_ve_outcome vmiop_ve_fault(struct vmiop_exit *x);
 bool vmiop_ve_hypercall(struct kvm_vcpu *vcpu, int *ret);
 void vmiop_ve_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
+void vmiop_ve_recheck(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
 bool vmiop_ve_queued(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
 void vmiop_ve_vcpus_init(struct vmiop_session *sess);
 long vmiop_ioctl_set_ve_agent(struct vmiop_session *sess, struct vmiop_ve_agent *a);

@@ -727,9 +727,25 @@ struct vmiop_ve_agent {
  * delivered when the page goes (here, or at detach) is withdrawn, its
  * semaphore put back to 0: the instruction faults again and is an event.
  *
+ * What stays the guest's to trust: the agent's data and its info pages
+ * are guest memory that guest kernel code can write, and vmiop knows
+ * agent code by the vCPU's page tables in memory (not its TLB), so a
+ * compromised guest kernel can make the agent report, or let through,
+ * what it likes on the convertible pages (as HVMI's agent without a
+ * protected EPT view).  Keep the agent's code restricted (r-x) against
+ * rewriting.  The agent's own accesses are let through only to the page
+ * of the #VE it handles.
+ *
+ * Qualification bits 3-5 are the EPT entry's rights as the CPU saw them
+ * on Intel (0 while KVM has not built the entry), the page's rights on
+ * AMD.  A #VE KVM drops before delivering it (the VMM's
+ * KVM_SET_VCPU_EVENTS, an INIT, VMIOP_SET_REGS while it waits) leaves the
+ * semaphore set: that vCPU's violations are events until it is cleared.
+ *
  * Errors: -ENOENT no such vCPU; -EBUSY the vCPU is neither paused nor
- *	waiting for a reply; -EINVAL @gpa not aligned; -ENXIO @gpa is not
- *	guest memory.
+ *	waiting for a reply, or its #VE's injection waits for the reply to
+ *	a VMIOP_EVENT_TRAP (reply first); -EINVAL @gpa not aligned; -ENXIO
+ *	@gpa is not guest memory.
  */
 struct vmiop_ve_info {
 	__u32 size;

@@ -44,6 +44,8 @@ enum vmiop_ve_hcall {
 	 * the agent, flagged VMIOP_MEM_F_AGENT, with the info page's
 	 * @old_value and @new_value.  (HVMI's agent commits the write itself
 	 * after this call; vmiop's lets the introspector's reply decide it.)
+	 * VMIOP_VE_ERROR unless the semaphore is set and the page's @gpa is
+	 * the one vmiop delivered.
 	 */
 	VMIOP_VE_HCALL_RAISE_EPT = 3,
 };
