@@ -117,6 +117,18 @@ $(B)/selftests/events_%: selftests/vmiop/events_%.c $(EVENT_DEPS)
 $(B)/selftests/nested: selftests/vmiop/nested.c $(EVENT_DEPS)
 	$(EVENT_LINK)
 
+# The #VE agent image, and the #VE tests that install it into their guests.
+VE_AGENT_SRC := $(wildcard ve-agent/*.c ve-agent/*.h) ve-agent/entry.S ve-agent/agent.lds \
+	ve-agent/Makefile uapi/linux/vmiop_ve.h
+
+$(B)/ve-agent/agent_blob.o: $(VE_AGENT_SRC)
+	$(MAKE) -C ve-agent O=$(abspath $(B)/ve-agent)
+
+$(B)/selftests/events_ve: selftests/vmiop/events_ve.c $(EVENT_DEPS) $(B)/ve-agent/agent_blob.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(USER_CFLAGS) -Iselftests/vmiop -Ive-agent $(STATIC) -o $@ $< \
+		$(EVENT_SRC) $(GUEST_SRC) $(B)/ve-agent/agent_blob.o $(B)/libvmiop.a -lpthread
+
 # The CLI test runs the tool's own main(), renamed.
 $(B)/selftests/cli: selftests/vmiop/cli.c tools/vmiop.c $(GUEST_SRC) $(GUEST_HDR) $(B)/libvmiop.a \
 		$(B)/libvmiop-osi.a $(LIB_HDR) $(OSI_HDR)

@@ -8,6 +8,7 @@
  * registers as the agent's code.
  */
 #include <linux/vmiop_ve.h>
+#include "agent.h"
 #include "event_fixture.h"
 
 #define PAGE		4096ULL
@@ -77,37 +78,28 @@ __asm__(".pushsection vmiop_ve_agent, \"ax\"\n"
 	"	iretq\n"
 	".popsection\n");
 
-/* The agent's hypercall (from agent code). */
-static VE_TEXT uint64_t ve_hcall(uint64_t op, uint64_t rbx, uint64_t rcx)
-{
-	uint64_t rax = VMIOP_VE_HCALL_RAX;
-
-	if (ve_amd)
-		__asm__ __volatile__("vmmcall" : "+a"(rax), "+b"(rbx), "+c"(rcx)
-			     : "d"(op), "D"((uint64_t)VMIOP_VE_HCALL_RDI), "S"(0ULL)
-			     : "memory");
-	else
-		__asm__ __volatile__("vmcall" : "+a"(rax), "+b"(rbx), "+c"(rcx)
-			     : "d"(op), "D"((uint64_t)VMIOP_VE_HCALL_RDI), "S"(0ULL)
-			     : "memory");
-	return rax;
+/*
+ * The agent's hypercall, as a function with @attrs: in the agent's
+ * section, and the same instruction outside it.
+ */
+#define DEFINE_HCALL(name, attrs)						\
+static attrs uint64_t name(uint64_t op, uint64_t rbx, uint64_t rcx)		\
+{										\
+	uint64_t rax = VMIOP_VE_HCALL_RAX;					\
+										\
+	if (ve_amd)								\
+		__asm__ __volatile__("vmmcall" : "+a"(rax), "+b"(rbx), "+c"(rcx) \
+			     : "d"(op), "D"((uint64_t)VMIOP_VE_HCALL_RDI), "S"(0ULL) \
+			     : "memory");					\
+	else									\
+		__asm__ __volatile__("vmcall" : "+a"(rax), "+b"(rbx), "+c"(rcx)	\
+			     : "d"(op), "D"((uint64_t)VMIOP_VE_HCALL_RDI), "S"(0ULL) \
+			     : "memory");					\
+	return rax;								\
 }
 
-/* The same instruction outside the agent. */
-static __attribute__((noinline)) uint64_t not_agent_hcall(uint64_t op, uint64_t rbx, uint64_t rcx)
-{
-	uint64_t rax = VMIOP_VE_HCALL_RAX;
-
-	if (ve_amd)
-		__asm__ __volatile__("vmmcall" : "+a"(rax), "+b"(rbx), "+c"(rcx)
-			     : "d"(op), "D"((uint64_t)VMIOP_VE_HCALL_RDI), "S"(0ULL)
-			     : "memory");
-	else
-		__asm__ __volatile__("vmcall" : "+a"(rax), "+b"(rbx), "+c"(rcx)
-			     : "d"(op), "D"((uint64_t)VMIOP_VE_HCALL_RDI), "S"(0ULL)
-			     : "memory");
-	return rax;
-}
+DEFINE_HCALL(ve_hcall, VE_TEXT)
+DEFINE_HCALL(not_agent_hcall, __attribute__((noinline)))
 
 static VE_TEXT uint64_t ve_vcpu(void)
 {
@@ -308,15 +300,29 @@ static const struct ve_seen *seen(struct tvm *tvm, unsigned int i)
  * A #VE delivered twice is the emulator's (QEMU TCG, AMD only): said, not
  * hidden; anywhere else it fails the test.
  */
-static void expect_no_redelivery(struct tvm *tvm)
+static void expect_no_redelivery_of(uint64_t n)
 {
-	uint64_t n = *TVM_GUEST_VAR(tvm, ve_redelivered);
-
 	if (n && vt_under_qemu_tcg())
 		printf("# QEMU TCG delivered %lu injected #VE twice (selftests/vm/README.md)\n",
 		       (unsigned long)n);
 	else
 		EXPECT_EQ(n, 0);
+}
+
+static void expect_no_redelivery(struct tvm *tvm)
+{
+	expect_no_redelivery_of(*TVM_GUEST_VAR(tvm, ve_redelivered));
+}
+
+/* vCPUs 0..@nr-1 each write their word of the page 1000 times. */
+static void start_write_many(struct ve_vm *vm, unsigned int nr)
+{
+	unsigned int i;
+
+	for (i = 0; i < nr; i++) {
+		tvm_vcpu_entry(tvm_vcpu(vm->tvm, i), guest_write_many, vm->page);
+		tvm_vcpu_thread_start(tvm_vcpu(vm->tvm, i), NULL, NULL);
+	}
 }
 
 /* Answers every event with continue until vCPU 0's thread ends; how many. */
@@ -658,10 +664,7 @@ TEST(four_vcpus_each_take_their_own_ves)
 	unsigned int i;
 
 	ve_setup(&vm, 4, VE_WRITE, false);
-	for (i = 0; i < 4; i++) {
-		tvm_vcpu_entry(tvm_vcpu(vm.tvm, i), guest_write_many, vm.page);
-		tvm_vcpu_thread_start(tvm_vcpu(vm.tvm, i), NULL, NULL);
-	}
+	start_write_many(&vm, 4);
 	for (i = 0; i < 4; i++)
 		ASSERT_EQ(tvm_vcpu_thread_join(tvm_vcpu(vm.tvm, i)), TVM_THREAD_DONE);
 	for (i = 0; i < 4; i++) {
@@ -682,10 +685,7 @@ TEST(unregistering_and_reregistering_while_vcpus_run)
 
 	ve_setup(&vm, 4, VE_WRITE, false);
 	ASSERT_EQ(vmiop_event_enable(vm.v, VMIOP_EVENT_MEM, -1, NULL, 0), 0);
-	for (i = 0; i < 4; i++) {
-		tvm_vcpu_entry(tvm_vcpu(vm.tvm, i), guest_write_many, vm.page);
-		tvm_vcpu_thread_start(tvm_vcpu(vm.tvm, i), NULL, NULL);
-	}
+	start_write_many(&vm, 4);
 	for (round = 0; round < 5; round++) {
 		bool on = round & 1, seen[4] = { 0 };
 		uint64_t at_event[4] = { 0 };
@@ -700,10 +700,26 @@ TEST(unregistering_and_reregistering_while_vcpus_run)
 			before += ve_count_of(vm.tvm, i);
 		ASSERT_EQ(vmiop_resume(vm.v), 0);
 		if (on) {
-			/* #VEs again, and no event. */
-			VT_WAIT_UNTIL(ve_count_of(vm.tvm, 0) + ve_count_of(vm.tvm, 1) +
-				      ve_count_of(vm.tvm, 2) + ve_count_of(vm.tvm, 3) >= before + 4);
-			EXPECT_EQ(vmiop_ring_ready(vm.ring), 0);
+			/*
+			 * #VEs again.  Events only those posted before the
+			 * pause, at most one a vCPU (each waits for its reply).
+			 */
+			unsigned int left = 0;
+
+			while (ve_count_of(vm.tvm, 0) + ve_count_of(vm.tvm, 1) +
+			       ve_count_of(vm.tvm, 2) + ve_count_of(vm.tvm, 3) < before + 4) {
+				struct vmiop_event *ev = vmiop_ring_peek(vm.ring);
+
+				if (!ev) {
+					vmiop_event_wait(vm.v, 20);
+					continue;
+				}
+				EXPECT_FALSE(seen[ev->vcpu]);
+				seen[ev->vcpu] = true;
+				left++;
+				reply(vm.v, vm.ring, ev, VMIOP_ACTION_CONTINUE);
+			}
+			EXPECT_LE(left, 4);
 			continue;
 		}
 		/*
@@ -748,10 +764,7 @@ TEST(detach_leaves_a_guest_that_runs_on_without_ve)
 	unsigned int i;
 
 	ve_setup(&vm, 4, VE_WRITE, false);
-	for (i = 0; i < 4; i++) {
-		tvm_vcpu_entry(tvm_vcpu(vm.tvm, i), guest_write_many, vm.page);
-		tvm_vcpu_thread_start(tvm_vcpu(vm.tvm, i), NULL, NULL);
-	}
+	start_write_many(&vm, 4);
 	VT_WAIT_UNTIL(ve_count_of(vm.tvm, 0) >= 10);
 	vmiop_close(vm.v);
 	/*
@@ -797,6 +810,190 @@ TEST(kill_9_with_the_agent_installed_leaves_a_running_guest)
 	expect_no_redelivery(tvm);
 	EXPECT_EQ(guest_u64(tvm, a[0]), 1000);
 	tvm_destroy(tvm);
+}
+
+/* ---- the agent of ve-agent/ --------------------------------------------- */
+
+#define MSR_TSC_AUX	0xc0000103
+#define PTE_A		(1ull << 5)
+#define PTE_D		(1ull << 6)
+#define PTE_SOFT	(1ull << 9)		/* ignored by the CPU: the OS's */
+
+extern const uint8_t _binary_agent_bin_start[], _binary_agent_bin_end[];
+
+struct agent_vm {
+	struct tvm *tvm;
+	struct vmiop *v;
+	struct vmiop_ring *ring;
+	uint64_t base, info;	/* the image, the first info page */
+	const struct ve_agent_header *hdr;
+};
+
+/*
+ * Installs ve-agent's image as an introspector would into this identity-
+ * mapped guest: copied to guest memory, the hypercall made the vendor's,
+ * one info page and protected stack per vCPU, TSC_AUX naming each vCPU,
+ * gate 20, its code registered and kept r-x.
+ */
+static void agent_install(struct agent_vm *a, unsigned int nr)
+{
+	static const uint8_t vmmcall[] = VE_AGENT_VMMCALL;
+	size_t size = _binary_agent_bin_end - _binary_agent_bin_start;
+	uint64_t stacks, idt;
+	struct ve_agent_config *cfg;
+	unsigned int i;
+	uint8_t *img;
+
+	a->hdr = (const void *)_binary_agent_bin_start;
+	ASSERT_EQ(memcmp(a->hdr->magic, VE_AGENT_MAGIC, 8), 0);
+	ASSERT_EQ(a->hdr->image_size, size);
+	idt = idt_of(a->tvm);
+	a->base = tvm_alloc_gpa(a->tvm, size, PAGE);
+	a->info = tvm_alloc_gpa(a->tvm, nr * PAGE, PAGE);
+	stacks = tvm_alloc_gpa(a->tvm, nr * VMIOP_VE_STACK_SIZE, PAGE);
+	img = tvm_gpa2hva(a->tvm, a->base);
+	memcpy(img, _binary_agent_bin_start, size);
+	if (!vt_host_is_intel(a->v))
+		memcpy(img + a->hdr->hcall, vmmcall, sizeof(vmmcall));
+	cfg = (struct ve_agent_config *)(img + a->hdr->config);
+	cfg->info = a->info;
+	cfg->nr_cpus = nr;
+	for (i = 0; i < nr; i++) {
+		struct vmiop_ve_cpu *c = tvm_gpa2hva(a->tvm, a->info + i * PAGE);
+
+		cfg->tsc_aux[i] = 0x100 + i;
+		tvm_set_msr(tvm_vcpu(a->tvm, i), MSR_TSC_AUX, 0x100 + i);
+		c->protected_stack = stacks + (i + 1) * VMIOP_VE_STACK_SIZE - 16;
+		c->self = a->info + i * PAGE;
+		c->index = i;
+	}
+	set_gate(a->tvm, idt, a->base + a->hdr->entry);
+	ASSERT_EQ(vmiop_set_ve_agent(a->v, a->base, a->hdr->code_size), 0);
+	ASSERT_EQ(vmiop_set_mem_access(a->v, a->base / PAGE, a->hdr->code_size / PAGE, RX), 0);
+	ASSERT_EQ(vmiop_pause(a->v), 1);
+	for (i = 0; i < nr; i++)
+		ASSERT_EQ(vmiop_set_ve_info(a->v, i, a->info + i * PAGE), 0);
+	ASSERT_EQ(vmiop_resume(a->v), 0);
+}
+
+static struct vmiop_ve_cpu *agent_info(struct agent_vm *a, unsigned int vcpu)
+{
+	return tvm_gpa2hva(a->tvm, a->info + vcpu * PAGE);
+}
+
+static uint64_t agent_redelivered(struct agent_vm *a)
+{
+	const struct ve_agent_config *cfg = tvm_gpa2hva(a->tvm, a->base + a->hdr->config);
+
+	return cfg->redelivered;
+}
+
+/*
+ * arg: a page-table entry of the guest's own tables (gva == gpa).  The
+ * writes page-table code makes: first what changes no monitored bit
+ * (accessed, dirty, an OS bit), then what does (write-protect as Debian
+ * 6.1's ptep_set_wrprotect does it, ptep_get_and_clear), then what the
+ * agent cannot decode (REP STOS).
+ */
+static void guest_pte_writes(uint64_t pte)
+{
+	volatile uint64_t *p = (volatile uint64_t *)pte;
+
+	__asm__ __volatile__("lock orq $0x20, (%0)" : : "r"(p) : "memory");
+	__asm__ __volatile__("lock andq $-65, (%0)" : : "r"(p) : "memory");
+	__asm__ __volatile__("movq %1, (%0)" : : "r"(p), "r"(*p | PTE_SOFT) : "memory");
+	GUEST_SYNC(1);
+	while (!ve_go)
+		guest_pause();
+	__asm__ __volatile__("lock andb $0xfd, (%0)" : : "r"(p) : "memory");
+	{
+		uint64_t old = 0;
+
+		__asm__ __volatile__("xchgq %0, (%1)" : "+r"(old) : "r"(p) : "memory");
+		/* the entry as write-protected: A set, D and W clear, the OS bit */
+		GUEST_ASSERT_EQ(old, 0x8000000012345225ull);
+	}
+	{
+		uint64_t rcx = 1, rdi = pte, rax = 0x5067;
+
+		__asm__ __volatile__("rep stosq" : "+c"(rcx), "+D"(rdi) : "a"(rax) : "memory");
+	}
+	GUEST_DONE();
+}
+
+static struct vmiop_event *next_of(struct agent_vm *a, uint16_t type)
+{
+	struct vmiop_event *ev = vt_next_event(a->v, a->ring);
+
+	ASSERT_TRUE(ev != NULL);
+	ASSERT_EQ(ev->type, type);
+	return ev;
+}
+
+TEST(the_agent_absorbs_irrelevant_page_table_writes_and_raises_the_others)
+{
+	struct agent_vm a = { .tvm = tvm_create(1, 0) };
+	uint64_t gva = 1ULL << 30, pte_gpa, orig = 0x8000000012345067ull;
+	struct vmiop_ve_cpu *info;
+	struct vmiop_event *ev;
+	uint64_t *pte;
+
+	a.v = vt_attach(a.tvm);
+	ASSERT_TRUE((a.ring = vt_ring_setup(a.v, 16)) != NULL);
+	ASSERT_EQ(vmiop_event_enable(a.v, VMIOP_EVENT_MEM, -1, NULL, 0), 0);
+	ASSERT_EQ(vmiop_event_enable(a.v, VMIOP_EVENT_AGENT, -1, NULL, 0), 0);
+	agent_install(&a, 1);
+	/* A 4K mapping of the guest's own, its table convertible, write-protected. */
+	tvm_map(a.tvm, gva, 0x12345000ull, TVM_PAGE_4K, TVM_PTE_W);
+	pte = tvm_pte(a.tvm, gva, TVM_PAGE_4K);
+	*pte = orig & ~PTE_A;
+	pte_gpa = tvm_hva2gpa(a.tvm, pte);
+	ASSERT_EQ(vmiop_set_mem_access(a.v, pte_gpa / PAGE, 1, RX | VMIOP_ACCESS_VE), 0);
+	info = agent_info(&a, 0);
+
+	*TVM_GUEST_VAR(a.tvm, ve_go) = 0;
+	tvm_vcpu_entry(tvm_vcpu(a.tvm, 0), guest_pte_writes, pte_gpa);
+	tvm_vcpu_thread_start(tvm_vcpu(a.tvm, 0), NULL, NULL);
+	ASSERT_EQ(tvm_vcpu_thread_wait_syncs(tvm_vcpu(a.tvm, 0), 1), TVM_THREAD_RUNNING);
+	/* Absorbed in the guest: counted, done, no event. */
+	EXPECT_EQ(vmiop_ring_ready(a.ring), 0);
+	EXPECT_EQ(*pte, (orig | PTE_SOFT) & ~PTE_D);
+	EXPECT_EQ(info->ve_total, 3);
+	EXPECT_EQ(info->ve_mm, 3);
+	EXPECT_EQ(info->ve_ignored_total, 3);
+	EXPECT_EQ(info->ve_ignored_irrelevant, 3);
+	*TVM_GUEST_VAR(a.tvm, ve_go) = 1;
+
+	/* Write-protect: raised, the event with the entry before and after. */
+	ev = next_of(&a, VMIOP_EVENT_MEM);
+	EXPECT_TRUE(ev->mem.flags & VMIOP_MEM_F_AGENT);
+	EXPECT_EQ(ev->mem.gpa, pte_gpa);
+	EXPECT_EQ(ev->mem.access, VMIOP_ACCESS_W);
+	EXPECT_EQ(ev->mem.old_value, (orig | PTE_SOFT) & ~PTE_D);
+	EXPECT_EQ(ev->mem.new_value, (orig | PTE_SOFT) & ~PTE_D & ~TVM_PTE_W);
+	EXPECT_EQ(*pte, (orig | PTE_SOFT) & ~PTE_D);
+	reply(a.v, a.ring, ev, VMIOP_ACTION_CONTINUE);
+	/* Cleared: raised too; the guest checks what its XCHG read. */
+	ev = next_of(&a, VMIOP_EVENT_MEM);
+	EXPECT_TRUE(ev->mem.flags & VMIOP_MEM_F_AGENT);
+	EXPECT_EQ(ev->mem.new_value, 0);
+	reply(a.v, a.ring, ev, VMIOP_ACTION_CONTINUE);
+	/* REP STOS: not decoded, said (BREAK), then raised. */
+	ev = next_of(&a, VMIOP_EVENT_AGENT);
+	EXPECT_EQ(ev->agent.op, VMIOP_VE_HCALL_BREAK);
+	EXPECT_EQ(ev->agent.args[0], VMIOP_VE_BREAK_EMULATION_FAILED);
+	reply(a.v, a.ring, ev, VMIOP_ACTION_CONTINUE);
+	ev = next_of(&a, VMIOP_EVENT_MEM);
+	EXPECT_TRUE(ev->mem.flags & VMIOP_MEM_F_AGENT);
+	reply(a.v, a.ring, ev, VMIOP_ACTION_CONTINUE);
+	ASSERT_EQ(tvm_vcpu_thread_join(tvm_vcpu(a.tvm, 0)), TVM_THREAD_DONE);
+	EXPECT_EQ(*pte, 0x5067);
+	EXPECT_EQ(info->ve_total, 6);
+	EXPECT_EQ(info->ve_ignored_total, 3);
+	EXPECT_EQ(info->semaphore, 0);
+	expect_no_redelivery_of(agent_redelivered(&a));
+	vmiop_close(a.v);
+	tvm_destroy(a.tvm);
 }
 
 TEST(bad_registrations_are_rejected_and_change_nothing)
