@@ -249,8 +249,16 @@ static bool ve_convertible(struct vmiop_exit *x)
 {
 	struct kvm_vcpu *vcpu = x->vcpu;
 	struct kvm_vcpu_arch *a = &vcpu->arch;
+	bool cs_db;
 
 	if (x->vv->ve.info_gpa == VMIOP_VE_INFO_NONE || !ve_long_mode(vcpu))
+		return false;
+	/*
+	 * Kernel-mode 64-bit code only: the agent decodes 64-bit code, and a
+	 * user-mode #VE would enter it on page tables (KPTI) that may not
+	 * map it.  Page-table writes are kernel-mode.
+	 */
+	if (vmiop_ksym.x86_ops->get_cpl(vcpu) || !vmiop_code64(vcpu, &cs_db))
 		return false;
 	/* Delivering an event, or with one waiting: the CPU would exit. */
 	if (x->mem.flags & VMIOP_MEM_F_EVENT_DELIVERY || a->exception.pending ||
@@ -298,6 +306,8 @@ static bool ve_deliver(struct vmiop_exit *x)
 		goto none;
 	vv->ve.queued_gpa = info;
 	vv->ve.delivered_gpa = x->mem.gpa;
+	vv->ve.delivered_lip = kvm_get_linear_rip(vcpu);
+	vv->ve.raise = false;
 	ve_queue(vcpu);
 	return true;
 none:
@@ -319,9 +329,11 @@ enum vmiop_ve_outcome vmiop_ve_fault(struct vmiop_exit *x)
 	if (!x->sess)
 		return VMIOP_VE_EVENT;
 	vv = x->vv = vmiop_vcpu_own(x->sess, x->vcpu);
+	/* The raised access itself: the same instruction, the same byte. */
 	if (vv->ve.raise) {
 		vv->ve.raise = false;
-		if (gpa_to_gfn(vv->ve.raise_gpa) == gpa_to_gfn(x->mem.gpa)) {
+		if (vv->ve.raise_gpa == x->mem.gpa &&
+		    kvm_get_linear_rip(x->vcpu) == vv->ve.delivered_lip) {
 			x->mem.flags |= VMIOP_MEM_F_AGENT;
 			x->mem.old_value = vv->ve.raise_old;
 			x->mem.new_value = vv->ve.raise_new;

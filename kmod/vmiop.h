@@ -308,6 +308,7 @@ struct vmiop_vcpu {
 		bool queued;		/* a #VE vmiop queued may not be delivered yet */
 		u64 queued_gpa;		/* ... with this info page */
 		u64 delivered_gpa;	/* the access of the last #VE queued */
+		u64 delivered_lip;	/* ... and its instruction's linear RIP */
 		bool raise;		/* the agent raised the access at raise_gpa */
 		u64 raise_gpa, raise_old, raise_new;
 	} ve;

@@ -121,6 +121,7 @@ struct vmiop_ve_cpu *ve_handle(struct vmiop_ve_cpu *info)
 	uint64_t gla, entry, old, new = 0;
 	uint8_t insn[VE_INSN_MAX];
 	unsigned int n, i, tries;
+	bool monitored;
 	struct ve_write w;
 	struct ve_cpu cpu;
 
@@ -141,12 +142,20 @@ struct vmiop_ve_cpu *ve_handle(struct vmiop_ve_cpu *info)
 		give_up(info, VMIOP_VE_BREAK_CS_NOT_KERNEL);
 		return info;
 	}
-	/* The instruction, from its page only: the next may not be mapped. */
+	/*
+	 * The instruction, from its page first; into the next only if it
+	 * needs more (the CPU fetched them: that page is mapped).
+	 */
 	n = 4096 - (unsigned int)(regs->rip & 4095);
 	if (n > VE_INSN_MAX)
 		n = VE_INSN_MAX;
 	for (i = 0; i < n; i++)
 		insn[i] = ((volatile const uint8_t *)regs->rip)[i];
+	load_cpu(&cpu, regs);
+	if (n < VE_INSN_MAX && ve_decode(insn, n, &cpu, &w) == VE_EMU_TRUNCATED) {
+		for (; n < VE_INSN_MAX; n++)
+			insn[n] = ((volatile const uint8_t *)regs->rip)[n];
+	}
 	for (i = 0; i < sizeof(info->instruction); i++)
 		info->instruction[i] = i < n ? insn[i] : 0;
 
@@ -169,8 +178,8 @@ struct vmiop_ve_cpu *ve_handle(struct vmiop_ve_cpu *info)
 			give_up(info, VMIOP_VE_BREAK_EMULATION_FAILED);
 			return info;
 		}
-		if (((old ^ new) & VMIOP_VE_MONITORED_BITS) && ((old | new) & 1) &&
-		    !cached(info->gpa & ~7ull)) {
+		monitored = ((old ^ new) & VMIOP_VE_MONITORED_BITS) && ((old | new) & 1);
+		if (monitored && !cached(info->gpa & ~7ull)) {
 			raise_access(info, old, new);
 			return info;
 		}
@@ -180,7 +189,7 @@ struct vmiop_ve_cpu *ve_handle(struct vmiop_ve_cpu *info)
 			info->old_value = old;
 			info->new_value = new;
 			info->ve_ignored_total++;
-			if ((old ^ new) & VMIOP_VE_MONITORED_BITS)
+			if (monitored)
 				info->ve_ignored_cache++;
 			else
 				info->ve_ignored_irrelevant++;

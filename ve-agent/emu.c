@@ -269,10 +269,11 @@ enum ve_emu_status ve_decode(const uint8_t *insn, unsigned int n, const struct v
 	if (bt_reg) {
 		/* The bit offset is signed and may leave the operand: a bit string. */
 		int64_t off = (int64_t)sign_extend(w->src, size);
-		int64_t bits = 8 * (int64_t)size;
+		unsigned int log2_bits = size == 2 ? 4 : size == 4 ? 5 : 6;
 
-		addr += (uint64_t)((off >= 0 ? off / bits : -((-off + bits - 1) / bits)) * (int64_t)size);
-		w->src = (uint64_t)off & (uint64_t)(bits - 1);
+		/* floor(off / bits) operand-sized steps: an arithmetic shift */
+		addr += (uint64_t)(off >> log2_bits) * size;
+		w->src = (uint64_t)off & ((1ull << log2_bits) - 1);
 	}
 	/* LOCK is only valid on a read-modify-write (MOV, STOS would #UD). */
 	if (w->lock && w->op == VE_OP_MOV)

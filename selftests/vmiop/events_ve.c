@@ -8,8 +8,8 @@
  * registers as the agent's code.
  */
 #include <linux/vmiop_ve.h>
-#include "agent.h"
 #include "event_fixture.h"
+#include "ve_install.h"
 
 #define PAGE		4096ULL
 #define RX		(VMIOP_ACCESS_R | VMIOP_ACCESS_X)
@@ -53,22 +53,29 @@ extern const char __start_vmiop_ve_agent[], __stop_vmiop_ve_agent[];
 void ve_entry(void);
 
 /*
- * The agent's entry.  A #VE whose interrupted RIP is this entry is one
- * QEMU's TCG delivered twice (its EVENTINJ INTR re-delivery,
- * selftests/vm/README.md): counted, and left at once, as the real agent
- * does; hardware and Bochs never make one.
+ * The agent's entry.  A #VE that interrupts the agent itself, or (the
+ * handler) finds its semaphore clear, is one QEMU's TCG delivered twice
+ * (its EVENTINJ INTR re-delivery, selftests/vm/README.md): counted, and
+ * left at once, as the real agent does; hardware and Bochs never make one.
  */
 __asm__(".pushsection vmiop_ve_agent, \"ax\"\n"
 	".globl ve_entry\n"
 	"ve_entry:\n"
 	"	push %rax\n"
-	"	lea ve_entry(%rip), %rax\n"
-	"	cmp %rax, 8(%rsp)\n"
-	"	jne 1f\n"
+	"	push %rcx\n"
+	"	lea __start_vmiop_ve_agent(%rip), %rcx\n"
+	"	mov 16(%rsp), %rax\n"
+	"	sub %rcx, %rax\n"
+	"	neg %rcx\n"
+	"	add $__stop_vmiop_ve_agent, %rcx\n"
+	"	cmp %rcx, %rax\n"
+	"	jae 1f\n"
 	"	lock incq ve_redelivered(%rip)\n"
+	"	pop %rcx\n"
 	"	pop %rax\n"
 	"	iretq\n"
-	"1:	pop %rax\n"
+	"1:	pop %rcx\n"
+	"	pop %rax\n"
 	"	push %rax\n	push %rcx\n	push %rdx\n	push %rsi\n	push %rdi\n"
 	"	push %r8\n	push %r9\n	push %r10\n	push %r11\n"
 	"	mov %rsp, %rdi\n"
@@ -114,6 +121,11 @@ VE_TEXT void ve_handler(struct ve_frame *f)
 	uint64_t cpu = ve_vcpu();
 	volatile struct vmiop_ve_cpu *info = (void *)ve_info[cpu];
 	uint64_t n = ve_count[cpu];
+
+	if (info->semaphore != VMIOP_VE_SEMAPHORE_BUSY) {
+		__atomic_fetch_add(&ve_redelivered, 1, __ATOMIC_RELAXED);
+		return;
+	}
 
 	if (cpu == 0 && n < NR_SEEN) {
 		ve_seen[n].head.reason = info->reason;
@@ -214,25 +226,6 @@ static uint64_t agent_gpa(void)
 static uint64_t agent_len(void)
 {
 	return __stop_vmiop_ve_agent - __start_vmiop_ve_agent;
-}
-
-/* The VM's IDT (one for every vCPU); before its vCPUs run (KVM_GET_SREGS). */
-static uint64_t idt_of(struct tvm *tvm)
-{
-	struct kvm_sregs sregs;
-
-	tvm_get_sregs(tvm_vcpu(tvm, 0), &sregs);
-	return sregs.idt.base;
-}
-
-/* IDT gate 20 at @idt to @handler: a plain write, vCPUs running or not. */
-static void set_gate(struct tvm *tvm, uint64_t idt, uint64_t handler)
-{
-	uint64_t *gate = tvm_gpa2hva(tvm, idt + 16 * VMIOP_VE_VECTOR);
-
-	gate[0] = (handler & 0xffff) | ((uint64_t)TVM_SEL_CODE << 16) | (0x8eULL << 40) |
-		  ((handler >> 16 & 0xffff) << 48);
-	gate[1] = handler >> 32;
 }
 
 struct ve_vm {
@@ -814,79 +807,9 @@ TEST(kill_9_with_the_agent_installed_leaves_a_running_guest)
 
 /* ---- the agent of ve-agent/ --------------------------------------------- */
 
-#define MSR_TSC_AUX	0xc0000103
 #define PTE_A		(1ull << 5)
 #define PTE_D		(1ull << 6)
 #define PTE_SOFT	(1ull << 9)		/* ignored by the CPU: the OS's */
-
-extern const uint8_t _binary_agent_bin_start[], _binary_agent_bin_end[];
-
-struct agent_vm {
-	struct tvm *tvm;
-	struct vmiop *v;
-	struct vmiop_ring *ring;
-	uint64_t base, info;	/* the image, the first info page */
-	const struct ve_agent_header *hdr;
-};
-
-/*
- * Installs ve-agent's image as an introspector would into this identity-
- * mapped guest: copied to guest memory, the hypercall made the vendor's,
- * one info page and protected stack per vCPU, TSC_AUX naming each vCPU,
- * gate 20, its code registered and kept r-x.
- */
-static void agent_install(struct agent_vm *a, unsigned int nr)
-{
-	static const uint8_t vmmcall[] = VE_AGENT_VMMCALL;
-	size_t size = _binary_agent_bin_end - _binary_agent_bin_start;
-	uint64_t stacks, idt;
-	struct ve_agent_config *cfg;
-	unsigned int i;
-	uint8_t *img;
-
-	a->hdr = (const void *)_binary_agent_bin_start;
-	ASSERT_EQ(memcmp(a->hdr->magic, VE_AGENT_MAGIC, 8), 0);
-	ASSERT_EQ(a->hdr->image_size, size);
-	idt = idt_of(a->tvm);
-	a->base = tvm_alloc_gpa(a->tvm, size, PAGE);
-	a->info = tvm_alloc_gpa(a->tvm, nr * PAGE, PAGE);
-	stacks = tvm_alloc_gpa(a->tvm, nr * VMIOP_VE_STACK_SIZE, PAGE);
-	img = tvm_gpa2hva(a->tvm, a->base);
-	memcpy(img, _binary_agent_bin_start, size);
-	if (!vt_host_is_intel(a->v))
-		memcpy(img + a->hdr->hcall, vmmcall, sizeof(vmmcall));
-	cfg = (struct ve_agent_config *)(img + a->hdr->config);
-	cfg->info = a->info;
-	cfg->nr_cpus = nr;
-	for (i = 0; i < nr; i++) {
-		struct vmiop_ve_cpu *c = tvm_gpa2hva(a->tvm, a->info + i * PAGE);
-
-		cfg->tsc_aux[i] = 0x100 + i;
-		tvm_set_msr(tvm_vcpu(a->tvm, i), MSR_TSC_AUX, 0x100 + i);
-		c->protected_stack = stacks + (i + 1) * VMIOP_VE_STACK_SIZE - 16;
-		c->self = a->info + i * PAGE;
-		c->index = i;
-	}
-	set_gate(a->tvm, idt, a->base + a->hdr->entry);
-	ASSERT_EQ(vmiop_set_ve_agent(a->v, a->base, a->hdr->code_size), 0);
-	ASSERT_EQ(vmiop_set_mem_access(a->v, a->base / PAGE, a->hdr->code_size / PAGE, RX), 0);
-	ASSERT_EQ(vmiop_pause(a->v), 1);
-	for (i = 0; i < nr; i++)
-		ASSERT_EQ(vmiop_set_ve_info(a->v, i, a->info + i * PAGE), 0);
-	ASSERT_EQ(vmiop_resume(a->v), 0);
-}
-
-static struct vmiop_ve_cpu *agent_info(struct agent_vm *a, unsigned int vcpu)
-{
-	return tvm_gpa2hva(a->tvm, a->info + vcpu * PAGE);
-}
-
-static uint64_t agent_redelivered(struct agent_vm *a)
-{
-	const struct ve_agent_config *cfg = tvm_gpa2hva(a->tvm, a->base + a->hdr->config);
-
-	return cfg->redelivered;
-}
 
 /*
  * arg: a page-table entry of the guest's own tables (gva == gpa).  The
@@ -902,6 +825,26 @@ static void guest_pte_writes(uint64_t pte)
 	__asm__ __volatile__("lock orq $0x20, (%0)" : : "r"(p) : "memory");
 	__asm__ __volatile__("lock andq $-65, (%0)" : : "r"(p) : "memory");
 	__asm__ __volatile__("movq %1, (%0)" : : "r"(p), "r"(*p | PTE_SOFT) : "memory");
+	{
+		/* CMPXCHG, done and failed: the registers as the CPU leaves them. */
+		register uint64_t r12 __asm__("r12") = 0x1212121212121212ull;
+		register uint64_t r15 __asm__("r15") = 0x1515151515151515ull;
+		uint64_t rax = *p, want = *p | PTE_D, flags;
+
+		__asm__ __volatile__("lock cmpxchgq %[n], (%[p])\n\tpushfq\n\tpopq %[f]"
+				     : "+a"(rax), "+r"(r12), "+r"(r15), [f] "=r"(flags)
+				     : [n] "r"(want), [p] "r"(p) : "memory", "cc");
+		GUEST_ASSERT_EQ(rax, want & ~PTE_D);
+		GUEST_ASSERT(flags & (1 << 6));		/* ZF */
+		GUEST_ASSERT_EQ(r12, 0x1212121212121212ull);
+		GUEST_ASSERT_EQ(r15, 0x1515151515151515ull);
+		rax = 0;
+		__asm__ __volatile__("lock cmpxchgq %[n], (%[p])\n\tpushfq\n\tpopq %[f]"
+				     : "+a"(rax), [f] "=r"(flags) : [n] "r"(0ull), [p] "r"(p)
+				     : "memory", "cc");
+		GUEST_ASSERT_EQ(rax, want);
+		GUEST_ASSERT(!(flags & (1 << 6)));
+	}
 	GUEST_SYNC(1);
 	while (!ve_go)
 		guest_pause();
@@ -910,8 +853,8 @@ static void guest_pte_writes(uint64_t pte)
 		uint64_t old = 0;
 
 		__asm__ __volatile__("xchgq %0, (%1)" : "+r"(old) : "r"(p) : "memory");
-		/* the entry as write-protected: A set, D and W clear, the OS bit */
-		GUEST_ASSERT_EQ(old, 0x8000000012345225ull);
+		/* the entry as write-protected: A, D, the OS bit, W clear */
+		GUEST_ASSERT_EQ(old, 0x8000000012345265ull);
 	}
 	{
 		uint64_t rcx = 1, rdi = pte, rax = 0x5067;
@@ -932,7 +875,7 @@ static struct vmiop_event *next_of(struct agent_vm *a, uint16_t type)
 
 TEST(the_agent_absorbs_irrelevant_page_table_writes_and_raises_the_others)
 {
-	struct agent_vm a = { .tvm = tvm_create(1, 0) };
+	struct agent_vm a = { .tvm = tvm_create(2, 0) };
 	uint64_t gva = 1ULL << 30, pte_gpa, orig = 0x8000000012345067ull;
 	struct vmiop_ve_cpu *info;
 	struct vmiop_event *ev;
@@ -942,26 +885,28 @@ TEST(the_agent_absorbs_irrelevant_page_table_writes_and_raises_the_others)
 	ASSERT_TRUE((a.ring = vt_ring_setup(a.v, 16)) != NULL);
 	ASSERT_EQ(vmiop_event_enable(a.v, VMIOP_EVENT_MEM, -1, NULL, 0), 0);
 	ASSERT_EQ(vmiop_event_enable(a.v, VMIOP_EVENT_AGENT, -1, NULL, 0), 0);
-	agent_install(&a, 1);
+	agent_install(&a, 2);
 	/* A 4K mapping of the guest's own, its table convertible, write-protected. */
 	tvm_map(a.tvm, gva, 0x12345000ull, TVM_PAGE_4K, TVM_PTE_W);
 	pte = tvm_pte(a.tvm, gva, TVM_PAGE_4K);
 	*pte = orig & ~PTE_A;
 	pte_gpa = tvm_hva2gpa(a.tvm, pte);
 	ASSERT_EQ(vmiop_set_mem_access(a.v, pte_gpa / PAGE, 1, RX | VMIOP_ACCESS_VE), 0);
-	info = agent_info(&a, 0);
+	/* vCPU 1: the agent's second info page and stack. */
+	info = agent_info(&a, 1);
 
 	*TVM_GUEST_VAR(a.tvm, ve_go) = 0;
-	tvm_vcpu_entry(tvm_vcpu(a.tvm, 0), guest_pte_writes, pte_gpa);
-	tvm_vcpu_thread_start(tvm_vcpu(a.tvm, 0), NULL, NULL);
-	ASSERT_EQ(tvm_vcpu_thread_wait_syncs(tvm_vcpu(a.tvm, 0), 1), TVM_THREAD_RUNNING);
+	tvm_vcpu_entry(tvm_vcpu(a.tvm, 1), guest_pte_writes, pte_gpa);
+	tvm_vcpu_thread_start(tvm_vcpu(a.tvm, 1), NULL, NULL);
+	ASSERT_EQ(tvm_vcpu_thread_wait_syncs(tvm_vcpu(a.tvm, 1), 1), TVM_THREAD_RUNNING);
 	/* Absorbed in the guest: counted, done, no event. */
 	EXPECT_EQ(vmiop_ring_ready(a.ring), 0);
-	EXPECT_EQ(*pte, (orig | PTE_SOFT) & ~PTE_D);
-	EXPECT_EQ(info->ve_total, 3);
-	EXPECT_EQ(info->ve_mm, 3);
-	EXPECT_EQ(info->ve_ignored_total, 3);
-	EXPECT_EQ(info->ve_ignored_irrelevant, 3);
+	EXPECT_EQ(*pte, orig | PTE_SOFT);
+	EXPECT_EQ(info->ve_total, 5);
+	EXPECT_EQ(info->ve_mm, 5);
+	EXPECT_EQ(info->ve_ignored_total, 5);
+	EXPECT_EQ(info->ve_ignored_irrelevant, 5);
+	EXPECT_EQ(agent_info(&a, 0)->ve_total, 0);
 	*TVM_GUEST_VAR(a.tvm, ve_go) = 1;
 
 	/* Write-protect: raised, the event with the entry before and after. */
@@ -969,9 +914,10 @@ TEST(the_agent_absorbs_irrelevant_page_table_writes_and_raises_the_others)
 	EXPECT_TRUE(ev->mem.flags & VMIOP_MEM_F_AGENT);
 	EXPECT_EQ(ev->mem.gpa, pte_gpa);
 	EXPECT_EQ(ev->mem.access, VMIOP_ACCESS_W);
-	EXPECT_EQ(ev->mem.old_value, (orig | PTE_SOFT) & ~PTE_D);
-	EXPECT_EQ(ev->mem.new_value, (orig | PTE_SOFT) & ~PTE_D & ~TVM_PTE_W);
-	EXPECT_EQ(*pte, (orig | PTE_SOFT) & ~PTE_D);
+	EXPECT_EQ(ev->vcpu, 1);
+	EXPECT_EQ(ev->mem.old_value, orig | PTE_SOFT);
+	EXPECT_EQ(ev->mem.new_value, (orig | PTE_SOFT) & ~TVM_PTE_W);
+	EXPECT_EQ(*pte, orig | PTE_SOFT);
 	reply(a.v, a.ring, ev, VMIOP_ACTION_CONTINUE);
 	/* Cleared: raised too; the guest checks what its XCHG read. */
 	ev = next_of(&a, VMIOP_EVENT_MEM);
@@ -986,10 +932,10 @@ TEST(the_agent_absorbs_irrelevant_page_table_writes_and_raises_the_others)
 	ev = next_of(&a, VMIOP_EVENT_MEM);
 	EXPECT_TRUE(ev->mem.flags & VMIOP_MEM_F_AGENT);
 	reply(a.v, a.ring, ev, VMIOP_ACTION_CONTINUE);
-	ASSERT_EQ(tvm_vcpu_thread_join(tvm_vcpu(a.tvm, 0)), TVM_THREAD_DONE);
+	ASSERT_EQ(tvm_vcpu_thread_join(tvm_vcpu(a.tvm, 1)), TVM_THREAD_DONE);
 	EXPECT_EQ(*pte, 0x5067);
-	EXPECT_EQ(info->ve_total, 6);
-	EXPECT_EQ(info->ve_ignored_total, 3);
+	EXPECT_EQ(info->ve_total, 8);
+	EXPECT_EQ(info->ve_ignored_total, 5);
 	EXPECT_EQ(info->semaphore, 0);
 	expect_no_redelivery_of(agent_redelivered(&a));
 	vmiop_close(a.v);

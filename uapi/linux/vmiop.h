@@ -715,8 +715,8 @@ struct vmiop_ve_agent {
  * paging-structure page is a violation, EPT with A/D bits as KVM runs it
  * and NPT alike, which no agent can complete while the page stays
  * restricted; those stay VMIOP_MEM_F_PAGE_WALK events), the
- * vCPU has an info page whose semaphore is 0, runs
- * in 64-bit mode, not a nested guest, delivers no other event (the access
+ * vCPU has an info page whose semaphore is 0, runs kernel-mode (CPL 0)
+ * 64-bit code, not a nested guest, delivers no other event (the access
  * is not part of an interrupt's or exception's delivery), has no NMI
  * blocked (the agent's IRET would unblock it), and its IDT gate 20 leads
  * to agent code (struct vmiop_ve_agent).  vmiop then writes @reason,
