@@ -150,8 +150,10 @@ $(B)/selftests-linux/linux_guest: selftests/linux/linux_guest.c tools/vmiop.c $(
 
 selftests: $(B)/selftests-linux/linux_guest
 
-$(B)/vmiop-bench: bench/bench.c $(GUEST_SRC) $(GUEST_HDR) $(B)/libvmiop.a $(LIB_HDR)
-	$(CC) $(CFLAGS) $(USER_CFLAGS) $(STATIC) -o $@ $< $(GUEST_SRC) $(B)/libvmiop.a -lpthread
+$(B)/vmiop-bench: bench/bench.c $(GUEST_SRC) $(GUEST_HDR) $(B)/libvmiop.a $(LIB_HDR) \
+		selftests/vmiop/ve_install.h $(B)/ve-agent/agent_blob.o
+	$(CC) $(CFLAGS) $(USER_CFLAGS) -Iselftests/vmiop -Ive-agent $(STATIC) -o $@ $< $(GUEST_SRC) \
+		$(B)/ve-agent/agent_blob.o $(B)/libvmiop.a -lpthread
 
 # Figures, not tests: ratios against KVM's own exits, in the test VM.
 bench: deps lib $(B)/vmiop-bench
