@@ -865,26 +865,28 @@ static u32 mem_fault_access(struct kvm_vcpu *vcpu, u64 error_code, u64 *gla, u32
  */
 static bool mem_convertible(struct vmiop_exit *x, int *ret)
 {
-	struct vmiop_session *sess;
 	bool done = false;
 
+	x->sess = vmiop_session_find(x->vcpu->kvm);
+	if (!x->sess)
+		return false;
+	x->vv = vmiop_vcpu_own(x->sess, x->vcpu);
 	switch (vmiop_ve_fault(x)) {
 	case VMIOP_VE_EVENT:
-		return false;
+		break;
 	case VMIOP_VE_DELIVERED:
 		*ret = 1;
-		return true;
+		done = true;
+		break;
 	case VMIOP_VE_AGENT_ACCESS:
+		done = mem_run_emulator(x, x->vv, 0, true);
+		*ret = x->ret;
 		break;
 	}
-	sess = vmiop_session_find(x->vcpu->kvm);
-	if (!sess)
-		return false;
-	if (mem_run_emulator(x, vmiop_vcpu_own(sess, x->vcpu), 0, true)) {
-		*ret = x->ret;
-		done = true;
-	}
-	vmiop_session_put(sess);
+	/* The event, if any, finds the session again (vmiop_event_run()). */
+	vmiop_session_put(x->sess);
+	x->sess = NULL;
+	x->vv = NULL;
 	return done;
 }
 

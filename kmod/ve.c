@@ -317,18 +317,13 @@ none:
 
 /*
  * A violation of a convertible page (memaccess.c), on the vCPU's thread,
- * kvm->srcu held, before any event: a #VE for the agent, an access by the
- * agent itself, or the event (an access the agent raised is marked so).
+ * kvm->srcu held, before any event, with x->sess and x->vv the caller's:
+ * a #VE for the agent, an access by the agent itself, or the event (an
+ * access the agent raised is marked so).
  */
 enum vmiop_ve_outcome vmiop_ve_fault(struct vmiop_exit *x)
 {
-	enum vmiop_ve_outcome out = VMIOP_VE_EVENT;
-	struct vmiop_vcpu *vv;
-
-	x->sess = vmiop_session_find(x->vcpu->kvm);
-	if (!x->sess)
-		return VMIOP_VE_EVENT;
-	vv = x->vv = vmiop_vcpu_own(x->sess, x->vcpu);
+	struct vmiop_vcpu *vv = x->vv;
 	/* The raised access itself: the same instruction, the same byte. */
 	if (vv->ve.raise) {
 		vv->ve.raise = false;
@@ -337,7 +332,7 @@ enum vmiop_ve_outcome vmiop_ve_fault(struct vmiop_exit *x)
 			x->mem.flags |= VMIOP_MEM_F_AGENT;
 			x->mem.old_value = vv->ve.raise_old;
 			x->mem.new_value = vv->ve.raise_new;
-			goto out;
+			return VMIOP_VE_EVENT;
 		}
 	}
 	/*
@@ -348,14 +343,10 @@ enum vmiop_ve_outcome vmiop_ve_fault(struct vmiop_exit *x)
 	if (!(x->mem.flags & VMIOP_MEM_F_EVENT_DELIVERY) &&
 	    gpa_to_gfn(x->mem.gpa) == gpa_to_gfn(vv->ve.delivered_gpa) &&
 	    ve_rip_in_agent(x->sess, x->vcpu))
-		out = VMIOP_VE_AGENT_ACCESS;
-	else if (!(x->mem.flags & VMIOP_MEM_F_PAGE_WALK) && ve_convertible(x) && ve_deliver(x))
-		out = VMIOP_VE_DELIVERED;
-out:
-	vmiop_session_put(x->sess);
-	x->sess = NULL;
-	x->vv = NULL;
-	return out;
+		return VMIOP_VE_AGENT_ACCESS;
+	if (!(x->mem.flags & VMIOP_MEM_F_PAGE_WALK) && ve_convertible(x) && ve_deliver(x))
+		return VMIOP_VE_DELIVERED;
+	return VMIOP_VE_EVENT;
 }
 
 /* ---- the agent's hypercalls -------------------------------------------- */
