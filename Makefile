@@ -25,8 +25,10 @@ WARN := -Wall -Wextra -Werror
 CFLAGS ?= -O2 -g
 USER_CFLAGS := -std=gnu11 $(WARN) -Iuapi -Ilibvmiop -Iselftests/include -Iselftests/lib
 
-LIB_SRC := libvmiop/libvmiop.c
+LIB_SRC := libvmiop/libvmiop.c libvmiop/agent.c
 LIB_HDR := libvmiop/libvmiop.h uapi/linux/vmiop.h
+# The #VE agent's image is part of the library (vmiop_agent_install()).
+LIB_OBJ := $(B)/lib/libvmiop.o $(B)/lib/agent.o $(B)/ve-agent/agent_blob.o
 
 .PHONY: all module lib tools selftests check check-debug unit vmtest vmtest-linux demo bench deps \
 	clean install style
@@ -44,16 +46,17 @@ module:
 
 lib: $(B)/libvmiop.a $(B)/libvmiop.so.$(VERSION) $(B)/vmiop.pc
 
-$(B)/lib/%.o: libvmiop/%.c $(LIB_HDR)
+$(B)/lib/%.o: libvmiop/%.c $(LIB_HDR) libvmiop/agent_plan.h ve-agent/agent.h uapi/linux/vmiop_ve.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(USER_CFLAGS) -fPIC -fvisibility=default -c -o $@ $<
+	$(CC) $(CFLAGS) $(USER_CFLAGS) -Ive-agent -fPIC -fvisibility=default -c -o $@ $<
 
-$(B)/libvmiop.a: $(B)/lib/libvmiop.o
+$(B)/libvmiop.a: $(LIB_OBJ)
+	rm -f $@
 	$(AR) rcs $@ $^
 
-$(B)/libvmiop.so.$(VERSION): $(B)/lib/libvmiop.o libvmiop/libvmiop.map
+$(B)/libvmiop.so.$(VERSION): $(LIB_OBJ) libvmiop/libvmiop.map
 	$(CC) -shared -Wl,-soname,libvmiop.so.$(SOVERSION) \
-		-Wl,--version-script=libvmiop/libvmiop.map -o $@ $(B)/lib/libvmiop.o
+		-Wl,--version-script=libvmiop/libvmiop.map -o $@ $(LIB_OBJ)
 	ln -sf libvmiop.so.$(VERSION) $(B)/libvmiop.so.$(SOVERSION)
 	ln -sf libvmiop.so.$(SOVERSION) $(B)/libvmiop.so
 
@@ -127,7 +130,7 @@ $(B)/ve-agent/agent_blob.o: $(VE_AGENT_SRC)
 $(B)/selftests/events_ve: selftests/vmiop/events_ve.c $(EVENT_DEPS) $(B)/ve-agent/agent_blob.o
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(USER_CFLAGS) -Iselftests/vmiop -Ive-agent $(STATIC) -o $@ $< \
-		$(EVENT_SRC) $(GUEST_SRC) $(B)/ve-agent/agent_blob.o $(B)/libvmiop.a -lpthread
+		$(EVENT_SRC) $(GUEST_SRC) $(B)/libvmiop.a -lpthread
 
 # The CLI test runs the tool's own main(), renamed.
 $(B)/selftests/cli: selftests/vmiop/cli.c tools/vmiop.c $(GUEST_SRC) $(GUEST_HDR) $(B)/libvmiop.a \
@@ -153,7 +156,7 @@ selftests: $(B)/selftests-linux/linux_guest
 $(B)/vmiop-bench: bench/bench.c $(GUEST_SRC) $(GUEST_HDR) $(B)/libvmiop.a $(LIB_HDR) \
 		selftests/vmiop/ve_install.h $(B)/ve-agent/agent_blob.o
 	$(CC) $(CFLAGS) $(USER_CFLAGS) -Iselftests/vmiop -Ive-agent $(STATIC) -o $@ $< $(GUEST_SRC) \
-		$(B)/ve-agent/agent_blob.o $(B)/libvmiop.a -lpthread
+		$(B)/libvmiop.a -lpthread
 
 # Figures, not tests: ratios against KVM's own exits, in the test VM.
 bench: deps lib $(B)/vmiop-bench

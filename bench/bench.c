@@ -240,6 +240,7 @@ int main(void)
 		return 1;
 	pt_ev = ns_per_event(tvm, v, ring, 1, false, guest_pte_toggles, VMIOP_ACTION_EMULATE);
 	agent = (struct agent_vm){ .tvm = tvm, .v = v, .ring = ring };
+	agent_name_vcpus(tvm, 4);
 	agent_install(&agent, 4);
 	if (vmiop_set_mem_access(v, pt_gfn, 1, VMIOP_ACCESS_R | VMIOP_ACCESS_X | VMIOP_ACCESS_VE))
 		return 1;

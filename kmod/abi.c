@@ -53,9 +53,9 @@ int abi_check_attach(const struct vmiop_attach *a)
 	return 0;
 }
 
-int abi_check_mem_batch(const struct vmiop_mem_batch *b)
+int abi_check_mem_batch(const struct vmiop_mem_batch *b, bool write)
 {
-	if (b->flags || b->done || !b->count || b->count > VMIOP_MEM_BATCH_MAX)
+	if (b->flags & ~(write ? VMIOP_MEM_F_UNDO : 0) || b->done || !b->count || b->count > VMIOP_MEM_BATCH_MAX)
 		return -EINVAL;
 	return 0;
 }

@@ -17,7 +17,7 @@
 #define VMIOP_SEG_ATTR_MASK 0x1f0ffULL
 
 int abi_check_attach(const struct vmiop_attach *a);
-int abi_check_mem_batch(const struct vmiop_mem_batch *b);
+int abi_check_mem_batch(const struct vmiop_mem_batch *b, bool write);
 int abi_check_mem_op(const struct vmiop_mem_op *op);
 int abi_check_regs(const struct vmiop_regs *r);
 int abi_check_reg_list(const struct vmiop_reg_list *l);

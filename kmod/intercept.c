@@ -191,6 +191,7 @@ static void vmiop_intercepts_apply(struct vmiop_session *sess, struct kvm_vcpu *
 void vmiop_intercepts_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 {
 	vmiop_intercepts_apply(sess, vcpu);
+	vmiop_own_sync(sess, vcpu);
 	if (!vmiop_intercepts_applied(sess, vcpu))
 		return;
 	/*
@@ -273,14 +274,20 @@ static int vmiop_intercepts_sync_fn(struct kvm_vcpu *vcpu, void *arg)
 	return 0;
 }
 
-/* Some vCPU still has some of vmiop's intercepts (a look from any thread). */
+/* Detach waits for @vcpu: to give back intercepts, or to leave the session's memory. */
+static bool vmiop_detach_waits_for(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
+{
+	return vmiop_intercepts_applied(sess, vcpu) || vmiop_own_waits_for(sess, vcpu);
+}
+
+/* Detach waits for some vCPU (a look from any thread). */
 bool vmiop_intercepts_left(struct vmiop_session *sess)
 {
 	struct kvm_vcpu *vcpu;
 	unsigned long i;
 
 	kvm_for_each_vcpu(i, vcpu, sess->kvm)
-		if (vmiop_intercepts_applied(sess, vcpu))
+		if (vmiop_detach_waits_for(sess, vcpu))
 			return true;
 	return false;
 }
@@ -299,7 +306,7 @@ int vmiop_intercepts_restore_round(struct vmiop_session *sess)
 	int kicked = 0;
 
 	kvm_for_each_vcpu(i, vcpu, sess->kvm) {
-		if (!vmiop_intercepts_applied(sess, vcpu))
+		if (!vmiop_detach_waits_for(sess, vcpu))
 			continue;
 		if (mutex_trylock(&vcpu->mutex)) {
 			vmiop_vcpu_call_locked(sess, vcpu, vmiop_intercepts_sync_fn, sess);

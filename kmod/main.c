@@ -78,7 +78,7 @@ static int vmiop_detect_vendor(void)
 #define VMIOP_FEATURES (VMIOP_FEAT_PAUSE | VMIOP_FEAT_REGS | VMIOP_FEAT_MEM | \
 			VMIOP_FEAT_MMAP | VMIOP_FEAT_TRANSLATE | VMIOP_FEAT_MEMMAP | \
 			VMIOP_FEAT_EVENTS | VMIOP_FEAT_READ_ONLY | VMIOP_FEAT_MEM_ACCESS | \
-			VMIOP_FEAT_VE)
+			VMIOP_FEAT_VE | VMIOP_FEAT_OWN_MEMORY)
 
 union vmiop_ioctl_arg {
 	struct { __u32 size, flags; } hdr;
@@ -100,6 +100,8 @@ union vmiop_ioctl_arg {
 	struct vmiop_mem_access_query mem_query;
 	struct vmiop_ve_agent ve_agent;
 	struct vmiop_ve_info ve_info;
+	struct vmiop_add_memory add_memory;
+	struct vmiop_undo undo;
 };
 
 static long vmiop_get_api(struct vmiop_api *api)
@@ -314,6 +316,9 @@ static const struct vmiop_ioctl_desc vmiop_ioctls[] = {
 	/* The agent's pages become writable to it; info pages are written. */
 	IOCTL(SET_VE_AGENT, struct vmiop_ve_agent, reserved, true, true, NONE),
 	IOCTL(SET_VE_INFO, struct vmiop_ve_info, gpa, true, true, NONE),
+	/* New guest memory, and the guest's put back. */
+	IOCTL(ADD_MEMORY, struct vmiop_add_memory, len, true, true, SELF),
+	IOCTL(UNDO, struct vmiop_undo, kept, true, true, SELF),
 };
 
 static long vmiop_dispatch(struct file *file, struct vmiop_session *sess,
@@ -362,6 +367,10 @@ static long vmiop_dispatch(struct file *file, struct vmiop_session *sess,
 		return vmiop_ioctl_set_ve_agent(sess, &arg->ve_agent);
 	case VMIOP_SET_VE_INFO:
 		return vmiop_ioctl_set_ve_info(sess, &arg->ve_info);
+	case VMIOP_ADD_MEMORY:
+		return vmiop_ioctl_add_memory(sess, &arg->add_memory, ua);
+	case VMIOP_UNDO:
+		return vmiop_ioctl_undo(sess, &arg->undo, ua);
 	}
 	return -ENOTTY;
 }

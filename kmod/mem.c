@@ -156,6 +156,41 @@ static int vmiop_pin_for_write(struct vmiop_session *sess, gfn_t gfn, struct pag
 }
 
 /*
+ * Writes a kernel buffer to guest memory page by page (the undo log's
+ * restores: the VM is paused or past caring about a torn write).
+ */
+int vmiop_gpa_write(struct vmiop_session *sess, u64 gpa, const void *buf, u32 len)
+{
+	struct kvm_memory_slot *slot;
+	struct page *page;
+	int idx, ret = 0;
+
+	if (!mmget_not_zero(sess->mm))
+		return -ESRCH;
+	idx = srcu_read_lock(&sess->kvm->srcu);
+	while (len) {
+		u32 n = min_t(u32, PAGE_SIZE - offset_in_page(gpa), len);
+		void *kaddr;
+
+		ret = vmiop_pin_for_write(sess, gpa >> PAGE_SHIFT, &page, &slot);
+		if (ret)
+			break;
+		kaddr = kmap_local_page(page);
+		memcpy(kaddr + offset_in_page(gpa), buf, n);
+		kunmap_local(kaddr);
+		set_page_dirty_lock(page);
+		vmiop_mark_dirty(sess->kvm, slot, gpa >> PAGE_SHIFT);
+		put_page(page);
+		gpa += n;
+		buf += n;
+		len -= n;
+	}
+	srcu_read_unlock(&sess->kvm->srcu, idx);
+	mmput(sess->mm);
+	return ret;
+}
+
+/*
  * The done count reaches the caller between pinning and landing, under
  * kvm->srcu, where a fault must not be taken (it could last, and the
  * VMM's memslot updates wait for srcu readers): the struct was faulted in
@@ -257,10 +292,11 @@ long vmiop_ioctl_mem(struct vmiop_session *sess, struct vmiop_mem_batch *b,
 		     const struct vmiop_uarg *ua, bool write)
 {
 	struct vmiop_mem_op __user *uops = u64_to_user_ptr(b->ops);
+	bool undo = b->flags & VMIOP_MEM_F_UNDO;
 	struct vmiop_mem_op *ops;
 	int idx, i, ret;
 
-	ret = abi_check_mem_batch(b);
+	ret = abi_check_mem_batch(b, write);
 	if (ret)
 		return ret;
 	ops = memdup_user(uops, array_size(b->count, sizeof(*ops)));
@@ -268,13 +304,21 @@ long vmiop_ioctl_mem(struct vmiop_session *sess, struct vmiop_mem_batch *b,
 		return PTR_ERR(ops);
 	for (i = 0; i < b->count; i++) {
 		ret = abi_check_mem_op(&ops[i]);
+		if (!ret && undo && ops[i].len > VMIOP_UNDO_OP_MAX)
+			ret = -EINVAL;
 		if (ret)
 			goto out_free;
+	}
+	if (undo) {
+		mutex_lock(&sess->lock);
+		ret = vmiop_undo_reserve(sess, b->count);
+		if (ret)
+			goto out_unlock;
 	}
 
 	ret = -ESRCH;
 	if (!mmget_not_zero(sess->mm))
-		goto out_free;
+		goto out_unlock;
 	ret = 0;
 	/* Every range must exist before the first byte moves. */
 	idx = srcu_read_lock(&sess->kvm->srcu);
@@ -282,16 +326,33 @@ long vmiop_ioctl_mem(struct vmiop_session *sess, struct vmiop_mem_batch *b,
 		ret = vmiop_range_check(sess->kvm, ops[i].gpa, ops[i].len, write);
 	srcu_read_unlock(&sess->kvm->srcu, idx);
 	for (i = 0; i < b->count && !ret; i++) {
-		if (write) {
-			ret = vmiop_write_op(sess, &ops[i], b, ua);
+		struct vmiop_undo_entry *e = NULL;
+
+		if (!write) {
+			ret = vmiop_read(sess, ops[i].gpa, NULL, u64_to_user_ptr(ops[i].buf),
+					 ops[i].len);
+			if (!ret)
+				b->done++;
 			continue;
 		}
-		ret = vmiop_read(sess, ops[i].gpa, NULL, u64_to_user_ptr(ops[i].buf),
-				 ops[i].len);
-		if (!ret)
-			b->done++;
+		if (undo) {
+			e = vmiop_undo_prepare(sess, ops[i].gpa, u64_to_user_ptr(ops[i].buf),
+					       ops[i].len);
+			if (IS_ERR(e)) {
+				ret = PTR_ERR(e);
+				break;
+			}
+		}
+		ret = vmiop_write_op(sess, &ops[i], b, ua);
+		if (e && !ret)
+			vmiop_undo_commit(sess, e);
+		else if (e)
+			vmiop_undo_drop(e);
 	}
 	mmput(sess->mm);
+out_unlock:
+	if (undo)
+		mutex_unlock(&sess->lock);
 out_free:
 	kfree(ops);
 	return ret;
@@ -319,7 +380,8 @@ long vmiop_ioctl_memmap(struct vmiop_session *sess, struct vmiop_memmap *m)
 			continue;
 		r[n].start = slot->base_gfn << PAGE_SHIFT;
 		r[n].size = slot->npages << PAGE_SHIFT;
-		r[n].type = slot->flags & KVM_MEM_READONLY ? MEMMAP_ROM : MEMMAP_RAM;
+		r[n].type = vmiop_own_slot(slot) ? MEMMAP_INTROSPECTION :
+			    slot->flags & KVM_MEM_READONLY ? MEMMAP_ROM : MEMMAP_RAM;
 		n++;
 	}
 	srcu_read_unlock(&sess->kvm->srcu, idx);

@@ -11,6 +11,7 @@
 /* Values match VMIOP_E820_* in the uapi. */
 #define MEMMAP_RAM	1	/* writable memslot */
 #define MEMMAP_ROM	2	/* KVM_MEM_READONLY memslot */
+#define MEMMAP_INTROSPECTION 3	/* the session's own memslot */
 
 struct memmap_range {
 	u64 start;

@@ -9,16 +9,24 @@
 #include "vmiop.h"
 #include <asm/fpu/xcr.h>
 
-static const u32 vmiop_msr_index[] = {
-	MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SYSCALL_MASK, MSR_KERNEL_GS_BASE,
-	MSR_IA32_SYSENTER_CS, MSR_IA32_SYSENTER_ESP, MSR_IA32_SYSENTER_EIP,
-	MSR_IA32_CR_PAT,
+/* The register slots that are MSRs, read and written as KVM_GET/SET_MSRS do. */
+static const struct {
+	u32 index;
+	u32 slot;
+} vmiop_msrs[] = {
+	{ MSR_STAR, VMIOP_REG_STAR }, { MSR_LSTAR, VMIOP_REG_LSTAR },
+	{ MSR_CSTAR, VMIOP_REG_CSTAR }, { MSR_SYSCALL_MASK, VMIOP_REG_SFMASK },
+	{ MSR_KERNEL_GS_BASE, VMIOP_REG_KERNEL_GS_BASE },
+	{ MSR_IA32_SYSENTER_CS, VMIOP_REG_SYSENTER_CS },
+	{ MSR_IA32_SYSENTER_ESP, VMIOP_REG_SYSENTER_ESP },
+	{ MSR_IA32_SYSENTER_EIP, VMIOP_REG_SYSENTER_EIP },
+	{ MSR_IA32_CR_PAT, VMIOP_REG_PAT }, { MSR_TSC_AUX, VMIOP_REG_TSC_AUX },
 };
 
-/* The MSR slots are consecutive, in vmiop_msr_index order. */
-static_assert(VMIOP_REG_SYSENTER_EIP - VMIOP_REG_STAR == 7);
-static_assert(VMIOP_REG_PAT - VMIOP_REG_STAR == ARRAY_SIZE(vmiop_msr_index) - 1);
+static_assert(VMIOP_REG_ID(star) == VMIOP_REG_STAR);
+static_assert(VMIOP_REG_ID(pat) == VMIOP_REG_PAT);
 static_assert(VMIOP_REG_ID(apic_base) == VMIOP_REG_APIC_BASE);
+static_assert(VMIOP_REG_ID(tsc_aux) == VMIOP_REG_TSC_AUX);
 static_assert(VMIOP_REG_ID(tr.base) == VMIOP_REG_TR_BASE);
 static_assert(VMIOP_REG_ID(reserved) == VMIOP_NR_REGS);
 static_assert(sizeof(struct vmiop_regs) == 90 * sizeof(__u64));
@@ -84,7 +92,7 @@ static u64 *vmiop_dr_slot(struct vmiop_regs *r, int i)
 
 static u64 *vmiop_msr_slot(struct vmiop_regs *r, int i)
 {
-	return &r->star + i;
+	return (u64 *)r + vmiop_msrs[i].slot;
 }
 
 int vmiop_regs_get(struct kvm_vcpu *vcpu, struct vmiop_regs *r)
@@ -103,9 +111,9 @@ int vmiop_regs_get(struct kvm_vcpu *vcpu, struct vmiop_regs *r)
 		kvm_get_dr(vcpu, vmiop_drs[i], &dr);
 		*vmiop_dr_slot(r, vmiop_drs[i]) = dr;
 	}
-	for (i = 0; i < ARRAY_SIZE(vmiop_msr_index); i++) {
+	for (i = 0; i < ARRAY_SIZE(vmiop_msrs); i++) {
 		/* An MSR this vCPU's CPUID lacks reads as 0. */
-		if (vmiop_ksym.get_msr(vcpu, vmiop_msr_index[i], vmiop_msr_slot(r, i), true))
+		if (vmiop_ksym.get_msr(vcpu, vmiop_msrs[i].index, vmiop_msr_slot(r, i), true))
 			*vmiop_msr_slot(r, i) = 0;
 	}
 	return 0;
@@ -152,11 +160,11 @@ static int vmiop_regs_apply(struct kvm_vcpu *vcpu, const struct vmiop_regs *cur,
 		    kvm_set_dr(vcpu, vmiop_drs[i], v))
 			return -EINVAL;
 	}
-	for (i = 0; i < ARRAY_SIZE(vmiop_msr_index); i++) {
+	for (i = 0; i < ARRAY_SIZE(vmiop_msrs); i++) {
 		u64 v = *vmiop_msr_slot((struct vmiop_regs *)want, i);
 
 		if (v != *vmiop_msr_slot((struct vmiop_regs *)cur, i) &&
-		    vmiop_ksym.set_msr(vcpu, vmiop_msr_index[i], v, true))
+		    vmiop_ksym.set_msr(vcpu, vmiop_msrs[i].index, v, true))
 			return -EINVAL;
 	}
 	/* Last: KVM_SET_REGS semantics drop a pending exception. */

@@ -86,6 +86,7 @@ static void vmiop_session_free_rcu(struct rcu_head *head)
 
 	vmiop_events_free(sess);
 	vmiop_vcpus_free(sess);
+	vmiop_own_free(sess);
 	kfree(sess);
 }
 
@@ -209,6 +210,7 @@ int vmiop_session_attach(struct file *file, const struct vmiop_attach *a)
 	mutex_init(&sess->pages_lock);
 	xa_init(&sess->pages);
 	xa_init(&sess->mem_rights);
+	INIT_LIST_HEAD(&sess->undo);
 	sess->mem_step_owner = -1;
 	vmiop_mem_vcpus_init(sess);
 	vmiop_ve_vcpus_init(sess);
@@ -297,7 +299,8 @@ void vmiop_sessions_exit(void)
 
 /*
  * A detached session whose intercepts some vCPU still has (it ran a
- * nested guest, whose VMCS/VMCB is not the one they are on) stays in the
+ * nested guest, whose VMCS/VMCB is not the one they are on), or which
+ * waits for a vCPU to leave the session's memory (own.c), stays in the
  * table, so that the hooks still complete the exits they cause, until each
  * vCPU has given them back in L1: at a park point, which a kick every
  * 100 ms brings it to once it is back there, or here if it is outside
@@ -309,13 +312,15 @@ static void vmiop_linger_work(struct work_struct *work)
 {
 	struct vmiop_session *sess = container_of(to_delayed_work(work), struct vmiop_session,
 						  linger_work);
+	bool vm_alive = atomic_read(&sess->mm->mm_users) &&
+			refcount_read(&sess->kvm->users_count) > 1;
 
-	if (vmiop_intercepts_left(sess) && atomic_read(&sess->mm->mm_users) &&
-	    refcount_read(&sess->kvm->users_count) > 1) {
+	if (vmiop_intercepts_left(sess) && vm_alive) {
 		vmiop_intercepts_restore_round(sess);
 		queue_delayed_work(vmiop_linger_wq, &sess->linger_work, msecs_to_jiffies(100));
 		return;
 	}
+	vmiop_own_release(sess, vm_alive);
 	vmiop_session_finish(sess);
 	/* destroy_workqueue() at module exit waits for this function's return. */
 	module_put(THIS_MODULE);
@@ -338,6 +343,8 @@ void vmiop_session_detach(struct vmiop_session *sess)
 	 */
 	vmiop_mmu_notifier_unregister(sess);
 	if (vmiop_intercepts_restore(sess)) {
+		/* What the session put into the guest goes last: see own.c. */
+		vmiop_own_release(sess, true);
 		vmiop_session_finish(sess);
 		return;
 	}

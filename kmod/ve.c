@@ -49,7 +49,7 @@ static int ve_read_gpa(void *ctx, u64 gpa, unsigned int size, u64 *val)
  * supervisor access by vmiop's own walker (KVM's would set accessed bits
  * in the guest's tables), or INVALID_GPA.  64-bit paging only.
  */
-static gpa_t ve_translate(struct kvm_vcpu *vcpu, u64 gva)
+gpa_t vmiop_ve_translate(struct kvm_vcpu *vcpu, u64 gva)
 {
 	struct kvm_mmu *mmu = vcpu->arch.walk_mmu;
 	struct pgwalk_params p = {
@@ -91,7 +91,7 @@ static bool ve_rip_in_agent(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 	if (!READ_ONCE(sess->ve_code_len) || !vmiop_code64(vcpu, &cs_db) ||
 	    vmiop_ksym.x86_ops->get_cpl(vcpu))
 		return false;
-	return ve_gpa_in_agent(sess, ve_translate(vcpu, kvm_get_linear_rip(vcpu)));
+	return ve_gpa_in_agent(sess, vmiop_ve_translate(vcpu, kvm_get_linear_rip(vcpu)));
 }
 
 /*
@@ -112,12 +112,12 @@ static bool ve_gate_in_agent(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 	addr = idt.address + VMIOP_VE_VECTOR * sizeof(gate);
 	if (offset_in_page(addr) > PAGE_SIZE - sizeof(gate))
 		return false;
-	gpa = ve_translate(vcpu, addr);
+	gpa = vmiop_ve_translate(vcpu, addr);
 	if (gpa == INVALID_GPA || kvm_vcpu_read_guest(vcpu, gpa, &gate, sizeof(gate)))
 		return false;
 	if (!gate.bits.p || (gate.bits.type != GATE_INTERRUPT && gate.bits.type != GATE_TRAP))
 		return false;
-	return ve_gpa_in_agent(sess, ve_translate(vcpu, gate_offset(&gate)));
+	return ve_gpa_in_agent(sess, vmiop_ve_translate(vcpu, gate_offset(&gate)));
 }
 
 /* ---- delivery ----------------------------------------------------------- */

@@ -302,6 +302,9 @@ struct vmiop_vcpu {
 		u8 read_data[VMIOP_EMUL_READ_MAX];	/* ... return these bytes */
 	} mem;
 
+	/* Detached, seen outside the session's memory (own.c): owner. */
+	bool own_clear;
+
 	/* #VE (ve.c): owner; @queued is also looked at by detach. */
 	struct {
 		u64 info_gpa;		/* its info page, VMIOP_VE_INFO_NONE: none */
@@ -389,6 +392,14 @@ struct vmiop_session {
 
 	/* ve.c: the #VE agent's code, [gpa, gpa + len) (state_lock) */
 	u64 ve_code_gpa, ve_code_len;
+
+	/*
+	 * own.c: the session's memory, [own_gpa, own_gpa + own_len), and the
+	 * undo log, newest first (lock; own_len is also read lock-free).
+	 */
+	u64 own_gpa, own_len;
+	struct list_head undo;
+	unsigned int undo_nr;
 };
 
 /*
@@ -668,6 +679,25 @@ bool vmiop_ve_queued(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
 void vmiop_ve_vcpus_init(struct vmiop_session *sess);
 long vmiop_ioctl_set_ve_agent(struct vmiop_session *sess, struct vmiop_ve_agent *a);
 long vmiop_ioctl_set_ve_info(struct vmiop_session *sess, struct vmiop_ve_info *v);
+gpa_t vmiop_ve_translate(struct kvm_vcpu *vcpu, u64 gva);
+
+/* own.c */
+struct vmiop_undo_entry;
+bool vmiop_own_slot(const struct kvm_memory_slot *slot);
+long vmiop_ioctl_add_memory(struct vmiop_session *sess, struct vmiop_add_memory *m,
+			    const struct vmiop_uarg *ua);
+long vmiop_ioctl_undo(struct vmiop_session *sess, struct vmiop_undo *u,
+		      const struct vmiop_uarg *ua);
+int vmiop_gpa_write(struct vmiop_session *sess, u64 gpa, const void *buf, u32 len);
+int vmiop_undo_reserve(struct vmiop_session *sess, u32 count);
+struct vmiop_undo_entry *vmiop_undo_prepare(struct vmiop_session *sess, u64 gpa,
+					    const void __user *new, u32 len);
+void vmiop_undo_commit(struct vmiop_session *sess, struct vmiop_undo_entry *e);
+void vmiop_undo_drop(struct vmiop_undo_entry *e);
+void vmiop_own_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
+bool vmiop_own_waits_for(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
+void vmiop_own_release(struct vmiop_session *sess, bool vm_alive);
+void vmiop_own_free(struct vmiop_session *sess);
 
 /* mmap.c */
 int vmiop_mmap(struct file *file, struct vm_area_struct *vma);

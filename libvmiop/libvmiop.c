@@ -411,6 +411,40 @@ int vmiop_set_ve_info(struct vmiop *v, unsigned int vcpu, uint64_t gpa)
 	return vmiop_ioctl(v, VMIOP_SET_VE_INFO, &i);
 }
 
+int vmiop_add_memory(struct vmiop *v, uint64_t *gpa, uint64_t len)
+{
+	struct vmiop_add_memory m = { .size = sizeof(m), .gpa = *gpa, .len = len };
+	int ret = vmiop_ioctl(v, VMIOP_ADD_MEMORY, &m);
+
+	if (!ret)
+		*gpa = m.gpa;
+	return ret;
+}
+
+int vmiop_write_pa_undo(struct vmiop *v, uint64_t gpa, const void *buf, size_t len)
+{
+	struct vmiop_mem_op op = { .gpa = gpa, .buf = (uintptr_t)buf, .len = (uint32_t)len };
+	struct vmiop_mem_batch b = {
+		.size = sizeof(b), .flags = VMIOP_MEM_F_UNDO, .count = 1, .ops = (uintptr_t)&op,
+	};
+
+	if (!len || len > VMIOP_UNDO_OP_MAX)
+		return -EINVAL;
+	return vmiop_ioctl(v, VMIOP_WRITE_MEM, &b);
+}
+
+int vmiop_undo(struct vmiop *v, unsigned int flags, unsigned int *restored, unsigned int *kept)
+{
+	struct vmiop_undo u = { .size = sizeof(u), .flags = flags };
+	int ret = vmiop_ioctl(v, VMIOP_UNDO, &u);
+
+	if (!ret && restored)
+		*restored = u.restored;
+	if (!ret && kept)
+		*kept = u.kept;
+	return ret;
+}
+
 int vmiop_translate(struct vmiop *v, unsigned int vcpu, uint64_t gva, uint64_t *gpa)
 {
 	struct vmiop_translate t = { .vcpu = vcpu, .gva = gva };
@@ -439,7 +473,7 @@ static const char *const vmiop_reg_names[VMIOP_NR_REGS] = {
 	"tr.sel", "tr.attr", "tr.limit", "tr.base",
 	"idtr.base", "idtr.limit", "gdtr.base", "gdtr.limit",
 	"star", "lstar", "cstar", "sfmask", "kernel_gs_base",
-	"sysenter_cs", "sysenter_esp", "sysenter_eip", "pat", "apic_base",
+	"sysenter_cs", "sysenter_esp", "sysenter_eip", "pat", "apic_base", "tsc_aux",
 };
 
 const char *vmiop_reg_name(unsigned int id)

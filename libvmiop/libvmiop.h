@@ -117,6 +117,74 @@ int vmiop_get_mem_access(struct vmiop *v, uint64_t gfn, uint32_t nr_pages, uint8
 int vmiop_set_ve_agent(struct vmiop *v, uint64_t code_gpa, uint64_t code_len);
 int vmiop_set_ve_info(struct vmiop *v, unsigned int vcpu, uint64_t gpa);
 
+/*
+ * Guest memory of the session's own, unknown to the guest OS
+ * (VMIOP_ADD_MEMORY): *gpa 0 lets the module choose; *gpa says where.
+ */
+int vmiop_add_memory(struct vmiop *v, uint64_t *gpa, uint64_t len);
+/* A write put back by vmiop_undo() or at detach (VMIOP_MEM_F_UNDO). */
+int vmiop_write_pa_undo(struct vmiop *v, uint64_t gpa, const void *buf, size_t len);
+/* VMIOP_UNDO: @restored, @kept may be NULL. */
+int vmiop_undo(struct vmiop *v, unsigned int flags, unsigned int *restored, unsigned int *kept);
+
+/*
+ * The #VE agent (ve-agent/), installed into a running 64-bit guest that
+ * has no driver of ours.  With the VM paused, vmiop_agent_install() adds
+ * the session's own memory and puts there the agent, one info page and
+ * one protected stack per vCPU, and the cache of unmonitored entries;
+ * maps them into the guest's kernel address space (Linux: in the
+ * cpu_entry_area's top-level slot, which every process's page tables,
+ * kernel and user halves under KPTI, share; another guest: in a free
+ * top-level slot of vCPU 0's page tables); points IDT gate 20 at the
+ * agent; keeps the agent's code read-only; and registers each vCPU's
+ * info page.  Every change to the guest's own memory is made with
+ * VMIOP_MEM_F_UNDO.  The agent tells vCPUs apart by TSC_AUX (RDTSCP), as
+ * Linux numbers them; vCPUs with equal TSC_AUX values are refused.
+ *
+ * Errors: -EBUSY the VM is not paused; -EOPNOTSUPP no #VE delivery on
+ *	this host, or a vCPU not in 4-level long mode; -E2BIG more vCPUs
+ *	than the agent takes (VMIOP_VE_MAX_CPUS); -ENOTUNIQ two vCPUs with
+ *	one TSC_AUX; -ENOSPC no free place for the mapping; -EEXIST the
+ *	session has its memory already; those of the calls it makes.  On
+ *	failure the guest is as it was.
+ */
+struct vmiop_agent;
+
+struct vmiop_agent_opts {
+	uint64_t gpa;		/* the session's memory: 0, the module's choice */
+	uint32_t flags;		/* 0 */
+	uint32_t reserved;
+};
+
+struct vmiop_agent_layout {
+	uint64_t gpa, va;	/* the session's memory and where the guest sees it */
+	uint64_t len;
+	uint64_t code_gpa, code_len;	/* the agent's code */
+	uint64_t info_gpa;	/* vCPU i's info page is at info_gpa + 4096 * i */
+	uint64_t cache_gpa;	/* struct vmiop_ve_cache_line[VMIOP_VE_CACHE_LINES] */
+	uint64_t config_gpa;	/* the agent's struct ve_agent_config */
+	uint64_t idt_gpa;	/* gate 20's IDT (vCPU 0's) */
+	unsigned int nr_vcpus;
+};
+
+int vmiop_agent_install(struct vmiop *v, const struct vmiop_agent_opts *opts,
+			struct vmiop_agent **out);
+/*
+ * Takes everything back (the guest as it was before the install, where it
+ * has not changed those bytes since) and frees @a, whatever the result.
+ * The VM must be paused; it is let run for moments while a vCPU is still
+ * inside the agent.  Errors: -EBUSY a vCPU stayed inside the agent.
+ */
+int vmiop_agent_uninstall(struct vmiop_agent *a);
+const struct vmiop_agent_layout *vmiop_agent_layout(const struct vmiop_agent *a);
+/* A vCPU's counters, as its info page has them. */
+struct vmiop_agent_counters {
+	uint64_t total, page_table, page_walk, ignored, ignored_cache, ignored_irrelevant;
+	uint64_t unknown_cpu, redelivered;	/* the agent's, not the vCPU's */
+};
+int vmiop_agent_counters(struct vmiop_agent *a, unsigned int vcpu,
+			 struct vmiop_agent_counters *c);
+
 /* The name of a register id ("rax", "cs.base", ...), or NULL. */
 const char *vmiop_reg_name(unsigned int id);
 

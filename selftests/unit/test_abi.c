@@ -36,19 +36,22 @@ static void mem_checks(void **state)
 	struct vmiop_mem_op op = { .gpa = 0x1000, .len = 1 };
 
 	(void)state;
-	assert_int_equal(abi_check_mem_batch(&b), 0);
+	assert_int_equal(abi_check_mem_batch(&b, false), 0);
 	b.count = VMIOP_MEM_BATCH_MAX;
-	assert_int_equal(abi_check_mem_batch(&b), 0);
+	assert_int_equal(abi_check_mem_batch(&b, false), 0);
 	b.count = VMIOP_MEM_BATCH_MAX + 1;
-	assert_int_equal(abi_check_mem_batch(&b), -EINVAL);
+	assert_int_equal(abi_check_mem_batch(&b, false), -EINVAL);
 	b.count = 0;
-	assert_int_equal(abi_check_mem_batch(&b), -EINVAL);
+	assert_int_equal(abi_check_mem_batch(&b, false), -EINVAL);
 	b.count = 1;
 	b.done = 1;	/* an out field must come in as 0 */
-	assert_int_equal(abi_check_mem_batch(&b), -EINVAL);
+	assert_int_equal(abi_check_mem_batch(&b, false), -EINVAL);
 	b.done = 0;
-	b.flags = 1;
-	assert_int_equal(abi_check_mem_batch(&b), -EINVAL);
+	b.flags = VMIOP_MEM_F_UNDO;	/* a write's alone */
+	assert_int_equal(abi_check_mem_batch(&b, false), -EINVAL);
+	assert_int_equal(abi_check_mem_batch(&b, true), 0);
+	b.flags = VMIOP_MEM_F_UNDO << 1;
+	assert_int_equal(abi_check_mem_batch(&b, true), -EINVAL);
 
 	assert_int_equal(abi_check_mem_op(&op), 0);
 	op.len = VMIOP_MEM_OP_MAX;
@@ -89,7 +92,7 @@ static void regs_checks(void **state)
 	r.idtr_limit = 0x10000;
 	assert_int_equal(abi_check_regs(&r), -EINVAL);
 	r.idtr_limit = 0;
-	r.reserved[12] = 1;
+	r.reserved[11] = 1;
 	assert_int_equal(abi_check_regs(&r), -EINVAL);
 }
 

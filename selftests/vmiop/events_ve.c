@@ -877,7 +877,6 @@ TEST(the_agent_absorbs_irrelevant_page_table_writes_and_raises_the_others)
 {
 	struct agent_vm a = { .tvm = tvm_create(2, 0) };
 	uint64_t gva = 1ULL << 30, pte_gpa, orig = 0x8000000012345067ull;
-	struct vmiop_ve_cpu *info;
 	struct vmiop_event *ev;
 	uint64_t *pte;
 
@@ -885,6 +884,7 @@ TEST(the_agent_absorbs_irrelevant_page_table_writes_and_raises_the_others)
 	ASSERT_TRUE((a.ring = vt_ring_setup(a.v, 16)) != NULL);
 	ASSERT_EQ(vmiop_event_enable(a.v, VMIOP_EVENT_MEM, -1, NULL, 0), 0);
 	ASSERT_EQ(vmiop_event_enable(a.v, VMIOP_EVENT_AGENT, -1, NULL, 0), 0);
+	agent_name_vcpus(a.tvm, 2);
 	agent_install(&a, 2);
 	/* A 4K mapping of the guest's own, its table convertible, write-protected. */
 	tvm_map(a.tvm, gva, 0x12345000ull, TVM_PAGE_4K, TVM_PTE_W);
@@ -892,8 +892,6 @@ TEST(the_agent_absorbs_irrelevant_page_table_writes_and_raises_the_others)
 	*pte = orig & ~PTE_A;
 	pte_gpa = tvm_hva2gpa(a.tvm, pte);
 	ASSERT_EQ(vmiop_set_mem_access(a.v, pte_gpa / PAGE, 1, RX | VMIOP_ACCESS_VE), 0);
-	/* vCPU 1: the agent's second info page and stack. */
-	info = agent_info(&a, 1);
 
 	*TVM_GUEST_VAR(a.tvm, ve_go) = 0;
 	tvm_vcpu_entry(tvm_vcpu(a.tvm, 1), guest_pte_writes, pte_gpa);
@@ -902,10 +900,10 @@ TEST(the_agent_absorbs_irrelevant_page_table_writes_and_raises_the_others)
 	/* Absorbed in the guest: counted, done, no event. */
 	EXPECT_EQ(vmiop_ring_ready(a.ring), 0);
 	EXPECT_EQ(*pte, orig | PTE_SOFT);
-	EXPECT_EQ(info->ve_total, 5);
-	EXPECT_EQ(info->ve_mm, 5);
-	EXPECT_EQ(info->ve_ignored_total, 5);
-	EXPECT_EQ(info->ve_ignored_irrelevant, 5);
+	EXPECT_EQ(agent_info(&a, 1)->ve_total, 5);
+	EXPECT_EQ(agent_info(&a, 1)->ve_mm, 5);
+	EXPECT_EQ(agent_info(&a, 1)->ve_ignored_total, 5);
+	EXPECT_EQ(agent_info(&a, 1)->ve_ignored_irrelevant, 5);
 	EXPECT_EQ(agent_info(&a, 0)->ve_total, 0);
 	*TVM_GUEST_VAR(a.tvm, ve_go) = 1;
 
@@ -934,12 +932,230 @@ TEST(the_agent_absorbs_irrelevant_page_table_writes_and_raises_the_others)
 	reply(a.v, a.ring, ev, VMIOP_ACTION_CONTINUE);
 	ASSERT_EQ(tvm_vcpu_thread_join(tvm_vcpu(a.tvm, 1)), TVM_THREAD_DONE);
 	EXPECT_EQ(*pte, 0x5067);
-	EXPECT_EQ(info->ve_total, 8);
-	EXPECT_EQ(info->ve_ignored_total, 5);
-	EXPECT_EQ(info->semaphore, 0);
+	EXPECT_EQ(agent_info(&a, 1)->ve_total, 8);
+	EXPECT_EQ(agent_info(&a, 1)->ve_ignored_total, 5);
+	EXPECT_EQ(agent_info(&a, 1)->semaphore, 0);
 	expect_no_redelivery_of(agent_redelivered(&a));
 	vmiop_close(a.v);
 	tvm_destroy(a.tvm);
+}
+
+/* ---- the installer: a guest that did not cooperate ---------------------- */
+
+volatile uint64_t ve_stop;
+volatile uint64_t ve_loops[TVM_MAX_VCPUS];
+
+/*
+ * arg: the first of consecutive page-table entries, one per vCPU: each
+ * vCPU sets the accessed bit of its own, already set, until told to stop
+ * - what page-table code does all the time, and what the agent absorbs.
+ */
+static void guest_pte_churn(uint64_t pte)
+{
+	uint64_t cpu = ve_vcpu();
+	volatile uint64_t *p = (volatile uint64_t *)(pte + 8 * cpu);
+
+	while (!ve_stop) {
+		__asm__ __volatile__("lock orq $0x20, (%0)" : : "r"(p) : "memory");
+		ve_loops[cpu]++;
+	}
+	GUEST_DONE();
+}
+
+static uint64_t loops_of(struct tvm *tvm, unsigned int vcpu)
+{
+	return (*TVM_GUEST_VAR(tvm, ve_loops))[vcpu];
+}
+
+/* The session's memory at @gpa (0: anywhere) in the memory map: its size, or 0. */
+static uint64_t own_memory_in_map(struct vmiop *v, uint64_t gpa)
+{
+	struct vmiop_memmap_entry *e;
+	uint64_t size = 0;
+	int i, n = vmiop_get_memmap(v, &e);
+
+	ASSERT_GT(n, 0);
+	for (i = 0; i < n; i++)
+		if (e[i].type == VMIOP_E820_INTROSPECTION && (!gpa || e[i].addr == gpa))
+			size = e[i].size;
+	free(e);
+	return size;
+}
+
+/* A VM of @nr vCPUs churning their entries of one page-table page. */
+struct churn_vm {
+	struct agent_vm a;
+	uint64_t idt, cr3, pt_gpa;
+	uint64_t gate[2];		/* gate 20 as the guest has it */
+	uint8_t pml4[PAGE];		/* the top-level table as the guest has it */
+};
+
+static void churn_start(struct churn_vm *c, unsigned int nr)
+{
+	uint64_t gva = 1ULL << 30;
+	unsigned int i;
+
+	c->a.tvm = tvm_create(nr, 0);
+	c->idt = idt_of(c->a.tvm);
+	c->cr3 = tvm_pt_root(c->a.tvm);
+	for (i = 0; i < nr; i++) {
+		tvm_map(c->a.tvm, gva + i * PAGE, 0x12345000ull + i * PAGE, TVM_PAGE_4K, TVM_PTE_W);
+		*tvm_pte(c->a.tvm, gva + i * PAGE, TVM_PAGE_4K) |= PTE_A | PTE_D;
+	}
+	agent_name_vcpus(c->a.tvm, nr);
+	c->pt_gpa = tvm_hva2gpa(c->a.tvm, tvm_pte(c->a.tvm, gva, TVM_PAGE_4K));
+	*TVM_GUEST_VAR(c->a.tvm, ve_stop) = 0;
+	for (i = 0; i < nr; i++) {
+		tvm_vcpu_entry(tvm_vcpu(c->a.tvm, i), guest_pte_churn, c->pt_gpa);
+		tvm_vcpu_thread_start(tvm_vcpu(c->a.tvm, i), NULL, NULL);
+	}
+	for (i = 0; i < nr; i++)
+		VT_WAIT_UNTIL(loops_of(c->a.tvm, i) > 0);
+	/* Walked by now: the accessed bits the CPU sets are in. */
+	memcpy(c->gate, tvm_gpa2hva(c->a.tvm, c->idt + 16 * VMIOP_VE_VECTOR), sizeof(c->gate));
+	memcpy(c->pml4, tvm_gpa2hva(c->a.tvm, c->cr3), PAGE);
+}
+
+/* The guest's gate 20 and top-level table are what they were. */
+static void expect_guest_as_it_was(struct churn_vm *c)
+{
+	EXPECT_EQ(memcmp(c->gate, tvm_gpa2hva(c->a.tvm, c->idt + 16 * VMIOP_VE_VECTOR),
+			 sizeof(c->gate)), 0);
+	EXPECT_EQ(memcmp(c->pml4, tvm_gpa2hva(c->a.tvm, c->cr3), PAGE), 0);
+}
+
+static void churn_finish(struct churn_vm *c, unsigned int nr)
+{
+	unsigned int i;
+
+	*TVM_GUEST_VAR(c->a.tvm, ve_stop) = 1;
+	for (i = 0; i < nr; i++)
+		ASSERT_EQ(tvm_vcpu_thread_join(tvm_vcpu(c->a.tvm, i)), TVM_THREAD_DONE);
+	tvm_destroy(c->a.tvm);
+}
+
+/* Installed: gate 20 leads into the session's memory, its pages mapped. */
+static void expect_installed(struct churn_vm *c)
+{
+	const uint64_t *gate = tvm_gpa2hva(c->a.tvm, c->idt + 16 * VMIOP_VE_VECTOR);
+	uint64_t handler = (gate[0] & 0xffff) | (gate[0] >> 32 & 0xffff0000) | gate[1] << 32;
+	uint64_t gpa;
+
+	EXPECT_EQ(own_memory_in_map(c->a.v, c->a.l->gpa), c->a.l->len);
+	EXPECT_TRUE(handler - c->a.l->va < c->a.l->code_len);
+	/* The guest's own page tables map it, as the guest walks them. */
+	ASSERT_EQ(vmiop_pause(c->a.v), 1);
+	ASSERT_EQ(vmiop_translate(c->a.v, 0, handler, &gpa), 0);
+	EXPECT_EQ(gpa, c->a.l->gpa + (handler - c->a.l->va));
+	ASSERT_EQ(vmiop_translate(c->a.v, 0, c->a.l->va + (c->a.l->info_gpa - c->a.l->gpa),
+				  &gpa), 0);
+	EXPECT_EQ(gpa, c->a.l->info_gpa);
+	ASSERT_EQ(vmiop_resume(c->a.v), 0);
+	EXPECT_NE(memcmp(c->pml4, tvm_gpa2hva(c->a.tvm, c->cr3), PAGE), 0);
+}
+
+/* Each vCPU's entry writes reach the agent, which absorbs them: no event. */
+static void expect_absorbing(struct churn_vm *c, unsigned int nr)
+{
+	unsigned int i;
+
+	ASSERT_EQ(vmiop_set_mem_access(c->a.v, c->pt_gpa / PAGE, 1, RX | VMIOP_ACCESS_VE), 0);
+	for (i = 0; i < nr; i++)
+		VT_WAIT_UNTIL(agent_info(&c->a, i)->ve_ignored_irrelevant >= 20);
+	EXPECT_EQ(vmiop_ring_ready(c->a.ring), 0);
+	for (i = 0; i < nr; i++) {
+		/* A snapshot of a running agent's counters: one #VE may be half counted. */
+		struct vmiop_ve_cpu info = *agent_info(&c->a, i);
+
+		EXPECT_EQ(info.ve_ignored_cache, 0);
+		EXPECT_LE(info.ve_ignored_total - info.ve_ignored_irrelevant + 1, 2);
+		EXPECT_GE(info.ve_total + 1, info.ve_ignored_total);
+	}
+	expect_no_redelivery_of(agent_redelivered(&c->a));
+	ASSERT_EQ(vmiop_set_mem_access(c->a.v, c->pt_gpa / PAGE, 1, VMIOP_ACCESS_RWX), 0);
+}
+
+static void agent_uninstall(struct agent_vm *a)
+{
+	ASSERT_EQ(vmiop_pause(a->v), 1);
+	ASSERT_EQ(vmiop_agent_uninstall(a->agent), 0);
+	ASSERT_EQ(vmiop_resume(a->v), 0);
+}
+
+/* Install, uninstall and install again while the vCPUs run; then detach. */
+static void install_cycles(unsigned int nr)
+{
+	struct churn_vm c = { 0 };
+	int round;
+
+	churn_start(&c, nr);
+	c.a.v = vt_attach(c.a.tvm);
+	ASSERT_TRUE((c.a.ring = vt_ring_setup(c.a.v, 16)) != NULL);
+	ASSERT_EQ(vmiop_event_enable(c.a.v, VMIOP_EVENT_MEM, -1, NULL, 0), 0);
+	for (round = 0; round < 2; round++) {
+		uint64_t gpa;
+
+		agent_install(&c.a, nr);
+		expect_installed(&c);
+		expect_absorbing(&c, nr);
+		gpa = c.a.l->gpa;
+		agent_uninstall(&c.a);
+		expect_guest_as_it_was(&c);
+		EXPECT_EQ(own_memory_in_map(c.a.v, gpa), 0);
+	}
+	/* Installed once more, and the introspector goes: detach takes it all back. */
+	agent_install(&c.a, nr);
+	expect_absorbing(&c, nr);
+	ASSERT_EQ(vmiop_set_mem_access(c.a.v, c.pt_gpa / PAGE, 1, RX | VMIOP_ACCESS_VE), 0);
+	vmiop_close(c.a.v);
+	expect_guest_as_it_was(&c);
+	churn_finish(&c, nr);
+}
+
+TEST(the_installer_installs_takes_back_and_reinstalls_on_1_vcpu)
+{
+	install_cycles(1);
+}
+
+TEST(the_installer_installs_takes_back_and_reinstalls_on_4_vcpus)
+{
+	install_cycles(4);
+}
+
+static int install_in_child(struct vmiop *v, void *arg)
+{
+	struct vmiop_agent *agent;
+	uint64_t pt_gpa = *(uint64_t *)arg;
+
+	return vmiop_pause(v) != 1 || vmiop_agent_install(v, NULL, &agent) ||
+	       vmiop_set_mem_access(v, pt_gpa / PAGE, 1, RX | VMIOP_ACCESS_VE) ||
+	       vmiop_resume(v);
+}
+
+TEST(kill_9_with_the_installed_agent_gives_the_guest_back)
+{
+	struct churn_vm c = { 0 };
+	struct vt_introspector in;
+	struct vmiop *v;
+	uint64_t n;
+
+	churn_start(&c, 2);
+	in = vt_fork_introspector_setup(VMIOP_EVENT_MEM, install_in_child, &c.pt_gpa);
+	/* The gate leads to the agent now; the vCPUs go on through #VEs. */
+	EXPECT_NE(memcmp(c.gate, tvm_gpa2hva(c.a.tvm, c.idt + 16 * VMIOP_VE_VECTOR),
+			 sizeof(c.gate)), 0);
+	n = loops_of(c.a.tvm, 1);
+	VT_WAIT_UNTIL(loops_of(c.a.tvm, 0) > n + 50 && loops_of(c.a.tvm, 1) > n + 50);
+	vt_introspector_kill(&in);
+	expect_guest_as_it_was(&c);
+	/* And the memory is gone: a new session sees none of its own. */
+	ASSERT_EQ(vmiop_open(&v), 0);
+	ASSERT_EQ(vmiop_attach_pid(v, getpid()), 0);
+	EXPECT_EQ(own_memory_in_map(v, 0), 0);
+	vmiop_close(v);
+	n = loops_of(c.a.tvm, 0);
+	VT_WAIT_UNTIL(loops_of(c.a.tvm, 0) > n + 50);
+	churn_finish(&c, 2);
 }
 
 TEST(bad_registrations_are_rejected_and_change_nothing)

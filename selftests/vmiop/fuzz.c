@@ -539,6 +539,16 @@ static void b_ve_info(struct fz *f, void *arg)
 	v->gpa = rnd_below(4) ? op_gpa(f, PAGE, &bad) & ~(PAGE - 1) : VMIOP_VE_INFO_NONE;
 }
 
+/* The session's memory: where the module likes, or anywhere, of a size or any. */
+static void b_add_memory(struct fz *f, void *arg)
+{
+	struct vmiop_add_memory *m = arg;
+
+	(void)f;
+	m->gpa = rnd_below(2) ? 0 : rnd_value() & ~(PAGE - 1);
+	m->len = rnd_below(4) ? PAGE * (1 + rnd_below(16)) : rnd_value();
+}
+
 #define CMD(c, type, last, sess, o, fl, b)					\
 	.name = #c, .nr = VMIOP_##c, .size = sizeof(type),			\
 	.min_size = offsetof(type, last) + sizeof(((type *)0)->last),		\
@@ -579,7 +589,7 @@ static const struct cmd cmds[] = {
 	  .reserved = { F(struct vmiop_mem_batch, done) },
 	  .values = { F(struct vmiop_mem_batch, count) },
 	  .ptr = F(struct vmiop_mem_batch, ops) },
-	{ CMD(WRITE_MEM, struct vmiop_mem_batch, ops, true, true, 0, b_mem),
+	{ CMD(WRITE_MEM, struct vmiop_mem_batch, ops, true, true, VMIOP_MEM_F_UNDO, b_mem),
 	  .reserved = { F(struct vmiop_mem_batch, done) },
 	  .values = { F(struct vmiop_mem_batch, count) },
 	  .ptr = F(struct vmiop_mem_batch, ops) },
@@ -628,6 +638,10 @@ static const struct cmd cmds[] = {
 	{ CMD(SET_VE_INFO, struct vmiop_ve_info, gpa, true, false, 0, b_ve_info),
 	  .reserved = { F(struct vmiop_ve_info, reserved) },
 	  .values = { F(struct vmiop_ve_info, vcpu), F(struct vmiop_ve_info, gpa) } },
+	{ CMD(ADD_MEMORY, struct vmiop_add_memory, len, true, true, 0, b_add_memory),
+	  .values = { F(struct vmiop_add_memory, gpa), F(struct vmiop_add_memory, len) } },
+	{ CMD(UNDO, struct vmiop_undo, kept, true, true, VMIOP_UNDO_F_MEMORY, b_size_only),
+	  .reserved = { F(struct vmiop_undo, restored), F(struct vmiop_undo, kept) } },
 };
 
 #define NR_CMDS (sizeof(cmds) / sizeof(cmds[0]))
@@ -792,7 +806,7 @@ static void fuzz_one(struct fz *f, int fd)
 	if (fd == f->r && m != MUT_IOCTL_NR && (c->nr == VMIOP_WRITE_MEM ||
 	    c->nr == VMIOP_SET_REGS || c->nr == VMIOP_SET_REG_LIST ||
 	    c->nr == VMIOP_SET_MEM_ACCESS || c->nr == VMIOP_SET_VE_AGENT ||
-	    c->nr == VMIOP_SET_VE_INFO))
+	    c->nr == VMIOP_SET_VE_INFO || c->nr == VMIOP_ADD_MEMORY || c->nr == VMIOP_UNDO))
 		expect = EBADF;		/* likewise */
 	if (m == MUT_INNER && !expect)
 		expect = -1;		/* must fail, errno unchecked */

@@ -553,4 +553,148 @@ TEST(write_after_mprotect_never_hits_a_shared_page)
 	tvm_destroy(tvm);
 }
 
+/* ---- the undo log and the session's own memory ------------------------- */
+
+static uint64_t undo_write(struct vmiop *v, uint64_t gpa, uint64_t val, unsigned int len)
+{
+	return (uint64_t)vmiop_write_pa_undo(v, gpa, &val, len);
+}
+
+TEST(undo_puts_back_what_the_guest_still_holds)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	uint64_t page = tvm_alloc_gpa(tvm, 4096, 4096);
+	uint64_t *p = tvm_gpa2hva(tvm, page);
+	struct vmiop_mem_op op = { .gpa = page, .len = 8 };
+	struct vmiop_mem_batch b = { .size = sizeof(b), .flags = VMIOP_MEM_F_UNDO, .count = 1,
+				      .ops = (uintptr_t)&op };
+	unsigned int restored, kept, i;
+	uint8_t big[VMIOP_UNDO_OP_MAX + 1] = { 0 };
+	struct vmiop *v = vt_attach(tvm);
+
+	p[0] = 0x1111;
+	p[1] = 0x2222;
+	p[2] = 0x3333;
+	ASSERT_EQ(undo_write(v, page, 0xaaaa, 8), 0);
+	ASSERT_EQ(undo_write(v, page + 8, 0xbbbb, 8), 0);
+	ASSERT_EQ(undo_write(v, page + 8, 0xcccc, 8), 0);	/* twice: back to the first */
+	ASSERT_EQ(undo_write(v, page + 16, 0xdddd, 8), 0);
+	EXPECT_EQ(p[0], 0xaaaa);
+	EXPECT_EQ(p[1], 0xcccc);
+	p[2] = 0x4444;		/* the guest's since: it keeps it */
+
+	/* Bad input: refused, the log as it was. */
+	EXPECT_ERRNO(vmiop_write_pa_undo(v, page, big, sizeof(big)), EINVAL);
+	op.len = sizeof(big);
+	op.buf = (uintptr_t)big;
+	EXPECT_EQ(ioctl(vmiop_fd(v), VMIOP_WRITE_MEM, &b), -1);
+	EXPECT_EQ(errno, EINVAL);
+	op.len = 8;
+	EXPECT_EQ(ioctl(vmiop_fd(v), VMIOP_READ_MEM, &b), -1);	/* a write's flag */
+	EXPECT_EQ(errno, EINVAL);
+	b.flags = VMIOP_MEM_F_UNDO << 1;
+	EXPECT_EQ(ioctl(vmiop_fd(v), VMIOP_WRITE_MEM, &b), -1);
+	EXPECT_EQ(errno, EINVAL);
+	EXPECT_ERRNO(vmiop_undo(v, 1u << 1, NULL, NULL), EINVAL);
+
+	ASSERT_EQ(vmiop_undo(v, 0, &restored, &kept), 0);
+	EXPECT_EQ(restored, 3);
+	EXPECT_EQ(kept, 1);
+	EXPECT_EQ(p[0], 0x1111);
+	EXPECT_EQ(p[1], 0x2222);
+	EXPECT_EQ(p[2], 0x4444);
+	ASSERT_EQ(vmiop_undo(v, 0, &restored, &kept), 0);	/* empty now */
+	EXPECT_EQ(restored + kept, 0);
+
+	/* The log is bounded: the batch that does not fit changes nothing. */
+	for (i = 0; i < VMIOP_UNDO_MAX; i++)
+		ASSERT_EQ(undo_write(v, page + 8 * (i % 512), i, 8), 0);
+	EXPECT_ERRNO(vmiop_write_pa_undo(v, page, big, 8), ENOSPC);
+	EXPECT_EQ(p[0], 512);
+	/* Detach replays it: the page as the guest had it. */
+	vmiop_close(v);
+	EXPECT_EQ(p[0], 0x1111);
+	EXPECT_EQ(p[1], 0x2222);
+	EXPECT_EQ(p[2], 0x4444);
+	EXPECT_EQ(p[3], 0);
+	tvm_destroy(tvm);
+}
+
+static unsigned int own_entries(struct vmiop *v, uint64_t *gpa, uint64_t *size)
+{
+	struct vmiop_memmap_entry *e;
+	unsigned int found = 0;
+	int i, n = vmiop_get_memmap(v, &e);
+
+	for (i = 0; i < n; i++) {
+		if (e[i].type != VMIOP_E820_INTROSPECTION)
+			continue;
+		*gpa = e[i].addr;
+		*size = e[i].size;
+		found++;
+	}
+	free(e);
+	return found;
+}
+
+TEST(the_sessions_own_memory_is_guest_ram_outside_the_map)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	struct vmiop *v = vt_attach(tvm);
+	struct vmiop_vm_info info = { 0 };
+	uint64_t gpa = 0, got, size, word = 0x5a5a, maxpa;
+	uint8_t *map;
+
+	ASSERT_EQ(vmiop_vm_info(v, &info), 0);
+	maxpa = 1ull << info.maxphyaddr;
+	/* Bad input, each refused with nothing added. */
+	EXPECT_ERRNO(vmiop_add_memory(v, &gpa, 0), EINVAL);
+	EXPECT_ERRNO(vmiop_add_memory(v, &gpa, 4095), EINVAL);
+	EXPECT_ERRNO(vmiop_add_memory(v, &gpa, VMIOP_OWN_MEMORY_MAX + 4096), EINVAL);
+	gpa = maxpa - 4096;
+	EXPECT_ERRNO(vmiop_add_memory(v, &gpa, 8192), EINVAL);
+	gpa = 0x1001;
+	EXPECT_ERRNO(vmiop_add_memory(v, &gpa, 4096), EINVAL);
+	gpa = 0x100000;		/* the guest's RAM */
+	EXPECT_ERRNO(vmiop_add_memory(v, &gpa, 4096), EEXIST);
+	EXPECT_EQ(own_entries(v, &got, &size), 0);
+	EXPECT_ERRNO(vmiop_undo(v, VMIOP_UNDO_F_MEMORY, NULL, NULL), ENOENT);
+
+	gpa = 0;
+	ASSERT_EQ(vmiop_add_memory(v, &gpa, 1ull << 20), 0);
+	EXPECT_EQ(gpa, (maxpa - (1ull << 20)) & ~((2ull << 20) - 1));
+	EXPECT_EQ(own_entries(v, &got, &size), 1);
+	EXPECT_EQ(got, gpa);
+	EXPECT_EQ(size, 1ull << 20);
+	got = 0;
+	EXPECT_ERRNO(vmiop_add_memory(v, &got, 4096), EEXIST);	/* one per session */
+	/* Zeroed, and as any RAM to vmiop's commands and mappings. */
+	ASSERT_EQ(vmiop_read_pa(v, gpa + 4096, &word, 8), 0);
+	EXPECT_EQ(word, 0);
+	word = 0x5a5a;
+	ASSERT_EQ(vmiop_write_pa(v, gpa + 4096, &word, 8), 0);
+	ASSERT_EQ(vmiop_map_pa(v, gpa, 8192, PROT_READ | PROT_WRITE, (void **)&map), 0);
+	EXPECT_EQ(map[4096], 0x5a);
+	ASSERT_EQ(vmiop_unmap_pa(map, 8192), 0);
+
+	/* Removed only from a paused VM. */
+	EXPECT_ERRNO(vmiop_undo(v, VMIOP_UNDO_F_MEMORY, NULL, NULL), EBUSY);
+	EXPECT_EQ(own_entries(v, &got, &size), 1);
+	ASSERT_EQ(vmiop_pause(v), 1);
+	ASSERT_EQ(vmiop_undo(v, VMIOP_UNDO_F_MEMORY, NULL, NULL), 0);
+	ASSERT_EQ(vmiop_resume(v), 0);
+	EXPECT_EQ(own_entries(v, &got, &size), 0);
+	EXPECT_ERRNO(vmiop_read_pa(v, gpa, &word, 8), ENXIO);
+
+	/* Added again at a place of the caller's; detach removes it. */
+	gpa = maxpa - (8ull << 20);
+	ASSERT_EQ(vmiop_add_memory(v, &gpa, 4096), 0);
+	EXPECT_EQ(gpa, maxpa - (8ull << 20));
+	vmiop_close(v);
+	v = vt_attach(tvm);
+	EXPECT_EQ(own_entries(v, &got, &size), 0);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
 VMTEST_MAIN()

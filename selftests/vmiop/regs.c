@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Registers: what vmiop reads is what KVM holds; what it writes, the guest sees. */
 #include <stddef.h>
+#include <string.h>
 #include "vmiop_test.h"
 
 VT_DEFINE_COUNTERS;
@@ -191,6 +192,34 @@ static void guest_sync_once(uint64_t arg)
 {
 	GUEST_SYNC(arg);
 	GUEST_DONE();
+}
+
+#define MSR_TSC_AUX 0xc0000103
+
+/* TSC_AUX (how Linux, and the #VE agent, tell CPUs apart): read and written. */
+TEST(tsc_aux_read_and_written)
+{
+	struct tvm *tvm = tvm_create(2, 0);
+	struct vmiop_reg r = { .id = VMIOP_REG_TSC_AUX };
+	struct vmiop_regs regs;
+	struct vmiop *v;
+
+	tvm_set_msr(tvm_vcpu(tvm, 0), MSR_TSC_AUX, 0x1005);
+	tvm_set_msr(tvm_vcpu(tvm, 1), MSR_TSC_AUX, 0x1006);
+	v = vt_attach(tvm);
+	ASSERT_EQ(vmiop_pause(v), 1);
+	ASSERT_EQ(vmiop_get_regs(v, 0, &regs), 0);
+	EXPECT_EQ(regs.tsc_aux, 0x1005);
+	ASSERT_EQ(vmiop_get_reg_list(v, 1, &r, 1), 0);
+	EXPECT_EQ(r.value, 0x1006);
+	EXPECT_EQ(strcmp(vmiop_reg_name(VMIOP_REG_TSC_AUX), "tsc_aux"), 0);
+	regs.tsc_aux = 0x2007;
+	ASSERT_EQ(vmiop_set_regs(v, 0, &regs), 0);
+	ASSERT_EQ(vmiop_resume(v), 0);
+	EXPECT_EQ(tvm_get_msr(tvm_vcpu(tvm, 0), MSR_TSC_AUX), 0x2007);
+	EXPECT_EQ(tvm_get_msr(tvm_vcpu(tvm, 1), MSR_TSC_AUX), 0x1006);
+	vmiop_close(v);
+	tvm_destroy(tvm);
 }
 
 /* vmiop's view equals KVM_GET_REGS/SREGS of the same vCPU. */

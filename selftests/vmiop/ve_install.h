@@ -34,75 +34,61 @@ static inline void set_gate(struct tvm *tvm, uint64_t idt, uint64_t handler)
 
 #define MSR_TSC_AUX	0xc0000103
 
-extern const uint8_t _binary_agent_bin_start[], _binary_agent_bin_end[];
-
 struct agent_vm {
 	struct tvm *tvm;
 	struct vmiop *v;
 	struct vmiop_ring *ring;
-	uint64_t base, info;	/* the image, the first info page */
-	const struct ve_agent_header *hdr;
+	struct vmiop_agent *agent;
+	const struct vmiop_agent_layout *l;
 };
 
 /*
- * Installs ve-agent's image as an introspector would into this identity-
- * mapped guest: copied to guest memory, the hypercall made the vendor's,
- * one info page and protected stack per vCPU, TSC_AUX naming each vCPU,
- * gate 20, its code registered and kept r-x.
+ * Gives each vCPU a TSC_AUX of its own, as Linux does (node << 12 | CPU):
+ * before its thread runs (KVM_SET_MSRS waits for KVM_RUN to return).
+ */
+static inline void agent_name_vcpus(struct tvm *tvm, unsigned int nr)
+{
+	unsigned int i;
+
+	for (i = 0; i < nr; i++)
+		tvm_set_msr(tvm_vcpu(tvm, i), MSR_TSC_AUX, i);
+}
+
+/*
+ * Installs ve-agent as libvmiop does into a guest that did not cooperate:
+ * the session's own memory, mapped in a free top-level slot of the
+ * guest's page tables, gate 20, the info pages registered.
  */
 static inline void agent_install(struct agent_vm *a, unsigned int nr)
 {
-	static const uint8_t vmmcall[] = VE_AGENT_VMMCALL;
-	size_t size = _binary_agent_bin_end - _binary_agent_bin_start;
-	uint64_t stacks, idt;
-	struct ve_agent_config *cfg;
-	unsigned int i;
-	uint8_t *img;
-
-	ASSERT_LE(nr, VE_AGENT_MAX_CPUS);
-	a->hdr = (const void *)_binary_agent_bin_start;
-	ASSERT_EQ(memcmp(a->hdr->magic, VE_AGENT_MAGIC, 8), 0);
-	ASSERT_EQ(a->hdr->image_size, size);
-	idt = idt_of(a->tvm);
-	a->base = tvm_alloc_gpa(a->tvm, size, VE_PAGE);
-	a->info = tvm_alloc_gpa(a->tvm, nr * VE_PAGE, VE_PAGE);
-	stacks = tvm_alloc_gpa(a->tvm, nr * VMIOP_VE_STACK_SIZE, VE_PAGE);
-	img = tvm_gpa2hva(a->tvm, a->base);
-	memcpy(img, _binary_agent_bin_start, size);
-	if (!vt_host_is_intel(a->v))
-		memcpy(img + a->hdr->hcall, vmmcall, sizeof(vmmcall));
-	cfg = (struct ve_agent_config *)(img + a->hdr->config);
-	cfg->info = a->info;
-	cfg->nr_cpus = nr;
-	for (i = 0; i < nr; i++) {
-		struct vmiop_ve_cpu *c = tvm_gpa2hva(a->tvm, a->info + i * VE_PAGE);
-
-		cfg->tsc_aux[i] = 0x100 + i;
-		tvm_set_msr(tvm_vcpu(a->tvm, i), MSR_TSC_AUX, 0x100 + i);
-		c->protected_stack = stacks + (i + 1) * VMIOP_VE_STACK_SIZE - 16;
-		c->self = a->info + i * VE_PAGE;
-		c->index = i;
-	}
-	set_gate(a->tvm, idt, a->base + a->hdr->entry);
-	ASSERT_EQ(vmiop_set_ve_agent(a->v, a->base, a->hdr->code_size), 0);
-	ASSERT_EQ(vmiop_set_mem_access(a->v, a->base / VE_PAGE, a->hdr->code_size / VE_PAGE,
-				       VMIOP_ACCESS_R | VMIOP_ACCESS_X), 0);
 	ASSERT_EQ(vmiop_pause(a->v), 1);
-	for (i = 0; i < nr; i++)
-		ASSERT_EQ(vmiop_set_ve_info(a->v, i, a->info + i * VE_PAGE), 0);
+	ASSERT_EQ(vmiop_agent_install(a->v, NULL, &a->agent), 0);
 	ASSERT_EQ(vmiop_resume(a->v), 0);
+	a->l = vmiop_agent_layout(a->agent);
+	ASSERT_EQ(a->l->nr_vcpus, nr);
 }
 
-static inline struct vmiop_ve_cpu *agent_info(struct agent_vm *a, unsigned int vcpu)
+/*
+ * A copy of vCPU @vcpu's info page as it is now, valid until the next
+ * call for that vCPU.  (A mapping would hold the session's file, which
+ * must go with vmiop_close() for the tests of detach.)
+ */
+static inline const struct vmiop_ve_cpu *agent_info(struct agent_vm *a, unsigned int vcpu)
 {
-	return tvm_gpa2hva(a->tvm, a->info + vcpu * VE_PAGE);
+	static struct vmiop_ve_cpu copy[VMIOP_VE_MAX_CPUS];
+
+	ASSERT_LT(vcpu, VMIOP_VE_MAX_CPUS);
+	ASSERT_EQ(vmiop_read_pa(a->v, a->l->info_gpa + vcpu * VE_PAGE, &copy[vcpu],
+				sizeof(copy[vcpu])), 0);
+	return &copy[vcpu];
 }
 
 static inline uint64_t agent_redelivered(struct agent_vm *a)
 {
-	const struct ve_agent_config *cfg = tvm_gpa2hva(a->tvm, a->base + a->hdr->config);
+	struct vmiop_agent_counters c;
 
-	return cfg->redelivered;
+	ASSERT_EQ(vmiop_agent_counters(a->agent, 0, &c), 0);
+	return c.redelivered;
 }
 
 #endif

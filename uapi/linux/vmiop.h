@@ -81,6 +81,8 @@ enum {
 	VMIOP_CMD_GET_MEM_ACCESS,
 	VMIOP_CMD_SET_VE_AGENT,
 	VMIOP_CMD_SET_VE_INFO,
+	VMIOP_CMD_ADD_MEMORY,
+	VMIOP_CMD_UNDO,
 };
 
 /* ---------------------------------------------------------------------- */
@@ -102,6 +104,8 @@ enum {
  * VMIOP_MEM_F_AGENT (vmiop_event_caps.ve_delivery says how on this host)
  */
 #define VMIOP_FEAT_VE		(1ULL << 9)
+/* VMIOP_ADD_MEMORY, VMIOP_MEM_F_UNDO, VMIOP_UNDO; vmiop_regs.tsc_aux */
+#define VMIOP_FEAT_OWN_MEMORY	(1ULL << 10)
 
 /**
  * struct vmiop_api - VMIOP_GET_API
@@ -199,6 +203,8 @@ struct vmiop_vm_info {
 enum vmiop_memmap_type {
 	VMIOP_E820_RAM = 1,	/* guest RAM, readable and writable */
 	VMIOP_E820_ROM = 2,	/* read-only memslot (e.g. firmware) */
+	/* the session's own memory (VMIOP_ADD_MEMORY), unknown to the guest OS */
+	VMIOP_E820_INTROSPECTION = 3,
 };
 
 struct vmiop_memmap_entry {
@@ -293,7 +299,9 @@ struct vmiop_regs {
 	__aligned_u64 idtr_base, idtr_limit, gdtr_base, gdtr_limit;
 	__aligned_u64 star, lstar, cstar, sfmask, kernel_gs_base;
 	__aligned_u64 sysenter_cs, sysenter_esp, sysenter_eip, pat, apic_base;
-	__aligned_u64 reserved[13];	/* must be 0 on VMIOP_SET_REGS */
+	/* RDTSCP's and RDPID's value (Linux: node << 12 | CPU number) */
+	__aligned_u64 tsc_aux;
+	__aligned_u64 reserved[12];	/* must be 0 on VMIOP_SET_REGS */
 };
 
 #define VMIOP_REG_ID(field) \
@@ -323,7 +331,7 @@ enum vmiop_reg_id {
 	VMIOP_REG_STAR, VMIOP_REG_LSTAR, VMIOP_REG_CSTAR, VMIOP_REG_SFMASK,
 	VMIOP_REG_KERNEL_GS_BASE,
 	VMIOP_REG_SYSENTER_CS, VMIOP_REG_SYSENTER_ESP, VMIOP_REG_SYSENTER_EIP,
-	VMIOP_REG_PAT, VMIOP_REG_APIC_BASE,
+	VMIOP_REG_PAT, VMIOP_REG_APIC_BASE, VMIOP_REG_TSC_AUX,
 	VMIOP_NR_REGS,		/* ids >= this are reserved slots */
 };
 
@@ -403,7 +411,7 @@ struct vmiop_mem_op {
 /**
  * struct vmiop_mem_batch - VMIOP_READ_MEM and VMIOP_WRITE_MEM
  * @size: sizeof(struct vmiop_mem_batch)
- * @flags: must be 0
+ * @flags: 0, or for a write VMIOP_MEM_F_UNDO
  * @count: number of ops, 1..VMIOP_MEM_BATCH_MAX
  * @done: out, number of ops completed (all of them on success)
  * @ops: user pointer to @count struct vmiop_mem_op
@@ -426,8 +434,21 @@ struct vmiop_mem_op {
  *	mapped it read-only or without backing);
  *	-EINVAL a zero or too long length, or gpa + len overflows;
  *	-ENOMEM (write) no memory to stage the op's bytes in;
- *	-EOPNOTSUPP (write) the VMM tracks dirty pages in a dirty ring.
+ *	-EOPNOTSUPP (write) the VMM tracks dirty pages in a dirty ring;
+ *	-ENOSPC (VMIOP_MEM_F_UNDO) the undo log cannot take the batch.
+ *
+ * With VMIOP_MEM_F_UNDO each op's old bytes are read just before it is
+ * written (pause the VM for an exact record) and kept, with the new ones,
+ * in the session's undo log, to be put back by VMIOP_UNDO or at detach;
+ * each such op is at most VMIOP_UNDO_OP_MAX bytes (else -EINVAL), and the
+ * log holds VMIOP_UNDO_MAX ops.  For patches the guest must lose when the
+ * introspector goes, however it goes: an IDT gate, a page-table entry
+ * pointing at the session's memory, a breakpoint.
  */
+#define VMIOP_MEM_F_UNDO	(1u << 0)
+#define VMIOP_UNDO_OP_MAX	4096u
+#define VMIOP_UNDO_MAX		1024u
+
 struct vmiop_mem_batch {
 	__u32 size;
 	__u32 flags;
@@ -755,6 +776,82 @@ struct vmiop_ve_info {
 	__aligned_u64 gpa;
 };
 #define VMIOP_SET_VE_INFO _IO(VMIOP_TYPE, VMIOP_CMD_SET_VE_INFO)
+
+/* ---------------------------------------------------------------------- */
+/* What the session puts into the guest, and takes back                   */
+/* ---------------------------------------------------------------------- */
+
+#define VMIOP_OWN_MEMORY_MAX	(64u << 20)
+
+/**
+ * struct vmiop_add_memory - VMIOP_ADD_MEMORY: guest memory of the session
+ * @size: sizeof(struct vmiop_add_memory)
+ * @flags: must be 0
+ * @gpa: in, where (4 KiB aligned), or 0: the module chooses the highest
+ *	2 MiB-aligned place below the guest's MAXPHYADDR; out, where it is
+ * @len: bytes, a multiple of 4 KiB, at most VMIOP_OWN_MEMORY_MAX
+ *
+ * Zeroed guest-physical memory that is in no memory map the guest's
+ * firmware gave its OS, so the OS never allocates it: a home for an
+ * agent's code and data (libvmiop's #VE agent).  vmiop's memory commands,
+ * translations, rights and mappings reach it as any guest RAM;
+ * VMIOP_GET_MEMMAP lists it as VMIOP_E820_INTROSPECTION.  It is an
+ * anonymous shared mapping the module makes in the VMM's address space,
+ * which the VMM does not know: it is not migrated, not in snapshots, and a
+ * VMM that later puts memory of its own over it fails to (QEMU then
+ * aborts) - hence the default at the top of the guest-physical space,
+ * where QEMU puts nothing (firmware that puts a 64-bit PCI window at the
+ * very top, as some OVMF builds do, needs an explicit @gpa).  One range
+ * per session, gone with VMIOP_UNDO_F_MEMORY or at detach.
+ *
+ * Errors: -EEXIST the session has its memory already, or the range
+ *	overlaps memory the VMM registered; -EINVAL @gpa or @len not
+ *	aligned, @len 0 or too large, or the range beyond MAXPHYADDR;
+ *	-ENOMEM.
+ */
+struct vmiop_add_memory {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 gpa;
+	__aligned_u64 len;
+};
+#define VMIOP_ADD_MEMORY _IO(VMIOP_TYPE, VMIOP_CMD_ADD_MEMORY)
+
+#define VMIOP_UNDO_F_MEMORY	(1u << 0)
+
+/**
+ * struct vmiop_undo - VMIOP_UNDO: put back what the session put in
+ * @size: sizeof(struct vmiop_undo)
+ * @flags: 0, or VMIOP_UNDO_F_MEMORY
+ * @restored: out, writes put back
+ * @kept: out, writes left alone: the guest has changed those bytes since
+ *
+ * The writes made with VMIOP_MEM_F_UNDO go back, newest first, each only
+ * where the guest still holds what vmiop wrote (bytes the guest rewrote
+ * are its own now), the log empties, and every vCPU's TLB is flushed.
+ * With VMIOP_UNDO_F_MEMORY the session's memory (VMIOP_ADD_MEMORY) is then
+ * removed; that needs the VM paused and no vCPU using the memory: none
+ * executing in it or with its stack in it, none with an NMI blocked (its
+ * handler may return into it), none with a #VE vmiop decided and not yet
+ * delivered.  Else -EBUSY and nothing is done: let the VM run a moment
+ * (the agent returns within microseconds) and ask again.
+ *
+ * Detach does all of this itself (pausing the VM, and letting it run
+ * between looks for up to a few seconds).  When a vCPU stays in the
+ * memory longer - its VMM stopped it there - detach leaves the writes and
+ * the memory in place, unused: once detached vmiop delivers no #VE, so
+ * nothing enters the agent again.
+ *
+ * Errors: -EBUSY (VMIOP_UNDO_F_MEMORY) as above, or the VM is not paused;
+ *	-ENOENT (VMIOP_UNDO_F_MEMORY) the session has no memory.
+ */
+struct vmiop_undo {
+	__u32 size;
+	__u32 flags;
+	__u32 restored;
+	__u32 kept;
+};
+#define VMIOP_UNDO _IO(VMIOP_TYPE, VMIOP_CMD_UNDO)
 
 /* ---------------------------------------------------------------------- */
 /* Events                                                                 */
