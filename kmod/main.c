@@ -114,11 +114,18 @@ static long vmiop_get_api(struct vmiop_api *api)
 	return 0;
 }
 
+static u32 vmiop_guest_features(struct kvm_vcpu *vcpu)
+{
+	struct kvm_cpuid_entry2 *e = kvm_find_cpuid_entry_index(vcpu, 0x80000001, 0);
+
+	return e && e->edx & BIT(X86_FEATURE_RDTSCP & 31) ? VMIOP_GUEST_RDTSCP : 0;
+}
+
 static long vmiop_vm_info(struct vmiop_session *sess, struct vmiop_vm_info *info)
 {
 	struct kvm_vcpu *vcpu0;
 
-	if (info->flags || info->reserved)
+	if (info->flags || info->guest_features)
 		return -EINVAL;
 	info->vendor = vmiop_vendor->vendor;
 	info->nr_vcpus = atomic_read(&sess->kvm->online_vcpus);
@@ -127,6 +134,13 @@ static long vmiop_vm_info(struct vmiop_session *sess, struct vmiop_vm_info *info
 	rcu_read_unlock();
 	vcpu0 = kvm_get_vcpu(sess->kvm, 0);
 	info->maxphyaddr = vcpu0 ? vcpu0->arch.maxphyaddr : 0;
+	/* KVM_SET_CPUID2 replaces the table until the vCPU first runs. */
+	if (vcpu0 && vcpu0->arch.last_vmentry_cpu == -1 && mutex_trylock(&vcpu0->mutex)) {
+		info->guest_features = vmiop_guest_features(vcpu0);
+		mutex_unlock(&vcpu0->mutex);
+	} else if (vcpu0 && vcpu0->arch.last_vmentry_cpu != -1) {
+		info->guest_features = vmiop_guest_features(vcpu0);
+	}
 	mutex_lock(&sess->lock);
 	info->pause_count = sess->pause_count;
 	mutex_unlock(&sess->lock);
@@ -293,7 +307,7 @@ struct vmiop_ioctl_desc {
 static const struct vmiop_ioctl_desc vmiop_ioctls[] = {
 	IOCTL(GET_API, struct vmiop_api, reserved, false, false, AFTER),
 	IOCTL(ATTACH, struct vmiop_attach, reserved, false, false, NONE),
-	IOCTL(VM_INFO, struct vmiop_vm_info, reserved, true, false, AFTER),
+	IOCTL(VM_INFO, struct vmiop_vm_info, guest_features, true, false, AFTER),
 	IOCTL(GET_MEMMAP, struct vmiop_memmap, entries, true, false, AFTER),
 	IOCTL(PAUSE, struct vmiop_pause, reserved, true, false, SELF),
 	IOCTL(RESUME, struct vmiop_pause, reserved, true, false, SELF),

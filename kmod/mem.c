@@ -191,6 +191,53 @@ int vmiop_gpa_write(struct vmiop_session *sess, u64 gpa, const void *buf, u32 le
 }
 
 /*
+ * Puts @new where the guest holds @old, atomically against the guest's own
+ * writes: @len bytes (1..8) within one aligned quadword.  1 if it did, 0
+ * if the guest holds something else there, or -errno.
+ */
+int vmiop_gpa_cmpxchg(struct vmiop_session *sess, u64 gpa, const void *old, const void *new,
+		      u32 len)
+{
+	unsigned int shift = (gpa & 7) * 8;
+	u64 mask = (len == 8 ? ~0ULL : (1ULL << (len * 8)) - 1) << shift;
+	u64 want = 0, put = 0, cur, *q;
+	struct kvm_memory_slot *slot;
+	struct page *page;
+	int idx, ret;
+
+	if (!len || len > 8 || (gpa & 7) + len > 8)
+		return -EINVAL;
+	memcpy(&want, old, len);
+	memcpy(&put, new, len);
+	want <<= shift;
+	put <<= shift;
+	if (!mmget_not_zero(sess->mm))
+		return -ESRCH;
+	idx = srcu_read_lock(&sess->kvm->srcu);
+	ret = vmiop_pin_for_write(sess, gpa >> PAGE_SHIFT, &page, &slot);
+	if (!ret) {
+		q = kmap_local_page(page) + (offset_in_page(gpa) & ~7UL);
+		cur = READ_ONCE(*q);
+		do {
+			if ((cur & mask) != want) {
+				ret = 0;
+				break;
+			}
+			ret = 1;
+		} while (!try_cmpxchg64(q, &cur, (cur & ~mask) | put));
+		kunmap_local(q);
+		if (ret) {
+			set_page_dirty_lock(page);
+			vmiop_mark_dirty(sess->kvm, slot, gpa >> PAGE_SHIFT);
+		}
+		put_page(page);
+	}
+	srcu_read_unlock(&sess->kvm->srcu, idx);
+	mmput(sess->mm);
+	return ret;
+}
+
+/*
  * The done count reaches the caller between pinning and landing, under
  * kvm->srcu, where a fault must not be taken (it could last, and the
  * VMM's memslot updates wait for srcu readers): the struct was faulted in

@@ -30,13 +30,6 @@ bool vmiop_own_slot(const struct kvm_memory_slot *slot)
 
 /* ---- the memory -------------------------------------------------------- */
 
-struct own_slot_work {
-	struct kthread_work work;
-	struct vmiop_session *sess;
-	u64 gpa, len;	/* len 0: remove */
-	int ret;
-};
-
 /* Called with kvm->slots_lock held. */
 static bool own_overlaps(struct kvm *kvm, u64 gpa, u64 len)
 {
@@ -54,55 +47,106 @@ static bool own_overlaps(struct kvm *kvm, u64 gpa, u64 len)
 	return false;
 }
 
-/*
- * On the session's kthread, in the VMM's mm: KVM maps a slot's memory
- * (vm_mmap) into current->mm, and the VMM's threads must find it there.
- * Not under kvm->srcu: a memslot change waits for its readers.
- */
-static void own_slot_fn(struct kthread_work *work)
+/* The slot is the one vmiop made (a VMM may have taken the id since). */
+static bool own_slot_is_ours(struct kvm *kvm, u64 gpa, u64 len)
 {
-	struct own_slot_work *w = container_of(work, struct own_slot_work, work);
-	struct kvm *kvm = w->sess->kvm;
-	void __user *hva;
+	struct kvm_memory_slot *slot = id_to_memslot(__kvm_memslots(kvm, 0), VMIOP_OWN_SLOT);
 
-	if (!mmget_not_zero(w->sess->mm)) {
-		w->ret = -ESRCH;
-		return;
-	}
-	kthread_use_mm(w->sess->mm);
-	mutex_lock(&kvm->slots_lock);
-	if (w->len && own_overlaps(kvm, w->gpa, w->len)) {
-		w->ret = -EEXIST;
-	} else {
-		hva = __x86_set_memory_region(kvm, VMIOP_OWN_SLOT, w->gpa, w->len);
-		w->ret = IS_ERR((void __force *)hva) ? PTR_ERR((void __force *)hva) : 0;
-	}
-	mutex_unlock(&kvm->slots_lock);
-	kthread_unuse_mm(w->sess->mm);
-	mmput(w->sess->mm);
+	return slot && slot->base_gfn == gpa >> PAGE_SHIFT && slot->npages == len >> PAGE_SHIFT;
 }
 
-static int own_slot_set(struct vmiop_session *sess, u64 gpa, u64 len)
+/*
+ * Adds (@add) or removes the session's slot.  On the session's kthread, in
+ * the VMM's mm: KVM maps a slot's memory (vm_mmap) into current->mm, and
+ * the VMM's threads must find it there.  Not under kvm->srcu: a memslot
+ * change waits for its readers.
+ */
+static int own_slot_update(struct vmiop_session *sess, u64 gpa, u64 len, bool add)
 {
-	struct own_slot_work w = { .sess = sess, .gpa = gpa, .len = len };
+	struct kvm *kvm = sess->kvm;
+	void __user *hva;
+	int ret = 0;
 
-	kthread_init_work(&w.work, own_slot_fn);
-	kthread_queue_work(sess->worker, &w.work);
-	kthread_flush_work(&w.work);
-	return w.ret;
+	if (!mmget_not_zero(sess->mm))
+		return -ESRCH;
+	kthread_use_mm(sess->mm);
+	mutex_lock(&kvm->slots_lock);
+	if (add && own_overlaps(kvm, gpa, len)) {
+		ret = -EEXIST;
+	} else if (add) {
+		hva = __x86_set_memory_region(kvm, VMIOP_OWN_SLOT, gpa, len);
+		ret = IS_ERR((void __force *)hva) ? PTR_ERR((void __force *)hva) : 0;
+		/* Half made (one address space of two): taken down, mapping and all. */
+		if (ret && own_slot_is_ours(kvm, gpa, len))
+			__x86_set_memory_region(kvm, VMIOP_OWN_SLOT, 0, 0);
+	} else if (own_slot_is_ours(kvm, gpa, len)) {
+		hva = __x86_set_memory_region(kvm, VMIOP_OWN_SLOT, 0, 0);
+		ret = IS_ERR((void __force *)hva) ? PTR_ERR((void __force *)hva) : 0;
+	}
+	mutex_unlock(&kvm->slots_lock);
+	kthread_unuse_mm(sess->mm);
+	mmput(sess->mm);
+	return ret;
+}
+
+struct own_work {
+	struct kthread_work work;
+	struct vmiop_session *sess;
+	u64 gpa, len;
+	bool add;		/* the slot: add it */
+	bool replay;		/* the undo log: put it back ... */
+	bool remove;		/* ... then remove the slot, if all of it went back */
+	u32 restored, kept;
+	int ret;
+};
+
+static void own_undo_replay(struct vmiop_session *sess, struct own_work *w);
+
+static void own_work_fn(struct kthread_work *work)
+{
+	struct own_work *w = container_of(work, struct own_work, work);
+
+	if (w->add) {
+		w->ret = own_slot_update(w->sess, w->gpa, w->len, true);
+		return;
+	}
+	if (w->replay)
+		own_undo_replay(w->sess, w);
+	if (w->remove && !w->ret)
+		w->ret = own_slot_update(w->sess, w->gpa, w->len, false);
+}
+
+/*
+ * On the session's kthread: it takes no signals, so neither a SIGKILL of
+ * the caller (an introspector killed as it detaches) nor anything else
+ * cuts a replay or a removal short.  Called with sess->lock held.
+ */
+static int own_run(struct vmiop_session *sess, struct own_work *w)
+{
+	lockdep_assert_held(&sess->lock);
+	w->sess = sess;
+	kthread_init_work(&w->work, own_work_fn);
+	kthread_queue_work(sess->worker, &w->work);
+	kthread_flush_work(&w->work);
+	return w->ret;
 }
 
 long vmiop_ioctl_add_memory(struct vmiop_session *sess, struct vmiop_add_memory *m,
 			    const struct vmiop_uarg *ua)
 {
 	struct kvm_vcpu *vcpu0 = kvm_get_vcpu(sess->kvm, 0);
+	struct own_work w = { .add = true };
+	unsigned int bits = boot_cpu_data.x86_phys_bits;
 	u64 top;
 	long ret;
 
 	if (m->flags || !m->len || m->len > VMIOP_OWN_MEMORY_MAX ||
 	    !PAGE_ALIGNED(m->len) || !PAGE_ALIGNED(m->gpa))
 		return -EINVAL;
-	top = 1ULL << (vcpu0 ? vcpu0->arch.maxphyaddr : boot_cpu_data.x86_phys_bits);
+	/* Below what the guest can address, and what KVM's MMU maps (the host's). */
+	if (vcpu0 && vcpu0->arch.maxphyaddr < bits)
+		bits = vcpu0->arch.maxphyaddr;
+	top = 1ULL << bits;
 	if (!m->gpa)
 		m->gpa = ALIGN_DOWN(top - m->len, SZ_2M);
 	if (m->gpa + m->len > top || m->gpa + m->len < m->gpa)
@@ -111,7 +155,9 @@ long vmiop_ioctl_add_memory(struct vmiop_session *sess, struct vmiop_add_memory 
 	mutex_lock(&sess->lock);
 	ret = -EEXIST;
 	if (!sess->own_len) {
-		ret = vmiop_uarg_put(ua, m) ?: own_slot_set(sess, m->gpa, m->len);
+		w.gpa = m->gpa;
+		w.len = m->len;
+		ret = vmiop_uarg_put(ua, m) ?: own_run(sess, &w);
 		if (!ret) {
 			sess->own_gpa = m->gpa;
 			WRITE_ONCE(sess->own_len, m->len);
@@ -136,7 +182,8 @@ static bool own_vcpu_busy(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 {
 	struct kvm_regs regs;
 
-	if (vmiop_ve_queued(sess, vcpu))
+	/* An SMI handler returns (RSM) to where it interrupted. */
+	if (vmiop_ve_queued(sess, vcpu) || vcpu->arch.hflags & HF_SMM_MASK)
 		return true;
 	/* The agent is 64-bit L1 code, and runs no nested guest. */
 	if (vmiop_in_l2(vcpu) || !(vcpu->arch.efer & EFER_LMA))
@@ -202,29 +249,48 @@ void vmiop_undo_drop(struct vmiop_undo_entry *e)
 
 /*
  * Puts back each logged write whose bytes the guest still holds, newest
- * first, empties the log and flushes every vCPU's TLB (a page-table entry
- * may be among them).
+ * first, and flushes every vCPU's TLB (a page-table entry may be among
+ * them).  A write of up to 8 bytes in one aligned quadword goes back
+ * atomically against the guest's own writes (the guest may be running:
+ * detach); a longer one is compared, then copied.  An entry that cannot
+ * be put back for an error (memory gone) stays in the log, and says so in
+ * w->ret: the memory it may point into must stay too.
  */
-static void own_undo_replay(struct vmiop_session *sess, u32 *restored, u32 *kept)
+static void own_undo_replay(struct vmiop_session *sess, struct own_work *w)
 {
 	struct vmiop_undo_entry *e, *tmp;
-	u8 *now;
+	u8 *now = NULL;
+	int ret;
 
-	*restored = *kept = 0;
 	if (list_empty(&sess->undo))
 		return;
-	now = kmalloc(VMIOP_UNDO_OP_MAX, GFP_KERNEL);
 	list_for_each_entry_safe(e, tmp, &sess->undo, node) {
-		if (now && !vmiop_gpa_read(sess, e->gpa, now, e->len) &&
-		    !memcmp(now, e->bytes + e->len, e->len) &&
-		    !vmiop_gpa_write(sess, e->gpa, e->bytes, e->len))
-			(*restored)++;
+		const u8 *old = e->bytes, *new = e->bytes + e->len;
+
+		if (e->len <= 8 && (e->gpa & 7) + e->len <= 8) {
+			ret = vmiop_gpa_cmpxchg(sess, e->gpa, new, old, e->len);
+		} else {
+			ret = -ENOMEM;
+			if (!now)
+				now = kmalloc(VMIOP_UNDO_OP_MAX, GFP_KERNEL);
+			if (now)
+				ret = vmiop_gpa_read(sess, e->gpa, now, e->len);
+			if (!ret)
+				ret = memcmp(now, new, e->len) ? 0 :
+				      vmiop_gpa_write(sess, e->gpa, old, e->len) ?: 1;
+		}
+		if (ret < 0) {
+			w->ret = ret;
+			continue;
+		}
+		if (ret)
+			w->restored++;
 		else
-			(*kept)++;
+			w->kept++;
 		list_del(&e->node);
+		sess->undo_nr--;
 		kvfree(e);
 	}
-	sess->undo_nr = 0;
 	kfree(now);
 	kvm_make_all_cpus_request(sess->kvm, KVM_REQ_TLB_FLUSH_GUEST);
 }
@@ -232,37 +298,46 @@ static void own_undo_replay(struct vmiop_session *sess, u32 *restored, u32 *kept
 long vmiop_ioctl_undo(struct vmiop_session *sess, struct vmiop_undo *u,
 		      const struct vmiop_uarg *ua)
 {
+	struct own_work w = { .replay = true };
 	struct kvm_vcpu *vcpu;
 	unsigned long i;
-	long ret = 0;
+	long ret;
 
 	if (u->flags & ~VMIOP_UNDO_F_MEMORY || u->restored || u->kept)
 		return -EINVAL;
 	mutex_lock(&sess->lock);
+	/*
+	 * Paused: a #VE decided before a gate or mapping went back is
+	 * withdrawn at the vCPU's park point (vmiop_ve_recheck()) rather
+	 * than delivered to what the guest had.
+	 */
+	ret = -EBUSY;
+	if (!sess->pause_count)
+		goto out;
 	if (u->flags & VMIOP_UNDO_F_MEMORY) {
 		ret = -ENOENT;
 		if (!sess->own_len)
-			goto out;
-		ret = -EBUSY;
-		if (!sess->pause_count)
 			goto out;
 		kvm_for_each_vcpu(i, vcpu, sess->kvm) {
 			ret = vmiop_vcpu_call(sess, vcpu->vcpu_idx, own_busy_fn, sess);
 			if (ret)
 				goto out;
 		}
+		w.remove = true;
+		w.gpa = sess->own_gpa;
+		w.len = sess->own_len;
 	}
 	/* Faults the caller's struct in (unchanged) before anything changes. */
 	ret = vmiop_uarg_put(ua, u);
 	if (ret)
 		goto out;
-	own_undo_replay(sess, &u->restored, &u->kept);
-	if (u->flags & VMIOP_UNDO_F_MEMORY) {
-		ret = own_slot_set(sess, sess->own_gpa, 0);
+	ret = own_run(sess, &w);
+	if (w.remove && !ret)
 		WRITE_ONCE(sess->own_len, 0);
-	}
-	if (vmiop_uarg_put(ua, u) && !ret)
-		ret = -EFAULT;
+	u->restored = w.restored;
+	u->kept = w.kept;
+	/* Done: the counts are a courtesy, the struct was writable a moment ago. */
+	vmiop_uarg_put(ua, u);
 out:
 	mutex_unlock(&sess->lock);
 	return ret;
@@ -284,27 +359,53 @@ void vmiop_own_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 		WRITE_ONCE(vv->own_clear, true);
 }
 
-/* Detach still waits for @vcpu to be seen outside the session's memory. */
+/* A guest that keeps a vCPU inside (NMIs blocked for ever) is not waited for. */
+#define VMIOP_OWN_DETACH_WAIT	(10 * HZ)
+
+/*
+ * Detach still waits for @vcpu to be seen outside the session's memory,
+ * for a while: the wait starts at the first look.
+ */
 bool vmiop_own_waits_for(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 {
-	return READ_ONCE(sess->own_len) && !READ_ONCE(sess->vcpus[vcpu->vcpu_idx].own_clear);
+	if (!READ_ONCE(sess->own_len) || READ_ONCE(sess->vcpus[vcpu->vcpu_idx].own_clear))
+		return false;
+	if (!READ_ONCE(sess->own_deadline))
+		WRITE_ONCE(sess->own_deadline, (jiffies + VMIOP_OWN_DETACH_WAIT) | 1);
+	return time_before(jiffies, READ_ONCE(sess->own_deadline));
+}
+
+static bool own_all_clear(struct vmiop_session *sess)
+{
+	struct kvm_vcpu *vcpu;
+	unsigned long i;
+
+	kvm_for_each_vcpu(i, vcpu, sess->kvm)
+		if (!READ_ONCE(sess->vcpus[vcpu->vcpu_idx].own_clear))
+			return false;
+	return true;
 }
 
 /*
- * The end of detach, every vCPU seen outside the memory (intercept.c waits
- * for that as for its intercepts): the writes go back, then the memory.
- * A VM that will not run again keeps both; they go with it.
+ * The end of detach (intercept.c waits for each vCPU to be seen outside
+ * the memory, as for its intercepts): the writes go back, then the
+ * memory.  A VM that will not run again keeps both, and so does one with
+ * a vCPU still inside: nothing enters the agent once detached, and what
+ * points into the memory stays valid.
  */
 void vmiop_own_release(struct vmiop_session *sess, bool vm_alive)
 {
-	u32 restored, kept;
+	struct own_work w = { .replay = true };
 
 	mutex_lock(&sess->lock);
-	if (vm_alive) {
-		own_undo_replay(sess, &restored, &kept);
-		if (sess->own_len && own_slot_set(sess, sess->own_gpa, 0))
-			pr_info("detach: the session's memory at %#llx stays until the VM ends\n",
-				sess->own_gpa);
+	if (vm_alive && (!sess->own_len || own_all_clear(sess))) {
+		w.remove = sess->own_len;
+		w.gpa = sess->own_gpa;
+		w.len = sess->own_len;
+		own_run(sess, &w);
+	} else if (vm_alive) {
+		pr_info("detach: a vCPU stays in the session's memory at %#llx; it and the writes into the guest stay\n",
+			sess->own_gpa);
 	}
 	WRITE_ONCE(sess->own_len, 0);
 	mutex_unlock(&sess->lock);

@@ -400,6 +400,7 @@ struct vmiop_session {
 	u64 own_gpa, own_len;
 	struct list_head undo;
 	unsigned int undo_nr;
+	unsigned long own_deadline;	/* detach waits for vCPUs until then */
 };
 
 /*
@@ -689,6 +690,8 @@ long vmiop_ioctl_add_memory(struct vmiop_session *sess, struct vmiop_add_memory 
 long vmiop_ioctl_undo(struct vmiop_session *sess, struct vmiop_undo *u,
 		      const struct vmiop_uarg *ua);
 int vmiop_gpa_write(struct vmiop_session *sess, u64 gpa, const void *buf, u32 len);
+int vmiop_gpa_cmpxchg(struct vmiop_session *sess, u64 gpa, const void *old, const void *new,
+		      u32 len);
 int vmiop_undo_reserve(struct vmiop_session *sess, u32 count);
 struct vmiop_undo_entry *vmiop_undo_prepare(struct vmiop_session *sess, u64 gpa,
 					    const void __user *new, u32 len);

@@ -119,15 +119,24 @@ static int agent_release(struct vmiop *v)
 	}
 }
 
+/*
+ * No #VE from here on; the agent's code stays known to vmiop (its
+ * accesses and hypercalls are the agent's) until no vCPU is inside it.
+ */
 static void agent_unregister(struct vmiop_agent *a, unsigned int nr_info)
 {
 	unsigned int i;
 
 	for (i = 0; i < nr_info; i++)
 		vmiop_set_ve_info(a->v, i, VMIOP_VE_INFO_NONE);
-	vmiop_set_ve_agent(a->v, 0, 0);
 	vmiop_set_mem_access(a->v, a->l.code_gpa / AGENT_PAGE, a->l.code_len / AGENT_PAGE,
 			     VMIOP_ACCESS_RWX);
+}
+
+/* After agent_release(): nothing of the agent is left to know. */
+static void agent_forget(struct vmiop_agent *a)
+{
+	vmiop_set_ve_agent(a->v, 0, 0);
 }
 
 int vmiop_agent_install(struct vmiop *v, const struct vmiop_agent_opts *opts,
@@ -155,8 +164,10 @@ int vmiop_agent_install(struct vmiop *v, const struct vmiop_agent_opts *opts,
 	ret = vmiop_get_api(v, &api) ?: vmiop_vm_info(v, &info) ?: vmiop_event_caps(v, &caps);
 	if (ret)
 		return ret;
+	/* The agent finds its vCPU with RDTSCP: without it, a #UD in the agent. */
 	if (!(api.features & VMIOP_FEAT_OWN_MEMORY) ||
-	    caps.ve_delivery == VMIOP_VE_DELIVERY_NONE)
+	    caps.ve_delivery == VMIOP_VE_DELIVERY_NONE ||
+	    !(info.guest_features & VMIOP_GUEST_RDTSCP))
 		return -EOPNOTSUPP;
 	if (!info.pause_count)
 		return -EBUSY;
@@ -192,7 +203,9 @@ int vmiop_agent_install(struct vmiop *v, const struct vmiop_agent_opts *opts,
 	ret = agent_read_table(v, regs[0].cr3, pml4);
 	if (ret)
 		goto out;
-	have_pud = (pml4[AGENT_CEA_SLOT] & (PTE_P | PTE_PS)) == PTE_P &&
+	/* Linux's cpu_entry_area is where its IDT is read from: the slot is that. */
+	have_pud = regs[0].idtr_base == AGENT_CEA_BASE &&
+		   (pml4[AGENT_CEA_SLOT] & (PTE_P | PTE_PS)) == PTE_P &&
 		   !agent_read_table(v, pml4[AGENT_CEA_SLOT], pud);
 	ret = -ENOSPC;
 	if (!agent_plan_place(pml4, have_pud ? pud : NULL, &shared, &l4, &l3))
@@ -255,6 +268,7 @@ out_unregister:
 	agent_unregister(a, nr_info);
 out_release:
 	agent_release(v);
+	agent_forget(a);
 out:
 	free(mem);
 	free(regs);
@@ -273,6 +287,8 @@ int vmiop_agent_uninstall(struct vmiop_agent *a)
 	if (!ret) {
 		agent_unregister(a, a->l.nr_vcpus);
 		ret = agent_release(a->v);
+		if (!ret)
+			agent_forget(a);
 	}
 	free(a);
 	return ret;

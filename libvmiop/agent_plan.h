@@ -27,8 +27,12 @@
 #define PTE_NX		(1ull << 63)
 #define PTE_ADDR	0x000ffffffffff000ull
 
-/* Linux's cpu_entry_area: a top-level entry every mm, and KPTI's user half, shares. */
+/*
+ * Linux's cpu_entry_area: a top-level entry every mm, and KPTI's user half,
+ * shares; its base holds the read-only IDT every CPU loads.
+ */
 #define AGENT_CEA_SLOT	508u
+#define AGENT_CEA_BASE	0xfffffe0000000000ull
 /* Its first PUD entries hold the per-CPU areas (up to 8192 CPUs: under 2 GiB). */
 #define AGENT_CEA_USED	2u
 

@@ -139,10 +139,15 @@ int vmiop_undo(struct vmiop *v, unsigned int flags, unsigned int *restored, unsi
  * agent; keeps the agent's code read-only; and registers each vCPU's
  * info page.  Every change to the guest's own memory is made with
  * VMIOP_MEM_F_UNDO.  The agent tells vCPUs apart by TSC_AUX (RDTSCP), as
- * Linux numbers them; vCPUs with equal TSC_AUX values are refused.
+ * Linux numbers them; vCPUs with equal TSC_AUX values are refused, and so
+ * is a guest whose CPUID has no RDTSCP.  (Linux: the cpu_entry_area slot
+ * is used when the IDT is read from its base; the slot is shared with
+ * KPTI's user tables, so on a CPU open to Meltdown guest user code can
+ * read the agent's pages, the registers it saved among them.)
  *
  * Errors: -EBUSY the VM is not paused; -EOPNOTSUPP no #VE delivery on
- *	this host, or a vCPU not in 4-level long mode; -E2BIG more vCPUs
+ *	this host, no RDTSCP in the guest, or a vCPU not in 4-level long
+ *	mode; -E2BIG more vCPUs
  *	than the agent takes (VMIOP_VE_MAX_CPUS); -ENOTUNIQ two vCPUs with
  *	one TSC_AUX; -ENOSPC no free place for the mapping; -EEXIST the
  *	session has its memory already; those of the calls it makes.  On
@@ -171,9 +176,12 @@ int vmiop_agent_install(struct vmiop *v, const struct vmiop_agent_opts *opts,
 			struct vmiop_agent **out);
 /*
  * Takes everything back (the guest as it was before the install, where it
- * has not changed those bytes since) and frees @a, whatever the result.
- * The VM must be paused; it is let run for moments while a vCPU is still
- * inside the agent.  Errors: -EBUSY a vCPU stayed inside the agent.
+ * has not changed those bytes since: the session's whole undo log is
+ * replayed) and frees @a, whatever the result.  The VM must be paused
+ * once; it is let run for moments while a vCPU is still inside the agent.
+ * Answer or disable the events the agent raises first: a vCPU waiting for
+ * such an answer is inside it.  Errors: -EBUSY a vCPU stayed inside the
+ * agent (then the agent stays, unregistered: no #VE reaches it).
  */
 int vmiop_agent_uninstall(struct vmiop_agent *a);
 const struct vmiop_agent_layout *vmiop_agent_layout(const struct vmiop_agent *a);

@@ -13,12 +13,15 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libvmiop.h>
+#include <linux/vmiop_ve.h>
 #include "kallsyms.h"
 #include "linux.h"
 
@@ -31,7 +34,8 @@ static void usage(void)
 		"  -r                     read-only session: reads, pauses and events\n"
 		"                         work; nothing of the guest can be written\n"
 		"  -l                     events: name the process each CR3 write\n"
-		"                         switches to (a Linux guest, as for ps)\n"
+		"                         switches to (a Linux guest, as for ps);\n"
+		"                         ve: the page tables of processes\n"
 		"  info                   vendor, vCPUs, pauses, features\n"
 		"  memmap                 guest-physical memory map\n"
 		"  regs [VCPU]            registers (the VM is paused meanwhile)\n"
@@ -47,7 +51,12 @@ static void usage(void)
 		"  ps                     the guest's processes (and what each vCPU runs)\n"
 		"  sym NAME               a guest kernel symbol's address\n"
 		"                         (these three need no profile: the guest kernel's\n"
-		"                         own BTF and kallsyms; the VM is paused meanwhile)\n", prog);
+		"                         own BTF and kallsyms; the VM is paused meanwhile)\n"
+		"  ve SECONDS [PID...]    install the #VE agent, make the page tables of\n"
+		"                         what each vCPU runs (-l: of the processes\n"
+		"                         PID..., or all) convertible, let the guest\n"
+		"                         run, print what each vCPU's agent did, and take\n"
+		"                         it all back\n", prog);
 	exit(2);
 }
 
@@ -693,6 +702,254 @@ static void cmd_events(struct vmiop *v, const char *types, uint64_t count)
 	free(log.tasks.t);
 }
 
+/* ---- ve: the #VE agent on the guest's page tables ---- */
+
+#define VE_MAX_PT_PAGES	256
+#define PTE_P		(1ull << 0)
+#define PTE_PS		(1ull << 7)
+#define PTE_ADDR	0x000ffffffffff000ull
+
+struct ve_stats {
+	uint64_t raised, walks, breaks, other;
+	uint64_t break_reason[5];	/* enum vmiop_ve_break_reason */
+	struct vmiop_event first_other;
+	uint64_t undecoded_rip;		/* the first instruction not decoded */
+	uint8_t undecoded[16];
+};
+
+/* Events the agent leaves to the introspector: counted, let through. */
+static int ve_event(struct vmiop *v, const struct vmiop_event *ev,
+		    struct vmiop_event_reply *reply, void *opaque)
+{
+	struct ve_stats *s = opaque;
+
+	(void)reply;
+	if (ev->type == VMIOP_EVENT_AGENT) {
+		s->breaks++;
+		if (ev->agent.op == VMIOP_VE_HCALL_BREAK && ev->agent.args[0] < 5)
+			s->break_reason[ev->agent.args[0]]++;
+		/* The agent copied the instruction into the info page. */
+		if (ev->agent.op == VMIOP_VE_HCALL_BREAK && !s->undecoded_rip &&
+		    ev->agent.args[0] == VMIOP_VE_BREAK_EMULATION_FAILED &&
+		    !vmiop_read_pa(v, ev->agent.info_gpa + offsetof(struct vmiop_ve_cpu, instruction),
+				   s->undecoded, sizeof(s->undecoded)))
+			vmiop_read_pa(v, ev->agent.info_gpa + offsetof(struct vmiop_ve_cpu, regs.rip),
+				      &s->undecoded_rip, sizeof(s->undecoded_rip));
+	} else if (ev->mem.flags & VMIOP_MEM_F_AGENT) {
+		s->raised++;
+	} else if (ev->mem.flags & VMIOP_MEM_F_PAGE_WALK) {
+		s->walks++;
+	} else if (!s->other++) {
+		s->first_other = *ev;
+	}
+	return 0;
+}
+
+static bool have_page(const uint64_t *pages, unsigned int n, uint64_t gpa)
+{
+	while (n--)
+		if (pages[n] == gpa)
+			return true;
+	return false;
+}
+
+/*
+ * The last-level page-table pages of the user half under @cr3: the pages
+ * a process's page faults, forks and unmaps write.  The tables are the
+ * guest's: read with bounds, an unreadable one skipped.
+ */
+static unsigned int ve_collect(struct vmiop *v, uint64_t cr3, uint64_t *pages, unsigned int n)
+{
+	static uint64_t l4[512], l3[512], l2[512];
+	unsigned int i, j, k;
+
+	if (vmiop_read_pa(v, cr3 & PTE_ADDR, l4, sizeof(l4)))
+		return n;
+	for (i = 0; i < 256; i++) {
+		if (!(l4[i] & PTE_P) || vmiop_read_pa(v, l4[i] & PTE_ADDR, l3, sizeof(l3)))
+			continue;
+		for (j = 0; j < 512; j++) {
+			if ((l3[j] & (PTE_P | PTE_PS)) != PTE_P ||
+			    vmiop_read_pa(v, l3[j] & PTE_ADDR, l2, sizeof(l2)))
+				continue;
+			for (k = 0; k < 512; k++) {
+				uint64_t pt = l2[k] & PTE_ADDR;
+
+				if ((l2[k] & (PTE_P | PTE_PS)) != PTE_P || have_page(pages, n, pt))
+					continue;
+				pages[n++] = pt;
+				if (n == VE_MAX_PT_PAGES)
+					return n;
+			}
+		}
+	}
+	return n;
+}
+
+static void ve_set_access(struct vmiop *v, const uint64_t *pages, unsigned int n,
+			  unsigned int access)
+{
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < n; i++)
+		if ((ret = vmiop_set_mem_access(v, pages[i] / 4096, 1, access)))
+			die("set the page tables' access", ret);
+}
+
+/*
+ * Installs the agent, makes the page tables of what each vCPU runs
+ * convertible, lets the guest run for @secs (or until SIGINT/SIGTERM)
+ * answering what the agent raises, then says what each vCPU's agent did
+ * and takes it all back.
+ */
+static bool ve_wanted(const struct osi_task *t, char **pids, int nr_pids)
+{
+	int i;
+
+	if (!t->pgd)
+		return false;	/* a kernel thread */
+	for (i = 0; i < nr_pids; i++)
+		if (t->tgid == (int32_t)parse_u64(pids[i], "pid"))
+			return true;
+	return !nr_pids;
+}
+
+static void cmd_ve(struct vmiop *v, uint64_t secs, char **pids, int nr_pids)
+{
+	static vmiop_event_handler handlers[VMIOP_EVENT_NR_TYPES];
+	static uint64_t pages[VE_MAX_PT_PAGES];
+	struct sigaction sa = { .sa_handler = on_stop_signal };
+	const struct vmiop_agent_layout *l;
+	struct vmiop_agent_counters c, sum = { 0 };
+	struct vmiop_vm_info info = { .size = sizeof(info) };
+	struct ve_stats stats = { 0 };
+	struct vmiop_agent *agent;
+	struct vmiop_ring *ring;
+	unsigned int i, n = 0;
+	time_t end;
+	int ret;
+
+	if ((ret = vmiop_vm_info(v, &info)))
+		die("read the VM's info", ret);
+	if ((ret = vmiop_ring_setup(v, 0, &ring)))
+		die("set up the event ring", ret);
+	handlers[VMIOP_EVENT_MEM] = ve_event;
+	handlers[VMIOP_EVENT_AGENT] = ve_event;
+	if ((ret = vmiop_event_enable(v, VMIOP_EVENT_MEM, -1, NULL, 0)) ||
+	    (ret = vmiop_event_enable(v, VMIOP_EVENT_AGENT, -1, NULL, 0)))
+		die("enable events", ret);
+	if (linux_names) {
+		/* Every process's tables (open_linux() pauses the VM). */
+		struct task_list tl = { 0 };
+		struct osi_cpu cpus[64];
+		struct osi_linux lx;
+
+		open_linux(v, &lx, cpus);
+		ret = osi_linux_tasks(&lx, collect_task, &tl);
+		if (ret && ret != -ELOOP && ret != -EFAULT && ret != -E2BIG)
+			die("walk the task list", ret);
+		for (i = 0; i < tl.n; i++)
+			if (ve_wanted(&tl.t[i], pids, nr_pids))
+				n = ve_collect(v, tl.t[i].pgd, pages, n);
+		osi_linux_close(&lx);
+		free(tl.t);
+	} else {
+		if (nr_pids) {
+			fprintf(stderr, "%s: ve PID... needs -l (a Linux guest)\n", prog);
+			exit(2);
+		}
+		if ((ret = vmiop_pause(v)) < 0)
+			die("pause the VM", ret);
+		for (i = 0; i < info.nr_vcpus; i++) {
+			uint64_t cr3;
+
+			if (!vmiop_get_reg(v, i, VMIOP_REG_CR3, &cr3))
+				n = ve_collect(v, cr3, pages, n);
+		}
+	}
+	if ((ret = vmiop_agent_install(v, NULL, &agent)))
+		die("install the #VE agent", ret);
+	l = vmiop_agent_layout(agent);
+	ve_set_access(v, pages, n, VMIOP_ACCESS_R | VMIOP_ACCESS_X | VMIOP_ACCESS_VE);
+	printf("agent at 0x%" PRIx64 " (guest-physical 0x%" PRIx64 ", %" PRIu64
+	       " KiB); %u page-table pages convertible\n", (uint64_t)l->va, (uint64_t)l->gpa,
+	       (uint64_t)l->len >> 10, n);
+	fflush(stdout);
+	if ((ret = vmiop_resume(v)) < 0)
+		die("resume the VM", ret);
+
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	end = time(NULL) + (time_t)secs;
+	while (!stop_events && time(NULL) < end) {
+		ret = vmiop_event_wait(v, 200);
+		if (ret == -ETIMEDOUT || ret == -EINTR)
+			continue;
+		if (ret < 0)
+			die("wait for events", ret);
+		if ((ret = vmiop_event_dispatch(v, ring, handlers, &stats)) < 0)
+			die("handle events", ret);
+	}
+
+	printf("stopping\n");
+	fflush(stdout);
+	if ((ret = vmiop_pause(v)) < 0)
+		die("pause the VM", ret);
+	for (i = 0; i < l->nr_vcpus; i++) {
+		if ((ret = vmiop_agent_counters(agent, i, &c)))
+			die("read the agent's counters", ret);
+		printf("vcpu %u: ve %" PRIu64 " page-table %" PRIu64 " page-walk %" PRIu64
+		       " absorbed %" PRIu64 " (cached %" PRIu64 ", irrelevant %" PRIu64 ")\n", i,
+		       c.total, c.page_table, c.page_walk, c.ignored, c.ignored_cache,
+		       c.ignored_irrelevant);
+		sum.total += c.total;
+		sum.ignored += c.ignored;
+	}
+	printf("total: ve %" PRIu64 " absorbed %" PRIu64 "; raised %" PRIu64
+	       " (events), page walks %" PRIu64 " (events), breaks %" PRIu64
+	       ", other %" PRIu64 "; agent: unknown cpu %" PRIu64 ", redelivered %" PRIu64 "\n",
+	       sum.total, sum.ignored, stats.raised, stats.walks, stats.breaks, stats.other,
+	       c.unknown_cpu, c.redelivered);
+	if (stats.breaks)
+		printf("breaks: unknown exit %" PRIu64 ", page walk failed %" PRIu64
+		       ", not decoded %" PRIu64 ", not kernel code %" PRIu64 "\n",
+		       stats.break_reason[VMIOP_VE_BREAK_UNKNOWN_EXIT],
+		       stats.break_reason[VMIOP_VE_BREAK_PAGE_WALK_FAILED],
+		       stats.break_reason[VMIOP_VE_BREAK_EMULATION_FAILED],
+		       stats.break_reason[VMIOP_VE_BREAK_CS_NOT_KERNEL]);
+	if (stats.undecoded_rip) {
+		printf("first not decoded: rip 0x%" PRIx64 ":", stats.undecoded_rip);
+		for (i = 0; i < sizeof(stats.undecoded); i++)
+			printf(" %02x", stats.undecoded[i]);
+		printf("\n");
+	}
+	if (stats.other)
+		printf("other: first at rip 0x%" PRIx64 " cpl %u, gpa 0x%" PRIx64 " gla 0x%" PRIx64
+		       " access %u flags 0x%x\n", (uint64_t)stats.first_other.regs.rip,
+		       (unsigned int)(stats.first_other.regs.cs.attr >> 5 & 3),
+		       (uint64_t)stats.first_other.mem.gpa, (uint64_t)stats.first_other.mem.gla,
+		       stats.first_other.mem.access, stats.first_other.mem.flags);
+	/*
+	 * No more events, and those waiting answered: a vCPU that waits for
+	 * the answer to what its agent raised is inside the agent, which
+	 * uninstall waits to see left.
+	 */
+	ve_set_access(v, pages, n, VMIOP_ACCESS_RWX);
+	if ((ret = vmiop_event_disable(v, VMIOP_EVENT_MEM, -1)) ||
+	    (ret = vmiop_event_disable(v, VMIOP_EVENT_AGENT, -1)))
+		die("disable events", ret);
+	if ((ret = vmiop_event_dispatch(v, ring, handlers, &stats)) < 0)
+		die("handle events", ret);
+	printf("uninstalling\n");
+	fflush(stdout);
+	if ((ret = vmiop_agent_uninstall(agent)))
+		die("uninstall the #VE agent", ret);
+	if ((ret = vmiop_resume(v)) < 0)
+		die("resume the VM", ret);
+	printf("uninstalled\n");
+}
+
 int main(int argc, char **argv)
 {
 	struct vmiop *v;
@@ -751,6 +1008,8 @@ int main(int argc, char **argv)
 		cmd_ps(v);
 	else if (!strcmp(cmd, "sym") && argc == 1)
 		cmd_sym(v, argv[0]);
+	else if (!strcmp(cmd, "ve") && argc >= 1)
+		cmd_ve(v, parse_u64(argv[0], "seconds"), argv + 1, argc - 1);
 	else if (!strcmp(cmd, "events") && argc >= 1 && argc <= 2)
 		cmd_events(v, argv[0], argc > 1 ? parse_u64(argv[1], "count") : 0);
 	else

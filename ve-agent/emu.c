@@ -143,8 +143,14 @@ enum ve_emu_status ve_decode(const uint8_t *insn, unsigned int n, const struct v
 			w->lock = true;
 		} else if (op == 0x66) {
 			o16 = true;
-		} else if (op == 0xf2 || op == 0xf3 || op == 0x67 || op == 0x26 || op == 0x2e ||
-			   op == 0x36 || op == 0x3e || op == 0x64 || op == 0x65) {
+		} else if (op == 0x26 || op == 0x2e || op == 0x36 || op == 0x3e) {
+			/*
+			 * ES, CS, SS, DS: no override in 64-bit mode.  Linux on
+			 * one CPU patches each LOCK of its atomics into DS
+			 * (alternatives_smp_unlock), so ptep_set_wrprotect()
+			 * there is "ds andb $0xfd,(reg)".
+			 */
+		} else if (op == 0xf2 || op == 0xf3 || op == 0x67 || op == 0x64 || op == 0x65) {
 			return r.short_read ? VE_EMU_TRUNCATED : VE_EMU_UNSUPPORTED;
 		} else {
 			break;

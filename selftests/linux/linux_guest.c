@@ -12,6 +12,7 @@
 #include <inttypes.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -143,6 +144,20 @@ static void show_console_tail(const char *dir)
 
 	vmtest_diag("%s/console.log, last %zu bytes, last heartbeat %lu:\n%s", dir,
 		    strlen(tail), last_heartbeat_of(dir), tail);
+}
+
+/* The guest's console from shortly before @what, if it said that. */
+static void show_console_at(const char *dir, const char *what)
+{
+	static char buf[1 << 20];
+	const char *at;
+
+	console_of(dir, buf, sizeof(buf));
+	at = strstr(buf, what);
+	if (!at)
+		return;
+	at = at - buf > 300 ? at - 300 : buf;
+	vmtest_diag("%s/console.log at \"%s\":\n%.3000s", dir, what, at);
 }
 
 static uint64_t lg_now_ms(void)
@@ -532,6 +547,105 @@ TEST_TIMEOUT(linux_guest_cr3_writes_name_their_process, 900)
 	       (unsigned long long)g->pgd);
 	EXPECT_GE(init, 1);
 	EXPECT_GUEST_RUNS_ON(LG_DIR);
+	stop_guest(qemu);
+}
+
+/* ---- the #VE agent in a Linux guest that never heard of it ---- */
+
+static void expect_guest_healthy(const char *dir);
+
+struct ve_run {
+	char pid[16];
+	char out[16384];
+	int ret;
+	int done;
+};
+
+static void *ve_cli(void *arg)
+{
+	struct ve_run *r = arg;
+
+	/*
+	 * pid 1 (the guest's /init shell, which forks for each listing):
+	 * its page tables stay page tables.  Those of a process that exits
+	 * go back to the allocator while convertible, and each page the
+	 * guest then clears (REP STOSQ, which the agent does not decode)
+	 * costs an event per iteration - correct, and slow enough under
+	 * nested emulation for the guest's soft-lockup watchdog.
+	 */
+	r->ret = CLI(r->out, "-l", "-p", r->pid, "ve", "40", "1");
+	__atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* @s appears in the output a thread is still reading into (zeroed before). */
+static bool output_has(const char *buf, size_t size, const char *s)
+{
+	size_t i, n = strlen(s);
+
+	for (i = 0; i + n < size && __atomic_load_n(&buf[i], __ATOMIC_ACQUIRE); i++)
+		if (!strncmp(&buf[i], s, n))
+			return true;
+	return false;
+}
+
+/*
+ * vmiop ve: the agent goes into the running guest (gate 20, a mapping in
+ * every process's page tables, the session's own memory), every process's
+ * page tables are convertible, and the guest runs processes as before
+ * while the agent takes their page-table writes; then all of it goes.
+ */
+TEST_TIMEOUT(linux_guest_takes_the_agent_while_it_runs_processes, 900)
+{
+	static struct ve_run r;
+	static struct proc_list before, during, after;
+	unsigned long long ve = 0, absorbed = 0, raised = 0, walks = 0, breaks = 0, other = 0;
+	pid_t qemu = start_guest();
+	const struct proc *init;
+	const char *total;
+	pthread_t t;
+
+	guest_ps(11, &before);
+	snprintf(r.pid, sizeof(r.pid), "%d", (int)qemu);
+	ASSERT_EQ(pthread_create(&t, NULL, ve_cli, &r), 0);
+	LG_WAIT_UNTIL(output_has(r.out, sizeof(r.out), "convertible\n"));
+	/* The guest forks and reads /proc for each listing: page-table writes. */
+	guest_ps(12, &during);
+	guest_ps(13, &during);
+	/* 40 s of it, and the time to take it back: what it said if it hangs. */
+	{
+		uint64_t end = lg_now_ms() + 300 * 1000;
+
+		while (!__atomic_load_n(&r.done, __ATOMIC_ACQUIRE) && lg_now_ms() < end)
+			vt_msleep(100);
+		if (!__atomic_load_n(&r.done, __ATOMIC_ACQUIRE)) {
+			vmtest_diag("vmiop ve did not end; it said:\n%.4000s", r.out);
+			show_console_tail(LG_DIR);
+			vmtest_fail_now();
+		}
+	}
+	ASSERT_EQ(pthread_join(t, NULL), 0);
+	printf("%s", r.out);
+	ASSERT_EQ(r.ret, 0);
+	EXPECT_TRUE(strstr(r.out, "agent at 0xfffffe") != NULL);	/* below cpu_entry_area */
+	ASSERT_TRUE((total = strstr(r.out, "total: ")) != NULL);
+	ASSERT_EQ(sscanf(total, "total: ve %llu absorbed %llu; raised %llu (events), page walks "
+			 "%llu (events), breaks %llu, other %llu", &ve, &absorbed, &raised, &walks,
+			 &breaks, &other), 6);
+	EXPECT_GT(ve, 0);
+	/* Each #VE absorbed, or raised as the one event it would have been. */
+	EXPECT_LE(absorbed + raised, ve);
+	EXPECT_EQ(other, 0);
+	EXPECT_TRUE(strstr(r.out, "unknown cpu 0,") != NULL);
+	EXPECT_TRUE(strstr(r.out, "uninstalled\n") != NULL);
+	/* The guest listed its processes as before, and goes on doing so. */
+	ASSERT_TRUE((init = proc_find(&during, 1)) != NULL);
+	EXPECT_GE(during.n, before.n - 2);
+	guest_ps(14, &after);
+	EXPECT_TRUE(proc_find(&after, 1) != NULL);
+	EXPECT_GUEST_RUNS_ON(LG_DIR);
+	expect_guest_healthy(LG_DIR);
+	show_console_at(LG_DIR, "BUG:");
 	stop_guest(qemu);
 }
 

@@ -239,6 +239,21 @@ static void logic_and_bits(void **state)
 	w = decode_ok(&c, BYTES(0x48, 0x0f, 0xbb, 0x07));
 	assert_int_equal(w.gla, ENTRY);
 	assert_int_equal(w.src, 1);
+	/*
+	 * ds andb $0xfd,(%r12): the same on a one-CPU Linux, its LOCK made
+	 * DS; ES, CS and SS are no override in 64-bit mode either.
+	 */
+	c = cpu0();
+	c.gpr[R12] = ENTRY;
+	w = decode_ok(&c, BYTES(0x3e, 0x41, 0x80, 0x24, 0x24, 0xfd));
+	assert_int_equal(w.op, VE_OP_AND);
+	assert_int_equal(w.gla, ENTRY);
+	assert_false(w.lock);
+	assert_int_equal(apply(&w, 0x8000000012345067ull, &c), 0x8000000012345065ull);
+	assert_int_equal(c.rip, 0xffffffff81000006ull);
+	c = cpu0();
+	w = decode_ok(&c, BYTES(0x26, 0x2e, 0x36, 0x48, 0x89, 0x07));
+	assert_int_equal(w.op, VE_OP_MOV);
 	/* btsq $63,(%rdi): NX */
 	c = cpu0();
 	w = decode_ok(&c, BYTES(0x48, 0x0f, 0xba, 0x2f, 0x3f));
@@ -250,6 +265,7 @@ static void refused(void **state)
 	static const struct { uint8_t b[8]; unsigned int n; int st; } bad[] = {
 		{ { 0xf3, 0x48, 0xab }, 3, VE_EMU_UNSUPPORTED },	/* rep stosq */
 		{ { 0x64, 0x48, 0x89, 0x07 }, 4, VE_EMU_UNSUPPORTED },	/* fs: */
+		{ { 0x3e, 0x65, 0x48, 0x89, 0x07 }, 5, VE_EMU_UNSUPPORTED },	/* ds gs: */
 		{ { 0x67, 0x48, 0x89, 0x07 }, 4, VE_EMU_UNSUPPORTED },	/* addr32 */
 		{ { 0x48, 0x89, 0xc7 }, 3, VE_EMU_UNSUPPORTED },	/* mov %rax,%rdi */
 		{ { 0x48, 0x8b, 0x07 }, 3, VE_EMU_UNSUPPORTED },	/* a load */

@@ -224,7 +224,7 @@ TEST(abi_size_flags_reserved_checked)
 	ASSERT_EQ(ioctl(fd, VMIOP_VM_INFO, &info), -1);
 	ASSERT_EQ(errno, EINVAL);
 	info.flags = 0;
-	info.reserved = 1;
+	info.guest_features = 1;
 	ASSERT_EQ(ioctl(fd, VMIOP_VM_INFO, &info), -1);
 	ASSERT_EQ(errno, EINVAL);
 	api.reserved = 1;

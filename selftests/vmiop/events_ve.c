@@ -1132,7 +1132,7 @@ static int install_in_child(struct vmiop *v, void *arg)
 	       vmiop_resume(v);
 }
 
-TEST(kill_9_with_the_installed_agent_gives_the_guest_back)
+TEST_TIMEOUT(kill_9_with_the_installed_agent_gives_the_guest_back, 400)
 {
 	struct churn_vm c = { 0 };
 	struct vt_introspector in;

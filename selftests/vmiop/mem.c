@@ -596,7 +596,10 @@ TEST(undo_puts_back_what_the_guest_still_holds)
 	EXPECT_EQ(ioctl(vmiop_fd(v), VMIOP_WRITE_MEM, &b), -1);
 	EXPECT_EQ(errno, EINVAL);
 	EXPECT_ERRNO(vmiop_undo(v, 1u << 1, NULL, NULL), EINVAL);
+	EXPECT_ERRNO(vmiop_undo(v, 0, NULL, NULL), EBUSY);	/* not paused */
+	EXPECT_EQ(p[0], 0xaaaa);
 
+	ASSERT_EQ(vmiop_pause(v), 1);
 	ASSERT_EQ(vmiop_undo(v, 0, &restored, &kept), 0);
 	EXPECT_EQ(restored, 3);
 	EXPECT_EQ(kept, 1);
@@ -605,6 +608,16 @@ TEST(undo_puts_back_what_the_guest_still_holds)
 	EXPECT_EQ(p[2], 0x4444);
 	ASSERT_EQ(vmiop_undo(v, 0, &restored, &kept), 0);	/* empty now */
 	EXPECT_EQ(restored + kept, 0);
+	/* A longer, unaligned write goes back by compare and copy. */
+	memset(big, 0x77, 100);
+	p[300] = 0x3000;
+	ASSERT_EQ(vmiop_write_pa_undo(v, page + 8 * 300 - 3, big, 100), 0);
+	EXPECT_EQ(p[300], 0x7777777777777777ull);
+	ASSERT_EQ(vmiop_undo(v, 0, &restored, &kept), 0);
+	EXPECT_EQ(restored, 1);
+	EXPECT_EQ(p[300], 0x3000);
+	EXPECT_EQ(p[299], 0);
+	ASSERT_EQ(vmiop_resume(v), 0);
 
 	/* The log is bounded: the batch that does not fit changes nothing. */
 	for (i = 0; i < VMIOP_UNDO_MAX; i++)
@@ -658,7 +671,9 @@ TEST(the_sessions_own_memory_is_guest_ram_outside_the_map)
 	gpa = 0x100000;		/* the guest's RAM */
 	EXPECT_ERRNO(vmiop_add_memory(v, &gpa, 4096), EEXIST);
 	EXPECT_EQ(own_entries(v, &got, &size), 0);
+	ASSERT_EQ(vmiop_pause(v), 1);
 	EXPECT_ERRNO(vmiop_undo(v, VMIOP_UNDO_F_MEMORY, NULL, NULL), ENOENT);
+	ASSERT_EQ(vmiop_resume(v), 0);
 
 	gpa = 0;
 	ASSERT_EQ(vmiop_add_memory(v, &gpa, 1ull << 20), 0);

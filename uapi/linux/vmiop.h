@@ -184,7 +184,8 @@ struct vmiop_attach {
  *	namespace, 0 if not visible there)
  * @maxphyaddr: out, guest physical address width of vCPU 0
  * @pause_count: out, how many VMIOP_PAUSE calls are not yet resumed
- * @reserved: must be 0
+ * @guest_features: in, 0; out, VMIOP_GUEST_*: what vCPU 0's CPUID gives
+ *	the guest, where vmiop's own guest code depends on it
  */
 struct vmiop_vm_info {
 	__u32 size;
@@ -194,9 +195,12 @@ struct vmiop_vm_info {
 	__s32 vmm_pid;
 	__u32 maxphyaddr;
 	__u32 pause_count;
-	__u32 reserved;
+	__u32 guest_features;
 };
 #define VMIOP_VM_INFO _IO(VMIOP_TYPE, VMIOP_CMD_VM_INFO)
+
+/* RDTSCP (TSC_AUX): how the #VE agent tells its vCPU */
+#define VMIOP_GUEST_RDTSCP	(1u << 0)
 
 /* ---------------------------------------------------------------------- */
 
@@ -826,24 +830,30 @@ struct vmiop_add_memory {
  * @restored: out, writes put back
  * @kept: out, writes left alone: the guest has changed those bytes since
  *
- * The writes made with VMIOP_MEM_F_UNDO go back, newest first, each only
- * where the guest still holds what vmiop wrote (bytes the guest rewrote
- * are its own now), the log empties, and every vCPU's TLB is flushed.
- * With VMIOP_UNDO_F_MEMORY the session's memory (VMIOP_ADD_MEMORY) is then
- * removed; that needs the VM paused and no vCPU using the memory: none
- * executing in it or with its stack in it, none with an NMI blocked (its
- * handler may return into it), none with a #VE vmiop decided and not yet
- * delivered.  Else -EBUSY and nothing is done: let the VM run a moment
- * (the agent returns within microseconds) and ask again.
+ * The VM must be paused: a #VE decided before a gate or a mapping went
+ * back is then withdrawn, not delivered to what the guest had.  The writes
+ * made with VMIOP_MEM_F_UNDO go back, newest first, each only where the
+ * guest still holds what vmiop wrote (bytes the guest rewrote are its own
+ * now; a write of up to 8 bytes within an aligned quadword is compared and
+ * put back atomically), and every vCPU's TLB is flushed.  A write that
+ * cannot go back (its memory is gone) stays in the log, and the call
+ * fails with that error.  With VMIOP_UNDO_F_MEMORY the session's memory
+ * (VMIOP_ADD_MEMORY) is then removed, if every write went back; that needs
+ * no vCPU using the memory: none executing in it or with its stack in it,
+ * none with an NMI blocked (its handler may return into it) or in SMM,
+ * none with a #VE vmiop decided and not yet delivered.  Else -EBUSY and
+ * nothing is done: let the VM run a moment (the agent returns within
+ * microseconds) and ask again.
  *
- * Detach does all of this itself (pausing the VM, and letting it run
- * between looks for up to a few seconds).  When a vCPU stays in the
- * memory longer - its VMM stopped it there - detach leaves the writes and
- * the memory in place, unused: once detached vmiop delivers no #VE, so
- * nothing enters the agent again.
+ * Detach does all of this itself, once each vCPU has been seen outside the
+ * memory, the VM running (no #VE reaches the guest once detached, so none
+ * enters again).  When a vCPU stays inside for more than 10 s (a guest
+ * spinning with NMIs blocked, a VMM that stopped it there), detach leaves
+ * the writes and the memory in place, unused.
  *
- * Errors: -EBUSY (VMIOP_UNDO_F_MEMORY) as above, or the VM is not paused;
- *	-ENOENT (VMIOP_UNDO_F_MEMORY) the session has no memory.
+ * Errors: -EBUSY the VM is not paused, or (VMIOP_UNDO_F_MEMORY) as above;
+ *	-ENOENT (VMIOP_UNDO_F_MEMORY) the session has no memory; -ESRCH,
+ *	-EIO, -ENXIO a write could not go back.
  */
 struct vmiop_undo {
 	__u32 size;
