@@ -555,7 +555,7 @@ TEST_TIMEOUT(linux_guest_cr3_writes_name_their_process, 900)
 static void expect_guest_healthy(const char *dir);
 
 struct ve_run {
-	char pid[16];
+	char pid[16], sleeper[16];
 	char out[16384];
 	int ret;
 	int done;
@@ -566,14 +566,15 @@ static void *ve_cli(void *arg)
 	struct ve_run *r = arg;
 
 	/*
-	 * pid 1 (the guest's /init shell, which forks for each listing):
-	 * its page tables stay page tables.  Those of a process that exits
+	 * pid 1 (the guest's /init shell, which forks for each listing) and
+	 * the sleeper: their page tables stay page tables.  Those of a
+	 * process that exits
 	 * go back to the allocator while convertible, and each page the
 	 * guest then clears (REP STOSQ, which the agent does not decode)
 	 * costs an event per iteration - correct, and slow enough under
 	 * nested emulation for the guest's soft-lockup watchdog.
 	 */
-	r->ret = CLI(r->out, "-l", "-p", r->pid, "ve", "40", "1");
+	r->ret = CLI(r->out, "-l", "-p", r->pid, "ve", "40", "1", r->sleeper);
 	__atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
@@ -599,6 +600,9 @@ TEST_TIMEOUT(linux_guest_takes_the_agent_while_it_runs_processes, 900)
 {
 	static struct ve_run r;
 	static struct proc_list before, during, after;
+	static char con[1 << 20];
+	char cmd[64];
+	int i, sleeper = 0;
 	unsigned long long ve = 0, absorbed = 0, raised = 0, walks = 0, breaks = 0, other = 0;
 	pid_t qemu = start_guest();
 	const struct proc *init;
@@ -606,11 +610,21 @@ TEST_TIMEOUT(linux_guest_takes_the_agent_while_it_runs_processes, 900)
 	pthread_t t;
 
 	guest_ps(11, &before);
+	for (i = 0; i < before.n; i++)
+		if (!strcmp(before.p[i].comm, "lg-sleeper"))
+			sleeper = before.p[i].pid;
+	ASSERT_GT(sleeper, 1);
 	snprintf(r.pid, sizeof(r.pid), "%d", (int)qemu);
+	snprintf(r.sleeper, sizeof(r.sleeper), "%d", sleeper);
 	ASSERT_EQ(pthread_create(&t, NULL, ve_cli, &r), 0);
 	LG_WAIT_UNTIL(output_has(r.out, sizeof(r.out), "convertible\n"));
 	/* The guest forks and reads /proc for each listing: page-table writes. */
 	guest_ps(12, &during);
+	/* Accessed bits cleared: what the agent lets through in the guest. */
+	snprintf(cmd, sizeof(cmd), "clear_refs %d", sleeper);
+	ASSERT_EQ(RUN(con, "lg-qmp", "-c", LG_DIR "/console.sock", cmd), 0);
+	snprintf(cmd, sizeof(cmd), "linux-guest: clear_refs %d done 0", sleeper);
+	LG_WAIT_UNTIL(console(con, sizeof(con)) && strstr(con, cmd));
 	guest_ps(13, &during);
 	/* 40 s of it, and the time to take it back: what it said if it hangs. */
 	{
@@ -633,6 +647,7 @@ TEST_TIMEOUT(linux_guest_takes_the_agent_while_it_runs_processes, 900)
 			 "%llu (events), breaks %llu, other %llu", &ve, &absorbed, &raised, &walks,
 			 &breaks, &other), 6);
 	EXPECT_GT(ve, 0);
+	EXPECT_GT(absorbed, 0);
 	/* Each #VE absorbed, or raised as the one event it would have been. */
 	EXPECT_LE(absorbed + raised, ve);
 	EXPECT_EQ(other, 0);
