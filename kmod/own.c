@@ -56,6 +56,21 @@ static bool own_slot_is_ours(struct kvm *kvm, u64 gpa, u64 len)
 }
 
 /*
+ * The slot made in the normal address space but not in SMM's: taken down
+ * there, and its mapping with it (__x86_set_memory_region() would stop at
+ * the SMM slot it does not find).
+ */
+static void own_slot_undo_half(struct kvm *kvm, u64 len)
+{
+	struct kvm_memory_slot *slot = id_to_memslot(__kvm_memslots(kvm, 0), VMIOP_OWN_SLOT);
+	struct kvm_userspace_memory_region m = { .slot = VMIOP_OWN_SLOT };
+	unsigned long hva = slot->userspace_addr;
+
+	if (!__kvm_set_memory_region(kvm, &m))
+		vm_munmap(hva, len);
+}
+
+/*
  * Adds (@add) or removes the session's slot.  On the session's kthread, in
  * the VMM's mm: KVM maps a slot's memory (vm_mmap) into current->mm, and
  * the VMM's threads must find it there.  Not under kvm->srcu: a memslot
@@ -76,9 +91,8 @@ static int own_slot_update(struct vmiop_session *sess, u64 gpa, u64 len, bool ad
 	} else if (add) {
 		hva = __x86_set_memory_region(kvm, VMIOP_OWN_SLOT, gpa, len);
 		ret = IS_ERR((void __force *)hva) ? PTR_ERR((void __force *)hva) : 0;
-		/* Half made (one address space of two): taken down, mapping and all. */
 		if (ret && own_slot_is_ours(kvm, gpa, len))
-			__x86_set_memory_region(kvm, VMIOP_OWN_SLOT, 0, 0);
+			own_slot_undo_half(kvm, len);
 	} else if (own_slot_is_ours(kvm, gpa, len)) {
 		hva = __x86_set_memory_region(kvm, VMIOP_OWN_SLOT, 0, 0);
 		ret = IS_ERR((void __force *)hva) ? PTR_ERR((void __force *)hva) : 0;
@@ -253,8 +267,9 @@ void vmiop_undo_drop(struct vmiop_undo_entry *e)
  * them).  A write of up to 8 bytes in one aligned quadword goes back
  * atomically against the guest's own writes (the guest may be running:
  * detach); a longer one is compared, then copied.  An entry that cannot
- * be put back for an error (memory gone) stays in the log, and says so in
- * w->ret: the memory it may point into must stay too.
+ * be put back for an error stops the replay there and stays in the log,
+ * with those under it, and says so in w->ret: the memory it may point
+ * into must stay too.  One whose memory the VMM removed is dropped.
  */
 static void own_undo_replay(struct vmiop_session *sess, struct own_work *w)
 {
@@ -279,11 +294,17 @@ static void own_undo_replay(struct vmiop_session *sess, struct own_work *w)
 				ret = memcmp(now, new, e->len) ? 0 :
 				      vmiop_gpa_write(sess, e->gpa, old, e->len) ?: 1;
 		}
-		if (ret < 0) {
+		/*
+		 * Memory the VMM took away holds nothing to put back, nor
+		 * anything that could point into the session's memory.  Any
+		 * other error stops the replay where it is: an older entry
+		 * under this one would compare against vmiop's own bytes.
+		 */
+		if (ret < 0 && ret != -ENXIO) {
 			w->ret = ret;
-			continue;
+			break;
 		}
-		if (ret)
+		if (ret > 0)
 			w->restored++;
 		else
 			w->kept++;
@@ -314,15 +335,18 @@ long vmiop_ioctl_undo(struct vmiop_session *sess, struct vmiop_undo *u,
 	ret = -EBUSY;
 	if (!sess->pause_count)
 		goto out;
-	if (u->flags & VMIOP_UNDO_F_MEMORY) {
-		ret = -ENOENT;
-		if (!sess->own_len)
-			goto out;
+	ret = -ENOENT;
+	if (u->flags & VMIOP_UNDO_F_MEMORY && !sess->own_len)
+		goto out;
+	/* What points into the memory goes back only when no vCPU is inside. */
+	if (sess->own_len) {
 		kvm_for_each_vcpu(i, vcpu, sess->kvm) {
 			ret = vmiop_vcpu_call(sess, vcpu->vcpu_idx, own_busy_fn, sess);
 			if (ret)
 				goto out;
 		}
+	}
+	if (u->flags & VMIOP_UNDO_F_MEMORY) {
 		w.remove = true;
 		w.gpa = sess->own_gpa;
 		w.len = sess->own_len;
@@ -368,8 +392,18 @@ void vmiop_own_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
  */
 bool vmiop_own_waits_for(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 {
-	if (!READ_ONCE(sess->own_len) || READ_ONCE(sess->vcpus[vcpu->vcpu_idx].own_clear))
+	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
+
+	if (!READ_ONCE(sess->own_len) || READ_ONCE(vv->own_clear))
 		return false;
+	/*
+	 * Halted: the agent has no HLT, so the vCPU is outside it, and does
+	 * not come to a park point until something wakes it.
+	 */
+	if (READ_ONCE(vcpu->arch.mp_state) == KVM_MP_STATE_HALTED && !vmiop_ve_queued(sess, vcpu)) {
+		WRITE_ONCE(vv->own_clear, true);
+		return false;
+	}
 	if (!READ_ONCE(sess->own_deadline))
 		WRITE_ONCE(sess->own_deadline, (jiffies + VMIOP_OWN_DETACH_WAIT) | 1);
 	return time_before(jiffies, READ_ONCE(sess->own_deadline));

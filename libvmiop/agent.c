@@ -123,14 +123,18 @@ static int agent_release(struct vmiop *v)
  * No #VE from here on; the agent's code stays known to vmiop (its
  * accesses and hypercalls are the agent's) until no vCPU is inside it.
  */
-static void agent_unregister(struct vmiop_agent *a, unsigned int nr_info)
+static int agent_unregister(struct vmiop_agent *a, unsigned int nr_info)
 {
 	unsigned int i;
+	int ret;
 
-	for (i = 0; i < nr_info; i++)
-		vmiop_set_ve_info(a->v, i, VMIOP_VE_INFO_NONE);
-	vmiop_set_mem_access(a->v, a->l.code_gpa / AGENT_PAGE, a->l.code_len / AGENT_PAGE,
-			     VMIOP_ACCESS_RWX);
+	for (i = 0; i < nr_info; i++) {
+		ret = vmiop_set_ve_info(a->v, i, VMIOP_VE_INFO_NONE);
+		if (ret)
+			return ret;
+	}
+	return vmiop_set_mem_access(a->v, a->l.code_gpa / AGENT_PAGE, a->l.code_len / AGENT_PAGE,
+				    VMIOP_ACCESS_RWX);
 }
 
 /* After agent_release(): nothing of the agent is left to know. */
@@ -265,10 +269,11 @@ int vmiop_agent_install(struct vmiop *v, const struct vmiop_agent_opts *opts,
 	goto out;
 
 out_unregister:
+	/* Best effort, the install having failed: what stays goes at detach. */
 	agent_unregister(a, nr_info);
 out_release:
-	agent_release(v);
-	agent_forget(a);
+	if (!agent_release(v))
+		agent_forget(a);
 out:
 	free(mem);
 	free(regs);
@@ -284,14 +289,12 @@ int vmiop_agent_uninstall(struct vmiop_agent *a)
 	ret = vmiop_vm_info(a->v, &info);
 	if (!ret && !info.pause_count)
 		ret = -EBUSY;
-	if (!ret) {
-		agent_unregister(a, a->l.nr_vcpus);
-		ret = agent_release(a->v);
-		if (!ret)
-			agent_forget(a);
-	}
+	ret = ret ?: agent_unregister(a, a->l.nr_vcpus) ?: agent_release(a->v);
+	if (ret)
+		return ret;	/* @a stays: uninstall again */
+	agent_forget(a);
 	free(a);
-	return ret;
+	return 0;
 }
 
 const struct vmiop_agent_layout *vmiop_agent_layout(const struct vmiop_agent *a)

@@ -177,11 +177,13 @@ int vmiop_agent_install(struct vmiop *v, const struct vmiop_agent_opts *opts,
 /*
  * Takes everything back (the guest as it was before the install, where it
  * has not changed those bytes since: the session's whole undo log is
- * replayed) and frees @a, whatever the result.  The VM must be paused
- * once; it is let run for moments while a vCPU is still inside the agent.
- * Answer or disable the events the agent raises first: a vCPU waiting for
- * such an answer is inside it.  Errors: -EBUSY a vCPU stayed inside the
- * agent (then the agent stays, unregistered: no #VE reaches it).
+ * replayed) and frees @a.  The VM must be paused once; it is let run for
+ * moments while a vCPU is still inside the agent.  Answer or disable the
+ * events the agent raises first: a vCPU waiting for such an answer is
+ * inside it.  On failure @a stays, to uninstall again: -EBUSY the VM is
+ * not paused (or paused more than once and a vCPU is inside), or a vCPU
+ * stayed inside the agent (it stays installed, unregistered: no #VE
+ * reaches it); those of VMIOP_SET_VE_INFO and VMIOP_UNDO.
  */
 int vmiop_agent_uninstall(struct vmiop_agent *a);
 const struct vmiop_agent_layout *vmiop_agent_layout(const struct vmiop_agent *a);

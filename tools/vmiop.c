@@ -872,6 +872,9 @@ static void cmd_ve(struct vmiop *v, uint64_t secs, char **pids, int nr_pids)
 		die("install the #VE agent", ret);
 	l = vmiop_agent_layout(agent);
 	ve_set_access(v, pages, n, VMIOP_ACCESS_R | VMIOP_ACCESS_X | VMIOP_ACCESS_VE);
+	/* Before saying so: a SIGINT from then on ends the run, not the tool. */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 	printf("agent at 0x%" PRIx64 " (guest-physical 0x%" PRIx64 ", %" PRIu64
 	       " KiB); %u page-table pages convertible\n", (uint64_t)l->va, (uint64_t)l->gpa,
 	       (uint64_t)l->len >> 10, n);
@@ -879,8 +882,6 @@ static void cmd_ve(struct vmiop *v, uint64_t secs, char **pids, int nr_pids)
 	if ((ret = vmiop_resume(v)) < 0)
 		die("resume the VM", ret);
 
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
 	end = time(NULL) + (time_t)secs;
 	while (!stop_events && time(NULL) < end) {
 		ret = vmiop_event_wait(v, 200);

@@ -836,18 +836,20 @@ struct vmiop_add_memory {
  * guest still holds what vmiop wrote (bytes the guest rewrote are its own
  * now; a write of up to 8 bytes within an aligned quadword is compared and
  * put back atomically), and every vCPU's TLB is flushed.  A write that
- * cannot go back (its memory is gone) stays in the log, and the call
- * fails with that error.  With VMIOP_UNDO_F_MEMORY the session's memory
- * (VMIOP_ADD_MEMORY) is then removed, if every write went back; that needs
- * no vCPU using the memory: none executing in it or with its stack in it,
- * none with an NMI blocked (its handler may return into it) or in SMM,
- * none with a #VE vmiop decided and not yet delivered.  Else -EBUSY and
- * nothing is done: let the VM run a moment (the agent returns within
- * microseconds) and ask again.
+ * cannot go back stops the replay: it and those older stay in the log,
+ * and the call fails with its error (a write into memory the VMM removed
+ * is dropped instead).  With VMIOP_UNDO_F_MEMORY the session's memory
+ * (VMIOP_ADD_MEMORY) is then removed, if every write went back.  While the
+ * session has its memory, this needs no vCPU using it (the writes may be
+ * what maps it): none executing in it or with its stack in it, none with
+ * an NMI blocked (its handler may return into it) or in SMM, none with a
+ * #VE vmiop decided and not yet delivered.  Else -EBUSY and nothing is
+ * done: let the VM run a moment (the agent returns within microseconds)
+ * and ask again.
  *
  * Detach does all of this itself, once each vCPU has been seen outside the
- * memory, the VM running (no #VE reaches the guest once detached, so none
- * enters again).  When a vCPU stays inside for more than 10 s (a guest
+ * memory (or halted), the VM running (no #VE reaches the guest once
+ * detached, so none enters again).  When a vCPU stays inside for more than 10 s (a guest
  * spinning with NMIs blocked, a VMM that stopped it there), detach leaves
  * the writes and the memory in place, unused.
  *
