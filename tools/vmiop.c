@@ -50,7 +50,10 @@ static void usage(void)
 		"  linux                  the guest kernel: banner, KASLR slide, BTF, symbols\n"
 		"  ps                     the guest's processes (and what each vCPU runs)\n"
 		"  sym NAME               a guest kernel symbol's address\n"
-		"                         (these three need no profile: the guest kernel's\n"
+		"  libvmi-config NAME [SYSMAP]  LibVMI's configuration entry NAME for\n"
+		"                         the guest (its offsets from the kernel's BTF);\n"
+		"                         with SYSMAP, its symbols written there\n"
+		"                         (these four need no profile: the guest kernel's\n"
 		"                         own BTF and kallsyms; the VM is paused meanwhile)\n"
 		"  ve SECONDS [PID...]    install the #VE agent, make the page tables of\n"
 		"                         what each vCPU runs (-l: of the processes\n"
@@ -318,6 +321,53 @@ static void cmd_sym(struct vmiop *v, const char *name)
 		exit(1);
 	}
 	printf("0x%016" PRIx64 " %s\n", addr, name);
+}
+
+/*
+ * A LibVMI configuration entry for this Linux guest, from its own BTF
+ * (the offsets LibVMI walks processes with) and, with @sysmap, its
+ * symbols (kallsyms, as running: KASLR applied) as a System.map there.
+ */
+static void cmd_libvmi_config(struct vmiop *v, const char *name, const char *sysmap)
+{
+	struct osi_cpu cpus[64];
+	struct osi_linux l;
+	uint32_t i, n;
+	FILE *f;
+
+	open_linux(v, &l, cpus);
+	vmiop_resume(v);
+	if (sysmap) {
+		f = fopen(sysmap, "w");
+		if (!f) {
+			fprintf(stderr, "%s: %s: %s\n", prog, sysmap, strerror(errno));
+			exit(1);
+		}
+		n = kallsyms_count(l.ks);
+		for (i = 0; i < n; i++) {
+			const char *sym;
+			uint64_t addr;
+			char type;
+
+			if (!kallsyms_symbol(l.ks, i, &sym, &addr, &type))
+				fprintf(f, "%016" PRIx64 " %c %s\n", addr, type, sym);
+		}
+		if (fclose(f)) {
+			fprintf(stderr, "%s: %s: %s\n", prog, sysmap, strerror(errno));
+			exit(1);
+		}
+	}
+	printf("%s {\n", name);
+	printf("    ostype = \"Linux\";\n");
+	if (sysmap)
+		printf("    sysmap = \"%s\";\n", sysmap);
+	printf("    linux_tasks = 0x%" PRIx64 ";\n", l.off.task_tasks);
+	printf("    linux_mm = 0x%" PRIx64 ";\n", l.off.task_mm);
+	printf("    linux_pid = 0x%" PRIx64 ";\n", l.off.task_pid);
+	printf("    linux_name = 0x%" PRIx64 ";\n", l.off.task_comm);
+	printf("    linux_pgd = 0x%" PRIx64 ";\n", l.off.mm_pgd);
+	printf("}\n");
+	osi_linux_close(&l);
 }
 
 static void hexdump(uint64_t addr, const uint8_t *p, size_t len)
@@ -1009,6 +1059,8 @@ int main(int argc, char **argv)
 		cmd_ps(v);
 	else if (!strcmp(cmd, "sym") && argc == 1)
 		cmd_sym(v, argv[0]);
+	else if (!strcmp(cmd, "libvmi-config") && argc >= 1 && argc <= 2)
+		cmd_libvmi_config(v, argv[0], argc > 1 ? argv[1] : NULL);
 	else if (!strcmp(cmd, "ve") && argc >= 1)
 		cmd_ve(v, parse_u64(argv[0], "seconds"), argv + 1, argc - 1);
 	else if (!strcmp(cmd, "events") && argc >= 1 && argc <= 2)

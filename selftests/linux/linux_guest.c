@@ -549,6 +549,58 @@ TEST_TIMEOUT(linux_guest_cr3_writes_name_their_process, 900)
 	stop_guest(qemu);
 }
 
+/*
+ * vmiop libvmi-config: LibVMI's entry for the guest from its own BTF, and
+ * its symbols as a System.map, consistent with what vmiop itself finds.
+ */
+TEST_TIMEOUT(linux_guest_libvmi_config_from_its_own_btf, 900)
+{
+	static char out[4096], sym[256];
+	unsigned long long tasks = 0, mm = 0, pidoff = 0, name = 0, pgd = 0, init_task = 0;
+	unsigned long long addr;
+	pid_t qemu = start_guest();
+	char pid[16], line[512];
+	unsigned int lines = 0;
+	const char *p;
+	FILE *f;
+
+	snprintf(pid, sizeof(pid), "%d", (int)qemu);
+	ASSERT_EQ(CLI(out, "-p", pid, "libvmi-config", "debian-guest", "/tmp/lg-System.map"), 0);
+	printf("%s", out);
+	EXPECT_TRUE(strstr(out, "debian-guest {\n    ostype = \"Linux\";\n") != NULL);
+	EXPECT_TRUE(strstr(out, "    sysmap = \"/tmp/lg-System.map\";\n") != NULL);
+	ASSERT_TRUE((p = strstr(out, "linux_tasks = ")) != NULL);
+	ASSERT_EQ(sscanf(p, "linux_tasks = 0x%llx; linux_mm = 0x%llx; linux_pid = 0x%llx; "
+			 "linux_name = 0x%llx; linux_pgd = 0x%llx;", &tasks, &mm, &pidoff, &name,
+			 &pgd), 5);
+	/* Offsets inside task_struct and mm_struct, each its own field. */
+	EXPECT_GT(tasks, 0);
+	EXPECT_LT(tasks, 16384);
+	EXPECT_LT(mm, 16384);
+	EXPECT_LT(pidoff, 16384);
+	EXPECT_LT(name, 16384);
+	EXPECT_LT(pgd, 4096);
+	EXPECT_NE(tasks, mm);
+	EXPECT_NE(pidoff, name);
+	/* The map: every symbol the kernel has, init_task where vmiop sym finds it. */
+	ASSERT_TRUE((f = fopen("/tmp/lg-System.map", "r")) != NULL);
+	while (fgets(line, sizeof(line), f)) {
+		char type, symname[256];
+
+		lines++;
+		if (sscanf(line, "%llx %c %255s", &addr, &type, symname) == 3 &&
+		    !strcmp(symname, "init_task"))
+			init_task = addr;
+	}
+	fclose(f);
+	EXPECT_GT(lines, 10000);
+	ASSERT_EQ(CLI(sym, "-p", pid, "sym", "init_task"), 0);
+	ASSERT_EQ(sscanf(sym, "0x%llx", &addr), 1);
+	EXPECT_EQ(init_task, addr);
+	EXPECT_GUEST_RUNS_ON(LG_DIR);
+	stop_guest(qemu);
+}
+
 /* ---- the #VE agent in a Linux guest that never heard of it ---- */
 
 static void expect_guest_healthy(const char *dir);

@@ -1,0 +1,58 @@
+#!/bin/sh
+# Builds LibVMI from the snapshot in ../shared/third_party with its KVM
+# driver on vmiop (patches/ + kvm_vmiop.c), against this tree's libvmiop,
+# and installs both into one prefix:
+#
+#   contrib/libvmi/build.sh [OUT]        OUT defaults to build/libvmi
+#
+# OUT/prefix then holds lib/libvmi.so, lib/libvmiop.so, include/ and the
+# examples in bin/.  A build whose inputs have not changed is kept.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+tp=${VMIOP_THIRD_PARTY:-$top/../shared/third_party}
+tarball=$tp/libvmi-82bbee6.tar.gz
+out=${1:-$top/build/libvmi}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+prefix=$out/prefix
+
+say() { echo "libvmi: $*" >&2; }
+
+# The snapshot is what its checksum says, or nothing is built from it.
+(cd "$tp" && sha256sum -c --quiet SHA256SUMS) || { say "$tp: checksum mismatch"; exit 1; }
+
+# Inputs: the snapshot, our patches and driver, libvmiop's ABI.
+stamp=$(cat "$tarball" "$here"/patches/*.patch "$here/kvm_vmiop.c" "$top/libvmiop/libvmiop.h" \
+	"$top/uapi/linux/vmiop.h" "$0" | sha256sum | cut -d' ' -f1)
+if [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$stamp" ] && [ -f "$prefix/lib/libvmi.so" ]; then
+	say "up to date in $prefix"
+	exit 0
+fi
+rm -rf "$out/src" "$out/obj" "$prefix" "$out/stamp"
+
+# libvmiop, installed where LibVMI's pkg-config finds it.
+make -s -C "$top" lib >&2
+make -s -C "$top" install PREFIX="$prefix" >&2
+sed -e "s|@PREFIX@|$prefix|" -e "s|@VERSION@|$(sed -n 's/^VERSION := //p' "$top/Makefile")|" \
+	"$top/libvmiop/vmiop.pc.in" >"$prefix/lib/pkgconfig/vmiop.pc"
+
+mkdir -p "$out/src"
+tar xzf "$tarball" -C "$out/src" --strip-components=1
+for p in "$here"/patches/*.patch; do
+	patch -s -d "$out/src" -p1 <"$p"
+done
+cp "$here/kvm_vmiop.c" "$out/src/libvmi/driver/kvm/"
+
+say "configuring (cmake)"
+PKG_CONFIG_PATH=$prefix/lib/pkgconfig cmake -S "$out/src" -B "$out/obj" -DCMAKE_BUILD_TYPE=Release \
+	-DCMAKE_INSTALL_PREFIX="$prefix" -DCMAKE_INSTALL_RPATH="$prefix/lib" \
+	-DENABLE_KVM=ON -DENABLE_KVM_VMIOP=ON -DENABLE_XEN=OFF -DENABLE_BAREFLANK=OFF \
+	-DENABLE_TESTING=ON -DBUILD_EXAMPLES=ON >"$out/cmake.log" 2>&1 ||
+	{ tail -30 "$out/cmake.log" >&2; exit 1; }
+say "building"
+cmake --build "$out/obj" -j "$(nproc)" >"$out/build.log" 2>&1 ||
+	{ grep -E "error|Error" "$out/build.log" | head -30 >&2; exit 1; }
+cmake --install "$out/obj" >>"$out/build.log" 2>&1
+echo "$stamp" >"$out/stamp"
+say "installed in $prefix"
