@@ -26,7 +26,7 @@ CFLAGS ?= -O2 -g
 USER_CFLAGS := -std=gnu11 $(WARN) -Iuapi -Ilibvmiop -Iselftests/include -Iselftests/lib
 
 LIB_SRC := libvmiop/libvmiop.c libvmiop/agent.c
-LIB_HDR := libvmiop/libvmiop.h uapi/linux/vmiop.h
+LIB_HDR := libvmiop/libvmiop.h libvmiop/agent_plan.h uapi/linux/vmiop.h
 # The #VE agent's image is part of the library (vmiop_agent_install()).
 LIB_OBJ := $(B)/lib/libvmiop.o $(B)/lib/agent.o $(B)/ve-agent/agent_blob.o
 

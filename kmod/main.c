@@ -135,11 +135,11 @@ static long vmiop_vm_info(struct vmiop_session *sess, struct vmiop_vm_info *info
 	vcpu0 = kvm_get_vcpu(sess->kvm, 0);
 	info->maxphyaddr = vcpu0 ? vcpu0->arch.maxphyaddr : 0;
 	/* KVM_SET_CPUID2 replaces the table until the vCPU first runs. */
-	if (vcpu0 && vcpu0->arch.last_vmentry_cpu == -1 && mutex_trylock(&vcpu0->mutex)) {
+	if (vcpu0 && vcpu0->arch.last_vmentry_cpu != -1) {
+		info->guest_features = vmiop_guest_features(vcpu0);
+	} else if (vcpu0 && mutex_trylock(&vcpu0->mutex)) {
 		info->guest_features = vmiop_guest_features(vcpu0);
 		mutex_unlock(&vcpu0->mutex);
-	} else if (vcpu0 && vcpu0->arch.last_vmentry_cpu != -1) {
-		info->guest_features = vmiop_guest_features(vcpu0);
 	}
 	mutex_lock(&sess->lock);
 	info->pause_count = sess->pause_count;

@@ -22,6 +22,7 @@
 
 #include <libvmiop.h>
 #include <linux/vmiop_ve.h>
+#include "agent_plan.h"	/* the page-table entry bits */
 #include "kallsyms.h"
 #include "linux.h"
 
@@ -755,9 +756,6 @@ static void cmd_events(struct vmiop *v, const char *types, uint64_t count)
 /* ---- ve: the #VE agent on the guest's page tables ---- */
 
 #define VE_MAX_PT_PAGES	256
-#define PTE_P		(1ull << 0)
-#define PTE_PS		(1ull << 7)
-#define PTE_ADDR	0x000ffffffffff000ull
 
 struct ve_stats {
 	uint64_t raised, walks, breaks, other;
