@@ -7,7 +7,9 @@
 #                   (built once, cached; not part of make check)
 #   make demo       boots the test VM and introspects a guest (installs deps)
 #   make vmtest     the VM tests on one vendor
-#   make vmtest-linux  the tests against Debian's QEMU running a Linux guest
+#   make vmtest-linux  the tests against Debian's QEMU running a Linux guest,
+#                   LibVMI's among them (contrib/libvmi, built once, cached)
+#   make libvmi     LibVMI with its KVM driver on vmiop, in LIBVMI_DIR/prefix
 #   make bench      vmiop's event path vs KVM's own exits, as ratios
 #   VENDOR=amd      (default) the VM is QEMU TCG with nested SVM
 #   VENDOR=intel    the VM is Bochs with nested VMX (EPT, MTF, #VE)
@@ -19,6 +21,7 @@ PREFIX ?= /usr/local
 KDIR ?= /lib/modules/$(shell uname -r)/build
 VENDOR ?= amd
 B := build
+LIBVMI_DIR ?= $(HOME)/.cache/vmiop-vm/libvmi
 
 CC ?= cc
 WARN := -Wall -Wextra -Werror
@@ -30,8 +33,8 @@ LIB_HDR := libvmiop/libvmiop.h libvmiop/agent_plan.h uapi/linux/vmiop.h
 # The #VE agent's image is part of the library (vmiop_agent_install()).
 LIB_OBJ := $(B)/lib/libvmiop.o $(B)/lib/agent.o $(B)/ve-agent/agent_blob.o
 
-.PHONY: all module lib tools selftests check check-debug unit vmtest vmtest-linux demo bench deps \
-	clean install style
+.PHONY: all module lib tools selftests check check-debug unit vmtest vmtest-linux libvmi demo bench \
+	deps clean install style
 
 all: module lib tools
 
@@ -177,8 +180,12 @@ vmtest: lib tools selftests
 
 # Debian's QEMU running a Linux guest inside the test VM (one test-VM CPU:
 # selftests/vm/README.md, "Linux guest").
-vmtest-linux: lib tools selftests
-	VMIOP_VM_VENDOR=$(VENDOR) VMTEST_ARGS="--linux-guest $${VMTEST_ARGS:-}" \
+libvmi:
+	sh contrib/libvmi/build.sh "$(LIBVMI_DIR)"
+
+vmtest-linux: lib tools selftests libvmi
+	VMIOP_VM_VENDOR=$(VENDOR) \
+	VMTEST_ARGS="--linux-guest --libvmi $(LIBVMI_DIR)/prefix $${VMTEST_ARGS:-}" \
 		scripts/vmtest.sh $(B)/selftests-linux/linux_guest
 
 check:

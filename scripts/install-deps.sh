@@ -5,11 +5,13 @@ set -eu
 # intel; its Bochs 3.0 is built from source by scripts/build-bochs.sh, the
 # 2.7 package brings the BIOS images); linux-source-6.1...lz4: its LZ4
 # repack of the kernel (selftests/vm/lz4kernel.sh); seabios: the BIOS
-# image run.sh --linux-guest copies into the test VM for the QEMU there.
+# image run.sh --linux-guest copies into the test VM for the QEMU there;
+# cmake...check: LibVMI with its driver on vmiop (contrib/libvmi/build.sh).
 PKGS="build-essential pkg-config libcmocka-dev qemu-system-x86 seabios linux-image-amd64
       linux-headers-amd64 busybox-static cpio xz-utils kmod
       bochs bochsbios vgabios isolinux syslinux-common xorriso ca-certificates
-      linux-source-6.1 flex bison bc libelf-dev libssl-dev lz4"
+      linux-source-6.1 flex bison bc libelf-dev libssl-dev lz4
+      cmake libglib2.0-dev libjson-c-dev check"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

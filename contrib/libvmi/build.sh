@@ -5,8 +5,13 @@
 #
 #   contrib/libvmi/build.sh [OUT]        OUT defaults to build/libvmi
 #
-# OUT/prefix then holds lib/libvmi.so, lib/libvmiop.so, include/ and the
-# examples in bin/.  A build whose inputs have not changed is kept.
+# OUT/prefix then holds lib/libvmi.so, lib/libvmiop.so, include/, the
+# examples LibVMI installs in bin/, and in libexec/libvmi/ every example
+# and LibVMI's check suite (check_libvmi), which the rig runs against a
+# Linux guest (selftests/vm/run.sh --libvmi).  A build whose inputs have
+# not changed is kept; libvmiop is installed anew each time, so the prefix
+# always has this tree's (LibVMI links it by soname).  Runs that share OUT
+# take turns.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -22,20 +27,27 @@ say() { echo "libvmi: $*" >&2; }
 # The snapshot is what its checksum says, or nothing is built from it.
 (cd "$tp" && sha256sum -c --quiet SHA256SUMS) || { say "$tp: checksum mismatch"; exit 1; }
 
+exec 9>"$out/.lock"
+flock 9
+
+# libvmiop, installed where LibVMI's pkg-config finds it.
+install_libvmiop() {
+	make -s -C "$top" lib >&2
+	make -s -C "$top" install PREFIX="$prefix" >&2
+	sed -e "s|@PREFIX@|$prefix|" -e "s|@VERSION@|$(sed -n 's/^VERSION := //p' "$top/Makefile")|" \
+		"$top/libvmiop/vmiop.pc.in" >"$prefix/lib/pkgconfig/vmiop.pc"
+}
+
 # Inputs: the snapshot, our patches and driver, libvmiop's ABI.
 stamp=$(cat "$tarball" "$here"/patches/*.patch "$here/kvm_vmiop.c" "$top/libvmiop/libvmiop.h" \
 	"$top/uapi/linux/vmiop.h" "$0" | sha256sum | cut -d' ' -f1)
 if [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$stamp" ] && [ -f "$prefix/lib/libvmi.so" ]; then
+	install_libvmiop
 	say "up to date in $prefix"
 	exit 0
 fi
 rm -rf "$out/src" "$out/obj" "$prefix" "$out/stamp"
-
-# libvmiop, installed where LibVMI's pkg-config finds it.
-make -s -C "$top" lib >&2
-make -s -C "$top" install PREFIX="$prefix" >&2
-sed -e "s|@PREFIX@|$prefix|" -e "s|@VERSION@|$(sed -n 's/^VERSION := //p' "$top/Makefile")|" \
-	"$top/libvmiop/vmiop.pc.in" >"$prefix/lib/pkgconfig/vmiop.pc"
+install_libvmiop
 
 mkdir -p "$out/src"
 tar xzf "$tarball" -C "$out/src" --strip-components=1
@@ -54,5 +66,8 @@ say "building"
 cmake --build "$out/obj" -j "$(nproc)" >"$out/build.log" 2>&1 ||
 	{ grep -E "error|Error" "$out/build.log" | head -30 >&2; exit 1; }
 cmake --install "$out/obj" >>"$out/build.log" 2>&1
+mkdir -p "$prefix/libexec/libvmi"
+find "$out/obj/examples" -maxdepth 1 -type f -perm -u+x -exec install -m 755 {} "$prefix/libexec/libvmi/" \;
+install -m 755 "$out/src/tests/check_libvmi" "$prefix/libexec/libvmi/"
 echo "$stamp" >"$out/stamp"
 say "installed in $prefix"

@@ -57,8 +57,11 @@ static char *vmiop_qemu_name(pid_t pid)
     return name;
 }
 
-/* @pid holds a KVM VM (an anon inode "kvm-vm" among its files). */
-static bool vmiop_pid_has_vm(pid_t pid)
+/*
+ * @pid holds a KVM VM (an anon inode "kvm-vm" among its files): 1; 0 if
+ * not; -errno if its files cannot be looked at (said on stderr).
+ */
+static int vmiop_pid_has_vm(pid_t pid)
 {
     char path[64], link[64];
     struct dirent *d;
@@ -67,8 +70,15 @@ static bool vmiop_pid_has_vm(pid_t pid)
 
     snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
     dir = opendir(path);
-    if (!dir)
-        return false;
+    if (!dir) {
+        /* The one failure worth a word: the VM is there, but not ours. */
+        int err = errno;
+
+        if (err == EACCES || err == EPERM)
+            errprint("--vmiop: %s: %s: introspecting the VM of pid %d takes the rights "
+                     "ptrace would need over it\n", path, strerror(err), (int)pid);
+        return -err;
+    }
     while (!found && (d = readdir(dir))) {
         char fdpath[300];
         ssize_t n;
@@ -84,9 +94,14 @@ static bool vmiop_pid_has_vm(pid_t pid)
     return found;
 }
 
+static bool vmiop_is_vm(pid_t pid)
+{
+    return vmiop_pid_has_vm(pid) > 0;
+}
+
 uint64_t kvm_get_id_from_name(vmi_instance_t UNUSED(vmi), const char *name)
 {
-    uint64_t id = VMI_INVALID_DOMID, found = 0;
+    uint64_t id = VMI_INVALID_DOMID, found = 0, barred = 0;
     struct dirent *d;
     char *end;
     DIR *proc;
@@ -95,7 +110,7 @@ uint64_t kvm_get_id_from_name(vmi_instance_t UNUSED(vmi), const char *name)
         return VMI_INVALID_DOMID;
     /* A pid is a name too. */
     id = strtoull(name, &end, 10);
-    if (!*end && id && vmiop_pid_has_vm((pid_t)id))
+    if (!*end && id && vmiop_is_vm((pid_t)id))
         return id;
     id = VMI_INVALID_DOMID;
     proc = opendir("/proc");
@@ -109,17 +124,26 @@ uint64_t kvm_get_id_from_name(vmi_instance_t UNUSED(vmi), const char *name)
             continue;
         pid = (pid_t)atoi(d->d_name);
         qname = vmiop_qemu_name(pid);
-        if (qname && !strcmp(qname, name) && vmiop_pid_has_vm(pid)) {
-            id = (uint64_t)pid;
-            found++;
+        if (qname && !strcmp(qname, name)) {
+            int has = vmiop_pid_has_vm(pid);
+
+            if (has > 0) {
+                id = (uint64_t)pid;
+                found++;
+            } else if (has < 0) {
+                barred++;
+            }
         }
         free(qname);
     }
     closedir(proc);
     if (found > 1) {
-        errprint("VM name '%s' names %" PRIu64 " running VMs: use a pid\n", name, found);
+        errprint("--vmiop: VM name '%s' names %" PRIu64 " running VMs: use a pid\n", name,
+                 found);
         return VMI_INVALID_DOMID;
     }
+    if (!found && !barred)
+        errprint("--vmiop: no KVM VM named '%s' (QEMU's -name, or its pid)\n", name);
     return id;
 }
 
@@ -127,7 +151,7 @@ status_t kvm_get_name_from_id(vmi_instance_t UNUSED(vmi), uint64_t domainid, cha
 {
     char buf[32];
 
-    if (!vmiop_pid_has_vm((pid_t)domainid))
+    if (!vmiop_is_vm((pid_t)domainid))
         return VMI_FAILURE;
     *name = vmiop_qemu_name((pid_t)domainid);
     if (!*name) {
@@ -150,7 +174,7 @@ void kvm_set_id(vmi_instance_t vmi, uint64_t domainid)
 
 status_t kvm_check_id(vmi_instance_t UNUSED(vmi), uint64_t domainid)
 {
-    return vmiop_pid_has_vm((pid_t)domainid) ? VMI_SUCCESS : VMI_FAILURE;
+    return vmiop_is_vm((pid_t)domainid) ? VMI_SUCCESS : VMI_FAILURE;
 }
 
 status_t kvm_get_name(vmi_instance_t vmi, char **name)
@@ -367,7 +391,7 @@ status_t kvm_test(uint64_t domainid, const char *name, uint64_t UNUSED(init_flag
     if (access(VMIOP_DEVICE, F_OK))
         return VMI_FAILURE;
     if (domainid != VMI_INVALID_DOMID)
-        return vmiop_pid_has_vm((pid_t)domainid) ? VMI_SUCCESS : VMI_FAILURE;
+        return vmiop_is_vm((pid_t)domainid) ? VMI_SUCCESS : VMI_FAILURE;
     return kvm_get_id_from_name(NULL, name) != VMI_INVALID_DOMID ? VMI_SUCCESS : VMI_FAILURE;
 }
 

@@ -9,10 +9,12 @@
  * and after the module is unloaded.
  */
 #include <ctype.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -38,6 +40,9 @@ int vmiop_cli_main(int argc, char **argv);
 #define EXPECT_STREQ(a, b) __LG_STREQ(a, b, false)
 #define ASSERT_STREQ(a, b) __LG_STREQ(a, b, true)
 
+/* Not 0: what run() runs, runs as this user and group (nobody), no root. */
+static uid_t run_as;
+
 /*
  * Runs @argv (a program on PATH, or the vmiop CLI when argv[0] is
  * "vmiop") with stdout and stderr into @out; its exit status.
@@ -61,6 +66,8 @@ static int run(char *out, size_t size, char **argv)
 		close(pipefd[0]);
 		/* Nothing it leaves running (QEMU) may hold the pipe open. */
 		close(pipefd[1]);
+		if (run_as && (setgroups(0, NULL) || setgid(run_as) || setuid(run_as)))
+			_exit(126);
 		if (!strcmp(argv[0], "vmiop"))
 			exit(vmiop_cli_main(argc, argv));
 		setenv("LG_QMP_TIMEOUT", "120", 1);
@@ -597,6 +604,278 @@ TEST_TIMEOUT(linux_guest_libvmi_config_from_its_own_btf, 900)
 	ASSERT_EQ(CLI(sym, "-p", pid, "sym", "init_task"), 0);
 	ASSERT_EQ(sscanf(sym, "0x%llx", &addr), 1);
 	EXPECT_EQ(init_task, addr);
+	EXPECT_GUEST_RUNS_ON(LG_DIR);
+	stop_guest(qemu);
+}
+
+/* ---- LibVMI, its KVM driver on vmiop (contrib/libvmi), on this guest ---- */
+
+#define LIBVMI "/libvmi"		/* run.sh --libvmi puts LibVMI's programs here */
+#define LG_NAME "debian-guest"		/* start-linux-guest's -name */
+
+/* LibVMI is in the test VM, or the test is skipped before any guest starts. */
+static void need_libvmi(void)
+{
+	if (access(LIBVMI "/check_libvmi", X_OK))
+		SKIP("LibVMI is not in the test VM (run.sh --libvmi PREFIX; make vmtest-linux "
+		     "passes it)");
+}
+
+/*
+ * /etc/libvmi.conf, one entry named like the VM, written by vmiop from
+ * the guest kernel's own BTF and symbols: what LibVMI's programs look up.
+ */
+static void libvmi_config(pid_t qemu)
+{
+	static char out[4096];
+	char pid[16];
+	FILE *f;
+
+	snprintf(pid, sizeof(pid), "%d", (int)qemu);
+	ASSERT_EQ(CLI(out, "-p", pid, "libvmi-config", LG_NAME, "/tmp/lg-System.map"), 0);
+	ASSERT_TRUE(mkdir("/etc", 0755) == 0 || errno == EEXIST);
+	ASSERT_TRUE((f = fopen("/etc/libvmi.conf", "w")) != NULL);
+	ASSERT_GE(fputs(out, f), 0);
+	ASSERT_EQ(fclose(f), 0);
+}
+
+/*
+ * LibVMI's own check suite (tests/check_libvmi): init by name with the
+ * global config file, translation, reads of kernel data, accessors.
+ */
+TEST_TIMEOUT(libvmi_check_suite_passes_against_the_guest, 900)
+{
+	static char out[1 << 16];
+	unsigned int pct, checks = 0, failures = 1, errors = 1;
+	pid_t qemu;
+	const char *p;
+	int ret;
+
+	need_libvmi();
+	qemu = start_guest();
+	libvmi_config(qemu);
+	setenv("LIBVMI_CHECK_TESTVM", LG_NAME, 1);
+	ret = RUN(out, LIBVMI "/check_libvmi");
+	unsetenv("LIBVMI_CHECK_TESTVM");
+	printf("%s", out);
+	EXPECT_EQ(ret, 0);
+	/* check's summary: "100%: Checks: N, Failures: 0, Errors: 0". */
+	ASSERT_TRUE((p = strstr(out, "%: Checks: ")) != NULL);
+	while (p > out && isdigit((unsigned char)p[-1]))
+		p--;
+	ASSERT_EQ(sscanf(p, "%u%%: Checks: %u, Failures: %u, Errors: %u", &pct, &checks,
+			 &failures, &errors), 4);
+	EXPECT_GE(checks, 10);
+	EXPECT_EQ(failures, 0);
+	EXPECT_EQ(errors, 0);
+	EXPECT_EQ(pct, 100);
+	EXPECT_GUEST_RUNS_ON(LG_DIR);
+	stop_guest(qemu);
+}
+
+/* vmi-process-list's "[  PID] NAME (struct addr:...)" lines. */
+static void libvmi_ps(const char *out, struct proc_list *l)
+{
+	const char *line;
+
+	memset(l, 0, sizeof(*l));
+	for (line = out; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+		struct proc *e = &l->p[l->n];
+
+		if (l->n == 1024)
+			break;
+		if (sscanf(line, "[%d] %63s (struct addr:%" SCNx64 ")", &e->pid, e->comm,
+			   &e->pgd) == 3)
+			l->n++;
+	}
+}
+
+/*
+ * vmi-process-list and vmi-module-list, LibVMI's examples, against the
+ * guest's own /proc listed just before and just after (as for vmiop ps),
+ * the VM named by its name and by its QEMU's pid.
+ */
+TEST_TIMEOUT(libvmi_process_and_module_lists_match_the_guests_own, 900)
+{
+	static char out[65536], out2[65536], con[1 << 20];
+	static struct proc_list before, seen, after;
+	char pid[16], want[64];
+	const char *p, *end;
+	const struct proc *g;
+	int i, n, both = 0;
+	pid_t qemu;
+
+	need_libvmi();
+	qemu = start_guest();
+	snprintf(pid, sizeof(pid), "%d", (int)qemu);
+	libvmi_config(qemu);
+
+	guest_ps(21, &before);
+	ASSERT_EQ(RUN(out, LIBVMI "/vmi-process-list", "-n", LG_NAME), 0);
+	printf("%s", out);
+	libvmi_ps(out, &seen);
+	guest_ps(22, &after);
+	snprintf(want, sizeof(want), "Process listing for VM %s (id=%s)\n", LG_NAME, pid);
+	EXPECT_TRUE(strstr(out, want) != NULL);
+	printf("guest /proc: %d processes before, %d after; vmi-process-list: %d\n", before.n,
+	       after.n, seen.n);
+	for (i = 0; i < before.n; i++) {
+		const struct proc *b = &before.p[i], *a = proc_find(&after, b->pid);
+		const struct proc *v = proc_find(&seen, b->pid);
+
+		if (!a)
+			continue;
+		both++;
+		if (!v) {
+			vmtest_diag("pid %d (%s) lived through the walk but is not listed", b->pid,
+				    b->comm);
+			vmtest_mark_failed();
+		} else if (!strcmp(b->comm, a->comm) && !same_name(v->comm, b->comm)) {
+			vmtest_diag("pid %d: LibVMI says %s, the guest %s", b->pid, v->comm,
+				    b->comm);
+			vmtest_mark_failed();
+		}
+	}
+	EXPECT_GE(both, 30);
+	for (i = 0; i < seen.n; i++) {
+		const struct proc *v = &seen.p[i];
+
+		if (v->pid == 0)
+			continue;	/* swapper, not in /proc */
+		if ((!proc_find(&before, v->pid) && !proc_find(&after, v->pid) &&
+		     v->pid <= before.max_pid) || v->pid > after.last_pid) {
+			vmtest_diag("LibVMI lists pid %d (%s), which the guest never had", v->pid,
+				    v->comm);
+			vmtest_mark_failed();
+		}
+	}
+	ASSERT_TRUE((g = proc_find(&seen, 1)) != NULL);
+	EXPECT_STREQ(g->comm, "init");
+	ASSERT_TRUE((g = proc_find(&seen, 0)) != NULL);
+	EXPECT_STREQ(g->comm, "swapper/0");
+
+	/*
+	 * QEMU's pid is the VM's id: LibVMI asks the driver for its name,
+	 * and finds the config entry by that.
+	 */
+	ASSERT_EQ(RUN(out2, LIBVMI "/vmi-process-list", "-d", pid), 0);
+	EXPECT_TRUE(strstr(out2, want) != NULL);
+	EXPECT_TRUE(strstr(out2, "] init (struct addr:") != NULL);
+
+	/* The modules, as the guest listed them at boot (one: dummy). */
+	console(con, sizeof(con));
+	ASSERT_TRUE((p = strstr(con, "linux-guest: modules: ")) != NULL);
+	p += strlen("linux-guest: modules: ");
+	ASSERT_TRUE((end = strstr(p, "end\r\n")) != NULL);
+	ASSERT_EQ(RUN(out, LIBVMI "/vmi-module-list", LG_NAME), 0);
+	printf("guest's modules: %.*s\nvmi-module-list:\n%s", (int)(end - p), p, out);
+	for (i = 0; p < end; i++) {
+		size_t len = strcspn(p, " ");
+
+		snprintf(want, sizeof(want), "%.*s\n", (int)len, p);
+		EXPECT_TRUE(strstr(out, want) != NULL);
+		p += len + 1;
+	}
+	EXPECT_EQ(i, 1);
+	for (p = out, n = 0; (p = strchr(p, '\n')); p++)
+		n++;
+	EXPECT_EQ(n, i);	/* and nothing else */
+	EXPECT_GUEST_RUNS_ON(LG_DIR);
+	stop_guest(qemu);
+}
+
+/*
+ * vmi-dump-memory of the guest stopped by QEMU (nothing of it changes)
+ * holds, byte for byte, what vmiop reads of its RAM.
+ */
+TEST_TIMEOUT(libvmi_dump_memory_equals_what_vmiop_reads, 900)
+{
+	static char out[4096], want[1 << 20], got[1 << 20];
+	const char *dump = "/tmp/lg-memory.dump";
+	struct vmiop_memmap_entry *map;
+	uint64_t compared = 0, at;
+	int n, i, fd;
+	struct vmiop *v;
+	pid_t qemu;
+
+	need_libvmi();
+	qemu = start_guest();
+	ASSERT_EQ(QMP(out, LG_DIR, "{\"execute\":\"stop\"}"), 0);
+	unlink(dump);
+	/* Sparse: the zero pages of 256 MiB need not fill the test VM's tmpfs. */
+	ASSERT_EQ(RUN(out, LIBVMI "/vmi-dump-memory", "-s", LG_NAME, (char *)dump), 0);
+	printf("%s", out);
+
+	v = attach_to(qemu);
+	ASSERT_GT((n = vmiop_get_memmap(v, &map)), 0);
+	ASSERT_GE((fd = open(dump, O_RDONLY)), 0);
+	for (i = 0; i < n; i++) {
+		if (map[i].type != VMIOP_E820_RAM)
+			continue;
+		for (at = map[i].addr; at < map[i].addr + map[i].size; at += sizeof(want)) {
+			size_t len = sizeof(want);
+
+			if (map[i].addr + map[i].size - at < len)
+				len = (size_t)(map[i].addr + map[i].size - at);
+			ASSERT_EQ(vmiop_read_pa(v, at, want, len), 0);
+			memset(got, 0, len);	/* past the end of a sparse file: zeros */
+			ASSERT_GE(pread(fd, got, len, (off_t)at), 0);
+			if (memcmp(want, got, len)) {
+				size_t off = 0;
+
+				while (want[off] == got[off])
+					off++;
+				vmtest_diag("dump differs at 0x%" PRIx64 ": 0x%02x, vmiop reads 0x%02x",
+					    at + off, (unsigned char)got[off],
+					    (unsigned char)want[off]);
+				vmtest_fail_now();
+			}
+			compared += len;
+		}
+	}
+	close(fd);
+	free(map);
+	vmiop_close(v);
+	unlink(dump);
+	printf("%" PRIu64 " MiB of RAM compared\n", compared >> 20);
+	EXPECT_GE(compared, 200ULL << 20);
+	ASSERT_EQ(QMP(out, LG_DIR, "{\"execute\":\"cont\"}"), 0);
+	EXPECT_GUEST_RUNS_ON(LG_DIR);
+	stop_guest(qemu);
+}
+
+/*
+ * What goes wrong says so: a name no VM has, a user without rights over
+ * the VM's process, and LibVMI's programs fail with the backend's reason.
+ */
+TEST_TIMEOUT(libvmi_errors_a_wrong_name_and_a_user_without_rights, 900)
+{
+	static char out[65536];
+	char pid[16];
+	pid_t qemu;
+
+	need_libvmi();
+	qemu = start_guest();
+	snprintf(pid, sizeof(pid), "%d", (int)qemu);
+	libvmi_config(qemu);
+
+	EXPECT_NE(RUN(out, LIBVMI "/vmi-process-list", "-n", "no-such-guest"), 0);
+	printf("%s", out);
+	EXPECT_TRUE(strstr(out, "--vmiop: no KVM VM named 'no-such-guest'") != NULL);
+
+	run_as = 65534;
+	EXPECT_NE(RUN(out, LIBVMI "/vmi-process-list", "-n", LG_NAME), 0);
+	printf("%s", out);
+	EXPECT_TRUE(strstr(out, "introspecting the VM of pid ") != NULL);
+	EXPECT_EQ(strstr(out, "no KVM VM named"), NULL);	/* there is one */
+	EXPECT_NE(RUN(out, LIBVMI "/vmi-process-list", "-d", pid), 0);
+	printf("%s", out);
+	EXPECT_TRUE(strstr(out, "introspecting the VM of pid ") != NULL);
+	run_as = 0;
+
+	/* Neither left anything behind: LibVMI as root works as before. */
+	ASSERT_EQ(RUN(out, LIBVMI "/vmi-process-list", "-n", LG_NAME), 0);
+	EXPECT_TRUE(strstr(out, "] init (struct addr:") != NULL);
 	EXPECT_GUEST_RUNS_ON(LG_DIR);
 	stop_guest(qemu);
 }

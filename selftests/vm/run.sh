@@ -12,7 +12,8 @@
 #   selftests/vm/run.sh [--vendor amd|intel] [--module PATH.ko[:ARGS]]...
 #                       [--timeout SECS] [--smp N] [--mem MiB] [--accel QEMU-ACCEL]
 #                       [--kernel BZIMAGE] [--kernel-dir DIR] [--log DIR] [--keep] [--demo]
-#                       [--append "KERNEL ARGS"] [--linux-guest] -- BINARY...
+#                       [--append "KERNEL ARGS"] [--linux-guest [--libvmi PREFIX]]
+#                       -- BINARY...
 #
 # --vendor defaults to $VMIOP_VM_VENDOR, else amd.
 # --module PATH.ko:a=1,b=2 passes module parameters (a=1 b=2); modules load
@@ -32,6 +33,8 @@
 # tests can boot a Linux guest under KVM inside the VM; --mem defaults to
 # 1536 and --smp to 1 then (two test-VM CPUs make QEMU 7.2 re-deliver
 # nested interrupts: see README, "Linux guest").
+# --libvmi PREFIX (with --linux-guest): the kit also gets LibVMI from
+# PREFIX, contrib/libvmi/build.sh's output (mkkit.sh's LG_KIT_LIBVMI).
 # VMIOP_QEMU_ARGS: extra QEMU arguments (word-split), e.g. "-d int -D FILE".
 # VMIOP_FUZZ_SEED / VMIOP_FUZZ_CALLS reach the fuzzer inside the VM.
 #
@@ -53,6 +56,7 @@ log=
 keep=0
 demo=0
 linux_guest=0
+libvmi=
 extra_append=
 modules=()
 bins=()
@@ -69,7 +73,7 @@ bochs=
 declare -A kvm_mod_args=()
 
 usage() {
-	sed -n '/^#   selftests/,/^#  *\[--append/p' "${BASH_SOURCE[0]}" | sed 's/^# //'
+	sed -n '/^#   selftests/,/-- BINARY/p' "${BASH_SOURCE[0]}" | sed 's/^# //'
 	exit 2
 }
 die() { echo "run.sh: $*" >&2; exit 2; }
@@ -90,6 +94,7 @@ parse_args() {
 		--keep) keep=1; shift ;;
 		--demo) demo=1; shift ;;
 		--linux-guest) linux_guest=1; shift ;;
+		--libvmi) [ $# -ge 2 ] || usage; libvmi=$2; shift 2 ;;
 		--) shift; bins+=("$@"); break ;;
 		-h | --help) usage ;;
 		-*) usage ;;
@@ -100,6 +105,9 @@ parse_args() {
 	# The kit's guest kernel and QEMU come from the host's /boot and Debian.
 	if [ -n "$kernel_dir" ] && [ "$linux_guest" = 1 ]; then
 		die "--linux-guest does not go with --kernel-dir"
+	fi
+	if [ -n "$libvmi" ] && [ "$linux_guest" = 0 ]; then
+		die "--libvmi goes with --linux-guest"
 	fi
 	# The kit unpacks to ~60 MB of tmpfs and the guest wants 256 MB.
 	# One CPU: see README, "Linux guest" (2 of 5 boots hang with two).
@@ -332,7 +340,7 @@ build_initramfs() {
 		# A second, uncompressed archive (gunzip of ~75 MB would cost
 		# seconds under emulation); the kernel unpacks concatenated
 		# archives, each starting 4-byte aligned.
-		"$here/linux-guest/mkkit.sh" "$KVER" "$tmp/kit.cpio" ||
+		LG_KIT_LIBVMI=$libvmi "$here/linux-guest/mkkit.sh" "$KVER" "$tmp/kit.cpio" ||
 			die "building the Linux-guest kit failed"
 		a=$(stat -c %s "$out")
 		head -c $(((4 - a % 4) % 4)) /dev/zero >>"$out"

@@ -18,12 +18,16 @@
 #     test VM; QEMU looks in ../share/{qemu,seabios} of its binary; no
 #     keymaps, option ROMs or accel-tcg module without display, NIC, TCG)
 #   /linux-guest/bzImage      /boot/vmlinuz-KVER, the test VM's own kernel
-#   /linux-guest/initrd.gz    busybox-static + linux-guest/init
+#   /linux-guest/initrd.gz    busybox-static + linux-guest/init + dummy.ko
 #   /linux-guest/bp-guest.bin linux-guest/bp-guest.S, a multiboot kernel
 #                             for the gdbstub tests (start-linux-guest -K)
 #   /bin/start-linux-guest, /bin/lg-qmp (static), /bin/lg-bootloop
 # LG_KIT_EXTRA="FILE..." adds host programs to /bin (with their libraries,
 # if dynamic), for a look inside the test VM (e.g. LG_KIT_EXTRA=/usr/bin/strace).
+# LG_KIT_LIBVMI=PREFIX adds LibVMI (contrib/libvmi/build.sh's prefix): the
+# programs of PREFIX/libexec/libvmi in /libvmi, their libraries from the
+# prefix (libvmi, libvmiop) in the default library directory, the rest
+# (GLib, json-c) at the paths ldd names.
 # Only files of installed Debian packages (qemu-system-x86, seabios,
 # busybox-static, linux-image-*) go in; nothing is downloaded.
 set -euo pipefail
@@ -56,15 +60,29 @@ put() {
 	cp -L "$1" "$kit$1"
 }
 
-# put_prog PROGRAM: the program and its shared libraries, as the host's
-# dynamic linker resolves them (with the ELF interpreter).
-put_prog() {
-	put "$1"
+# put_libs PROGRAM: its shared libraries, as the host's dynamic linker
+# resolves them (with the ELF interpreter); those under the directory
+# $libvmi_prefix go to the one the ELF interpreter searches by default.
+libvmi_prefix=/nonexistent
+put_libs() {
 	readelf -lW "$1" | grep -q INTERP || return 0	# static
 	ldd "$1" | awk '/=> \// { print $3 } /^\t\// { print $1 }' >"$tmp/libs"
 	[ -s "$tmp/libs" ] || die "ldd $1 found no libraries"
 	grep -q ld-linux "$tmp/libs" || die "ldd $1: no ELF interpreter"
-	while read -r lib; do put "$lib"; done <"$tmp/libs"
+	while read -r lib; do
+		case $lib in
+		"$libvmi_prefix"/*)
+			mkdir -p "$kit/lib/x86_64-linux-gnu"
+			cp -L "$lib" "$kit/lib/x86_64-linux-gnu/" ;;
+		*) put "$lib" ;;
+		esac
+	done <"$tmp/libs"
+}
+
+# put_prog PROGRAM: the program and its shared libraries.
+put_prog() {
+	put "$1"
+	put_libs "$1"
 }
 put_prog "$qemu"
 for f in ${LG_KIT_EXTRA:-}; do
@@ -73,6 +91,17 @@ for f in ${LG_KIT_EXTRA:-}; do
 	[ "$(dirname "$f")" = /bin ] || cp -L "$f" "$kit/bin/"
 done
 for f in "${firmware[@]}"; do put "$f"; done
+
+if [ -n "${LG_KIT_LIBVMI:-}" ]; then
+	libvmi_prefix=$(cd "$LG_KIT_LIBVMI" && pwd)
+	[ -x "$libvmi_prefix/libexec/libvmi/check_libvmi" ] ||
+		die "no LibVMI in $libvmi_prefix (contrib/libvmi/build.sh)"
+	mkdir -p "$kit/libvmi"
+	for f in "$libvmi_prefix"/libexec/libvmi/*; do
+		cp "$f" "$kit/libvmi/"
+		put_libs "$f"
+	done
+fi
 
 # The guest: the test VM's own kernel, a busybox initramfs with our /init.
 cp "/boot/vmlinuz-$kver" "$kit/linux-guest/bzImage"
@@ -83,6 +112,14 @@ for a in $("$busybox" --list); do
 	[ "$a" = busybox ] || ln -sf busybox "$g/bin/$a"
 done
 cp "$here/init" "$g/init"
+# A module for the guest to load: dummy (no dependencies), decompressed for
+# busybox's insmod.
+mkdir -p "$g/lib/modules"
+m=$(find "/lib/modules/$kver/kernel/drivers/net" -name 'dummy.ko*' | head -n 1)
+[ -n "$m" ] || die "no dummy.ko in /lib/modules/$kver"
+case $m in
+*.xz) xz -dc "$m" ;; *.zst) zstd -dcq "$m" ;; *.gz) gzip -dc "$m" ;; *) cat "$m" ;;
+esac >"$g/lib/modules/dummy.ko"
 chmod 755 "$g/init"
 (cd "$g" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | gzip -9 >"$kit/linux-guest/initrd.gz"
 
