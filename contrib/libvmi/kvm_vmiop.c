@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -25,6 +26,7 @@
 #include "driver/memory_cache.h"
 #include "driver/kvm/kvm.h"
 #include "driver/kvm/kvm_private.h"
+#include "msr-index.h"
 
 /* ---- naming: a VM is its QEMU's pid ---------------------------------- */
 
@@ -315,6 +317,9 @@ static status_t vmiop_map_ram(kvm_instance_t *kvm)
 
 /* ---- init ---------------------------------------------------------------- */
 
+static status_t vmiop_events_init(vmi_instance_t vmi);
+static void vmiop_events_destroy(kvm_instance_t *kvm);
+
 status_t kvm_init(vmi_instance_t vmi, uint32_t UNUSED(init_flags),
                   vmi_init_data_t *UNUSED(init_data))
 {
@@ -334,10 +339,6 @@ status_t kvm_init_vmi(vmi_instance_t vmi, uint32_t init_flags,
     struct vmiop_vm_info info = { .size = sizeof(info) };
     int ret;
 
-    if (init_flags & VMI_INIT_EVENTS) {
-        errprint("--vmiop: LibVMI events are not yet offered by the vmiop backend\n");
-        return VMI_FAILURE;
-    }
     ret = vmiop_open(&kvm->v);
     if (ret) {
         errprint("--vmiop: open " VMIOP_DEVICE ": %s%s\n", strerror(-ret),
@@ -357,6 +358,8 @@ status_t kvm_init_vmi(vmi_instance_t vmi, uint32_t init_flags,
         goto err;
     memory_cache_destroy(vmi);
     memory_cache_init(vmi, vmiop_get_memory, vmiop_release_memory, 1);
+    if ((init_flags & VMI_INIT_EVENTS) && vmiop_events_init(vmi) != VMI_SUCCESS)
+        goto err;
     return VMI_SUCCESS;
 err:
     vmiop_close(kvm->v);
@@ -373,8 +376,10 @@ void kvm_destroy(vmi_instance_t vmi)
     /* The cache holds pointers into the mappings. */
     memory_cache_destroy(vmi);
     vmiop_unmap_ram(kvm);
+    /* Closing the session ends its events: waiting vCPUs go on. */
     if (kvm->v)
         vmiop_close(kvm->v);
+    vmiop_events_destroy(kvm);
     free(kvm->name);
     g_free(kvm);
     vmi->driver.driver_data = NULL;
@@ -709,4 +714,703 @@ status_t kvm_get_tsc_info(vmi_instance_t UNUSED(vmi), uint32_t *UNUSED(tsc_mode)
 addr_t kvm_pfn_to_mfn(vmi_instance_t UNUSED(vmi), addr_t pfn)
 {
     return pfn;
+}
+
+/* ---- events --------------------------------------------------------------- */
+
+/*
+ * LibVMI's events on vmiop's: a ring, one reply per event.  What LibVMI
+ * registered decides which vmiop event types are on and with what filter
+ * (rebuilt whole at every change: a vmiop filter is per type); an event
+ * nobody registered for any more (one already on the ring) is continued.
+ */
+
+#define VMIOP_LV_RING_ENTRIES 256
+
+struct vmiop_lv_events {
+    struct vmiop_ring *ring;
+    unsigned int cr_access[5];      /* VMI_REGACCESS_* per CR0..CR4 */
+    GHashTable *msr_access;         /* MSR index -> VMI_REGACCESS_* (MSR_ANY) */
+    unsigned int msr_all_access;    /* MSR_ALL, LibVMI's list msr_all[] */
+    bool *stepping;                 /* per vCPU: SINGLESTEP events on */
+};
+
+static struct vmiop_lv_events *vmiop_ev(vmi_instance_t vmi)
+{
+    return kvm_get_instance(vmi)->ev;
+}
+
+/* @access holds R or W, as LibVMI's VMI_REGACCESS_*; -1 on anything else. */
+static int vmiop_reg_access_ok(unsigned int access)
+{
+    if (access == VMI_REGACCESS_N || access == VMI_REGACCESS_R ||
+        access == VMI_REGACCESS_W || access == VMI_REGACCESS_RW)
+        return 0;
+    errprint("--vmiop: unknown register access mode %u\n", access);
+    return -1;
+}
+
+static bool vmiop_msr_in_all(uint32_t index)
+{
+    for (unsigned int i = 0; i < msr_all_len; i++)
+        if (msr_index[msr_all[i]] == index)
+            return true;
+    return false;
+}
+
+static int vmiop_cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * The MSR events LibVMI wants, as one vmiop filter (adjacent indexes
+ * merged); past VMIOP_FILTER_MAX ranges, none: every MSR, sorted out here.
+ */
+static int vmiop_apply_msr(kvm_instance_t *kvm)
+{
+    struct vmiop_lv_events *ev = kvm->ev;
+    struct vmiop_filter_range f[VMIOP_FILTER_MAX];
+    unsigned int n = 0, nr = 0, flags = 0, all = ev->msr_all_access;
+    uint64_t idx[256];
+    GHashTableIter it;
+    gpointer key, val;
+
+    g_hash_table_iter_init(&it, ev->msr_access);
+    while (g_hash_table_iter_next(&it, &key, &val) && nr < G_N_ELEMENTS(idx)) {
+        idx[nr++] = GPOINTER_TO_SIZE(key);
+        all |= GPOINTER_TO_UINT(val);
+    }
+    for (unsigned int i = 0; i < msr_all_len && ev->msr_all_access && nr < G_N_ELEMENTS(idx); i++)
+        idx[nr++] = msr_index[msr_all[i]];
+    if (!(all & VMI_REGACCESS_RW))
+        return vmiop_event_disable(kvm->v, VMIOP_EVENT_MSR, -1);
+    qsort(idx, nr, sizeof(idx[0]), vmiop_cmp_u64);
+    for (unsigned int i = 0; i < nr; i++) {
+        if (n && (idx[i] == f[n - 1].last || idx[i] == f[n - 1].last + 1)) {
+            f[n - 1].last = idx[i];
+            continue;
+        }
+        if (n == VMIOP_FILTER_MAX) {
+            n = 0;      /* every MSR */
+            break;
+        }
+        f[n].first = f[n].last = idx[i];
+        n++;
+    }
+    if (all & VMI_REGACCESS_R)
+        flags |= VMIOP_EVENT_CTL_F_READS;
+    return vmiop_event_enable_flags(kvm->v, VMIOP_EVENT_MSR, flags, f, n);
+}
+
+static int vmiop_apply_cr(kvm_instance_t *kvm)
+{
+    struct vmiop_lv_events *ev = kvm->ev;
+    struct vmiop_filter_range f[3];
+    unsigned int n = 0, flags = 0;
+
+    for (unsigned int cr = 0; cr <= 4; cr++) {
+        if (!(ev->cr_access[cr] & VMI_REGACCESS_RW))
+            continue;
+        f[n].first = f[n].last = cr;
+        n++;
+        if (ev->cr_access[cr] & VMI_REGACCESS_R)
+            flags |= VMIOP_EVENT_CTL_F_READS;
+    }
+    if (!n)
+        return vmiop_event_disable(kvm->v, VMIOP_EVENT_CR, -1);
+    return vmiop_event_enable_flags(kvm->v, VMIOP_EVENT_CR, flags, f, n);
+}
+
+static status_t vmiop_ev_result(int ret, const char *what)
+{
+    if (!ret)
+        return VMI_SUCCESS;
+    errprint("--vmiop: %s: %s\n", what, strerror(-ret));
+    return VMI_FAILURE;
+}
+
+static status_t vmiop_set_reg_access(vmi_instance_t vmi, reg_event_t *event)
+{
+    kvm_instance_t *kvm = kvm_get_instance(vmi);
+    struct vmiop_lv_events *ev = kvm->ev;
+    unsigned int access = event->in_access, old;
+    int ret;
+
+    if (vmiop_reg_access_ok(access))
+        return VMI_FAILURE;
+    if (access == VMI_REGACCESS_N)
+        access = 0;
+    switch (event->reg) {
+        case CR0:
+        case CR3:
+        case CR4: {
+            unsigned int cr = event->reg == CR0 ? 0 : event->reg == CR3 ? 3 : 4;
+
+            old = ev->cr_access[cr];
+            ev->cr_access[cr] = access;
+            ret = vmiop_apply_cr(kvm);
+            if (ret)
+                ev->cr_access[cr] = old;
+            return vmiop_ev_result(ret, "CR events");
+        }
+        case MSR_ALL:
+            old = ev->msr_all_access;
+            ev->msr_all_access = access;
+            ret = vmiop_apply_msr(kvm);
+            if (ret)
+                ev->msr_all_access = old;
+            return vmiop_ev_result(ret, "MSR events");
+        case MSR_ANY: {
+            gpointer key = GSIZE_TO_POINTER((gsize)event->msr);
+            gpointer prev = g_hash_table_lookup(ev->msr_access, key);
+
+            if (access)
+                g_hash_table_insert(ev->msr_access, key, GUINT_TO_POINTER(access));
+            else
+                g_hash_table_remove(ev->msr_access, key);
+            ret = vmiop_apply_msr(kvm);
+            if (ret) {
+                if (prev)
+                    g_hash_table_insert(ev->msr_access, key, prev);
+                else
+                    g_hash_table_remove(ev->msr_access, key);
+            }
+            return vmiop_ev_result(ret, "MSR events");
+        }
+        default:
+            if (event->reg >= MSR_FLAGS && event->reg <= MSR_HYPERVISOR) {
+                errprint("--vmiop: register MSR_ANY with the MSR's index for one MSR's events\n");
+                return VMI_FAILURE;
+            }
+            errprint("--vmiop: no events for register %" PRIu64 "\n", (uint64_t)event->reg);
+            return VMI_FAILURE;
+    }
+}
+
+/* Enables or disables @type on every vCPU, unfiltered. */
+static status_t vmiop_toggle_type(vmi_instance_t vmi, unsigned int type, bool enabled)
+{
+    struct vmiop *v = kvm_get_instance(vmi)->v;
+    int ret = enabled ? vmiop_event_enable(v, type, -1, NULL, 0) : vmiop_event_disable(v, type, -1);
+
+    return vmiop_ev_result(ret, vmiop_event_name(type));
+}
+
+static status_t vmiop_set_intr_access(vmi_instance_t vmi, interrupt_event_t *event, bool enabled)
+{
+    if (event->intr != INT3) {
+        errprint("--vmiop: interrupt events are INT3 only (asked: %u)\n", event->intr);
+        return VMI_FAILURE;
+    }
+    return vmiop_toggle_type(vmi, VMIOP_EVENT_BREAKPOINT, enabled);
+}
+
+static status_t vmiop_set_cpuid_event(vmi_instance_t vmi, bool enabled)
+{
+    return vmiop_toggle_type(vmi, VMIOP_EVENT_CPUID, enabled);
+}
+
+static status_t vmiop_set_debug_event(vmi_instance_t vmi, bool enabled)
+{
+    return vmiop_toggle_type(vmi, VMIOP_EVENT_DEBUG, enabled);
+}
+
+static status_t vmiop_set_guest_requested(vmi_instance_t vmi, bool enabled)
+{
+    return vmiop_toggle_type(vmi, VMIOP_EVENT_HYPERCALL, enabled);
+}
+
+static status_t vmiop_set_desc_access_event(vmi_instance_t vmi, bool enabled)
+{
+    return vmiop_toggle_type(vmi, VMIOP_EVENT_DESC, enabled);
+}
+
+static status_t vmiop_step_vcpu(vmi_instance_t vmi, unsigned int vcpu, bool on)
+{
+    kvm_instance_t *kvm = kvm_get_instance(vmi);
+    int ret;
+
+    if (vcpu >= vmi->num_vcpus) {
+        errprint("--vmiop: no vCPU %u\n", vcpu);
+        return VMI_FAILURE;
+    }
+    ret = on ? vmiop_event_enable(kvm->v, VMIOP_EVENT_SINGLESTEP, (int)vcpu, NULL, 0)
+             : vmiop_event_disable(kvm->v, VMIOP_EVENT_SINGLESTEP, (int)vcpu);
+    if (ret) {
+        errprint("--vmiop: single-step %s on vCPU %u: %s\n", on ? "on" : "off", vcpu,
+                 strerror(-ret));
+        return VMI_FAILURE;
+    }
+    kvm->ev->stepping[vcpu] = on;
+    return VMI_SUCCESS;
+}
+
+static status_t vmiop_start_single_step(vmi_instance_t vmi, single_step_event_t *event)
+{
+    if (!event->vcpus) {
+        errprint("--vmiop: single-step on no vCPU\n");
+        return VMI_FAILURE;
+    }
+    if (!event->enable)
+        return VMI_SUCCESS;     /* registered, stepped later by TOGGLE_SINGLESTEP */
+    for (unsigned int vcpu = 0; vcpu < vmi->num_vcpus && vcpu < 32; vcpu++)
+        if (CHECK_VCPU_SINGLESTEP(*event, vcpu) && vmiop_step_vcpu(vmi, vcpu, true))
+            return VMI_FAILURE;
+    return VMI_SUCCESS;
+}
+
+static status_t vmiop_stop_single_step(vmi_instance_t vmi, uint32_t vcpu)
+{
+    return vmiop_step_vcpu(vmi, vcpu, false);
+}
+
+static status_t vmiop_shutdown_single_step(vmi_instance_t vmi)
+{
+    status_t ret = VMI_SUCCESS;
+
+    for (unsigned int vcpu = 0; vcpu < vmi->num_vcpus; vcpu++)
+        if (kvm_get_instance(vmi)->ev->stepping[vcpu] && vmiop_step_vcpu(vmi, vcpu, false))
+            ret = VMI_FAILURE;
+    return ret;
+}
+
+/* LibVMI's "restricted" access on a page as the rights vmiop keeps. */
+static int vmiop_rights_of(vmi_mem_access_t access)
+{
+    switch (access) {
+        case VMI_MEMACCESS_N:
+            return VMIOP_ACCESS_RWX;
+        case VMI_MEMACCESS_W:
+            return VMIOP_ACCESS_R | VMIOP_ACCESS_X;
+        case VMI_MEMACCESS_X:
+            return VMIOP_ACCESS_R | VMIOP_ACCESS_W;
+        case VMI_MEMACCESS_WX:
+            return VMIOP_ACCESS_R;
+        case VMI_MEMACCESS_RWX:
+            return 0;
+        case VMI_MEMACCESS_RW:
+            return VMIOP_ACCESS_X;  /* execute-only: where the CPU has it */
+        default:
+            errprint("--vmiop: page access %u is not one EPT/NPT can express\n", access);
+            return -1;
+    }
+}
+
+static status_t vmiop_set_mem_access_range(vmi_instance_t vmi, addr_t first, addr_t last,
+                                           vmi_mem_access_t access, uint16_t view)
+{
+    int rights = vmiop_rights_of(access), ret;
+
+    if (rights < 0)
+        return VMI_FAILURE;
+    if (view) {
+        errprint("--vmiop: SLAT views are not offered (view %u)\n", view);
+        return VMI_FAILURE;
+    }
+    ret = vmiop_set_mem_access(kvm_get_instance(vmi)->v, first, last - first + 1,
+                               (unsigned int)rights);
+    if (ret) {
+        errprint("--vmiop: page access of gfns 0x%" PRIx64 "-0x%" PRIx64 ": %s\n", first, last,
+                 strerror(-ret));
+        return VMI_FAILURE;
+    }
+    return VMI_SUCCESS;
+}
+
+static status_t vmiop_set_mem_access_one(vmi_instance_t vmi, addr_t gfn, vmi_mem_access_t access,
+                                         uint16_t view)
+{
+    return vmiop_set_mem_access_range(vmi, gfn, gfn, access, view);
+}
+
+static event_response_t vmiop_call(vmi_instance_t vmi, vmi_event_t *lev)
+{
+    event_response_t response;
+
+    vmi->event_callback = 1;
+    response = lev->callback(vmi, lev);
+    vmi->event_callback = 0;
+    return response;
+}
+
+/* The guest frame of @gva as vCPU @vcpu translates it now; ~0 if none. */
+static addr_t vmiop_gfn_of(vmi_instance_t vmi, unsigned int vcpu, uint64_t gva)
+{
+    uint64_t gpa;
+
+    if (vmiop_translate(kvm_get_instance(vmi)->v, vcpu, gva, &gpa))
+        return ~0ULL;
+    return gpa >> vmi->page_shift;
+}
+
+static vmi_mem_access_t vmiop_mem_out(unsigned int access)
+{
+    vmi_mem_access_t out = VMI_MEMACCESS_INVALID;
+
+    if (access & VMIOP_ACCESS_R)
+        out |= VMI_MEMACCESS_R;
+    if (access & VMIOP_ACCESS_W)
+        out |= VMI_MEMACCESS_W;
+    if (access & VMIOP_ACCESS_X)
+        out |= VMI_MEMACCESS_X;
+    return out;
+}
+
+/* The registered memory event for @e: by its page, else a generic one. */
+static vmi_event_t *vmiop_mem_event_for(vmi_instance_t vmi, const struct vmiop_event *e,
+                                        vmi_mem_access_t out)
+{
+    addr_t gfn = e->mem.gpa >> vmi->page_shift;
+    vmi_event_t *lev = NULL;
+    GHashTableIter it;
+    gpointer key, val;
+
+    if (g_hash_table_size(vmi->mem_events_on_gfn)) {
+        lev = g_hash_table_lookup(vmi->mem_events_on_gfn, GSIZE_TO_POINTER(gfn));
+        if (lev && (lev->mem_event.in_access & out))
+            return lev;
+    }
+    g_hash_table_iter_init(&it, vmi->mem_events_generic);
+    while (g_hash_table_iter_next(&it, &key, &val))
+        if (GPOINTER_TO_UINT(key) & out)
+            return val;
+    return NULL;
+}
+
+/*
+ * The reply's registers: SET_REGISTERS puts the callback's back, except
+ * for an instruction vmiop completes itself (CPUID, a hypercall), where a
+ * callback that emulated it (Xen's way: results in the registers, RIP
+ * moved on) gets them as the instruction's result instead.
+ */
+static status_t vmiop_put_regs(vmi_instance_t vmi, const struct vmiop_event *e, vmi_event_t *lev,
+                               struct vmiop_event_reply *r)
+{
+    registers_t regs = { .x86 = *lev->x86_regs };
+
+    if (e->type == VMIOP_EVENT_CPUID && regs.x86.rip != e->regs.rip) {
+        r->action = VMIOP_ACTION_SET_RESULT;
+        r->cpuid.eax = (uint32_t)regs.x86.rax;
+        r->cpuid.ebx = (uint32_t)regs.x86.rbx;
+        r->cpuid.ecx = (uint32_t)regs.x86.rcx;
+        r->cpuid.edx = (uint32_t)regs.x86.rdx;
+        regs.x86.rip = e->regs.rip;
+    } else if (e->type == VMIOP_EVENT_HYPERCALL && regs.x86.rip != e->regs.rip) {
+        r->action = VMIOP_ACTION_SET_RESULT;
+        r->value = regs.x86.rax;
+        regs.x86.rip = e->regs.rip;
+    }
+    return kvm_set_vcpuregs(vmi, &regs, e->vcpu);
+}
+
+/*
+ * One event: the callback LibVMI has for it, its response as vmiop's
+ * reply.  VMI_FAILURE only when the session failed (the VM gone).
+ */
+static status_t vmiop_handle_event(vmi_instance_t vmi, const struct vmiop_event *e)
+{
+    kvm_instance_t *kvm = kvm_get_instance(vmi);
+    struct vmiop_event_reply r = { .action = VMIOP_ACTION_CONTINUE };
+    event_response_t response = VMI_EVENT_RESPONSE_NONE;
+    vmi_event_t *lev = NULL;
+    x86_registers_t regs;
+    uint8_t emul[VMIOP_EMUL_READ_MAX];
+    uint64_t value = 0;
+    int ret;
+
+    vmiop_regs_to_libvmi(&e->regs, &regs);
+    if (vmi->shutting_down)
+        goto reply;
+
+    switch (e->type) {
+        case VMIOP_EVENT_CR: {
+            static const reg_t cr_reg[5] = { CR0, 0, 0, CR3, CR4 };
+            unsigned int want = e->cr.write ? VMI_REGACCESS_W : VMI_REGACCESS_R;
+
+            if (e->cr.cr > 4 || !cr_reg[e->cr.cr] ||
+                !(kvm->ev->cr_access[e->cr.cr] & want))
+                break;
+            lev = g_hash_table_lookup(vmi->reg_events, GSIZE_TO_POINTER(cr_reg[e->cr.cr]));
+            if (!lev)
+                break;
+            lev->reg_event.out_access = want;
+            value = e->cr.write ? e->cr.new_value : e->cr.old_value;
+            lev->reg_event.value = value;
+            lev->reg_event.previous = e->cr.old_value;
+            break;
+        }
+        case VMIOP_EVENT_MSR: {
+            unsigned int want = e->msr.write ? VMI_REGACCESS_W : VMI_REGACCESS_R;
+            unsigned int acc = GPOINTER_TO_UINT(g_hash_table_lookup(kvm->ev->msr_access,
+                                                GSIZE_TO_POINTER((gsize)e->msr.index)));
+
+            if (acc & want)
+                lev = g_hash_table_lookup(vmi->msr_events,
+                                          GSIZE_TO_POINTER((gsize)e->msr.index));
+            if (!lev && (kvm->ev->msr_all_access & want) && vmiop_msr_in_all(e->msr.index))
+                lev = g_hash_table_lookup(vmi->reg_events, GSIZE_TO_POINTER(MSR_ALL));
+            if (!lev)
+                break;
+            lev->reg_event.msr = e->msr.index;
+            lev->reg_event.out_access = want;
+            value = e->msr.write ? e->msr.new_value : e->msr.old_value;
+            lev->reg_event.value = value;
+            lev->reg_event.previous = e->msr.old_value;
+            break;
+        }
+        case VMIOP_EVENT_BREAKPOINT:
+            lev = g_hash_table_lookup(vmi->interrupt_events, GUINT_TO_POINTER(INT3));
+            if (!lev)
+                break;
+            lev->interrupt_event.gla = e->breakpoint.gva;
+            lev->interrupt_event.gfn = vmiop_gfn_of(vmi, e->vcpu, e->breakpoint.gva);
+            lev->interrupt_event.offset = e->breakpoint.gva & VMI_BIT_MASK(0, 11);
+            lev->interrupt_event.insn_length = e->breakpoint.insn_len;
+            lev->interrupt_event.reinject = -1;
+            break;
+        case VMIOP_EVENT_SINGLESTEP:
+            lev = g_hash_table_lookup(vmi->ss_events, GUINT_TO_POINTER(e->vcpu));
+            if (!lev)
+                break;
+            lev->ss_event.gla = e->singlestep.gva;
+            lev->ss_event.gfn = vmiop_gfn_of(vmi, e->vcpu, e->singlestep.gva);
+            lev->ss_event.offset = e->singlestep.gva & VMI_BIT_MASK(0, 11);
+            break;
+        case VMIOP_EVENT_CPUID:
+            lev = vmi->cpuid_event;
+            if (!lev)
+                break;
+            lev->cpuid_event.leaf = e->cpuid.leaf;
+            lev->cpuid_event.subleaf = e->cpuid.subleaf;
+            lev->cpuid_event.insn_length = 2;
+            break;
+        case VMIOP_EVENT_DESC:
+            lev = vmi->descriptor_access_event;
+            if (!lev)
+                break;
+            lev->descriptor_event.descriptor =
+                e->desc.reg == VMIOP_DESC_IDTR ? VMI_DESCRIPTOR_IDTR :
+                e->desc.reg == VMIOP_DESC_GDTR ? VMI_DESCRIPTOR_GDTR :
+                e->desc.reg == VMIOP_DESC_LDTR ? VMI_DESCRIPTOR_LDTR : VMI_DESCRIPTOR_TR;
+            lev->descriptor_event.is_write = e->desc.write;
+            break;
+        case VMIOP_EVENT_DEBUG:
+            lev = vmi->debug_event;
+            if (!lev)
+                break;
+            lev->debug_event.gla = e->regs.rip;
+            lev->debug_event.gfn = vmiop_gfn_of(vmi, e->vcpu, e->regs.rip);
+            lev->debug_event.offset = e->regs.rip & VMI_BIT_MASK(0, 11);
+            lev->debug_event.reinject = -1;
+            break;
+        case VMIOP_EVENT_HYPERCALL:
+            lev = vmi->guest_requested_event;
+            break;
+        case VMIOP_EVENT_MEM: {
+            vmi_mem_access_t out = vmiop_mem_out(e->mem.access);
+
+            lev = vmiop_mem_event_for(vmi, e, out);
+            if (!lev) {
+                errprint("--vmiop: a memory event at 0x%" PRIx64 " (access %u) no callback "
+                         "wants: the access goes through\n", (uint64_t)e->mem.gpa, out);
+                break;
+            }
+            lev->mem_event.gfn = e->mem.gpa >> vmi->page_shift;
+            lev->mem_event.offset = e->mem.gpa & VMI_BIT_MASK(0, 11);
+            lev->mem_event.out_access = out;
+            lev->mem_event.gla = e->mem.gla;
+            lev->mem_event.gla_valid = !!(e->mem.flags & VMIOP_MEM_F_GLA_VALID);
+            lev->mem_event.gptw = !!(e->mem.flags & VMIOP_MEM_F_PAGE_WALK);
+            break;
+        }
+        default:
+            break;
+    }
+    if (!lev)
+        goto reply;
+
+    lev->vcpu_id = e->vcpu;
+    lev->slat_id = 0;
+    lev->x86_regs = &regs;
+    response = vmiop_call(vmi, lev);
+
+    /* What the callback decided, event by event. */
+    switch (e->type) {
+        case VMIOP_EVENT_CR:
+        case VMIOP_EVENT_MSR:
+            if (response & VMI_EVENT_RESPONSE_DENY) {
+                r.action = VMIOP_ACTION_SKIP;
+            } else if (lev->reg_event.value != value) {
+                r.action = VMIOP_ACTION_SET_RESULT;
+                r.value = lev->reg_event.value;
+            }
+            break;
+        case VMIOP_EVENT_BREAKPOINT:
+            /* LibVMI: reinject 0, the INT3 is the callback's (it put the byte back). */
+            if (!lev->interrupt_event.reinject)
+                r.action = VMIOP_ACTION_RETRY;
+            break;
+        case VMIOP_EVENT_DEBUG:
+            if (!lev->debug_event.reinject)
+                r.action = VMIOP_ACTION_SKIP;
+            break;
+        case VMIOP_EVENT_MEM:
+            if (response & (VMI_EVENT_RESPONSE_EMULATE | VMI_EVENT_RESPONSE_EMULATE_NOWRITE))
+                r.action = VMIOP_ACTION_EMULATE;
+            if (response & VMI_EVENT_RESPONSE_EMULATE_NOWRITE)
+                errprint("--vmiop: EMULATE_NOWRITE is taken as EMULATE (the write happens)\n");
+            if ((response & VMI_EVENT_RESPONSE_SET_EMUL_READ_DATA) && lev->emul_read) {
+                uint32_t len = lev->emul_read->size;
+
+                if (len > sizeof(emul)) {
+                    errprint("--vmiop: emulated read data of %u bytes, at most %zu\n", len,
+                             sizeof(emul));
+                    len = sizeof(emul);
+                }
+                memcpy(emul, lev->emul_read->data, len);
+                r.action = VMIOP_ACTION_EMULATE;
+                r.emul_read.data = (uint64_t)(uintptr_t)emul;
+                r.emul_read.len = len;
+                if (!lev->emul_read->dont_free) {
+                    free(lev->emul_read);
+                    lev->emul_read = NULL;
+                }
+            }
+            break;
+        default:
+            break;
+    }
+    if ((response & VMI_EVENT_RESPONSE_SET_REGISTERS) &&
+        vmiop_put_regs(vmi, e, lev, &r) != VMI_SUCCESS)
+        errprint("--vmiop: SET_REGISTERS for vCPU %u failed: the event goes on without\n",
+                 e->vcpu);
+    if (response & VMI_EVENT_RESPONSE_TOGGLE_SINGLESTEP)
+        vmiop_step_vcpu(vmi, e->vcpu, !kvm->ev->stepping[e->vcpu]);
+    if (response & (VMI_EVENT_RESPONSE_SLAT_ID | VMI_EVENT_RESPONSE_NEXT_SLAT_ID |
+                    VMI_EVENT_RESPONSE_SET_EMUL_INSN | VMI_EVENT_RESPONSE_GET_NEXT_INTERRUPT |
+                    VMI_EVENT_RESPONSE_RESET_VMTRACE | VMI_EVENT_RESPONSE_RESET_FORK_STATE |
+                    VMI_EVENT_RESPONSE_RESET_FORK_MEM))
+        errprint("--vmiop: event response 0x%x asks for what vmiop does not offer; "
+                 "ignored\n", response);
+    lev->x86_regs = NULL;
+reply:
+    ret = vmiop_event_reply(kvm->v, e, &r);
+    if (ret == -ESRCH) {
+        errprint("--vmiop: the VM is gone (its QEMU exited)\n");
+        return VMI_FAILURE;
+    }
+    if (ret)
+        errprint("--vmiop: reply to event %" PRIu64 " (%s, vCPU %u): %s\n", (uint64_t)e->seq,
+                 vmiop_event_name(e->type), e->vcpu, strerror(-ret));
+    return VMI_SUCCESS;
+}
+
+static status_t vmiop_handle_ready(vmi_instance_t vmi)
+{
+    struct vmiop_ring *ring = vmiop_ev(vmi)->ring;
+    struct vmiop_event *e;
+
+    while ((e = vmiop_ring_peek(ring))) {
+        struct vmiop_event copy = *e;
+
+        /* The slot is the module's again once tail moves: work on a copy. */
+        vmiop_ring_advance(ring, 1);
+        if (vmiop_handle_event(vmi, &copy) != VMI_SUCCESS)
+            return VMI_FAILURE;
+    }
+    return VMI_SUCCESS;
+}
+
+static status_t vmiop_events_listen(vmi_instance_t vmi, uint32_t timeout)
+{
+    kvm_instance_t *kvm = kvm_get_instance(vmi);
+    int ret = vmiop_event_wait(kvm->v, timeout > INT_MAX ? INT_MAX : (int)timeout);
+
+    /* No event in time, or a signal (the program's SIGINT): no failure. */
+    if (ret < 0 && ret != -ETIMEDOUT && ret != -EINTR) {
+        errprint("--vmiop: waiting for events: %s%s\n", strerror(-ret),
+                 ret == -ESRCH ? " (the VM is gone)" : "");
+        return VMI_FAILURE;
+    }
+    if (vmiop_handle_ready(vmi) != VMI_SUCCESS)
+        return VMI_FAILURE;
+
+    /* Swaps and clears asked for in callbacks: with no event in flight. */
+    if (vmi->swap_events || (vmi->clear_events && g_hash_table_size(vmi->clear_events))) {
+        if (kvm_pause_vm(vmi) != VMI_SUCCESS)
+            return VMI_FAILURE;
+        if (vmiop_handle_ready(vmi) != VMI_SUCCESS)
+            return VMI_FAILURE;
+        for (GSList *l = vmi->swap_events; l; l = l->next) {
+            swap_wrapper_t *w = l->data;
+
+            swap_events(vmi, w->swap_from, w->swap_to, w->free_routine);
+            g_slice_free(swap_wrapper_t, w);
+        }
+        g_slist_free(vmi->swap_events);
+        vmi->swap_events = NULL;
+        g_hash_table_foreach_remove(vmi->clear_events, clear_events_full, vmi);
+        if (kvm_resume_vm(vmi) != VMI_SUCCESS)
+            return VMI_FAILURE;
+    }
+    return VMI_SUCCESS;
+}
+
+static int vmiop_are_events_pending(vmi_instance_t vmi)
+{
+    return (int)vmiop_ring_ready(vmiop_ev(vmi)->ring);
+}
+
+static void vmiop_events_destroy(kvm_instance_t *kvm)
+{
+    if (!kvm->ev)
+        return;
+    if (kvm->ev->msr_access)
+        g_hash_table_destroy(kvm->ev->msr_access);
+    g_free(kvm->ev->stepping);
+    g_free(kvm->ev);
+    kvm->ev = NULL;
+}
+
+/*
+ * VMI_INIT_EVENTS: the ring, and LibVMI's event calls bound to vmiop's.
+ * The ring goes with the session (vmiop_close).
+ */
+static status_t vmiop_events_init(vmi_instance_t vmi)
+{
+    kvm_instance_t *kvm = kvm_get_instance(vmi);
+    int ret;
+
+    kvm->ev = g_try_malloc0(sizeof(*kvm->ev));
+    if (!kvm->ev)
+        return VMI_FAILURE;
+    kvm->ev->msr_access = g_hash_table_new(g_direct_hash, g_direct_equal);
+    kvm->ev->stepping = g_try_malloc0(sizeof(bool) * (vmi->num_vcpus ? vmi->num_vcpus : 1));
+    if (!kvm->ev->stepping)
+        goto err;
+    ret = vmiop_ring_setup(kvm->v, VMIOP_LV_RING_ENTRIES, &kvm->ev->ring);
+    if (ret) {
+        errprint("--vmiop: event ring: %s\n", strerror(-ret));
+        goto err;
+    }
+    vmi->driver.events_listen_ptr = &vmiop_events_listen;
+    vmi->driver.are_events_pending_ptr = &vmiop_are_events_pending;
+    vmi->driver.set_reg_access_ptr = &vmiop_set_reg_access;
+    vmi->driver.set_intr_access_ptr = &vmiop_set_intr_access;
+    vmi->driver.set_mem_access_ptr = &vmiop_set_mem_access_one;
+    vmi->driver.set_mem_access_range_ptr = &vmiop_set_mem_access_range;
+    vmi->driver.start_single_step_ptr = &vmiop_start_single_step;
+    vmi->driver.stop_single_step_ptr = &vmiop_stop_single_step;
+    vmi->driver.shutdown_single_step_ptr = &vmiop_shutdown_single_step;
+    vmi->driver.set_guest_requested_ptr = &vmiop_set_guest_requested;
+    vmi->driver.set_cpuid_event_ptr = &vmiop_set_cpuid_event;
+    vmi->driver.set_debug_event_ptr = &vmiop_set_debug_event;
+    vmi->driver.set_desc_access_event_ptr = &vmiop_set_desc_access_event;
+    return VMI_SUCCESS;
+err:
+    vmiop_events_destroy(kvm);
+    return VMI_FAILURE;
 }

@@ -880,6 +880,182 @@ TEST_TIMEOUT(libvmi_errors_a_wrong_name_and_a_user_without_rights, 900)
 	stop_guest(qemu);
 }
 
+/* Lines of file @path (its first 4 MiB) that begin with @prefix. */
+static unsigned int file_lines(const char *path, const char *prefix)
+{
+	static char buf[4 << 20];
+	unsigned int n = 0;
+	const char *p;
+	ssize_t len;
+	int fd;
+
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[len > 0 ? len : 0] = '\0';
+	for (p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		n += !strncmp(p, prefix, strlen(prefix));
+	return n;
+}
+
+/*
+ * A LibVMI program in the background, its stdout and stderr to @log; its
+ * pid.  It ends by stop_bg().
+ */
+static pid_t start_bg(const char *log, char **argv)
+{
+	pid_t pid;
+	int fd;
+
+	fflush(stdout);
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (fd < 0)
+			_exit(126);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		close(fd);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+/*
+ * SIGINT, as LibVMI's event examples expect to end (they clean up and
+ * exit 0), then their exit status, with @log into @out (its end, if
+ * longer).
+ */
+static int stop_bg(pid_t pid, const char *log, char *out, size_t size)
+{
+	uint64_t end = lg_now_ms() + 120 * 1000;
+	int status = 0, fd;
+	off_t len;
+	pid_t got;
+
+	ASSERT_EQ(kill(pid, SIGINT), 0);
+	/* Bounded: an example that ignores SIGINT is a failure, not a hang. */
+	while ((got = waitpid(pid, &status, WNOHANG)) == 0 && lg_now_ms() < end)
+		vt_msleep(50);
+	if (got == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		vmtest_diag("%s: no exit within 120 s of SIGINT", log);
+		vmtest_mark_failed();
+	}
+	ASSERT_GE((fd = open(log, O_RDONLY)), 0);
+	len = lseek(fd, 0, SEEK_END);
+	ASSERT_GE(len, 0);
+	ASSERT_GE(pread(fd, out, size - 1, len > (off_t)size - 1 ? len - (off_t)(size - 1) : 0),
+		  0);
+	out[len > (off_t)size - 1 ? size - 1 : (size_t)len] = '\0';
+	close(fd);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Lines of @out that begin with @prefix. */
+static unsigned int count_lines(const char *out, const char *prefix)
+{
+	unsigned int n = 0;
+	const char *p = out;
+
+	for (; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		n += !strncmp(p, prefix, strlen(prefix));
+	return n;
+}
+
+/* The first line of @out that begins with @prefix, printed. */
+static void show_first(const char *out, const char *prefix)
+{
+	const char *p = out;
+
+	for (; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (!strncmp(p, prefix, strlen(prefix))) {
+			printf("%.*s\n", (int)strcspn(p, "\n"), p);
+			return;
+		}
+}
+
+/*
+ * cr3-event-example: a CR3 write event for each address-space switch of
+ * the working guest, each continued; the guest runs on after it ends.
+ */
+TEST_TIMEOUT(libvmi_cr3_event_example_sees_the_guest_switch_processes, 900)
+{
+	static char out[1 << 16];
+	const char *log = "/tmp/lg-libvmi.log";
+	unsigned int n;
+	pid_t qemu, ex;
+
+	need_libvmi();
+	qemu = start_guest();
+	libvmi_config(qemu);
+	ex = start_bg(log, (char *[]){ LIBVMI "/cr3-event-example", LG_NAME, NULL });
+	LG_WAIT_UNTIL(file_lines(log, "CR3 write happened: Value=0x") >= 20);
+	EXPECT_EQ(stop_bg(ex, log, out, sizeof(out)), 0);
+	n = count_lines(out, "CR3 write happened: Value=0x");
+	show_first(out, "CR3 write happened");
+	printf("%u CR3 writes\n", n);
+	EXPECT_GE(n, 20);
+	EXPECT_EQ(strstr(out, "Failed"), NULL);
+	EXPECT_GUEST_RUNS_ON(LG_DIR);
+	stop_guest(qemu);
+}
+
+/*
+ * singlestep-event-example: every instruction of vCPU 0 an event, then
+ * stepping stopped, restarted for five listens, stopped at the end.
+ */
+TEST_TIMEOUT(libvmi_singlestep_event_example_steps_and_stops, 900)
+{
+	static char out[1 << 16];
+	const char *log = "/tmp/lg-libvmi.log";
+	pid_t qemu, ex;
+
+	need_libvmi();
+	qemu = start_guest();
+	libvmi_config(qemu);
+	ex = start_bg(log, (char *[]){ LIBVMI "/singlestep-event-example", LG_NAME, NULL });
+	LG_WAIT_UNTIL(file_lines(log, "Single-step event: VCPU:0 ") >= 200);
+	EXPECT_EQ(stop_bg(ex, log, out, sizeof(out)), 0);
+	show_first(out, "Single-step event");
+	show_first(out, "VMI_ERROR");
+	show_first(out, "Failed");
+	EXPECT_TRUE(strstr(out, "Singlestep stopped\n") != NULL);
+	EXPECT_TRUE(strstr(out, "Restarting singlestep\n") != NULL);
+	EXPECT_TRUE(strstr(out, "Finished with test.\n") != NULL);
+	EXPECT_EQ(strstr(out, "Failed"), NULL);
+	EXPECT_GUEST_RUNS_ON(LG_DIR);
+	stop_guest(qemu);
+}
+
+/*
+ * QEMU killed under a LibVMI program waiting for events: LibVMI's listen
+ * fails with the driver's reason, the program ends on SIGINT, and the
+ * module cleans up (the rig checks the test VM's log).
+ */
+TEST_TIMEOUT(libvmi_errors_the_vm_exiting_under_an_event_loop, 900)
+{
+	static char out[1 << 16];
+	const char *log = "/tmp/lg-libvmi.log";
+	pid_t qemu, ex;
+
+	need_libvmi();
+	qemu = start_guest();
+	libvmi_config(qemu);
+	ex = start_bg(log, (char *[]){ LIBVMI "/cr3-event-example", LG_NAME, NULL });
+	LG_WAIT_UNTIL(file_lines(log, "CR3 write happened") >= 5);
+	ASSERT_EQ(kill(qemu, SIGKILL), 0);
+	LG_WAIT_UNTIL(gone(qemu) && file_lines(log, "Failed to listen on events") >= 1);
+	EXPECT_EQ(stop_bg(ex, log, out, sizeof(out)), 0);
+	show_first(out, "VMI_ERROR: --vmiop");
+	EXPECT_TRUE(strstr(out, "the VM is gone") != NULL);
+}
+
 /* ---- the #VE agent in a Linux guest that never heard of it ---- */
 
 static void expect_guest_healthy(const char *dir);
