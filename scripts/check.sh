@@ -70,12 +70,12 @@ for vendor in ${VMIOP_CHECK_VENDORS:-amd intel}; do
 
 	# Debian's QEMU in the test VM, running a Linux guest.  Under Bochs a
 	# nested Linux guest stalls the test VM (README, "Linux guests"): there
-	# only the gdbstub test, with its own tiny guest.
+	# only the tests with their own tiny guest, gdbstub's and LibVMI's INT3.
 	step "VM tests ($vendor): Debian's QEMU running a guest, introspected"
 	if [ "$failed" -ne 0 ] && [ ! -x build/selftests-linux/linux_guest ]; then
 		echo "check: no linux_guest test binary (the build failed)"
 	elif [ "$vendor" = intel ]; then
-		VMTEST_ONLY=qemu_gdbstub_and_vmiop_breakpoint_events_share_int3 \
+		VMTEST_ONLY=qemu_gdbstub_and_vmiop_breakpoint_events_share_int3,libvmi_interrupt_event_example_reinjects_the_guests_int3 \
 			make -s vmtest-linux VENDOR="$vendor" 2>&1 | tee "$log/vm-linux-$vendor.txt"
 	else
 		make -s vmtest-linux VENDOR="$vendor" 2>&1 | tee "$log/vm-linux-$vendor.txt"

@@ -1396,6 +1396,17 @@ static status_t vmiop_events_init(vmi_instance_t vmi)
         errprint("--vmiop: event ring: %s\n", strerror(-ret));
         goto err;
     }
+    /*
+     * Memory events on from the start, as LibVMI expects of a page it
+     * restricts (vmiop lifts a restriction no vCPU listens for).  They
+     * cost nothing until a page is restricted.  Without EPT/NPT there are
+     * none: vmiop_set_mem_access() says so when asked.
+     */
+    ret = vmiop_event_enable(kvm->v, VMIOP_EVENT_MEM, -1, NULL, 0);
+    if (ret && ret != -EOPNOTSUPP) {
+        errprint("--vmiop: memory events: %s\n", strerror(-ret));
+        goto err;
+    }
     vmi->driver.events_listen_ptr = &vmiop_events_listen;
     vmi->driver.are_events_pending_ptr = &vmiop_are_events_pending;
     vmi->driver.set_reg_access_ptr = &vmiop_set_reg_access;

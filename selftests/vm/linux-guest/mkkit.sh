@@ -27,7 +27,7 @@
 # LG_KIT_LIBVMI=PREFIX adds LibVMI (contrib/libvmi/build.sh's prefix): the
 # programs of PREFIX/libexec/libvmi in /libvmi, their libraries from the
 # prefix (libvmi, libvmiop) in the default library directory, the rest
-# (GLib, json-c) at the paths ldd names.
+# (GLib, json-c) at the paths ldd names, and coreutils' libstdbuf.so.
 # Only files of installed Debian packages (qemu-system-x86, seabios,
 # busybox-static, linux-image-*) go in; nothing is downloaded.
 set -euo pipefail
@@ -101,6 +101,9 @@ if [ -n "${LG_KIT_LIBVMI:-}" ]; then
 		cp "$f" "$kit/libvmi/"
 		put_libs "$f"
 	done
+	# coreutils' stdbuf library: the tests run LibVMI's examples with
+	# their stdout line-buffered into a file, to watch them as they go.
+	put /usr/libexec/coreutils/libstdbuf.so
 fi
 
 # The guest: the test VM's own kernel, a busybox initramfs with our /init.
