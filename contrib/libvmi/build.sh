@@ -74,5 +74,9 @@ cmake --install "$out/obj" >>"$out/build.log" 2>&1
 mkdir -p "$prefix/libexec/libvmi"
 find "$out/obj/examples" -maxdepth 1 -type f -perm -u+x -exec install -m 755 {} "$prefix/libexec/libvmi/" \;
 install -m 755 "$out/src/tests/check_libvmi" "$prefix/libexec/libvmi/"
+# vmi-cpuid: an example of LibVMI's that only its autotools build builds
+# (LibVMI's code: its own flags, not ours).
+gcc -O2 -I"$prefix/include" -o "$prefix/libexec/libvmi/vmi-cpuid" \
+	"$out/src/examples/cpuid.c" -L"$prefix/lib" -Wl,-rpath,"$prefix/lib" -lvmi
 echo "$stamp" >"$out/stamp"
 say "installed in $prefix"

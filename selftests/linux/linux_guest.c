@@ -1257,6 +1257,46 @@ TEST_TIMEOUT(libvmi_mem_event_example_traps_fetches_and_steps_past, 900)
 	stop_guest(qemu);
 }
 
+/*
+ * vmi-cpuid (LibVMI's examples/cpuid.c): the guest's programs run CPUID
+ * as they start (the C library's feature probe), each an event with the
+ * leaf the guest asked for, each continued.
+ */
+TEST_TIMEOUT(libvmi_cpuid_example_sees_the_guests_programs_start, 900)
+{
+	static char out[1 << 16];
+	const char *log = "/tmp/lg-libvmi.log";
+	unsigned int seen0 = 0, seen7 = 0;
+	const char *p;
+	pid_t qemu, ex;
+
+	need_libvmi();
+	qemu = start_guest();
+	ex = start_bg(log, (char *[]){ LIBVMI "/vmi-cpuid", "-n", LG_NAME, NULL });
+	LG_WAIT_LOG(log, file_lines(log, "CPUID leaf: 0x0 subleaf: ") >= 3);
+	EXPECT_EQ(stop_bg(ex, log, out, sizeof(out)), 0);
+	show_first(out, "CPUID leaf: 0x0 ");
+	show_first(out, "CPUID leaf: 0x7 ");
+	/* The leaf and subleaf are the guest's EAX and ECX when it asked. */
+	for (p = strstr(out, "CPUID leaf: "); p; p = strstr(p + 1, "CPUID leaf: ")) {
+		unsigned long long leaf, sub, eax, ebx, ecx;
+
+		if (!strchr(p, '\n'))
+			break;	/* the window's first line may be cut */
+		ASSERT_EQ(sscanf(p, "CPUID leaf: 0x%llx subleaf: 0x%llx EAX: 0x%llx EBX: 0x%llx "
+				 "ECX: 0x%llx", &leaf, &sub, &eax, &ebx, &ecx), 5);
+		EXPECT_EQ(leaf, eax & 0xffffffff);
+		EXPECT_EQ(sub, ecx & 0xffffffff);
+		seen0 += leaf == 0;
+		seen7 += leaf == 7;
+	}
+	EXPECT_GE(seen0, 1);
+	EXPECT_GE(seen7, 1);
+	EXPECT_EQ(strstr(out, "Failed"), NULL);
+	EXPECT_GUEST_RUNS_ON(LG_DIR);
+	stop_guest(qemu);
+}
+
 /* ---- the #VE agent in a Linux guest that never heard of it ---- */
 
 static void expect_guest_healthy(const char *dir);
