@@ -39,7 +39,8 @@ install_libvmiop() {
 }
 
 # Inputs: the snapshot, our patches and driver, libvmiop's ABI.
-stamp=$(cat "$tarball" "$here"/patches/*.patch "$here/kvm_vmiop.c" "$top/libvmiop/libvmiop.h" \
+stamp=$(cat "$tarball" "$here"/patches/*.patch "$here/kvm_vmiop.c" "$here"/tools/*.c \
+	"$top/libvmiop/libvmiop.h" \
 	"$top/uapi/linux/vmiop.h" "$0" | sha256sum | cut -d' ' -f1)
 if [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$stamp" ] && [ -f "$prefix/lib/libvmi.so" ]; then
 	install_libvmiop
@@ -78,5 +79,11 @@ install -m 755 "$out/src/tests/check_libvmi" "$prefix/libexec/libvmi/"
 # (LibVMI's code: its own flags, not ours).
 gcc -O2 -I"$prefix/include" -o "$prefix/libexec/libvmi/vmi-cpuid" \
 	"$out/src/examples/cpuid.c" -L"$prefix/lib" -Wl,-rpath,"$prefix/lib" -lvmi
+# Ours, for what no example of LibVMI's exercises (responses).
+for t in "$here"/tools/*.c; do
+	gcc -std=gnu11 -O2 -Wall -Wextra -Werror -I"$prefix/include" \
+		-o "$prefix/libexec/libvmi/$(basename "$t" .c)" "$t" \
+		-L"$prefix/lib" -Wl,-rpath,"$prefix/lib" -lvmi
+done
 echo "$stamp" >"$out/stamp"
 say "installed in $prefix"

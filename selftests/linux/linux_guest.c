@@ -1158,16 +1158,26 @@ TEST_TIMEOUT(libvmi_interrupt_event_example_reinjects_the_guests_int3, 900)
 	stop_guest(qemu);
 }
 
-/* The guest's console command "cpu N V", answered. */
-static void guest_cpu_online(int cpu, int online)
+/* Lines of the guest's console that begin with @prefix. */
+static unsigned int console_lines(const char *prefix)
 {
 	static char con[1 << 20];
+
+	console(con, sizeof(con));
+	return count_lines(con, prefix);
+}
+
+/* The guest's console command "cpu N V", answered (this time: a new line). */
+static void guest_cpu_online(int cpu, int online)
+{
 	char out[256], cmd[32], done[64];
+	unsigned int before;
 
 	snprintf(cmd, sizeof(cmd), "cpu %d %d", cpu, online);
 	snprintf(done, sizeof(done), "linux-guest: cpu %d %d done 0", cpu, online);
+	before = console_lines(done);
 	ASSERT_EQ(RUN(out, "lg-qmp", "-c", LG_DIR "/console.sock", cmd), 0);
-	LG_WAIT_UNTIL(console(con, sizeof(con)) && strstr(con, done));
+	LG_WAIT_UNTIL(console_lines(done) > before);
 }
 
 /*
@@ -1293,6 +1303,67 @@ TEST_TIMEOUT(libvmi_cpuid_example_sees_the_guests_programs_start, 900)
 	EXPECT_GE(seen0, 1);
 	EXPECT_GE(seen7, 1);
 	EXPECT_EQ(strstr(out, "Failed"), NULL);
+	EXPECT_GUEST_RUNS_ON(LG_DIR);
+	stop_guest(qemu);
+}
+
+/* vCPU @vcpu's TSC_AUX, through a session of the test's own. */
+static uint64_t tsc_aux_of(pid_t qemu, unsigned int vcpu)
+{
+	struct vmiop *v = attach_to(qemu);
+	uint64_t aux = 0;
+
+	ASSERT_EQ(vmiop_pause(v), 1);
+	EXPECT_EQ(vmiop_get_reg(v, vcpu, VMIOP_REG_TSC_AUX, &aux), 0);
+	ASSERT_EQ(vmiop_resume(v), 0);
+	vmiop_close(v);
+	return aux;
+}
+
+/* vmi-msr-reply (contrib/libvmi/tools) on the guest's TSC_AUX writes. */
+static void msr_reply(pid_t qemu, char *how, char *value, const char *said)
+{
+	static char out[1 << 16];
+	const char *log = "/tmp/lg-libvmi.log";
+	pid_t ex;
+
+	ex = start_bg(log, (char *[]){ LIBVMI "/vmi-msr-reply", LG_NAME, how, value, NULL });
+	LG_WAIT_LOG(log, file_lines(log, "Waiting for events...") >= 1);
+	guest_cpu_online(1, 0);
+	guest_cpu_online(1, 1);
+	LG_WAIT_LOG(log, file_lines(log, said) >= 1);
+	EXPECT_EQ(stop_bg(ex, log, out, sizeof(out)), 0);
+	show_first(out, said);
+	EXPECT_EQ(strstr(out, "Failed"), NULL);
+	(void)qemu;
+}
+
+/*
+ * LibVMI's register-event responses on vmiop: a callback's new value is
+ * what the MSR gets, DENY leaves it as it was.  CPU 1 coming back on line
+ * writes its TSC_AUX (its number, 1); vmiop's own read of vCPU 1 tells
+ * what the write did.  Without LibVMI the next one puts 1 back.
+ */
+TEST_TIMEOUT(libvmi_msr_write_replaced_and_denied, 900)
+{
+	pid_t qemu;
+
+	need_libvmi();
+	guest_smp = "2";
+	qemu = start_guest();
+	guest_smp = "1";
+	EXPECT_EQ(tsc_aux_of(qemu, 1), 1);
+
+	msr_reply(qemu, "set", "0x77",
+		  "vCPU 1 writes MSR 0xc0000103 = 0x1 (was 0x1): replaced");
+	EXPECT_EQ(tsc_aux_of(qemu, 1), 0x77);
+
+	msr_reply(qemu, "deny", NULL, "vCPU 1 writes MSR 0xc0000103 = 0x1 (was 0x77): denied");
+	EXPECT_EQ(tsc_aux_of(qemu, 1), 0x77);
+
+	guest_cpu_online(1, 0);
+	guest_cpu_online(1, 1);
+	EXPECT_EQ(tsc_aux_of(qemu, 1), 1);
 	EXPECT_GUEST_RUNS_ON(LG_DIR);
 	stop_guest(qemu);
 }
