@@ -1021,6 +1021,21 @@ static void show_first(const char *out, const char *prefix)
 		}
 }
 
+#define LIBVMI_LOG "/tmp/lg-libvmi.log"
+
+/*
+ * One of LibVMI's programs in the background until its output has @n
+ * lines that begin with @prefix, then ended with SIGINT: its exit status,
+ * its output (the end) in @out.
+ */
+static int run_until(char **argv, const char *prefix, unsigned int n, char *out, size_t size)
+{
+	pid_t ex = start_bg(LIBVMI_LOG, argv);
+
+	LG_WAIT_LOG(LIBVMI_LOG, file_lines(LIBVMI_LOG, prefix) >= n);
+	return stop_bg(ex, LIBVMI_LOG, out, size);
+}
+
 /*
  * cr3-event-example: a CR3 write event for each address-space switch of
  * the working guest, each continued; the guest runs on after it ends.
@@ -1028,16 +1043,13 @@ static void show_first(const char *out, const char *prefix)
 TEST_TIMEOUT(libvmi_cr3_event_example_sees_the_guest_switch_processes, 900)
 {
 	static char out[1 << 16];
-	const char *log = "/tmp/lg-libvmi.log";
 	unsigned int n;
-	pid_t qemu, ex;
+	pid_t qemu;
 
 	need_libvmi();
 	qemu = start_guest();
-	libvmi_config(qemu);
-	ex = start_bg(log, (char *[]){ LIBVMI "/cr3-event-example", LG_NAME, NULL });
-	LG_WAIT_LOG(log, file_lines(log, "CR3 write happened: Value=0x") >= 20);
-	EXPECT_EQ(stop_bg(ex, log, out, sizeof(out)), 0);
+	EXPECT_EQ(run_until((char *[]){ LIBVMI "/cr3-event-example", LG_NAME, NULL },
+			    "CR3 write happened: Value=0x", 20, out, sizeof(out)), 0);
 	n = count_lines(out, "CR3 write happened: Value=0x");
 	show_first(out, "CR3 write happened");
 	printf("%u CR3 writes\n", n);
@@ -1054,15 +1066,12 @@ TEST_TIMEOUT(libvmi_cr3_event_example_sees_the_guest_switch_processes, 900)
 TEST_TIMEOUT(libvmi_singlestep_event_example_steps_and_stops, 900)
 {
 	static char out[1 << 16];
-	const char *log = "/tmp/lg-libvmi.log";
-	pid_t qemu, ex;
+	pid_t qemu;
 
 	need_libvmi();
 	qemu = start_guest();
-	libvmi_config(qemu);
-	ex = start_bg(log, (char *[]){ LIBVMI "/singlestep-event-example", LG_NAME, NULL });
-	LG_WAIT_LOG(log, file_lines(log, "Single-step event: VCPU:0 ") >= 200);
-	EXPECT_EQ(stop_bg(ex, log, out, sizeof(out)), 0);
+	EXPECT_EQ(run_until((char *[]){ LIBVMI "/singlestep-event-example", LG_NAME, NULL },
+			    "Single-step event: VCPU:0 ", 200, out, sizeof(out)), 0);
 	show_first(out, "Single-step event");
 	show_first(out, "VMI_ERROR");
 	show_first(out, "Failed");
@@ -1082,7 +1091,7 @@ TEST_TIMEOUT(libvmi_singlestep_event_example_steps_and_stops, 900)
 TEST_TIMEOUT(libvmi_errors_the_vm_exiting_under_an_event_loop, 900)
 {
 	static char out[1 << 16];
-	const char *log = "/tmp/lg-libvmi.log";
+	const char *log = LIBVMI_LOG;
 	pid_t qemu, ex;
 
 	need_libvmi();
@@ -1121,7 +1130,7 @@ static unsigned long last_bps(void)
 TEST_TIMEOUT(libvmi_interrupt_event_example_reinjects_the_guests_int3, 900)
 {
 	static char out[1 << 16];
-	const char *log = "/tmp/lg-libvmi.log";
+	const char *log = LIBVMI_LOG;
 	const char *hit = "Int 3 happened: GFN=100 RIP=100100 Length: 1";
 	unsigned long before, after;
 	unsigned int n;
@@ -1189,7 +1198,7 @@ static void guest_cpu_online(int cpu, int online)
 TEST_TIMEOUT(libvmi_msr_and_descriptor_examples_see_a_cpu_come_online, 900)
 {
 	static char out[1 << 16];
-	const char *log = "/tmp/lg-libvmi.log";
+	const char *log = LIBVMI_LOG;
 	static const char *const msrs[] = { "0xc0000081", "0xc0000082", "0xc0000083",
 					    "0xc0000084" };
 	char want[96];
@@ -1237,16 +1246,14 @@ TEST_TIMEOUT(libvmi_msr_and_descriptor_examples_see_a_cpu_come_online, 900)
 TEST_TIMEOUT(libvmi_mem_event_example_traps_fetches_and_steps_past, 900)
 {
 	static char out[1 << 16];
-	const char *log = "/tmp/lg-libvmi.log";
 	unsigned long long gfn = 0, at;
 	const char *p;
-	pid_t qemu, ex;
+	pid_t qemu;
 
 	need_libvmi();
 	qemu = start_guest();
-	ex = start_bg(log, (char *[]){ LIBVMI "/mem-event-example", LG_NAME, NULL });
-	LG_WAIT_LOG(log, file_lines(log, "mem_cb: at 0x") >= 5);
-	EXPECT_EQ(stop_bg(ex, log, out, sizeof(out)), 0);
+	EXPECT_EQ(run_until((char *[]){ LIBVMI "/mem-event-example", LG_NAME, NULL },
+			    "mem_cb: at 0x", 5, out, sizeof(out)), 0);
 	show_first(out, "Setting X memory event");
 	show_first(out, "mem_cb");
 	ASSERT_TRUE((p = strstr(out, "Setting X memory event at RIP ")) != NULL);
@@ -1275,16 +1282,14 @@ TEST_TIMEOUT(libvmi_mem_event_example_traps_fetches_and_steps_past, 900)
 TEST_TIMEOUT(libvmi_cpuid_example_sees_the_guests_programs_start, 900)
 {
 	static char out[1 << 16];
-	const char *log = "/tmp/lg-libvmi.log";
 	unsigned int seen0 = 0, seen7 = 0;
 	const char *p;
-	pid_t qemu, ex;
+	pid_t qemu;
 
 	need_libvmi();
 	qemu = start_guest();
-	ex = start_bg(log, (char *[]){ LIBVMI "/vmi-cpuid", "-n", LG_NAME, NULL });
-	LG_WAIT_LOG(log, file_lines(log, "CPUID leaf: 0x0 subleaf: ") >= 3);
-	EXPECT_EQ(stop_bg(ex, log, out, sizeof(out)), 0);
+	EXPECT_EQ(run_until((char *[]){ LIBVMI "/vmi-cpuid", "-n", LG_NAME, NULL },
+			    "CPUID leaf: 0x0 subleaf: ", 3, out, sizeof(out)), 0);
 	show_first(out, "CPUID leaf: 0x0 ");
 	show_first(out, "CPUID leaf: 0x7 ");
 	/* The leaf and subleaf are the guest's EAX and ECX when it asked. */
@@ -1324,7 +1329,7 @@ static uint64_t tsc_aux_of(pid_t qemu, unsigned int vcpu)
 static void msr_reply(pid_t qemu, char *how, char *value, const char *said)
 {
 	static char out[1 << 16];
-	const char *log = "/tmp/lg-libvmi.log";
+	const char *log = LIBVMI_LOG;
 	pid_t ex;
 
 	ex = start_bg(log, (char *[]){ LIBVMI "/vmi-msr-reply", LG_NAME, how, value, NULL });
