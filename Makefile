@@ -180,8 +180,8 @@ vmtest: lib tools selftests
 
 # Debian's QEMU running a Linux guest inside the test VM (one test-VM CPU:
 # selftests/vm/README.md, "Linux guest").
-libvmi:
-	sh contrib/libvmi/build.sh "$(LIBVMI_DIR)"
+libvmi: lib
+	contrib/libvmi/build.sh "$(LIBVMI_DIR)"
 
 vmtest-linux: lib tools selftests libvmi
 	VMIOP_VM_VENDOR=$(VENDOR) \

@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # Builds LibVMI from the snapshot in ../shared/third_party with its KVM
 # driver on vmiop (patches/ + kvm_vmiop.c), against this tree's libvmiop,
 # and installs both into one prefix:
@@ -11,8 +11,9 @@
 # Linux guest (selftests/vm/run.sh --libvmi).  A build whose inputs have
 # not changed is kept; libvmiop is installed anew each time, so the prefix
 # always has this tree's (LibVMI links it by soname).  Runs that share OUT
-# take turns.
-set -eu
+# take turns (an exclusive flock of OUT/.lock; mkkit.sh reads under a
+# shared one).
+set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 tp=${VMIOP_THIRD_PARTY:-$top/../shared/third_party}
@@ -39,9 +40,10 @@ install_libvmiop() {
 }
 
 # Inputs: the snapshot, our patches and driver, libvmiop's ABI.
-stamp=$(cat "$tarball" "$here"/patches/*.patch "$here/kvm_vmiop.c" "$here"/tools/*.c \
-	"$top/libvmiop/libvmiop.h" \
-	"$top/uapi/linux/vmiop.h" "$0" | sha256sum | cut -d' ' -f1)
+# (The soname too: LibVMI links libvmiop by it.)
+stamp=$({ cat "$tarball" "$here"/patches/*.patch "$here/kvm_vmiop.c" "$here"/tools/*.c \
+	"$top/libvmiop/libvmiop.h" "$top/uapi/linux/vmiop.h" "$0"
+	grep '^SOVERSION' "$top/Makefile"; } | sha256sum | cut -d' ' -f1)
 if [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$stamp" ] && [ -f "$prefix/lib/libvmi.so" ]; then
 	install_libvmiop
 	say "up to date in $prefix"
@@ -73,7 +75,7 @@ gcc -fsyntax-only -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initialize
 	"$out/src/libvmi/driver/kvm/kvm_vmiop.c" || { say "kvm_vmiop.c has warnings"; exit 1; }
 cmake --install "$out/obj" >>"$out/build.log" 2>&1
 mkdir -p "$prefix/libexec/libvmi"
-find "$out/obj/examples" -maxdepth 1 -type f -perm -u+x -exec install -m 755 {} "$prefix/libexec/libvmi/" \;
+find "$out/obj/examples" -maxdepth 1 -type f -perm -u+x -exec install -m 755 -t "$prefix/libexec/libvmi/" {} +
 install -m 755 "$out/src/tests/check_libvmi" "$prefix/libexec/libvmi/"
 # vmi-cpuid: an example of LibVMI's that only its autotools build builds
 # (LibVMI's code: its own flags, not ours).

@@ -729,10 +729,14 @@ addr_t kvm_pfn_to_mfn(vmi_instance_t UNUSED(vmi), addr_t pfn)
 
 struct vmiop_lv_events {
     struct vmiop_ring *ring;
+    struct vmiop_event_caps caps;
     unsigned int cr_access[5];      /* VMI_REGACCESS_* per CR0..CR4 */
+    bool cr_onchange[5];            /* reg_event.onchange */
     GHashTable *msr_access;         /* MSR index -> VMI_REGACCESS_* (MSR_ANY) */
     unsigned int msr_all_access;    /* MSR_ALL, LibVMI's list msr_all[] */
     bool *stepping;                 /* per vCPU: SINGLESTEP events on */
+    unsigned int nr_stepping;
+    bool unsupported;               /* a callback asked for what vmiop lacks */
 };
 
 static struct vmiop_lv_events *vmiop_ev(vmi_instance_t vmi)
@@ -778,17 +782,26 @@ static int vmiop_apply_msr(kvm_instance_t *kvm)
     GHashTableIter it;
     gpointer key, val;
 
+    bool every = false;
+
     g_hash_table_iter_init(&it, ev->msr_access);
-    while (g_hash_table_iter_next(&it, &key, &val) && nr < G_N_ELEMENTS(idx)) {
-        idx[nr++] = GPOINTER_TO_SIZE(key);
+    while (g_hash_table_iter_next(&it, &key, &val)) {
+        if (nr < G_N_ELEMENTS(idx))
+            idx[nr++] = GPOINTER_TO_SIZE(key);
+        else
+            every = true;
         all |= GPOINTER_TO_UINT(val);
     }
-    for (unsigned int i = 0; i < msr_all_len && ev->msr_all_access && nr < G_N_ELEMENTS(idx); i++)
-        idx[nr++] = msr_index[msr_all[i]];
+    for (unsigned int i = 0; i < msr_all_len && ev->msr_all_access; i++) {
+        if (nr < G_N_ELEMENTS(idx))
+            idx[nr++] = msr_index[msr_all[i]];
+        else
+            every = true;
+    }
     if (!(all & VMI_REGACCESS_RW))
         return vmiop_event_disable(kvm->v, VMIOP_EVENT_MSR, -1);
     qsort(idx, nr, sizeof(idx[0]), vmiop_cmp_u64);
-    for (unsigned int i = 0; i < nr; i++) {
+    for (unsigned int i = 0; i < nr && !every; i++) {
         if (n && (idx[i] == f[n - 1].last || idx[i] == f[n - 1].last + 1)) {
             f[n - 1].last = idx[i];
             continue;
@@ -800,6 +813,8 @@ static int vmiop_apply_msr(kvm_instance_t *kvm)
         f[n].first = f[n].last = idx[i];
         n++;
     }
+    if (every)
+        n = 0;
     if (all & VMI_REGACCESS_R)
         flags |= VMIOP_EVENT_CTL_F_READS;
     return vmiop_event_enable_flags(kvm->v, VMIOP_EVENT_MSR, flags, f, n);
@@ -809,7 +824,7 @@ static int vmiop_apply_cr(kvm_instance_t *kvm)
 {
     struct vmiop_lv_events *ev = kvm->ev;
     struct vmiop_filter_range f[3];
-    unsigned int n = 0, flags = 0;
+    unsigned int n = 0, flags = VMIOP_EVENT_CTL_F_CHANGES;
 
     for (unsigned int cr = 0; cr <= 4; cr++) {
         if (!(ev->cr_access[cr] & VMI_REGACCESS_RW))
@@ -818,6 +833,9 @@ static int vmiop_apply_cr(kvm_instance_t *kvm)
         n++;
         if (ev->cr_access[cr] & VMI_REGACCESS_R)
             flags |= VMIOP_EVENT_CTL_F_READS;
+        /* Per type in vmiop: unchanged writes of the others are dropped here. */
+        if (!ev->cr_onchange[cr])
+            flags &= ~VMIOP_EVENT_CTL_F_CHANGES;
     }
     if (!n)
         return vmiop_event_disable(kvm->v, VMIOP_EVENT_CR, -1);
@@ -843,17 +861,31 @@ static status_t vmiop_set_reg_access(vmi_instance_t vmi, reg_event_t *event)
         return VMI_FAILURE;
     if (access == VMI_REGACCESS_N)
         access = 0;
+    if (access && event->async) {
+        errprint("--vmiop: asynchronous register events are not offered (the vCPU "
+                 "always waits for the reply)\n");
+        return VMI_FAILURE;
+    }
     switch (event->reg) {
         case CR0:
         case CR3:
         case CR4: {
             unsigned int cr = event->reg == CR0 ? 0 : event->reg == CR3 ? 3 : 4;
+            bool old_onchange = ev->cr_onchange[cr];
 
+            if ((access & VMI_REGACCESS_R) && !(ev->caps.cr_reads & (1u << cr))) {
+                errprint("--vmiop: reads of CR%u are not events on this host (VMX reads "
+                         "CR0/CR4 from shadows)\n", cr);
+                return VMI_FAILURE;
+            }
             old = ev->cr_access[cr];
             ev->cr_access[cr] = access;
+            ev->cr_onchange[cr] = event->onchange;
             ret = vmiop_apply_cr(kvm);
-            if (ret)
+            if (ret) {
                 ev->cr_access[cr] = old;
+                ev->cr_onchange[cr] = old_onchange;
+            }
             return vmiop_ev_result(ret, "CR events");
         }
         case MSR_ALL:
@@ -918,9 +950,23 @@ static status_t vmiop_set_debug_event(vmi_instance_t vmi, bool enabled)
     return vmiop_toggle_type(vmi, VMIOP_EVENT_DEBUG, enabled);
 }
 
+/*
+ * A guest request is a VMCALL/VMMCALL of a number KVM does not answer
+ * itself: the paravirtual ones a Linux guest makes on its own (kick a
+ * vCPU, send IPIs, yield, clock pairing, map GPA range; 1, 5 and 9-12)
+ * are not the guest asking its introspector for anything.
+ */
 static status_t vmiop_set_guest_requested(vmi_instance_t vmi, bool enabled)
 {
-    return vmiop_toggle_type(vmi, VMIOP_EVENT_HYPERCALL, enabled);
+    static const struct vmiop_filter_range not_kvms[] = {
+        { 0, 0 }, { 2, 4 }, { 6, 8 }, { 13, ~0ULL },
+    };
+    struct vmiop *v = kvm_get_instance(vmi)->v;
+    int ret = enabled ? vmiop_event_enable(v, VMIOP_EVENT_HYPERCALL, -1, not_kvms,
+                                           G_N_ELEMENTS(not_kvms))
+                      : vmiop_event_disable(v, VMIOP_EVENT_HYPERCALL, -1);
+
+    return vmiop_ev_result(ret, "guest requests");
 }
 
 static status_t vmiop_set_desc_access_event(vmi_instance_t vmi, bool enabled)
@@ -933,8 +979,9 @@ static status_t vmiop_step_vcpu(vmi_instance_t vmi, unsigned int vcpu, bool on)
     kvm_instance_t *kvm = kvm_get_instance(vmi);
     int ret;
 
-    if (vcpu >= vmi->num_vcpus) {
-        errprint("--vmiop: no vCPU %u\n", vcpu);
+    if (vcpu >= kvm->ev->nr_stepping) {
+        errprint("--vmiop: single-step on vCPU %u: LibVMI knows %u vCPUs\n", vcpu,
+                 kvm->ev->nr_stepping);
         return VMI_FAILURE;
     }
     ret = on ? vmiop_event_enable(kvm->v, VMIOP_EVENT_SINGLESTEP, (int)vcpu, NULL, 0)
@@ -971,7 +1018,7 @@ static status_t vmiop_shutdown_single_step(vmi_instance_t vmi)
 {
     status_t ret = VMI_SUCCESS;
 
-    for (unsigned int vcpu = 0; vcpu < vmi->num_vcpus; vcpu++)
+    for (unsigned int vcpu = 0; vcpu < kvm_get_instance(vmi)->ev->nr_stepping; vcpu++)
         if (kvm_get_instance(vmi)->ev->stepping[vcpu] && vmiop_step_vcpu(vmi, vcpu, false))
             ret = VMI_FAILURE;
     return ret;
@@ -999,22 +1046,27 @@ static int vmiop_rights_of(vmi_mem_access_t access)
     }
 }
 
-static status_t vmiop_set_mem_access_range(vmi_instance_t vmi, addr_t first, addr_t last,
+/* gfns @start up to @end, not included (as Xen's driver takes them). */
+static status_t vmiop_set_mem_access_range(vmi_instance_t vmi, addr_t start, addr_t end,
                                            vmi_mem_access_t access, uint16_t view)
 {
     int rights = vmiop_rights_of(access), ret;
 
     if (rights < 0)
         return VMI_FAILURE;
+    if (end <= start) {
+        errprint("--vmiop: empty gfn range 0x%" PRIx64 "-0x%" PRIx64 "\n", start, end);
+        return VMI_FAILURE;
+    }
     if (view) {
         errprint("--vmiop: SLAT views are not offered (view %u)\n", view);
         return VMI_FAILURE;
     }
-    ret = vmiop_set_mem_access(kvm_get_instance(vmi)->v, first, last - first + 1,
+    ret = vmiop_set_mem_access(kvm_get_instance(vmi)->v, start, end - start,
                                (unsigned int)rights);
     if (ret) {
-        errprint("--vmiop: page access of gfns 0x%" PRIx64 "-0x%" PRIx64 ": %s\n", first, last,
-                 strerror(-ret));
+        errprint("--vmiop: page access of gfns 0x%" PRIx64 "-0x%" PRIx64 ": %s\n", start,
+                 end - 1, strerror(-ret));
         return VMI_FAILURE;
     }
     return VMI_SUCCESS;
@@ -1023,17 +1075,7 @@ static status_t vmiop_set_mem_access_range(vmi_instance_t vmi, addr_t first, add
 static status_t vmiop_set_mem_access_one(vmi_instance_t vmi, addr_t gfn, vmi_mem_access_t access,
                                          uint16_t view)
 {
-    return vmiop_set_mem_access_range(vmi, gfn, gfn, access, view);
-}
-
-static event_response_t vmiop_call(vmi_instance_t vmi, vmi_event_t *lev)
-{
-    event_response_t response;
-
-    vmi->event_callback = 1;
-    response = lev->callback(vmi, lev);
-    vmi->event_callback = 0;
-    return response;
+    return vmiop_set_mem_access_range(vmi, gfn, gfn + 1, access, view);
 }
 
 /* The guest frame of @gva as vCPU @vcpu translates it now; ~0 if none. */
@@ -1059,48 +1101,130 @@ static vmi_mem_access_t vmiop_mem_out(unsigned int access)
     return out;
 }
 
-/* The registered memory event for @e: by its page, else a generic one. */
-static vmi_event_t *vmiop_mem_event_for(vmi_instance_t vmi, const struct vmiop_event *e,
-                                        vmi_mem_access_t out)
+/* Asked of a callback, not offered by vmiop: said, and listen fails. */
+static void vmiop_lacks(vmi_instance_t vmi, const char *what)
 {
+    errprint("--vmiop: %s\n", what);
+    kvm_get_instance(vmi)->ev->unsupported = true;
+}
+
+/*
+ * One callback: the event's registers in @regs (what SET_REGISTERS
+ * gives back), its response.
+ */
+static event_response_t vmiop_call(vmi_instance_t vmi, vmi_event_t *lev, const struct vmiop_event *e,
+                                   x86_registers_t *regs)
+{
+    event_response_t response;
+
+    lev->vcpu_id = e->vcpu;
+    lev->slat_id = 0;
+    lev->x86_regs = regs;
+    vmi->event_callback = 1;
+    response = lev->callback(vmi, lev);
+    vmi->event_callback = 0;
+    return response;
+}
+
+/*
+ * A memory event: the page's own LibVMI event if it wants this access,
+ * else every generic one that does (as LibVMI's other drivers call them),
+ * their responses together.  The reply's action from the responses.
+ */
+static event_response_t vmiop_mem_callbacks(vmi_instance_t vmi, const struct vmiop_event *e,
+                                            x86_registers_t *regs, vmi_event_t **last)
+{
+    vmi_mem_access_t out = vmiop_mem_out(e->mem.access);
     addr_t gfn = e->mem.gpa >> vmi->page_shift;
-    vmi_event_t *lev = NULL;
+    event_response_t response = VMI_EVENT_RESPONSE_NONE;
+    vmi_event_t *lev = NULL, *pick[64];
+    unsigned int n = 0;
     GHashTableIter it;
     gpointer key, val;
 
     if (g_hash_table_size(vmi->mem_events_on_gfn)) {
         lev = g_hash_table_lookup(vmi->mem_events_on_gfn, GSIZE_TO_POINTER(gfn));
         if (lev && (lev->mem_event.in_access & out))
-            return lev;
+            pick[n++] = lev;
     }
-    g_hash_table_iter_init(&it, vmi->mem_events_generic);
-    while (g_hash_table_iter_next(&it, &key, &val))
-        if (GPOINTER_TO_UINT(key) & out)
-            return val;
-    return NULL;
+    if (!n) {
+        g_hash_table_iter_init(&it, vmi->mem_events_generic);
+        while (g_hash_table_iter_next(&it, &key, &val) && n < G_N_ELEMENTS(pick))
+            if (GPOINTER_TO_UINT(key) & out)
+                pick[n++] = val;
+    }
+    if (!n)
+        errprint("--vmiop: a memory event at 0x%" PRIx64 " (access %u) no callback wants: "
+                 "the access goes through\n", (uint64_t)e->mem.gpa, out);
+    for (unsigned int i = 0; i < n; i++) {
+        lev = pick[i];
+        lev->mem_event.gfn = gfn;
+        lev->mem_event.offset = e->mem.gpa & VMI_BIT_MASK(0, 11);
+        lev->mem_event.out_access = out;
+        lev->mem_event.gla = e->mem.gla;
+        lev->mem_event.gla_valid = !!(e->mem.flags & VMIOP_MEM_F_GLA_VALID);
+        lev->mem_event.gptw = !!(e->mem.flags & VMIOP_MEM_F_PAGE_WALK);
+        response |= vmiop_call(vmi, lev, e, regs);
+        *last = lev;
+    }
+    return response;
+}
+
+/* What the responses of a memory event's callbacks make of the reply. */
+static void vmiop_mem_reply(vmi_instance_t vmi, event_response_t response, vmi_event_t *lev,
+                            const x86_registers_t *regs, struct vmiop_event_reply *r,
+                            uint8_t *emul)
+{
+    if (response & VMI_EVENT_RESPONSE_EMULATE)
+        r->action = VMIOP_ACTION_EMULATE;
+    if (response & VMI_EVENT_RESPONSE_EMULATE_NOWRITE) {
+        /* vmiop's emulator writes; the write must not happen: not run at all. */
+        vmiop_lacks(vmi, "EMULATE_NOWRITE is not offered: the instruction is skipped");
+        r->action = VMIOP_ACTION_SKIP;
+        return;
+    }
+    if (!(response & VMI_EVENT_RESPONSE_SET_EMUL_READ_DATA))
+        return;
+    /* The callback's buffer took the registers' place in LibVMI's union. */
+    if (!lev || !lev->emul_read || (const void *)lev->emul_read == (const void *)regs) {
+        vmiop_lacks(vmi, "SET_EMUL_READ_DATA without emul_read");
+        return;
+    }
+    if (!lev->emul_read->size || lev->emul_read->size > VMIOP_EMUL_READ_MAX) {
+        vmiop_lacks(vmi, "emulated read data: 1 to 64 bytes (VMIOP_EMUL_READ_MAX); the "
+                    "access goes through unemulated");
+    } else {
+        memcpy(emul, lev->emul_read->data, lev->emul_read->size);
+        r->action = VMIOP_ACTION_EMULATE;
+        r->emul_read.data = (uint64_t)(uintptr_t)emul;
+        r->emul_read.len = lev->emul_read->size;
+    }
+    if (!lev->emul_read->dont_free)
+        free(lev->emul_read);
+    lev->emul_read = NULL;
 }
 
 /*
- * The reply's registers: SET_REGISTERS puts the callback's back, except
- * for an instruction vmiop completes itself (CPUID, a hypercall), where a
- * callback that emulated it (Xen's way: results in the registers, RIP
- * moved on) gets them as the instruction's result instead.
+ * SET_REGISTERS: the callback's registers back to the waiting vCPU.  For
+ * an instruction vmiop completes itself (CPUID, a hypercall) the result
+ * registers are the instruction's result (as a Xen-style callback that
+ * moved RIP on means them) and RIP stays: vmiop moves it past.
  */
-static status_t vmiop_put_regs(vmi_instance_t vmi, const struct vmiop_event *e, vmi_event_t *lev,
-                               struct vmiop_event_reply *r)
+static status_t vmiop_put_regs(vmi_instance_t vmi, const struct vmiop_event *e,
+                               const x86_registers_t *x, struct vmiop_event_reply *r)
 {
-    registers_t regs = { .x86 = *lev->x86_regs };
+    registers_t regs = { .x86 = *x };
 
-    if (e->type == VMIOP_EVENT_CPUID && regs.x86.rip != e->regs.rip) {
+    if (e->type == VMIOP_EVENT_CPUID) {
         r->action = VMIOP_ACTION_SET_RESULT;
-        r->cpuid.eax = (uint32_t)regs.x86.rax;
-        r->cpuid.ebx = (uint32_t)regs.x86.rbx;
-        r->cpuid.ecx = (uint32_t)regs.x86.rcx;
-        r->cpuid.edx = (uint32_t)regs.x86.rdx;
+        r->cpuid.eax = (uint32_t)x->rax;
+        r->cpuid.ebx = (uint32_t)x->rbx;
+        r->cpuid.ecx = (uint32_t)x->rcx;
+        r->cpuid.edx = (uint32_t)x->rdx;
         regs.x86.rip = e->regs.rip;
-    } else if (e->type == VMIOP_EVENT_HYPERCALL && regs.x86.rip != e->regs.rip) {
+    } else if (e->type == VMIOP_EVENT_HYPERCALL && x->rip != e->regs.rip) {
         r->action = VMIOP_ACTION_SET_RESULT;
-        r->value = regs.x86.rax;
+        r->value = x->rax;
         regs.x86.rip = e->regs.rip;
     }
     return kvm_set_vcpuregs(vmi, &regs, e->vcpu);
@@ -1132,6 +1256,10 @@ static status_t vmiop_handle_event(vmi_instance_t vmi, const struct vmiop_event 
 
             if (e->cr.cr > 4 || !cr_reg[e->cr.cr] ||
                 !(kvm->ev->cr_access[e->cr.cr] & want))
+                break;
+            /* vmiop's F_CHANGES is per type: this CR's own onchange here. */
+            if (e->cr.write && kvm->ev->cr_onchange[e->cr.cr] &&
+                e->cr.new_value == e->cr.old_value)
                 break;
             lev = g_hash_table_lookup(vmi->reg_events, GSIZE_TO_POINTER(cr_reg[e->cr.cr]));
             if (!lev)
@@ -1186,6 +1314,11 @@ static status_t vmiop_handle_event(vmi_instance_t vmi, const struct vmiop_event 
             lev->cpuid_event.leaf = e->cpuid.leaf;
             lev->cpuid_event.subleaf = e->cpuid.subleaf;
             lev->cpuid_event.insn_length = 2;
+            /* As Xen reports it: the registers hold what CPUID returns. */
+            regs.rax = e->cpuid.eax;
+            regs.rbx = e->cpuid.ebx;
+            regs.rcx = e->cpuid.ecx;
+            regs.rdx = e->cpuid.edx;
             break;
         case VMIOP_EVENT_DESC:
             lev = vmi->descriptor_access_event;
@@ -1209,33 +1342,16 @@ static status_t vmiop_handle_event(vmi_instance_t vmi, const struct vmiop_event 
         case VMIOP_EVENT_HYPERCALL:
             lev = vmi->guest_requested_event;
             break;
-        case VMIOP_EVENT_MEM: {
-            vmi_mem_access_t out = vmiop_mem_out(e->mem.access);
-
-            lev = vmiop_mem_event_for(vmi, e, out);
-            if (!lev) {
-                errprint("--vmiop: a memory event at 0x%" PRIx64 " (access %u) no callback "
-                         "wants: the access goes through\n", (uint64_t)e->mem.gpa, out);
-                break;
-            }
-            lev->mem_event.gfn = e->mem.gpa >> vmi->page_shift;
-            lev->mem_event.offset = e->mem.gpa & VMI_BIT_MASK(0, 11);
-            lev->mem_event.out_access = out;
-            lev->mem_event.gla = e->mem.gla;
-            lev->mem_event.gla_valid = !!(e->mem.flags & VMIOP_MEM_F_GLA_VALID);
-            lev->mem_event.gptw = !!(e->mem.flags & VMIOP_MEM_F_PAGE_WALK);
-            break;
-        }
+        case VMIOP_EVENT_MEM:
+            response = vmiop_mem_callbacks(vmi, e, &regs, &lev);
+            vmiop_mem_reply(vmi, response, lev, &regs, &r, emul);
+            goto responses;
         default:
             break;
     }
     if (!lev)
         goto reply;
-
-    lev->vcpu_id = e->vcpu;
-    lev->slat_id = 0;
-    lev->x86_regs = &regs;
-    response = vmiop_call(vmi, lev);
+    response = vmiop_call(vmi, lev, e, &regs);
 
     /* What the callback decided, event by event. */
     switch (e->type) {
@@ -1252,52 +1368,46 @@ static status_t vmiop_handle_event(vmi_instance_t vmi, const struct vmiop_event 
             /* LibVMI: reinject 0, the INT3 is the callback's (it put the byte back). */
             if (!lev->interrupt_event.reinject)
                 r.action = VMIOP_ACTION_RETRY;
+            if (response & VMI_EVENT_RESPONSE_SET_EMUL_INSN)
+                vmiop_lacks(vmi, "SET_EMUL_INSN is not offered: the vCPU stays on the INT3 "
+                            "(reinject 0) or takes it (reinject 1)");
             break;
         case VMIOP_EVENT_DEBUG:
             if (!lev->debug_event.reinject)
                 r.action = VMIOP_ACTION_SKIP;
             break;
-        case VMIOP_EVENT_MEM:
-            if (response & (VMI_EVENT_RESPONSE_EMULATE | VMI_EVENT_RESPONSE_EMULATE_NOWRITE))
-                r.action = VMIOP_ACTION_EMULATE;
-            if (response & VMI_EVENT_RESPONSE_EMULATE_NOWRITE)
-                errprint("--vmiop: EMULATE_NOWRITE is taken as EMULATE (the write happens)\n");
-            if ((response & VMI_EVENT_RESPONSE_SET_EMUL_READ_DATA) && lev->emul_read) {
-                uint32_t len = lev->emul_read->size;
-
-                if (len > sizeof(emul)) {
-                    errprint("--vmiop: emulated read data of %u bytes, at most %zu\n", len,
-                             sizeof(emul));
-                    len = sizeof(emul);
-                }
-                memcpy(emul, lev->emul_read->data, len);
-                r.action = VMIOP_ACTION_EMULATE;
-                r.emul_read.data = (uint64_t)(uintptr_t)emul;
-                r.emul_read.len = len;
-                if (!lev->emul_read->dont_free) {
-                    free(lev->emul_read);
-                    lev->emul_read = NULL;
-                }
-            }
-            break;
         default:
             break;
     }
+responses:
+    if (!lev)
+        goto reply;
     if ((response & VMI_EVENT_RESPONSE_SET_REGISTERS) &&
-        vmiop_put_regs(vmi, e, lev, &r) != VMI_SUCCESS)
-        errprint("--vmiop: SET_REGISTERS for vCPU %u failed: the event goes on without\n",
-                 e->vcpu);
-    if (response & VMI_EVENT_RESPONSE_TOGGLE_SINGLESTEP)
-        vmiop_step_vcpu(vmi, e->vcpu, !kvm->ev->stepping[e->vcpu]);
+        vmiop_put_regs(vmi, e, &regs, &r) != VMI_SUCCESS)
+        vmiop_lacks(vmi, "SET_REGISTERS failed: the event goes on without");
+    if ((response & VMI_EVENT_RESPONSE_TOGGLE_SINGLESTEP) &&
+        (e->vcpu >= kvm->ev->nr_stepping ||
+         vmiop_step_vcpu(vmi, e->vcpu, !kvm->ev->stepping[e->vcpu]) != VMI_SUCCESS))
+        vmiop_lacks(vmi, "TOGGLE_SINGLESTEP failed");
     if (response & (VMI_EVENT_RESPONSE_SLAT_ID | VMI_EVENT_RESPONSE_NEXT_SLAT_ID |
-                    VMI_EVENT_RESPONSE_SET_EMUL_INSN | VMI_EVENT_RESPONSE_GET_NEXT_INTERRUPT |
-                    VMI_EVENT_RESPONSE_RESET_VMTRACE | VMI_EVENT_RESPONSE_RESET_FORK_STATE |
-                    VMI_EVENT_RESPONSE_RESET_FORK_MEM))
-        errprint("--vmiop: event response 0x%x asks for what vmiop does not offer; "
-                 "ignored\n", response);
+                    VMI_EVENT_RESPONSE_GET_NEXT_INTERRUPT | VMI_EVENT_RESPONSE_RESET_VMTRACE |
+                    VMI_EVENT_RESPONSE_RESET_FORK_STATE | VMI_EVENT_RESPONSE_RESET_FORK_MEM))
+        vmiop_lacks(vmi, "an event response asks for what vmiop does not offer (SLAT views, "
+                    "next interrupt, vmtrace, forks); ignored");
+    if ((response & VMI_EVENT_RESPONSE_SET_EMUL_INSN) && e->type != VMIOP_EVENT_BREAKPOINT)
+        vmiop_lacks(vmi, "SET_EMUL_INSN is not offered; ignored");
     lev->x86_regs = NULL;
 reply:
     ret = vmiop_event_reply(kvm->v, e, &r);
+    if (ret && ret != -ESRCH && r.action != VMIOP_ACTION_CONTINUE) {
+        /* A reply the module refused must not leave the vCPU waiting. */
+        errprint("--vmiop: reply to event %" PRIu64 " (%s, vCPU %u, action %u): %s; "
+                 "continued instead\n", (uint64_t)e->seq, vmiop_event_name(e->type), e->vcpu,
+                 r.action, strerror(-ret));
+        kvm->ev->unsupported = true;
+        r = (struct vmiop_event_reply){ .action = VMIOP_ACTION_CONTINUE };
+        ret = vmiop_event_reply(kvm->v, e, &r);
+    }
     if (ret == -ESRCH) {
         errprint("--vmiop: the VM is gone (its QEMU exited)\n");
         return VMI_FAILURE;
@@ -1356,6 +1466,11 @@ static status_t vmiop_events_listen(vmi_instance_t vmi, uint32_t timeout)
         if (kvm_resume_vm(vmi) != VMI_SUCCESS)
             return VMI_FAILURE;
     }
+    /* A callback asked for what vmiop lacks (said each time): the caller hears. */
+    if (kvm->ev->unsupported) {
+        kvm->ev->unsupported = false;
+        return VMI_FAILURE;
+    }
     return VMI_SUCCESS;
 }
 
@@ -1388,9 +1503,16 @@ static status_t vmiop_events_init(vmi_instance_t vmi)
     if (!kvm->ev)
         return VMI_FAILURE;
     kvm->ev->msr_access = g_hash_table_new(g_direct_hash, g_direct_equal);
+    kvm->ev->nr_stepping = vmi->num_vcpus;
     kvm->ev->stepping = g_try_malloc0(sizeof(bool) * (vmi->num_vcpus ? vmi->num_vcpus : 1));
     if (!kvm->ev->stepping)
         goto err;
+    kvm->ev->caps.size = sizeof(kvm->ev->caps);
+    ret = vmiop_event_caps(kvm->v, &kvm->ev->caps);
+    if (ret) {
+        errprint("--vmiop: event capabilities: %s\n", strerror(-ret));
+        goto err;
+    }
     ret = vmiop_ring_setup(kvm->v, VMIOP_LV_RING_ENTRIES, &kvm->ev->ring);
     if (ret) {
         errprint("--vmiop: event ring: %s\n", strerror(-ret));

@@ -61,9 +61,11 @@ put() {
 }
 
 # put_libs PROGRAM: its shared libraries, as the host's dynamic linker
-# resolves them (with the ELF interpreter); those under the directory
-# $libvmi_prefix go to the one the ELF interpreter searches by default.
-libvmi_prefix=/nonexistent
+# resolves them (with the ELF interpreter); those under LibVMI's build
+# directory $libvmi_root (the prefix, or the build tree an uninstalled
+# example's RUNPATH names) go to the one the ELF interpreter searches by
+# default.
+libvmi_root=/nonexistent
 put_libs() {
 	readelf -lW "$1" | grep -q INTERP || return 0	# static
 	ldd "$1" | awk '/=> \// { print $3 } /^\t\// { print $1 }' >"$tmp/libs"
@@ -71,7 +73,7 @@ put_libs() {
 	grep -q ld-linux "$tmp/libs" || die "ldd $1: no ELF interpreter"
 	while read -r lib; do
 		case $lib in
-		"$libvmi_prefix"/*)
+		"$libvmi_root"/*)
 			mkdir -p "$kit/lib/x86_64-linux-gnu"
 			cp -L "$lib" "$kit/lib/x86_64-linux-gnu/" ;;
 		*) put "$lib" ;;
@@ -94,6 +96,10 @@ for f in "${firmware[@]}"; do put "$f"; done
 
 if [ -n "${LG_KIT_LIBVMI:-}" ]; then
 	libvmi_prefix=$(cd "$LG_KIT_LIBVMI" && pwd)
+	libvmi_root=$(dirname "$libvmi_prefix")
+	# Not while contrib/libvmi/build.sh rebuilds it.
+	exec 8<"$libvmi_root/.lock"
+	flock -s 8
 	[ -x "$libvmi_prefix/libexec/libvmi/check_libvmi" ] ||
 		die "no LibVMI in $libvmi_prefix (contrib/libvmi/build.sh)"
 	mkdir -p "$kit/libvmi"
