@@ -75,7 +75,7 @@ for vendor in ${VMIOP_CHECK_VENDORS:-amd intel}; do
 	if [ "$failed" -ne 0 ] && [ ! -x build/selftests-linux/linux_guest ]; then
 		echo "check: no linux_guest test binary (the build failed)"
 	elif [ "$vendor" = intel ]; then
-		VMTEST_ONLY=qemu_gdbstub_and_vmiop_breakpoint_events_share_int3,libvmi_interrupt_event_example_reinjects_the_guests_int3 \
+		VMTEST_ONLY=qemu_gdbstub_and_vmiop_breakpoint_events_share_int3,libvmi_interrupt_event_example_reinjects_the_guests_int3,libvmi_breakpoint_recoil_on_the_guests_code \
 			make -s vmtest-linux VENDOR="$vendor" 2>&1 | tee "$log/vm-linux-$vendor.txt"
 	else
 		make -s vmtest-linux VENDOR="$vendor" 2>&1 | tee "$log/vm-linux-$vendor.txt"
