@@ -1191,6 +1191,53 @@ static unsigned int console_lines(const char *prefix)
 	return count_lines(con, prefix);
 }
 
+/*
+ * A memory event answered with EMULATE (contrib/libvmi/tools/
+ * vmi-mem-emulate): the guest kernel's page of jiffies_64 read-only, each
+ * write to it emulated by KVM; the writes land (jiffies_64 goes on), the
+ * guest runs on.
+ */
+TEST_TIMEOUT(libvmi_memory_writes_emulated_land, 900)
+{
+	static char out[1 << 16];
+	unsigned long long w, j, first = 0, last = 0, writes = 0;
+	unsigned int rounds = 0;
+	const char *p;
+	pid_t qemu;
+
+	need_libvmi();
+	qemu = start_guest();
+	libvmi_config(qemu);
+	EXPECT_EQ(run_until((char *[]){ LIBVMI "/vmi-mem-emulate", LG_NAME, "jiffies_64", NULL },
+			    "round ", 6, out, sizeof(out)), 0);
+	show_first(out, "jiffies_64 at ");
+	for (p = strstr(out, "\nround "); p; p = strstr(p + 1, "\nround ")) {
+		unsigned int n;
+
+		if (!strchr(p + 1, '\n'))
+			break;	/* cut by SIGINT */
+		ASSERT_EQ(sscanf(p + 1, "round %u: %llu writes emulated, jiffies_64 = %llu", &n, &w,
+				 &j), 3);
+		EXPECT_GE(j, last);
+		if (!rounds++)
+			first = j;
+		last = j;
+		writes += w;
+	}
+	/*
+	 * The tick writes it, and the writes land: it goes on, slowly (every
+	 * write to that busy page is a round trip to LibVMI).
+	 */
+	printf("%u rounds, %llu writes emulated, jiffies_64 from %llu to %llu\n", rounds, writes,
+	       first, last);
+	EXPECT_GE(rounds, 3);
+	EXPECT_GT(writes, 0);
+	EXPECT_GT(last, first);
+	EXPECT_EQ(strstr(out, "Failed"), NULL);
+	EXPECT_GUEST_RUNS_ON(LG_DIR);
+	stop_guest(qemu);
+}
+
 /* One byte of guest-physical memory, through a session of the test's own. */
 static uint8_t guest_byte(pid_t qemu, uint64_t gpa)
 {
