@@ -1306,6 +1306,75 @@ static void guest_cpu_online(int cpu, int online)
 	LG_WAIT_UNTIL(console_lines(done) > before);
 }
 
+/* CPU @cpu's model name, as the guest's /proc/cpuinfo gives it, in @name. */
+static void guest_model(int cpu, char *name, size_t size)
+{
+	static char con[1 << 20];
+	char out[256], cmd[32], tag[64], end[64];
+	unsigned int before;
+	const char *p, *q;
+
+	snprintf(cmd, sizeof(cmd), "model %d", cpu);
+	snprintf(tag, sizeof(tag), "linux-guest: model %d ", cpu);
+	snprintf(end, sizeof(end), "linux-guest: model %d end", cpu);
+	before = console_lines(end);
+	ASSERT_EQ(RUN(out, "lg-qmp", "-c", LG_DIR "/console.sock", cmd), 0);
+	LG_WAIT_UNTIL(console_lines(end) > before);
+	console(con, sizeof(con));
+	/* The answer just before the last "end". */
+	q = con;
+	for (p = strstr(con, end); p; p = strstr(p + 1, end))
+		q = p;
+	for (p = q - 1; p > con && strncmp(p, tag, strlen(tag)); p--)
+		;
+	ASSERT_TRUE(p > con && p < q);
+	p += strlen(tag);
+	snprintf(name, size, "%.*s", (int)strcspn(p, "\r\n"), p);
+}
+
+/*
+ * SET_REGISTERS on a CPUID event (contrib/libvmi/tools/vmi-cpuid-reply):
+ * the brand string's first four bytes answered "vmio" while CPU 1 comes
+ * back on line, which /proc/cpuinfo then shows for it, not for CPU 0;
+ * once no one answers, CPU 1's name is its own again.
+ */
+TEST_TIMEOUT(libvmi_cpuid_answered_with_set_registers, 900)
+{
+	static char out[1 << 16];
+	const char *log = LIBVMI_LOG;
+	char model0[128], model1[128];
+	pid_t qemu, ex;
+
+	need_libvmi();
+	guest_smp = "2";
+	qemu = start_guest();
+	guest_smp = "1";
+	guest_model(0, model0, sizeof(model0));
+	printf("CPU 0: %s\n", model0);
+	ASSERT_NE(strncmp(model0, "vmio", 4), 0);
+
+	ex = start_bg(log, (char *[]){ LIBVMI "/vmi-cpuid-reply", LG_NAME, NULL });
+	LG_WAIT_LOG(log, file_lines(log, "Waiting for events...") >= 1);
+	guest_cpu_online(1, 0);
+	guest_cpu_online(1, 1);
+	LG_WAIT_LOG(log, file_lines(log, "vCPU 1 CPUID 0x80000002: ") >= 1);
+	EXPECT_EQ(stop_bg(ex, log, out, sizeof(out)), 0);
+	show_first(out, "vCPU 1 CPUID");
+	show_first(out, "VMI_ERROR");
+	EXPECT_EQ(strstr(out, "VMI_ERROR"), NULL);
+	guest_model(1, model1, sizeof(model1));
+	printf("CPU 1 while answered: %s\n", model1);
+	EXPECT_EQ(strncmp(model1, "vmio", 4), 0);
+	EXPECT_STREQ(model1 + 4, model0 + 4);	/* the rest its own */
+
+	guest_cpu_online(1, 0);
+	guest_cpu_online(1, 1);
+	guest_model(1, model1, sizeof(model1));
+	EXPECT_STREQ(model1, model0);
+	EXPECT_GUEST_RUNS_ON(LG_DIR);
+	stop_guest(qemu);
+}
+
 /*
  * msr-event-example and descriptor-event-example while the guest takes
  * its second CPU off line and back: the CPU coming up writes its syscall
