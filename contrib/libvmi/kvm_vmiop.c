@@ -1131,13 +1131,20 @@ static event_response_t vmiop_call(vmi_instance_t vmi, vmi_event_t *lev, const s
  * else every generic one that does (as LibVMI's other drivers call them),
  * their responses together.  The reply's action from the responses.
  */
+static void vmiop_mem_reply(vmi_instance_t vmi, const struct vmiop_event *e,
+                            event_response_t response, vmi_event_t *lev,
+                            const x86_registers_t *regs, struct vmiop_event_reply *r,
+                            uint8_t *emul);
+
 static event_response_t vmiop_mem_callbacks(vmi_instance_t vmi, const struct vmiop_event *e,
-                                            x86_registers_t *regs, vmi_event_t **last)
+                                            x86_registers_t *regs, vmi_event_t **last,
+                                            struct vmiop_event_reply *r, uint8_t *emul)
 {
     vmi_mem_access_t out = vmiop_mem_out(e->mem.access);
     addr_t gfn = e->mem.gpa >> vmi->page_shift;
     event_response_t response = VMI_EVENT_RESPONSE_NONE;
     vmi_event_t *lev = NULL, *pick[64];
+    event_response_t one;
     unsigned int n = 0;
     GHashTableIter it;
     gpointer key, val;
@@ -1164,24 +1171,35 @@ static event_response_t vmiop_mem_callbacks(vmi_instance_t vmi, const struct vmi
         lev->mem_event.gla = e->mem.gla;
         lev->mem_event.gla_valid = !!(e->mem.flags & VMIOP_MEM_F_GLA_VALID);
         lev->mem_event.gptw = !!(e->mem.flags & VMIOP_MEM_F_PAGE_WALK);
-        response |= vmiop_call(vmi, lev, e, regs);
+        one = vmiop_call(vmi, lev, e, regs);
+        /* Each callback's answer in turn (a later one's action wins), as Xen's driver. */
+        vmiop_mem_reply(vmi, e, one, lev, regs, r, emul);
+        lev->x86_regs = NULL;
+        response |= one;
         *last = lev;
     }
     return response;
 }
 
-/* What the responses of a memory event's callbacks make of the reply. */
-static void vmiop_mem_reply(vmi_instance_t vmi, event_response_t response, vmi_event_t *lev,
+/* What the response of a memory event's callback makes of the reply. */
+static void vmiop_mem_reply(vmi_instance_t vmi, const struct vmiop_event *e,
+                            event_response_t response, vmi_event_t *lev,
                             const x86_registers_t *regs, struct vmiop_event_reply *r,
                             uint8_t *emul)
 {
     if (response & VMI_EVENT_RESPONSE_EMULATE)
         r->action = VMIOP_ACTION_EMULATE;
     if (response & VMI_EVENT_RESPONSE_EMULATE_NOWRITE) {
-        /* vmiop's emulator writes; the write must not happen: not run at all. */
-        vmiop_lacks(vmi, "EMULATE_NOWRITE is not offered: the instruction is skipped");
-        r->action = VMIOP_ACTION_SKIP;
-        return;
+        /*
+         * vmiop's emulator writes.  A write that must not happen is not
+         * run at all; a read or fetch has nothing to drop: emulated.
+         */
+        if (e->mem.access & VMIOP_ACCESS_W) {
+            vmiop_lacks(vmi, "EMULATE_NOWRITE is not offered: the write is skipped");
+            r->action = VMIOP_ACTION_SKIP;
+            return;
+        }
+        r->action = VMIOP_ACTION_EMULATE;
     }
     if (!(response & VMI_EVENT_RESPONSE_SET_EMUL_READ_DATA))
         return;
@@ -1246,8 +1264,11 @@ static status_t vmiop_handle_event(vmi_instance_t vmi, const struct vmiop_event 
     int ret;
 
     vmiop_regs_to_libvmi(&e->regs, &regs);
-    if (vmi->shutting_down)
+    if (vmi->shutting_down) {
+        if (e->type == VMIOP_EVENT_BREAKPOINT)
+            r.action = VMIOP_ACTION_RETRY;  /* as with no handler, below */
         goto reply;
+    }
 
     switch (e->type) {
         case VMIOP_EVENT_CR: {
@@ -1291,8 +1312,16 @@ static status_t vmiop_handle_event(vmi_instance_t vmi, const struct vmiop_event 
         }
         case VMIOP_EVENT_BREAKPOINT:
             lev = g_hash_table_lookup(vmi->interrupt_events, GUINT_TO_POINTER(INT3));
-            if (!lev)
+            /*
+             * None (an event left waiting when the handler went): run
+             * what is at RIP again.  A tool removes its INT3s before it
+             * clears the event; with events off, an INT3 of the guest's
+             * own reaches the guest then.
+             */
+            if (!lev) {
+                r.action = VMIOP_ACTION_RETRY;
                 break;
+            }
             lev->interrupt_event.gla = e->breakpoint.gva;
             lev->interrupt_event.gfn = vmiop_gfn_of(vmi, e->vcpu, e->breakpoint.gva);
             lev->interrupt_event.offset = e->breakpoint.gva & VMI_BIT_MASK(0, 11);
@@ -1343,8 +1372,7 @@ static status_t vmiop_handle_event(vmi_instance_t vmi, const struct vmiop_event 
             lev = vmi->guest_requested_event;
             break;
         case VMIOP_EVENT_MEM:
-            response = vmiop_mem_callbacks(vmi, e, &regs, &lev);
-            vmiop_mem_reply(vmi, response, lev, &regs, &r, emul);
+            response = vmiop_mem_callbacks(vmi, e, &regs, &lev, &r, emul);
             goto responses;
         default:
             break;

@@ -21,6 +21,7 @@ static volatile sig_atomic_t interrupted;
 static addr_t site;
 static uint8_t saved;
 static uint64_t hits, theirs;
+static bool stopping;	/* the byte stays back: no INT3 planted again */
 
 static void on_signal(int sig)
 {
@@ -36,13 +37,15 @@ static event_response_t on_int3(vmi_instance_t vmi, vmi_event_t *event)
 		event->interrupt_event.reinject = 1;
 		return VMI_EVENT_RESPONSE_NONE;
 	}
-	printf("hit %" PRIu64 " at 0x%" PRIx64 " on vCPU %u\n", ++hits, site, event->vcpu_id);
 	if (vmi_write_8_pa(vmi, site, &orig) == VMI_FAILURE) {
 		fprintf(stderr, "Failed to put the original byte back\n");
 		event->interrupt_event.reinject = 1;
 		return VMI_EVENT_RESPONSE_NONE;
 	}
 	event->interrupt_event.reinject = 0;
+	if (stopping)
+		return VMI_EVENT_RESPONSE_NONE;	/* run the original; no step */
+	printf("hit %" PRIu64 " at 0x%" PRIx64 " on vCPU %u\n", ++hits, site, event->vcpu_id);
 	return VMI_EVENT_RESPONSE_TOGGLE_SINGLESTEP;
 }
 
@@ -51,7 +54,7 @@ static event_response_t on_step(vmi_instance_t vmi, vmi_event_t *event)
 	uint8_t int3 = 0xcc;
 
 	(void)event;
-	if (vmi_write_8_pa(vmi, site, &int3) == VMI_FAILURE)
+	if (!stopping && vmi_write_8_pa(vmi, site, &int3) == VMI_FAILURE)
 		fprintf(stderr, "Failed to plant the INT3 again\n");
 	return VMI_EVENT_RESPONSE_TOGGLE_SINGLESTEP;
 }
@@ -62,6 +65,7 @@ int main(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = on_signal };
 	vmi_instance_t vmi = NULL;
 	uint8_t int3 = 0xcc;
+	bool read = false;
 	int ret = 1;
 
 	if (argc != 3) {
@@ -80,6 +84,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "Failed to read the byte at 0x%" PRIx64 "\n", site);
 		goto out;
 	}
+	read = true;
 	bp.version = VMI_EVENTS_VERSION;
 	bp.type = VMI_EVENT_INTERRUPT;
 	bp.interrupt_event.intr = INT3;
@@ -107,18 +112,30 @@ int main(int argc, char **argv)
 		}
 	ret = 0;
 out:
+	/*
+	 * Paused, the byte back, the events still waiting answered with it
+	 * back (a step no longer re-plants), the events cleared, and the byte
+	 * written once more, last: whatever state the site was in, the guest
+	 * gets its byte.
+	 */
 	vmi_pause_vm(vmi);
-	/* Whatever state the site is in, the guest gets its byte back. */
-	if (vmi_write_8_pa(vmi, site, &saved) == VMI_FAILURE) {
-		fprintf(stderr, "Failed to restore the byte at 0x%" PRIx64 "\n", site);
-		ret = 1;
-	} else {
-		printf("restored 0x%02x at 0x%" PRIx64 " after %" PRIu64 " hits (%" PRIu64
-		       " INT3s of the guest's own reinjected)\n", saved, site, hits, theirs);
+	stopping = true;
+	if (read) {
+		vmi_write_8_pa(vmi, site, &saved);
+		vmi_events_listen(vmi, 0);
 	}
-	vmi_events_listen(vmi, 0);
 	vmi_clear_event(vmi, &bp, NULL);
 	vmi_clear_event(vmi, &ss, NULL);
+	if (read) {
+		vmi_events_listen(vmi, 0);
+		if (vmi_write_8_pa(vmi, site, &saved) == VMI_FAILURE) {
+			fprintf(stderr, "Failed to restore the byte at 0x%" PRIx64 "\n", site);
+			ret = 1;
+		} else {
+			printf("restored 0x%02x at 0x%" PRIx64 " after %" PRIu64 " hits (%" PRIu64
+			       " INT3s of the guest's own reinjected)\n", saved, site, hits, theirs);
+		}
+	}
 	vmi_resume_vm(vmi);
 	vmi_destroy(vmi);
 	return ret;
