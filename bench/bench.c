@@ -14,6 +14,10 @@
  *   (f) a page-table write that changes no monitored bit (the dirty bit
  *       toggled) absorbed by the #VE agent in the guest vs the same write
  *       as a MEM event answered "emulate" in userspace vs KVM_EXIT_IO
+ *   (g) per CPUID event of (a) and (b): the consumer's system calls (its
+ *       waits and replies, counted), and context switches on each side
+ *       (getrusage: the consumer's thread; the rest of the process, the
+ *       vCPU threads): figures that do not depend on the emulator's speed
  *
  * The busy-polling consumer runs on CPU 1, the vCPU threads on CPU 0.
  *
@@ -22,6 +26,7 @@
  */
 #define _GNU_SOURCE
 #include <sched.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -143,6 +148,20 @@ static void unpin(void)
 	sched_setaffinity(0, sizeof(set), &set);
 }
 
+/* What one measurement of ns_per_event() cost besides time, per event. */
+struct per_event {
+	double syscalls;	/* the consumer's: waits and replies */
+	double csw_consumer, csw_vcpus;
+};
+
+static long csw(int who)
+{
+	struct rusage ru;
+
+	getrusage(who, &ru);
+	return ru.ru_nvcsw + ru.ru_nivcsw;
+}
+
 /*
  * nr vCPUs each run n_ops CPUIDs, every one an event answered "continue".
  * A busy-polling consumer gets a CPU of its own (as it would in production:
@@ -150,10 +169,12 @@ static void unpin(void)
  * with a single CPU it yields instead.
  */
 static double ns_per_event(struct tvm *tvm, struct vmiop *v, struct vmiop_ring *ring,
-			   unsigned int nr, bool busy, void (*fn)(uint64_t n), uint32_t action)
+			   unsigned int nr, bool busy, void (*fn)(uint64_t n), uint32_t action,
+			   struct per_event *cost)
 {
 	struct vmiop_event_reply r = { .action = action };
-	uint64_t total = 0, want = n_ops * nr;
+	uint64_t total = 0, want = n_ops * nr, calls = 0;
+	long csw_self = csw(RUSAGE_SELF), csw_me = csw(RUSAGE_THREAD);
 	unsigned int i;
 	double t0;
 
@@ -171,13 +192,17 @@ static double ns_per_event(struct tvm *tvm, struct vmiop *v, struct vmiop_ring *
 	while (total < want) {
 		struct vmiop_event *ev;
 
-		if (!busy && vmiop_event_wait(v, 60000) < 0) {
-			fprintf(stderr, "bench: no event for 60 s\n");
-			exit(1);
+		if (!busy) {
+			calls++;
+			if (vmiop_event_wait(v, 60000) < 0) {
+				fprintf(stderr, "bench: no event for 60 s\n");
+				exit(1);
+			}
 		}
 		if (busy && !own_cpu && !vmiop_ring_ready(ring))
 			sched_yield();
 		while ((ev = vmiop_ring_peek(ring))) {
+			calls++;
 			if (vmiop_event_reply(v, ev, &r)) {
 				fprintf(stderr, "bench: reply failed\n");
 				exit(1);
@@ -191,6 +216,13 @@ static double ns_per_event(struct tvm *tvm, struct vmiop *v, struct vmiop_ring *
 			exit(1);
 	if (own_cpu)
 		unpin();
+	if (cost) {
+		long me = csw(RUSAGE_THREAD) - csw_me;
+
+		cost->syscalls = (double)calls / want;
+		cost->csw_consumer = (double)me / want;
+		cost->csw_vcpus = (double)(csw(RUSAGE_SELF) - csw_self - me) / want;
+	}
 	return (now_ns() - t0) / want;
 }
 
@@ -198,6 +230,7 @@ int main(void)
 {
 	const struct vmiop_filter_range other_leaf = { 1, 1 };
 	double io, ev_wait, ev_busy, plain, filtered, ev1, ev4, wr, wr_emul, wr_step, pt_ev, pt_ve;
+	struct per_event cost_wait, cost_busy;
 	struct agent_vm agent;
 	uint64_t pt_gfn;
 	struct vmiop_ring *ring;
@@ -226,19 +259,21 @@ int main(void)
 	filtered = ns_per_op(tvm, guest_cpuids);
 	if (vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, NULL, 0))
 		return 1;
-	ev_wait = ns_per_event(tvm, v, ring, 1, false, guest_cpuids, VMIOP_ACTION_CONTINUE);
-	ev_busy = ns_per_event(tvm, v, ring, 1, true, guest_cpuids, VMIOP_ACTION_CONTINUE);
+	ev_wait = ns_per_event(tvm, v, ring, 1, false, guest_cpuids, VMIOP_ACTION_CONTINUE,
+			       &cost_wait);
+	ev_busy = ns_per_event(tvm, v, ring, 1, true, guest_cpuids, VMIOP_ACTION_CONTINUE,
+			       &cost_busy);
 	ev1 = ev_busy;
-	ev4 = ns_per_event(tvm, v, ring, 4, true, guest_cpuids, VMIOP_ACTION_CONTINUE);
+	ev4 = ns_per_event(tvm, v, ring, 4, true, guest_cpuids, VMIOP_ACTION_CONTINUE, NULL);
 	if (vmiop_event_enable(v, VMIOP_EVENT_MEM, -1, NULL, 0) ||
 	    vmiop_set_mem_access(v, *TVM_GUEST_VAR(tvm, bench_page) / 4096, 1,
 				 VMIOP_ACCESS_R | VMIOP_ACCESS_X))
 		return 1;
-	wr_emul = ns_per_event(tvm, v, ring, 1, false, guest_writes, VMIOP_ACTION_EMULATE);
-	wr_step = ns_per_event(tvm, v, ring, 1, false, guest_writes, VMIOP_ACTION_CONTINUE);
+	wr_emul = ns_per_event(tvm, v, ring, 1, false, guest_writes, VMIOP_ACTION_EMULATE, NULL);
+	wr_step = ns_per_event(tvm, v, ring, 1, false, guest_writes, VMIOP_ACTION_CONTINUE, NULL);
 	if (vmiop_set_mem_access(v, pt_gfn, 1, VMIOP_ACCESS_R | VMIOP_ACCESS_X))
 		return 1;
-	pt_ev = ns_per_event(tvm, v, ring, 1, false, guest_pte_toggles, VMIOP_ACTION_EMULATE);
+	pt_ev = ns_per_event(tvm, v, ring, 1, false, guest_pte_toggles, VMIOP_ACTION_EMULATE, NULL);
 	agent = (struct agent_vm){ .tvm = tvm, .v = v, .ring = ring };
 	agent_name_vcpus(tvm, 4);
 	agent_install(&agent, 4);
@@ -272,5 +307,11 @@ int main(void)
 	       pt_ev / 1e3, pt_ev / io);
 	printf("bench: (f) the same absorbed by the #VE agent       %9.1f us  = %.2f x KVM_EXIT_IO, %.2f x the event\n",
 	       pt_ve / 1e3, pt_ve / io, pt_ve / pt_ev);
+	printf("bench: (g) per event, blocking: consumer %.2f syscalls, %.2f context switches; "
+	       "vCPU side %.2f context switches\n", cost_wait.syscalls, cost_wait.csw_consumer,
+	       cost_wait.csw_vcpus);
+	printf("bench: (g) per event, polling:  consumer %.2f syscalls, %.2f context switches; "
+	       "vCPU side %.2f context switches\n", cost_busy.syscalls, cost_busy.csw_consumer,
+	       cost_busy.csw_vcpus);
 	return 0;
 }
