@@ -118,8 +118,7 @@ int vmiop_attach_pid_fd(struct vmiop *v, pid_t pid, int fd)
 	return vmiop_ioctl(v, VMIOP_ATTACH, &a);
 }
 
-/* The fd number of @pid's KVM VM. */
-static int vmiop_find_vm_fd(pid_t pid)
+int vmiop_find_vm_fd(pid_t pid)
 {
 	char dir[64], path[PATH_MAX], target[64];
 	int saved = errno, found = -ENOENT;

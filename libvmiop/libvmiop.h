@@ -38,6 +38,12 @@ int vmiop_fd(const struct vmiop *v);
 int vmiop_get_api(struct vmiop *v, struct vmiop_api *api);
 
 /*
+ * The fd number of process @pid's KVM VM, from /proc/PID/fd.  -ENOENT: it
+ * has none; -EEXIST: several; -ESRCH: no such process; -EACCES: its files
+ * are not the caller's to look at (no ptrace rights over it).
+ */
+int vmiop_find_vm_fd(pid_t pid);
+/*
  * Attaches to the KVM VM of process @pid: finds its VM fd in /proc/PID/fd
  * and duplicates it with pidfd_getfd(2) (so the caller needs ptrace rights
  * over @pid).  -ENOENT: @pid has no KVM VM; -EEXIST: it has several (use

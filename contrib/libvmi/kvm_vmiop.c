@@ -60,40 +60,19 @@ static char *vmiop_qemu_name(pid_t pid)
 }
 
 /*
- * @pid holds a KVM VM (an anon inode "kvm-vm" among its files): 1; 0 if
- * not; -errno if its files cannot be looked at (said on stderr).
+ * @pid holds a KVM VM: 1; 0 if not; -errno if its files cannot be looked
+ * at (said on stderr: the VM is there, but not ours).
  */
 static int vmiop_pid_has_vm(pid_t pid)
 {
-    char path[64], link[64];
-    struct dirent *d;
-    bool found = false;
-    DIR *dir;
+    int fd = vmiop_find_vm_fd(pid);
 
-    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-    dir = opendir(path);
-    if (!dir) {
-        /* The one failure worth a word: the VM is there, but not ours. */
-        int err = errno;
-
-        if (err == EACCES || err == EPERM)
-            errprint("--vmiop: %s: %s: introspecting the VM of pid %d takes the rights "
-                     "ptrace would need over it\n", path, strerror(err), (int)pid);
-        return -err;
-    }
-    while (!found && (d = readdir(dir))) {
-        char fdpath[300];
-        ssize_t n;
-
-        snprintf(fdpath, sizeof(fdpath), "%s/%s", path, d->d_name);
-        n = readlink(fdpath, link, sizeof(link) - 1);
-        if (n <= 0)
-            continue;
-        link[n] = '\0';
-        found = !strcmp(link, "anon_inode:kvm-vm");
-    }
-    closedir(dir);
-    return found;
+    if (fd >= 0 || fd == -EEXIST)
+        return 1;
+    if (fd == -EACCES || fd == -EPERM)
+        errprint("--vmiop: /proc/%d/fd: %s: introspecting the VM of pid %d takes the rights "
+                 "ptrace would need over it\n", (int)pid, strerror(-fd), (int)pid);
+    return fd == -ENOENT || fd == -ESRCH ? 0 : fd;
 }
 
 static bool vmiop_is_vm(pid_t pid)
