@@ -31,7 +31,9 @@ _Static_assert(sizeof(struct vmiop_event_mem) == 48, "vmiop_event_mem");
 _Static_assert(sizeof(struct vmiop_event_agent) == 32, "vmiop_event_agent");
 _Static_assert(sizeof(struct vmiop_ve_agent) == 32, "vmiop_ve_agent");
 _Static_assert(sizeof(struct vmiop_ve_info) == 24, "vmiop_ve_info");
-_Static_assert(sizeof(struct vmiop_ring_setup) == 40, "vmiop_ring_setup");
+_Static_assert(sizeof(struct vmiop_ring_setup) == 64, "vmiop_ring_setup");
+_Static_assert(sizeof(struct vmiop_ring_reply) == 128, "vmiop_ring_reply");
+_Static_assert(sizeof(struct vmiop_ring_status) == 16, "vmiop_ring_status");
 _Static_assert(sizeof(struct vmiop_filter_range) == 16, "vmiop_filter_range");
 _Static_assert(sizeof(struct vmiop_event_control) == 32, "vmiop_event_control");
 _Static_assert(sizeof(struct vmiop_event) == 1024, "vmiop_event");
@@ -207,8 +209,12 @@ int abi_ring_setup(struct vmiop_ring_setup *r)
 {
 	__u32 n = r->nr_entries;
 
+	__u64 events_end;
+
 	if (r->flags || r->reserved || r->entry_size || r->head_offset ||
-	    r->tail_offset || r->entries_offset || r->mmap_size)
+	    r->tail_offset || r->entries_offset || r->mmap_size ||
+	    r->reply_head_offset || r->reply_tail_offset || r->replies_offset ||
+	    r->reply_size || r->status_offset || r->reserved2)
 		return -EINVAL;
 	if (!n)
 		n = VMIOP_RING_DEFAULT_ENTRIES;
@@ -219,9 +225,15 @@ int abi_ring_setup(struct vmiop_ring_setup *r)
 	r->head_offset = ABI_RING_HEAD_OFFSET;
 	r->tail_offset = ABI_RING_TAIL_OFFSET;
 	r->entries_offset = ABI_RING_ENTRIES_OFFSET;
+	r->reply_head_offset = ABI_RING_REPLY_HEAD_OFFSET;
+	r->reply_tail_offset = ABI_RING_REPLY_TAIL_OFFSET;
+	r->status_offset = ABI_RING_STATUS_OFFSET;
+	r->reply_size = sizeof(struct vmiop_ring_reply);
 	/* Whole pages: mmap(2) maps whole pages. */
-	r->mmap_size = (ABI_RING_ENTRIES_OFFSET + (__u64)n * sizeof(struct vmiop_event) +
-			ABI_RING_ENTRIES_OFFSET - 1) & ~(__u64)(ABI_RING_ENTRIES_OFFSET - 1);
+	events_end = ABI_RING_ENTRIES_OFFSET + (__u64)n * sizeof(struct vmiop_event);
+	r->replies_offset = (events_end + ABI_RING_PAGE - 1) & ~(__u64)(ABI_RING_PAGE - 1);
+	r->mmap_size = (r->replies_offset + (__u64)n * sizeof(struct vmiop_ring_reply) +
+			ABI_RING_PAGE - 1) & ~(__u64)(ABI_RING_PAGE - 1);
 	return 0;
 }
 
@@ -299,7 +311,7 @@ static int abi_check_inject(const struct vmiop_inject *x)
  * @takes: what the event's class takes, bit N for enum vmiop_action N, and
  * ABI_TAKES_RESULT_REGS when its SET_RESULT carries EAX..EDX (CPUID).
  */
-int abi_check_event_reply(const struct vmiop_event_reply *r, __u32 takes)
+static int abi_check_reply(const struct vmiop_event_reply *r, __u32 takes, bool inline_data)
 {
 	bool no_payload = !r->raw[0] && !r->raw[1];
 
@@ -318,12 +330,27 @@ int abi_check_event_reply(const struct vmiop_event_reply *r, __u32 takes)
 	case VMIOP_ACTION_INJECT:
 		return abi_check_inject(&r->exception);
 	case VMIOP_ACTION_EMULATE:
-		if (r->emul_read.reserved || r->emul_read.len > VMIOP_EMUL_READ_MAX ||
-		    !r->emul_read.len != !r->emul_read.data)
+		if (r->emul_read.reserved || r->emul_read.len > VMIOP_EMUL_READ_MAX)
+			return -EINVAL;
+		/* In the ring the bytes are in the entry, not behind a pointer. */
+		if (inline_data ? r->emul_read.data != 0 : !r->emul_read.len != !r->emul_read.data)
 			return -EINVAL;
 		return 0;
 	}
 	return -EINVAL;
+}
+
+int abi_check_event_reply(const struct vmiop_event_reply *r, __u32 takes)
+{
+	return abi_check_reply(r, takes, false);
+}
+
+/* An entry of the reply ring: copied out of the shared memory first. */
+int abi_check_ring_reply(const struct vmiop_ring_reply *rr, __u32 takes)
+{
+	if (rr->reply.size != sizeof(rr->reply) || rr->reserved[0] || rr->reserved[1])
+		return -EINVAL;
+	return abi_check_reply(&rr->reply, takes, true);
 }
 
 int abi_check_event_wait(const struct vmiop_event_wait *w)

@@ -35,13 +35,21 @@ int abi_check_filter(const struct vmiop_filter_range *f, __u32 nr);
 /* abi_check_event_reply(): bit N takes enum vmiop_action N; this bit: EAX..EDX */
 #define ABI_TAKES_RESULT_REGS	(1u << 31)
 int abi_check_event_reply(const struct vmiop_event_reply *r, __u32 takes);
+int abi_check_ring_reply(const struct vmiop_ring_reply *rr, __u32 takes);
 int abi_check_event_wait(const struct vmiop_event_wait *w);
 bool abi_filter_match(const struct vmiop_filter_range *f, __u32 nr, __u64 key);
 
-/* Ring layout: head and tail on their own cache lines, entries on the next (4K) page. */
-#define ABI_RING_HEAD_OFFSET	0u
-#define ABI_RING_TAIL_OFFSET	64u
-#define ABI_RING_ENTRIES_OFFSET	4096u
+/*
+ * Ring layout: each index and the status on its own cache line, the
+ * events from the next (4K) page, the replies from the page after them.
+ */
+#define ABI_RING_HEAD_OFFSET		0u
+#define ABI_RING_TAIL_OFFSET		64u
+#define ABI_RING_REPLY_HEAD_OFFSET	128u
+#define ABI_RING_REPLY_TAIL_OFFSET	192u
+#define ABI_RING_STATUS_OFFSET		256u
+#define ABI_RING_PAGE			4096u
+#define ABI_RING_ENTRIES_OFFSET		ABI_RING_PAGE
 
 /* Free-running indices: events ready between tail and head. */
 static inline __u32 abi_ring_ready(__u32 head, __u32 tail)
@@ -53,6 +61,23 @@ static inline __u32 abi_ring_ready(__u32 head, __u32 tail)
 static inline bool abi_ring_has_space(__u32 head, __u32 tail, __u32 nr_entries)
 {
 	return abi_ring_ready(head, tail) < nr_entries;
+}
+
+/*
+ * Replies the module takes from the ring at once: all there are, but never
+ * more than the ring holds, whatever the consumer's reply_head says.
+ */
+static inline __u32 abi_replies_to_take(__u32 reply_head, __u32 reply_tail, __u32 nr_entries)
+{
+	__u32 n = reply_head - reply_tail;
+
+	return n < nr_entries ? n : nr_entries;
+}
+
+/* Where reply @index lives in the reply ring. */
+static inline __u32 abi_ring_slot(__u32 index, __u32 nr_entries)
+{
+	return index & (nr_entries - 1);
 }
 
 void abi_seg_to_uapi(struct vmiop_segment *u, const struct kvm_segment *s);

@@ -5,8 +5,11 @@
  * enabled event copies it into the ring here and then waits for the reply
  * in vcpu.c, parked like a paused vCPU.
  */
+#include <linux/module.h>
 #include <linux/poll.h>
+#include <linux/sched/clock.h>
 #include <linux/sched/signal.h>
+#include <linux/sched/task.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
 #include "abi.h"
@@ -39,7 +42,36 @@ struct vmiop_events {
 	wait_queue_head_t space_wq;	/* vCPUs waiting for a free entry */
 	wait_queue_head_t ready_wq;	/* poll and VMIOP_EVENT_WAIT */
 	struct vmiop_event_cfg cfg[VMIOP_EVENT_NR_TYPES];
+
+	/* The reply ring: the consumer produces, whoever holds reply_mutex takes. */
+	u32 *reply_head_user;		/* written only by the consumer */
+	u32 *reply_tail_user;		/* written only here */
+	struct vmiop_ring_reply *replies;
+	struct vmiop_ring_status *status;	/* written only here */
+	struct mutex reply_mutex;	/* reply_tail, reply_errors */
+	u32 reply_tail;
+	u32 reply_errors;
+
+	spinlock_t sleep_lock;		/* sleepers, and status->flags */
+	u32 sleepers;			/* vCPUs asleep until their reply */
+
+	/*
+	 * The thread that last waited for events or replied: what a vCPU
+	 * spins for while it runs.  A reference, so that a spinning vCPU can
+	 * look at it (it takes its own under consumer_lock).
+	 */
+	spinlock_t consumer_lock;
+	struct task_struct *consumer;
 };
+
+/*
+ * How long a vCPU spins for its reply while the consumer runs before it
+ * sleeps.  0: never spin.  The spin ends early for a signal, a reschedule,
+ * a pause or register call, or a consumer that stops running.
+ */
+static unsigned int reply_spin_us = 100;
+module_param(reply_spin_us, uint, 0644);
+MODULE_PARM_DESC(reply_spin_us, "us a vCPU spins for its reply while the consumer runs (0: never)");
 
 /* Why this host cannot deliver @type, or VMIOP_CAP_OK. */
 static u32 vmiop_event_unavailable(u32 type)
@@ -94,6 +126,8 @@ void vmiop_events_free(struct vmiop_session *sess)
 		bitmap_free(ev->cfg[t].vcpus);
 		kfree(rcu_dereference_protected(ev->cfg[t].filter, true));
 	}
+	if (ev->consumer)
+		put_task_struct(ev->consumer);
 	/* Pages still mapped somewhere hold their own references. */
 	vfree(ev->mem);
 	kfree(ev);
@@ -125,9 +159,17 @@ long vmiop_ioctl_ring_setup(struct vmiop_session *sess, struct vmiop_ring_setup 
 	ev->tail_user = ev->mem + r->tail_offset;
 	ev->entries = ev->mem + r->entries_offset;
 	ev->nr_entries = r->nr_entries;
+	ev->reply_head_user = ev->mem + r->reply_head_offset;
+	ev->reply_tail_user = ev->mem + r->reply_tail_offset;
+	ev->replies = ev->mem + r->replies_offset;
+	ev->status = ev->mem + r->status_offset;
 	spin_lock_init(&ev->lock);
 	init_waitqueue_head(&ev->space_wq);
 	init_waitqueue_head(&ev->ready_wq);
+	mutex_init(&ev->reply_mutex);
+	spin_lock_init(&ev->sleep_lock);
+	spin_lock_init(&ev->consumer_lock);
+	ev->consumer = get_task_struct(current);
 
 	if (mutex_lock_killable(&sess->lock)) {
 		ret = -EINTR;
@@ -146,6 +188,8 @@ long vmiop_ioctl_ring_setup(struct vmiop_session *sess, struct vmiop_ring_setup 
 nomem:
 	ret = -ENOMEM;
 free:
+	if (ev->consumer)
+		put_task_struct(ev->consumer);
 	for (t = 0; t < VMIOP_EVENT_NR_TYPES; t++)
 		bitmap_free(ev->cfg[t].vcpus);
 	vfree(ev->mem);
@@ -337,7 +381,13 @@ static u64 vmiop_ring_post(struct vmiop_session *sess, struct vmiop_events *ev,
 	/* pairs with the consumer's load-acquire of head */
 	smp_store_release(ev->head_user, ev->head);
 	spin_unlock(&ev->lock);
-	wake_up_all(&ev->ready_wq);
+	/*
+	 * A consumer that is awake takes this event with the ones before it:
+	 * one wake-up per batch.  wq_has_sleeper()'s barrier pairs with the
+	 * one between the consumer queueing itself and looking at head.
+	 */
+	if (wq_has_sleeper(&ev->ready_wq))
+		wake_up_all(&ev->ready_wq);
 	return seq;
 }
 
@@ -366,13 +416,194 @@ int vmiop_event_deliver(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 	return vmiop_event_wait_reply(sess, vcpu, reply);
 }
 
-/* For a reply: the consumer made progress, so ring space may be free too. */
+/* The consumer made progress: ring space may be free. */
+static void vmiop_ring_kick_space(struct vmiop_events *ev)
+{
+	/* pairs with the barrier of the vCPU queueing itself on space_wq */
+	if (wq_has_sleeper(&ev->space_wq))
+		wake_up_all(&ev->space_wq);
+}
+
+/* For a register call: a vCPU waiting for ring space runs it. */
 void vmiop_events_kick_space(struct vmiop_session *sess)
 {
 	struct vmiop_events *ev = vmiop_events_get(sess);
 
 	if (ev)
-		wake_up_all(&ev->space_wq);
+		vmiop_ring_kick_space(ev);
+}
+
+/* ---- replies, through the ioctl or the reply ring ---- */
+
+/* What a reply may ask of this session, wherever it comes from. */
+static int vmiop_reply_allowed(struct vmiop_session *sess, const struct vmiop_event_reply *r)
+{
+	/* Every other action writes the guest: registers, memory, exceptions. */
+	if (sess->read_only && r->action != VMIOP_ACTION_CONTINUE)
+		return -EBADF;
+	if (r->flags & VMIOP_REPLY_F_SINGLESTEP && vmiop_step_changes_guest(sess))
+		return -EBADF;
+	if (r->vcpu >= KVM_MAX_VCPUS)
+		return -ENOENT;
+	return 0;
+}
+
+/*
+ * The thread that waits and replies is the one vCPUs spin for while it
+ * runs.  Changing hands is rare: one consumer thread per ring.
+ */
+static void vmiop_consumer_is_current(struct vmiop_events *ev)
+{
+	struct task_struct *old;
+
+	if (READ_ONCE(ev->consumer) == current)
+		return;
+	get_task_struct(current);
+	spin_lock(&ev->consumer_lock);
+	old = ev->consumer;
+	WRITE_ONCE(ev->consumer, current);
+	spin_unlock(&ev->consumer_lock);
+	if (old)
+		put_task_struct(old);
+}
+
+/* Replies wait in the ring: a hint, reply_mutex's holder decides. */
+static bool vmiop_replies_waiting(struct vmiop_events *ev)
+{
+	return READ_ONCE(*ev->reply_head_user) != READ_ONCE(ev->reply_tail);
+}
+
+static int vmiop_ring_reply_one(struct vmiop_session *sess, const struct vmiop_ring_reply *rr)
+{
+	u8 emul_read[VMIOP_EMUL_READ_MAX] = {};
+	const struct vmiop_event_reply *r = &rr->reply;
+	int ret;
+
+	ret = vmiop_reply_allowed(sess, r);
+	if (ret)
+		return ret;
+	if (r->action == VMIOP_ACTION_EMULATE && r->emul_read.len <= VMIOP_EMUL_READ_MAX)
+		memcpy(emul_read, rr->emul_read, r->emul_read.len);
+	return vmiop_event_set_reply(sess, r, emul_read, true);
+}
+
+/*
+ * Takes the replies waiting in the ring, whichever vCPUs they are for.  A
+ * spinning vCPU passes @wait false: another thread taking them is as good,
+ * and it looks again.  Never more than the ring holds at once, whatever
+ * reply_head says; a refused reply is counted in the status, which the
+ * release of reply_tail publishes.
+ */
+static void vmiop_replies_take(struct vmiop_session *sess, struct vmiop_events *ev, bool wait)
+{
+	struct vmiop_ring_reply rr;
+	u32 n;
+	int ret;
+
+	if (!wait) {
+		if (!mutex_trylock(&ev->reply_mutex))
+			return;
+	} else {
+		mutex_lock(&ev->reply_mutex);
+	}
+	/* pairs with the consumer's store-release of reply_head */
+	n = abi_replies_to_take(smp_load_acquire(ev->reply_head_user), ev->reply_tail,
+				ev->nr_entries);
+	for (; n; n--, ev->reply_tail++) {
+		/* One copy, checked and used: the consumer may be writing it still. */
+		memcpy(&rr, &ev->replies[abi_ring_slot(ev->reply_tail, ev->nr_entries)],
+		       sizeof(rr));
+		ret = vmiop_ring_reply_one(sess, &rr);
+		if (!ret)
+			continue;
+		ev->reply_errors++;
+		WRITE_ONCE(ev->status->reply_errors, ev->reply_errors);
+		WRITE_ONCE(ev->status->last_error, ret);
+		WRITE_ONCE(ev->status->last_error_index, ev->reply_tail);
+	}
+	/* pairs with the consumer's load-acquire of reply_tail before reusing entries */
+	smp_store_release(ev->reply_tail_user, ev->reply_tail);
+	mutex_unlock(&ev->reply_mutex);
+	vmiop_ring_kick_space(ev);
+}
+
+/* For the system calls: the ring's replies come first, and the caller is the consumer. */
+static void vmiop_consumer_call(struct vmiop_session *sess, struct vmiop_events *ev)
+{
+	vmiop_consumer_is_current(ev);
+	if (vmiop_replies_waiting(ev))
+		vmiop_replies_take(sess, ev, true);
+}
+
+/* The consumer is on a CPU, or woken and about to be on another than ours. */
+static bool vmiop_consumer_running(struct task_struct *t)
+{
+	if (t == current)
+		return false;
+	if (READ_ONCE(t->on_cpu))
+		return !vcpu_is_preempted(task_cpu(t));
+	return READ_ONCE(t->__state) == TASK_RUNNING && task_cpu(t) != raw_smp_processor_id();
+}
+
+/*
+ * A vCPU waiting for its reply (kvm->srcu not held) spins first, taking
+ * the ring's replies as they come, for as long as the consumer runs and
+ * at most reply_spin_us: a consumer on another CPU answers faster than
+ * the vCPU would sleep and wake.  It stops for whatever vmiop_vcpu_must_park()
+ * says needs it parked or off the CPU.
+ */
+void vmiop_reply_spin(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
+{
+	struct vmiop_events *ev = vmiop_events_get(sess);
+	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
+	unsigned int us = READ_ONCE(reply_spin_us);
+	struct task_struct *t;
+	u64 until;
+
+	if (!us)
+		return;
+	spin_lock(&ev->consumer_lock);
+	t = ev->consumer;
+	if (t)
+		get_task_struct(t);
+	spin_unlock(&ev->consumer_lock);
+	if (!t)
+		return;
+	until = local_clock() + (u64)us * NSEC_PER_USEC;
+	for (;;) {
+		if (vmiop_replies_waiting(ev))
+			vmiop_replies_take(sess, ev, false);
+		if (READ_ONCE(vv->wait.replied) || vmiop_vcpu_must_park(sess, vcpu) ||
+		    !vmiop_consumer_running(t) || local_clock() > until)
+			break;
+		cpu_relax();
+	}
+	put_task_struct(t);
+}
+
+/*
+ * A vCPU about to sleep until its reply (@asleep), or awake again.  While
+ * one sleeps, the status tells the consumer that a reply it puts in the
+ * ring needs a system call; the replies already there are taken first.
+ */
+void vmiop_reply_sleeping(struct vmiop_session *sess, bool asleep)
+{
+	struct vmiop_events *ev = vmiop_events_get(sess);
+
+	spin_lock(&ev->sleep_lock);
+	if (asleep ? !ev->sleepers++ : !--ev->sleepers)
+		WRITE_ONCE(ev->status->flags, asleep ? VMIOP_RING_NEED_WAKEUP : 0);
+	spin_unlock(&ev->sleep_lock);
+	if (!asleep)
+		return;
+	/*
+	 * pairs with the consumer's barrier between its store of reply_head
+	 * and its load of the flags: it sees the flag, or this sees its reply
+	 * and takes it (waiting for a vCPU that may have looked too early).
+	 */
+	smp_mb();
+	if (vmiop_replies_waiting(ev))
+		vmiop_replies_take(sess, ev, true);
 }
 
 long vmiop_ioctl_event_reply(struct vmiop_session *sess, struct vmiop_event_reply *r)
@@ -385,19 +616,16 @@ long vmiop_ioctl_event_reply(struct vmiop_session *sess, struct vmiop_event_repl
 		return -EINVAL;
 	if (!ev)
 		return -ENXIO;
-	/* Every other action writes the guest: registers, memory, exceptions. */
-	if (sess->read_only && r->action != VMIOP_ACTION_CONTINUE)
-		return -EBADF;
-	if (r->flags & VMIOP_REPLY_F_SINGLESTEP && vmiop_step_changes_guest(sess))
-		return -EBADF;
-	if (r->vcpu >= KVM_MAX_VCPUS)
-		return -ENOENT;
+	ret = vmiop_reply_allowed(sess, r);
+	if (ret)
+		return ret;
 	memset(emul_read, 0, sizeof(emul_read));
 	if (r->action == VMIOP_ACTION_EMULATE && r->emul_read.len <= VMIOP_EMUL_READ_MAX &&
 	    copy_from_user(emul_read, u64_to_user_ptr(r->emul_read.data), r->emul_read.len))
 		return -EFAULT;
-	ret = vmiop_event_set_reply(sess, r, emul_read);
-	wake_up_all(&ev->space_wq);
+	vmiop_consumer_call(sess, ev);
+	ret = vmiop_event_set_reply(sess, r, emul_read, false);
+	vmiop_ring_kick_space(ev);
 	return ret;
 }
 
@@ -440,7 +668,8 @@ long vmiop_ioctl_event_wait(struct vmiop_session *sess, struct vmiop_event_wait 
 		if (ret)
 			return ret;
 	}
-	wake_up_all(&ev->space_wq);
+	vmiop_consumer_call(sess, ev);
+	vmiop_ring_kick_space(ev);
 	if (w->timeout_ms < 0)
 		left = wait_event_interruptible(ev->ready_wq, vmiop_ring_ready(ev)) ?: 1;
 	else
@@ -461,8 +690,11 @@ __poll_t vmiop_events_poll(struct vmiop_session *sess, struct file *file,
 
 	if (!ev)
 		return EPOLLERR;
-	wake_up_all(&ev->space_wq);
+	vmiop_consumer_is_current(ev);
+	vmiop_ring_kick_space(ev);
 	poll_wait(file, &ev->ready_wq, pt);
+	/* pairs with wq_has_sleeper() in vmiop_ring_post() */
+	smp_mb();
 	return vmiop_ring_ready(ev) ? EPOLLIN | EPOLLRDNORM : 0;
 }
 

@@ -51,6 +51,14 @@ static bool vmiop_park_should_wake(struct vmiop_session *sess, struct vmiop_vcpu
 	       !list_empty_careful(&vv->park.jobs) || signal_pending(current);
 }
 
+/* For the threads waiting on state_wq for a vCPU to park or leave. */
+static void vmiop_state_changed(struct vmiop_session *sess)
+{
+	/* pairs with the barrier of a waiter queueing itself on state_wq */
+	if (wq_has_sleeper(&sess->state_wq))
+		wake_up_all(&sess->state_wq);
+}
+
 /*
  * The one place a vCPU's thread waits for the introspector: for a resume,
  * a reply, or ring space.  While it waits it counts as stopped for a pause
@@ -72,7 +80,8 @@ noinline enum vmiop_park_end vmiop_park_wait(struct vmiop_session *sess, struct 
 	lockdep_assert_held(&sess->state_lock);
 	vv->park.parked = true;
 	vv->park.acked = true;
-	wake_up_all(&sess->state_wq);
+	vv->park.call_waiting = false;
+	vmiop_state_changed(sess);
 	for (;;) {
 		vmiop_run_jobs(sess, vv, vcpu);
 		if (done(sess, vv, ctx)) {
@@ -97,7 +106,7 @@ noinline enum vmiop_park_end vmiop_park_wait(struct vmiop_session *sess, struct 
 		spin_lock(&sess->state_lock);
 	}
 	vv->park.parked = false;
-	wake_up_all(&sess->state_wq);
+	vmiop_state_changed(sess);
 	return end;
 }
 
@@ -116,6 +125,18 @@ static bool vmiop_held(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 static bool vmiop_resumed(struct vmiop_session *sess, struct vmiop_vcpu *vv, void *ctx)
 {
 	return !vmiop_held(sess, ctx);
+}
+
+/*
+ * A vCPU waiting for a reply outside its park point (spinning, see
+ * vmiop_reply_spin()) must go there now: for a signal or the scheduler,
+ * or for the introspector, which pauses it or wants a register call run.
+ */
+bool vmiop_vcpu_must_park(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
+{
+	return need_resched() || signal_pending(current) || READ_ONCE(sess->detached) ||
+	       vmiop_held(sess, vcpu) ||
+	       READ_ONCE(sess->vcpus[vcpu->vcpu_idx].park.call_waiting);
 }
 
 /*
@@ -540,7 +561,11 @@ int vmiop_vcpu_call(struct vmiop_session *sess, u32 vcpu_idx,
 			mutex_unlock(&vcpu->mutex);
 			return ret;
 		}
-		/* In a vCPU ioctl on its way to a park point, or leaving it. */
+		/*
+		 * In a vCPU ioctl on its way to a park point, or leaving it;
+		 * or spinning for its reply, which it stops for us.
+		 */
+		WRITE_ONCE(vv->park.call_waiting, true);
 		if (wait_event_killable_timeout(sess->state_wq, READ_ONCE(vv->park.parked),
 						msecs_to_jiffies(4)) < 0)
 			return -EINTR;
@@ -619,8 +644,12 @@ void vmiop_event_set_pending(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 	spin_unlock(&sess->state_lock);
 }
 
+/*
+ * @from_ring: @r is the reply of a struct vmiop_ring_reply, checked as
+ * such.
+ */
 long vmiop_event_set_reply(struct vmiop_session *sess, const struct vmiop_event_reply *r,
-			   const u8 *emul_read)
+			   const u8 *emul_read, bool from_ring)
 {
 	struct vmiop_vcpu *vv = &sess->vcpus[r->vcpu];
 	struct kvm_vcpu *vcpu;
@@ -631,18 +660,25 @@ long vmiop_event_set_reply(struct vmiop_session *sess, const struct vmiop_event_
 	if (!vv->wait.seq || vv->wait.seq != r->seq || vv->wait.replied) {
 		ret = -ENOENT;
 	} else {
-		ret = abi_check_event_reply(r, vmiop_event_classes[vv->wait.type]->takes);
+		u32 takes = vmiop_event_classes[vv->wait.type]->takes;
+
+		ret = from_ring ? abi_check_ring_reply(container_of(r, struct vmiop_ring_reply,
+								    reply), takes) :
+				  abi_check_event_reply(r, takes);
 		if (!ret) {
 			vv->wait.reply = *r;
 			memcpy(vv->wait.emul_read, emul_read, sizeof(vv->wait.emul_read));
 			vv->wait.replied = true;
 		}
 	}
-	waiting = vv->park.parked;
+	/* A spinning vCPU looks at replied before it parks (under state_lock). */
+	waiting = vv->park.parked || vv->wait.spinning;
 	spin_unlock(&sess->state_lock);
 	if (ret)
 		return ret;
-	wake_up_all(&vv->park.wq);
+	/* pairs with the barrier of the vCPU queueing itself in vmiop_park_wait() */
+	if (wq_has_sleeper(&vv->park.wq))
+		wake_up_all(&vv->park.wq);
 	/*
 	 * Not waiting: a signal took it away first, and it takes the reply at
 	 * its next park point, which a halted vCPU reaches only when woken.
@@ -707,20 +743,28 @@ void vmiop_inject(struct kvm_vcpu *vcpu, const struct vmiop_inject *x)
 }
 
 /*
- * Parks the vCPU (register calls run here meanwhile) until the reply, the
- * end of the session, or a signal.  kvm->srcu is held on entry and exit and
- * dropped while waiting.
+ * Waits for the reply, the end of the session, or a signal: spinning while
+ * the consumer runs, then parked (register calls run here meanwhile).
+ * kvm->srcu is held on entry and exit and dropped while waiting.
  */
 int vmiop_event_wait_reply(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 			   struct vmiop_event_reply *reply)
 {
 	struct vmiop_vcpu *vv = vmiop_vcpu_own(sess, vcpu);
+	enum vmiop_park_end end;
+	bool asleep;
 	int ret;
 
 	kvm_vcpu_srcu_read_unlock(vcpu);
+	WRITE_ONCE(vv->wait.spinning, true);
+	vmiop_reply_spin(sess, vcpu);
+	asleep = !READ_ONCE(vv->wait.replied);
+	if (asleep)
+		vmiop_reply_sleeping(sess, true);
 	spin_lock(&sess->state_lock);
-	switch (vmiop_park_wait(sess, vcpu, &vv->park.wq, vmiop_replied, NULL,
-				MAX_SCHEDULE_TIMEOUT)) {
+	vv->wait.spinning = false;
+	end = vmiop_park_wait(sess, vcpu, &vv->park.wq, vmiop_replied, NULL, MAX_SCHEDULE_TIMEOUT);
+	switch (end) {
 	case VMIOP_PARK_DONE:
 		*reply = vv->wait.reply;
 		if (reply->action == VMIOP_ACTION_EMULATE)
@@ -742,6 +786,8 @@ int vmiop_event_wait_reply(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 		vv->wait.replied = false;
 	}
 	spin_unlock(&sess->state_lock);
+	if (asleep)
+		vmiop_reply_sleeping(sess, false);
 	kvm_vcpu_srcu_read_lock(vcpu);
 	if (!ret)
 		vmiop_reply_taken(vcpu, vv, reply);

@@ -220,6 +220,7 @@ struct vmiop_vcpu {
 	struct {
 		bool parked;		/* its thread waits in vmiop_park_wait() */
 		bool acked;		/* out of guest mode for the current pause */
+		bool call_waiting;	/* a register call waits for it to park */
 		struct list_head jobs;	/* struct vmiop_job, run by the parked thread */
 		wait_queue_head_t wq;	/* the parked thread waits here */
 	} park;
@@ -230,6 +231,7 @@ struct vmiop_vcpu {
 		u64 rip;
 		u16 type;
 		bool replied;
+		bool spinning;		/* vmiop_reply_spin(): looks at replied itself */
 		struct vmiop_event_reply reply;
 		u8 emul_read[VMIOP_EMUL_READ_MAX];	/* reply.emul_read's bytes */
 		u64 taken_seq;		/* the last event whose reply was taken */
@@ -465,7 +467,8 @@ int vmiop_event_wait_reply(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 void vmiop_event_reply_again(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 			     const struct vmiop_event_reply *reply);
 long vmiop_event_set_reply(struct vmiop_session *sess, const struct vmiop_event_reply *r,
-			   const u8 *emul_read);
+			   const u8 *emul_read, bool from_ring);
+bool vmiop_vcpu_must_park(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
 
 /* event.c */
 long vmiop_ioctl_event_caps(struct vmiop_event_caps *c);
@@ -485,6 +488,8 @@ bool vmiop_event_enabled_on(struct vmiop_session *sess, struct kvm_vcpu *vcpu, u
 int vmiop_event_deliver(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 			struct vmiop_event *e, bool wanted, struct vmiop_event_reply *reply);
 void vmiop_events_kick_space(struct vmiop_session *sess);
+void vmiop_reply_spin(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
+void vmiop_reply_sleeping(struct vmiop_session *sess, bool asleep);
 void vmiop_events_detach(struct vmiop_session *sess);
 void vmiop_events_free(struct vmiop_session *sess);
 bool vmiop_events_ready(struct vmiop_session *sess);

@@ -106,6 +106,8 @@ enum {
 #define VMIOP_FEAT_VE		(1ULL << 9)
 /* VMIOP_ADD_MEMORY, VMIOP_MEM_F_UNDO, VMIOP_UNDO; vmiop_regs.tsc_aux */
 #define VMIOP_FEAT_OWN_MEMORY	(1ULL << 10)
+/* replies through the ring's mapping (struct vmiop_ring_reply), adaptive waits */
+#define VMIOP_FEAT_REPLY_RING	(1ULL << 11)
 
 /**
  * struct vmiop_api - VMIOP_GET_API
@@ -947,8 +949,42 @@ struct vmiop_event_caps {
  * vCPUs never fills.  A vCPU waiting for space counts as stopped for
  * VMIOP_PAUSE, and the register calls work on it; its event reports the
  * exit as it happened when it enters the ring, and registers set
- * meanwhile take effect before the reply's action.  A read-only session maps the ring PROT_READ and stores
- * @tail with VMIOP_EVENT_WAIT_F_TAIL instead.
+ * meanwhile take effect before the reply's action.  A read-only session
+ * maps the ring PROT_READ and stores @tail with VMIOP_EVENT_WAIT_F_TAIL
+ * instead.
+ *
+ * Replies go back through the same mapping (VMIOP_FEAT_REPLY_RING), with
+ * no system call, in a second ring the consumer produces and the module
+ * consumes: @reply_head (at @reply_head_offset) is written by the consumer,
+ * @reply_tail by the module, entry i is at @replies_offset +
+ * (i & (nr_entries - 1)) * reply_size, and replies [reply_tail,
+ * reply_head) are waiting to be taken.  The consumer fills entries, then
+ * stores @reply_head with release semantics (pairs with the module's
+ * acquire load before it reads them); it may reuse an entry once it loads
+ * @reply_tail past it with acquire semantics (pairs with the module's
+ * release store after it copied the entry).  Each entry is copied once and
+ * checked as VMIOP_EVENT_REPLY checks its struct; one that VMIOP_EVENT_REPLY
+ * would refuse changes nothing and is counted in struct vmiop_ring_status
+ * instead of an errno.  Replies through the ring and VMIOP_EVENT_REPLY mix
+ * freely; the ring's replies are taken first by every VMIOP_EVENT_REPLY
+ * and VMIOP_EVENT_WAIT.  The ring belongs to the session, not to a process
+ * or mapping: whatever maps it (a forked child, a second mmap(2)) reads and
+ * writes the same memory, so one thread at a time produces replies.
+ *
+ * Who takes them: a vCPU waiting for its reply first spins for a bounded
+ * time (the module parameter reply_spin_us) while the thread that last
+ * waited for events or replied (the consumer) is on a CPU, taking the
+ * ring's replies, its own and other vCPUs', as they come.  Then it sleeps,
+ * and sets VMIOP_RING_NEED_WAKEUP in struct vmiop_ring_status until it is
+ * woken.  A consumer that produces replies must then load the status's
+ * flags after its store of @reply_head, with a full barrier between the
+ * two (pairs with the one between the module's store of the flag and its
+ * load of @reply_head), and, if the flag is set, make any
+ * VMIOP_EVENT_WAIT (a @timeout_ms of 0 only takes the replies).  A polling
+ * consumer on its own CPU thus answers events with no system call, and a
+ * vCPU that stops to wait costs one.  A vCPU never spins while a signal is
+ * pending for its thread, while the scheduler wants its CPU back, or while
+ * a pause or a register call waits for it.
  */
 #define VMIOP_MMAP_RING_OFFSET	0ULL
 #define VMIOP_RING_MAX_ENTRIES	4096
@@ -966,8 +1002,15 @@ struct vmiop_event_caps {
  * @entries_offset: out, offset of entry 0 in the mapping
  * @reserved: must be 0
  * @mmap_size: out, bytes to map
+ * @reply_head_offset: out, offset of the __u32 reply_head (the consumer's)
+ * @reply_tail_offset: out, offset of the __u32 reply_tail (the module's)
+ * @replies_offset: out, offset of reply entry 0; there are @nr_entries
+ * @reply_size: out, sizeof(struct vmiop_ring_reply)
+ * @status_offset: out, offset of struct vmiop_ring_status
+ * @reserved2: must be 0
  *
- * Once per session.
+ * Once per session.  A caller that passes the struct without the reply
+ * fields gets the same layout, and may ignore the replies' part of it.
  *
  * Errors: -EBUSY the session already has a ring; -ENOMEM.
  */
@@ -981,6 +1024,13 @@ struct vmiop_ring_setup {
 	__u32 entries_offset;
 	__u32 reserved;
 	__aligned_u64 mmap_size;
+	/* VMIOP_FEAT_REPLY_RING: out, where the replies go */
+	__u32 reply_head_offset;
+	__u32 reply_tail_offset;
+	__u32 replies_offset;
+	__u32 reply_size;
+	__u32 status_offset;
+	__u32 reserved2;
 };
 #define VMIOP_RING_SETUP _IO(VMIOP_TYPE, VMIOP_CMD_RING_SETUP)
 
@@ -1445,6 +1495,41 @@ struct vmiop_event_reply {
 	__aligned_u64 reserved;
 };
 #define VMIOP_EVENT_REPLY _IO(VMIOP_TYPE, VMIOP_CMD_EVENT_REPLY)
+
+/* vmiop_ring_status.flags: a vCPU sleeps until a system call takes the replies */
+#define VMIOP_RING_NEED_WAKEUP	(1u << 0)
+
+/**
+ * struct vmiop_ring_status - what the module tells the consumer, in the ring
+ * @flags: VMIOP_RING_NEED_WAKEUP
+ * @reply_errors: replies from the ring that were refused, ever
+ * @last_error: the negative errno VMIOP_EVENT_REPLY would have returned
+ *	for the last of them
+ * @last_error_index: its index in the reply ring (free-running, as
+ *	reply_head)
+ *
+ * The module writes it and never reads it back.
+ */
+struct vmiop_ring_status {
+	__u32 flags;
+	__u32 reply_errors;
+	__s32 last_error;
+	__u32 last_error_index;
+};
+
+/**
+ * struct vmiop_ring_reply - an entry of the reply ring
+ * @reply: as for VMIOP_EVENT_REPLY; @reply.size is
+ *	sizeof(struct vmiop_event_reply), and @reply.emul_read.data is 0:
+ *	the bytes are in @emul_read
+ * @emul_read: VMIOP_ACTION_EMULATE's first @reply.emul_read.len bytes
+ * @reserved: must be 0
+ */
+struct vmiop_ring_reply {
+	struct vmiop_event_reply reply;
+	__u8 emul_read[VMIOP_EMUL_READ_MAX];
+	__aligned_u64 reserved[2];
+};
 
 /*
  * VMIOP_EVENT_WAIT: store @tail as the ring's tail first, as the consumer
