@@ -11,6 +11,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "libvmiop.h"
@@ -538,6 +539,16 @@ int vmiop_ring_setup(struct vmiop *v, unsigned int nr_entries, struct vmiop_ring
 	v->ring.nr_entries = rs.nr_entries;
 	v->ring.mask = rs.nr_entries - 1;
 	v->ring.readonly_fd = readonly ? v->fd : -1;
+	v->ring.fd = v->fd;
+	/* A module that does not know the reply fields left them 0. */
+	if (!readonly && rs.reply_size == sizeof(struct vmiop_ring_reply)) {
+		v->ring.reply_head = (unsigned int *)((char *)mem + rs.reply_head_offset);
+		v->ring.reply_tail = (const unsigned int *)((char *)mem + rs.reply_tail_offset);
+		v->ring.replies = (struct vmiop_ring_reply *)((char *)mem + rs.replies_offset);
+		v->ring.status = (const struct vmiop_ring_status *)((char *)mem +
+								    rs.status_offset);
+		v->ring.reply_next = *v->ring.reply_head;
+	}
 	*ring = &v->ring;
 	return 0;
 }
@@ -611,6 +622,80 @@ int vmiop_event_continue(struct vmiop *v, const struct vmiop_event *ev)
 	return vmiop_event_reply(v, ev, &r);
 }
 
+int vmiop_ring_submit(struct vmiop_ring *r, bool force)
+{
+	struct vmiop_event_wait w = { .size = sizeof(w), .timeout_ms = 0 };
+	int ret;
+
+	if (!r->replies)
+		return -EOPNOTSUPP;
+	if (r->reply_next != *r->reply_head)
+		/* pairs with the module's load-acquire of reply_head */
+		__atomic_store_n(r->reply_head, r->reply_next, __ATOMIC_RELEASE);
+	/*
+	 * pairs with the module's barrier between a vCPU's store of the flag
+	 * and its load of reply_head: either it sees our replies, or we see
+	 * that it sleeps
+	 */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!force && !(__atomic_load_n(&r->status->flags, __ATOMIC_RELAXED) &
+			VMIOP_RING_NEED_WAKEUP))
+		return 0;
+	/* Any wait takes the ring's replies first; 0 ms only looks for events. */
+	ret = (int)SYSCALL_RET(ioctl(r->fd, VMIOP_EVENT_WAIT, &w));
+	return ret == -ETIMEDOUT ? 0 : ret;
+}
+
+int vmiop_ring_reply(struct vmiop_ring *r, const struct vmiop_event *ev,
+		     const struct vmiop_event_reply *reply)
+{
+	struct vmiop_ring_reply *slot;
+	int ret;
+
+	if (!r->replies)
+		return -EOPNOTSUPP;
+	if (reply->action == VMIOP_ACTION_EMULATE && reply->emul_read.len > VMIOP_EMUL_READ_MAX)
+		return -EINVAL;
+	/* pairs with the module's store-release of reply_tail after it copied */
+	if (r->reply_next - __atomic_load_n(r->reply_tail, __ATOMIC_ACQUIRE) >= r->nr_entries) {
+		ret = vmiop_ring_submit(r, true);
+		if (ret)
+			return ret;
+		if (r->reply_next - __atomic_load_n(r->reply_tail, __ATOMIC_ACQUIRE) >=
+		    r->nr_entries)
+			return -ENOSPC;
+	}
+	slot = &r->replies[r->reply_next & r->mask];
+	memset(slot, 0, sizeof(*slot));
+	slot->reply = *reply;
+	slot->reply.size = sizeof(slot->reply);
+	slot->reply.vcpu = ev->vcpu;
+	slot->reply.seq = ev->seq;
+	if (reply->action == VMIOP_ACTION_EMULATE && reply->emul_read.len) {
+		memcpy(slot->emul_read, (const void *)(uintptr_t)reply->emul_read.data,
+		       reply->emul_read.len);
+		slot->reply.emul_read.data = 0;
+	}
+	r->reply_next++;
+	return 0;
+}
+
+unsigned int vmiop_ring_reply_errors(struct vmiop_ring *r, int *last_error)
+{
+	unsigned int now, n;
+
+	if (!r->replies)
+		return 0;
+	/* pairs with the module's store-release of reply_tail after it counted */
+	__atomic_load_n(r->reply_tail, __ATOMIC_ACQUIRE);
+	now = __atomic_load_n(&r->status->reply_errors, __ATOMIC_RELAXED);
+	n = now - r->reply_errors;
+	r->reply_errors = now;
+	if (n && last_error)
+		*last_error = __atomic_load_n(&r->status->last_error, __ATOMIC_RELAXED);
+	return n;
+}
+
 int vmiop_event_dispatch(struct vmiop *v, struct vmiop_ring *ring,
 			 const vmiop_event_handler *handlers, void *opaque)
 {
@@ -638,4 +723,101 @@ int vmiop_event_dispatch(struct vmiop *v, struct vmiop_ring *ring,
 		n++;
 	}
 	return n;
+}
+
+static long long vmiop_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Handles the ready events, replies queued; returns how many, or a
+ * handler's non-zero value (a negative one with its event left in the
+ * ring).
+ */
+static int vmiop_loop_batch(struct vmiop *v, struct vmiop_ring *ring,
+			    const vmiop_event_handler *handlers, void *opaque, bool ioctl_replies,
+			    int *n)
+{
+	struct vmiop_event *ev;
+	int ret, stop = 0;
+
+	*n = 0;
+	while (!stop && (ev = vmiop_ring_peek(ring))) {
+		struct vmiop_event_reply r = { .action = VMIOP_ACTION_CONTINUE };
+
+		if (ev->type < VMIOP_EVENT_NR_TYPES && handlers[ev->type]) {
+			stop = handlers[ev->type](v, ev, &r, opaque);
+			if (stop < 0)
+				return stop;
+		}
+		if (ioctl_replies) {
+			ret = vmiop_event_reply(v, ev, &r);
+			if (ret && ret != -ENOENT)
+				return ret;
+		} else {
+			ret = vmiop_ring_reply(ring, ev, &r);
+			if (ret)
+				return ret;
+		}
+		ret = vmiop_ring_advance(ring, 1);
+		if (ret)
+			return ret;
+		(*n)++;
+	}
+	return stop;
+}
+
+int vmiop_event_loop(struct vmiop *v, struct vmiop_ring *ring, const vmiop_event_handler *handlers,
+		     void *opaque, unsigned int flags, int timeout_ms)
+{
+	bool ioctl_replies = (flags & VMIOP_LOOP_IOCTL) || !ring->replies;
+	long long idle_since = vmiop_now_ms();
+	unsigned int spins = 0;
+	int ret, n, last_error = 0;
+
+	if (flags & ~(VMIOP_LOOP_POLL | VMIOP_LOOP_IOCTL) || timeout_ms < -1)
+		return -EINVAL;
+	for (;;) {
+		int stop = vmiop_loop_batch(v, ring, handlers, opaque, ioctl_replies, &n);
+
+		/* The batch's replies go out even when a handler stops the loop. */
+		ret = ioctl_replies ? 0 : vmiop_ring_submit(ring, false);
+		if (stop)
+			return stop;
+		if (ret)
+			return ret;
+		if (!ioctl_replies && vmiop_ring_reply_errors(ring, &last_error) &&
+		    last_error != -ENOENT)
+			return last_error;
+		if (n) {
+			idle_since = vmiop_now_ms();
+			spins = 0;
+			continue;
+		}
+		if (flags & VMIOP_LOOP_POLL) {
+			__builtin_ia32_pause();
+			/* The clock only now and then: the loop is the fast path. */
+			if (timeout_ms >= 0 && !(++spins & 1023) &&
+			    vmiop_now_ms() - idle_since >= timeout_ms)
+				return 0;
+			continue;
+		}
+		if (timeout_ms >= 0) {
+			long long left = timeout_ms - (vmiop_now_ms() - idle_since);
+
+			if (left <= 0)
+				return 0;
+			ret = vmiop_event_wait(v, (int)left);
+		} else {
+			ret = vmiop_event_wait(v, -1);
+		}
+		if (ret == -ETIMEDOUT)
+			return 0;
+		if (ret < 0)
+			return ret;
+	}
 }

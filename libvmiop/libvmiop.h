@@ -9,6 +9,7 @@
 #ifndef LIBVMIOP_H
 #define LIBVMIOP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -215,7 +216,10 @@ const char *vmiop_event_name(unsigned int type);
  * The consumer's view of the event ring (liburing style): read events with
  * vmiop_ring_peek(), reply, then vmiop_ring_advance().  No syscall is
  * needed to see events; vmiop_event_wait() or poll(2) on vmiop_fd() sleeps
- * until there are some.  One consumer thread per ring.
+ * until there are some.  Replies go back through the ioctl
+ * (vmiop_event_reply()) or, without a system call, through the reply ring
+ * (vmiop_ring_reply(), then vmiop_ring_submit() once per batch).  One
+ * consumer thread per ring.
  */
 struct vmiop_ring {
 	const unsigned int *head;	/* written by the module */
@@ -227,6 +231,14 @@ struct vmiop_ring {
 	size_t mem_size;
 	/* A read-only session's fd: its ring is read-only, the module moves tail. */
 	int readonly_fd;
+	/* The reply ring (NULL on a read-only session or an older module). */
+	unsigned int *reply_head;		/* written by the consumer */
+	const unsigned int *reply_tail;		/* written by the module */
+	struct vmiop_ring_reply *replies;
+	const struct vmiop_ring_status *status;
+	unsigned int reply_next;	/* reply_head once the queued ones are submitted */
+	unsigned int reply_errors;	/* status->reply_errors last seen */
+	int fd;
 };
 
 /*
@@ -296,6 +308,31 @@ int vmiop_event_reply(struct vmiop *v, const struct vmiop_event *ev,
 int vmiop_event_continue(struct vmiop *v, const struct vmiop_event *ev);
 
 /*
+ * Queues the reply to @ev in the reply ring, with no system call: @r as
+ * for vmiop_event_reply() (its emul_read.data, if any, is copied into the
+ * entry).  The module sees it at the next vmiop_ring_submit().  -ENOSPC:
+ * the reply ring is full even after submitting what it held; -EOPNOTSUPP:
+ * no reply ring (read-only session, or a module without
+ * VMIOP_FEAT_REPLY_RING).
+ */
+int vmiop_ring_reply(struct vmiop_ring *ring, const struct vmiop_event *ev,
+		     const struct vmiop_event_reply *r);
+
+/*
+ * Hands the queued replies to the module: a vCPU spinning for its reply
+ * takes it at once; a system call is made only when a vCPU sleeps
+ * (VMIOP_RING_NEED_WAKEUP) or @force.  0 or -errno.
+ */
+int vmiop_ring_submit(struct vmiop_ring *ring, bool force);
+
+/*
+ * Replies from the ring the module refused since the last call (as
+ * VMIOP_EVENT_REPLY would have: their vCPUs still wait), and in *last_error
+ * the -errno of the last of them.
+ */
+unsigned int vmiop_ring_reply_errors(struct vmiop_ring *ring, int *last_error);
+
+/*
  * A handler fills in @reply (it comes in as VMIOP_ACTION_CONTINUE) and
  * returns 0, or a negative errno to stop the dispatch.
  */
@@ -311,6 +348,29 @@ typedef int (*vmiop_event_handler)(struct vmiop *v, const struct vmiop_event *ev
  */
 int vmiop_event_dispatch(struct vmiop *v, struct vmiop_ring *ring,
 			 const vmiop_event_handler *handlers, void *opaque);
+
+/* vmiop_event_loop() flags */
+/* Spin on the ring for events instead of sleeping: no system call per event. */
+#define VMIOP_LOOP_POLL		(1u << 0)
+/* Reply with VMIOP_EVENT_REPLY, one call per event (as vmiop_event_dispatch()). */
+#define VMIOP_LOOP_IOCTL	(1u << 1)
+
+/*
+ * The event loop most consumers want.  Takes every ready event, calls
+ * handlers[ev->type] (NULL: continue), and gives the replies back through
+ * the reply ring, handed over once per batch (a system call only where a
+ * vCPU sleeps).  When no event is ready it sleeps in VMIOP_EVENT_WAIT, or
+ * with VMIOP_LOOP_POLL spins on the ring (best on a CPU of its own).
+ *
+ * Runs until a handler returns non-zero, or no event came for @timeout_ms
+ * (-1: for ever).  Returns that handler's value (a positive one after its
+ * reply went out, a negative one with that event unanswered and left in
+ * the ring), 0 on the timeout, -EINTR for a signal while sleeping, or the
+ * -errno of a reply the module refused (its vCPU still waits; -ENOENT,
+ * an event nobody waits for any more, is not an error).
+ */
+int vmiop_event_loop(struct vmiop *v, struct vmiop_ring *ring, const vmiop_event_handler *handlers,
+		     void *opaque, unsigned int flags, int timeout_ms);
 
 #ifdef __cplusplus
 }
