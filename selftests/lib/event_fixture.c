@@ -31,6 +31,23 @@ void guest_cpuid_steps(uint64_t arg)
 
 const struct vmiop_filter_range cpuid_filter = { 0x40000150, 0x400001ff };
 
+uint32_t flood_events;
+uint64_t flood_bad[TVM_MAX_VCPUS];
+
+void guest_flood(uint64_t idx)
+{
+	uint32_t i;
+
+	for (i = 0; i < flood_events; i++) {
+		uint32_t a = FLOOD_LEAF, b = (uint32_t)idx, c = i, d = 0;
+
+		__asm__ __volatile__("cpuid" : "+a"(a), "+b"(b), "+c"(c), "+d"(d) : : "memory");
+		if (a != idx || b != i)
+			flood_bad[idx]++;
+	}
+	GUEST_DONE();
+}
+
 uint64_t guest_seen[8];
 uint64_t guest_seen_count;
 

@@ -84,6 +84,16 @@ extern const struct vmiop_filter_range cpuid_filter;
  */
 void guest_cpuid_steps(uint64_t arg);
 
+/*
+ * Each vCPU runs CPUID FLOOD_LEAF flood_events times (subleaf i, EBX the
+ * vCPU index) and counts in flood_bad[idx] the answers that are not
+ * EAX = idx, EBX = i: what the host is to reply.
+ */
+#define FLOOD_LEAF 0x40000160
+extern uint32_t flood_events;
+extern uint64_t flood_bad[TVM_MAX_VCPUS];
+void guest_flood(uint64_t idx);
+
 /* ---- guest: its own #BP and #DB ----------------------------------------- */
 
 /* What the guest's own handlers saw: the RIP each exception pushed. */
