@@ -4,10 +4,13 @@
  * one run on the same guest.  Under emulation absolute times mean little;
  * the ratios are the figures.
  *
- *   (a) a CPUID event handled in userspace (blocking wait) vs KVM_EXIT_IO
+ *   (a) a CPUID event handled in userspace by a blocking consumer vs
+ *       KVM_EXIT_IO: vmiop_event_loop() (replies through the ring), and
+ *       the one-ioctl-per-reply consumer for comparison
  *   (b) the same with a busy-polling consumer
  *   (c) CPUID filtered out in the kernel vs CPUID with vmiop not attached
- *   (d) events per second with 1 and 4 vCPUs (busy-polling consumer)
+ *   (d) events per second with 1 and 4 vCPUs, polling and blocking
+ *       (vmiop_event_loop())
  *   (e) a write to a write-protected page handled in userspace (MEM
  *       event, blocking consumer; replies emulate and continue) vs the
  *       same write unprotected vs KVM_EXIT_IO
@@ -15,9 +18,10 @@
  *       toggled) absorbed by the #VE agent in the guest vs the same write
  *       as a MEM event answered "emulate" in userspace vs KVM_EXIT_IO
  *   (g) per CPUID event of (a) and (b): the consumer's system calls (its
- *       waits and replies, counted), and context switches on each side
- *       (getrusage: the consumer's thread; the rest of the process, the
- *       vCPU threads): figures that do not depend on the emulator's speed
+ *       waits and replies, counted: struct vmiop_ring's nr_syscalls for
+ *       the loop), and context switches on each side (getrusage: the
+ *       consumer's thread; the rest of the process, the vCPU threads):
+ *       figures that do not depend on the emulator's speed
  *
  * The busy-polling consumer runs on CPU 1, the vCPU threads on CPU 0.
  *
@@ -162,33 +166,37 @@ static long csw(int who)
 	return ru.ru_nvcsw + ru.ru_nivcsw;
 }
 
-/*
- * nr vCPUs each run n_ops CPUIDs, every one an event answered "continue".
- * A busy-polling consumer gets a CPU of its own (as it would in production:
- * sharing one with the vCPUs it waits for only burns their time slices);
- * with a single CPU it yields instead.
- */
-static double ns_per_event(struct tvm *tvm, struct vmiop *v, struct vmiop_ring *ring,
-			   unsigned int nr, bool busy, void (*fn)(uint64_t n), uint32_t action,
-			   struct per_event *cost)
+enum consumer {
+	IOCTL_WAIT,	/* VMIOP_EVENT_WAIT, then VMIOP_EVENT_REPLY per event */
+	IOCTL_POLL,	/* spins on the ring, VMIOP_EVENT_REPLY per event */
+	LOOP_WAIT,	/* vmiop_event_loop(), blocking */
+	LOOP_POLL,	/* vmiop_event_loop(VMIOP_LOOP_POLL) */
+	LOOP_SPIN,	/* vmiop_event_loop(VMIOP_LOOP_SPIN): spins a little, then sleeps */
+};
+
+struct loop_count {
+	uint64_t left;
+	uint32_t action;
+};
+
+static int bench_handler(struct vmiop *v, const struct vmiop_event *ev,
+			 struct vmiop_event_reply *r, void *opaque)
+{
+	struct loop_count *c = opaque;
+
+	(void)v;
+	(void)ev;
+	r->action = c->action;
+	return !--c->left;
+}
+
+/* The one-ioctl-per-reply consumer, waiting or spinning. */
+static uint64_t ioctl_consumer(struct vmiop *v, struct vmiop_ring *ring, uint64_t want,
+			       bool busy, bool own_cpu, uint32_t action)
 {
 	struct vmiop_event_reply r = { .action = action };
-	uint64_t total = 0, want = n_ops * nr, calls = 0;
-	long csw_self = csw(RUSAGE_SELF), csw_me = csw(RUSAGE_THREAD);
-	unsigned int i;
-	double t0;
+	uint64_t total = 0, calls = 0;
 
-	bool own_cpu = busy && sysconf(_SC_NPROCESSORS_ONLN) >= 2;
-
-	t0 = now_ns();
-	if (own_cpu)
-		pin_to(0);	/* the vCPU threads inherit it */
-	for (i = 0; i < nr; i++) {
-		tvm_vcpu_entry(tvm_vcpu(tvm, i), fn, n_ops);
-		tvm_vcpu_thread_start(tvm_vcpu(tvm, i), NULL, NULL);
-	}
-	if (own_cpu)
-		pin_to(1);
 	while (total < want) {
 		struct vmiop_event *ev;
 
@@ -201,6 +209,13 @@ static double ns_per_event(struct tvm *tvm, struct vmiop *v, struct vmiop_ring *
 		}
 		if (busy && !own_cpu && !vmiop_ring_ready(ring))
 			sched_yield();
+		/*
+		 * A spin needs PAUSE: QEMU's single-threaded TCG hands its
+		 * host thread to the other emulated CPU only then (or at the
+		 * next tick), and on hardware it is the polite spin.
+		 */
+		else if (busy && !vmiop_ring_ready(ring))
+			__builtin_ia32_pause();
 		while ((ev = vmiop_ring_peek(ring))) {
 			calls++;
 			if (vmiop_event_reply(v, ev, &r)) {
@@ -210,6 +225,56 @@ static double ns_per_event(struct tvm *tvm, struct vmiop *v, struct vmiop_ring *
 			vmiop_ring_advance(ring, 1);
 			total++;
 		}
+	}
+	return calls;
+}
+
+/*
+ * nr vCPUs each run n_ops CPUIDs, every one an event answered @action.
+ * A busy-polling consumer gets a CPU of its own (as it would in production:
+ * sharing one with the vCPUs it waits for only burns their time slices);
+ * with a single CPU the ioctl one yields instead, and the loop is left
+ * blocking.
+ */
+static double ns_per_event(struct tvm *tvm, struct vmiop *v, struct vmiop_ring *ring,
+			   unsigned int nr, enum consumer how, void (*fn)(uint64_t n),
+			   uint32_t action, struct per_event *cost)
+{
+	static const vmiop_event_handler handlers[VMIOP_EVENT_NR_TYPES] = {
+		[VMIOP_EVENT_CPUID] = bench_handler,
+		[VMIOP_EVENT_MEM] = bench_handler,
+	};
+	uint64_t want = n_ops * nr, calls;
+	long csw_self = csw(RUSAGE_SELF), csw_me = csw(RUSAGE_THREAD);
+	bool busy = how == IOCTL_POLL || how == LOOP_POLL || how == LOOP_SPIN;
+	bool own_cpu = busy && sysconf(_SC_NPROCESSORS_ONLN) >= 2;
+	unsigned int i;
+	double t0;
+
+	t0 = now_ns();
+	if (own_cpu)
+		pin_to(0);	/* the vCPU threads inherit it */
+	for (i = 0; i < nr; i++) {
+		tvm_vcpu_entry(tvm_vcpu(tvm, i), fn, n_ops);
+		tvm_vcpu_thread_start(tvm_vcpu(tvm, i), NULL, NULL);
+	}
+	if (own_cpu)
+		pin_to(1);
+	if (how == IOCTL_WAIT || how == IOCTL_POLL) {
+		calls = ioctl_consumer(v, ring, want, busy, own_cpu, action);
+	} else {
+		struct loop_count c = { .left = want, .action = action };
+		unsigned long before = ring->nr_syscalls;
+		int ret;
+
+		ret = vmiop_event_loop(v, ring, handlers, &c, !own_cpu ? 0 :
+				       how == LOOP_POLL ? VMIOP_LOOP_POLL :
+				       how == LOOP_SPIN ? VMIOP_LOOP_SPIN : 0, 60000);
+		if (ret != 1) {
+			fprintf(stderr, "bench: the event loop ended with %d\n", ret);
+			exit(1);
+		}
+		calls = ring->nr_syscalls - before;
 	}
 	for (i = 0; i < nr; i++)
 		if (tvm_vcpu_thread_join(tvm_vcpu(tvm, i)) != TVM_THREAD_DONE)
@@ -226,11 +291,20 @@ static double ns_per_event(struct tvm *tvm, struct vmiop *v, struct vmiop_ring *
 	return (now_ns() - t0) / want;
 }
 
+static void print_cost(const char *how, const struct per_event *c)
+{
+	printf("bench: (g) per event, %s: consumer %.2f syscalls, %.2f context switches; "
+	       "vCPU side %.2f context switches\n", how, c->syscalls, c->csw_consumer,
+	       c->csw_vcpus);
+}
+
 int main(void)
 {
 	const struct vmiop_filter_range other_leaf = { 1, 1 };
-	double io, ev_wait, ev_busy, plain, filtered, ev1, ev4, wr, wr_emul, wr_step, pt_ev, pt_ve;
-	struct per_event cost_wait, cost_busy;
+	double io, ev_wait, ev_busy, loop_wait, loop_busy, loop_spin, plain, filtered;
+	double ev4_busy, ev4_wait;
+	double wr, wr_emul, wr_step, pt_ev, pt_ve;
+	struct per_event cost_wait, cost_busy, cost_loop_wait, cost_loop_busy, cost_loop_spin;
 	struct agent_vm agent;
 	uint64_t pt_gfn;
 	struct vmiop_ring *ring;
@@ -259,21 +333,31 @@ int main(void)
 	filtered = ns_per_op(tvm, guest_cpuids);
 	if (vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, NULL, 0))
 		return 1;
-	ev_wait = ns_per_event(tvm, v, ring, 1, false, guest_cpuids, VMIOP_ACTION_CONTINUE,
+	ev_wait = ns_per_event(tvm, v, ring, 1, IOCTL_WAIT, guest_cpuids, VMIOP_ACTION_CONTINUE,
 			       &cost_wait);
-	ev_busy = ns_per_event(tvm, v, ring, 1, true, guest_cpuids, VMIOP_ACTION_CONTINUE,
+	ev_busy = ns_per_event(tvm, v, ring, 1, IOCTL_POLL, guest_cpuids, VMIOP_ACTION_CONTINUE,
 			       &cost_busy);
-	ev1 = ev_busy;
-	ev4 = ns_per_event(tvm, v, ring, 4, true, guest_cpuids, VMIOP_ACTION_CONTINUE, NULL);
+	loop_wait = ns_per_event(tvm, v, ring, 1, LOOP_WAIT, guest_cpuids, VMIOP_ACTION_CONTINUE,
+				 &cost_loop_wait);
+	loop_busy = ns_per_event(tvm, v, ring, 1, LOOP_POLL, guest_cpuids, VMIOP_ACTION_CONTINUE,
+				 &cost_loop_busy);
+	loop_spin = ns_per_event(tvm, v, ring, 1, LOOP_SPIN, guest_cpuids, VMIOP_ACTION_CONTINUE,
+				 &cost_loop_spin);
+	ev4_busy = ns_per_event(tvm, v, ring, 4, LOOP_POLL, guest_cpuids, VMIOP_ACTION_CONTINUE,
+				NULL);
+	ev4_wait = ns_per_event(tvm, v, ring, 4, LOOP_WAIT, guest_cpuids, VMIOP_ACTION_CONTINUE,
+				NULL);
 	if (vmiop_event_enable(v, VMIOP_EVENT_MEM, -1, NULL, 0) ||
 	    vmiop_set_mem_access(v, *TVM_GUEST_VAR(tvm, bench_page) / 4096, 1,
 				 VMIOP_ACCESS_R | VMIOP_ACCESS_X))
 		return 1;
-	wr_emul = ns_per_event(tvm, v, ring, 1, false, guest_writes, VMIOP_ACTION_EMULATE, NULL);
-	wr_step = ns_per_event(tvm, v, ring, 1, false, guest_writes, VMIOP_ACTION_CONTINUE, NULL);
+	wr_emul = ns_per_event(tvm, v, ring, 1, LOOP_WAIT, guest_writes, VMIOP_ACTION_EMULATE, NULL);
+	wr_step = ns_per_event(tvm, v, ring, 1, LOOP_WAIT, guest_writes, VMIOP_ACTION_CONTINUE,
+			       NULL);
 	if (vmiop_set_mem_access(v, pt_gfn, 1, VMIOP_ACCESS_R | VMIOP_ACCESS_X))
 		return 1;
-	pt_ev = ns_per_event(tvm, v, ring, 1, false, guest_pte_toggles, VMIOP_ACTION_EMULATE, NULL);
+	pt_ev = ns_per_event(tvm, v, ring, 1, LOOP_WAIT, guest_pte_toggles, VMIOP_ACTION_EMULATE,
+			     NULL);
 	agent = (struct agent_vm){ .tvm = tvm, .v = v, .ring = ring };
 	agent_name_vcpus(tvm, 4);
 	agent_install(&agent, 4);
@@ -289,15 +373,23 @@ int main(void)
 
 	printf("bench: %llu operations per figure\n", (unsigned long long)n_ops);
 	printf("bench: (a) KVM_EXIT_IO round trip to userspace      %9.1f us\n", io / 1e3);
-	printf("bench: (a) CPUID event, blocking wait + reply       %9.1f us  = %.2f x KVM_EXIT_IO\n",
+	printf("bench: (a) CPUID event, blocking, event loop        %9.1f us  = %.2f x KVM_EXIT_IO\n",
+	       loop_wait / 1e3, loop_wait / io);
+	printf("bench: (a)   the same, wait + VMIOP_EVENT_REPLY      %9.1f us  = %.2f x KVM_EXIT_IO\n",
 	       ev_wait / 1e3, ev_wait / io);
-	printf("bench: (b) CPUID event, busy-polling consumer       %9.1f us  = %.2f x KVM_EXIT_IO\n",
+	printf("bench: (a)   the same, spinning %d us before a sleep %9.1f us  = %.2f x KVM_EXIT_IO\n",
+	       VMIOP_LOOP_SPIN_US, loop_spin / 1e3, loop_spin / io);
+	printf("bench: (b) CPUID event, polling, event loop         %9.1f us  = %.2f x KVM_EXIT_IO\n",
+	       loop_busy / 1e3, loop_busy / io);
+	printf("bench: (b)   the same, spin + VMIOP_EVENT_REPLY      %9.1f us  = %.2f x KVM_EXIT_IO\n",
 	       ev_busy / 1e3, ev_busy / io);
 	printf("bench: (c) CPUID, vmiop not attached                %9.1f us\n", plain / 1e3);
 	printf("bench: (c) CPUID, event filtered out in the kernel  %9.1f us  = %.2f x unattached\n",
 	       filtered / 1e3, filtered / plain);
-	printf("bench: (d) events/s, 1 vCPU %.0f, 4 vCPUs %.0f (= %.2f x)\n",
-	       1e9 / ev1, 1e9 / ev4, ev1 / ev4);
+	printf("bench: (d) events/s, polling: 1 vCPU %.0f, 4 vCPUs %.0f (= %.2f x)\n",
+	       1e9 / loop_busy, 1e9 / ev4_busy, loop_busy / ev4_busy);
+	printf("bench: (d) events/s, blocking: 1 vCPU %.0f, 4 vCPUs %.0f (= %.2f x)\n",
+	       1e9 / loop_wait, 1e9 / ev4_wait, loop_wait / ev4_wait);
 	printf("bench: (e) write, page unprotected                  %9.3f us\n", wr / 1e3);
 	printf("bench: (e) write to a write-protected page, emulate %9.1f us  = %.2f x KVM_EXIT_IO, %.0f x unprotected\n",
 	       wr_emul / 1e3, wr_emul / io, wr_emul / wr);
@@ -307,11 +399,10 @@ int main(void)
 	       pt_ev / 1e3, pt_ev / io);
 	printf("bench: (f) the same absorbed by the #VE agent       %9.1f us  = %.2f x KVM_EXIT_IO, %.2f x the event\n",
 	       pt_ve / 1e3, pt_ve / io, pt_ve / pt_ev);
-	printf("bench: (g) per event, blocking: consumer %.2f syscalls, %.2f context switches; "
-	       "vCPU side %.2f context switches\n", cost_wait.syscalls, cost_wait.csw_consumer,
-	       cost_wait.csw_vcpus);
-	printf("bench: (g) per event, polling:  consumer %.2f syscalls, %.2f context switches; "
-	       "vCPU side %.2f context switches\n", cost_busy.syscalls, cost_busy.csw_consumer,
-	       cost_busy.csw_vcpus);
+	print_cost("blocking, event loop", &cost_loop_wait);
+	print_cost("blocking, ioctl     ", &cost_wait);
+	print_cost("spin, then block    ", &cost_loop_spin);
+	print_cost("polling, event loop ", &cost_loop_busy);
+	print_cost("polling, ioctl      ", &cost_busy);
 	return 0;
 }

@@ -559,8 +559,10 @@ int vmiop_ring_advance_readonly(struct vmiop_ring *r, unsigned int n)
 		.size = sizeof(w), .flags = VMIOP_EVENT_WAIT_F_TAIL, .timeout_ms = 0,
 		.tail = *r->tail + n,
 	};
-	int ret = (int)SYSCALL_RET(ioctl(r->readonly_fd, VMIOP_EVENT_WAIT, &w));
+	int ret;
 
+	r->nr_syscalls++;
+	ret = (int)SYSCALL_RET(ioctl(r->readonly_fd, VMIOP_EVENT_WAIT, &w));
 	/* Looking for more events is not what was asked. */
 	return ret == -ETIMEDOUT ? 0 : ret;
 }
@@ -622,6 +624,14 @@ int vmiop_event_continue(struct vmiop *v, const struct vmiop_event *ev)
 	return vmiop_event_reply(v, ev, &r);
 }
 
+/* The queued replies become the module's to take: no system call. */
+static void vmiop_ring_publish(struct vmiop_ring *r)
+{
+	if (r->reply_next != *r->reply_head)
+		/* pairs with the module's load-acquire of reply_head */
+		__atomic_store_n(r->reply_head, r->reply_next, __ATOMIC_RELEASE);
+}
+
 int vmiop_ring_submit(struct vmiop_ring *r, bool force)
 {
 	struct vmiop_event_wait w = { .size = sizeof(w), .timeout_ms = 0 };
@@ -629,19 +639,23 @@ int vmiop_ring_submit(struct vmiop_ring *r, bool force)
 
 	if (!r->replies)
 		return -EOPNOTSUPP;
-	if (r->reply_next != *r->reply_head)
-		/* pairs with the module's load-acquire of reply_head */
-		__atomic_store_n(r->reply_head, r->reply_next, __ATOMIC_RELEASE);
+	vmiop_ring_publish(r);
 	/*
 	 * pairs with the module's barrier between a vCPU's store of the flag
 	 * and its load of reply_head: either it sees our replies, or we see
 	 * that it sleeps
 	 */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (!force && !(__atomic_load_n(&r->status->flags, __ATOMIC_RELAXED) &
-			VMIOP_RING_NEED_WAKEUP))
-		return 0;
+	if (!force) {
+		if (!(__atomic_load_n(&r->status->flags, __ATOMIC_RELAXED) &
+		      VMIOP_RING_NEED_WAKEUP))
+			return 0;
+		/* Taken already (by a spinning vCPU): nothing to hand over. */
+		if (__atomic_load_n(r->reply_tail, __ATOMIC_ACQUIRE) == r->reply_next)
+			return 0;
+	}
 	/* Any wait takes the ring's replies first; 0 ms only looks for events. */
+	r->nr_syscalls++;
 	ret = (int)SYSCALL_RET(ioctl(r->fd, VMIOP_EVENT_WAIT, &w));
 	return ret == -ETIMEDOUT ? 0 : ret;
 }
@@ -725,12 +739,12 @@ int vmiop_event_dispatch(struct vmiop *v, struct vmiop_ring *ring,
 	return n;
 }
 
-static long long vmiop_now_ms(void)
+static long long vmiop_now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 /*
@@ -755,6 +769,7 @@ static int vmiop_loop_batch(struct vmiop *v, struct vmiop_ring *ring,
 				return stop;
 		}
 		if (ioctl_replies) {
+			ring->nr_syscalls++;
 			ret = vmiop_event_reply(v, ev, &r);
 			if (ret && ret != -ENOENT)
 				return ret;
@@ -775,17 +790,26 @@ int vmiop_event_loop(struct vmiop *v, struct vmiop_ring *ring, const vmiop_event
 		     void *opaque, unsigned int flags, int timeout_ms)
 {
 	bool ioctl_replies = (flags & VMIOP_LOOP_IOCTL) || !ring->replies;
-	long long idle_since = vmiop_now_ms();
+	bool spin = flags & (VMIOP_LOOP_POLL | VMIOP_LOOP_SPIN);
+	long long idle_since = vmiop_now_ns(), timeout_ns = timeout_ms * 1000000LL;
 	unsigned int spins = 0;
 	int ret, n, last_error = 0;
 
-	if (flags & ~(VMIOP_LOOP_POLL | VMIOP_LOOP_IOCTL) || timeout_ms < -1)
+	if (flags & ~(VMIOP_LOOP_POLL | VMIOP_LOOP_SPIN | VMIOP_LOOP_IOCTL) || timeout_ms < -1)
 		return -EINVAL;
 	for (;;) {
 		int stop = vmiop_loop_batch(v, ring, handlers, opaque, ioctl_replies, &n);
+		/* About to sleep: the wait hands the replies over, one call for both. */
+		bool sleep_next = !stop && !spin && !vmiop_ring_ready(ring);
 
-		/* The batch's replies go out even when a handler stops the loop. */
-		ret = ioctl_replies ? 0 : vmiop_ring_submit(ring, false);
+		ret = 0;
+		if (ioctl_replies)
+			;
+		else if (sleep_next)
+			vmiop_ring_publish(ring);
+		else
+			/* The batch's replies go out even when a handler stops the loop. */
+			ret = vmiop_ring_submit(ring, false);
 		if (stop)
 			return stop;
 		if (ret)
@@ -794,25 +818,33 @@ int vmiop_event_loop(struct vmiop *v, struct vmiop_ring *ring, const vmiop_event
 		    last_error != -ENOENT)
 			return last_error;
 		if (n) {
-			idle_since = vmiop_now_ms();
+			idle_since = vmiop_now_ns();
 			spins = 0;
 			continue;
 		}
-		if (flags & VMIOP_LOOP_POLL) {
+		if (spin) {
+			long long idle;
+
 			__builtin_ia32_pause();
 			/* The clock only now and then: the loop is the fast path. */
-			if (timeout_ms >= 0 && !(++spins & 1023) &&
-			    vmiop_now_ms() - idle_since >= timeout_ms)
+			if (++spins & 255)
+				continue;
+			idle = vmiop_now_ns() - idle_since;
+			if (timeout_ms >= 0 && idle >= timeout_ns)
 				return 0;
-			continue;
+			if ((flags & VMIOP_LOOP_POLL) || idle < VMIOP_LOOP_SPIN_US * 1000LL)
+				continue;
 		}
 		if (timeout_ms >= 0) {
-			long long left = timeout_ms - (vmiop_now_ms() - idle_since);
+			long long left = timeout_ns - (vmiop_now_ns() - idle_since);
 
 			if (left <= 0)
 				return 0;
-			ret = vmiop_event_wait(v, (int)left);
+			ring->nr_syscalls++;
+			/* rounded up: a wait of 0 ms would only look */
+			ret = vmiop_event_wait(v, (int)((left + 999999) / 1000000));
 		} else {
+			ring->nr_syscalls++;
 			ret = vmiop_event_wait(v, -1);
 		}
 		if (ret == -ETIMEDOUT)

@@ -239,6 +239,11 @@ struct vmiop_ring {
 	unsigned int reply_next;	/* reply_head once the queued ones are submitted */
 	unsigned int reply_errors;	/* status->reply_errors last seen */
 	int fd;
+	/*
+	 * System calls made on the ring's behalf by vmiop_ring_submit(),
+	 * vmiop_event_loop() and a read-only session's advance: for tuning.
+	 */
+	unsigned long nr_syscalls;
 };
 
 /*
@@ -354,13 +359,22 @@ int vmiop_event_dispatch(struct vmiop *v, struct vmiop_ring *ring,
 #define VMIOP_LOOP_POLL		(1u << 0)
 /* Reply with VMIOP_EVENT_REPLY, one call per event (as vmiop_event_dispatch()). */
 #define VMIOP_LOOP_IOCTL	(1u << 1)
+/*
+ * Spin on the ring for up to VMIOP_LOOP_SPIN_US once it is empty, then
+ * sleep: events that come faster than that cost no system call or
+ * context switch, an idle guest costs no CPU.
+ */
+#define VMIOP_LOOP_SPIN		(1u << 2)
+#define VMIOP_LOOP_SPIN_US	200
 
 /*
  * The event loop most consumers want.  Takes every ready event, calls
  * handlers[ev->type] (NULL: continue), and gives the replies back through
  * the reply ring, handed over once per batch (a system call only where a
- * vCPU sleeps).  When no event is ready it sleeps in VMIOP_EVENT_WAIT, or
- * with VMIOP_LOOP_POLL spins on the ring (best on a CPU of its own).
+ * vCPU sleeps).  When no event is ready it sleeps in VMIOP_EVENT_WAIT (the
+ * wait hands the replies over too: one system call per sleep), with
+ * VMIOP_LOOP_SPIN spins a little first, or with VMIOP_LOOP_POLL spins on
+ * the ring (best on a CPU of its own, away from the vCPUs' threads).
  *
  * Runs until a handler returns non-zero, or no event came for @timeout_ms
  * (-1: for ever).  Returns that handler's value (a positive one after its

@@ -69,34 +69,40 @@ static void check(int ret, const char *what)
 }
 
 /* The guest asks with CPUID every 1024 ticks: answer three times. */
+static int answer_request(struct vmiop *v, const struct vmiop_event *ev,
+			  struct vmiop_event_reply *r, void *opaque)
+{
+	int *answered = opaque;
+
+	(void)v;
+	r->action = VMIOP_ACTION_SET_RESULT;
+	r->cpuid.eax = 0x42 + *answered;
+	printf("event #%" PRIu64 ": vCPU %u CPUID leaf %#x at rip %#" PRIx64
+	       " (KVM would say eax %#x): answering eax %#x\n", (uint64_t)ev->seq,
+	       ev->vcpu, ev->cpuid.leaf, (uint64_t)ev->regs.rip, ev->cpuid.eax,
+	       r->cpuid.eax);
+	/* Non-zero ends the loop once this reply is out. */
+	return ++*answered == 3;
+}
+
 static int answer_requests(struct vmiop *v)
 {
 	static const struct vmiop_filter_range ask = { ASK_LEAF, ASK_LEAF };
+	static const vmiop_event_handler handlers[VMIOP_EVENT_NR_TYPES] = {
+		[VMIOP_EVENT_CPUID] = answer_request,
+	};
 	uint64_t answer_gpa = (uint64_t)(uintptr_t)&answer;
 	struct vmiop_ring *ring;
+	int answered = 0, i, ret;
 	uint32_t seen = 0;
-	int i, ret;
 
 	ret = vmiop_ring_setup(v, 8, &ring);
 	if (!ret)
 		ret = vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, &ask, 1);
-	for (i = 0; !ret && i < 3; i++) {
-		struct vmiop_event_reply r = { .action = VMIOP_ACTION_SET_RESULT };
-		struct vmiop_event *ev;
-
-		while (!ret && !vmiop_ring_ready(ring))
-			ret = vmiop_event_wait(v, 10000) < 0 ? -ETIMEDOUT : 0;
-		if (ret)
-			break;
-		ev = vmiop_ring_peek(ring);
-		r.cpuid.eax = 0x42 + i;
-		printf("event #%" PRIu64 ": vCPU %u CPUID leaf %#x at rip %#" PRIx64
-		       " (KVM would say eax %#x): answering eax %#x\n", (uint64_t)ev->seq,
-		       ev->vcpu, ev->cpuid.leaf, (uint64_t)ev->regs.rip, ev->cpuid.eax,
-		       r.cpuid.eax);
-		ret = vmiop_event_reply(v, ev, &r);
-		vmiop_ring_advance(ring, 1);
-	}
+	/* 0: ten seconds without a request */
+	if (!ret)
+		ret = vmiop_event_loop(v, ring, handlers, &answered, 0, 10000);
+	ret = ret == 1 ? 0 : ret ? ret : -ETIMEDOUT;
 	if (!ret)
 		ret = vmiop_event_disable(v, VMIOP_EVENT_CPUID, -1);
 	/* The guest stores it right after its CPUID: wait for that. */

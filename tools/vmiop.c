@@ -659,7 +659,8 @@ static int log_event(struct vmiop *v, const struct vmiop_event *ev,
 	fflush(stdout);
 	if (log->left && !--log->left)
 		stop_events = 1;
-	return 0;
+	/* Non-zero ends vmiop_event_loop() once this reply is out. */
+	return stop_events;
 }
 
 /* -l: name the guest's processes in events (a Linux guest, found as for ps). */
@@ -738,14 +739,10 @@ static void cmd_events(struct vmiop *v, const char *types, uint64_t count)
 	for (t = 1; t < VMIOP_EVENT_NR_TYPES; t++)
 		if (handlers[t] && (ret = vmiop_event_enable_flags(v, t, type_flags[t], NULL, 0)))
 			die("enable events", ret);
+	/* Back every 200 ms without events, or at a signal, to look at stop_events. */
 	while (!stop_events) {
-		ret = vmiop_event_wait(v, 200);
-		if (ret == -ETIMEDOUT || ret == -EINTR)
-			continue;
-		if (ret < 0)
-			die("wait for events", ret);
-		ret = vmiop_event_dispatch(v, ring, handlers, &log);
-		if (ret < 0)
+		ret = vmiop_event_loop(v, ring, handlers, &log, 0, 200);
+		if (ret < 0 && ret != -EINTR)
 			die("handle events", ret);
 	}
 	if (log.linux_guest)
@@ -763,6 +760,7 @@ struct ve_stats {
 	struct vmiop_event first_other;
 	uint64_t undecoded_rip;		/* the first instruction not decoded */
 	uint8_t undecoded[16];
+	time_t end;			/* the run's, or 0 once it is over */
 };
 
 /* Events the agent leaves to the introspector: counted, let through. */
@@ -790,7 +788,8 @@ static int ve_event(struct vmiop *v, const struct vmiop_event *ev,
 	} else if (!s->other++) {
 		s->first_other = *ev;
 	}
-	return 0;
+	/* A steady stream of events must not keep the run from ending. */
+	return stop_events || (s->end && time(NULL) >= s->end);
 }
 
 static bool have_page(const uint64_t *pages, unsigned int n, uint64_t gpa)
@@ -875,7 +874,6 @@ static void cmd_ve(struct vmiop *v, uint64_t secs, char **pids, int nr_pids)
 	struct vmiop_agent *agent;
 	struct vmiop_ring *ring;
 	unsigned int i, n = 0;
-	time_t end;
 	int ret;
 
 	if ((ret = vmiop_vm_info(v, &info)))
@@ -930,14 +928,10 @@ static void cmd_ve(struct vmiop *v, uint64_t secs, char **pids, int nr_pids)
 	if ((ret = vmiop_resume(v)) < 0)
 		die("resume the VM", ret);
 
-	end = time(NULL) + (time_t)secs;
-	while (!stop_events && time(NULL) < end) {
-		ret = vmiop_event_wait(v, 200);
-		if (ret == -ETIMEDOUT || ret == -EINTR)
-			continue;
-		if (ret < 0)
-			die("wait for events", ret);
-		if ((ret = vmiop_event_dispatch(v, ring, handlers, &stats)) < 0)
+	stats.end = time(NULL) + (time_t)secs;
+	while (!stop_events && time(NULL) < stats.end) {
+		ret = vmiop_event_loop(v, ring, handlers, &stats, 0, 200);
+		if (ret < 0 && ret != -EINTR)
 			die("handle events", ret);
 	}
 
