@@ -9,6 +9,7 @@
  *       the one-ioctl-per-reply consumer for comparison
  *   (b) the same with a busy-polling consumer
  *   (c) CPUID filtered out in the kernel vs CPUID with vmiop not attached
+ *       (the best of C_ROUNDS alternating runs of each)
  *   (d) events per second with 1 and 4 vCPUs, polling and blocking
  *       (vmiop_event_loop())
  *   (e) a write to a write-protected page handled in userspace (MEM
@@ -130,6 +131,35 @@ static double ns_per_op(struct tvm *tvm, void (*fn)(uint64_t n))
 	if (tvm_vcpu_run_ucall(vcpu, NULL) != UCALL_DONE)
 		exit(1);
 	return (now_ns() - t0) / n_ops;
+}
+
+/*
+ * (c): the two are a few percent apart, less than what one run of either
+ * drifts by under emulation, so they alternate, attaching and detaching,
+ * and each keeps its best.
+ */
+#define C_ROUNDS 5
+
+static void filtered_vs_unattached(struct tvm *tvm, double *plain, double *filtered)
+{
+	const struct vmiop_filter_range other_leaf = { 1, 1 };
+	struct vmiop_ring *ring;
+	struct vmiop *v;
+	double t;
+	int i;
+
+	*plain = *filtered = 1e300;
+	for (i = 0; i < C_ROUNDS; i++) {
+		t = ns_per_op(tvm, guest_cpuids);
+		*plain = t < *plain ? t : *plain;
+		v = vt_attach(tvm);
+		if (vmiop_ring_setup(v, 8, &ring) ||
+		    vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, &other_leaf, 1))
+			exit(1);
+		t = ns_per_op(tvm, guest_cpuids);
+		*filtered = t < *filtered ? t : *filtered;
+		vmiop_close(v);
+	}
 }
 
 static void pin_to(int cpu)
@@ -300,7 +330,6 @@ static void print_cost(const char *how, const struct per_event *c)
 
 int main(void)
 {
-	const struct vmiop_filter_range other_leaf = { 1, 1 };
 	double io, ev_wait, ev_busy, loop_wait, loop_busy, loop_spin, plain, filtered;
 	double ev4_busy, ev4_wait;
 	double wr, wr_emul, wr_step, pt_ev, pt_ve;
@@ -322,15 +351,12 @@ int main(void)
 	pt_gfn = *TVM_GUEST_VAR(tvm, bench_pte) / 4096;
 
 	io = ns_per_io_exit(tvm);
-	plain = ns_per_op(tvm, guest_cpuids);
 	wr = ns_per_op(tvm, guest_writes);
+	filtered_vs_unattached(tvm, &plain, &filtered);
 
 	v = vt_attach(tvm);
 	if (vmiop_ring_setup(v, 64, &ring))
 		return 1;
-	if (vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, &other_leaf, 1))
-		return 1;
-	filtered = ns_per_op(tvm, guest_cpuids);
 	if (vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, NULL, 0))
 		return 1;
 	ev_wait = ns_per_event(tvm, v, ring, 1, IOCTL_WAIT, guest_cpuids, VMIOP_ACTION_CONTINUE,

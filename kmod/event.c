@@ -315,6 +315,38 @@ bool vmiop_event_wanted(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 	return match;
 }
 
+/*
+ * The hooks' gate (hooks.c), in their ftrace callback: preemption off, an
+ * RCU-sched reader, on @vcpu's thread.  False only where an exit of @type
+ * with @key has nothing to do with the session: not enabled on the vCPU
+ * or rejected by the filter (read as vmiop_event_wanted() reads them), and
+ * no reply of that type waiting (its thread's own fields).
+ */
+bool notrace vmiop_event_may_matter(struct vmiop_session *sess, struct kvm_vcpu *vcpu, u16 type,
+				    u64 key)
+{
+	/* pairs with the smp_store_release() in vmiop_ioctl_ring_setup() */
+	struct vmiop_events *ev = smp_load_acquire(&sess->events);
+	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
+	struct vmiop_filter *f;
+	u32 i;
+
+	if (vmiop_in_l2(vcpu))
+		return false;
+	if (vv->wait.seq && vv->wait.type == type)
+		return true;
+	if (!ev || READ_ONCE(sess->detached) || !test_bit(vcpu->vcpu_idx, ev->cfg[type].vcpus))
+		return false;
+	f = rcu_dereference_sched(ev->cfg[type].filter);
+	if (!f)
+		return true;
+	/* abi_filter_match(), which is not notrace */
+	for (i = 0; i < f->nr; i++)
+		if (key >= f->range[i].first && key <= f->range[i].last)
+			return true;
+	return false;
+}
+
 static u32 vmiop_ring_ready(struct vmiop_events *ev)
 {
 	/* pairs with the consumer's store-release of tail */

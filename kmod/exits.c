@@ -70,6 +70,7 @@ static bool cpuid_apply(struct vmiop_exit *x, const struct vmiop_event_reply *r)
 const struct vmiop_event_class vmiop_class_cpuid = {
 	.takes = VMIOP_TAKES(CONTINUE) | VMIOP_TAKES(SKIP) | VMIOP_TAKES(SET_RESULT) |
 		 ABI_TAKES_RESULT_REGS | VMIOP_TAKES(INJECT),
+	.quiet = true,
 	.is_event = cpuid_is_event,
 	.key = cpuid_key,
 	.fill = cpuid_fill,
@@ -157,6 +158,7 @@ static u32 desc_unavailable(void)
 
 const struct vmiop_event_class vmiop_class_desc = {
 	.takes = VMIOP_TAKES(CONTINUE) | VMIOP_TAKES(SKIP) | VMIOP_TAKES(INJECT),
+	.quiet = true,
 	.intercepts = true,
 	.unavailable = desc_unavailable,
 	.key = desc_key,
@@ -206,6 +208,7 @@ static bool hypercall_apply(struct vmiop_exit *x, const struct vmiop_event_reply
 const struct vmiop_event_class vmiop_class_hypercall = {
 	.takes = VMIOP_TAKES(CONTINUE) | VMIOP_TAKES(SKIP) | VMIOP_TAKES(SET_RESULT) |
 		 VMIOP_TAKES(INJECT),
+	.quiet = true,
 	.key = hypercall_key,
 	.fill = hypercall_fill,
 	.interrupted = vmiop_insn_interrupted,
@@ -369,6 +372,7 @@ static bool cr_apply(struct vmiop_exit *x, const struct vmiop_event_reply *r)
 const struct vmiop_event_class vmiop_class_cr = {
 	.takes = VMIOP_TAKES(CONTINUE) | VMIOP_TAKES(SKIP) | VMIOP_TAKES(SET_RESULT) |
 		 VMIOP_TAKES(INJECT),
+	.quiet = true,
 	.intercepts = true,
 	.is_event = cr_is_event,
 	.key = cr_key,
@@ -458,6 +462,7 @@ static bool msr_apply(struct vmiop_exit *x, const struct vmiop_event_reply *r)
 const struct vmiop_event_class vmiop_class_msr = {
 	.takes = VMIOP_TAKES(CONTINUE) | VMIOP_TAKES(SKIP) | VMIOP_TAKES(SET_RESULT) |
 		 VMIOP_TAKES(INJECT),
+	.quiet = true,
 	.intercepts = true,
 	.key = msr_key,
 	.wanted = msr_wanted,
@@ -506,6 +511,7 @@ static bool xsetbv_apply(struct vmiop_exit *x, const struct vmiop_event_reply *r
 const struct vmiop_event_class vmiop_class_xsetbv = {
 	.takes = VMIOP_TAKES(CONTINUE) | VMIOP_TAKES(SKIP) | VMIOP_TAKES(SET_RESULT) |
 		 VMIOP_TAKES(INJECT),
+	.quiet = true,
 	.unavailable = xsetbv_unavailable,
 	.key = xsetbv_key,
 	.fill = xsetbv_fill,

@@ -594,6 +594,15 @@ struct vmiop_hook {
 	const char *name;	/* "module:symbol" for kallsyms */
 	u32 vendor;		/* enum vmiop_vendor, 0: both */
 	void *replacement;
+	/*
+	 * NULL, or whether the replacement has anything to do for this call
+	 * of a VM with a session (the hooked function's arguments in @regs):
+	 * a call it would only pass on costs no redirect.  notrace, in the
+	 * ftrace callback: preemption off, @sess valid for RCU-sched.
+	 */
+	bool (*gate)(struct vmiop_session *sess, struct pt_regs *regs);
+	/* NULL, or the same decided before any session lookup: cheaper still */
+	bool (*early_gate)(struct pt_regs *regs);
 	void **orig;		/* set to the original, past its ftrace site */
 	bool kvm_arg;		/* first argument is the kvm, not a vcpu */
 	unsigned long addr;
@@ -607,9 +616,47 @@ struct vmiop_hook {
 	{ .name = sym, .replacement = repl, .orig = (void **)origp, .kvm_arg = true }
 #define HOOK_VENDOR(v, sym, repl, origp) \
 	{ .name = sym, .replacement = repl, .orig = (void **)origp, .vendor = v }
+#define HOOK_GATED(v, sym, repl, origp, early, g) \
+	{ .name = sym, .replacement = repl, .orig = (void **)origp, .vendor = v, \
+	  .early_gate = early, .gate = g }
 #define HOOK_VMX_AFTER_INSN(handler) \
 	HOOK_VENDOR(VMIOP_VENDOR_INTEL, "kvm_intel:" #handler, vmiop_vmx_##handler, \
 		    &orig_vmx_##handler)
+
+/* ---- gates: calls with nothing for vmiop to do stay unredirected ----- */
+
+/* kvm_emulate_cpuid(vcpu): an event for this leaf, or a reply it waits for. */
+static bool notrace vmiop_gate_cpuid(struct vmiop_session *sess, struct pt_regs *regs)
+{
+	struct kvm_vcpu *vcpu = (struct kvm_vcpu *)regs->di;
+
+	return vmiop_event_may_matter(sess, vcpu, VMIOP_EVENT_CPUID,
+				      (u32)vcpu->arch.regs[VCPU_REGS_RAX]);
+}
+
+/* svm_invoke_exit_handler(vcpu, exit_code): vmiop's CR-read and descriptor exits. */
+static bool notrace vmiop_gate_svm_exit(struct pt_regs *regs)
+{
+	return vmiop_svm_exit_is_ours(regs->si);
+}
+
+/* Nobody steps with the monitor trap flag (a hint that is never low). */
+static bool notrace vmiop_gate_any_mtf(struct pt_regs *regs)
+{
+	return atomic_read(&vmiop_mtf_vcpus) != 0;
+}
+
+/*
+ * VMX's skip and emulation writeback: only a vCPU under vmiop's monitor
+ * trap flag reports the completed instruction.  The callback runs on the
+ * vCPU's own thread, the only writer of applied.mtf.
+ */
+static bool notrace vmiop_gate_mtf(struct vmiop_session *sess, struct pt_regs *regs)
+{
+	struct kvm_vcpu *vcpu = (struct kvm_vcpu *)regs->di;
+
+	return !vmiop_in_l2(vcpu) && READ_ONCE(sess->vcpus[vcpu->vcpu_idx].applied.mtf);
+}
 
 static struct vmiop_hook vmiop_hooks[] = {
 	HOOK("kvm:kvm_apic_accept_events", vmiop_apic_accept_events,
@@ -627,7 +674,8 @@ static struct vmiop_hook vmiop_hooks[] = {
 	HOOK("kvm:read_emulate", vmiop_read_emulate, &orig_read_emulate),
 	HOOK("kvm:handle_emulation_failure", vmiop_handle_emulation_failure,
 	     &orig_handle_emulation_failure),
-	HOOK("kvm:kvm_emulate_cpuid", vmiop_emulate_cpuid, &orig_emulate_cpuid),
+	HOOK_GATED(0, "kvm:kvm_emulate_cpuid", vmiop_emulate_cpuid, &orig_emulate_cpuid,
+		   NULL, vmiop_gate_cpuid),
 	HOOK("kvm:kvm_emulate_hypercall", vmiop_emulate_hypercall,
 	     &orig_emulate_hypercall),
 	HOOK("kvm:kvm_emulate_rdmsr", vmiop_emulate_rdmsr, &orig_emulate_rdmsr),
@@ -654,13 +702,15 @@ static struct vmiop_hook vmiop_hooks[] = {
 		    vmiop_vmx_disable_intercept_for_msr, &orig_vmx_disable_intercept_for_msr),
 	HOOK_VENDOR(VMIOP_VENDOR_AMD, "kvm_amd:set_msr_interception",
 		    vmiop_svm_set_msr_interception, &orig_svm_set_msr_interception),
-	HOOK_VENDOR(VMIOP_VENDOR_AMD, "kvm_amd:svm_invoke_exit_handler",
-		    vmiop_svm_invoke_exit_handler, &orig_svm_invoke_exit_handler),
-	HOOK_VENDOR(VMIOP_VENDOR_INTEL, "kvm_intel:vmx_skip_emulated_instruction",
-		    vmiop_vmx_skip_emulated_instruction, &orig_vmx_skip_emulated_instruction),
-	HOOK_VENDOR(VMIOP_VENDOR_INTEL, "kvm_intel:vmx_update_emulated_instruction",
-		    vmiop_vmx_update_emulated_instruction,
-		    &orig_vmx_update_emulated_instruction),
+	HOOK_GATED(VMIOP_VENDOR_AMD, "kvm_amd:svm_invoke_exit_handler",
+		   vmiop_svm_invoke_exit_handler, &orig_svm_invoke_exit_handler,
+		   vmiop_gate_svm_exit, NULL),
+	HOOK_GATED(VMIOP_VENDOR_INTEL, "kvm_intel:vmx_skip_emulated_instruction",
+		   vmiop_vmx_skip_emulated_instruction, &orig_vmx_skip_emulated_instruction,
+		   vmiop_gate_any_mtf, vmiop_gate_mtf),
+	HOOK_GATED(VMIOP_VENDOR_INTEL, "kvm_intel:vmx_update_emulated_instruction",
+		   vmiop_vmx_update_emulated_instruction,
+		   &orig_vmx_update_emulated_instruction, vmiop_gate_any_mtf, vmiop_gate_mtf),
 	HOOK_VMX_AFTER_INSN(handle_monitor_trap),
 	HOOK_VMX_AFTER_INSN(handle_tpr_below_threshold),
 	HOOK_VMX_AFTER_INSN(handle_apic_write),
@@ -688,13 +738,19 @@ static void notrace vmiop_ftrace_thunk(unsigned long ip, unsigned long parent_ip
 {
 	struct vmiop_hook *hook = container_of(ops, struct vmiop_hook, ops);
 	struct pt_regs *regs = ftrace_get_regs(fregs);
+	struct vmiop_session *sess;
 	struct kvm *kvm;
+	bool redirect;
 
-	if (!vmiop_any_session())
+	if (!vmiop_any_session() || (hook->early_gate && !hook->early_gate(regs)))
 		return;
 	kvm = hook->kvm_arg ? (struct kvm *)regs->di :
 			      ((struct kvm_vcpu *)regs->di)->kvm;
-	if (!vmiop_kvm_attached(kvm))
+	rcu_read_lock_sched_notrace();
+	sess = vmiop_session_lookup_rcu(kvm);
+	redirect = sess && (!hook->gate || hook->gate(sess, regs));
+	rcu_read_unlock_sched_notrace();
+	if (!redirect)
 		return;
 	atomic_inc(&vmiop_hooks_inflight);
 	regs->ip = (unsigned long)hook->replacement;

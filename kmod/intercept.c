@@ -16,6 +16,14 @@
  * One exit vmiop turns on and off through a vendor op; *@applied says
  * whether vmiop owns it now (KVM may own it already: then vmiop leaves it).
  */
+/*
+ * vCPUs whose monitor trap flag vmiop applied: the hooks that report an
+ * instruction KVM completed stay out of the way while it is 0.  A vCPU's
+ * session may end with its flag applied (given up); then the count only
+ * stays high, which costs a session lookup, never a missed step.
+ */
+atomic_t vmiop_mtf_vcpus = ATOMIC_INIT(0);
+
 static void vmiop_exit_sync(struct kvm_vcpu *vcpu, bool want, bool *applied,
 			    bool (*exiting)(struct kvm_vcpu *vcpu, bool on))
 {
@@ -175,9 +183,15 @@ static void vmiop_intercepts_apply(struct vmiop_session *sess, struct kvm_vcpu *
 	vmiop_ve_sync(sess, vcpu);
 
 	/* Before the guest-debug flags: they step with TF without it. */
-	if (vmiop_vendor->mtf_exiting)
+	if (vmiop_vendor->mtf_exiting) {
+		bool mtf = vv->applied.mtf;
+
 		vmiop_exit_sync(vcpu, vmiop_step_wanted(sess, vcpu), &vv->applied.mtf,
 				vmiop_vendor->mtf_exiting);
+		/* Counted before the hooks of this thread next look (hooks.c). */
+		if (vv->applied.mtf != mtf)
+			vv->applied.mtf ? atomic_inc(&vmiop_mtf_vcpus) : atomic_dec(&vmiop_mtf_vcpus);
+	}
 	vmiop_debug_sync(sess, vcpu);
 	/* CR3 writes exit only if the CR filter has 3 in it. */
 	vmiop_exit_sync(vcpu, vmiop_event_wanted(sess, vcpu, VMIOP_EVENT_CR, 3),

@@ -72,6 +72,32 @@ void vmiop_event_put(struct vmiop_session *sess, struct kvm_vcpu *vcpu, struct v
  * wanted, VMIOP_ACTION_CONTINUE), with x->value where the class uses it.
  * On the vCPU's thread inside KVM_RUN, kvm->srcu held.
  */
+/*
+ * For a .quiet class: nothing for this exit to do, decided without a
+ * session reference.  Most exits of a VM with a session are of a type
+ * nobody enabled, or have a key the filter rejects: this is what they
+ * cost.  The session, its events and filters are freed only after an RCU
+ * grace period (session.c, event.c).
+ */
+static bool vmiop_event_quiet(const struct vmiop_event_class *c, u16 type, struct vmiop_exit *x)
+{
+	bool quiet = true;
+
+	rcu_read_lock();
+	x->sess = vmiop_session_lookup_rcu(x->vcpu->kvm);
+	if (x->sess) {
+		x->vv = vmiop_vcpu_own(x->sess, x->vcpu);
+		if (!c->is_event || c->is_event(x))
+			quiet = !(c->wanted ? c->wanted(x) :
+				  vmiop_event_wanted(x->sess, x->vcpu, type, c->key(x))) &&
+				vmiop_event_pending_type(x->sess, x->vcpu) != type;
+	}
+	rcu_read_unlock();
+	x->sess = NULL;
+	x->vv = NULL;
+	return quiet;
+}
+
 bool vmiop_event_run(u16 type, struct vmiop_exit *x)
 {
 	const struct vmiop_event_class *c = vmiop_event_classes[type];
@@ -80,6 +106,8 @@ bool vmiop_event_run(u16 type, struct vmiop_exit *x)
 	struct vmiop_event *e;
 	bool wanted, pending, settled = false;
 
+	if (c->quiet && vmiop_event_quiet(c, type, x))
+		return false;
 	x->sess = vmiop_session_find(vcpu->kvm);
 	if (!x->sess)
 		return false;
@@ -87,10 +115,7 @@ bool vmiop_event_run(u16 type, struct vmiop_exit *x)
 	if (c->is_event && !c->is_event(x))
 		goto out;
 	wanted = c->wanted ? c->wanted(x) : vmiop_event_wanted(x->sess, vcpu, type, c->key(x));
-	/*
-	 * Not wanted, but back with an unanswered one: it still gets its
-	 * reply.  (A look under state_lock, only when it can matter.)
-	 */
+	/* Not wanted, but back with an unanswered one: it still gets its reply. */
 	pending = !wanted && vmiop_event_pending_type(x->sess, vcpu) == type;
 	if (wanted || pending) {
 		e = vmiop_event_get(x->sess, vcpu, type);

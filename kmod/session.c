@@ -53,7 +53,7 @@ bool notrace vmiop_kvm_attached(struct kvm *kvm)
  * or drop the last one (IRQs off): valid until the RCU read-side section
  * the caller holds ends.
  */
-struct vmiop_session *vmiop_session_lookup_rcu(struct kvm *kvm)
+struct vmiop_session *notrace vmiop_session_lookup_rcu(struct kvm *kvm)
 {
 	return __vmiop_session_lookup(kvm);
 }

@@ -111,11 +111,15 @@ static bool svm_cr_read_exiting(struct kvm_vcpu *vcpu, u32 cr, bool on)
  */
 bool vmiop_svm_handle_cr_read(struct kvm_vcpu *vcpu, u64 exit_code, int *ret)
 {
-	struct vmcb *vmcb = svm_current_vmcb(vcpu);
 	u32 cr = exit_code - SVM_EXIT_READ_CR0;
+	struct vmcb *vmcb;
 	int gpr = -1;
 
-	if (exit_code > SVM_EXIT_READ_CR4 || !(BIT(cr) & vmiop_svm_ops.cr_reads) || !vmcb)
+	/* Every SVM exit comes here: the exit code first, it is cheap. */
+	if (exit_code > SVM_EXIT_READ_CR4 || !(BIT(cr) & vmiop_svm_ops.cr_reads))
+		return false;
+	vmcb = svm_current_vmcb(vcpu);
+	if (!vmcb)
 		return false;
 	if (vmcb->control.exit_info_1 & SVM_CR_EXITINFO_VALID)
 		gpr = vmcb->control.exit_info_1 & SVM_EXITINFO_REG_MASK;
@@ -171,6 +175,14 @@ bool vmiop_svm_handle_desc(struct kvm_vcpu *vcpu, u64 exit_code, int *ret)
 	/* reads (stores to memory) first, then writes, each IDTR GDTR LDTR TR */
 	*ret = vmiop_on_desc(vcpu, reg[i & 3], i >= 4);
 	return true;
+}
+
+/* Whether vmiop handles exit @exit_code itself: the two functions above. */
+bool notrace vmiop_svm_exit_is_ours(u64 exit_code)
+{
+	if (exit_code <= SVM_EXIT_READ_CR4)
+		return BIT(exit_code - SVM_EXIT_READ_CR0) & vmiop_svm_ops.cr_reads;
+	return exit_code - SVM_EXIT_IDTR_READ < SVM_DESC_INTERCEPTS;
 }
 
 static int svm_init(void)

@@ -589,11 +589,14 @@ int vmiop_vcpu_call(struct vmiop_session *sess, u32 vcpu_idx,
 
 /* ---- events: the vCPU waits for the introspector's reply ---- */
 
-/* The type of the event @vcpu still waits on, or 0. */
+/*
+ * The type of the event @vcpu still waits on, or 0.  On its own thread:
+ * only that thread writes wait.seq and wait.type (under state_lock, for
+ * the readers elsewhere), so it reads them without the lock.
+ */
 u16 vmiop_event_pending_type(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 {
-	struct vmiop_vcpu *vv = &sess->vcpus[vcpu->vcpu_idx];
-	u16 type;
+	struct vmiop_vcpu *vv = vmiop_vcpu_own(sess, vcpu);
 
 	/*
 	 * An event left for a signal is the guest's own (L1): an exit of its
@@ -602,10 +605,7 @@ u16 vmiop_event_pending_type(struct vmiop_session *sess, struct kvm_vcpu *vcpu)
 	 */
 	if (vmiop_in_l2(vcpu))
 		return 0;
-	spin_lock(&sess->state_lock);
-	type = vv->wait.seq ? vv->wait.type : 0;
-	spin_unlock(&sess->state_lock);
-	return type;
+	return vv->wait.seq ? vv->wait.type : 0;
 }
 
 /*

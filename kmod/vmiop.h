@@ -198,6 +198,8 @@ bool vmiop_vmx_handle_cr3(struct kvm_vcpu *vcpu, int *ret);
 bool vmiop_svm_handle_cr_read(struct kvm_vcpu *vcpu, u64 exit_code, int *ret);
 int vmiop_vmx_handle_desc(struct kvm_vcpu *vcpu, int (*orig)(struct kvm_vcpu *vcpu));
 bool vmiop_svm_handle_desc(struct kvm_vcpu *vcpu, u64 exit_code, int *ret);
+bool vmiop_svm_exit_is_ours(u64 exit_code);
+extern atomic_t vmiop_mtf_vcpus;
 extern const struct vmiop_vendor_ops *vmiop_vendor;
 
 /* hooks.c: the one table of KVM functions vmiop redirects. */
@@ -483,6 +485,8 @@ __poll_t vmiop_events_poll(struct vmiop_session *sess, struct file *file,
 int vmiop_events_mmap(struct vmiop_session *sess, struct vm_area_struct *vma);
 bool vmiop_event_wanted(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 			u16 type, u64 key);
+bool vmiop_event_may_matter(struct vmiop_session *sess, struct kvm_vcpu *vcpu, u16 type,
+			    u64 key);
 bool vmiop_event_type_flag(struct vmiop_session *sess, u16 type, u32 flag);
 bool vmiop_event_enabled_on(struct vmiop_session *sess, struct kvm_vcpu *vcpu, u16 type);
 int vmiop_event_deliver(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
@@ -567,6 +571,12 @@ struct vmiop_event_class {
 	u32 takes;
 	/* enabling it changes what KVM intercepts (on each vCPU, before entry) */
 	bool intercepts;
+	/*
+	 * apply(VMIOP_ACTION_CONTINUE) without an event leaves the exit to
+	 * KVM untouched, and is_event, key and wanted never sleep: an exit
+	 * nobody wants is decided under RCU, without a session reference
+	 */
+	bool quiet;
 	/* NULL: always; else VMIOP_CAP_OK or why this host cannot deliver it */
 	u32 (*unavailable)(void);
 	/*
