@@ -33,7 +33,7 @@ _Static_assert(sizeof(struct vmiop_ve_agent) == 32, "vmiop_ve_agent");
 _Static_assert(sizeof(struct vmiop_ve_info) == 24, "vmiop_ve_info");
 _Static_assert(sizeof(struct vmiop_ring_setup) == 64, "vmiop_ring_setup");
 _Static_assert(sizeof(struct vmiop_ring_reply) == 128, "vmiop_ring_reply");
-_Static_assert(sizeof(struct vmiop_ring_status) == 16, "vmiop_ring_status");
+_Static_assert(sizeof(struct vmiop_ring_status) == 32, "vmiop_ring_status");
 _Static_assert(sizeof(struct vmiop_filter_range) == 16, "vmiop_filter_range");
 _Static_assert(sizeof(struct vmiop_event_control) == 32, "vmiop_event_control");
 _Static_assert(sizeof(struct vmiop_event) == 1024, "vmiop_event");
@@ -208,7 +208,6 @@ int abi_check_mem_access_query(const struct vmiop_mem_access_query *q)
 int abi_ring_setup(struct vmiop_ring_setup *r)
 {
 	__u32 n = r->nr_entries;
-
 	__u64 events_end;
 
 	if (r->flags || r->reserved || r->entry_size || r->head_offset ||

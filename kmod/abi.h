@@ -64,14 +64,20 @@ static inline bool abi_ring_has_space(__u32 head, __u32 tail, __u32 nr_entries)
 }
 
 /*
- * Replies the module takes from the ring at once: all there are, but never
- * more than the ring holds, whatever the consumer's reply_head says.
+ * A consumer's reply_head more than a ring ahead of the module's tail, or
+ * behind it: garbage, or a producer that did not continue from reply_head.
+ * Taking "a ring's worth" of it would take stale entries and move the tail
+ * past the head; the module takes nothing instead.
  */
+static inline bool abi_reply_head_bad(__u32 reply_head, __u32 reply_tail, __u32 nr_entries)
+{
+	return reply_head - reply_tail > nr_entries;
+}
+
+/* Replies the module takes from the ring at once: all there are, if the head is sound. */
 static inline __u32 abi_replies_to_take(__u32 reply_head, __u32 reply_tail, __u32 nr_entries)
 {
-	__u32 n = reply_head - reply_tail;
-
-	return n < nr_entries ? n : nr_entries;
+	return abi_reply_head_bad(reply_head, reply_tail, nr_entries) ? 0 : reply_head - reply_tail;
 }
 
 /* Where reply @index lives in the reply ring. */

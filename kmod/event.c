@@ -48,9 +48,11 @@ struct vmiop_events {
 	u32 *reply_tail_user;		/* written only here */
 	struct vmiop_ring_reply *replies;
 	struct vmiop_ring_status *status;	/* written only here */
-	struct mutex reply_mutex;	/* reply_tail, reply_errors */
+	struct mutex reply_mutex;	/* the rest of this block */
 	u32 reply_tail;
-	u32 reply_errors;
+	u32 reply_errors, reply_stale;	/* what status says, kept here */
+	u32 bad_head;			/* the reply_head last refused as a whole */
+	bool bad_head_seen;
 
 	spinlock_t sleep_lock;		/* sleepers, and status->flags */
 	u32 sleepers;			/* vCPUs asleep until their reply */
@@ -511,25 +513,49 @@ static int vmiop_ring_reply_one(struct vmiop_session *sess, const struct vmiop_r
 	const struct vmiop_event_reply *r = &rr->reply;
 	int ret;
 
+	/* In VMIOP_EVENT_REPLY's order: the struct itself before whom it names. */
+	if (r->size != sizeof(*r) || (r->flags & ~VMIOP_REPLY_FLAGS) || r->reserved ||
+	    rr->reserved[0] || rr->reserved[1])
+		return -EINVAL;
 	ret = vmiop_reply_allowed(sess, r);
 	if (ret)
 		return ret;
 	if (r->action == VMIOP_ACTION_EMULATE && r->emul_read.len <= VMIOP_EMUL_READ_MAX)
 		memcpy(emul_read, rr->emul_read, r->emul_read.len);
-	return vmiop_event_set_reply(sess, r, emul_read, true);
+	return vmiop_event_set_reply(sess, r, emul_read, rr);
+}
+
+/*
+ * Tells the consumer: the last_error fields first, then the counts with
+ * release (pairs with its acquire load of a count before the fields).
+ */
+static void vmiop_reply_refused(struct vmiop_events *ev, int err, u32 index,
+				const struct vmiop_event_reply *r)
+{
+	struct vmiop_ring_status *st = ev->status;
+
+	WRITE_ONCE(st->last_error, err);
+	WRITE_ONCE(st->last_error_index, index);
+	WRITE_ONCE(st->last_error_vcpu, r ? r->vcpu : 0);
+	WRITE_ONCE(st->last_error_seq, r ? r->seq : 0);
+	ev->reply_stale += err == -ENOENT;
+	/* pairs with the consumer's load-acquire of the counts */
+	smp_store_release(&st->reply_stale, ev->reply_stale);
+	/* pairs with the consumer's load-acquire of the counts */
+	smp_store_release(&st->reply_errors, ++ev->reply_errors);
 }
 
 /*
  * Takes the replies waiting in the ring, whichever vCPUs they are for.  A
  * spinning vCPU passes @wait false: another thread taking them is as good,
- * and it looks again.  Never more than the ring holds at once, whatever
- * reply_head says; a refused reply is counted in the status, which the
- * release of reply_tail publishes.
+ * and it looks again.  A refused reply is counted in the status, which the
+ * release of reply_tail publishes; a reply_head that cannot be right is
+ * refused as a whole, once for each such value.
  */
 static void vmiop_replies_take(struct vmiop_session *sess, struct vmiop_events *ev, bool wait)
 {
 	struct vmiop_ring_reply rr;
-	u32 n;
+	u32 head, n, tail;
 	int ret;
 
 	if (!wait) {
@@ -539,22 +565,28 @@ static void vmiop_replies_take(struct vmiop_session *sess, struct vmiop_events *
 		mutex_lock(&ev->reply_mutex);
 	}
 	/* pairs with the consumer's store-release of reply_head */
-	n = abi_replies_to_take(smp_load_acquire(ev->reply_head_user), ev->reply_tail,
-				ev->nr_entries);
-	for (; n; n--, ev->reply_tail++) {
-		/* One copy, checked and used: the consumer may be writing it still. */
-		memcpy(&rr, &ev->replies[abi_ring_slot(ev->reply_tail, ev->nr_entries)],
-		       sizeof(rr));
-		ret = vmiop_ring_reply_one(sess, &rr);
-		if (!ret)
-			continue;
-		ev->reply_errors++;
-		WRITE_ONCE(ev->status->reply_errors, ev->reply_errors);
-		WRITE_ONCE(ev->status->last_error, ret);
-		WRITE_ONCE(ev->status->last_error_index, ev->reply_tail);
+	head = smp_load_acquire(ev->reply_head_user);
+	tail = ev->reply_tail;
+	if (abi_reply_head_bad(head, tail, ev->nr_entries)) {
+		if (!ev->bad_head_seen || head != ev->bad_head)
+			vmiop_reply_refused(ev, -EINVAL, head, NULL);
+		ev->bad_head = head;
+		ev->bad_head_seen = true;
+		mutex_unlock(&ev->reply_mutex);
+		return;
 	}
+	ev->bad_head_seen = false;
+	for (n = abi_replies_to_take(head, tail, ev->nr_entries); n; n--, tail++) {
+		/* One copy, checked and used: the consumer may be writing it still. */
+		memcpy(&rr, &ev->replies[abi_ring_slot(tail, ev->nr_entries)], sizeof(rr));
+		ret = vmiop_ring_reply_one(sess, &rr);
+		if (ret)
+			vmiop_reply_refused(ev, ret, tail, &rr.reply);
+	}
+	/* read without the mutex as a hint (vmiop_replies_waiting()) */
+	WRITE_ONCE(ev->reply_tail, tail);
 	/* pairs with the consumer's load-acquire of reply_tail before reusing entries */
-	smp_store_release(ev->reply_tail_user, ev->reply_tail);
+	smp_store_release(ev->reply_tail_user, tail);
 	mutex_unlock(&ev->reply_mutex);
 	vmiop_ring_kick_space(ev);
 }
@@ -623,8 +655,12 @@ void vmiop_reply_sleeping(struct vmiop_session *sess, bool asleep)
 	struct vmiop_events *ev = vmiop_events_get(sess);
 
 	spin_lock(&ev->sleep_lock);
-	if (asleep ? !ev->sleepers++ : !--ev->sleepers)
-		WRITE_ONCE(ev->status->flags, asleep ? VMIOP_RING_NEED_WAKEUP : 0);
+	/* Each time: the consumer can write the status page too. */
+	if (asleep)
+		ev->sleepers++;
+	else
+		ev->sleepers--;
+	WRITE_ONCE(ev->status->flags, ev->sleepers ? VMIOP_RING_NEED_WAKEUP : 0);
 	spin_unlock(&ev->sleep_lock);
 	if (!asleep)
 		return;
@@ -656,7 +692,7 @@ long vmiop_ioctl_event_reply(struct vmiop_session *sess, struct vmiop_event_repl
 	    copy_from_user(emul_read, u64_to_user_ptr(r->emul_read.data), r->emul_read.len))
 		return -EFAULT;
 	vmiop_consumer_call(sess, ev);
-	ret = vmiop_event_set_reply(sess, r, emul_read, false);
+	ret = vmiop_event_set_reply(sess, r, emul_read, NULL);
 	vmiop_ring_kick_space(ev);
 	return ret;
 }

@@ -13,17 +13,18 @@
 #include "vmiop.h"
 
 /*
- * One exit vmiop turns on and off through a vendor op; *@applied says
- * whether vmiop owns it now (KVM may own it already: then vmiop leaves it).
- */
-/*
  * vCPUs whose monitor trap flag vmiop applied: the hooks that report an
  * instruction KVM completed stay out of the way while it is 0.  A vCPU's
  * session may end with its flag applied (given up); then the count only
- * stays high, which costs a session lookup, never a missed step.
+ * stays high (also when the VM's process is gone before its flags could
+ * be taken back), which costs a session lookup, never a missed step.
  */
 atomic_t vmiop_mtf_vcpus = ATOMIC_INIT(0);
 
+/*
+ * One exit vmiop turns on and off through a vendor op; *@applied says
+ * whether vmiop owns it now (KVM may own it already: then vmiop leaves it).
+ */
 static void vmiop_exit_sync(struct kvm_vcpu *vcpu, bool want, bool *applied,
 			    bool (*exiting)(struct kvm_vcpu *vcpu, bool on))
 {
@@ -190,7 +191,7 @@ static void vmiop_intercepts_apply(struct vmiop_session *sess, struct kvm_vcpu *
 				vmiop_vendor->mtf_exiting);
 		/* Counted before the hooks of this thread next look (hooks.c). */
 		if (vv->applied.mtf != mtf)
-			vv->applied.mtf ? atomic_inc(&vmiop_mtf_vcpus) : atomic_dec(&vmiop_mtf_vcpus);
+			atomic_add(vv->applied.mtf ? 1 : -1, &vmiop_mtf_vcpus);
 	}
 	vmiop_debug_sync(sess, vcpu);
 	/* CR3 writes exit only if the CR filter has 3 in it. */

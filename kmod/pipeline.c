@@ -66,13 +66,6 @@ void vmiop_event_put(struct vmiop_session *sess, struct kvm_vcpu *vcpu, struct v
 }
 
 /*
- * Delivers the event of @type for exit @x if it is one and wanted, and
- * applies the reply.  True if the exit is settled with x->ret; false: KVM
- * handles it as it would without vmiop (no session, not an event, not
- * wanted, VMIOP_ACTION_CONTINUE), with x->value where the class uses it.
- * On the vCPU's thread inside KVM_RUN, kvm->srcu held.
- */
-/*
  * For a .quiet class: nothing for this exit to do, decided without a
  * session reference.  Most exits of a VM with a session are of a type
  * nobody enabled, or have a key the filter rejects: this is what they
@@ -98,6 +91,13 @@ static bool vmiop_event_quiet(const struct vmiop_event_class *c, u16 type, struc
 	return quiet;
 }
 
+/*
+ * Delivers the event of @type for exit @x if it is one and wanted, and
+ * applies the reply.  True if the exit is settled with x->ret; false: KVM
+ * handles it as it would without vmiop (no session, not an event, not
+ * wanted, VMIOP_ACTION_CONTINUE), with x->value where the class uses it.
+ * On the vCPU's thread inside KVM_RUN, kvm->srcu held.
+ */
 bool vmiop_event_run(u16 type, struct vmiop_exit *x)
 {
 	const struct vmiop_event_class *c = vmiop_event_classes[type];

@@ -546,6 +546,7 @@ int vmiop_vcpu_call(struct vmiop_session *sess, u32 vcpu_idx,
 			return -EBUSY;
 		}
 		if (vv->park.parked) {
+			vv->park.call_waiting = false;
 			list_add_tail(&job.node, &vv->park.jobs);
 			spin_unlock(&sess->state_lock);
 			wake_up_all(&vv->park.wq);
@@ -645,11 +646,11 @@ void vmiop_event_set_pending(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 }
 
 /*
- * @from_ring: @r is the reply of a struct vmiop_ring_reply, checked as
- * such.
+ * @rr: NULL for VMIOP_EVENT_REPLY, or the ring's entry whose reply @r is,
+ * checked as such.
  */
 long vmiop_event_set_reply(struct vmiop_session *sess, const struct vmiop_event_reply *r,
-			   const u8 *emul_read, bool from_ring)
+			   const u8 *emul_read, const struct vmiop_ring_reply *rr)
 {
 	struct vmiop_vcpu *vv = &sess->vcpus[r->vcpu];
 	struct kvm_vcpu *vcpu;
@@ -662,9 +663,7 @@ long vmiop_event_set_reply(struct vmiop_session *sess, const struct vmiop_event_
 	} else {
 		u32 takes = vmiop_event_classes[vv->wait.type]->takes;
 
-		ret = from_ring ? abi_check_ring_reply(container_of(r, struct vmiop_ring_reply,
-								    reply), takes) :
-				  abi_check_event_reply(r, takes);
+		ret = rr ? abi_check_ring_reply(rr, takes) : abi_check_event_reply(r, takes);
 		if (!ret) {
 			vv->wait.reply = *r;
 			memcpy(vv->wait.emul_read, emul_read, sizeof(vv->wait.emul_read));
@@ -762,7 +761,7 @@ int vmiop_event_wait_reply(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 	if (asleep)
 		vmiop_reply_sleeping(sess, true);
 	spin_lock(&sess->state_lock);
-	vv->wait.spinning = false;
+	WRITE_ONCE(vv->wait.spinning, false);
 	end = vmiop_park_wait(sess, vcpu, &vv->park.wq, vmiop_replied, NULL, MAX_SCHEDULE_TIMEOUT);
 	switch (end) {
 	case VMIOP_PARK_DONE:

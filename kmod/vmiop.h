@@ -469,7 +469,7 @@ int vmiop_event_wait_reply(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 void vmiop_event_reply_again(struct vmiop_session *sess, struct kvm_vcpu *vcpu,
 			     const struct vmiop_event_reply *reply);
 long vmiop_event_set_reply(struct vmiop_session *sess, const struct vmiop_event_reply *r,
-			   const u8 *emul_read, bool from_ring);
+			   const u8 *emul_read, const struct vmiop_ring_reply *rr);
 bool vmiop_vcpu_must_park(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
 
 /* event.c */

@@ -962,19 +962,26 @@ struct vmiop_event_caps {
  * stores @reply_head with release semantics (pairs with the module's
  * acquire load before it reads them); it may reuse an entry once it loads
  * @reply_tail past it with acquire semantics (pairs with the module's
- * release store after it copied the entry).  Each entry is copied once and
+ * release store after it copied the entry).  A @reply_head more than
+ * nr_entries ahead of @reply_tail, or behind it, is refused as a whole
+ * (counted once, -EINVAL, with @last_error_index the bad @reply_head):
+ * nothing is taken until it is put right.  Each entry is copied once and
  * checked as VMIOP_EVENT_REPLY checks its struct; one that VMIOP_EVENT_REPLY
  * would refuse changes nothing and is counted in struct vmiop_ring_status
  * instead of an errno.  Replies through the ring and VMIOP_EVENT_REPLY mix
- * freely; the ring's replies are taken first by every VMIOP_EVENT_REPLY
- * and VMIOP_EVENT_WAIT.  The ring belongs to the session, not to a process
- * or mapping: whatever maps it (a forked child, a second mmap(2)) reads and
- * writes the same memory, so one thread at a time produces replies.
+ * freely; a VMIOP_EVENT_REPLY or VMIOP_EVENT_WAIT whose own arguments pass
+ * their checks takes the ring's replies first.  The ring belongs to the
+ * session, not to a process or mapping: whatever maps it (a forked child,
+ * a second mmap(2)) reads and writes the same memory, so one thread at a
+ * time produces replies, and a producer that takes over from another
+ * continues from @reply_head.
  *
  * Who takes them: a vCPU waiting for its reply first spins for a bounded
- * time (the module parameter reply_spin_us) while the thread that last
- * waited for events or replied (the consumer) is on a CPU, taking the
- * ring's replies, its own and other vCPUs', as they come.  Then it sleeps,
+ * time (the module parameter reply_spin_us) while the consumer runs, on a
+ * CPU or queued to run on another one than the vCPU's, taking the ring's
+ * replies, its own and other vCPUs', as they come.  The consumer is the
+ * thread that last set the ring up, waited for events (VMIOP_EVENT_WAIT,
+ * poll(2)) or replied through VMIOP_EVENT_REPLY.  Then it sleeps,
  * and sets VMIOP_RING_NEED_WAKEUP in struct vmiop_ring_status until it is
  * woken.  A consumer that produces replies must then load the status's
  * flags after its store of @reply_head, with a full barrier between the
@@ -984,7 +991,10 @@ struct vmiop_event_caps {
  * consumer on its own CPU thus answers events with no system call, and a
  * vCPU that stops to wait costs one.  A vCPU never spins while a signal is
  * pending for its thread, while the scheduler wants its CPU back, or while
- * a pause or a register call waits for it.
+ * a pause or a register call waits for it.  (A vCPU waiting for ring
+ * space, not for a reply, is woken by those system calls too, and looks
+ * for space every 10 ms besides: a ring with an entry per vCPU never
+ * fills.)
  */
 #define VMIOP_MMAP_RING_OFFSET	0ULL
 #define VMIOP_RING_MAX_ENTRIES	4096
@@ -1503,18 +1513,28 @@ struct vmiop_event_reply {
  * struct vmiop_ring_status - what the module tells the consumer, in the ring
  * @flags: VMIOP_RING_NEED_WAKEUP
  * @reply_errors: replies from the ring that were refused, ever
+ * @reply_stale: of them, those refused with -ENOENT because nobody waits
+ *	for that reply (any more): the others leave their vCPU waiting
  * @last_error: the negative errno VMIOP_EVENT_REPLY would have returned
- *	for the last of them
+ *	for the last refused one
  * @last_error_index: its index in the reply ring (free-running, as
  *	reply_head)
+ * @last_error_vcpu: its @vcpu
+ * @last_error_seq: its @seq: with @last_error_vcpu, what a reply through
+ *	VMIOP_EVENT_REPLY names to answer that vCPU after all
  *
- * The module writes it and never reads it back.
+ * The module writes it and never reads it back: the last_error fields
+ * first, then the counts with release semantics (pairs with the
+ * consumer's acquire load of a count before it reads the fields).
  */
 struct vmiop_ring_status {
 	__u32 flags;
 	__u32 reply_errors;
+	__u32 reply_stale;
 	__s32 last_error;
 	__u32 last_error_index;
+	__u32 last_error_vcpu;
+	__aligned_u64 last_error_seq;
 };
 
 /**
@@ -1549,6 +1569,9 @@ struct vmiop_ring_reply {
  * @reserved: must be 0
  *
  * poll(2)/epoll on the session fd reports EPOLLIN under the same condition.
+ * It takes the replies waiting in the reply ring first (so a @timeout_ms of
+ * 0 hands them over and only looks for events), and makes the caller the
+ * consumer vCPUs spin for.
  *
  * Errors: -ENXIO no ring; -ETIMEDOUT no event within @timeout_ms (the tail
  *	was stored); -EINTR a signal arrived (likewise); -EINVAL (F_TAIL)
