@@ -398,6 +398,8 @@ int main(void)
 	tvm_destroy(tvm);
 
 	printf("bench: %llu operations per figure\n", (unsigned long long)n_ops);
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		printf("bench: one CPU: the spinning and polling consumers were measured blocking\n");
 	printf("bench: (a) KVM_EXIT_IO round trip to userspace      %9.1f us\n", io / 1e3);
 	printf("bench: (a) CPUID event, blocking, event loop        %9.1f us  = %.2f x KVM_EXIT_IO\n",
 	       loop_wait / 1e3, loop_wait / io);

@@ -627,9 +627,11 @@ int vmiop_event_continue(struct vmiop *v, const struct vmiop_event *ev)
 /* The queued replies become the module's to take: no system call. */
 static void vmiop_ring_publish(struct vmiop_ring *r)
 {
-	if (r->reply_next != *r->reply_head)
+	if (r->reply_next != r->reply_published) {
 		/* pairs with the module's load-acquire of reply_head */
 		__atomic_store_n(r->reply_head, r->reply_next, __ATOMIC_RELEASE);
+		r->reply_published = r->reply_next;
+	}
 }
 
 int vmiop_ring_submit(struct vmiop_ring *r, bool force)
@@ -668,8 +670,17 @@ int vmiop_ring_reply(struct vmiop_ring *r, const struct vmiop_event *ev,
 
 	if (!r->replies)
 		return -EOPNOTSUPP;
-	if (reply->action == VMIOP_ACTION_EMULATE && reply->emul_read.len > VMIOP_EMUL_READ_MAX)
+	if (reply->action == VMIOP_ACTION_EMULATE &&
+	    (reply->emul_read.len > VMIOP_EMUL_READ_MAX ||
+	     (reply->emul_read.len && !reply->emul_read.data)))
 		return -EINVAL;
+	/*
+	 * Nothing of ours queued: continue from the shared head, which
+	 * another producer (a forked child, say) may have moved.
+	 */
+	if (r->reply_next == r->reply_published)
+		r->reply_next = r->reply_published = __atomic_load_n(r->reply_head,
+								     __ATOMIC_RELAXED);
 	/* pairs with the module's store-release of reply_tail after it copied */
 	if (r->reply_next - __atomic_load_n(r->reply_tail, __ATOMIC_ACQUIRE) >= r->nr_entries) {
 		ret = vmiop_ring_submit(r, true);
@@ -694,19 +705,23 @@ int vmiop_ring_reply(struct vmiop_ring *r, const struct vmiop_event *ev,
 	return 0;
 }
 
-unsigned int vmiop_ring_reply_errors(struct vmiop_ring *r, int *last_error)
+unsigned int vmiop_ring_reply_errors(struct vmiop_ring *r, unsigned int *waiting,
+				     struct vmiop_ring_status *last)
 {
-	unsigned int now, n;
+	unsigned int errors, stale, n;
 
 	if (!r->replies)
 		return 0;
-	/* pairs with the module's store-release of reply_tail after it counted */
-	__atomic_load_n(r->reply_tail, __ATOMIC_ACQUIRE);
-	now = __atomic_load_n(&r->status->reply_errors, __ATOMIC_RELAXED);
-	n = now - r->reply_errors;
-	r->reply_errors = now;
-	if (n && last_error)
-		*last_error = __atomic_load_n(&r->status->last_error, __ATOMIC_RELAXED);
+	/* pairs with the module's store-release of each count after the fields */
+	errors = __atomic_load_n(&r->status->reply_errors, __ATOMIC_ACQUIRE);
+	stale = __atomic_load_n(&r->status->reply_stale, __ATOMIC_ACQUIRE);
+	n = errors - r->reply_errors;
+	if (waiting)
+		*waiting = n - (stale - r->reply_stale);
+	r->reply_errors = errors;
+	r->reply_stale = stale;
+	if (last)
+		memcpy(last, (const void *)r->status, sizeof(*last));
 	return n;
 }
 
@@ -786,6 +801,36 @@ static int vmiop_loop_batch(struct vmiop *v, struct vmiop_ring *ring,
 	return stop;
 }
 
+static inline void vmiop_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	/* Also what lets an emulator run the CPU this one waits for. */
+	__builtin_ia32_pause();
+#endif
+}
+
+/*
+ * Where vmiop_event_loop() returns @ret: the replies it published but left
+ * for a wait to hand over go out first, so no vCPU sleeps on them.
+ */
+static int vmiop_loop_leave(struct vmiop_ring *ring, bool ioctl_replies, int ret)
+{
+	int err = ioctl_replies ? 0 : vmiop_ring_submit(ring, false);
+
+	return err && ret >= 0 ? err : ret;
+}
+
+/* A refused reply whose vCPU still waits: its errno (-EINVAL if the last was stale). */
+static int vmiop_loop_refused(struct vmiop_ring *ring)
+{
+	struct vmiop_ring_status last;
+	unsigned int waiting;
+
+	if (!vmiop_ring_reply_errors(ring, &waiting, &last) || !waiting)
+		return 0;
+	return last.last_error != -ENOENT ? last.last_error : -EINVAL;
+}
+
 int vmiop_event_loop(struct vmiop *v, struct vmiop_ring *ring, const vmiop_event_handler *handlers,
 		     void *opaque, unsigned int flags, int timeout_ms)
 {
@@ -793,30 +838,24 @@ int vmiop_event_loop(struct vmiop *v, struct vmiop_ring *ring, const vmiop_event
 	bool spin = flags & (VMIOP_LOOP_POLL | VMIOP_LOOP_SPIN);
 	long long idle_since = vmiop_now_ns(), timeout_ns = timeout_ms * 1000000LL;
 	unsigned int spins = 0;
-	int ret, n, last_error = 0;
+	int ret, n;
 
 	if (flags & ~(VMIOP_LOOP_POLL | VMIOP_LOOP_SPIN | VMIOP_LOOP_IOCTL) || timeout_ms < -1)
 		return -EINVAL;
 	for (;;) {
 		int stop = vmiop_loop_batch(v, ring, handlers, opaque, ioctl_replies, &n);
-		/* About to sleep: the wait hands the replies over, one call for both. */
-		bool sleep_next = !stop && !spin && !vmiop_ring_ready(ring);
 
-		ret = 0;
-		if (ioctl_replies)
-			;
-		else if (sleep_next)
-			vmiop_ring_publish(ring);
-		else
-			/* The batch's replies go out even when a handler stops the loop. */
-			ret = vmiop_ring_submit(ring, false);
 		if (stop)
-			return stop;
-		if (ret)
-			return ret;
-		if (!ioctl_replies && vmiop_ring_reply_errors(ring, &last_error) &&
-		    last_error != -ENOENT)
-			return last_error;
+			return vmiop_loop_leave(ring, ioctl_replies, stop);
+		if (!ioctl_replies) {
+			/* About to sleep: the wait hands the replies over, one call for both. */
+			if (!spin && !vmiop_ring_ready(ring))
+				vmiop_ring_publish(ring);
+			else if ((ret = vmiop_ring_submit(ring, false)))
+				return ret;
+			if ((ret = vmiop_loop_refused(ring)))
+				return vmiop_loop_leave(ring, ioctl_replies, ret);
+		}
 		if (n) {
 			idle_since = vmiop_now_ns();
 			spins = 0;
@@ -825,13 +864,13 @@ int vmiop_event_loop(struct vmiop *v, struct vmiop_ring *ring, const vmiop_event
 		if (spin) {
 			long long idle;
 
-			__builtin_ia32_pause();
+			vmiop_cpu_relax();
 			/* The clock only now and then: the loop is the fast path. */
 			if (++spins & 255)
 				continue;
 			idle = vmiop_now_ns() - idle_since;
 			if (timeout_ms >= 0 && idle >= timeout_ns)
-				return 0;
+				return vmiop_loop_leave(ring, ioctl_replies, 0);
 			if ((flags & VMIOP_LOOP_POLL) || idle < VMIOP_LOOP_SPIN_US * 1000LL)
 				continue;
 		}
@@ -839,7 +878,7 @@ int vmiop_event_loop(struct vmiop *v, struct vmiop_ring *ring, const vmiop_event
 			long long left = timeout_ns - (vmiop_now_ns() - idle_since);
 
 			if (left <= 0)
-				return 0;
+				return vmiop_loop_leave(ring, ioctl_replies, 0);
 			ring->nr_syscalls++;
 			/* rounded up: a wait of 0 ms would only look */
 			ret = vmiop_event_wait(v, (int)((left + 999999) / 1000000));
@@ -847,6 +886,7 @@ int vmiop_event_loop(struct vmiop *v, struct vmiop_ring *ring, const vmiop_event
 			ring->nr_syscalls++;
 			ret = vmiop_event_wait(v, -1);
 		}
+		/* The wait took the published replies before anything else. */
 		if (ret == -ETIMEDOUT)
 			return 0;
 		if (ret < 0)

@@ -236,8 +236,15 @@ struct vmiop_ring {
 	const unsigned int *reply_tail;		/* written by the module */
 	struct vmiop_ring_reply *replies;
 	const struct vmiop_ring_status *status;
-	unsigned int reply_next;	/* reply_head once the queued ones are submitted */
+	/*
+	 * reply_head once the queued ones are submitted: this process's own
+	 * count; one that takes the ring over from another that produced
+	 * replies reloads it from *reply_head
+	 */
+	unsigned int reply_next;
+	unsigned int reply_published;	/* the reply_head we stored last */
 	unsigned int reply_errors;	/* status->reply_errors last seen */
+	unsigned int reply_stale;	/* status->reply_stale last seen */
 	int fd;
 	/*
 	 * System calls made on the ring's behalf by vmiop_ring_submit(),
@@ -332,10 +339,13 @@ int vmiop_ring_submit(struct vmiop_ring *ring, bool force);
 
 /*
  * Replies from the ring the module refused since the last call (as
- * VMIOP_EVENT_REPLY would have: their vCPUs still wait), and in *last_error
- * the -errno of the last of them.
+ * VMIOP_EVENT_REPLY would have), and in *@waiting (if not NULL) how many
+ * of them left their vCPU waiting (all but -ENOENT, nobody waited).
+ * *@last (if not NULL) gets the ring's status: the last refused one's
+ * errno, vCPU and seq, to answer it through vmiop_event_reply().
  */
-unsigned int vmiop_ring_reply_errors(struct vmiop_ring *ring, int *last_error);
+unsigned int vmiop_ring_reply_errors(struct vmiop_ring *ring, unsigned int *waiting,
+				     struct vmiop_ring_status *last);
 
 /*
  * A handler fills in @reply (it comes in as VMIOP_ACTION_CONTINUE) and
@@ -377,11 +387,13 @@ int vmiop_event_dispatch(struct vmiop *v, struct vmiop_ring *ring,
  * the ring (best on a CPU of its own, away from the vCPUs' threads).
  *
  * Runs until a handler returns non-zero, or no event came for @timeout_ms
- * (-1: for ever).  Returns that handler's value (a positive one after its
- * reply went out, a negative one with that event unanswered and left in
- * the ring), 0 on the timeout, -EINTR for a signal while sleeping, or the
- * -errno of a reply the module refused (its vCPU still waits; -ENOENT,
- * an event nobody waits for any more, is not an error).
+ * (-1: for ever; 0: only what is ready).  Returns that handler's value (a
+ * positive one after its reply went out, a negative one with that event
+ * unanswered and left in the ring), 0 on the timeout, -EINTR for a signal
+ * while sleeping, or the -errno of a reply the module refused, whose vCPU
+ * still waits (vmiop_ring_reply_errors() names the last one; -ENOENT, an
+ * event nobody waits for any more, is not an error).  Whatever it
+ * returns, the replies it made are handed over.
  */
 int vmiop_event_loop(struct vmiop *v, struct vmiop_ring *ring, const vmiop_event_handler *handlers,
 		     void *opaque, unsigned int flags, int timeout_ms);

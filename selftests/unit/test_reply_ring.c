@@ -26,10 +26,18 @@ static void take_counts(void **state)
 	assert_int_equal(abi_replies_to_take(7, 5, 8), 2);
 	/* across the wrap */
 	assert_int_equal(abi_replies_to_take(2, 0xfffffffeu, 8), 4);
-	/* a consumer that claims more than the ring holds gets the ring's worth */
-	assert_int_equal(abi_replies_to_take(100, 0, 8), 8);
-	/* one behind the module's tail: garbage, never more than a ring */
-	assert_int_equal(abi_replies_to_take(4, 5, 4096), 4096);
+	/* exactly a ring's worth */
+	assert_int_equal(abi_replies_to_take(8, 0, 8), 8);
+	assert_false(abi_reply_head_bad(8, 0, 8));
+	/* more than the ring holds: a bad head, nothing taken */
+	assert_true(abi_reply_head_bad(9, 0, 8));
+	assert_int_equal(abi_replies_to_take(9, 0, 8), 0);
+	/* behind the module's tail (a producer that lost count): bad too */
+	assert_true(abi_reply_head_bad(4, 5, 4096));
+	assert_int_equal(abi_replies_to_take(4, 5, 4096), 0);
+	/* across the wrap, both ways */
+	assert_false(abi_reply_head_bad(3, 0xfffffffdu, 8));
+	assert_true(abi_reply_head_bad(0xfffffffdu, 3, 8));
 	assert_int_equal(abi_ring_slot(0xffffffffu, 8), 7);
 	assert_int_equal(abi_ring_slot(8, 8), 0);
 }
@@ -113,7 +121,7 @@ struct fake_module {
 	void *mem;
 	struct vmiop_ring ring;
 	__u32 tail;		/* the module's reply_tail */
-	unsigned int taken, refused;
+	unsigned int taken, refused, bad_heads;
 };
 
 static void fake_setup(struct fake_module *m, __u32 nr, __u32 start)
@@ -144,13 +152,20 @@ static struct vmiop_ring_status *fake_status(struct fake_module *m)
 	return (struct vmiop_ring_status *)m->ring.status;
 }
 
-/* event.c's vmiop_replies_take() on plain memory: every entry checked once. */
+/*
+ * event.c's vmiop_replies_take() on plain memory, with abi.h's arithmetic:
+ * a bad head takes nothing, else every entry is checked once.
+ */
 static void fake_take(struct fake_module *m)
 {
-	__u32 n = abi_replies_to_take(__atomic_load_n(m->ring.reply_head, __ATOMIC_ACQUIRE),
-				      m->tail, m->geo.nr_entries);
+	__u32 head = __atomic_load_n(m->ring.reply_head, __ATOMIC_ACQUIRE);
+	__u32 n = abi_replies_to_take(head, m->tail, m->geo.nr_entries);
 	struct vmiop_ring_status *st = fake_status(m);
 
+	if (abi_reply_head_bad(head, m->tail, m->geo.nr_entries)) {
+		m->bad_heads++;
+		return;
+	}
 	for (; n; n--, m->tail++) {
 		struct vmiop_ring_reply rr = m->ring.replies[abi_ring_slot(m->tail,
 									   m->geo.nr_entries)];
@@ -221,12 +236,43 @@ static void producer(void **state)
 	fake_take(&m);
 	assert_int_equal(m.taken, 6);
 	assert_int_equal(m.refused, 0);
-	/* Too many bytes for an entry: refused here, nothing queued. */
+	/* Too many bytes for an entry, or bytes without a pointer: refused here. */
 	r.emul_read.len = VMIOP_EMUL_READ_MAX + 1;
 	r.emul_read.data = (uintptr_t)bytes;
 	i = m.ring.reply_next;
 	assert_int_equal(vmiop_ring_reply(&m.ring, &ev, &r), -EINVAL);
+	r.emul_read.len = 8;
+	r.emul_read.data = 0;
+	assert_int_equal(vmiop_ring_reply(&m.ring, &ev, &r), -EINVAL);
 	assert_int_equal(m.ring.reply_next, i);
+	free(m.mem);
+}
+
+/*
+ * Another producer (a forked child) moved reply_head: the library, with
+ * nothing of its own queued, continues from there instead of writing a
+ * head behind the module's tail.
+ */
+static void producer_takes_over(void **state)
+{
+	struct fake_module m;
+	struct vmiop_event ev = { .type = VMIOP_EVENT_CPUID, .vcpu = 0, .seq = 9 };
+	struct vmiop_event_reply r = { .action = VMIOP_ACTION_CONTINUE };
+
+	(void)state;
+	fake_setup(&m, 8, 0);
+	/* the other producer's two replies, taken */
+	*m.ring.reply_head = 2;
+	fake_take(&m);
+	assert_int_equal(*m.ring.reply_tail, 2);
+	assert_int_equal(vmiop_ring_reply(&m.ring, &ev, &r), 0);
+	assert_int_equal(vmiop_ring_submit(&m.ring, false), 0);
+	assert_int_equal(*m.ring.reply_head, 3);
+	fake_take(&m);
+	assert_int_equal(m.bad_heads, 0);
+	/* the other producer's entries are zeros here (refused); ours is taken */
+	assert_int_equal(m.refused, 2);
+	assert_int_equal(m.taken, 1);
 	free(m.mem);
 }
 
@@ -235,7 +281,8 @@ static void errors_seen_once(void **state)
 	struct fake_module m;
 	struct vmiop_event ev = { .vcpu = 0, .seq = 1 };
 	struct vmiop_event_reply r = { .action = VMIOP_ACTION_SKIP, .value = 5 };
-	int last = 0;
+	struct vmiop_ring_status last;
+	unsigned int waiting;
 
 	(void)state;
 	fake_setup(&m, 8, 0);
@@ -245,10 +292,15 @@ static void errors_seen_once(void **state)
 	assert_int_equal(vmiop_ring_reply(&m.ring, &ev, &r), 0);
 	assert_int_equal(vmiop_ring_submit(&m.ring, false), 0);
 	fake_take(&m);
-	assert_int_equal(vmiop_ring_reply_errors(&m.ring, &last), 1);
-	assert_int_equal(last, -EINVAL);
-	assert_int_equal(m.ring.status->last_error_index, 0);
-	assert_int_equal(vmiop_ring_reply_errors(&m.ring, &last), 0);
+	/* the module's one -ENOENT since, as for a reply nobody waited for */
+	fake_status(&m)->reply_errors++;
+	fake_status(&m)->reply_stale++;
+	assert_int_equal(vmiop_ring_reply_errors(&m.ring, &waiting, &last), 2);
+	assert_int_equal(waiting, 1);
+	assert_int_equal(last.last_error, -EINVAL);
+	assert_int_equal(last.last_error_index, 0);
+	assert_int_equal(vmiop_ring_reply_errors(&m.ring, &waiting, &last), 0);
+	assert_int_equal(waiting, 0);
 	free(m.mem);
 }
 
@@ -278,12 +330,15 @@ static void hostile_consumer(void **state)
 			rr->reply.size = sizeof(rr->reply);
 			rr->reply.action = VMIOP_ACTION_CONTINUE;
 		}
-		*m.ring.reply_head = (__u32)rand() * 2654435761u;
+		/* now and then a sound head: from 0 to 16 ahead of the tail */
+		*m.ring.reply_head = round % 2 ? m.tail + (__u32)rand() % 17 :
+						 (__u32)rand() * 2654435761u;
 		fake_take(&m);
 		assert_true(m.tail - before <= 16);
 	}
 	assert_true(m.refused > 0);
 	assert_true(m.taken > 0);
+	assert_true(m.bad_heads > 0);
 	free(m.mem);
 }
 
@@ -294,6 +349,7 @@ int main(void)
 		cmocka_unit_test(geometry),
 		cmocka_unit_test(entry_checks),
 		cmocka_unit_test(producer),
+		cmocka_unit_test(producer_takes_over),
 		cmocka_unit_test(errors_seen_once),
 		cmocka_unit_test(hostile_consumer),
 	};

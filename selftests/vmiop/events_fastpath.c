@@ -14,24 +14,38 @@
 
 #define SPIN_PARAM "/sys/module/vmiop/parameters/reply_spin_us"
 
-static unsigned int spin_us_get(void)
-{
-	unsigned int us = 0;
-	FILE *f = fopen(SPIN_PARAM, "r");
-
-	ASSERT_TRUE(f != NULL);
-	ASSERT_EQ(fscanf(f, "%u", &us), 1);
-	fclose(f);
-	return us;
-}
-
-static void spin_us_set(unsigned int us)
+static int spin_us_write(unsigned int us)
 {
 	FILE *f = fopen(SPIN_PARAM, "w");
 
-	ASSERT_TRUE(f != NULL);
-	ASSERT_GT(fprintf(f, "%u\n", us), 0);
-	ASSERT_EQ(fclose(f), 0);
+	if (!f)
+		return -1;
+	fprintf(f, "%u\n", us);
+	return fclose(f);
+}
+
+/* The module's value before the first test changed it, put back at exit. */
+static unsigned int spin_us_default;
+static bool spin_us_saved;
+
+static void spin_us_restore(void)
+{
+	spin_us_write(spin_us_default);
+}
+
+/* A host-wide parameter: whatever a test sets, the program's exit undoes. */
+static void spin_us_set(unsigned int us)
+{
+	if (!spin_us_saved) {
+		FILE *f = fopen(SPIN_PARAM, "r");
+
+		ASSERT_TRUE(f != NULL);
+		ASSERT_EQ(fscanf(f, "%u", &spin_us_default), 1);
+		fclose(f);
+		spin_us_saved = true;
+		ASSERT_EQ(atexit(spin_us_restore), 0);
+	}
+	ASSERT_EQ(spin_us_write(us), 0);
 }
 
 static struct vmiop_event_reply cpuid_result(uint32_t eax, uint32_t ebx)
@@ -85,7 +99,7 @@ TEST(ring_and_ioctl_replies_mix)
 		EXPECT_EQ(out[i].eax, 0x1000 + i);
 		EXPECT_EQ(out[i].ebx, 0x2000 + i);
 	}
-	EXPECT_EQ(vmiop_ring_reply_errors(ring, NULL), 0);
+	EXPECT_EQ(vmiop_ring_reply_errors(ring, NULL, NULL), 0);
 	/* Every reply was taken: the module's tail caught up with ours. */
 	EXPECT_EQ(*ring->reply_tail, *ring->reply_head);
 	vmiop_close(v);
@@ -103,11 +117,12 @@ TEST(bad_ring_replies_are_counted_and_change_nothing)
 	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
 	struct vmiop *v = vt_attach(tvm);
 	struct vmiop_ring_reply good = { 0 }, bad;
+	struct vmiop_ring_status last;
+	unsigned int nr_bad = 0, waiting;
 	struct vmiop_ring *ring;
 	struct vmiop_event *ev;
 	struct cpuid_out *out;
-	unsigned int nr_bad = 0;
-	int last = 0, i;
+	int i;
 
 	ASSERT_TRUE((ring = vt_ring_setup(v, 16)) != NULL);
 	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, NULL, 0), 0);
@@ -123,35 +138,49 @@ TEST(bad_ring_replies_are_counted_and_change_nothing)
 	bad = good;
 	bad.reply.cpuid.eax = 0x66;
 	bad.reply.seq = ev->seq + 1;		/* not waiting */
-	push_raw(ring, &bad), nr_bad++;
+	push_raw(ring, &bad);
+	nr_bad++;
 	bad.reply.seq = ev->seq;
 	bad.reply.vcpu = 3;			/* no such vCPU waits */
-	push_raw(ring, &bad), nr_bad++;
+	push_raw(ring, &bad);
+	nr_bad++;
 	bad.reply.vcpu = 1u << 20;		/* beyond KVM_MAX_VCPUS */
-	push_raw(ring, &bad), nr_bad++;
+	push_raw(ring, &bad);
+	nr_bad++;
 	bad.reply.vcpu = ev->vcpu;
 	bad.reply.action = VMIOP_ACTION_EMULATE;	/* not a CPUID's */
-	push_raw(ring, &bad), nr_bad++;
+	push_raw(ring, &bad);
+	nr_bad++;
 	bad.reply.action = 0;
-	push_raw(ring, &bad), nr_bad++;
+	push_raw(ring, &bad);
+	nr_bad++;
 	bad.reply.action = VMIOP_ACTION_SET_RESULT;
 	bad.reply.size = sizeof(bad.reply) - 8;
-	push_raw(ring, &bad), nr_bad++;
+	push_raw(ring, &bad);
+	nr_bad++;
 	bad.reply.size = sizeof(bad.reply);
 	bad.reserved[1] = 1;
-	push_raw(ring, &bad), nr_bad++;
+	push_raw(ring, &bad);
+	nr_bad++;
 	bad.reserved[1] = 0;
 	bad.reply.flags = 1u << 30;
-	push_raw(ring, &bad), nr_bad++;
+	push_raw(ring, &bad);
+	nr_bad++;
 	bad.reply.flags = 0;
 	bad.reply.reserved = 1;
-	push_raw(ring, &bad), nr_bad++;
+	push_raw(ring, &bad);
+	nr_bad++;
 	ASSERT_EQ(vmiop_ring_submit(ring, true), 0);
 	/* The system call took them all before it returned. */
 	EXPECT_EQ(*ring->reply_tail, ring->reply_next);
-	EXPECT_EQ(vmiop_ring_reply_errors(ring, &last), nr_bad);
-	EXPECT_EQ(last, -EINVAL);
-	EXPECT_EQ(ring->status->last_error_index, ring->reply_next - 1);
+	EXPECT_EQ(vmiop_ring_reply_errors(ring, &waiting, &last), nr_bad);
+	/* -ENOENT for the three that name no waiting event, -EINVAL for the rest */
+	EXPECT_EQ(waiting, nr_bad - 3);
+	EXPECT_EQ(last.reply_stale, 3);
+	EXPECT_EQ(last.last_error, -EINVAL);
+	EXPECT_EQ(last.last_error_index, ring->reply_next - 1);
+	EXPECT_EQ(last.last_error_vcpu, ev->vcpu);
+	EXPECT_EQ(last.last_error_seq, ev->seq);
 	EXPECT_EQ(tvm_vcpu_thread_state(vcpu), TVM_THREAD_RUNNING);
 
 	/* The right answer, then the same again: the second is refused. */
@@ -160,8 +189,9 @@ TEST(bad_ring_replies_are_counted_and_change_nothing)
 	bad.reply.cpuid.eax = 0x66;
 	push_raw(ring, &bad);
 	ASSERT_EQ(vmiop_ring_submit(ring, true), 0);
-	EXPECT_EQ(vmiop_ring_reply_errors(ring, &last), 1);
-	EXPECT_EQ(last, -ENOENT);
+	EXPECT_EQ(vmiop_ring_reply_errors(ring, &waiting, &last), 1);
+	EXPECT_EQ(waiting, 0);
+	EXPECT_EQ(last.last_error, -ENOENT);
 	/* And through the ioctl: nobody waits for that event any more. */
 	ASSERT_ERRNO(vmiop_event_reply(v, ev, &bad.reply), ENOENT);
 	vmiop_ring_advance(ring, 1);
@@ -180,7 +210,7 @@ TEST(bad_ring_replies_are_counted_and_change_nothing)
 	EXPECT_EQ(out[0].eax, 0x77);
 	EXPECT_EQ(out[0].ebx, 0x78);
 	EXPECT_NE(out[1].ebx, 0xbbbb);	/* "continue": KVM's answer */
-	EXPECT_EQ(vmiop_ring_reply_errors(ring, NULL), 0);
+	EXPECT_EQ(vmiop_ring_reply_errors(ring, NULL, NULL), 0);
 	vmiop_close(v);
 	tvm_destroy(tvm);
 }
@@ -194,7 +224,6 @@ TEST(sleeping_vcpu_sets_need_wakeup)
 {
 	struct tvm *tvm = tvm_create(1, 0);
 	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
-	unsigned int spin = spin_us_get();
 	struct vmiop *v = vt_attach(tvm);
 	struct vmiop_ring *ring;
 	struct cpuid_out *out;
@@ -223,7 +252,7 @@ TEST(sleeping_vcpu_sets_need_wakeup)
 	out = *TVM_GUEST_VAR(tvm, cpuid_results);
 	for (i = 0; i < NR_CPUID_STEPS; i++)
 		EXPECT_EQ(out[i].eax, 0x3000 + i);
-	spin_us_set(spin);
+	spin_us_set(spin_us_default);
 	vmiop_close(v);
 	tvm_destroy(tvm);
 }
@@ -267,7 +296,6 @@ static void loop_four_vcpus(unsigned int flags, unsigned int spin_us)
 	};
 	struct tvm *tvm = tvm_create(LOOP_VCPUS, 0);
 	struct loop_state s = { .expect_seq = 1 };
-	unsigned int spin = spin_us_get();
 	struct vmiop *v = vt_attach(tvm);
 	struct vmiop_ring *ring;
 	uint64_t *bad;
@@ -291,8 +319,8 @@ static void loop_four_vcpus(unsigned int flags, unsigned int spin_us)
 	for (i = 0; i < LOOP_VCPUS; i++)
 		EXPECT_EQ(bad[i], 0);
 	EXPECT_EQ(vmiop_ring_ready(ring), 0);
-	EXPECT_EQ(vmiop_ring_reply_errors(ring, NULL), 0);
-	spin_us_set(spin);
+	EXPECT_EQ(vmiop_ring_reply_errors(ring, NULL, NULL), 0);
+	spin_us_set(spin_us_default);
 	vmiop_close(v);
 	tvm_destroy(tvm);
 }
@@ -300,6 +328,11 @@ static void loop_four_vcpus(unsigned int flags, unsigned int spin_us)
 TEST(event_loop_blocking_four_vcpus)
 {
 	loop_four_vcpus(0, 100);
+}
+
+TEST(event_loop_spinning_four_vcpus)
+{
+	loop_four_vcpus(VMIOP_LOOP_SPIN, 100);
 }
 
 TEST(event_loop_polling_four_vcpus)
@@ -417,8 +450,9 @@ static int child_two_events(struct vmiop *v, const struct vmiop_event *ev,
 
 /*
  * The ring is the session's, whoever maps it: a forked child answers the
- * first two events through the mapping it inherited, then this process
- * answers the rest through a second mapping of its own.
+ * first two events through the mapping it inherited; then this process
+ * answers two through libvmiop (which continues from the child's
+ * reply_head) and the last through a second mapping of its own.
  */
 TEST(forked_child_and_second_mapping_reply)
 {
@@ -428,10 +462,11 @@ TEST(forked_child_and_second_mapping_reply)
 	struct tvm *tvm = tvm_create(1, 0);
 	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
 	struct vmiop *v = vt_attach(tvm);
-	struct vmiop_ring_reply *alt;
+	struct vmiop_ring_reply *alt, *slot;
 	struct vmiop_ring *ring;
+	struct vmiop_event *ev;
 	struct cpuid_out *out;
-	unsigned int *alt_head;
+	unsigned int *alt_head, head;
 	int status, i;
 	void *map2;
 	pid_t pid;
@@ -455,31 +490,153 @@ TEST(forked_child_and_second_mapping_reply)
 	}
 	ASSERT_EQ(waitpid(pid, &status, 0), pid);
 	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* The child's two replies moved the shared index, not this process's copy. */
+	EXPECT_EQ(__atomic_load_n(alt_head, __ATOMIC_ACQUIRE), 2);
 
-	/* The child moved the shared indices; this process's count follows. */
-	for (i = 2; i < NR_CPUID_STEPS; i++) {
-		unsigned int head = __atomic_load_n(alt_head, __ATOMIC_RELAXED);
-		struct vmiop_ring_reply *slot = &alt[head & ring->mask];
-		struct vmiop_event *ev;
+	for (i = 2; i < 4; i++) {
+		struct vmiop_event_reply r = cpuid_result(0x4001 + i, 0);
 
 		ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
 		EXPECT_EQ(ev->seq, (uint64_t)i + 1);
-		memset(slot, 0, sizeof(*slot));
-		slot->reply = cpuid_result(0x4000 + (uint32_t)ev->seq, 0);
-		slot->reply.size = sizeof(slot->reply);
-		slot->reply.vcpu = ev->vcpu;
-		slot->reply.seq = ev->seq;
-		__atomic_store_n(alt_head, head + 1, __ATOMIC_RELEASE);
-		ring->reply_next = head + 1;
+		ASSERT_EQ(vmiop_ring_reply(ring, ev, &r), 0);
+		ASSERT_EQ(vmiop_ring_submit(ring, false), 0);
+		vmiop_ring_advance(ring, 1);
+	}
+
+	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+	EXPECT_EQ(ev->seq, 5);
+	head = __atomic_load_n(alt_head, __ATOMIC_RELAXED);
+	EXPECT_EQ(head, 4);
+	slot = &alt[head & ring->mask];
+	memset(slot, 0, sizeof(*slot));
+	slot->reply = cpuid_result(0x4005, 0);
+	slot->reply.size = sizeof(slot->reply);
+	slot->reply.vcpu = ev->vcpu;
+	slot->reply.seq = ev->seq;
+	__atomic_store_n(alt_head, head + 1, __ATOMIC_RELEASE);
+	/* Any system call takes it, whether or not the vCPU sleeps. */
+	vmiop_event_wait(v, 0);
+	vmiop_ring_advance(ring, 1);
+
+	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+	out = *TVM_GUEST_VAR(tvm, cpuid_results);
+	for (i = 0; i < NR_CPUID_STEPS; i++)
+		EXPECT_EQ(out[i].eax, 0x4001 + i);
+	EXPECT_EQ(vmiop_ring_reply_errors(ring, NULL, NULL), 0);
+	munmap(map2, ring->mem_size);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
+/*
+ * A reply_head behind the module's tail (or more than a ring ahead) is
+ * refused as a whole, counted once, and nothing is taken until it is put
+ * right; then the ring works as before.
+ */
+TEST(bad_reply_head_is_refused_as_a_whole)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
+	struct vmiop *v = vt_attach(tvm);
+	struct vmiop_event_reply r = cpuid_result(0x5000, 0);
+	struct vmiop_ring_status last;
+	struct vmiop_ring *ring;
+	struct vmiop_event *ev;
+	struct cpuid_out *out;
+	unsigned int tail, waiting;
+	int i;
+
+	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, NULL, 0), 0);
+	tvm_vcpu_entry(vcpu, guest_cpuid_steps, 0);
+	tvm_vcpu_thread_start(vcpu, NULL, NULL);
+	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+	/* One good reply taken, so that the tail is not 0. */
+	ASSERT_EQ(vmiop_ring_reply(ring, ev, &r), 0);
+	ASSERT_EQ(vmiop_ring_submit(ring, true), 0);
+	vmiop_ring_advance(ring, 1);
+	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+	tail = *ring->reply_tail;
+	ASSERT_EQ(tail, 1);
+
+	/* Each wait takes the ring's replies; event 2 is still in the ring. */
+	__atomic_store_n(ring->reply_head, tail - 1, __ATOMIC_RELEASE);
+	ASSERT_EQ(vmiop_event_wait(v, 0), 1);
+	ASSERT_EQ(vmiop_event_wait(v, 0), 1);	/* the same value: counted once */
+	EXPECT_EQ(vmiop_ring_reply_errors(ring, &waiting, &last), 1);
+	EXPECT_EQ(last.last_error, -EINVAL);
+	EXPECT_EQ(last.last_error_index, tail - 1);
+	EXPECT_EQ(*ring->reply_tail, tail);
+	__atomic_store_n(ring->reply_head, tail + 9, __ATOMIC_RELEASE);	/* a ring and one ahead */
+	ASSERT_EQ(vmiop_event_wait(v, 0), 1);
+	EXPECT_EQ(vmiop_ring_reply_errors(ring, &waiting, &last), 1);
+	EXPECT_EQ(last.last_error_index, tail + 9);
+	EXPECT_EQ(*ring->reply_tail, tail);
+	EXPECT_EQ(tvm_vcpu_thread_state(vcpu), TVM_THREAD_RUNNING);
+
+	/* Put right: the producer goes on from the module's tail. */
+	__atomic_store_n(ring->reply_head, tail, __ATOMIC_RELEASE);
+	ring->reply_next = ring->reply_published = tail;
+	for (i = 1; i < NR_CPUID_STEPS; i++) {
+		r = cpuid_result(0x5000 + i, 0);
+		if (i > 1)
+			ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
+		EXPECT_EQ(ev->seq, (uint64_t)i + 1);
+		ASSERT_EQ(vmiop_ring_reply(ring, ev, &r), 0);
 		ASSERT_EQ(vmiop_ring_submit(ring, false), 0);
 		vmiop_ring_advance(ring, 1);
 	}
 	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
 	out = *TVM_GUEST_VAR(tvm, cpuid_results);
 	for (i = 0; i < NR_CPUID_STEPS; i++)
-		EXPECT_EQ(out[i].eax, 0x4001 + i);
-	EXPECT_EQ(vmiop_ring_reply_errors(ring, NULL), 0);
-	munmap(map2, ring->mem_size);
+		EXPECT_EQ(out[i].eax, 0x5000 + i);
+	EXPECT_EQ(vmiop_ring_reply_errors(ring, NULL, NULL), 0);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
+static int continue_cpuid(struct vmiop *v, const struct vmiop_event *ev,
+			  struct vmiop_event_reply *r, void *opaque)
+{
+	(void)v;
+	(void)ev;
+	(void)opaque;
+	r->action = VMIOP_ACTION_CONTINUE;
+	return 0;
+}
+
+/*
+ * vmiop_event_loop() with a timeout of 0 answers what is ready and
+ * returns: its replies must reach a vCPU that sleeps (no spinning here),
+ * though nothing else makes a system call.
+ */
+TEST(event_loop_returning_hands_its_replies_over)
+{
+	static const vmiop_event_handler handlers[VMIOP_EVENT_NR_TYPES] = {
+		[VMIOP_EVENT_CPUID] = continue_cpuid,
+	};
+	struct tvm *tvm = tvm_create(1, 0);
+	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
+	struct vmiop *v = vt_attach(tvm);
+	struct vmiop_ring *ring;
+	int i;
+
+	spin_us_set(0);
+	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, NULL, 0), 0);
+	tvm_vcpu_entry(vcpu, guest_cpuid_steps, 0);
+	tvm_vcpu_thread_start(vcpu, NULL, NULL);
+	for (i = 0; i < NR_CPUID_STEPS; i++) {
+		/* Only memory: a wait would take the replies itself. */
+		VT_WAIT_UNTIL(vmiop_ring_ready(ring));
+		EXPECT_EQ(vmiop_ring_peek(ring)->seq, (uint64_t)i + 1);
+		VT_WAIT_UNTIL(__atomic_load_n(&ring->status->flags, __ATOMIC_ACQUIRE) &
+			      VMIOP_RING_NEED_WAKEUP);
+		ASSERT_EQ(vmiop_event_loop(v, ring, handlers, NULL, 0, 0), 0);
+		EXPECT_EQ(vmiop_ring_ready(ring), 0);
+	}
+	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+	spin_us_set(spin_us_default);
 	vmiop_close(v);
 	tvm_destroy(tvm);
 }
