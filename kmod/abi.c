@@ -213,7 +213,7 @@ int abi_ring_setup(struct vmiop_ring_setup *r)
 	if (r->flags || r->reserved || r->entry_size || r->head_offset ||
 	    r->tail_offset || r->entries_offset || r->mmap_size ||
 	    r->reply_head_offset || r->reply_tail_offset || r->replies_offset ||
-	    r->reply_size || r->status_offset || r->reserved2)
+	    r->reply_size || r->status_offset || r->status_size)
 		return -EINVAL;
 	if (!n)
 		n = VMIOP_RING_DEFAULT_ENTRIES;
@@ -228,6 +228,7 @@ int abi_ring_setup(struct vmiop_ring_setup *r)
 	r->reply_tail_offset = ABI_RING_REPLY_TAIL_OFFSET;
 	r->status_offset = ABI_RING_STATUS_OFFSET;
 	r->reply_size = sizeof(struct vmiop_ring_reply);
+	r->status_size = sizeof(struct vmiop_ring_status);
 	/* Whole pages: mmap(2) maps whole pages. */
 	events_end = ABI_RING_ENTRIES_OFFSET + (__u64)n * sizeof(struct vmiop_event);
 	r->replies_offset = (events_end + ABI_RING_PAGE - 1) & ~(__u64)(ABI_RING_PAGE - 1);

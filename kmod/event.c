@@ -50,7 +50,7 @@ struct vmiop_events {
 	struct vmiop_ring_status *status;	/* written only here */
 	struct mutex reply_mutex;	/* the rest of this block */
 	u32 reply_tail;
-	u32 reply_errors, reply_stale;	/* what status says, kept here */
+	u32 reply_errors, reply_refused;	/* what status says, kept here */
 	u32 bad_head;			/* the reply_head last refused as a whole */
 	bool bad_head_seen;
 
@@ -501,10 +501,16 @@ static void vmiop_consumer_is_current(struct vmiop_events *ev)
 		put_task_struct(old);
 }
 
-/* Replies wait in the ring: a hint, reply_mutex's holder decides. */
+/*
+ * Replies wait in the ring: a hint, reply_mutex's holder decides.  Not a
+ * head already refused as a whole: nothing to take until it changes.
+ */
 static bool vmiop_replies_waiting(struct vmiop_events *ev)
 {
-	return READ_ONCE(*ev->reply_head_user) != READ_ONCE(ev->reply_tail);
+	u32 head = READ_ONCE(*ev->reply_head_user);
+
+	return head != READ_ONCE(ev->reply_tail) &&
+	       !(READ_ONCE(ev->bad_head_seen) && head == READ_ONCE(ev->bad_head));
 }
 
 static int vmiop_ring_reply_one(struct vmiop_session *sess, const struct vmiop_ring_reply *rr)
@@ -526,21 +532,24 @@ static int vmiop_ring_reply_one(struct vmiop_session *sess, const struct vmiop_r
 }
 
 /*
- * Tells the consumer: the last_error fields first, then the counts with
- * release (pairs with its acquire load of a count before the fields).
+ * Tells the consumer.  A refusal that leaves a vCPU waiting is named in the
+ * last_error fields (which an -ENOENT, harmless, never overwrites), and
+ * they are written before the counts, which are stored with release
+ * (pairs with the consumer's acquire load of a count before the fields).
  */
 static void vmiop_reply_refused(struct vmiop_events *ev, int err, u32 index,
 				const struct vmiop_event_reply *r)
 {
 	struct vmiop_ring_status *st = ev->status;
 
-	WRITE_ONCE(st->last_error, err);
-	WRITE_ONCE(st->last_error_index, index);
-	WRITE_ONCE(st->last_error_vcpu, r ? r->vcpu : 0);
-	WRITE_ONCE(st->last_error_seq, r ? r->seq : 0);
-	ev->reply_stale += err == -ENOENT;
-	/* pairs with the consumer's load-acquire of the counts */
-	smp_store_release(&st->reply_stale, ev->reply_stale);
+	if (err != -ENOENT) {
+		WRITE_ONCE(st->last_error, err);
+		WRITE_ONCE(st->last_error_index, index);
+		WRITE_ONCE(st->last_error_vcpu, r ? r->vcpu : ~0u);
+		WRITE_ONCE(st->last_error_seq, r ? r->seq : 0);
+		/* pairs with the consumer's load-acquire of the counts */
+		smp_store_release(&st->reply_refused, ++ev->reply_refused);
+	}
 	/* pairs with the consumer's load-acquire of the counts */
 	smp_store_release(&st->reply_errors, ++ev->reply_errors);
 }
@@ -570,12 +579,13 @@ static void vmiop_replies_take(struct vmiop_session *sess, struct vmiop_events *
 	if (abi_reply_head_bad(head, tail, ev->nr_entries)) {
 		if (!ev->bad_head_seen || head != ev->bad_head)
 			vmiop_reply_refused(ev, -EINVAL, head, NULL);
-		ev->bad_head = head;
-		ev->bad_head_seen = true;
+		/* read without the mutex as a hint (vmiop_replies_waiting()) */
+		WRITE_ONCE(ev->bad_head, head);
+		WRITE_ONCE(ev->bad_head_seen, true);
 		mutex_unlock(&ev->reply_mutex);
 		return;
 	}
-	ev->bad_head_seen = false;
+	WRITE_ONCE(ev->bad_head_seen, false);
 	for (n = abi_replies_to_take(head, tail, ev->nr_entries); n; n--, tail++) {
 		/* One copy, checked and used: the consumer may be writing it still. */
 		memcpy(&rr, &ev->replies[abi_ring_slot(tail, ev->nr_entries)], sizeof(rr));

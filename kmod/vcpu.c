@@ -538,15 +538,20 @@ int vmiop_vcpu_call(struct vmiop_session *sess, u32 vcpu_idx,
 	INIT_LIST_HEAD(&job.node);
 	init_completion(&job.done);
 
+	/*
+	 * call_waiting, set below, is cleared on every way out: one caller at
+	 * a time (sess->lock), and a stale flag would cost the vCPU its spin.
+	 */
 	for (;;) {
 		spin_lock(&sess->state_lock);
 		/* A vCPU waiting for a reply is as still as a paused one. */
 		if (!sess->pause_count && !vv->wait.seq) {
+			WRITE_ONCE(vv->park.call_waiting, false);
 			spin_unlock(&sess->state_lock);
 			return -EBUSY;
 		}
 		if (vv->park.parked) {
-			vv->park.call_waiting = false;
+			WRITE_ONCE(vv->park.call_waiting, false);
 			list_add_tail(&job.node, &vv->park.jobs);
 			spin_unlock(&sess->state_lock);
 			wake_up_all(&vv->park.wq);
@@ -557,8 +562,10 @@ int vmiop_vcpu_call(struct vmiop_session *sess, u32 vcpu_idx,
 		spin_unlock(&sess->state_lock);
 
 		if (mutex_trylock(&vcpu->mutex)) {
-			int ret = vmiop_vcpu_call_locked(sess, vcpu, fn, arg);
+			int ret;
 
+			WRITE_ONCE(vv->park.call_waiting, false);
+			ret = vmiop_vcpu_call_locked(sess, vcpu, fn, arg);
 			mutex_unlock(&vcpu->mutex);
 			return ret;
 		}
@@ -568,8 +575,10 @@ int vmiop_vcpu_call(struct vmiop_session *sess, u32 vcpu_idx,
 		 */
 		WRITE_ONCE(vv->park.call_waiting, true);
 		if (wait_event_killable_timeout(sess->state_wq, READ_ONCE(vv->park.parked),
-						msecs_to_jiffies(4)) < 0)
+						msecs_to_jiffies(4)) < 0) {
+			WRITE_ONCE(vv->park.call_waiting, false);
 			return -EINTR;
+		}
 	}
 
 	if (wait_for_completion_killable(&job.done)) {

@@ -541,13 +541,14 @@ int vmiop_ring_setup(struct vmiop *v, unsigned int nr_entries, struct vmiop_ring
 	v->ring.readonly_fd = readonly ? v->fd : -1;
 	v->ring.fd = v->fd;
 	/* A module that does not know the reply fields left them 0. */
-	if (!readonly && rs.reply_size == sizeof(struct vmiop_ring_reply)) {
+	if (!readonly && rs.reply_size == sizeof(struct vmiop_ring_reply) &&
+	    rs.status_size == sizeof(struct vmiop_ring_status)) {
 		v->ring.reply_head = (unsigned int *)((char *)mem + rs.reply_head_offset);
 		v->ring.reply_tail = (const unsigned int *)((char *)mem + rs.reply_tail_offset);
 		v->ring.replies = (struct vmiop_ring_reply *)((char *)mem + rs.replies_offset);
 		v->ring.status = (const struct vmiop_ring_status *)((char *)mem +
 								    rs.status_offset);
-		v->ring.reply_next = *v->ring.reply_head;
+		v->ring.reply_next = v->ring.reply_published = *v->ring.reply_head;
 	}
 	*ring = &v->ring;
 	return 0;
@@ -676,11 +677,19 @@ int vmiop_ring_reply(struct vmiop_ring *r, const struct vmiop_event *ev,
 		return -EINVAL;
 	/*
 	 * Nothing of ours queued: continue from the shared head, which
-	 * another producer (a forked child, say) may have moved.
+	 * another producer (a forked child, say) may have moved; or, if the
+	 * module refuses that head, from its tail.
 	 */
-	if (r->reply_next == r->reply_published)
-		r->reply_next = r->reply_published = __atomic_load_n(r->reply_head,
-								     __ATOMIC_RELAXED);
+	if (r->reply_next == r->reply_published) {
+		unsigned int head = __atomic_load_n(r->reply_head, __ATOMIC_RELAXED);
+		unsigned int tail = __atomic_load_n(r->reply_tail, __ATOMIC_ACQUIRE);
+
+		if (head - tail > r->nr_entries) {
+			head = tail;
+			__atomic_store_n(r->reply_head, head, __ATOMIC_RELEASE);
+		}
+		r->reply_next = r->reply_published = head;
+	}
 	/* pairs with the module's store-release of reply_tail after it copied */
 	if (r->reply_next - __atomic_load_n(r->reply_tail, __ATOMIC_ACQUIRE) >= r->nr_entries) {
 		ret = vmiop_ring_submit(r, true);
@@ -696,9 +705,11 @@ int vmiop_ring_reply(struct vmiop_ring *r, const struct vmiop_event *ev,
 	slot->reply.size = sizeof(slot->reply);
 	slot->reply.vcpu = ev->vcpu;
 	slot->reply.seq = ev->seq;
-	if (reply->action == VMIOP_ACTION_EMULATE && reply->emul_read.len) {
-		memcpy(slot->emul_read, (const void *)(uintptr_t)reply->emul_read.data,
-		       reply->emul_read.len);
+	if (reply->action == VMIOP_ACTION_EMULATE) {
+		if (reply->emul_read.len)
+			memcpy(slot->emul_read, (const void *)(uintptr_t)reply->emul_read.data,
+			       reply->emul_read.len);
+		/* In the ring the bytes are in the entry: never a pointer. */
 		slot->reply.emul_read.data = 0;
 	}
 	r->reply_next++;
@@ -708,21 +719,25 @@ int vmiop_ring_reply(struct vmiop_ring *r, const struct vmiop_event *ev,
 unsigned int vmiop_ring_reply_errors(struct vmiop_ring *r, unsigned int *waiting,
 				     struct vmiop_ring_status *last)
 {
-	unsigned int errors, stale, n;
+	unsigned int errors, refused;
 
+	if (waiting)
+		*waiting = 0;
+	if (last)
+		memset(last, 0, sizeof(*last));
 	if (!r->replies)
 		return 0;
 	/* pairs with the module's store-release of each count after the fields */
 	errors = __atomic_load_n(&r->status->reply_errors, __ATOMIC_ACQUIRE);
-	stale = __atomic_load_n(&r->status->reply_stale, __ATOMIC_ACQUIRE);
-	n = errors - r->reply_errors;
+	refused = __atomic_load_n(&r->status->reply_refused, __ATOMIC_ACQUIRE);
 	if (waiting)
-		*waiting = n - (stale - r->reply_stale);
-	r->reply_errors = errors;
-	r->reply_stale = stale;
+		*waiting = refused - r->reply_refused;
 	if (last)
 		memcpy(last, (const void *)r->status, sizeof(*last));
-	return n;
+	r->reply_refused = refused;
+	errors -= r->reply_errors;
+	r->reply_errors += errors;
+	return errors;
 }
 
 int vmiop_event_dispatch(struct vmiop *v, struct vmiop_ring *ring,
@@ -820,15 +835,14 @@ static int vmiop_loop_leave(struct vmiop_ring *ring, bool ioctl_replies, int ret
 	return err && ret >= 0 ? err : ret;
 }
 
-/* A refused reply whose vCPU still waits: its errno (-EINVAL if the last was stale). */
+/* A refused reply whose vCPU still waits: its errno. */
 static int vmiop_loop_refused(struct vmiop_ring *ring)
 {
 	struct vmiop_ring_status last;
 	unsigned int waiting;
 
-	if (!vmiop_ring_reply_errors(ring, &waiting, &last) || !waiting)
-		return 0;
-	return last.last_error != -ENOENT ? last.last_error : -EINVAL;
+	vmiop_ring_reply_errors(ring, &waiting, &last);
+	return waiting ? last.last_error : 0;
 }
 
 int vmiop_event_loop(struct vmiop *v, struct vmiop_ring *ring, const vmiop_event_handler *handlers,

@@ -244,7 +244,7 @@ struct vmiop_ring {
 	unsigned int reply_next;
 	unsigned int reply_published;	/* the reply_head we stored last */
 	unsigned int reply_errors;	/* status->reply_errors last seen */
-	unsigned int reply_stale;	/* status->reply_stale last seen */
+	unsigned int reply_refused;	/* status->reply_refused last seen */
 	int fd;
 	/*
 	 * System calls made on the ring's behalf by vmiop_ring_submit(),
@@ -340,9 +340,10 @@ int vmiop_ring_submit(struct vmiop_ring *ring, bool force);
 /*
  * Replies from the ring the module refused since the last call (as
  * VMIOP_EVENT_REPLY would have), and in *@waiting (if not NULL) how many
- * of them left their vCPU waiting (all but -ENOENT, nobody waited).
- * *@last (if not NULL) gets the ring's status: the last refused one's
- * errno, vCPU and seq, to answer it through vmiop_event_reply().
+ * refusals left a vCPU waiting (all but -ENOENT, nobody waited; a bad
+ * reply_head counts too).  *@last (if not NULL) gets the ring's status:
+ * the last such refusal's errno, vCPU and seq, to answer it through
+ * vmiop_event_reply().
  */
 unsigned int vmiop_ring_reply_errors(struct vmiop_ring *ring, unsigned int *waiting,
 				     struct vmiop_ring_status *last);
@@ -393,7 +394,8 @@ int vmiop_event_dispatch(struct vmiop *v, struct vmiop_ring *ring,
  * while sleeping, or the -errno of a reply the module refused, whose vCPU
  * still waits (vmiop_ring_reply_errors() names the last one; -ENOENT, an
  * event nobody waits for any more, is not an error).  Whatever it
- * returns, the replies it made are handed over.
+ * returns, the replies it made are handed over; a refusal of the very
+ * last ones shows at the next call, or in vmiop_ring_reply_errors().
  */
 int vmiop_event_loop(struct vmiop *v, struct vmiop_ring *ring, const vmiop_event_handler *handlers,
 		     void *opaque, unsigned int flags, int timeout_ms);

@@ -964,8 +964,8 @@ struct vmiop_event_caps {
  * @reply_tail past it with acquire semantics (pairs with the module's
  * release store after it copied the entry).  A @reply_head more than
  * nr_entries ahead of @reply_tail, or behind it, is refused as a whole
- * (counted once, -EINVAL, with @last_error_index the bad @reply_head):
- * nothing is taken until it is put right.  Each entry is copied once and
+ * (counted once per value, -EINVAL, with @last_error_index the bad
+ * @reply_head): nothing is taken until it is put right.  Each entry is copied once and
  * checked as VMIOP_EVENT_REPLY checks its struct; one that VMIOP_EVENT_REPLY
  * would refuse changes nothing and is counted in struct vmiop_ring_status
  * instead of an errno.  Replies through the ring and VMIOP_EVENT_REPLY mix
@@ -1017,7 +1017,7 @@ struct vmiop_event_caps {
  * @replies_offset: out, offset of reply entry 0; there are @nr_entries
  * @reply_size: out, sizeof(struct vmiop_ring_reply)
  * @status_offset: out, offset of struct vmiop_ring_status
- * @reserved2: must be 0
+ * @status_size: out, sizeof(struct vmiop_ring_status)
  *
  * Once per session.  A caller that passes the struct without the reply
  * fields gets the same layout, and may ignore the replies' part of it.
@@ -1040,7 +1040,7 @@ struct vmiop_ring_setup {
 	__u32 replies_offset;
 	__u32 reply_size;
 	__u32 status_offset;
-	__u32 reserved2;
+	__u32 status_size;
 };
 #define VMIOP_RING_SETUP _IO(VMIOP_TYPE, VMIOP_CMD_RING_SETUP)
 
@@ -1512,16 +1512,18 @@ struct vmiop_event_reply {
 /**
  * struct vmiop_ring_status - what the module tells the consumer, in the ring
  * @flags: VMIOP_RING_NEED_WAKEUP
- * @reply_errors: replies from the ring that were refused, ever
- * @reply_stale: of them, those refused with -ENOENT because nobody waits
- *	for that reply (any more): the others leave their vCPU waiting
- * @last_error: the negative errno VMIOP_EVENT_REPLY would have returned
- *	for the last refused one
+ * @reply_errors: replies from the ring that were refused, ever, as
+ *	VMIOP_EVENT_REPLY would have refused them
+ * @reply_refused: of them, those that leave a vCPU waiting: all but the
+ *	-ENOENT ones (nobody waits for that reply, any more), and a
+ *	reply_head refused as a whole
+ * @last_error: the negative errno of the last of @reply_refused
  * @last_error_index: its index in the reply ring (free-running, as
- *	reply_head)
- * @last_error_vcpu: its @vcpu
- * @last_error_seq: its @seq: with @last_error_vcpu, what a reply through
- *	VMIOP_EVENT_REPLY names to answer that vCPU after all
+ *	reply_head), or the bad reply_head
+ * @last_error_vcpu: its @vcpu (~0 for a bad reply_head)
+ * @last_error_seq: its @seq (0 for a bad reply_head): with
+ *	@last_error_vcpu, what a reply through VMIOP_EVENT_REPLY names to
+ *	answer that vCPU after all
  *
  * The module writes it and never reads it back: the last_error fields
  * first, then the counts with release semantics (pairs with the
@@ -1530,7 +1532,7 @@ struct vmiop_event_reply {
 struct vmiop_ring_status {
 	__u32 flags;
 	__u32 reply_errors;
-	__u32 reply_stale;
+	__u32 reply_refused;
 	__s32 last_error;
 	__u32 last_error_index;
 	__u32 last_error_vcpu;
