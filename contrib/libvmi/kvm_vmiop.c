@@ -1405,6 +1405,15 @@ responses:
         vmiop_lacks(vmi, "SET_EMUL_INSN is not offered; ignored");
     lev->x86_regs = NULL;
 reply:
+    /*
+     * "Continue", the reply of most events, through the reply ring: no
+     * system call (vmiop_handle_ready() hands the batch over).  It can
+     * only be refused for an event nobody waits for any more.  The others
+     * through the ioctl, whose errno lets a refused one be continued.
+     */
+    if (r.action == VMIOP_ACTION_CONTINUE && !r.flags &&
+        !vmiop_ring_reply(kvm->ev->ring, e, &r))
+        return VMI_SUCCESS;
     ret = vmiop_event_reply(kvm->v, e, &r);
     if (ret && ret != -ESRCH && r.action != VMIOP_ACTION_CONTINUE) {
         /* A reply the module refused must not leave the vCPU waiting. */
@@ -1429,14 +1438,24 @@ static status_t vmiop_handle_ready(vmi_instance_t vmi)
 {
     struct vmiop_ring *ring = vmiop_ev(vmi)->ring;
     struct vmiop_event *e;
+    int ret;
 
     while ((e = vmiop_ring_peek(ring))) {
         struct vmiop_event copy = *e;
 
         /* The slot is the module's again once tail moves: work on a copy. */
         vmiop_ring_advance(ring, 1);
-        if (vmiop_handle_event(vmi, &copy) != VMI_SUCCESS)
+        if (vmiop_handle_event(vmi, &copy) != VMI_SUCCESS) {
+            vmiop_ring_submit(ring, false);
             return VMI_FAILURE;
+        }
+    }
+    /* The batch's ring replies: a system call only if a vCPU sleeps. */
+    ret = vmiop_ring_submit(ring, false);
+    if (ret && ret != -EOPNOTSUPP) {
+        errprint("--vmiop: handing the replies over: %s%s\n", strerror(-ret),
+                 ret == -ESRCH ? " (the VM is gone)" : "");
+        return VMI_FAILURE;
     }
     return VMI_SUCCESS;
 }
