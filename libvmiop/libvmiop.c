@@ -568,10 +568,17 @@ int vmiop_ring_advance_readonly(struct vmiop_ring *r, unsigned int n)
 	return ret == -ETIMEDOUT ? 0 : ret;
 }
 
+static void vmiop_ring_publish(struct vmiop_ring *r);
+
 int vmiop_event_wait(struct vmiop *v, int timeout_ms)
 {
 	struct vmiop_event_wait w = { .size = sizeof(w), .timeout_ms = timeout_ms };
-	int ret = vmiop_ioctl(v, VMIOP_EVENT_WAIT, &w);
+	int ret;
+
+	/* The wait takes the ring's replies first: those queued go with it. */
+	if (v->ring.replies)
+		vmiop_ring_publish(&v->ring);
+	ret = vmiop_ioctl(v, VMIOP_EVENT_WAIT, &w);
 
 	return ret ? ret : (int)w.ready;
 }

@@ -293,7 +293,8 @@ static inline int vmiop_ring_advance(struct vmiop_ring *r, unsigned int n)
 
 /*
  * Sleeps until events are ready; returns how many, or -ETIMEDOUT after
- * timeout_ms (-1: no timeout), -EINTR on a signal.
+ * timeout_ms (-1: no timeout), -EINTR on a signal.  Replies queued with
+ * vmiop_ring_reply() are handed over first.
  */
 int vmiop_event_wait(struct vmiop *v, int timeout_ms);
 

@@ -359,6 +359,48 @@ TEST(event_loop_ioctl_replies_four_vcpus)
 	loop_four_vcpus(VMIOP_LOOP_IOCTL, 100);
 }
 
+/*
+ * A reply queued with vmiop_ring_reply() and never submitted still reaches
+ * a sleeping vCPU at the consumer's next vmiop_event_wait(): the wait
+ * hands it over (a LibVMI callback that listens again does that).
+ */
+TEST(event_wait_hands_queued_replies_over)
+{
+	struct tvm *tvm = tvm_create(1, 0);
+	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
+	struct vmiop *v = vt_attach(tvm);
+	struct vmiop_ring *ring;
+	struct cpuid_out *out;
+	int i;
+
+	spin_us_set(0);
+	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, NULL, 0), 0);
+	tvm_vcpu_entry(vcpu, guest_cpuid_steps, 0);
+	tvm_vcpu_thread_start(vcpu, NULL, NULL);
+	for (i = 0; i < NR_CPUID_STEPS; i++) {
+		struct vmiop_event_reply r = cpuid_result(0x6000 + i, 0);
+		struct vmiop_event *ev;
+
+		VT_WAIT_UNTIL(vmiop_ring_ready(ring));
+		ev = vmiop_ring_peek(ring);
+		EXPECT_EQ(ev->seq, (uint64_t)i + 1);
+		VT_WAIT_UNTIL(__atomic_load_n(&ring->status->flags, __ATOMIC_ACQUIRE) &
+			      VMIOP_RING_NEED_WAKEUP);
+		ASSERT_EQ(vmiop_ring_reply(ring, ev, &r), 0);
+		vmiop_ring_advance(ring, 1);
+		/* Not submitted: only the wait can hand it over. */
+		vmiop_event_wait(v, 0);
+	}
+	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+	out = *TVM_GUEST_VAR(tvm, cpuid_results);
+	for (i = 0; i < NR_CPUID_STEPS; i++)
+		EXPECT_EQ(out[i].eax, 0x6000 + i);
+	spin_us_set(spin_us_default);
+	vmiop_close(v);
+	tvm_destroy(tvm);
+}
+
 TEST(event_loop_bad_arguments)
 {
 	static const vmiop_event_handler none[VMIOP_EVENT_NR_TYPES];

@@ -1571,9 +1571,10 @@ struct vmiop_ring_reply {
  * @reserved: must be 0
  *
  * poll(2)/epoll on the session fd reports EPOLLIN under the same condition.
- * It takes the replies waiting in the reply ring first (so a @timeout_ms of
- * 0 hands them over and only looks for events), and makes the caller the
- * consumer vCPUs spin for.
+ * VMIOP_EVENT_WAIT (not poll(2), which takes no replies) takes the replies
+ * waiting in the reply ring first, so a @timeout_ms of 0 hands them over
+ * and only looks for events; both make the caller the consumer vCPUs spin
+ * for.
  *
  * Errors: -ENXIO no ring; -ETIMEDOUT no event within @timeout_ms (the tail
  *	was stored); -EINTR a signal arrived (likewise); -EINVAL (F_TAIL)
