@@ -66,29 +66,20 @@ void vmiop_event_put(struct vmiop_session *sess, struct kvm_vcpu *vcpu, struct v
 }
 
 /*
- * For a .quiet class: nothing for this exit to do, decided without a
- * session reference.  Most exits of a VM with a session are of a type
- * nobody enabled, or have a key the filter rejects: this is what they
- * cost.  The session, its events and filters are freed only after an RCU
- * grace period (session.c, event.c).
+ * Whether exit @x is one of @c's events (x->vv set), and whether its
+ * session wants it or its vCPU is back with one still unanswered, which
+ * takes its reply all the same.
  */
-static bool vmiop_event_quiet(const struct vmiop_event_class *c, u16 type, struct vmiop_exit *x)
+static bool vmiop_event_is_wanted(const struct vmiop_event_class *c, u16 type,
+				  struct vmiop_exit *x, bool *wanted, bool *pending)
 {
-	bool quiet = true;
-
-	rcu_read_lock();
-	x->sess = vmiop_session_lookup_rcu(x->vcpu->kvm);
-	if (x->sess) {
-		x->vv = vmiop_vcpu_own(x->sess, x->vcpu);
-		if (!c->is_event || c->is_event(x))
-			quiet = !(c->wanted ? c->wanted(x) :
-				  vmiop_event_wanted(x->sess, x->vcpu, type, c->key(x))) &&
-				vmiop_event_pending_type(x->sess, x->vcpu) != type;
-	}
-	rcu_read_unlock();
-	x->sess = NULL;
-	x->vv = NULL;
-	return quiet;
+	x->vv = vmiop_vcpu_own(x->sess, x->vcpu);
+	if (c->is_event && !c->is_event(x))
+		return false;
+	*wanted = c->wanted ? c->wanted(x) :
+		  vmiop_event_wanted(x->sess, x->vcpu, type, c->key(x));
+	*pending = !*wanted && vmiop_event_pending_type(x->sess, x->vcpu) == type;
+	return true;
 }
 
 /*
@@ -104,19 +95,32 @@ bool vmiop_event_run(u16 type, struct vmiop_exit *x)
 	struct vmiop_event_reply reply = { .action = VMIOP_ACTION_CONTINUE };
 	struct kvm_vcpu *vcpu = x->vcpu;
 	struct vmiop_event *e;
-	bool wanted, pending, settled = false;
+	bool wanted, pending, settled = false, found;
 
-	if (c->quiet && vmiop_event_quiet(c, type, x))
-		return false;
-	x->sess = vmiop_session_find(vcpu->kvm);
-	if (!x->sess)
-		return false;
-	x->vv = vmiop_vcpu_own(x->sess, vcpu);
-	if (c->is_event && !c->is_event(x))
-		goto out;
-	wanted = c->wanted ? c->wanted(x) : vmiop_event_wanted(x->sess, vcpu, type, c->key(x));
-	/* Not wanted, but back with an unanswered one: it still gets its reply. */
-	pending = !wanted && vmiop_event_pending_type(x->sess, vcpu) == type;
+	if (c->quiet) {
+		/*
+		 * Decided under RCU, the reference taken only for an event
+		 * to deliver: most exits of a VM with a session are of a type
+		 * nobody enabled or have a key the filter rejects, and for a
+		 * .quiet class "continue" leaves them to KVM.  The session is
+		 * freed only after a grace period (session.c).
+		 */
+		rcu_read_lock();
+		x->sess = vmiop_session_lookup_rcu(vcpu->kvm);
+		found = x->sess && vmiop_event_is_wanted(c, type, x, &wanted, &pending) &&
+			(wanted || pending) && vmiop_session_tryget(x->sess);
+		rcu_read_unlock();
+		if (!found) {
+			x->sess = NULL;
+			return false;
+		}
+	} else {
+		x->sess = vmiop_session_find(vcpu->kvm);
+		if (!x->sess)
+			return false;
+		if (!vmiop_event_is_wanted(c, type, x, &wanted, &pending))
+			goto out;
+	}
 	if (wanted || pending) {
 		e = vmiop_event_get(x->sess, vcpu, type);
 		c->fill(x, e);

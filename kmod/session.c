@@ -58,6 +58,12 @@ struct vmiop_session *notrace vmiop_session_lookup_rcu(struct kvm *kvm)
 	return __vmiop_session_lookup(kvm);
 }
 
+/* A reference on @sess, found under RCU; false if it is on its way out. */
+bool vmiop_session_tryget(struct vmiop_session *sess)
+{
+	return kref_get_unless_zero(&sess->ref);
+}
+
 /* Returns the session of @kvm with a reference held, or NULL. */
 struct vmiop_session *vmiop_session_find(struct kvm *kvm)
 {

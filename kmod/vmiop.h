@@ -423,6 +423,7 @@ static inline struct vmiop_vcpu *vmiop_vcpu_own(struct vmiop_session *sess,
 
 struct vmiop_session *vmiop_session_find(struct kvm *kvm);
 struct vmiop_session *vmiop_session_lookup_rcu(struct kvm *kvm);
+bool vmiop_session_tryget(struct vmiop_session *sess);
 void vmiop_session_put(struct vmiop_session *sess);
 bool vmiop_any_session(void);
 bool vmiop_kvm_attached(struct kvm *kvm);
