@@ -69,20 +69,43 @@ static void push_raw(struct vmiop_ring *ring, const struct vmiop_ring_reply *rr)
 	ring->reply_next++;
 }
 
+/*
+ * The VM most tests use: one vCPU running guest_cpuid_steps, every CPUID
+ * an event, the ring set up with @nr entries.
+ */
+static struct vmiop_ring *steps_start(struct tvm *tvm, struct vmiop *v, unsigned int nr)
+{
+	struct vmiop_ring *ring = vt_ring_setup(v, nr);
+
+	ASSERT_TRUE(ring != NULL);
+	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, NULL, 0), 0);
+	tvm_vcpu_entry(tvm_vcpu(tvm, 0), guest_cpuid_steps, 0);
+	tvm_vcpu_thread_start(tvm_vcpu(tvm, 0), NULL, NULL);
+	return ring;
+}
+
+/* The vCPU is done, and step i's CPUID returned EAX @eax0 + i. */
+static void steps_done_with(struct tvm *tvm, uint32_t eax0)
+{
+	struct cpuid_out *out;
+	int i;
+
+	ASSERT_EQ(tvm_vcpu_thread_join(tvm_vcpu(tvm, 0)), TVM_THREAD_DONE);
+	out = *TVM_GUEST_VAR(tvm, cpuid_results);
+	for (i = 0; i < NR_CPUID_STEPS; i++)
+		EXPECT_EQ(out[i].eax, eax0 + i);
+}
+
 TEST(ring_and_ioctl_replies_mix)
 {
 	struct tvm *tvm = tvm_create(1, 0);
-	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
 	struct vmiop *v = vt_attach(tvm);
 	struct vmiop_ring *ring;
 	struct cpuid_out *out;
 	int i;
 
-	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
+	ring = steps_start(tvm, v, 8);
 	ASSERT_TRUE(ring->replies != NULL);
-	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, NULL, 0), 0);
-	tvm_vcpu_entry(vcpu, guest_cpuid_steps, 0);
-	tvm_vcpu_thread_start(vcpu, NULL, NULL);
 	for (i = 0; i < NR_CPUID_STEPS; i++) {
 		struct vmiop_event_reply r = cpuid_result(0x1000 + i, 0x2000 + i);
 		struct vmiop_event *ev;
@@ -98,12 +121,10 @@ TEST(ring_and_ioctl_replies_mix)
 		}
 		vmiop_ring_advance(ring, 1);
 	}
-	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+	steps_done_with(tvm, 0x1000);
 	out = *TVM_GUEST_VAR(tvm, cpuid_results);
-	for (i = 0; i < NR_CPUID_STEPS; i++) {
-		EXPECT_EQ(out[i].eax, 0x1000 + i);
+	for (i = 0; i < NR_CPUID_STEPS; i++)
 		EXPECT_EQ(out[i].ebx, 0x2000 + i);
-	}
 	EXPECT_EQ(vmiop_ring_reply_errors(ring, NULL, NULL), 0);
 	/* Every reply was taken: the module's tail caught up with ours. */
 	EXPECT_EQ(*ring->reply_tail, *ring->reply_head);
@@ -129,10 +150,7 @@ TEST(bad_ring_replies_are_counted_and_change_nothing)
 	struct cpuid_out *out;
 	int i;
 
-	ASSERT_TRUE((ring = vt_ring_setup(v, 16)) != NULL);
-	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, NULL, 0), 0);
-	tvm_vcpu_entry(vcpu, guest_cpuid_steps, 0);
-	tvm_vcpu_thread_start(vcpu, NULL, NULL);
+	ring = steps_start(tvm, v, 16);
 	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
 
 	good.reply = cpuid_result(0x77, 0x78);
@@ -234,7 +252,6 @@ TEST(sleeping_vcpu_sets_need_wakeup)
 	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
 	struct vmiop *v = vt_attach(tvm);
 	struct vmiop_ring *ring;
-	struct cpuid_out *out;
 	int i;
 
 	spin_us_set(0);
@@ -255,11 +272,8 @@ TEST(sleeping_vcpu_sets_need_wakeup)
 		ASSERT_EQ(vmiop_ring_submit(ring, false), 0);
 		vmiop_ring_advance(ring, 1);
 	}
-	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
+	steps_done_with(tvm, 0x3000);
 	EXPECT_EQ(ring->status->flags, 0);
-	out = *TVM_GUEST_VAR(tvm, cpuid_results);
-	for (i = 0; i < NR_CPUID_STEPS; i++)
-		EXPECT_EQ(out[i].eax, 0x3000 + i);
 	spin_us_set(spin_us_default);
 	vmiop_close(v);
 	tvm_destroy(tvm);
@@ -367,17 +381,12 @@ TEST(event_loop_ioctl_replies_four_vcpus)
 TEST(event_wait_hands_queued_replies_over)
 {
 	struct tvm *tvm = tvm_create(1, 0);
-	struct tvm_vcpu *vcpu = tvm_vcpu(tvm, 0);
 	struct vmiop *v = vt_attach(tvm);
 	struct vmiop_ring *ring;
-	struct cpuid_out *out;
 	int i;
 
 	spin_us_set(0);
-	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
-	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, NULL, 0), 0);
-	tvm_vcpu_entry(vcpu, guest_cpuid_steps, 0);
-	tvm_vcpu_thread_start(vcpu, NULL, NULL);
+	ring = steps_start(tvm, v, 8);
 	for (i = 0; i < NR_CPUID_STEPS; i++) {
 		struct vmiop_event_reply r = cpuid_result(0x6000 + i, 0);
 		struct vmiop_event *ev;
@@ -392,10 +401,7 @@ TEST(event_wait_hands_queued_replies_over)
 		/* Not submitted: only the wait can hand it over. */
 		vmiop_event_wait(v, 0);
 	}
-	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
-	out = *TVM_GUEST_VAR(tvm, cpuid_results);
-	for (i = 0; i < NR_CPUID_STEPS; i++)
-		EXPECT_EQ(out[i].eax, 0x6000 + i);
+	steps_done_with(tvm, 0x6000);
 	spin_us_set(spin_us_default);
 	vmiop_close(v);
 	tvm_destroy(tvm);
@@ -515,7 +521,6 @@ TEST(forked_child_and_second_mapping_reply)
 	struct vmiop_ring_reply *alt, *slot;
 	struct vmiop_ring *ring;
 	struct vmiop_event *ev;
-	struct cpuid_out *out;
 	unsigned int *alt_head, head;
 	int status, i;
 	void *map2;
@@ -568,10 +573,7 @@ TEST(forked_child_and_second_mapping_reply)
 	vmiop_event_wait(v, 0);
 	vmiop_ring_advance(ring, 1);
 
-	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
-	out = *TVM_GUEST_VAR(tvm, cpuid_results);
-	for (i = 0; i < NR_CPUID_STEPS; i++)
-		EXPECT_EQ(out[i].eax, 0x4001 + i);
+	steps_done_with(tvm, 0x4001);
 	EXPECT_EQ(vmiop_ring_reply_errors(ring, NULL, NULL), 0);
 	munmap(map2, ring->mem_size);
 	vmiop_close(v);
@@ -592,14 +594,10 @@ TEST(bad_reply_head_is_refused_as_a_whole)
 	struct vmiop_ring_status last;
 	struct vmiop_ring *ring;
 	struct vmiop_event *ev;
-	struct cpuid_out *out;
 	unsigned int tail, waiting;
 	int i;
 
-	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
-	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, NULL, 0), 0);
-	tvm_vcpu_entry(vcpu, guest_cpuid_steps, 0);
-	tvm_vcpu_thread_start(vcpu, NULL, NULL);
+	ring = steps_start(tvm, v, 8);
 	ASSERT_TRUE((ev = vt_next_event(v, ring)) != NULL);
 	/* One good reply taken, so that the tail is not 0. */
 	ASSERT_EQ(vmiop_ring_reply(ring, ev, &r), 0);
@@ -638,10 +636,7 @@ TEST(bad_reply_head_is_refused_as_a_whole)
 		ASSERT_EQ(vmiop_ring_submit(ring, false), 0);
 		vmiop_ring_advance(ring, 1);
 	}
-	ASSERT_EQ(tvm_vcpu_thread_join(vcpu), TVM_THREAD_DONE);
-	out = *TVM_GUEST_VAR(tvm, cpuid_results);
-	for (i = 0; i < NR_CPUID_STEPS; i++)
-		EXPECT_EQ(out[i].eax, 0x5000 + i);
+	steps_done_with(tvm, 0x5000);
 	EXPECT_EQ(vmiop_ring_reply_errors(ring, NULL, NULL), 0);
 	vmiop_close(v);
 	tvm_destroy(tvm);
@@ -674,10 +669,7 @@ TEST(event_loop_returning_hands_its_replies_over)
 	int i;
 
 	spin_us_set(0);
-	ASSERT_TRUE((ring = vt_ring_setup(v, 8)) != NULL);
-	ASSERT_EQ(vmiop_event_enable(v, VMIOP_EVENT_CPUID, -1, NULL, 0), 0);
-	tvm_vcpu_entry(vcpu, guest_cpuid_steps, 0);
-	tvm_vcpu_thread_start(vcpu, NULL, NULL);
+	ring = steps_start(tvm, v, 8);
 	for (i = 0; i < NR_CPUID_STEPS; i++) {
 		/* Only memory: a wait would take the replies itself. */
 		VT_WAIT_UNTIL(vmiop_ring_ready(ring));
