@@ -12,7 +12,7 @@
 /* The ABI: a size change is a break, caught here in the module and tests. */
 _Static_assert(sizeof(struct vmiop_api) == 32, "vmiop_api");
 _Static_assert(sizeof(struct vmiop_attach) == 24, "vmiop_attach");
-_Static_assert(sizeof(struct vmiop_vm_info) == 32, "vmiop_vm_info");
+_Static_assert(sizeof(struct vmiop_vm_info) == 40, "vmiop_vm_info");
 _Static_assert(sizeof(struct vmiop_memmap) == 24, "vmiop_memmap");
 _Static_assert(sizeof(struct vmiop_memmap_entry) == 24, "vmiop_memmap_entry");
 _Static_assert(sizeof(struct vmiop_pause) == 16, "vmiop_pause");
@@ -46,9 +46,13 @@ _Static_assert(ABI_RING_ENTRIES_OFFSET % sizeof(struct vmiop_event) == 0,
 
 int abi_check_attach(const struct vmiop_attach *a)
 {
-	if (a->flags & ~VMIOP_ATTACH_F_PID || a->reserved)
+	if (a->flags & ~(VMIOP_ATTACH_F_PID | VMIOP_ATTACH_F_VM_ID))
 		return -EINVAL;
 	if (!(a->flags & VMIOP_ATTACH_F_PID) && a->pid)
+		return -EINVAL;
+	if (a->flags & VMIOP_ATTACH_F_VM_ID)
+		return a->flags & VMIOP_ATTACH_F_PID || a->vm_fd || !a->vm_id ? -EINVAL : 0;
+	if (a->vm_id)
 		return -EINVAL;
 	if (a->vm_fd < 0)
 		return -EBADF;

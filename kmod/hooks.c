@@ -588,6 +588,31 @@ static void vmiop_nested_vmx_vmexit(struct kvm_vcpu *vcpu, u32 vm_exit_reason,
 	vmiop_hook_exit();
 }
 
+static int (*orig_post_init_vm)(struct kvm *kvm);
+static void (*orig_pre_destroy_vm)(struct kvm *kvm);
+
+/*
+ * A 0 here means the VM will pass through kvm_destroy_vm() exactly once:
+ * every earlier failure of KVM_CREATE_VM unwinds without it.
+ */
+static int vmiop_post_init_vm(struct kvm *kvm)
+{
+	int ret = orig_post_init_vm(kvm);
+
+	if (!ret)
+		vmiop_vm_created(kvm);
+	vmiop_hook_exit();
+	return ret;
+}
+
+/* In kvm_destroy_vm(), off vm_list, before KVM frees anything. */
+static void vmiop_pre_destroy_vm(struct kvm *kvm)
+{
+	vmiop_vm_destroying(kvm);
+	orig_pre_destroy_vm(kvm);
+	vmiop_hook_exit();
+}
+
 /* ---- the table --------------------------------------------------------- */
 
 struct vmiop_hook {
@@ -605,6 +630,12 @@ struct vmiop_hook {
 	bool (*early_gate)(struct pt_regs *regs);
 	void **orig;		/* set to the original, past its ftrace site */
 	bool kvm_arg;		/* first argument is the kvm, not a vcpu */
+	/*
+	 * Every call of every VM, sessions or not (VM lifetime, vms.c).  Its
+	 * ops are permanent: the registry must see each VM go, so turning
+	 * ftrace off (sysctl kernel.ftrace_enabled) is refused while loaded.
+	 */
+	bool always;
 	unsigned long addr;
 	struct ftrace_ops ops;
 	bool registered;
@@ -614,6 +645,8 @@ struct vmiop_hook {
 	{ .name = sym, .replacement = repl, .orig = (void **)origp }
 #define HOOK_KVM(sym, repl, origp) \
 	{ .name = sym, .replacement = repl, .orig = (void **)origp, .kvm_arg = true }
+#define HOOK_LIFECYCLE(sym, repl, origp) \
+	{ .name = sym, .replacement = repl, .orig = (void **)origp, .always = true }
 #define HOOK_VENDOR(v, sym, repl, origp) \
 	{ .name = sym, .replacement = repl, .orig = (void **)origp, .vendor = v }
 #define HOOK_GATED(v, sym, repl, origp, early, g) \
@@ -659,6 +692,13 @@ static bool notrace vmiop_gate_mtf(struct vmiop_session *sess, struct pt_regs *r
 }
 
 static struct vmiop_hook vmiop_hooks[] = {
+	/*
+	 * kvm_create_vm() is inlined; these two are called from another file
+	 * (kvm_main.c), so no build without LTO can inline them.
+	 */
+	HOOK_LIFECYCLE("kvm:kvm_arch_post_init_vm", vmiop_post_init_vm, &orig_post_init_vm),
+	HOOK_LIFECYCLE("kvm:kvm_arch_pre_destroy_vm", vmiop_pre_destroy_vm,
+		       &orig_pre_destroy_vm),
 	HOOK("kvm:kvm_apic_accept_events", vmiop_apic_accept_events,
 	     &orig_apic_accept_events),
 	HOOK("kvm:kvm_vcpu_block", vmiop_vcpu_block, &orig_vcpu_block),
@@ -742,6 +782,11 @@ static void notrace vmiop_ftrace_thunk(unsigned long ip, unsigned long parent_ip
 	struct kvm *kvm;
 	bool redirect;
 
+	if (hook->always) {
+		atomic_inc(&vmiop_hooks_inflight);
+		regs->ip = (unsigned long)hook->replacement;
+		return;
+	}
 	if (!vmiop_any_session() || (hook->early_gate && !hook->early_gate(regs)))
 		return;
 	kvm = hook->kvm_arg ? (struct kvm *)regs->di :
@@ -877,6 +922,8 @@ int vmiop_hooks_install(void)
 		hook->ops.func = vmiop_ftrace_thunk;
 		hook->ops.flags = FTRACE_OPS_FL_SAVE_REGS | FTRACE_OPS_FL_IPMODIFY |
 				  FTRACE_OPS_FL_RECURSION;
+		if (hook->always)
+			hook->ops.flags |= FTRACE_OPS_FL_PERMANENT;
 		ret = ftrace_set_filter_ip(&hook->ops, hook->addr, 0, 0);
 		if (ret) {
 			pr_err("cannot hook %s: ftrace filter: %d\n", hook->name, ret);
@@ -884,8 +931,9 @@ int vmiop_hooks_install(void)
 		}
 		ret = register_ftrace_function(&hook->ops);
 		if (ret == -EBUSY) {
-			pr_err("cannot hook %s: something else redirects it already (livepatch, a BPF trampoline, another introspector)\n",
-			       hook->name);
+			pr_err("cannot hook %s: something else redirects it already (livepatch, a BPF trampoline, another introspector)%s\n",
+			       hook->name,
+			       hook->always ? ", or ftrace is off (sysctl kernel.ftrace_enabled)" : "");
 			ftrace_set_filter_ip(&hook->ops, hook->addr, 1, 0);
 			goto fail;
 		}

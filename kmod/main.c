@@ -79,7 +79,7 @@ static int vmiop_detect_vendor(void)
 			VMIOP_FEAT_MMAP | VMIOP_FEAT_TRANSLATE | VMIOP_FEAT_MEMMAP | \
 			VMIOP_FEAT_EVENTS | VMIOP_FEAT_READ_ONLY | VMIOP_FEAT_MEM_ACCESS | \
 			VMIOP_FEAT_VE | VMIOP_FEAT_OWN_MEMORY | \
-			VMIOP_FEAT_REPLY_RING)
+			VMIOP_FEAT_REPLY_RING | VMIOP_FEAT_VM_IDS)
 
 union vmiop_ioctl_arg {
 	struct { __u32 size, flags; } hdr;
@@ -126,8 +126,9 @@ static long vmiop_vm_info(struct vmiop_session *sess, struct vmiop_vm_info *info
 {
 	struct kvm_vcpu *vcpu0;
 
-	if (info->flags || info->guest_features)
+	if (info->flags || info->guest_features || info->vm_id)
 		return -EINVAL;
+	info->vm_id = vmiop_vm_id(sess->kvm);
 	info->vendor = vmiop_vendor->vendor;
 	info->nr_vcpus = atomic_read(&sess->kvm->online_vcpus);
 	rcu_read_lock();
@@ -307,7 +308,7 @@ struct vmiop_ioctl_desc {
 
 static const struct vmiop_ioctl_desc vmiop_ioctls[] = {
 	IOCTL(GET_API, struct vmiop_api, reserved, false, false, AFTER),
-	IOCTL(ATTACH, struct vmiop_attach, reserved, false, false, NONE),
+	IOCTL(ATTACH, struct vmiop_attach, vm_id, false, false, NONE),
 	IOCTL(VM_INFO, struct vmiop_vm_info, guest_features, true, false, AFTER),
 	IOCTL(GET_MEMMAP, struct vmiop_memmap, entries, true, false, AFTER),
 	IOCTL(PAUSE, struct vmiop_pause, reserved, true, false, SELF),
@@ -501,13 +502,22 @@ static int __init vmiop_init(void)
 	ret = vmiop_hooks_install();
 	if (ret)
 		goto sessions;
+	/* Hooked first: a VM created from here on is not missed. */
+	vmiop_vms_scan();
 	ret = misc_register(&vmiop_misc);
+	if (ret)
+		goto hooks;
+	/* Last in, first out: its requests look up VMs the hooks keep track of. */
+	ret = vmiop_genl_init();
 	if (ret) {
-		vmiop_hooks_remove();
-		goto sessions;
+		misc_deregister(&vmiop_misc);
+		goto hooks;
 	}
 	pr_info("ready on %s\n", vmiop_vendor->name);
 	return 0;
+hooks:
+	vmiop_hooks_remove();
+	vmiop_vms_exit();
 sessions:
 	vmiop_sessions_exit();
 unpin:
@@ -517,8 +527,10 @@ unpin:
 
 static void __exit vmiop_exit(void)
 {
+	vmiop_genl_exit();
 	misc_deregister(&vmiop_misc);
 	vmiop_hooks_remove();
+	vmiop_vms_exit();
 	/* Sessions are gone (each held the module); their RCU frees are not. */
 	vmiop_sessions_exit();
 	rcu_barrier();

@@ -13,7 +13,7 @@
 #include "abi.h"
 #include "vmiop.h"
 
-/* The VM's process is the owner of its mm (vmiop_attach_allowed()). */
+/* The VM's process is the owner of its mm (vmiop_may_introspect()). */
 #ifndef CONFIG_MEMCG
 #error "vmiop needs CONFIG_MEMCG: it finds the VM's process as mm->owner"
 #endif
@@ -106,6 +106,7 @@ static void vmiop_session_release(struct kref *ref)
 		hrtimer_cancel(&sess->vcpus[i].mem.watchdog);
 	kvm_put_kvm(sess->kvm);
 	mmdrop(sess->mm);
+	put_pid(sess->attacher);
 	/* Lookups that raced with the last put may still hold the pointer. */
 	call_rcu(&sess->rcu, vmiop_session_free_rcu);
 }
@@ -126,7 +127,7 @@ bool vmiop_session_alive(struct vmiop_session *sess)
  * that process, so a VM fd held elsewhere (inherited across a setuid
  * exec, passed over a socket) grants nothing by itself here either.
  */
-static int vmiop_attach_allowed(struct kvm *kvm)
+int vmiop_may_introspect(struct kvm *kvm)
 {
 	struct task_struct *owner;
 	bool allowed;
@@ -166,10 +167,30 @@ static struct file *vmiop_attach_get_file(const struct vmiop_attach *a)
 	return file ?: ERR_PTR(-EBADF);
 }
 
+/* The VM the attach request names, referenced. */
+static struct kvm *vmiop_attach_get_kvm(const struct vmiop_attach *a)
+{
+	struct file *vm_file;
+	struct kvm *kvm;
+
+	if (a->flags & VMIOP_ATTACH_F_VM_ID)
+		return vmiop_vm_get_kvm(a->vm_id) ?: ERR_PTR(-ESRCH);
+	vm_file = vmiop_attach_get_file(a);
+	if (IS_ERR(vm_file))
+		return ERR_CAST(vm_file);
+	if (!file_is_kvm(vm_file)) {
+		fput(vm_file);
+		return ERR_PTR(-EINVAL);
+	}
+	kvm = vm_file->private_data;
+	kvm_get_kvm(kvm);
+	fput(vm_file);
+	return kvm;
+}
+
 int vmiop_session_attach(struct file *file, const struct vmiop_attach *a)
 {
 	struct vmiop_session *sess;
-	struct file *vm_file;
 	struct kvm *kvm;
 	int i, ret;
 
@@ -179,22 +200,19 @@ int vmiop_session_attach(struct file *file, const struct vmiop_attach *a)
 	if (READ_ONCE(file->private_data))
 		return -EBUSY;
 
-	vm_file = vmiop_attach_get_file(a);
-	if (IS_ERR(vm_file))
-		return PTR_ERR(vm_file);
-	if (!file_is_kvm(vm_file)) {
-		fput(vm_file);
-		return -EINVAL;
-	}
-	kvm = vm_file->private_data;
-	ret = vmiop_attach_allowed(kvm);
+	kvm = vmiop_attach_get_kvm(a);
+	if (IS_ERR(kvm))
+		return PTR_ERR(kvm);
+	ret = vmiop_may_introspect(kvm);
 	if (ret)
-		goto out_fput;
+		goto out_kvm;
+	/* Known to the registry before its session is announced there. */
+	vmiop_vm_id(kvm);
 
 	ret = -ENOMEM;
 	sess = kzalloc(sizeof(*sess), GFP_KERNEL_ACCOUNT);
 	if (!sess)
-		goto out_fput;
+		goto out_kvm;
 	sess->vcpus = kvcalloc(KVM_MAX_VCPUS, sizeof(*sess->vcpus),
 			       GFP_KERNEL_ACCOUNT);
 	if (!sess->vcpus)
@@ -223,6 +241,7 @@ int vmiop_session_attach(struct file *file, const struct vmiop_attach *a)
 	init_waitqueue_head(&sess->state_wq);
 	sess->mapping = file->f_mapping;
 	sess->read_only = !(file->f_mode & FMODE_WRITE);
+	sess->attacher = get_task_pid(current, PIDTYPE_TGID);
 	sess->worker = kthread_create_worker(0, "vmiop-%d", task_pid_nr(current));
 	if (IS_ERR(sess->worker)) {
 		ret = PTR_ERR(sess->worker);
@@ -249,12 +268,13 @@ int vmiop_session_attach(struct file *file, const struct vmiop_attach *a)
 	} else {
 		hash_add_rcu(vmiop_sessions, &sess->node, (unsigned long)kvm);
 		atomic_inc(&vmiop_nr_sessions);
+		vmiop_vms_session_event(kvm, VMIOP_GENL_CMD_SESSION_ATTACHED, sess->attacher);
 		ret = 0;
 	}
 	mutex_unlock(&vmiop_sessions_lock);
 	if (ret)
 		goto out_unregister;
-	fput(vm_file);
+	kvm_put_kvm(kvm);
 	return 0;
 
 out_unregister:
@@ -262,15 +282,16 @@ out_unregister:
 out_put:
 	kthread_destroy_worker(sess->worker);
 	vmiop_session_put(sess);
-	fput(vm_file);
+	kvm_put_kvm(kvm);
 	return ret;
 out_free:
 	if (!IS_ERR_OR_NULL(sess->worker))
 		kthread_destroy_worker(sess->worker);
+	put_pid(sess->attacher);
 	vmiop_vcpus_free(sess);
 	kfree(sess);
-out_fput:
-	fput(vm_file);
+out_kvm:
+	kvm_put_kvm(kvm);
 	return ret;
 }
 
@@ -280,6 +301,8 @@ static void vmiop_session_finish(struct vmiop_session *sess)
 	mutex_lock(&vmiop_sessions_lock);
 	hash_del_rcu(&sess->node);
 	atomic_dec(&vmiop_nr_sessions);
+	/* Before another attach can be announced: in the order they happen. */
+	vmiop_vms_session_event(sess->kvm, VMIOP_GENL_CMD_SESSION_DETACHED, sess->attacher);
 	mutex_unlock(&vmiop_sessions_lock);
 
 	vmiop_mmu_notifier_unregister(sess);

@@ -9,6 +9,7 @@
 #include <linux/mmu_notifier.h>
 #include <linux/vmiop.h>
 #include <asm/insn.h>
+#include "vmname.h"
 
 /* ksyms.c: what stock KVM and the kernel do not export, found at load. */
 struct vmiop_ksyms {
@@ -339,6 +340,7 @@ struct vmiop_session {
 	struct hlist_node node;		/* in the kvm -> session table */
 	struct kvm *kvm;		/* holds a reference */
 	struct mm_struct *mm;		/* the VMM's, grabbed */
+	struct pid *attacher;		/* the introspector's thread group */
 
 	struct mutex lock;		/* serializes pause/resume/register calls */
 	unsigned int pause_count;	/* under lock */
@@ -432,6 +434,7 @@ void vmiop_session_detach(struct vmiop_session *sess);
 int vmiop_sessions_init(void);
 void vmiop_sessions_exit(void);
 bool vmiop_session_alive(struct vmiop_session *sess);
+int vmiop_may_introspect(struct kvm *kvm);
 
 /* vcpu.c: parking vCPUs, pause/resume, running work on a vCPU. */
 void vmiop_park_point(struct kvm_vcpu *vcpu, bool srcu_held);
@@ -717,6 +720,49 @@ void vmiop_own_sync(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
 bool vmiop_own_waits_for(struct vmiop_session *sess, struct kvm_vcpu *vcpu);
 void vmiop_own_release(struct vmiop_session *sess, bool vm_alive);
 void vmiop_own_free(struct vmiop_session *sess);
+
+/* vms.c: the host's VMs, by id and by name */
+struct vmiop_vm {
+	u64 id;				/* never reused while the module is loaded */
+	struct kvm *kvm;		/* no reference: see vms.c */
+	struct hlist_node by_kvm;
+	struct pid *vmm;		/* the creator's thread group */
+	kuid_t vmm_uid;
+	char comm[TASK_COMM_LEN];
+	char name[VMNAME_MAX];		/* "": none */
+	u8 name_source;			/* enum vmiop_vm_name_source, 0: none */
+};
+
+/* A copy of one VM's entry, holding the VM and the VMM's pid. */
+struct vmiop_vm_snap {
+	struct kvm *kvm;
+	u64 id;
+	char name[VMNAME_MAX];
+	u8 name_source;
+	struct pid *vmm;
+	kuid_t vmm_uid;
+	char comm[TASK_COMM_LEN];
+	u64 seq;			/* the last notification before the copy */
+	unsigned long gen;
+};
+
+void vmiop_vm_created(struct kvm *kvm);
+void vmiop_vm_destroying(struct kvm *kvm);
+void vmiop_vms_scan(void);
+u64 vmiop_vm_id(struct kvm *kvm);
+struct kvm *vmiop_vm_get_kvm(u64 id);
+void vmiop_vms_session_event(struct kvm *kvm, u8 cmd, struct pid *session);
+int vmiop_vm_snap(u64 id, const char *name, u64 *cursor, struct vmiop_vm_snap *s);
+void vmiop_vm_snap_put(struct vmiop_vm_snap *s);
+unsigned long vmiop_vms_generation(void);
+int vmiop_vm_set_name(u64 id, const char *name);
+void vmiop_vms_announce_set(bool on);
+void vmiop_vms_exit(void);
+
+/* genl.c: the "vmiop" generic netlink family */
+int vmiop_genl_init(void);
+void vmiop_genl_exit(void);
+void vmiop_genl_notify(u8 cmd, const struct vmiop_vm *vm, u64 seq, struct pid *session);
 
 /* mmap.c */
 int vmiop_mmap(struct file *file, struct vm_area_struct *vma);

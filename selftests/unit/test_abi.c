@@ -20,14 +20,30 @@ static void attach_checks(void **state)
 	assert_int_equal(abi_check_attach(&a), -EINVAL);	/* pid without F_PID */
 	a.flags = VMIOP_ATTACH_F_PID;
 	assert_int_equal(abi_check_attach(&a), 0);
-	a.flags |= 1u << 1;
+	a.flags |= 1u << 2;
 	assert_int_equal(abi_check_attach(&a), -EINVAL);
 	a.flags = VMIOP_ATTACH_F_PID;
-	a.reserved = 1;
+	a.vm_id = 1;				/* vm_id without F_VM_ID */
 	assert_int_equal(abi_check_attach(&a), -EINVAL);
-	a.reserved = 0;
+	a.vm_id = 0;
 	a.vm_fd = -1;
 	assert_int_equal(abi_check_attach(&a), -EBADF);
+
+	/* By id: no fd, no pid, an id, and not with F_PID. */
+	a = (struct vmiop_attach){ .size = sizeof(a), .flags = VMIOP_ATTACH_F_VM_ID, .vm_id = 7 };
+	assert_int_equal(abi_check_attach(&a), 0);
+	a.flags |= VMIOP_ATTACH_F_PID;
+	assert_int_equal(abi_check_attach(&a), -EINVAL);
+	a.pid = 1;
+	assert_int_equal(abi_check_attach(&a), -EINVAL);
+	a.flags = VMIOP_ATTACH_F_VM_ID;
+	assert_int_equal(abi_check_attach(&a), -EINVAL);	/* pid without F_PID */
+	a.pid = 0;
+	a.vm_fd = 3;
+	assert_int_equal(abi_check_attach(&a), -EINVAL);
+	a.vm_fd = 0;
+	a.vm_id = 0;				/* no VM has id 0 */
+	assert_int_equal(abi_check_attach(&a), -EINVAL);
 }
 
 static void mem_checks(void **state)
@@ -301,7 +317,7 @@ static void struct_sizes(void **state)
 	(void)state;
 	assert_int_equal(sizeof(struct vmiop_api), 32);
 	assert_int_equal(sizeof(struct vmiop_attach), 24);
-	assert_int_equal(sizeof(struct vmiop_vm_info), 32);
+	assert_int_equal(sizeof(struct vmiop_vm_info), 40);
 	assert_int_equal(sizeof(struct vmiop_memmap), 24);
 	assert_int_equal(sizeof(struct vmiop_memmap_entry), 24);
 	assert_int_equal(sizeof(struct vmiop_pause), 16);

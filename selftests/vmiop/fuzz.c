@@ -557,12 +557,13 @@ static void b_add_memory(struct fz *f, void *arg)
 static const struct cmd cmds[] = {
 	{ CMD(GET_API, struct vmiop_api, reserved, false, true, 0, b_size_only),
 	  .reserved = { F(struct vmiop_api, reserved) } },
-	{ CMD(ATTACH, struct vmiop_attach, reserved, false, false, VMIOP_ATTACH_F_PID,
+	/* vm_id is reserved but with VMIOP_ATTACH_F_VM_ID, which b_attach never sets */
+	{ CMD(ATTACH, struct vmiop_attach, vm_id, false, false, VMIOP_ATTACH_F_PID,
 	      b_attach),
-	  .reserved = { F(struct vmiop_attach, reserved) },
+	  .reserved = { F(struct vmiop_attach, vm_id) },
 	  .values = { F(struct vmiop_attach, vm_fd), F(struct vmiop_attach, pid) } },
 	{ CMD(VM_INFO, struct vmiop_vm_info, guest_features, true, true, 0, b_size_only),
-	  .reserved = { F(struct vmiop_vm_info, guest_features) } },
+	  .reserved = { F(struct vmiop_vm_info, guest_features), F(struct vmiop_vm_info, vm_id) } },
 	{ CMD(GET_MEMMAP, struct vmiop_memmap, entries, true, true, 0, b_memmap),
 	  .reserved = { F(struct vmiop_memmap, reserved) },
 	  .values = { F(struct vmiop_memmap, nr_entries) },

@@ -108,6 +108,8 @@ enum {
 #define VMIOP_FEAT_OWN_MEMORY	(1ULL << 10)
 /* replies through the ring's mapping (struct vmiop_ring_reply), adaptive waits */
 #define VMIOP_FEAT_REPLY_RING	(1ULL << 11)
+/* VM ids: VMIOP_ATTACH_F_VM_ID, vmiop_vm_info.vm_id, the "vmiop" netlink family */
+#define VMIOP_FEAT_VM_IDS	(1ULL << 12)
 
 /**
  * struct vmiop_api - VMIOP_GET_API
@@ -139,17 +141,21 @@ enum vmiop_vendor {
 
 /* The VM fd is a number in the target process (@pid), not in the caller. */
 #define VMIOP_ATTACH_F_PID	(1u << 0)
+/* The VM is named by its vmiop VM id (@vm_id), not by a VM fd. */
+#define VMIOP_ATTACH_F_VM_ID	(1u << 1)
 
 /**
  * struct vmiop_attach - VMIOP_ATTACH: bind this /dev/vmiop fd to one VM
  * @size: sizeof(struct vmiop_attach)
- * @flags: 0 or VMIOP_ATTACH_F_PID
+ * @flags: 0, VMIOP_ATTACH_F_PID or VMIOP_ATTACH_F_VM_ID
  * @vm_fd: a KVM VM fd (from KVM_CREATE_VM): in the caller's fd table (e.g.
  *	obtained with pidfd_getfd(2), or passed by the VMM), or with
- *	VMIOP_ATTACH_F_PID in the fd table of process @pid
+ *	VMIOP_ATTACH_F_PID in the fd table of process @pid; 0 with
+ *	VMIOP_ATTACH_F_VM_ID
  * @pid: with VMIOP_ATTACH_F_PID the VMM's pid (in the caller's pid
  *	namespace), else must be 0
- * @reserved: must be 0
+ * @vm_id: with VMIOP_ATTACH_F_VM_ID the VM's id (VMIOP_GENL_A_VM_ID,
+ *	vmiop_vm_info.vm_id), else must be 0 (it was a reserved field)
  *
  * The caller needs the rights ptrace(2) attach would need over the VM's
  * process (the one whose memory the VM uses), however it names the VM fd:
@@ -160,19 +166,24 @@ enum vmiop_vendor {
  * does), or until the process holding them dies; then the VM resumes and
  * everything the session did is undone.
  *
- * Errors: -EBADF @vm_fd is not open; -EINVAL it is not a KVM VM fd;
+ * A VM id is never given to another VM while the module is loaded, so an
+ * id looked up by name can only fail to attach (-ESRCH), never attach to
+ * a VM that took the name since.
+ *
+ * Errors: -EBADF @vm_fd is not open; -EINVAL it is not a KVM VM fd, or
+ *	both VMIOP_ATTACH_F_PID and VMIOP_ATTACH_F_VM_ID;
  *	-EPERM no ptrace rights over the VM's process; -EBUSY the VM already
  *	has a session (or its last one still waits for a vCPU in a nested
  *	guest to return to L1, to give back what it changed there), or this
- *	fd is already attached; -ESRCH @pid not found
- *	or the VM's process is exiting; -ENOMEM.
+ *	fd is already attached; -ESRCH @pid not found, or no live VM has
+ *	@vm_id
  */
 struct vmiop_attach {
 	__u32 size;
 	__u32 flags;
 	__s32 vm_fd;
 	__s32 pid;
-	__aligned_u64 reserved;
+	__aligned_u64 vm_id;
 };
 #define VMIOP_ATTACH _IO(VMIOP_TYPE, VMIOP_CMD_ATTACH)
 
@@ -188,6 +199,7 @@ struct vmiop_attach {
  * @pause_count: out, how many VMIOP_PAUSE calls are not yet resumed
  * @guest_features: in, 0; out, VMIOP_GUEST_*: what vCPU 0's CPUID gives
  *	the guest, where vmiop's own guest code depends on it
+ * @vm_id: in, 0; out, the VM's id in the vmiop family (VMIOP_FEAT_VM_IDS)
  */
 struct vmiop_vm_info {
 	__u32 size;
@@ -198,6 +210,7 @@ struct vmiop_vm_info {
 	__u32 maxphyaddr;
 	__u32 pause_count;
 	__u32 guest_features;
+	__aligned_u64 vm_id;
 };
 #define VMIOP_VM_INFO _IO(VMIOP_TYPE, VMIOP_CMD_VM_INFO)
 
@@ -1589,5 +1602,113 @@ struct vmiop_event_wait {
 	__u32 reserved;
 };
 #define VMIOP_EVENT_WAIT _IO(VMIOP_TYPE, VMIOP_CMD_EVENT_WAIT)
+
+/* ---------------------------------------------------------------------- */
+
+/*
+ * The host's KVM VMs, by id and by name: the generic netlink family
+ * VMIOP_GENL_NAME (resolve it with the "nlctrl" family; libvmiop's
+ * vmiop_vm_list() and friends do all of this).
+ *
+ * Every KVM VM of the host gets an id when it is created (or when the
+ * module finds it at load): a number from 1 up, never given to another VM
+ * while the module is loaded.  A VM's name is the one its VMM gave it
+ * (QEMU's "-name NAME" or "-name guest=NAME,..." as libvirt writes it:
+ * VMIOP_VM_NAME_CMDLINE) or one set with VMIOP_GENL_CMD_VM_SET_NAME
+ * (VMIOP_VM_NAME_SET).  Names are unique among live VMs: a VM that asks
+ * for a name a live VM has gets none, and setting a taken name is -EEXIST.
+ * A name is 1 to VMIOP_VM_NAME_MAX - 1 bytes, without control characters
+ * (below 0x20, 0x7f) or '/'.
+ *
+ * A caller sees, looks up and names only the VMs it could attach to (ptrace
+ * rights over the VMM), unless it has CAP_SYS_ADMIN; any other VM is
+ * -ENOENT, as if it did not exist.  Requests are validated strictly (an
+ * attribute the command does not take, a wrong length, an unterminated
+ * string: -EINVAL or -ERANGE with an extended ack saying which) and a
+ * failed request changes nothing.
+ *
+ * Notifications (VMIOP_GENL_CMD_VM_CREATED and on) go to two multicast
+ * groups.  VMIOP_GENL_MCGRP_ADMIN needs CAP_SYS_ADMIN to join and carries
+ * what the module knows of the VM at that moment; VMIOP_GENL_MCGRP_VM is
+ * open to anyone and carries only the command, VMIOP_GENL_A_VM_ID and
+ * VMIOP_GENL_A_EVENT_SEQ (KVM itself tells every local user that a VM was
+ * created or destroyed, through its uevents): a listener asks
+ * VMIOP_GENL_CMD_VM_GET for the rest, as permissions allow.  Each
+ * notification has the next VMIOP_GENL_A_EVENT_SEQ, in the order of the
+ * changes: a gap means the socket's buffer overran (as does ENOBUFS from
+ * recv(2)), and a listener should list again.  A dump reports the
+ * sequence number of the last notification it reflects, in each message:
+ * join first, then dump, then ignore notifications not after it.
+ */
+#define VMIOP_GENL_NAME		"vmiop"
+#define VMIOP_GENL_VERSION	1
+#define VMIOP_GENL_MCGRP_ADMIN	"admin"
+#define VMIOP_GENL_MCGRP_VM	"vm"
+#define VMIOP_VM_NAME_MAX	64	/* bytes, with the terminating NUL */
+
+enum vmiop_genl_cmd {
+	VMIOP_GENL_CMD_UNSPEC,
+	/*
+	 * do: the VM named by VMIOP_GENL_A_VM_ID or VMIOP_GENL_A_VM_NAME (one
+	 * of them).  dump (NLM_F_DUMP, no attribute): every VM the caller
+	 * sees, by id.  Replies carry the VM's attributes.
+	 * Errors: -ENOENT no such VM (or not visible); -EINVAL both or
+	 * neither selector.
+	 */
+	VMIOP_GENL_CMD_VM_GET,
+	/*
+	 * do: VMIOP_GENL_A_VM_ID and VMIOP_GENL_A_VM_NAME; an empty name
+	 * clears it.  Errors: -ENOENT no such VM (or not visible); -EEXIST
+	 * another live VM has the name; -EINVAL not a valid name.
+	 */
+	VMIOP_GENL_CMD_VM_SET_NAME,
+	/* notifications only, never requests (-EOPNOTSUPP) */
+	VMIOP_GENL_CMD_VM_CREATED,
+	VMIOP_GENL_CMD_VM_DESTROYED,
+	VMIOP_GENL_CMD_VM_RENAMED,	/* no VMIOP_GENL_A_VM_NAME: cleared */
+	VMIOP_GENL_CMD_SESSION_ATTACHED,
+	VMIOP_GENL_CMD_SESSION_DETACHED,
+	__VMIOP_GENL_CMD_MAX,
+};
+#define VMIOP_GENL_CMD_MAX (__VMIOP_GENL_CMD_MAX - 1)
+
+enum vmiop_genl_attr {
+	VMIOP_GENL_A_UNSPEC,
+	VMIOP_GENL_A_PAD,		/* alignment of the u64s */
+	VMIOP_GENL_A_VM_ID,		/* u64 */
+	VMIOP_GENL_A_VM_NAME,		/* string, absent if the VM has none */
+	VMIOP_GENL_A_VM_NAME_SOURCE,	/* u32, enum vmiop_vm_name_source */
+	/*
+	 * u32: the VMM's thread-group id, in the requester's pid namespace
+	 * (absent if not visible there); in notifications, in the initial one
+	 */
+	VMIOP_GENL_A_VMM_PID,
+	VMIOP_GENL_A_VMM_UID,		/* u32: the VMM's real uid */
+	VMIOP_GENL_A_VMM_COMM,		/* string: the VMM's command (comm) */
+	VMIOP_GENL_A_VM_NR_VCPUS,	/* u32: vCPUs created */
+	/*
+	 * u64: bytes of writable memory slots: the guest's RAM plus what the
+	 * VMM maps as RAM for devices (a video card's memory); no ROM
+	 */
+	VMIOP_GENL_A_VM_MEM_BYTES,
+	VMIOP_GENL_A_VM_VENDOR,		/* u32, enum vmiop_vendor */
+	/* u32: a session is attached, by this process (pid as for VMM_PID) */
+	VMIOP_GENL_A_SESSION_PID,
+	VMIOP_GENL_A_SESSION_FLAGS,	/* u32, VMIOP_SESSION_F_* */
+	VMIOP_GENL_A_EVENT_SEQ,		/* u64: see above */
+	__VMIOP_GENL_A_MAX,
+};
+#define VMIOP_GENL_A_MAX (__VMIOP_GENL_A_MAX - 1)
+
+enum vmiop_vm_name_source {
+	VMIOP_VM_NAME_CMDLINE = 1,	/* the VMM's command line */
+	VMIOP_VM_NAME_SET = 2,		/* VMIOP_GENL_CMD_VM_SET_NAME */
+};
+
+/*
+ * The session was closed and still gives back what it changed in a
+ * nested guest's state (VMIOP_ATTACH's -EBUSY).
+ */
+#define VMIOP_SESSION_F_LINGERING	(1u << 0)
 
 #endif /* _UAPI_LINUX_VMIOP_H */
