@@ -501,24 +501,25 @@ static int __init vmiop_init(void)
 		goto unpin;
 	ret = vmiop_hooks_install();
 	if (ret)
-		goto sessions;
+		goto registry;	/* VMs created meanwhile may be in it */
 	/* Hooked first: a VM created from here on is not missed. */
 	vmiop_vms_scan();
-	ret = misc_register(&vmiop_misc);
+	/* Its requests look up VMs the hooks keep track of: after them, and gone before. */
+	ret = vmiop_genl_init();
 	if (ret)
 		goto hooks;
-	/* Last in, first out: its requests look up VMs the hooks keep track of. */
-	ret = vmiop_genl_init();
+	/* Last: once a session can exist, nothing may fail any more. */
+	ret = misc_register(&vmiop_misc);
 	if (ret) {
-		misc_deregister(&vmiop_misc);
+		vmiop_genl_exit();
 		goto hooks;
 	}
 	pr_info("ready on %s\n", vmiop_vendor->name);
 	return 0;
 hooks:
 	vmiop_hooks_remove();
+registry:
 	vmiop_vms_exit();
-sessions:
 	vmiop_sessions_exit();
 unpin:
 	module_put(vmiop_vendor_module);
@@ -527,8 +528,8 @@ unpin:
 
 static void __exit vmiop_exit(void)
 {
-	vmiop_genl_exit();
 	misc_deregister(&vmiop_misc);
+	vmiop_genl_exit();
 	vmiop_hooks_remove();
 	vmiop_vms_exit();
 	/* Sessions are gone (each held the module); their RCU frees are not. */

@@ -536,6 +536,29 @@ TEST(attach_by_id)
 	tvm_destroy(a);
 }
 
+/*
+ * The registry must see every VM go: ftrace, which redirects KVM's VM
+ * lifetime to it, cannot be switched off while the module is loaded.
+ */
+TEST(ftrace_stays_on_while_loaded)
+{
+	int fd = open("/proc/sys/kernel/ftrace_enabled", O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		SKIP("no /proc/sys/kernel/ftrace_enabled: %s", strerror(errno));
+	ASSERT_EQ(write(fd, "0", 1), -1);
+	EXPECT_EQ(errno, EBUSY);
+	close(fd);
+	fd = open("/proc/sys/kernel/ftrace_enabled", O_RDONLY | O_CLOEXEC);
+	{
+		char c = 0;
+
+		ASSERT_EQ(read(fd, &c, 1), 1);
+		EXPECT_EQ(c, '1');
+	}
+	close(fd);
+}
+
 /* ---- the family ------------------------------------------------------- */
 
 TEST(dump_shows_the_vms_as_they_are)
