@@ -12,18 +12,18 @@
 #include <net/genetlink.h>
 #include "vmiop.h"
 
-enum { VMIOP_GRP_ADMIN, VMIOP_GRP_VM };
-
 /*
  * 6.1 releases before GENL_MCAST_CAP_SYS_ADMIN cannot keep a group to
- * admins: there the admin group carries no more than the open one.
+ * admins: there is no admin group there (libvmiop then listens on the open
+ * one), rather than one that would tell anyone everything.
  */
 #ifdef GENL_MCAST_CAP_SYS_ADMIN
-#define VMIOP_GRP_ADMIN_FLAGS	GENL_MCAST_CAP_SYS_ADMIN
-#define VMIOP_GRP_ADMIN_FULL	true
+enum { VMIOP_GRP_VM, VMIOP_GRP_ADMIN, VMIOP_NR_GRPS };
+#define VMIOP_GRP_ADMIN_ENTRY \
+	[VMIOP_GRP_ADMIN] = { .name = VMIOP_GENL_MCGRP_ADMIN, .flags = GENL_MCAST_CAP_SYS_ADMIN },
 #else
-#define VMIOP_GRP_ADMIN_FLAGS	0
-#define VMIOP_GRP_ADMIN_FULL	false
+enum { VMIOP_GRP_VM, VMIOP_NR_GRPS, VMIOP_GRP_ADMIN = -1 };
+#define VMIOP_GRP_ADMIN_ENTRY
 #endif
 
 static struct genl_family vmiop_genl_family;
@@ -246,9 +246,9 @@ static const struct genl_ops vmiop_genl_ops[] = {
 	},
 };
 
-static const struct genl_multicast_group vmiop_genl_groups[] = {
-	[VMIOP_GRP_ADMIN] = { .name = VMIOP_GENL_MCGRP_ADMIN, .flags = VMIOP_GRP_ADMIN_FLAGS },
+static const struct genl_multicast_group vmiop_genl_groups[VMIOP_NR_GRPS] = {
 	[VMIOP_GRP_VM] = { .name = VMIOP_GENL_MCGRP_VM },
+	VMIOP_GRP_ADMIN_ENTRY
 };
 
 static struct genl_family vmiop_genl_family = {
@@ -291,7 +291,10 @@ static void vmiop_genl_send(unsigned int group, bool full, u8 cmd, const struct 
 
 	if (!genl_has_listeners(&vmiop_genl_family, &init_net, group))
 		return;
-	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	/* Sized to the attributes: a listener's buffer holds as many as it can. */
+	msg = genlmsg_new(2 * nla_total_size_64bit(sizeof(u64)) +
+			  (full ? nla_total_size(VMNAME_MAX) + 5 * nla_total_size(sizeof(u32)) +
+				  nla_total_size(TASK_COMM_LEN) : 0), GFP_KERNEL);
 	if (!msg)
 		return;	/* the gap in the sequence tells the listeners */
 	hdr = genlmsg_put(msg, 0, 0, &vmiop_genl_family, 0, cmd);
@@ -308,7 +311,8 @@ static void vmiop_genl_send(unsigned int group, bool full, u8 cmd, const struct 
 /* Under vmiop_vms_lock (vms.c): in the order of the changes. */
 void vmiop_genl_notify(u8 cmd, const struct vmiop_vm *vm, u64 seq, struct pid *session)
 {
-	vmiop_genl_send(VMIOP_GRP_ADMIN, VMIOP_GRP_ADMIN_FULL, cmd, vm, seq, session);
+	if (VMIOP_GRP_ADMIN >= 0)
+		vmiop_genl_send(VMIOP_GRP_ADMIN, true, cmd, vm, seq, session);
 	vmiop_genl_send(VMIOP_GRP_VM, false, cmd, vm, seq, session);
 }
 

@@ -1628,8 +1628,9 @@ struct vmiop_event_wait {
  * failed request changes nothing.
  *
  * Notifications (VMIOP_GENL_CMD_VM_CREATED and on) go to two multicast
- * groups.  VMIOP_GENL_MCGRP_ADMIN needs CAP_SYS_ADMIN to join and carries
- * what the module knows of the VM at that moment; VMIOP_GENL_MCGRP_VM is
+ * groups.  VMIOP_GENL_MCGRP_ADMIN needs CAP_SYS_ADMIN to join (it does not
+ * exist on kernels that cannot restrict a group so) and carries what the
+ * module knows of the VM at that moment; VMIOP_GENL_MCGRP_VM is
  * open to anyone and carries only the command, VMIOP_GENL_A_VM_ID and
  * VMIOP_GENL_A_EVENT_SEQ (KVM itself tells every local user that a VM was
  * created or destroyed, through its uevents): a listener asks
