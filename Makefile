@@ -28,10 +28,22 @@ WARN := -Wall -Wextra -Werror
 CFLAGS ?= -O2 -g
 USER_CFLAGS := -std=gnu11 $(WARN) -Iuapi -Ilibvmiop -Iselftests/include -Iselftests/lib
 
-LIB_SRC := libvmiop/libvmiop.c libvmiop/agent.c
+LIB_SRC := libvmiop/libvmiop.c libvmiop/agent.c libvmiop/vmlist.c
 LIB_HDR := libvmiop/libvmiop.h libvmiop/agent_plan.h uapi/linux/vmiop.h
 # The #VE agent's image is part of the library (vmiop_agent_install()).
-LIB_OBJ := $(B)/lib/libvmiop.o $(B)/lib/agent.o $(B)/ve-agent/agent_blob.o
+LIB_OBJ := $(B)/lib/libvmiop.o $(B)/lib/agent.o $(B)/lib/vmlist.o $(B)/ve-agent/agent_blob.o
+
+# The VMs by name (libvmiop/vmlist.c) talk to the module's generic netlink
+# family with libnl-genl-3 (libnl-3-dev, libnl-genl-3-dev): only that file
+# sees libnl's headers, libvmiop.so needs its libraries, and every static
+# link of libvmiop.a appends NL_STATIC_LIBS.  Those static links print three
+# linker warnings from libnl-3.a (getaddrinfo, getprotobyname,
+# getprotobynumber "require at runtime the shared libraries from the glibc
+# version used for linking"): expected noise, vmiop never calls them, and GNU
+# ld has no switch to silence .gnu.warning sections.
+NL_CFLAGS := $(shell pkg-config --cflags libnl-genl-3.0)
+NL_LIBS := $(shell pkg-config --libs libnl-genl-3.0)
+NL_STATIC_LIBS := $(shell pkg-config --static --libs libnl-genl-3.0)
 
 .PHONY: all module lib tools selftests check check-debug unit vmtest vmtest-linux libvmi demo bench \
 	deps clean install style
@@ -53,13 +65,17 @@ $(B)/lib/%.o: libvmiop/%.c $(LIB_HDR) libvmiop/agent_plan.h ve-agent/agent.h uap
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(USER_CFLAGS) -Ive-agent -fPIC -fvisibility=default -c -o $@ $<
 
+$(B)/lib/vmlist.o: libvmiop/vmlist.c libvmiop/vmlist.h $(LIB_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(USER_CFLAGS) $(NL_CFLAGS) -fPIC -fvisibility=default -c -o $@ $<
+
 $(B)/libvmiop.a: $(LIB_OBJ)
 	rm -f $@
 	$(AR) rcs $@ $^
 
 $(B)/libvmiop.so.$(VERSION): $(LIB_OBJ) libvmiop/libvmiop.map
 	$(CC) -shared -Wl,-soname,libvmiop.so.$(SOVERSION) \
-		-Wl,--version-script=libvmiop/libvmiop.map -o $@ $(LIB_OBJ)
+		-Wl,--version-script=libvmiop/libvmiop.map -o $@ $(LIB_OBJ) $(NL_LIBS)
 	ln -sf libvmiop.so.$(VERSION) $(B)/libvmiop.so.$(SOVERSION)
 	ln -sf libvmiop.so.$(SOVERSION) $(B)/libvmiop.so
 
@@ -94,10 +110,11 @@ $(B)/libvmiop-osi.a: $(OSI_OBJ)
 
 $(B)/vmiop: tools/vmiop.c $(B)/libvmiop.a $(B)/libvmiop-osi.a $(LIB_HDR) $(OSI_HDR)
 	$(CC) $(CFLAGS) $(USER_CFLAGS) $(OSI_CFLAGS) $(STATIC) -o $@ $< $(B)/libvmiop-osi.a \
-		$(B)/libvmiop.a
+		$(B)/libvmiop.a $(NL_STATIC_LIBS)
 
 $(B)/vmiop-demo: tools/demo.c $(GUEST_SRC) $(GUEST_HDR) $(B)/libvmiop.a $(LIB_HDR)
-	$(CC) $(CFLAGS) $(USER_CFLAGS) $(STATIC) -o $@ $< $(GUEST_SRC) $(B)/libvmiop.a -lpthread
+	$(CC) $(CFLAGS) $(USER_CFLAGS) $(STATIC) -o $@ $< $(GUEST_SRC) $(B)/libvmiop.a \
+		$(NL_STATIC_LIBS) -lpthread
 
 SELFTESTS := $(patsubst selftests/vmiop/%.c,$(B)/selftests/%,$(wildcard selftests/vmiop/*.c))
 
@@ -105,7 +122,8 @@ selftests: $(SELFTESTS)
 
 $(B)/selftests/%: selftests/vmiop/%.c $(GUEST_SRC) $(GUEST_HDR) $(B)/libvmiop.a $(LIB_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(USER_CFLAGS) $(STATIC) -o $@ $< $(GUEST_SRC) $(B)/libvmiop.a -lpthread
+	$(CC) $(CFLAGS) $(USER_CFLAGS) $(STATIC) -o $@ $< $(GUEST_SRC) $(B)/libvmiop.a \
+		$(NL_STATIC_LIBS) -lpthread
 
 # One program per event class (events_CLASS.c), and the nested-guest one,
 # each with the shared fixture.
@@ -115,7 +133,7 @@ EVENT_HDR := selftests/vmiop/event_fixture.h selftests/vmiop/vmiop_test.h
 EVENT_DEPS := $(EVENT_SRC) $(EVENT_HDR) $(GUEST_SRC) $(GUEST_HDR) $(B)/libvmiop.a $(LIB_HDR)
 EVENT_LINK = @mkdir -p $(dir $@); \
 	$(CC) $(CFLAGS) $(USER_CFLAGS) -Iselftests/vmiop $(STATIC) -o $@ $< $(EVENT_SRC) \
-		$(GUEST_SRC) $(B)/libvmiop.a -lpthread
+		$(GUEST_SRC) $(B)/libvmiop.a $(NL_STATIC_LIBS) -lpthread
 
 $(B)/selftests/events_%: selftests/vmiop/events_%.c $(EVENT_DEPS)
 	$(EVENT_LINK)
@@ -133,16 +151,20 @@ $(B)/ve-agent/agent_blob.o: $(VE_AGENT_SRC)
 $(B)/selftests/events_ve: selftests/vmiop/events_ve.c $(EVENT_DEPS) $(B)/ve-agent/agent_blob.o
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(USER_CFLAGS) -Iselftests/vmiop -Ive-agent $(STATIC) -o $@ $< \
-		$(EVENT_SRC) $(GUEST_SRC) $(B)/libvmiop.a -lpthread
+		$(EVENT_SRC) $(GUEST_SRC) $(B)/libvmiop.a $(NL_STATIC_LIBS) -lpthread
 
-# The CLI test runs the tool's own main(), renamed.
-$(B)/selftests/cli: selftests/vmiop/cli.c tools/vmiop.c $(GUEST_SRC) $(GUEST_HDR) $(B)/libvmiop.a \
-		$(B)/libvmiop-osi.a $(LIB_HDR) $(OSI_HDR)
-	@mkdir -p $(dir $@) $(B)/obj
-	$(CC) $(CFLAGS) $(USER_CFLAGS) $(OSI_CFLAGS) -Dmain=vmiop_cli_main -c -o $(B)/obj/cli-tool.o \
-		tools/vmiop.c
+# The CLI tests (cli, and vms_lib's commands about VMs) run the tool's own
+# main(), renamed.
+$(B)/obj/cli-tool.o: tools/vmiop.c $(LIB_HDR) $(OSI_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(USER_CFLAGS) $(OSI_CFLAGS) -Dmain=vmiop_cli_main -c -o $@ $<
+
+$(B)/selftests/cli $(B)/selftests/vms_lib: $(B)/selftests/%: selftests/vmiop/%.c \
+		$(B)/obj/cli-tool.o $(GUEST_SRC) $(GUEST_HDR) $(B)/libvmiop.a $(B)/libvmiop-osi.a \
+		$(LIB_HDR)
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(USER_CFLAGS) $(STATIC) -o $@ $< $(B)/obj/cli-tool.o $(GUEST_SRC) \
-		$(B)/libvmiop-osi.a $(B)/libvmiop.a -lpthread
+		$(B)/libvmiop-osi.a $(B)/libvmiop.a $(NL_STATIC_LIBS) -lpthread
 
 # Against Debian's QEMU and a Linux guest inside the test VM (run.sh
 # --linux-guest): a separate program, in its own VM run.
@@ -152,14 +174,14 @@ $(B)/selftests-linux/linux_guest: selftests/linux/linux_guest.c tools/vmiop.c $(
 	$(CC) $(CFLAGS) $(USER_CFLAGS) $(OSI_CFLAGS) -Dmain=vmiop_cli_main -c -o $(B)/obj/lg-tool.o \
 		tools/vmiop.c
 	$(CC) $(CFLAGS) $(USER_CFLAGS) -Iselftests/vmiop $(STATIC) -o $@ $< $(B)/obj/lg-tool.o \
-		$(GUEST_SRC) $(B)/libvmiop-osi.a $(B)/libvmiop.a -lpthread
+		$(GUEST_SRC) $(B)/libvmiop-osi.a $(B)/libvmiop.a $(NL_STATIC_LIBS) -lpthread
 
 selftests: $(B)/selftests-linux/linux_guest
 
 $(B)/vmiop-bench: bench/bench.c $(GUEST_SRC) $(GUEST_HDR) $(B)/libvmiop.a $(LIB_HDR) \
 		selftests/vmiop/ve_install.h $(B)/ve-agent/agent_blob.o
 	$(CC) $(CFLAGS) $(USER_CFLAGS) -Iselftests/vmiop -Ive-agent $(STATIC) -o $@ $< $(GUEST_SRC) \
-		$(B)/libvmiop.a -lpthread
+		$(B)/libvmiop.a $(NL_STATIC_LIBS) -lpthread
 
 # Figures, not tests: ratios against KVM's own exits, in the test VM.
 bench: deps lib $(B)/vmiop-bench

@@ -119,6 +119,15 @@ int vmiop_attach_pid_fd(struct vmiop *v, pid_t pid, int fd)
 	return vmiop_ioctl(v, VMIOP_ATTACH, &a);
 }
 
+int vmiop_attach_id(struct vmiop *v, uint64_t id)
+{
+	struct vmiop_attach a = {
+		.size = sizeof(a), .flags = VMIOP_ATTACH_F_VM_ID, .vm_id = id,
+	};
+
+	return vmiop_ioctl(v, VMIOP_ATTACH, &a);
+}
+
 int vmiop_find_vm_fd(pid_t pid)
 {
 	char dir[64], path[PATH_MAX], target[64];

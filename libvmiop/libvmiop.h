@@ -55,6 +55,17 @@ int vmiop_attach_pid(struct vmiop *v, pid_t pid);
 int vmiop_attach_pid_fd(struct vmiop *v, pid_t pid, int fd);
 /* Attaches to a VM fd of the caller (from KVM_CREATE_VM, or received). */
 int vmiop_attach_fd(struct vmiop *v, int vm_fd);
+/*
+ * Attaches to the VM with vmiop id @id (vmiop_vm_list(), vmiop_vm_info()'s
+ * vm_id).  -ESRCH: no live VM has it; -EPERM: no ptrace rights over its
+ * VMM; -EINVAL: a module without VM ids (VMIOP_FEAT_VM_IDS).
+ */
+int vmiop_attach_id(struct vmiop *v, uint64_t id);
+/*
+ * vmiop_vm_lookup() then vmiop_attach_id(): ids are never reused, so a VM
+ * renamed or gone meanwhile makes it fail (-ESRCH), never attach another.
+ */
+int vmiop_attach_name(struct vmiop *v, const char *name);
 
 int vmiop_vm_info(struct vmiop *v, struct vmiop_vm_info *info);
 /*
@@ -400,6 +411,101 @@ int vmiop_event_dispatch(struct vmiop *v, struct vmiop_ring *ring,
  */
 int vmiop_event_loop(struct vmiop *v, struct vmiop_ring *ring, const vmiop_event_handler *handlers,
 		     void *opaque, unsigned int flags, int timeout_ms);
+
+/* ---- the host's VMs, by id and by name ------------------------------- */
+
+/*
+ * Through the module's generic netlink family (VMIOP_GENL_NAME in
+ * <linux/vmiop.h>).  A caller sees only the VMs it could attach to (ptrace
+ * rights over the VMM) unless it has CAP_SYS_ADMIN; any other VM is
+ * -ENOENT.  Every call opens and closes its own netlink socket, so they may
+ * be made from several threads.  Errors common to all: -ENODEV the module
+ * (its netlink family) is not loaded; the kernel's own -errno for a request
+ * it refused, with its explanation in vmiop_vm_last_error(); -EPROTO a
+ * reply that is not what the family sends.
+ */
+struct vmiop_vm_entry {
+	uint64_t id;			/* >= 1, never reused while the module is loaded */
+	char name[VMIOP_VM_NAME_MAX];	/* "": none */
+	uint32_t name_source;		/* enum vmiop_vm_name_source, 0: no name */
+	pid_t vmm_pid;			/* the VMM (caller's pid namespace), 0: not visible */
+	uint32_t vmm_uid;		/* the VMM's real uid */
+	char comm[16];			/* the VMM's command */
+	uint32_t nr_vcpus;
+	uint32_t vendor;		/* enum vmiop_vendor */
+	uint64_t mem_bytes;		/* writable memory slots: RAM and device RAM */
+	pid_t session_pid;		/* the attached introspector, 0: no session */
+	uint32_t session_flags;		/* VMIOP_SESSION_F_* */
+	uint64_t seq;			/* the last notification this reflects (0: unknown) */
+	uint64_t reserved[4];
+};
+
+/*
+ * Every VM the caller sees, by id.  Returns the count; *vms (NULL when 0)
+ * is to be free()d.  -EAGAIN: the VMs kept changing during every one of a
+ * few tries.
+ */
+int vmiop_vm_list(struct vmiop_vm_entry **vms);
+/* One VM by id. */
+int vmiop_vm_get(uint64_t id, struct vmiop_vm_entry *vm);
+/* The id of the VM named @name.  -ENOENT: none; -EINVAL: not a name. */
+int vmiop_vm_lookup(const char *name, uint64_t *id);
+/*
+ * The name of VM @id into @buf.  -ENOENT: no such VM; -ENODATA: it has no
+ * name; -ERANGE: @len is too small.
+ */
+int vmiop_vm_name(uint64_t id, char *buf, size_t len);
+/*
+ * Names VM @id (NULL or "": takes its name away).  -EEXIST: a live VM has
+ * that name; -EINVAL: not a valid name (1 to VMIOP_VM_NAME_MAX - 1 bytes,
+ * no control characters, no '/').
+ */
+int vmiop_vm_set_name(uint64_t id, const char *name);
+/*
+ * The kernel's explanation (extended ack) of this thread's last failed
+ * vmiop_vm_*() or vmiop_monitor_*() request, "" if it gave none.
+ */
+const char *vmiop_vm_last_error(void);
+
+/* What vmiop_monitor_read() returns. */
+struct vmiop_vm_event {
+	uint32_t type;			/* VMIOP_GENL_CMD_VM_CREATED and on */
+	uint32_t reserved0;
+	uint64_t seq;			/* VMIOP_GENL_A_EVENT_SEQ */
+	/*
+	 * What is known of the VM: for VMIOP_GENL_CMD_VM_DESTROYED at least
+	 * its id (and name, if it had one)
+	 */
+	struct vmiop_vm_entry vm;
+};
+
+struct vmiop_monitor;
+
+/*
+ * Notifications of VMs created, destroyed, renamed, attached to, detached
+ * from.  With CAP_SYS_ADMIN they come from the family's "admin" group as
+ * the kernel sends them; otherwise from the open "vm" group, which carries
+ * only ids: the monitor then asks for each VM itself, drops events of VMs
+ * the caller does not see, and reports the destruction of those it
+ * reported (or that were there when it was opened).  @flags: 0 (else
+ * -EINVAL).  -EOPNOTSUPP: the family has no such groups.  A monitor is for
+ * one thread at a time.
+ */
+int vmiop_monitor_open(struct vmiop_monitor **m, unsigned int flags);
+/*
+ * For poll(2): POLLIN when there is more to read.  One datagram may hold
+ * several events: read until -EAGAIN before polling again.
+ */
+int vmiop_monitor_fd(const struct vmiop_monitor *m);
+/*
+ * Never blocks for events: 1 with one in *@ev, -EAGAIN none ready,
+ * -ENOBUFS events were lost (the socket's buffer overran, or a gap in
+ * their numbers: list again; reading goes on after it, in order), -EPROTO
+ * a malformed notification was dropped, or the -errno of asking for a VM
+ * (that event is dropped).
+ */
+int vmiop_monitor_read(struct vmiop_monitor *m, struct vmiop_vm_event *ev);
+void vmiop_monitor_close(struct vmiop_monitor *m);
 
 #ifdef __cplusplus
 }

@@ -6,8 +6,10 @@ set -eu
 # 2.7 package brings the BIOS images); linux-source-6.1...lz4: its LZ4
 # repack of the kernel (selftests/vm/lz4kernel.sh); seabios: the BIOS
 # image run.sh --linux-guest copies into the test VM for the QEMU there;
-# cmake...check: LibVMI with its driver on vmiop (contrib/libvmi/build.sh).
-PKGS="build-essential pkg-config libcmocka-dev qemu-system-x86 seabios linux-image-amd64
+# cmake...check: LibVMI with its driver on vmiop (contrib/libvmi/build.sh);
+# libnl-3-dev, libnl-genl-3-dev: libvmiop's VMs by name (generic netlink).
+PKGS="build-essential pkg-config libcmocka-dev libnl-3-dev libnl-genl-3-dev
+      qemu-system-x86 seabios linux-image-amd64
       linux-headers-amd64 busybox-static cpio xz-utils kmod
       bochs bochsbios vgabios isolinux syslinux-common xorriso ca-certificates
       linux-source-6.1 flex bison bc libelf-dev libssl-dev lz4
