@@ -2,15 +2,18 @@
 /*
  * vmiop: command-line introspection of a running KVM guest.
  *
- *   vmiop -p PID info | memmap | regs [VCPU] | read GPA LEN |
+ *   vmiop -p PID|-i ID|-n NAME info | memmap | regs [VCPU] | read GPA LEN |
  *                write GPA HEXBYTES | translate GVA [VCPU] | pause-for SECS |
- *                events TYPE[,TYPE...]|all [COUNT]
+ *                events TYPE[,TYPE...]|all [COUNT] | ...
+ *   vmiop list | id NAME | name ID [NEWNAME] | monitor [COUNT]
  *
- * On failure it prints one line saying what failed and why, and exits 1.
+ * On failure it prints one line saying what failed and why, and exits 1
+ * (2 for a command line it does not understand).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -31,7 +34,12 @@ static const char *prog = "vmiop";
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: %s [-r] [-l] -p PID COMMAND [ARGS]\n"
+		"usage: %s [-r] [-l] -p PID|-i ID|-n NAME COMMAND [ARGS]\n"
+		"       %s list | id NAME | name ID [NEWNAME] | monitor [COUNT]\n"
+		"  -p PID                 the VM of process PID (it must have one VM)\n"
+		"  -i ID                  the VM with vmiop id ID (vmiop list)\n"
+		"  -n NAME                the VM named NAME (its VMM's -name, or one\n"
+		"                         given with vmiop name); exactly one of -p, -i, -n\n"
 		"  -r                     read-only session: reads, pauses and events\n"
 		"                         work; nothing of the guest can be written\n"
 		"  -l                     events: name the process each CR3 write\n"
@@ -60,7 +68,15 @@ static void usage(void)
 		"                         what each vCPU runs (-l: of the processes\n"
 		"                         PID..., or all) convertible, let the guest\n"
 		"                         run, print what each vCPU's agent did, and take\n"
-		"                         it all back\n", prog);
+		"                         it all back\n"
+		"without a VM (the host's VMs you may introspect; all, as root):\n"
+		"  list                   ID NAME PID UID COMMAND VCPUS MEMORY VENDOR SESSION\n"
+		"  id NAME                the id of the VM named NAME\n"
+		"  name ID                the name of VM ID\n"
+		"  name ID NEWNAME        name VM ID (\"\": take its name away)\n"
+		"  monitor [COUNT]        one line per VM created, destroyed, renamed,\n"
+		"                         attached to, detached from, until COUNT of\n"
+		"                         them or SIGINT/SIGTERM\n", prog, prog);
 	exit(2);
 }
 
@@ -993,42 +1009,405 @@ static void cmd_ve(struct vmiop *v, uint64_t secs, char **pids, int nr_pids)
 	printf("uninstalled\n");
 }
 
+/* ---- the host's VMs, by id and name (no session) ---- */
+
+/*
+ * One line for a failure of the VMs-by-name calls: what to do where there
+ * is something to do, and the kernel's own explanation when it gave one.
+ */
+static void die_vm(const char *what, int err, const char *why)
+{
+	const char *kernel = vmiop_vm_last_error();
+
+	if (err == -ENODEV)
+		why = "the vmiop module is not loaded (modprobe vmiop / insmod vmiop.ko)";
+	if (!why)
+		why = strerror(-err);
+	fprintf(stderr, "%s: %s: %s", prog, what, why);
+	if (*kernel && strcmp(kernel, why))
+		fprintf(stderr, " (the module: %s)", kernel);
+	fprintf(stderr, "\n");
+	exit(1);
+}
+
+/* A VM name or a VMM's command, printable ASCII only (\xNN otherwise). */
+static const char *safe_string(char *buf, size_t size, const char *s)
+{
+	size_t n = 0;
+
+	for (; *s && n + 5 <= size; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c >= 0x20 && c < 0x7f && c != '\\')
+			buf[n++] = (char)c;
+		else
+			n += (size_t)snprintf(buf + n, size - n, "\\x%02x", c);
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/* 512M, 2G, 1.5G: the largest unit there is at least one of. */
+static const char *human_bytes(char *buf, size_t size, uint64_t bytes)
+{
+	static const char units[] = "KMGTPE";
+	unsigned int u = 0;
+	double v;
+
+	if (bytes < 1024) {
+		snprintf(buf, size, "%" PRIu64, bytes);
+		return buf;
+	}
+	while (u + 1 < sizeof(units) - 1 && bytes >> (10 * (u + 2)))
+		u++;
+	v = (double)bytes / (double)(1ULL << (10 * (u + 1)));
+	if (!(bytes & ((1ULL << (10 * (u + 1))) - 1)))
+		snprintf(buf, size, "%" PRIu64 "%c", bytes >> (10 * (u + 1)), units[u]);
+	else
+		snprintf(buf, size, v < 10 ? "%.1f%c" : "%.0f%c", v, units[u]);
+	return buf;
+}
+
+/* A pid, or "-" for none. */
+static const char *pid_string(char *buf, size_t size, pid_t pid)
+{
+	if (pid)
+		snprintf(buf, size, "%d", (int)pid);
+	else
+		snprintf(buf, size, "-");
+	return buf;
+}
+
+static const char *vendor_word(uint32_t vendor)
+{
+	return vendor == VMIOP_VENDOR_AMD ? "AMD" : vendor == VMIOP_VENDOR_INTEL ? "Intel" : "-";
+}
+
+static int cmp_vm_id(const void *a, const void *b)
+{
+	uint64_t x = ((const struct vmiop_vm_entry *)a)->id;
+	uint64_t y = ((const struct vmiop_vm_entry *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+static void cmd_list(void)
+{
+	struct vmiop_vm_entry *vms;
+	char name[4 * VMIOP_VM_NAME_MAX], comm[4 * 16], mem[32];
+	int n, i, name_w = 4, comm_w = 7;
+
+	n = vmiop_vm_list(&vms);
+	if (n < 0)
+		die_vm("list the VMs", n, NULL);
+	qsort(vms, (size_t)n, sizeof(*vms), cmp_vm_id);
+	for (i = 0; i < n; i++) {
+		int w = (int)strlen(safe_string(name, sizeof(name), vms[i].name));
+		int c = (int)strlen(safe_string(comm, sizeof(comm), vms[i].comm));
+
+		name_w = w > name_w ? w : name_w;
+		comm_w = c > comm_w ? c : comm_w;
+	}
+	printf("%6s %-*s %7s %6s %-*s %5s %6s %-6s %s\n", "ID", name_w, "NAME", "PID", "UID",
+	       comm_w, "COMMAND", "VCPUS", "MEMORY", "VENDOR", "SESSION");
+	for (i = 0; i < n; i++) {
+		const struct vmiop_vm_entry *e = &vms[i];
+		char pid[16], session[48];
+
+		pid_string(pid, sizeof(pid), e->vmm_pid);
+		if (e->session_pid)
+			snprintf(session, sizeof(session), "%d%s", (int)e->session_pid,
+				 e->session_flags & VMIOP_SESSION_F_LINGERING ? " lingering" : "");
+		else
+			snprintf(session, sizeof(session), "%s",
+				 e->session_flags & VMIOP_SESSION_F_LINGERING ? "lingering" : "-");
+		printf("%6" PRIu64 " %-*s %7s %6" PRIu32 " %-*s %5" PRIu32 " %6s %-6s %s\n", e->id,
+		       name_w, e->name[0] ? safe_string(name, sizeof(name), e->name) : "-", pid,
+		       e->vmm_uid, comm_w,
+		       e->comm[0] ? safe_string(comm, sizeof(comm), e->comm) : "-", e->nr_vcpus,
+		       human_bytes(mem, sizeof(mem), e->mem_bytes), vendor_word(e->vendor), session);
+	}
+	free(vms);
+}
+
+static uint64_t parse_vm_id(const char *s)
+{
+	uint64_t id = parse_u64(s, "VM id");
+
+	if (!id) {
+		fprintf(stderr, "%s: bad VM id: '%s' (ids start at 1)\n", prog, s);
+		exit(2);
+	}
+	return id;
+}
+
+static void cmd_id(const char *name)
+{
+	char what[4 * VMIOP_VM_NAME_MAX + 32], safe[4 * VMIOP_VM_NAME_MAX];
+	uint64_t id;
+	int ret;
+
+	ret = vmiop_vm_lookup(name, &id);
+	if (ret) {
+		snprintf(what, sizeof(what), "VM '%s'", safe_string(safe, sizeof(safe), name));
+		die_vm(what, ret, ret == -ENOENT ? "no VM has that name (or none you may see)" :
+			     ret == -EINVAL ? "not a VM name (1-63 bytes, no control "
+					      "characters, no '/')" : NULL);
+	}
+	printf("%" PRIu64 "\n", id);
+}
+
+static void cmd_name(uint64_t id)
+{
+	char name[VMIOP_VM_NAME_MAX], safe[4 * VMIOP_VM_NAME_MAX], what[48];
+	int ret;
+
+	ret = vmiop_vm_name(id, name, sizeof(name));
+	if (ret) {
+		snprintf(what, sizeof(what), "VM %" PRIu64, id);
+		die_vm(what, ret, ret == -ENOENT ? "no such VM (or not one you may see)" :
+			     ret == -ENODATA ? "it has no name" : NULL);
+	}
+	printf("%s\n", safe_string(safe, sizeof(safe), name));
+}
+
+static void cmd_set_name(uint64_t id, const char *name)
+{
+	char what[4 * VMIOP_VM_NAME_MAX + 48], safe[4 * VMIOP_VM_NAME_MAX];
+	int ret;
+
+	ret = vmiop_vm_set_name(id, name);
+	if (!ret)
+		return;
+	if (*name)
+		snprintf(what, sizeof(what), "name VM %" PRIu64 " '%s'", id,
+			 safe_string(safe, sizeof(safe), name));
+	else
+		snprintf(what, sizeof(what), "take VM %" PRIu64 "'s name away", id);
+	die_vm(what, ret, ret == -EEXIST ? "a live VM already has that name" :
+		     ret == -ENOENT ? "no such VM (or not one you may see)" :
+		     ret == -EINVAL ? "not a valid name (1-63 bytes, no control characters, "
+				      "no '/')" : NULL);
+}
+
+static const char *vm_event_word(uint32_t type)
+{
+	switch (type) {
+	case VMIOP_GENL_CMD_VM_CREATED:
+		return "created";
+	case VMIOP_GENL_CMD_VM_DESTROYED:
+		return "destroyed";
+	case VMIOP_GENL_CMD_VM_RENAMED:
+		return "renamed";
+	case VMIOP_GENL_CMD_SESSION_ATTACHED:
+		return "attached";
+	case VMIOP_GENL_CMD_SESSION_DETACHED:
+		return "detached";
+	}
+	return "event";
+}
+
+/*
+ * One line per event: "SEQ TYPE id ID name NAME pid PID session PID"
+ * ("-": none), until @count of them (0: no limit) or SIGINT/SIGTERM.
+ */
+static void cmd_monitor(uint64_t count)
+{
+	/* no SA_RESTART: poll(2) returns at the signal */
+	struct sigaction sa = { .sa_handler = on_stop_signal };
+	struct vmiop_monitor *m;
+	struct vmiop_vm_event ev;
+	struct pollfd pfd;
+	int ret;
+
+	ret = vmiop_monitor_open(&m, 0);
+	if (ret)
+		die_vm("monitor the VMs", ret, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	/* Said once subscribed: whatever happens from here on is printed. */
+	printf("listening: SEQ EVENT id ID name NAME pid PID session PID\n");
+	fflush(stdout);
+	pfd.fd = vmiop_monitor_fd(m);
+	pfd.events = POLLIN;
+	while (!stop_events) {
+		char name[4 * VMIOP_VM_NAME_MAX], pid[16], session[16];
+
+		ret = vmiop_monitor_read(m, &ev);
+		if (ret == -EAGAIN) {
+			if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+				die("wait for VM events", -errno);
+			continue;
+		}
+		if (ret == -ENOBUFS) {
+			printf("lost: events were dropped (vmiop list shows what is now)\n");
+			fflush(stdout);
+			continue;
+		}
+		if (ret == -EPROTO) {
+			fprintf(stderr, "%s: a malformed VM event was ignored\n", prog);
+			continue;
+		}
+		if (ret < 0)
+			die_vm("read VM events", ret, NULL);
+		pid_string(pid, sizeof(pid), ev.vm.vmm_pid);
+		pid_string(session, sizeof(session), ev.vm.session_pid);
+		printf("%" PRIu64 " %s id %" PRIu64 " name %s pid %s session %s\n", ev.seq,
+		       vm_event_word(ev.type), ev.vm.id,
+		       ev.vm.name[0] ? safe_string(name, sizeof(name), ev.vm.name) : "-", pid,
+		       session);
+		fflush(stdout);
+		if (count && !--count)
+			break;
+	}
+	vmiop_monitor_close(m);
+}
+
+/* Commands about the host's VMs, run without a session. */
+static bool vmless(const char *cmd)
+{
+	return !strcmp(cmd, "list") || !strcmp(cmd, "id") || !strcmp(cmd, "name") ||
+	       !strcmp(cmd, "monitor");
+}
+
+static void vmless_command(const char *cmd, int argc, char **argv)
+{
+	if (!strcmp(cmd, "list") && argc == 0)
+		cmd_list();
+	else if (!strcmp(cmd, "id") && argc == 1)
+		cmd_id(argv[0]);
+	else if (!strcmp(cmd, "name") && argc == 1)
+		cmd_name(parse_vm_id(argv[0]));
+	else if (!strcmp(cmd, "name") && argc == 2)
+		cmd_set_name(parse_vm_id(argv[0]), argv[1]);
+	else if (!strcmp(cmd, "monitor") && argc <= 1)
+		cmd_monitor(argc ? parse_u64(argv[0], "count") : 0);
+	else
+		usage();
+}
+
+static bool session_command(const char *cmd)
+{
+	static const char *const cmds[] = {
+		"info", "memmap", "regs", "read", "write", "translate", "pause-for", "linux",
+		"ps", "sym", "libvmi-config", "ve", "events",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(cmd, cmds[i]))
+			return true;
+	return false;
+}
+
+static void die_open(int err)
+{
+	fprintf(stderr, "%s: open " VMIOP_DEVICE ": %s%s\n", prog, strerror(-err),
+		err == -ENOENT ? " (is the vmiop module loaded? modprobe vmiop / insmod vmiop.ko)" :
+		"");
+	exit(1);
+}
+
+/* Attaches to the VM of -p, -i or -n; on failure says why and exits. */
+static void attach(struct vmiop *v, pid_t pid, uint64_t vm_id, const char *name)
+{
+	char what[4 * VMIOP_VM_NAME_MAX + 48], safe[4 * VMIOP_VM_NAME_MAX];
+	int ret;
+
+	if (pid) {
+		ret = vmiop_attach_pid(v, pid);
+		if (ret == -ENOENT || ret == -EEXIST) {
+			fprintf(stderr, "%s: pid %d has %s KVM VM%s\n", prog, (int)pid,
+				ret == -ENOENT ? "no" : "more than one",
+				ret == -ENOENT ? "" : " (name one with -i or -n: vmiop list)");
+			exit(1);
+		}
+		if (ret) {
+			snprintf(what, sizeof(what), "attach to the VM of pid %d", (int)pid);
+			die(what, ret);
+		}
+		return;
+	}
+	if (name) {
+		snprintf(what, sizeof(what), "VM '%s'", safe_string(safe, sizeof(safe), name));
+		ret = vmiop_vm_lookup(name, &vm_id);
+		if (ret)
+			die_vm(what, ret,
+			       ret == -ENOENT ? "no VM has that name (or none you may see)" :
+			       ret == -EINVAL ? "not a VM name (1-63 bytes, no control "
+						"characters, no '/')" : NULL);
+		snprintf(what, sizeof(what), "attach to VM '%s' (id %" PRIu64 ")", safe, vm_id);
+	} else {
+		snprintf(what, sizeof(what), "attach to VM %" PRIu64, vm_id);
+	}
+	ret = vmiop_attach_id(v, vm_id);
+	if (ret == -ESRCH) {
+		fprintf(stderr, "%s: %s: no live VM has that id (vmiop list)\n", prog, what);
+		exit(1);
+	}
+	if (ret == -EINVAL) {
+		fprintf(stderr, "%s: %s: %s (a vmiop module without VM ids?)\n", prog, what,
+			strerror(-ret));
+		exit(1);
+	}
+	if (ret)
+		die(what, ret);
+}
+
 int main(int argc, char **argv)
 {
+	const char *cmd, *name = NULL;
+	uint64_t vm_id = 0;
+	int opt, ret, nr_selectors = 0;
 	struct vmiop *v;
-	const char *cmd;
 	pid_t pid = 0;
-	int opt, ret;
-	char what[64];
 
-	while ((opt = getopt(argc, argv, "p:rlh")) != -1) {
-		if (opt == 'p')
+	while ((opt = getopt(argc, argv, "p:i:n:rlh")) != -1) {
+		if (opt == 'p') {
 			pid = (pid_t)parse_u64(optarg, "pid");
-		else if (opt == 'r')
+			nr_selectors++;
+			if (!pid)
+				usage();
+		} else if (opt == 'i') {
+			vm_id = parse_vm_id(optarg);
+			nr_selectors++;
+		} else if (opt == 'n') {
+			name = optarg;
+			nr_selectors++;
+		} else if (opt == 'r') {
 			read_only = true;
-		else if (opt == 'l')
+		} else if (opt == 'l') {
 			linux_names = true;
-		else
+		} else {
 			usage();
+		}
 	}
-	if (!pid || optind >= argc)
+	if (optind >= argc)
 		usage();
 	cmd = argv[optind++];
 	argc -= optind;
 	argv += optind;
 
+	if (vmless(cmd)) {
+		if (nr_selectors) {
+			fprintf(stderr, "%s: %s is about the host's VMs: no -p, -i or -n\n", prog,
+				cmd);
+			exit(2);
+		}
+		vmless_command(cmd, argc, argv);
+		return 0;
+	}
+	if (!session_command(cmd))
+		usage();
+	if (nr_selectors != 1) {
+		fprintf(stderr, "%s: %s needs one VM: exactly one of -p PID, -i ID, -n NAME\n",
+			prog, cmd);
+		exit(2);
+	}
+
 	if ((ret = read_only ? vmiop_open_readonly(&v) : vmiop_open(&v)))
-		die("open " VMIOP_DEVICE, ret);
-	ret = vmiop_attach_pid(v, pid);
-	if (ret == -ENOENT || ret == -EEXIST) {
-		fprintf(stderr, "%s: pid %d has %s KVM VM\n", prog, (int)pid,
-			ret == -ENOENT ? "no" : "more than one");
-		exit(1);
-	}
-	if (ret) {
-		snprintf(what, sizeof(what), "attach to the VM of pid %d", (int)pid);
-		die(what, ret);
-	}
+		die_open(ret);
+	attach(v, pid, vm_id, name);
 
 	if (!strcmp(cmd, "info") && argc == 0)
 		cmd_info(v);
