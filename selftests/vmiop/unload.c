@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <sys/syscall.h>
 #include "vmiop_test.h"
+#include "vt_vmm.h"
 
 VT_DEFINE_COUNTERS;
 
@@ -208,6 +209,60 @@ TEST(unload_with_vcpus_in_hooked_functions_then_reload)
 	vmiop_close(v);
 	ASSERT_EQ(tvm_vcpu_thread_stop(tvm_vcpu(tvm, 0)), TVM_THREAD_STOPPED);
 	ASSERT_EQ(tvm_vcpu_thread_stop(tvm_vcpu(tvm, 1)), TVM_THREAD_STOPPED);
+	tvm_destroy(tvm);
+}
+
+/*
+ * KVM keeps no list vmiop could be told of: VMs created before the load
+ * are found on KVM's own, with the name their VMM's argv gives them.
+ */
+TEST(vms_from_before_the_load_get_ids_and_names)
+{
+	char *const argv[] = { "/usr/bin/qemu-system-x86_64", "-name",
+			       "guest=early,debug-threads=on", "-S", NULL };
+	struct vmiop_vm_entry *vms;
+	struct vmiop_vm_info info;
+	struct vt_vmm vmm;
+	struct tvm *tvm;
+	struct vmiop *v;
+	uint64_t id;
+	int n, i, named = 0, own = 0;
+
+	if (access(module_path(), R_OK))
+		SKIP("no module file at %s (set VMIOP_KO)", module_path());
+	ASSERT_EQ(unload(), 0);
+	vmm = vt_vmm_start(argv, 2, 0);
+	tvm = tvm_create(1, 0);
+	ASSERT_EQ(load(), 0);
+
+	n = vmiop_vm_list(&vms);
+	ASSERT_GE(n, 2);
+	for (i = 0; i < n; i++) {
+		if (vms[i].vmm_pid == vmm.pid) {
+			named++;
+			EXPECT_EQ(strcmp(vms[i].name, "early"), 0);
+			EXPECT_EQ(vms[i].name_source, VMIOP_VM_NAME_CMDLINE);
+			EXPECT_EQ(vms[i].nr_vcpus, 2);
+		}
+		if (vms[i].vmm_pid == getpid()) {
+			own++;
+			EXPECT_EQ(vms[i].nr_vcpus, 1);
+			EXPECT_EQ(vms[i].mem_bytes, tvm_mem_size(tvm));
+		}
+	}
+	free(vms);
+	EXPECT_EQ(named, 1);
+	EXPECT_EQ(own, 1);
+
+	ASSERT_EQ(vmiop_vm_lookup("early", &id), 0);
+	ASSERT_EQ(vmiop_open(&v), 0);
+	ASSERT_EQ(vmiop_attach_name(v, "early"), 0);
+	ASSERT_EQ(vmiop_vm_info(v, &info), 0);
+	EXPECT_EQ(info.vm_id, id);
+	EXPECT_EQ(info.nr_vcpus, 2);
+	vmiop_close(v);
+	vt_vmm_stop(&vmm);
+	ASSERT_EQ(vmiop_vm_lookup("early", &id), -ENOENT);
 	tvm_destroy(tvm);
 }
 
