@@ -2,15 +2,14 @@
  * LibVMI's KVM driver on vmiop: stock KVM, no libvirt, no KVMI socket.
  *
  * The VM is named by its QEMU's pid, or by the name QEMU was given
- * (-name NAME, or libvirt's -name guest=NAME,...).  Guest memory is read
+ * (-name NAME, or libvirt's -name guest=NAME,...) as vmiop's registry knows it,
+ * or one set with "vmiop name".  Guest memory is read
  * through pages of the VM mapped once (zero-copy), registers through
  * vmiop's register file, pause and resume are vmiop's (counted there).
  *
  * This file is part of vmiop (contrib/libvmi) and is added to LibVMI's
  * driver/kvm/ by contrib/libvmi/build.sh.  LGPL-3.0-or-later, as LibVMI.
  */
-#include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -28,36 +27,7 @@
 #include "driver/kvm/kvm_private.h"
 #include "msr-index.h"
 
-/* ---- naming: a VM is its QEMU's pid ---------------------------------- */
-
-/* QEMU's -name value, up to the first comma; "guest=" stripped (libvirt). */
-static char *vmiop_qemu_name(pid_t pid)
-{
-    char path[64], buf[8192], *p, *end, *name = NULL;
-    ssize_t n;
-    int fd;
-
-    snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return NULL;
-    n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return NULL;
-    buf[n] = '\0';
-    end = buf + n;
-    for (p = buf; p < end; p += strlen(p) + 1) {
-        if (strcmp(p, "-name") || p + strlen(p) + 1 >= end)
-            continue;
-        p += strlen(p) + 1;
-        if (!strncmp(p, "guest=", 6))
-            p += 6;
-        name = strndup(p, strcspn(p, ","));
-        break;
-    }
-    return name;
-}
+/* ---- naming: a VM is its QEMU's pid, or the name vmiop knows it by ------ */
 
 /*
  * @pid holds a KVM VM: 1; 0 if not; -errno if its files cannot be looked
@@ -80,12 +50,27 @@ static bool vmiop_is_vm(pid_t pid)
     return vmiop_pid_has_vm(pid) > 0;
 }
 
+/* vmiop's errno for a name, said on stderr. */
+static void vmiop_name_error(const char *name, int err)
+{
+    if (err == -ENOENT)
+        errprint("--vmiop: no KVM VM named '%s' that you may introspect (vmiop list)\n", name);
+    else
+        errprint("--vmiop: VM '%s': %s%s\n", name, strerror(-err),
+                 err == -ENODEV ? " (the vmiop module is not loaded)" : "");
+}
+
+/*
+ * The module's registry names the VM: QEMU's -name as QEMU parses it
+ * (libvirt's guest=NAME too), or one set with "vmiop name", unique among
+ * live VMs.  The domain id stays the VMM's pid.
+ */
 uint64_t kvm_get_id_from_name(vmi_instance_t UNUSED(vmi), const char *name)
 {
-    uint64_t id = VMI_INVALID_DOMID, found = 0, barred = 0;
-    struct dirent *d;
+    struct vmiop_vm_entry vm;
+    uint64_t id;
     char *end;
-    DIR *proc;
+    int ret;
 
     if (!name || !*name)
         return VMI_INVALID_DOMID;
@@ -93,50 +78,37 @@ uint64_t kvm_get_id_from_name(vmi_instance_t UNUSED(vmi), const char *name)
     id = strtoull(name, &end, 10);
     if (!*end && id && vmiop_is_vm((pid_t)id))
         return id;
-    id = VMI_INVALID_DOMID;
-    proc = opendir("/proc");
-    if (!proc)
-        return VMI_INVALID_DOMID;
-    while ((d = readdir(proc))) {
-        pid_t pid;
-        char *qname;
-
-        if (!isdigit((unsigned char)d->d_name[0]))
-            continue;
-        pid = (pid_t)atoi(d->d_name);
-        qname = vmiop_qemu_name(pid);
-        if (qname && !strcmp(qname, name)) {
-            int has = vmiop_pid_has_vm(pid);
-
-            if (has > 0) {
-                id = (uint64_t)pid;
-                found++;
-            } else if (has < 0) {
-                barred++;
-            }
-        }
-        free(qname);
-    }
-    closedir(proc);
-    if (found > 1) {
-        errprint("--vmiop: VM name '%s' names %" PRIu64 " running VMs: use a pid\n", name,
-                 found);
+    ret = vmiop_vm_lookup(name, &id);
+    if (!ret)
+        ret = vmiop_vm_get(id, &vm);
+    if (ret) {
+        vmiop_name_error(name, ret);
         return VMI_INVALID_DOMID;
     }
-    if (!found && !barred)
-        errprint("--vmiop: no KVM VM named '%s' (QEMU's -name, or its pid)\n", name);
-    return id;
+    if (vm.vmm_pid <= 0) {
+        errprint("--vmiop: VM '%s': its VMM is not in this pid namespace\n", name);
+        return VMI_INVALID_DOMID;
+    }
+    return (uint64_t)vm.vmm_pid;
 }
 
 status_t kvm_get_name_from_id(vmi_instance_t UNUSED(vmi), uint64_t domainid, char **name)
 {
+    struct vmiop_vm_entry *vms;
     char buf[32];
+    int n, i;
 
     if (!vmiop_is_vm((pid_t)domainid))
         return VMI_FAILURE;
-    *name = vmiop_qemu_name((pid_t)domainid);
+    *name = NULL;
+    n = vmiop_vm_list(&vms);
+    for (i = 0; i < n; i++)
+        if (vms[i].vmm_pid == (pid_t)domainid && vms[i].name[0] && !*name)
+            *name = strdup(vms[i].name);
+    if (n > 0)
+        free(vms);
     if (!*name) {
-        /* A VMM without -name: the pid names it. */
+        /* A VM without a name: the pid names it. */
         snprintf(buf, sizeof(buf), "%" PRIu64, domainid);
         *name = strdup(buf);
     }
@@ -311,6 +283,21 @@ status_t kvm_init(vmi_instance_t vmi, uint32_t UNUSED(init_flags),
     return VMI_SUCCESS;
 }
 
+/*
+ * By the name when the registry has it for this pid: a VMM with several
+ * VMs has one pid for all of them.
+ */
+static int vmiop_kvm_attach(kvm_instance_t *kvm)
+{
+    struct vmiop_vm_entry vm;
+    uint64_t vm_id;
+
+    if (kvm->name && !vmiop_vm_lookup(kvm->name, &vm_id) && !vmiop_vm_get(vm_id, &vm) &&
+        vm.vmm_pid == (pid_t)kvm->id)
+        return vmiop_attach_id(kvm->v, vm_id);
+    return vmiop_attach_pid(kvm->v, (pid_t)kvm->id);
+}
+
 status_t kvm_init_vmi(vmi_instance_t vmi, uint32_t init_flags,
                       vmi_init_data_t *UNUSED(init_data))
 {
@@ -324,7 +311,7 @@ status_t kvm_init_vmi(vmi_instance_t vmi, uint32_t init_flags,
                  ret == -ENOENT ? " (the vmiop module is not loaded)" : "");
         return VMI_FAILURE;
     }
-    ret = vmiop_attach_pid(kvm->v, (pid_t)kvm->id);
+    ret = vmiop_kvm_attach(kvm);
     if (!ret)
         ret = vmiop_vm_info(kvm->v, &info);
     if (ret) {
