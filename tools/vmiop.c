@@ -122,6 +122,7 @@ static void cmd_info(struct vmiop *v)
 	printf("vendor      %s\n", vendor_name(info.vendor));
 	printf("vcpus       %u\n", info.nr_vcpus);
 	printf("vmm pid     %d\n", info.vmm_pid);
+	printf("vm id       %" PRIu64 "\n", (uint64_t)info.vm_id);
 	printf("maxphyaddr  %u\n", info.maxphyaddr);
 	printf("pauses      %u\n", info.pause_count);
 	printf("features    0x%" PRIx64 "\n", (uint64_t)api.features);

@@ -11,6 +11,14 @@
 #include "guest.h"
 #include "vmtest.h"
 
+/* Two strings are equal; both are shown when they are not. */
+#define EXPECT_STREQ(a, b) do {							\
+	const char *__a = (a), *__b = (b);					\
+	if (strcmp(__a, __b))							\
+		vmtest_diag("\"%s\" is not \"%s\"", __a, __b);		\
+	EXPECT_TRUE(!strcmp(__a, __b));						\
+} while (0)
+
 /* Opens /dev/vmiop and attaches to @tvm's VM by its fd. */
 static inline struct vmiop *vt_attach(struct tvm *tvm)
 {

@@ -18,13 +18,6 @@
 
 VT_DEFINE_COUNTERS;
 
-#define EXPECT_STREQ(a, b) do {							\
-	const char *__a = (a), *__b = (b);					\
-	if (strcmp(__a, __b))							\
-		vmtest_diag("\"%s\" is not \"%s\"", __a, __b);		\
-	EXPECT_TRUE(!strcmp(__a, __b));						\
-} while (0)
-
 /* ---- generic netlink, by hand ------------------------------------------ */
 
 struct gnl {

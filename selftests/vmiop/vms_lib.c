@@ -16,17 +16,9 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include "vmiop_test.h"
+#include "vt_cli.h"
 
 VT_DEFINE_COUNTERS;
-
-int vmiop_cli_main(int argc, char **argv);
-
-#define EXPECT_STREQ(a, b) do {							\
-	const char *__a = (a), *__b = (b);					\
-	if (strcmp(__a, __b))							\
-		vmtest_diag("\"%s\" is not \"%s\"", __a, __b);		\
-	EXPECT_TRUE(!strcmp(__a, __b));						\
-} while (0)
 
 static uint64_t vm_id_of(struct tvm *tvm)
 {
@@ -257,40 +249,6 @@ TEST(lib_monitor_unprivileged)
 	tvm_destroy(root_vm);
 }
 
-/* Runs the CLI with @args; returns its exit code and its stdout+stderr. */
-static int cli(char *out, size_t size, const char *const *args)
-{
-	char *argv[16];
-	int pipefd[2], status, argc = 0;
-	size_t got = 0;
-	ssize_t n;
-	pid_t pid;
-
-	argv[argc++] = "vmiop";
-	while (*args && argc < 15)
-		argv[argc++] = (char *)*args++;
-	argv[argc] = NULL;
-	ASSERT_EQ(pipe(pipefd), 0);
-	fflush(stdout);
-	pid = fork();
-	ASSERT_GE(pid, 0);
-	if (pid == 0) {
-		dup2(pipefd[1], 1);
-		dup2(pipefd[1], 2);
-		close(pipefd[0]);
-		exit(vmiop_cli_main(argc, argv));
-	}
-	close(pipefd[1]);
-	while (got < size - 1 && (n = read(pipefd[0], out + got, size - 1 - got)) > 0)
-		got += (size_t)n;
-	out[got] = '\0';
-	close(pipefd[0]);
-	ASSERT_EQ(waitpid(pid, &status, 0), pid);
-	ASSERT_TRUE(WIFEXITED(status));
-	return WEXITSTATUS(status);
-}
-
-#define CLI(out, ...) cli(out, sizeof(out), (const char *const[]){ __VA_ARGS__, NULL })
 
 TEST(cli_vms_by_name)
 {
