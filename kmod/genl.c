@@ -28,10 +28,13 @@ enum { VMIOP_GRP_VM, VMIOP_NR_GRPS, VMIOP_GRP_ADMIN = -1 };
 
 static struct genl_family vmiop_genl_family;
 
-/* The requester may see the VM: what it could attach to, or everything for an admin. */
-static bool vmiop_genl_visible(const struct sk_buff *skb, struct kvm *kvm)
+/*
+ * The requester sees every VM, or only those it could attach to (vms.c
+ * checks).  Asked once per request: a refusal may be an audit record.
+ */
+static bool vmiop_genl_admin(const struct sk_buff *skb)
 {
-	return netlink_capable(skb, CAP_SYS_ADMIN) || !vmiop_may_introspect(kvm);
+	return netlink_capable(skb, CAP_SYS_ADMIN);
 }
 
 /* Writable memslots: the guest's RAM and device RAM, not ROM, not vmiop's own. */
@@ -104,6 +107,7 @@ static int vmiop_genl_vm_get(struct sk_buff *skb, struct genl_info *info)
 	struct nlattr *name_attr = info->attrs[VMIOP_GENL_A_VM_NAME];
 	struct vmiop_vm_snap s;
 	struct sk_buff *msg;
+	bool admin;
 	void *hdr;
 	int ret;
 
@@ -115,13 +119,16 @@ static int vmiop_genl_vm_get(struct sk_buff *skb, struct genl_info *info)
 		NL_SET_ERR_MSG_ATTR(info->extack, name_attr, "not a valid VM name");
 		return -EINVAL;
 	}
-	if (id_attr ? !nla_get_u64(id_attr) ||
-		      vmiop_vm_snap(nla_get_u64(id_attr), NULL, NULL, &s) :
-		      vmiop_vm_snap(0, nla_data(name_attr), NULL, &s))
-		goto no_vm;
-	if (!vmiop_genl_visible(skb, s.kvm)) {
-		vmiop_vm_snap_put(&s);
-		goto no_vm;
+	admin = vmiop_genl_admin(skb);
+	if (id_attr) {
+		if (!nla_get_u64(id_attr) ||
+		    vmiop_vm_snap(nla_get_u64(id_attr), NULL, NULL, admin, &s))
+			goto no_vm;
+	} else if (vmiop_vm_snap(0, nla_data(name_attr), NULL, admin, &s)) {
+		/* One created while the hooks went in is known from here on. */
+		vmiop_vms_scan();
+		if (vmiop_vm_snap(0, nla_data(name_attr), NULL, admin, &s))
+			goto no_vm;
 	}
 
 	ret = -ENOMEM;
@@ -153,6 +160,7 @@ static int vmiop_genl_vm_dump(struct sk_buff *skb, struct netlink_callback *cb)
 	const struct genl_dumpit_info *info = genl_dumpit_info(cb);
 	u64 cursor = cb->args[0], next;
 	struct vmiop_vm_snap s;
+	bool admin;
 
 	if (info->attrs[VMIOP_GENL_A_VM_ID] || info->attrs[VMIOP_GENL_A_VM_NAME]) {
 		NL_SET_ERR_MSG(cb->extack, "a dump takes no selector");
@@ -163,16 +171,15 @@ static int vmiop_genl_vm_dump(struct sk_buff *skb, struct netlink_callback *cb)
 		vmiop_vms_scan();
 		cursor = 1;
 	}
-	for (next = cursor; !vmiop_vm_snap(0, NULL, &next, &s); cursor = next) {
-		void *hdr = NULL;
-		int ret = 0;
+	admin = vmiop_genl_admin(cb->skb);
+	for (next = cursor; !vmiop_vm_snap(0, NULL, &next, admin, &s); cursor = next) {
+		void *hdr;
+		int ret;
 
-		if (vmiop_genl_visible(cb->skb, s.kvm)) {
-			hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq,
-					  &vmiop_genl_family, NLM_F_MULTI, VMIOP_GENL_CMD_VM_GET);
-			ret = hdr ? vmiop_genl_put_vm(skb, &s) : -EMSGSIZE;
-		}
-		if (hdr && !ret) {
+		hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq,
+				  &vmiop_genl_family, NLM_F_MULTI, VMIOP_GENL_CMD_VM_GET);
+		ret = hdr ? vmiop_genl_put_vm(skb, &s) : -EMSGSIZE;
+		if (!ret) {
 			cb->seq = s.gen;
 			genl_dump_check_consistent(cb, hdr);
 			genlmsg_end(skb, hdr);
@@ -205,12 +212,9 @@ static int vmiop_genl_vm_set_name(struct sk_buff *skb, struct genl_info *info)
 		return -EINVAL;
 	}
 	id = nla_get_u64(info->attrs[VMIOP_GENL_A_VM_ID]);
-	if (!id || vmiop_vm_snap(id, NULL, NULL, &s))
+	/* Naming a VM takes the rights to see it. */
+	if (!id || vmiop_vm_snap(id, NULL, NULL, vmiop_genl_admin(skb), &s))
 		goto no_vm;
-	if (!vmiop_genl_visible(skb, s.kvm)) {
-		vmiop_vm_snap_put(&s);
-		goto no_vm;
-	}
 	ret = vmiop_vm_set_name(id, name);
 	vmiop_vm_snap_put(&s);
 	if (ret == -EEXIST)
@@ -286,6 +290,12 @@ static int vmiop_genl_put_note(struct sk_buff *skb, const struct vmiop_vm *vm,
 static void vmiop_genl_send(unsigned int group, bool full, u8 cmd, const struct vmiop_vm *vm,
 			    u64 seq, struct pid *session)
 {
+	/*
+	 * KVM's uevents tell everyone a VM came or went; who introspects or
+	 * renames which VM, the open group does not tell.
+	 */
+	bool with_id = full || cmd == VMIOP_GENL_CMD_VM_CREATED ||
+		       cmd == VMIOP_GENL_CMD_VM_DESTROYED;
 	struct sk_buff *msg;
 	void *hdr;
 
@@ -298,7 +308,8 @@ static void vmiop_genl_send(unsigned int group, bool full, u8 cmd, const struct 
 	if (!msg)
 		return;	/* the gap in the sequence tells the listeners */
 	hdr = genlmsg_put(msg, 0, 0, &vmiop_genl_family, 0, cmd);
-	if (!hdr || nla_put_u64_64bit(msg, VMIOP_GENL_A_VM_ID, vm->id, VMIOP_GENL_A_PAD) ||
+	if (!hdr || (with_id && nla_put_u64_64bit(msg, VMIOP_GENL_A_VM_ID, vm->id,
+						  VMIOP_GENL_A_PAD)) ||
 	    nla_put_u64_64bit(msg, VMIOP_GENL_A_EVENT_SEQ, seq, VMIOP_GENL_A_PAD) ||
 	    (full && vmiop_genl_put_note(msg, vm, session))) {
 		nlmsg_free(msg);

@@ -694,11 +694,13 @@ static bool notrace vmiop_gate_mtf(struct vmiop_session *sess, struct pt_regs *r
 static struct vmiop_hook vmiop_hooks[] = {
 	/*
 	 * kvm_create_vm() is inlined; these two are called from another file
-	 * (kvm_main.c), so no build without LTO can inline them.
+	 * (kvm_main.c), so no build without LTO can inline them.  The
+	 * destruction hook goes in first and out last: a VM registered is
+	 * always seen to go.
 	 */
-	HOOK_LIFECYCLE("kvm:kvm_arch_post_init_vm", vmiop_post_init_vm, &orig_post_init_vm),
 	HOOK_LIFECYCLE("kvm:kvm_arch_pre_destroy_vm", vmiop_pre_destroy_vm,
 		       &orig_pre_destroy_vm),
+	HOOK_LIFECYCLE("kvm:kvm_arch_post_init_vm", vmiop_post_init_vm, &orig_post_init_vm),
 	HOOK("kvm:kvm_apic_accept_events", vmiop_apic_accept_events,
 	     &orig_apic_accept_events),
 	HOOK("kvm:kvm_vcpu_block", vmiop_vcpu_block, &orig_vcpu_block),

@@ -126,8 +126,9 @@ bool vmiop_session_alive(struct vmiop_session *sess)
  * the owner of the memory the VM runs in.  KVM answers a VM fd only in
  * that process, so a VM fd held elsewhere (inherited across a setuid
  * exec, passed over a socket) grants nothing by itself here either.
+ * @quiet: a listing asks, not an attach: a refusal is no audit record.
  */
-int vmiop_may_introspect(struct kvm *kvm)
+int vmiop_may_introspect(struct kvm *kvm, bool quiet)
 {
 	struct task_struct *owner;
 	bool allowed;
@@ -141,7 +142,8 @@ int vmiop_may_introspect(struct kvm *kvm)
 	rcu_read_unlock();
 	if (!owner)
 		return -ESRCH;
-	allowed = vmiop_ksym.ptrace_may_access(owner, PTRACE_MODE_ATTACH_REALCREDS);
+	allowed = vmiop_ksym.ptrace_may_access(owner, PTRACE_MODE_ATTACH_REALCREDS |
+					       (quiet ? PTRACE_MODE_NOAUDIT : 0));
 	put_task_struct(owner);
 	return allowed ? 0 : -EPERM;
 }
@@ -203,7 +205,7 @@ int vmiop_session_attach(struct file *file, const struct vmiop_attach *a)
 	kvm = vmiop_attach_get_kvm(a);
 	if (IS_ERR(kvm))
 		return PTR_ERR(kvm);
-	ret = vmiop_may_introspect(kvm);
+	ret = vmiop_may_introspect(kvm, false);
 	if (ret)
 		goto out_kvm;
 	/* Known to the registry before its session is announced there. */

@@ -434,7 +434,7 @@ void vmiop_session_detach(struct vmiop_session *sess);
 int vmiop_sessions_init(void);
 void vmiop_sessions_exit(void);
 bool vmiop_session_alive(struct vmiop_session *sess);
-int vmiop_may_introspect(struct kvm *kvm);
+int vmiop_may_introspect(struct kvm *kvm, bool quiet);
 
 /* vcpu.c: parking vCPUs, pause/resume, running work on a vCPU. */
 void vmiop_park_point(struct kvm_vcpu *vcpu, bool srcu_held);
@@ -752,9 +752,8 @@ void vmiop_vms_scan(void);
 u64 vmiop_vm_id(struct kvm *kvm);
 struct kvm *vmiop_vm_get_kvm(u64 id);
 void vmiop_vms_session_event(struct kvm *kvm, u8 cmd, struct pid *session);
-int vmiop_vm_snap(u64 id, const char *name, u64 *cursor, struct vmiop_vm_snap *s);
+int vmiop_vm_snap(u64 id, const char *name, u64 *cursor, bool admin, struct vmiop_vm_snap *s);
 void vmiop_vm_snap_put(struct vmiop_vm_snap *s);
-unsigned long vmiop_vms_generation(void);
 int vmiop_vm_set_name(u64 id, const char *name);
 void vmiop_vms_announce_set(bool on);
 void vmiop_vms_exit(void);

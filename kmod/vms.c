@@ -101,10 +101,10 @@ static bool vmiop_vm_cmdline_name(struct task_struct *task, struct mm_struct *mm
 
 /*
  * Registers @kvm, which must be referenced or being created, run by
- * @task; @announce: tell the family's listeners.  Returns its id, or 0
+ * @task, and tells the family's listeners.  Returns its id, or 0
  * when there is no memory for it (it is tried again when next asked).
  */
-static u64 vmiop_vm_register(struct kvm *kvm, struct task_struct *task, bool announce)
+static u64 vmiop_vm_register(struct kvm *kvm, struct task_struct *task)
 {
 	struct vmiop_vm *vm, *old;
 	u64 id = 0;
@@ -136,8 +136,7 @@ static u64 vmiop_vm_register(struct kvm *kvm, struct task_struct *task, bool ann
 	vmiop_vm_next_id++;
 	hash_add(vmiop_vms_by_kvm, &vm->by_kvm, (unsigned long)kvm);
 	vmiop_vms_gen++;
-	if (announce)
-		vmiop_vms_notify(VMIOP_GENL_CMD_VM_CREATED, vm, NULL);
+	vmiop_vms_notify(VMIOP_GENL_CMD_VM_CREATED, vm, NULL);
 	mutex_unlock(&vmiop_vms_lock);
 	return vm->id;
 
@@ -161,14 +160,15 @@ static struct task_struct *vmiop_vm_owner(struct kvm *kvm)
 	return owner;
 }
 
-static u64 vmiop_vm_register_existing(struct kvm *kvm, bool announce)
+/* Announced once the family exists: a listener may hear of it late, never not. */
+static u64 vmiop_vm_register_existing(struct kvm *kvm)
 {
 	struct task_struct *owner = vmiop_vm_owner(kvm);
 	u64 id;
 
 	if (!owner)
 		return 0;
-	id = vmiop_vm_register(kvm, owner, announce);
+	id = vmiop_vm_register(kvm, owner);
 	put_task_struct(owner);
 	return id;
 }
@@ -176,7 +176,7 @@ static u64 vmiop_vm_register_existing(struct kvm *kvm, bool announce)
 /* kvm_arch_post_init_vm() succeeded: on the VMM's thread, in KVM_CREATE_VM. */
 void vmiop_vm_created(struct kvm *kvm)
 {
-	vmiop_vm_register(kvm, current, true);
+	vmiop_vm_register(kvm, current);
 }
 
 /* In kvm_destroy_vm(): off vm_list, nothing freed yet.  Any thread. */
@@ -199,10 +199,24 @@ void vmiop_vm_destroying(struct kvm *kvm)
 	}
 }
 
+/* The registry has @kvm (which the caller holds). */
+static bool vmiop_vm_known(struct kvm *kvm)
+{
+	bool known;
+
+	mutex_lock(&vmiop_vms_lock);
+	known = vmiop_vm_find_kvm(kvm);
+	mutex_unlock(&vmiop_vms_lock);
+	return known;
+}
+
 /*
- * Registers every VM on KVM's vm_list the registry does not know: at load,
- * and for one created while the hooks went in.  Quietly: no listener can
- * have seen them come.
+ * Registers every VM on KVM's vm_list the registry does not know: at load
+ * (before the family exists: nobody to tell), and for one created while
+ * the hooks went in.  Oldest first, so that the first come keeps its
+ * name (KVM adds at the head).  Only references are taken under kvm_lock:
+ * the registry lock allocates, and reclaim may take kvm_lock (KVM's MMU
+ * shrinker).
  */
 void vmiop_vms_scan(void)
 {
@@ -221,22 +235,18 @@ void vmiop_vms_scan(void)
 		return;
 
 	mutex_lock(vmiop_ksym.kvm_lock);
-	list_for_each_entry(kvm, vmiop_ksym.vm_list, vm_list) {
-		bool known;
-
+	list_for_each_entry_reverse(kvm, vmiop_ksym.vm_list, vm_list) {
 		/* More are new since: the creation hook has them. */
 		if (n == max)
 			break;
-		mutex_lock(&vmiop_vms_lock);
-		known = vmiop_vm_find_kvm(kvm);
-		mutex_unlock(&vmiop_vms_lock);
-		if (!known && kvm_get_kvm_safe(kvm))
+		if (kvm_get_kvm_safe(kvm))
 			found[n++] = kvm;
 	}
 	mutex_unlock(vmiop_ksym.kvm_lock);
 
 	for (i = 0; i < n; i++) {
-		vmiop_vm_register_existing(found[i], false);
+		if (!vmiop_vm_known(found[i]))
+			vmiop_vm_register_existing(found[i]);
 		kvm_put_kvm(found[i]);
 	}
 	kvfree(found);
@@ -253,7 +263,7 @@ u64 vmiop_vm_id(struct kvm *kvm)
 	if (vm)
 		id = vm->id;
 	mutex_unlock(&vmiop_vms_lock);
-	return id ?: vmiop_vm_register_existing(kvm, true);
+	return id ?: vmiop_vm_register_existing(kvm);
 }
 
 /* The live VM with id @id, referenced, or NULL. */
@@ -281,9 +291,17 @@ void vmiop_vms_session_event(struct kvm *kvm, u8 cmd, struct pid *session)
 	mutex_unlock(&vmiop_vms_lock);
 }
 
-/* Copies what the registry knows of @vm, with a reference on the VM. */
-static bool vmiop_vm_snap_locked(const struct vmiop_vm *vm, struct vmiop_vm_snap *s)
+/*
+ * Copies what the registry knows of @vm, with a reference on the VM, if
+ * the caller may see it: @admin, or the rights attach would need (checked
+ * before any reference, without an audit record: this is a listing).
+ * The entry is linked, so its kvm and the kvm's mm are not freed yet.
+ */
+static bool vmiop_vm_snap_locked(const struct vmiop_vm *vm, bool admin,
+				 struct vmiop_vm_snap *s)
 {
+	if (!admin && vmiop_may_introspect(vm->kvm, true))
+		return false;
 	if (!kvm_get_kvm_safe(vm->kvm))
 		return false;
 	s->kvm = vm->kvm;
@@ -306,9 +324,10 @@ void vmiop_vm_snap_put(struct vmiop_vm_snap *s)
 
 /*
  * The VM with @id, or named @name (@id 0), or with the lowest id at or
- * above *@cursor (@cursor non-NULL, which then moves past it).
+ * above *@cursor (@cursor non-NULL, which then moves past it), of those
+ * the caller may see (@admin: all).  -ENOENT: none.
  */
-int vmiop_vm_snap(u64 id, const char *name, u64 *cursor, struct vmiop_vm_snap *s)
+int vmiop_vm_snap(u64 id, const char *name, u64 *cursor, bool admin, struct vmiop_vm_snap *s)
 {
 	struct vmiop_vm *vm;
 	unsigned long index;
@@ -318,30 +337,19 @@ int vmiop_vm_snap(u64 id, const char *name, u64 *cursor, struct vmiop_vm_snap *s
 	if (cursor) {
 		index = *cursor;
 		xa_for_each_start(&vmiop_vms, index, vm, *cursor) {
-			if (vmiop_vm_snap_locked(vm, s)) {
+			if (vmiop_vm_snap_locked(vm, admin, s)) {
 				ret = 0;
 				break;
 			}
 		}
 		*cursor = ret ? vmiop_vm_next_id : index + 1;
-		s->gen = vmiop_vms_gen;
 	} else {
 		vm = id ? xa_load(&vmiop_vms, id) : vmiop_vm_find_name(name);
-		if (vm && vmiop_vm_snap_locked(vm, s))
+		if (vm && vmiop_vm_snap_locked(vm, admin, s))
 			ret = 0;
 	}
 	mutex_unlock(&vmiop_vms_lock);
 	return ret;
-}
-
-unsigned long vmiop_vms_generation(void)
-{
-	unsigned long gen;
-
-	mutex_lock(&vmiop_vms_lock);
-	gen = vmiop_vms_gen;
-	mutex_unlock(&vmiop_vms_lock);
-	return gen;
 }
 
 /*

@@ -33,19 +33,6 @@ int vmiop_cli_main(int argc, char **argv);
 #define HB_SITE 0x100120ULL
 #define BP_COUNT 0x100200ULL
 
-#define __LG_STREQ(a, b, fatal) do {						\
-	const char *__a = (a), *__b = (b);					\
-	if (strcmp(__a, __b)) {							\
-		vmtest_diag("%s:%d: \"%s\" is not \"%s\"", __FILE__, __LINE__,	\
-			    __a, __b);						\
-		if (fatal)							\
-			vmtest_fail_now();					\
-		vmtest_mark_failed();						\
-	}									\
-} while (0)
-#define EXPECT_STREQ(a, b) __LG_STREQ(a, b, false)
-#define ASSERT_STREQ(a, b) __LG_STREQ(a, b, true)
-
 /* Not 0: what run() runs, runs as this user and group (nobody), no root. */
 static uid_t run_as;
 

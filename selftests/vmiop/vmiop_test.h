@@ -12,12 +12,18 @@
 #include "vmtest.h"
 
 /* Two strings are equal; both are shown when they are not. */
-#define EXPECT_STREQ(a, b) do {							\
+#define __VT_STREQ(a, b, fatal) do {						\
 	const char *__a = (a), *__b = (b);					\
-	if (strcmp(__a, __b))							\
-		vmtest_diag("\"%s\" is not \"%s\"", __a, __b);		\
-	EXPECT_TRUE(!strcmp(__a, __b));						\
+	if (strcmp(__a, __b)) {							\
+		vmtest_diag("%s:%d: \"%s\" is not \"%s\"", __FILE__, __LINE__,	\
+			    __a, __b);						\
+		if (fatal)							\
+			vmtest_fail_now();					\
+		vmtest_mark_failed();						\
+	}									\
 } while (0)
+#define EXPECT_STREQ(a, b) __VT_STREQ(a, b, false)
+#define ASSERT_STREQ(a, b) __VT_STREQ(a, b, true)
 
 /* Opens /dev/vmiop and attaches to @tvm's VM by its fd. */
 static inline struct vmiop *vt_attach(struct tvm *tvm)

@@ -1631,10 +1631,12 @@ struct vmiop_event_wait {
  * groups.  VMIOP_GENL_MCGRP_ADMIN needs CAP_SYS_ADMIN to join (it does not
  * exist on kernels that cannot restrict a group so) and carries what the
  * module knows of the VM at that moment; VMIOP_GENL_MCGRP_VM is
- * open to anyone and carries only the command, VMIOP_GENL_A_VM_ID and
- * VMIOP_GENL_A_EVENT_SEQ (KVM itself tells every local user that a VM was
- * created or destroyed, through its uevents): a listener asks
- * VMIOP_GENL_CMD_VM_GET for the rest, as permissions allow.  Each
+ * open to anyone and carries only the command and VMIOP_GENL_A_EVENT_SEQ,
+ * and VMIOP_GENL_A_VM_ID for VMIOP_GENL_CMD_VM_CREATED and _DESTROYED
+ * (KVM itself tells every local user that a VM was created or destroyed,
+ * through its uevents; who introspects or renames which VM it does not
+ * tell): a listener asks VMIOP_GENL_CMD_VM_GET for the rest, or lists
+ * again for a change without an id, as permissions allow.  Each
  * notification has the next VMIOP_GENL_A_EVENT_SEQ, in the order of the
  * changes: a gap means the socket's buffer overran (as does ENOBUFS from
  * recv(2)), and a listener should list again.  A dump reports the
