@@ -222,7 +222,7 @@ TEST(vms_from_before_the_load_get_ids_and_names)
 			       "guest=early,debug-threads=on", "-S", NULL };
 	struct vmiop_vm_entry *vms;
 	struct vmiop_vm_info info;
-	struct vt_vmm vmm;
+	struct vt_vmm vmm, later;
 	struct tvm *tvm;
 	struct vmiop *v;
 	uint64_t id;
@@ -232,17 +232,23 @@ TEST(vms_from_before_the_load_get_ids_and_names)
 		SKIP("no module file at %s (set VMIOP_KO)", module_path());
 	ASSERT_EQ(unload(), 0);
 	vmm = vt_vmm_start(argv, 2, 0);
+	/* The same name, later: first come keeps it, as while loaded */
+	later = vt_vmm_start(argv, 1, 0);
 	tvm = tvm_create(1, 0);
 	ASSERT_EQ(load(), 0);
 
 	n = vmiop_vm_list(&vms);
-	ASSERT_GE(n, 2);
+	ASSERT_GE(n, 3);
 	for (i = 0; i < n; i++) {
 		if (vms[i].vmm_pid == vmm.pid) {
 			named++;
 			EXPECT_EQ(strcmp(vms[i].name, "early"), 0);
 			EXPECT_EQ(vms[i].name_source, VMIOP_VM_NAME_CMDLINE);
 			EXPECT_EQ(vms[i].nr_vcpus, 2);
+		}
+		if (vms[i].vmm_pid == later.pid) {
+			EXPECT_EQ(vms[i].name[0], '\0');
+			EXPECT_EQ(vms[i].name_source, 0);
 		}
 		if (vms[i].vmm_pid == getpid()) {
 			own++;
@@ -262,6 +268,7 @@ TEST(vms_from_before_the_load_get_ids_and_names)
 	EXPECT_EQ(info.nr_vcpus, 2);
 	vmiop_close(v);
 	vt_vmm_stop(&vmm);
+	vt_vmm_stop(&later);
 	ASSERT_EQ(vmiop_vm_lookup("early", &id), -ENOENT);
 	tvm_destroy(tvm);
 }
