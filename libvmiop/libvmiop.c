@@ -186,10 +186,33 @@ int vmiop_attach_pid(struct vmiop *v, pid_t pid)
 	return ret;
 }
 
+/*
+ * vmiop_vm_info@@LIBVMIOP_0.8, and what a static link gets: the struct as
+ * this header has it (vm_id and on).
+ */
 int vmiop_vm_info(struct vmiop *v, struct vmiop_vm_info *info)
 {
 	memset(info, 0, sizeof(*info));
 	info->size = sizeof(*info);
+	return vmiop_ioctl(v, VMIOP_VM_INFO, info);
+}
+
+/*
+ * vmiop_vm_info@LIBVMIOP_0.1: for binaries built before vm_id was
+ * appended, whose struct ends at guest_features (32 bytes): not a byte
+ * after it is written, and the module fills what that size holds.  Its C
+ * name is no vmiop_* one, or the map's 0.1 glob would export it as it is;
+ * libvmiop.so exports it only by the versioned name.
+ */
+#define VM_INFO_0_1_SIZE offsetof(struct vmiop_vm_info, vm_id)
+_Static_assert(VM_INFO_0_1_SIZE == 32, "vmiop_vm_info as of LIBVMIOP_0.1");
+
+int libvmiop_vm_info_0_1(struct vmiop *v, struct vmiop_vm_info *info);
+__asm__(".symver libvmiop_vm_info_0_1, vmiop_vm_info@LIBVMIOP_0.1");
+int libvmiop_vm_info_0_1(struct vmiop *v, struct vmiop_vm_info *info)
+{
+	memset(info, 0, VM_INFO_0_1_SIZE);
+	info->size = VM_INFO_0_1_SIZE;
 	return vmiop_ioctl(v, VMIOP_VM_INFO, info);
 }
 

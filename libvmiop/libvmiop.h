@@ -67,6 +67,11 @@ int vmiop_attach_id(struct vmiop *v, uint64_t id);
  */
 int vmiop_attach_name(struct vmiop *v, const char *name);
 
+/*
+ * The attached VM.  struct vmiop_vm_info grew vm_id in LIBVMIOP_0.8:
+ * binaries built before are linked to vmiop_vm_info@LIBVMIOP_0.1, which
+ * fills only the 32 bytes their struct has.
+ */
 int vmiop_vm_info(struct vmiop *v, struct vmiop_vm_info *info);
 /*
  * The guest-physical memory map (the gist's get_e820_memory_map).  On
@@ -484,12 +489,30 @@ struct vmiop_monitor;
 /*
  * Notifications of VMs created, destroyed, renamed, attached to, detached
  * from.  With CAP_SYS_ADMIN they come from the family's "admin" group as
- * the kernel sends them; otherwise from the open "vm" group, which carries
- * only ids: the monitor then asks for each VM itself, drops events of VMs
- * the caller does not see, and reports the destruction of those it
- * reported (or that were there when it was opened).  @flags: 0 (else
- * -EINVAL).  -EOPNOTSUPP: the family has no such groups.  A monitor is for
- * one thread at a time.
+ * the kernel sends them; otherwise from the open "vm" group, which says
+ * little, and the monitor asks the rest itself, as the caller could:
+ *  - created: the VM's id; the monitor asks for that VM, and drops the
+ *    event if the caller does not see it;
+ *  - destroyed: the id; reported for the VMs the monitor reported (or
+ *    listed when it was opened or after a loss), with what it knew;
+ *  - renamed, attached, detached: no id at all (who renames or
+ *    introspects which VM is not everyone's to know); the monitor lists
+ *    the VMs the caller sees and compares them with what it knows of
+ *    them: one event of that type for each VM whose name (or its source)
+ *    changed, that has a session with another pid (attached), or whose
+ *    known session is gone (detached: the event names the session that
+ *    ended), all with the notification's seq; none if no VM of the
+ *    caller's changed.  A change undone before the list (a session that
+ *    came and went) is not seen; one event may show a change whose own
+ *    event comes next.
+ * Opening joins the group first, then lists the VMs; a caller that keeps
+ * a list of its own should make it after opening too.  A change in
+ * between is never lost, but may be reported although that list shows
+ * it already (a duplicate rather than a loss): an event says "this
+ * changed, and here is how it is now".
+ *
+ * @flags: 0 (else -EINVAL).  -EOPNOTSUPP: the family has no such groups.
+ * A monitor is for one thread at a time.
  */
 int vmiop_monitor_open(struct vmiop_monitor **m, unsigned int flags);
 /*
@@ -498,11 +521,13 @@ int vmiop_monitor_open(struct vmiop_monitor **m, unsigned int flags);
  */
 int vmiop_monitor_fd(const struct vmiop_monitor *m);
 /*
- * Never blocks for events: 1 with one in *@ev, -EAGAIN none ready,
- * -ENOBUFS events were lost (the socket's buffer overran, or a gap in
- * their numbers: list again; reading goes on after it, in order), -EPROTO
- * a malformed notification was dropped, or the -errno of asking for a VM
- * (that event is dropped).
+ * Never blocks for events (it may ask the kernel about VMs): 1 with one in
+ * *@ev, -EAGAIN none ready, -ENOBUFS events were lost (the socket's buffer
+ * overran, or a gap in their numbers: list again; reading goes on after
+ * it, in order), -EPROTO a malformed notification was dropped, or the
+ * -errno of asking for a VM or listing them (that event is dropped).
+ * Events come in the order of their seq; several from one notification
+ * without an id share it.
  */
 int vmiop_monitor_read(struct vmiop_monitor *m, struct vmiop_vm_event *ev);
 void vmiop_monitor_close(struct vmiop_monitor *m);

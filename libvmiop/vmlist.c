@@ -222,14 +222,15 @@ static int attr_string(const struct nlattr *a, char *buf, size_t size)
 	return 0;
 }
 
-int vmiop__vm_from_attrs(struct nlattr **tb, struct vmiop_vm_entry *vm)
+/* As vmiop__vm_from_attrs(); without @need_id, no VMIOP_GENL_A_VM_ID is id 0. */
+static int vm_from_attrs(struct nlattr **tb, struct vmiop_vm_entry *vm, bool need_id)
 {
 	struct vmiop_vm_entry e;
 	size_t i;
 	int ret;
 
 	memset(&e, 0, sizeof(e));
-	if (!tb[VMIOP_GENL_A_VM_ID])
+	if (!tb[VMIOP_GENL_A_VM_ID] && need_id)
 		return -EPROTO;
 	if ((ret = attr_u64(tb[VMIOP_GENL_A_VM_ID], &e.id)) ||
 	    (ret = attr_string(tb[VMIOP_GENL_A_VM_NAME], e.name, sizeof(e.name))) ||
@@ -244,7 +245,8 @@ int vmiop__vm_from_attrs(struct nlattr **tb, struct vmiop_vm_entry *vm)
 	    (ret = attr_u32(tb[VMIOP_GENL_A_SESSION_FLAGS], &e.session_flags)) ||
 	    (ret = attr_u64(tb[VMIOP_GENL_A_EVENT_SEQ], &e.seq)))
 		return ret;
-	if (!e.id)
+	/* present, it is never 0 */
+	if (!e.id && tb[VMIOP_GENL_A_VM_ID])
 		return -EPROTO;
 	/* Names have no control characters (the module's rule): none reach a terminal. */
 	for (i = 0; e.name[i]; i++)
@@ -254,18 +256,39 @@ int vmiop__vm_from_attrs(struct nlattr **tb, struct vmiop_vm_entry *vm)
 	return 0;
 }
 
-int vmiop__vm_from_msg(const struct nlmsghdr *nlh, int family, uint8_t *cmd,
-		       struct vmiop_vm_entry *vm)
+int vmiop__vm_from_attrs(struct nlattr **tb, struct vmiop_vm_entry *vm)
+{
+	return vm_from_attrs(tb, vm, true);
+}
+
+static int from_msg(const struct nlmsghdr *nlh, int family, uint8_t *cmd,
+		    struct vmiop_vm_entry *vm, bool note)
 {
 	struct nlattr *tb[VMIOP_GENL_A_MAX + 1];
 	struct nlmsghdr *h = (struct nlmsghdr *)nlh;
+	uint8_t c;
 
 	if (nlh->nlmsg_type != family || !genlmsg_valid_hdr(h, 0))
 		return -EPROTO;
 	if (genlmsg_parse(h, 0, tb, VMIOP_GENL_A_MAX, vmiop__vm_policy) < 0)
 		return -EPROTO;
-	*cmd = ((const struct genlmsghdr *)nlmsg_data(h))->cmd;
-	return vmiop__vm_from_attrs(tb, vm);
+	c = ((const struct genlmsghdr *)nlmsg_data(h))->cmd;
+	*cmd = c;
+	/* Only the open group's news of who renames or introspects has no id. */
+	return vm_from_attrs(tb, vm, !note || c == VMIOP_GENL_CMD_VM_CREATED ||
+				     c == VMIOP_GENL_CMD_VM_DESTROYED);
+}
+
+int vmiop__vm_from_msg(const struct nlmsghdr *nlh, int family, uint8_t *cmd,
+		       struct vmiop_vm_entry *vm)
+{
+	return from_msg(nlh, family, cmd, vm, false);
+}
+
+int vmiop__note_from_msg(const struct nlmsghdr *nlh, int family, uint8_t *cmd,
+			 struct vmiop_vm_entry *vm)
+{
+	return from_msg(nlh, family, cmd, vm, true);
 }
 
 int vmiop__ack_error(const struct nlmsghdr *nlh, char *text, size_t len)
@@ -702,33 +725,25 @@ void vmiop__mon_overrun(struct vmiop__mon_state *st)
 
 int vmiop__mon_seed(struct vmiop__mon_state *st, const struct vmiop_vm_entry *vms, size_t nr)
 {
-	uint64_t newest = 0;
-	size_t i;
+	struct vmiop_vm_entry *known = NULL;
 
-	if (st->vm_group) {
-		struct vmiop_vm_entry *known = NULL;
-
-		if (nr) {
-			if (nr > SIZE_MAX / sizeof(*known))
-				return -ENOMEM;
-			known = malloc(nr * sizeof(*known));
-			if (!known)
-				return -ENOMEM;
-			memcpy(known, vms, nr * sizeof(*known));
-		}
-		free(st->known);
-		st->known = known;
-		st->nr_known = st->cap_known = nr;
+	/*
+	 * Not the sequence number: a notification the list reflects comes
+	 * again (a duplicate), one it does not is delivered (no loss).
+	 */
+	if (!st->vm_group)
+		return 0;
+	if (nr) {
+		if (nr > SIZE_MAX / sizeof(*known))
+			return -ENOMEM;
+		known = malloc(nr * sizeof(*known));
+		if (!known)
+			return -ENOMEM;
+		memcpy(known, vms, nr * sizeof(*known));
 	}
-	for (i = 0; i < nr; i++)
-		if (vms[i].seq > newest)
-			newest = vms[i].seq;
-	if (newest) {
-		if (!st->have_seq || newest > st->last_seq)
-			st->last_seq = newest;
-		st->have_seq = true;
-		st->resync = false;
-	}
+	free(st->known);
+	st->known = known;
+	st->nr_known = st->cap_known = nr;
 	return 0;
 }
 
@@ -796,6 +811,58 @@ int vmiop__mon_filter(struct vmiop__mon_state *st, struct vmiop_vm_event *ev, in
 	return 1;
 }
 
+size_t vmiop__mon_diff(struct vmiop__mon_state *st, uint32_t type, uint64_t seq,
+		       const struct vmiop_vm_entry *vms, size_t nr, struct vmiop_vm_event *out)
+{
+	size_t i, k, n = 0;
+
+	if (!st->vm_group)
+		return 0;
+	for (i = 0; i < nr && n < st->nr_known; i++) {
+		const struct vmiop_vm_entry *now = &vms[i];
+		struct vmiop_vm_entry *was;
+		struct vmiop_vm_event *ev = &out[n];
+
+		k = known_index(st, now->id);
+		if (k == st->nr_known)
+			continue;	/* its CREATED is still to come */
+		was = &st->known[k];
+		switch (type) {
+		case VMIOP_GENL_CMD_VM_RENAMED:
+			if (!strcmp(was->name, now->name) && was->name_source == now->name_source)
+				continue;
+			memcpy(was->name, now->name, sizeof(was->name));
+			was->name_source = now->name_source;
+			break;
+		case VMIOP_GENL_CMD_SESSION_ATTACHED:
+			if (!now->session_pid || now->session_pid == was->session_pid)
+				continue;
+			was->session_pid = now->session_pid;
+			was->session_flags = now->session_flags;
+			break;
+		case VMIOP_GENL_CMD_SESSION_DETACHED:
+			if (!was->session_pid || now->session_pid == was->session_pid)
+				continue;
+			break;
+		default:
+			return 0;
+		}
+		memset(ev, 0, sizeof(*ev));
+		ev->type = type;
+		ev->seq = seq;
+		ev->vm = *now;
+		if (type == VMIOP_GENL_CMD_SESSION_DETACHED) {
+			/* the one that ended, as the admin group says it */
+			ev->vm.session_pid = was->session_pid;
+			ev->vm.session_flags = was->session_flags;
+			was->session_pid = 0;
+			was->session_flags = 0;
+		}
+		n++;
+	}
+	return n;
+}
+
 void vmiop__mon_free(struct vmiop__mon_state *st)
 {
 	free(st->known);
@@ -814,6 +881,9 @@ struct vmiop_monitor {
 	int family;
 	bool lost;			/* -ENOBUFS to report */
 	struct vmiop__mon_state st;
+	/* the events of one notification without an id, to hand out */
+	struct vmiop_vm_event *pending;
+	size_t nr_pending, next_pending;
 	unsigned char *buf;		/* the datagram received ... */
 	size_t len, off;		/* ... and where its next message is */
 };
@@ -831,6 +901,7 @@ static void monitor_free(struct vmiop_monitor *m)
 	if (m->sk)
 		nl_socket_free(m->sk);
 	vmiop__mon_free(&m->st);
+	free(m->pending);
 	free(m->buf);
 	free(m);
 }
@@ -871,8 +942,9 @@ static int monitor_open(struct vmiop_monitor **out)
 	nl_socket_set_buffer_size(m->sk, MON_RCVBUF, 0);
 	/*
 	 * The VMs seen now, listed after joining (on a socket of its own):
-	 * their destruction is reported, notifications already reflected in
-	 * the list are not.
+	 * their destruction is reported, and their changes that come without
+	 * an id.  Notifications from between the join and the list are
+	 * delivered, even those the list reflects already.
 	 */
 	if (m->st.vm_group) {
 		n = vm_list(&vms);
@@ -948,6 +1020,37 @@ static int monitor_next(struct vmiop_monitor *m, const struct nlmsghdr **out)
 	}
 }
 
+/*
+ * The open group's change without an id: list what the caller sees and
+ * queue the events of the known VMs it changed.  0 (none pending: drop
+ * it) or 1, or the list's -errno.
+ */
+static int monitor_diff(struct vmiop_monitor *m, uint32_t type, uint64_t seq)
+{
+	struct vmiop_vm_entry *vms = NULL;
+	struct vmiop_vm_event *out;
+	size_t n;
+	int nr;
+
+	m->nr_pending = m->next_pending = 0;
+	if (!m->st.nr_known)
+		return 0;	/* nothing of the caller's to change */
+	nr = vm_list(&vms);
+	if (nr < 0)
+		return nr;
+	out = calloc(m->st.nr_known, sizeof(*out));
+	if (!out) {
+		free(vms);
+		return -ENOMEM;
+	}
+	n = vmiop__mon_diff(&m->st, type, seq, vms, (size_t)nr, out);
+	free(vms);
+	free(m->pending);
+	m->pending = out;
+	m->nr_pending = n;
+	return n ? 1 : 0;
+}
+
 static int monitor_read(struct vmiop_monitor *m, struct vmiop_vm_event *ev)
 {
 	for (;;) {
@@ -956,6 +1059,10 @@ static int monitor_read(struct vmiop_monitor *m, struct vmiop_vm_event *ev)
 		int ret, get_ret = 0;
 		uint8_t cmd;
 
+		if (m->next_pending < m->nr_pending) {
+			*ev = m->pending[m->next_pending++];
+			return 1;
+		}
 		if (m->lost) {
 			struct vmiop_vm_entry *vms;
 			int n;
@@ -979,7 +1086,7 @@ static int monitor_read(struct vmiop_monitor *m, struct vmiop_vm_event *ev)
 		if (nlh->nlmsg_type != m->family)
 			continue;
 		memset(ev, 0, sizeof(*ev));
-		ret = vmiop__vm_from_msg(nlh, m->family, &cmd, &ev->vm);
+		ret = vmiop__note_from_msg(nlh, m->family, &cmd, &ev->vm);
 		if (ret)
 			return ret;
 		ret = vmiop__mon_seq(&m->st, ev->vm.seq);
@@ -996,6 +1103,15 @@ static int monitor_read(struct vmiop_monitor *m, struct vmiop_vm_event *ev)
 			continue;
 		ev->type = cmd;
 		ev->seq = ev->vm.seq;
+		if (!ev->vm.id) {
+			/* The admin group names every VM. */
+			if (!m->st.vm_group)
+				return -EPROTO;
+			ret = monitor_diff(m, cmd, ev->seq);
+			if (ret < 0)
+				return ret;
+			continue;	/* its events, if any, are pending */
+		}
 		memset(&got, 0, sizeof(got));
 		if (m->st.vm_group && cmd != VMIOP_GENL_CMD_VM_DESTROYED)
 			get_ret = vm_get(ev->vm.id, NULL, &got);

@@ -1214,16 +1214,25 @@ static const char *vm_event_word(uint32_t type)
  */
 static void cmd_monitor(uint64_t count)
 {
-	/* no SA_RESTART: poll(2) returns at the signal */
+	/* no SA_RESTART: ppoll(2) returns at the signal */
 	struct sigaction sa = { .sa_handler = on_stop_signal };
 	struct vmiop_monitor *m;
 	struct vmiop_vm_event ev;
+	sigset_t stops, orig;
 	struct pollfd pfd;
 	int ret;
 
 	ret = vmiop_monitor_open(&m, 0);
 	if (ret)
 		die_vm("monitor the VMs", ret, NULL);
+	/*
+	 * Blocked but while ppoll() sleeps: a signal after the look at
+	 * stop_events ends that sleep, not the next one.
+	 */
+	sigemptyset(&stops);
+	sigaddset(&stops, SIGINT);
+	sigaddset(&stops, SIGTERM);
+	sigprocmask(SIG_BLOCK, &stops, &orig);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	/* Said once subscribed: whatever happens from here on is printed. */
@@ -1236,7 +1245,7 @@ static void cmd_monitor(uint64_t count)
 
 		ret = vmiop_monitor_read(m, &ev);
 		if (ret == -EAGAIN) {
-			if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+			if (ppoll(&pfd, 1, NULL, &orig) < 0 && errno != EINTR)
 				die("wait for VM events", -errno);
 			continue;
 		}
@@ -1262,6 +1271,7 @@ static void cmd_monitor(uint64_t count)
 			break;
 	}
 	vmiop_monitor_close(m);
+	sigprocmask(SIG_SETMASK, &orig, NULL);
 }
 
 /* Commands about the host's VMs, run without a session. */

@@ -418,6 +418,67 @@ static void decode_rejects_bad_values(void **state)
 	}
 }
 
+/*
+ * The open group's notifications: RENAMED, SESSION_ATTACHED and
+ * SESSION_DETACHED carry only their number (id 0 then); CREATED and
+ * DESTROYED still need their id, and replies always do.
+ */
+static void decode_notifications_without_id(void **state)
+{
+	static const uint8_t idless[] = {
+		VMIOP_GENL_CMD_VM_RENAMED, VMIOP_GENL_CMD_SESSION_ATTACHED,
+		VMIOP_GENL_CMD_SESSION_DETACHED,
+	};
+	static const uint8_t with_id[] = {
+		VMIOP_GENL_CMD_VM_CREATED, VMIOP_GENL_CMD_VM_DESTROYED,
+	};
+	struct vmiop_vm_entry vm, want = { .seq = 77 };
+	struct nl_msg *msg;
+	unsigned int i;
+	uint8_t cmd;
+
+	(void)state;
+	for (i = 0; i < sizeof(idless); i++) {
+		msg = new_msg(idless[i], 0);
+		assert_int_equal(nla_put_u64(msg, VMIOP_GENL_A_EVENT_SEQ, 77), 0);
+		memset(&vm, 0xa5, sizeof(vm));
+		assert_int_equal(vmiop__note_from_msg(nlmsg_hdr(msg), FAMILY, &cmd, &vm), 0);
+		assert_int_equal(cmd, idless[i]);
+		assert_vm_equal(&vm, &want);
+		/* not as a reply */
+		assert_int_equal(decode(msg, &vm, &cmd), -EPROTO);
+		nlmsg_free(msg);
+		/* an id, if there is one, is never 0 */
+		msg = new_msg(idless[i], 0);
+		assert_int_equal(nla_put_u64(msg, VMIOP_GENL_A_VM_ID, 0), 0);
+		assert_int_equal(nla_put_u64(msg, VMIOP_GENL_A_EVENT_SEQ, 77), 0);
+		assert_int_equal(vmiop__note_from_msg(nlmsg_hdr(msg), FAMILY, &cmd, &vm), -EPROTO);
+		nlmsg_free(msg);
+		/* the admin group's: as ever */
+		msg = new_msg(idless[i], 0);
+		put_vm(msg, &full_vm);
+		assert_int_equal(vmiop__note_from_msg(nlmsg_hdr(msg), FAMILY, &cmd, &vm), 0);
+		assert_vm_equal(&vm, &full_vm);
+		nlmsg_free(msg);
+		/* and the attributes are checked the same */
+		msg = new_msg(idless[i], 0);
+		assert_int_equal(nla_put_u32(msg, VMIOP_GENL_A_EVENT_SEQ, 77), 0);
+		assert_int_equal(vmiop__note_from_msg(nlmsg_hdr(msg), FAMILY, &cmd, &vm), -EPROTO);
+		nlmsg_free(msg);
+	}
+	for (i = 0; i < sizeof(with_id); i++) {
+		msg = new_msg(with_id[i], 0);
+		assert_int_equal(nla_put_u64(msg, VMIOP_GENL_A_EVENT_SEQ, 77), 0);
+		assert_int_equal(vmiop__note_from_msg(nlmsg_hdr(msg), FAMILY, &cmd, &vm), -EPROTO);
+		nlmsg_free(msg);
+	}
+	/* another family's */
+	msg = new_msg(VMIOP_GENL_CMD_VM_RENAMED, 0);
+	assert_int_equal(nla_put_u64(msg, VMIOP_GENL_A_EVENT_SEQ, 77), 0);
+	assert_int_equal(vmiop__note_from_msg(nlmsg_hdr(msg), OTHER_FAMILY, &cmd, &vm), -EPROTO);
+	nlmsg_free(msg);
+}
+
 /* The decoder checks each attribute itself, whatever parsed them. */
 static void decode_without_policy(void **state)
 {
@@ -971,16 +1032,38 @@ static void monitor_sequence(void **state)
 	assert_int_equal(vmiop__mon_seq(&st, 269), 0);
 	assert_int_equal(vmiop__mon_seq(&st, 271), -ENOBUFS);
 	assert_int_equal(vmiop__mon_seq(&st, 271), 0);
-	/* a list after an overrun: what it reflects is old, what follows in order */
+	/*
+	 * A list moves no number: what it reflects is still delivered (it
+	 * may have happened after the join), and the loss is reported once.
+	 */
 	vmiop__mon_overrun(&st);
 	{
 		struct vmiop_vm_entry listed = { .id = 1, .seq = 200 };
 
-		st.last_seq = 60;
+		st.vm_group = true;
 		assert_int_equal(vmiop__mon_seed(&st, &listed, 1), 0);
-		assert_int_equal(vmiop__mon_seq(&st, 150), 1);
-		assert_int_equal(vmiop__mon_seq(&st, 201), 0);
-		assert_int_equal(vmiop__mon_seq(&st, 203), -ENOBUFS);
+		assert_int_equal(st.last_seq, 271);
+		assert_true(st.resync);
+		assert_int_equal(vmiop__mon_seq(&st, 272), 0);
+		assert_int_equal(vmiop__mon_seq(&st, 280), 0);	/* the loss reported */
+		assert_int_equal(vmiop__mon_seq(&st, 281), 0);
+		assert_int_equal(vmiop__mon_seq(&st, 283), -ENOBUFS);
+	}
+	vmiop__mon_free(&st);
+	/* a fresh monitor's list: the first event after it sets the count */
+	memset(&st, 0, sizeof(st));
+	st.vm_group = true;
+	{
+		struct vmiop_vm_entry listed[2] = { { .id = 1, .seq = 30 }, { .id = 2, .seq = 31 } };
+
+		assert_int_equal(vmiop__mon_seed(&st, listed, 2), 0);
+		assert_false(st.have_seq);
+		/* 30 and 31: between the join and the list, delivered */
+		assert_int_equal(vmiop__mon_seq(&st, 30), 0);
+		assert_int_equal(vmiop__mon_seq(&st, 31), 0);
+		assert_int_equal(vmiop__mon_seq(&st, 32), 0);
+		assert_int_equal(vmiop__mon_seq(&st, 34), -ENOBUFS);
+		assert_int_equal(vmiop__mon_seq(&st, 34), 0);
 	}
 	vmiop__mon_free(&st);
 }
@@ -1012,11 +1095,19 @@ static void monitor_visible_set(void **state)
 	listed[1].name[0] = '\0';
 	listed[1].seq = 31;
 	assert_int_equal(vmiop__mon_seed(&st, listed, 2), 0);
-	assert_true(st.have_seq);
-	assert_int_equal(st.last_seq, 31);
-	/* notifications the list reflects are not news */
-	assert_int_equal(vmiop__mon_seq(&st, 31), 1);
-	assert_int_equal(vmiop__mon_seq(&st, 32), 0);
+	assert_int_equal(st.nr_known, 2);
+	assert_false(st.have_seq);
+	/*
+	 * what the list reflects comes anyway: delivered again, with what
+	 * VM_GET says now
+	 */
+	got.id = 2;
+	got.name[0] = '\0';
+	got.nr_vcpus = 8;
+	ev = event(VMIOP_GENL_CMD_VM_CREATED, 2, 31);
+	assert_int_equal(vmiop__mon_filter(&st, &ev, 0, &got), 1);
+	assert_vm_equal(&ev.vm, &got);
+	assert_int_equal(st.nr_known, 2);
 
 	/* created, but not ours to see (or gone already): dropped */
 	ev = event(VMIOP_GENL_CMD_VM_CREATED, 3, 32);
@@ -1066,6 +1157,7 @@ static void monitor_visible_set(void **state)
 	ev = event(VMIOP_GENL_CMD_VM_DESTROYED, 2, 41);
 	assert_int_equal(vmiop__mon_filter(&st, &ev, 0, NULL), 1);
 	assert_string_equal(ev.vm.name, "");
+	assert_int_equal(ev.vm.nr_vcpus, 8);	/* as its CREATED said */
 	assert_int_equal(st.nr_known, 0);
 
 	/* many: the set grows, and each is reported gone once */
@@ -1088,9 +1180,166 @@ static void monitor_visible_set(void **state)
 	assert_int_equal(vmiop__mon_filter(&st, &ev, 0, NULL), 0);
 	ev = event(VMIOP_GENL_CMD_VM_DESTROYED, 1, 51);
 	assert_int_equal(vmiop__mon_filter(&st, &ev, 0, NULL), 1);
-	/* an empty one knows no sequence number to start from */
+	/* an empty one empties it */
 	assert_int_equal(vmiop__mon_seed(&st, NULL, 0), 0);
 	assert_int_equal(st.nr_known, 0);
+	assert_false(st.have_seq);
+	vmiop__mon_free(&st);
+}
+
+static struct vmiop_vm_entry vm_entry(uint64_t id, const char *name, pid_t session)
+{
+	struct vmiop_vm_entry e = full_vm;
+
+	e.id = id;
+	strcpy(e.name, name);
+	e.name_source = *name ? VMIOP_VM_NAME_CMDLINE : 0;
+	e.session_pid = session;
+	e.session_flags = 0;
+	e.seq = 5;
+	return e;
+}
+
+/* vmiop__mon_diff() into an array of exactly the known count (ASan sees past it). */
+static size_t diff(struct vmiop__mon_state *st, uint32_t type, uint64_t seq,
+		   const struct vmiop_vm_entry *vms, size_t nr, struct vmiop_vm_event *out,
+		   size_t room)
+{
+	struct vmiop_vm_event *buf = calloc(st->nr_known ? st->nr_known : 1, sizeof(*buf));
+	size_t n;
+
+	assert_non_null(buf);
+	n = vmiop__mon_diff(st, type, seq, vms, nr, buf);
+	assert_true(n <= st->nr_known && n <= room);
+	memcpy(out, buf, n * sizeof(*buf));
+	free(buf);
+	return n;
+}
+
+/*
+ * The open group's RENAMED, SESSION_ATTACHED and SESSION_DETACHED come
+ * without an id: the VMs listed then, against the ones known, say which.
+ */
+static void monitor_changes_without_id(void **state)
+{
+	struct vmiop__mon_state st = { .vm_group = true };
+	struct vmiop_vm_entry known[3], now[3];
+	struct vmiop_vm_event out[4];
+	size_t i;
+
+	(void)state;
+	known[0] = vm_entry(1, "a", 0);
+	known[1] = vm_entry(2, "", 50);
+	known[1].session_flags = VMIOP_SESSION_F_LINGERING;
+	known[2] = vm_entry(3, "c", 0);		/* gone by the list */
+	assert_int_equal(vmiop__mon_seed(&st, known, 3), 0);
+	now[0] = vm_entry(1, "a2", 60);		/* renamed and attached to */
+	now[1] = vm_entry(2, "", 0);		/* its session ended */
+	now[2] = vm_entry(4, "d", 70);		/* not known: its CREATED is to come */
+	now[2].seq = 9;
+
+	/* nothing of this type changed: none */
+	assert_int_equal(diff(&st, VMIOP_GENL_CMD_VM_CREATED, 10, now, 3, out, 4), 0);
+	assert_int_equal(diff(&st, VMIOP_GENL_CMD_VM_DESTROYED, 10, now, 3, out, 4), 0);
+	assert_int_equal(diff(&st, 99, 10, now, 3, out, 4), 0);
+
+	/* renamed: VM 1, with what the list says of it */
+	assert_int_equal(diff(&st, VMIOP_GENL_CMD_VM_RENAMED, 10, now, 3, out, 4), 1);
+	assert_int_equal(out[0].type, VMIOP_GENL_CMD_VM_RENAMED);
+	assert_int_equal(out[0].seq, 10);
+	assert_vm_equal(&out[0].vm, &now[0]);
+	assert_string_equal(st.known[0].name, "a2");
+	/* ... its session is still another event's news */
+	assert_int_equal(st.known[0].session_pid, 0);
+	/* the same list again: nothing new */
+	assert_int_equal(diff(&st, VMIOP_GENL_CMD_VM_RENAMED, 11, now, 3, out, 4), 0);
+
+	/* attached: VM 1's session */
+	assert_int_equal(diff(&st, VMIOP_GENL_CMD_SESSION_ATTACHED, 12, now, 3, out, 4), 1);
+	assert_int_equal(out[0].type, VMIOP_GENL_CMD_SESSION_ATTACHED);
+	assert_int_equal(out[0].seq, 12);
+	assert_int_equal(out[0].vm.id, 1);
+	assert_int_equal(out[0].vm.session_pid, 60);
+	assert_int_equal(st.known[0].session_pid, 60);
+	assert_int_equal(diff(&st, VMIOP_GENL_CMD_SESSION_ATTACHED, 13, now, 3, out, 4), 0);
+
+	/* detached: VM 2's, with the session that ended */
+	assert_int_equal(diff(&st, VMIOP_GENL_CMD_SESSION_DETACHED, 14, now, 3, out, 4), 1);
+	assert_int_equal(out[0].type, VMIOP_GENL_CMD_SESSION_DETACHED);
+	assert_int_equal(out[0].seq, 14);
+	assert_int_equal(out[0].vm.id, 2);
+	assert_int_equal(out[0].vm.session_pid, 50);
+	assert_int_equal(out[0].vm.session_flags, VMIOP_SESSION_F_LINGERING);
+	assert_int_equal(out[0].vm.nr_vcpus, now[1].nr_vcpus);
+	assert_int_equal(st.known[1].session_pid, 0);
+	assert_int_equal(st.known[1].session_flags, 0);
+	assert_int_equal(diff(&st, VMIOP_GENL_CMD_SESSION_DETACHED, 15, now, 3, out, 4), 0);
+
+	/* the ones not listed, or not known, were left alone */
+	assert_int_equal(st.nr_known, 3);
+	assert_int_equal(st.known[2].id, 3);
+	assert_string_equal(st.known[2].name, "c");
+	for (i = 0; i < st.nr_known; i++)
+		assert_true(st.known[i].id != 4);
+
+	/*
+	 * A session replaced before the list: the detach of the old one,
+	 * then the attach of the new one, each at its own notification.
+	 */
+	now[0].session_pid = 61;
+	assert_int_equal(diff(&st, VMIOP_GENL_CMD_SESSION_DETACHED, 16, now, 3, out, 4), 1);
+	assert_int_equal(out[0].vm.id, 1);
+	assert_int_equal(out[0].vm.session_pid, 60);
+	assert_int_equal(diff(&st, VMIOP_GENL_CMD_SESSION_ATTACHED, 17, now, 3, out, 4), 1);
+	assert_int_equal(out[0].vm.id, 1);
+	assert_int_equal(out[0].vm.session_pid, 61);
+	/* an attach whose session is gone by the list: nothing to say */
+	now[1].session_pid = 0;
+	assert_int_equal(diff(&st, VMIOP_GENL_CMD_SESSION_ATTACHED, 18, now + 1, 1, out, 4), 0);
+
+	/* several at once, in the list's order; a name taken away; its source */
+	now[0].name[0] = '\0';
+	now[0].name_source = 0;
+	now[1] = vm_entry(2, "", 0);
+	now[1].name_source = VMIOP_VM_NAME_SET;	/* (not the module's, but a change) */
+	assert_int_equal(diff(&st, VMIOP_GENL_CMD_VM_RENAMED, 19, now, 2, out, 4), 2);
+	assert_int_equal(out[0].vm.id, 1);
+	assert_string_equal(out[0].vm.name, "");
+	assert_int_equal(out[1].vm.id, 2);
+	assert_int_equal(out[1].vm.name_source, VMIOP_VM_NAME_SET);
+	assert_int_equal(out[0].seq, 19);
+	assert_int_equal(out[1].seq, 19);
+
+	/* the known copy is what DESTROYED reports */
+	{
+		struct vmiop_vm_event ev = event(VMIOP_GENL_CMD_VM_DESTROYED, 1, 20);
+
+		assert_int_equal(vmiop__mon_filter(&st, &ev, 0, NULL), 1);
+		assert_string_equal(ev.vm.name, "");
+		assert_int_equal(st.nr_known, 2);
+	}
+
+	/* a list naming a VM twice: never more events than VMs known */
+	vmiop__mon_free(&st);
+	known[0] = vm_entry(1, "a", 0);
+	assert_int_equal(vmiop__mon_seed(&st, known, 1), 0);
+	now[0] = vm_entry(1, "x", 0);
+	now[1] = vm_entry(1, "y", 0);
+	assert_int_equal(diff(&st, VMIOP_GENL_CMD_VM_RENAMED, 21, now, 2, out, 4), 1);
+	assert_string_equal(out[0].vm.name, "x");
+
+	/* nothing known, or an empty list: nothing */
+	vmiop__mon_free(&st);
+	assert_int_equal(diff(&st, VMIOP_GENL_CMD_VM_RENAMED, 22, now, 2, out, 4), 0);
+	assert_int_equal(vmiop__mon_seed(&st, known, 1), 0);
+	assert_int_equal(diff(&st, VMIOP_GENL_CMD_VM_RENAMED, 23, NULL, 0, out, 4), 0);
+	vmiop__mon_free(&st);
+
+	/* the admin group names its VMs: no diff */
+	st.vm_group = false;
+	assert_int_equal(vmiop__mon_seed(&st, known, 1), 0);
+	assert_int_equal(st.nr_known, 0);
+	assert_int_equal(vmiop__mon_diff(&st, VMIOP_GENL_CMD_VM_RENAMED, 24, now, 2, out), 0);
 	vmiop__mon_free(&st);
 }
 
@@ -1133,7 +1382,7 @@ static void fuzz_decoder(void **state)
 {
 	const char *env = getenv("VMIOP_FUZZ_SEED");
 	uint64_t seed = env ? strtoull(env, NULL, 0) : 0x5eed0123456789abULL, s;
-	unsigned int round, accepted = 0, rejected = 0, acks = 0;
+	unsigned int round, accepted = 0, rejected = 0, acks = 0, idless = 0;
 	static const int sizes[] = { 0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 63, 64, 65, 200 };
 
 	(void)state;
@@ -1214,6 +1463,27 @@ static void fuzz_decoder(void **state)
 				assert_true((unsigned char)vm.name[i] >= 0x20 &&
 					    vm.name[i] != 0x7f);
 		}
+		/* as a notification: the same, or no id where one may lack */
+		{
+			struct vmiop_vm_entry note;
+			uint8_t ncmd;
+			int nret;
+
+			memset(&note, 0x5a, sizeof(note));
+			nret = vmiop__note_from_msg(nlh, FAMILY, &ncmd, &note);
+			assert_true(nret == 0 || nret == -EPROTO);
+			if (!ret) {
+				assert_int_equal(nret, 0);
+				assert_memory_equal(&note, &vm, sizeof(vm));
+			} else if (!nret) {
+				assert_int_equal(note.id, 0);
+				assert_true(ncmd != VMIOP_GENL_CMD_VM_CREATED &&
+					    ncmd != VMIOP_GENL_CMD_VM_DESTROYED);
+				assert_true(memchr(note.name, 0, sizeof(note.name)) != NULL);
+				assert_true(note.vmm_pid >= 0 && note.session_pid >= 0);
+				idless++;
+			}
+		}
 
 		/* the same bytes as an error or a dump's end with TLVs */
 		if (total >= NLMSG_HDRLEN + sizeof(int)) {
@@ -1229,10 +1499,12 @@ static void fuzz_decoder(void **state)
 		}
 		free(buf);
 	}
-	printf("fuzz: %u accepted, %u refused, %u as acks\n", accepted, rejected, acks);
+	printf("fuzz: %u accepted, %u refused, %u without an id as notifications, %u as acks\n",
+	       accepted, rejected, idless, acks);
 	/* the generator reaches both sides */
 	assert_true(accepted > 100);
 	assert_true(rejected > 100);
+	assert_true(idless > 20);
 }
 
 /* ---- the public calls, on this host ------------------------------------ */
@@ -1304,6 +1576,7 @@ int main(void)
 		cmocka_unit_test(decode_rejects_sizes),
 		cmocka_unit_test(decode_rejects_strings),
 		cmocka_unit_test(decode_rejects_bad_values),
+		cmocka_unit_test(decode_notifications_without_id),
 		cmocka_unit_test(decode_without_policy),
 		cmocka_unit_test(nle_to_errno),
 		cmocka_unit_test(ack_errors),
@@ -1313,6 +1586,7 @@ int main(void)
 		cmocka_unit_test(exchange_set_name),
 		cmocka_unit_test(monitor_sequence),
 		cmocka_unit_test(monitor_visible_set),
+		cmocka_unit_test(monitor_changes_without_id),
 		cmocka_unit_test(monitor_admin_group),
 		cmocka_unit_test(fuzz_decoder),
 		cmocka_unit_test(public_calls_validate_and_keep_errno),
