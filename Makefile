@@ -73,9 +73,17 @@ $(B)/libvmiop.a: $(LIB_OBJ)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-$(B)/libvmiop.so.$(VERSION): $(LIB_OBJ) libvmiop/libvmiop.map
+# The shared library's libvmiop.o also has the old ABI's versioned symbols.
+LIB_SO_OBJ := $(B)/lib/libvmiop-shared.o $(filter-out $(B)/lib/libvmiop.o,$(LIB_OBJ))
+
+$(B)/lib/libvmiop-shared.o: libvmiop/libvmiop.c $(LIB_HDR) ve-agent/agent.h uapi/linux/vmiop_ve.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(USER_CFLAGS) -Ive-agent -DLIBVMIOP_SHARED -fPIC -fvisibility=default \
+		-c -o $@ $<
+
+$(B)/libvmiop.so.$(VERSION): $(LIB_SO_OBJ) libvmiop/libvmiop.map
 	$(CC) -shared -Wl,-soname,libvmiop.so.$(SOVERSION) \
-		-Wl,--version-script=libvmiop/libvmiop.map -o $@ $(LIB_OBJ) $(NL_LIBS)
+		-Wl,--version-script=libvmiop/libvmiop.map -o $@ $(LIB_SO_OBJ) $(NL_LIBS)
 	ln -sf libvmiop.so.$(VERSION) $(B)/libvmiop.so.$(SOVERSION)
 	ln -sf libvmiop.so.$(SOVERSION) $(B)/libvmiop.so
 

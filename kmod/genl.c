@@ -30,7 +30,8 @@ static struct genl_family vmiop_genl_family;
 
 /*
  * The requester sees every VM, or only those it could attach to (vms.c
- * checks).  Asked once per request: a refusal may be an audit record.
+ * checks, without audit records).  Asked once per request: a refusal is
+ * one audit record.
  */
 static bool vmiop_genl_admin(const struct sk_buff *skb)
 {
@@ -170,8 +171,10 @@ static int vmiop_genl_vm_dump(struct sk_buff *skb, struct netlink_callback *cb)
 		/* A VM created while the hooks went in is known from here on. */
 		vmiop_vms_scan();
 		cursor = 1;
+		/* Asked once per dump; the steps to come keep the answer. */
+		cb->args[1] = vmiop_genl_admin(cb->skb);
 	}
-	admin = vmiop_genl_admin(cb->skb);
+	admin = cb->args[1];
 	for (next = cursor; !vmiop_vm_snap(0, NULL, &next, admin, &s); cursor = next) {
 		void *hdr;
 		int ret;

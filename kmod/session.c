@@ -176,7 +176,7 @@ static struct kvm *vmiop_attach_get_kvm(const struct vmiop_attach *a)
 	struct kvm *kvm;
 
 	if (a->flags & VMIOP_ATTACH_F_VM_ID)
-		return vmiop_vm_get_kvm(a->vm_id) ?: ERR_PTR(-ESRCH);
+		return vmiop_vm_get_kvm(a->vm_id);
 	vm_file = vmiop_attach_get_file(a);
 	if (IS_ERR(vm_file))
 		return ERR_CAST(vm_file);

@@ -16,7 +16,9 @@
  * taken with kvm_get_kvm_safe() (none once destruction has begun) and
  * dropped outside the lock: the last one runs the destroy hook.
  *
- * Lock order: vmiop_sessions_lock, kvm_lock, vmiop_vms_lock.
+ * Lock order: vmiop_sessions_lock, then vmiop_vms_lock.  kvm_lock is
+ * never held with vmiop_vms_lock: allocations under the latter may
+ * reclaim, and KVM's MMU shrinker takes kvm_lock.
  */
 #include <linux/hashtable.h>
 #include <linux/mm.h>
@@ -32,6 +34,7 @@ static DEFINE_MUTEX(vmiop_vms_lock);
 static DEFINE_XARRAY(vmiop_vms);		/* id -> struct vmiop_vm */
 static DEFINE_HASHTABLE(vmiop_vms_by_kvm, 7);
 static u64 vmiop_vm_next_id = 1;
+static unsigned int vmiop_vms_count;		/* entries in the registry */
 /* Registry membership and names changed: a dump in progress is stale. */
 static unsigned long vmiop_vms_gen;
 static u64 vmiop_vms_seq;			/* last notification's number */
@@ -134,6 +137,7 @@ static u64 vmiop_vm_register(struct kvm *kvm, struct task_struct *task)
 	if (xa_insert(&vmiop_vms, vm->id, vm, GFP_KERNEL_ACCOUNT))
 		goto out_free;
 	vmiop_vm_next_id++;
+	WRITE_ONCE(vmiop_vms_count, vmiop_vms_count + 1);
 	hash_add(vmiop_vms_by_kvm, &vm->by_kvm, (unsigned long)kvm);
 	vmiop_vms_gen++;
 	vmiop_vms_notify(VMIOP_GENL_CMD_VM_CREATED, vm, NULL);
@@ -189,6 +193,7 @@ void vmiop_vm_destroying(struct kvm *kvm)
 	if (vm) {
 		hash_del(&vm->by_kvm);
 		xa_erase(&vmiop_vms, vm->id);
+		WRITE_ONCE(vmiop_vms_count, vmiop_vms_count - 1);
 		vmiop_vms_gen++;
 		vmiop_vms_notify(VMIOP_GENL_CMD_VM_DESTROYED, vm, NULL);
 	}
@@ -228,7 +233,11 @@ void vmiop_vms_scan(void)
 	list_for_each_entry(kvm, vmiop_ksym.vm_list, vm_list)
 		max++;
 	mutex_unlock(vmiop_ksym.kvm_lock);
-	if (!max)
+	/*
+	 * Nothing unknown on the list (a hint: one coming and one going at
+	 * once hide each other until the next look).
+	 */
+	if (max <= READ_ONCE(vmiop_vms_count))
 		return;
 	found = kvmalloc_array(max, sizeof(*found), GFP_KERNEL);
 	if (!found)
@@ -266,15 +275,21 @@ u64 vmiop_vm_id(struct kvm *kvm)
 	return id ?: vmiop_vm_register_existing(kvm);
 }
 
-/* The live VM with id @id, referenced, or NULL. */
+/*
+ * The live VM with id @id, referenced, if the caller may attach to it
+ * (checked first: no reference of another user's VM is taken for it).
+ * -ESRCH: none; -EPERM: no rights.
+ */
 struct kvm *vmiop_vm_get_kvm(u64 id)
 {
+	struct kvm *kvm = ERR_PTR(-ESRCH);
 	struct vmiop_vm *vm;
-	struct kvm *kvm = NULL;
 
 	mutex_lock(&vmiop_vms_lock);
 	vm = xa_load(&vmiop_vms, id);
-	if (vm && kvm_get_kvm_safe(vm->kvm))
+	if (vm && vmiop_may_introspect(vm->kvm, false))
+		kvm = ERR_PTR(-EPERM);
+	else if (vm && kvm_get_kvm_safe(vm->kvm))
 		kvm = vm->kvm;
 	mutex_unlock(&vmiop_vms_lock);
 	return kvm;

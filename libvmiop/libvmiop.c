@@ -202,8 +202,11 @@ int vmiop_vm_info(struct vmiop *v, struct vmiop_vm_info *info)
  * appended, whose struct ends at guest_features (32 bytes): not a byte
  * after it is written, and the module fills what that size holds.  Its C
  * name is no vmiop_* one, or the map's 0.1 glob would export it as it is;
- * libvmiop.so exports it only by the versioned name.
+ * libvmiop.so exports it only by the versioned name.  Only in the shared
+ * library: the version node exists nowhere else, and an object with it
+ * could not be linked into a shared object of the user's own.
  */
+#ifdef LIBVMIOP_SHARED
 #define VM_INFO_0_1_SIZE offsetof(struct vmiop_vm_info, vm_id)
 _Static_assert(VM_INFO_0_1_SIZE == 32, "vmiop_vm_info as of LIBVMIOP_0.1");
 
@@ -215,6 +218,7 @@ int libvmiop_vm_info_0_1(struct vmiop *v, struct vmiop_vm_info *info)
 	info->size = VM_INFO_0_1_SIZE;
 	return vmiop_ioctl(v, VMIOP_VM_INFO, info);
 }
+#endif
 
 int vmiop_get_memmap(struct vmiop *v, struct vmiop_memmap_entry **entries)
 {

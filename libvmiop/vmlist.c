@@ -860,6 +860,27 @@ size_t vmiop__mon_diff(struct vmiop__mon_state *st, uint32_t type, uint64_t seq,
 		}
 		n++;
 	}
+	if (type != VMIOP_GENL_CMD_SESSION_DETACHED)
+		return n;
+	/* Gone already (its DESTROYED is still to come): its session ended first. */
+	for (k = 0; k < st->nr_known && n < st->nr_known; k++) {
+		struct vmiop_vm_entry *was = &st->known[k];
+		struct vmiop_vm_event *ev = &out[n];
+
+		if (!was->session_pid)
+			continue;
+		for (i = 0; i < nr && vms[i].id != was->id; i++)
+			;
+		if (i < nr)
+			continue;
+		memset(ev, 0, sizeof(*ev));
+		ev->type = type;
+		ev->seq = seq;
+		ev->vm = *was;
+		was->session_pid = 0;
+		was->session_flags = 0;
+		n++;
+	}
 	return n;
 }
 
@@ -1107,14 +1128,18 @@ static int monitor_read(struct vmiop_monitor *m, struct vmiop_vm_event *ev)
 			/* The admin group names every VM. */
 			if (!m->st.vm_group)
 				return -EPROTO;
-			ret = monitor_diff(m, cmd, ev->seq);
-			if (ret < 0)
-				return ret;
+			/* Not listed (interrupted dumps, memory): the caller must. */
+			if (monitor_diff(m, cmd, ev->seq) < 0)
+				m->lost = true;
 			continue;	/* its events, if any, are pending */
 		}
 		memset(&got, 0, sizeof(got));
 		if (m->st.vm_group && cmd != VMIOP_GENL_CMD_VM_DESTROYED)
 			get_ret = vm_get(ev->vm.id, NULL, &got);
+		if (get_ret && get_ret != -ENOENT) {
+			m->lost = true;	/* this one is lost to the caller */
+			continue;
+		}
 		ret = vmiop__mon_filter(&m->st, ev, get_ret, &got);
 		if (ret)
 			return ret;

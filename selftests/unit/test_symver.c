@@ -140,12 +140,30 @@ static void exports(void **state)
 	dlclose(lib);
 }
 
+/*
+ * libvmiop.a's code linked into a shared object of the user's (a plugin):
+ * it has the new function under its plain name and no version of ours.
+ */
+static void static_object_in_a_plugin(void **state)
+{
+	void *lib = dlopen("./libvmiop_plugin.so", RTLD_NOW | RTLD_LOCAL);
+
+	(void)state;
+	if (!lib)
+		fail_msg("%s", dlerror());
+	assert_non_null(dlsym(lib, "vmiop_vm_info"));
+	assert_null(dlvsym(lib, "vmiop_vm_info", "LIBVMIOP_0.1"));
+	assert_null(dlsym(lib, "libvmiop_vm_info_0_1"));
+	dlclose(lib);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(old_binary_gets_32_bytes),
 		cmocka_unit_test(new_binary_gets_40_bytes),
 		cmocka_unit_test(exports),
+		cmocka_unit_test(static_object_in_a_plugin),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1283,6 +1283,18 @@ static void monitor_changes_without_id(void **state)
 		assert_true(st.known[i].id != 4);
 
 	/*
+	 * A VM gone by the list whose session was known: its DETACHED came
+	 * first (the session held the VM), and is reported, once.
+	 */
+	st.known[2].session_pid = 80;
+	assert_int_equal(diff(&st, VMIOP_GENL_CMD_SESSION_DETACHED, 15, now, 3, out, 4), 1);
+	assert_int_equal(out[0].vm.id, 3);
+	assert_int_equal(out[0].vm.session_pid, 80);
+	assert_string_equal(out[0].vm.name, "c");
+	assert_int_equal(st.known[2].session_pid, 0);
+	assert_int_equal(diff(&st, VMIOP_GENL_CMD_SESSION_DETACHED, 15, now, 3, out, 4), 0);
+
+	/*
 	 * A session replaced before the list: the detach of the old one,
 	 * then the attach of the new one, each at its own notification.
 	 */

@@ -957,6 +957,7 @@ TEST(fuzzed_requests_change_nothing)
 		uint64_t r = vt_rnd(&seed);
 		uint8_t cmd = r & 1 ? VMIOP_GENL_CMD_VM_GET : (r >> 1) % 12;
 		int nattr = (r >> 8) % 4, err;
+		bool own = (r >> 40) % 2;
 		struct gmsg m;
 		struct gvm vm;
 		int n = 0;
@@ -968,13 +969,20 @@ TEST(fuzzed_requests_change_nothing)
 			uint16_t type = a % 18, dlen = (a >> 8) % sizeof(data);
 
 			for (int k = 0; k < dlen; k++)
-				data[k] = (a >> (k % 56)) & 0x7f;
+				data[k] = (a >> 16) % 2 ? 'a' + (a >> (k % 56)) % 26 :
+							  (a >> (k % 56)) & 0x7f;
 			if ((a >> 20) % 3 == 0)
 				data[dlen ? dlen - 1 : 0] = '\0';
-			/* SET_NAME's names are never valid: it must change nothing */
-			if (cmd == VMIOP_GENL_CMD_VM_SET_NAME)
+			/*
+			 * SET_NAME must change nothing: names, often valid, for
+			 * ids no VM has (the test's VM is the newest); for the
+			 * test's own VM never a valid one.
+			 */
+			if (cmd == VMIOP_GENL_CMD_VM_SET_NAME && own)
 				data[0] = '/';
-			if (type == VMIOP_GENL_A_VM_ID && (a >> 24) % 2)
+			if (cmd == VMIOP_GENL_CMD_VM_SET_NAME && type == VMIOP_GENL_A_VM_ID)
+				gmsg_put_u64(&m, type, own ? id : id + 1 + a % 1000);
+			else if (type == VMIOP_GENL_A_VM_ID && (a >> 24) % 2)
 				gmsg_put_u64(&m, type, (a >> 32) % 2 ? id : a);
 			else if ((a >> 30) % 8 == 0)
 				gmsg_put_raw(&m, type, NLA_HDRLEN + (a >> 40) % 200, data, dlen);
