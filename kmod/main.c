@@ -542,4 +542,6 @@ module_init(vmiop_init);
 module_exit(vmiop_exit);
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("Virtual-machine introspection for KVM");
+MODULE_AUTHOR("The vmiop developers");
+MODULE_VERSION(VMIOP_VERSION);
 MODULE_SOFTDEP("pre: kvm");

@@ -39,7 +39,7 @@ mod=$top/build/debug-kmod
 mkdir -p "$mod"
 # Sources only (kmod/ also holds the other build's objects); -p keeps
 # their times, so kbuild rebuilds only what changed.
-{ echo Kbuild; find kmod uapi -name '*.[ch]'; } | xargs cp --parents -pu -t "$mod" ||
+{ echo Kbuild; echo VERSION; find kmod uapi -name '*.[ch]'; } | xargs cp --parents -pu -t "$mod" ||
 	fail "copying the module sources failed"
 if ! make -s -C "$kdir/obj" M="$mod" modules >"$log/module.txt" 2>&1; then
 	cat "$log/module.txt"

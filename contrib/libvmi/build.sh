@@ -33,10 +33,7 @@ flock 9
 
 # libvmiop, installed where LibVMI's pkg-config finds it.
 install_libvmiop() {
-	make -s -C "$top" lib >&2
-	make -s -C "$top" install PREFIX="$prefix" >&2
-	sed -e "s|@PREFIX@|$prefix|" -e "s|@VERSION@|$(sed -n 's/^VERSION := //p' "$top/Makefile")|" \
-		"$top/libvmiop/vmiop.pc.in" >"$prefix/lib/pkgconfig/vmiop.pc"
+	make -s -C "$top" install-lib PREFIX="$prefix" >&2
 }
 
 # Inputs: the snapshot, our patches and driver, libvmiop's ABI.
