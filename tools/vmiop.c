@@ -6,12 +6,14 @@
  *                write GPA HEXBYTES | translate GVA [VCPU] | pause-for SECS |
  *                events TYPE[,TYPE...]|all [COUNT] | ...
  *   vmiop list | id NAME | name ID [NEWNAME] | monitor [COUNT]
+ *   vmiop --help | --version | COMMAND -h
  *
  * On failure it prints one line saying what failed and why, and exits 1
- * (2 for a command line it does not understand).
+ * (2 for a command line it does not understand).  man/vmiop.1 documents it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
@@ -31,52 +33,182 @@
 
 static const char *prog = "vmiop";
 
+/* -DVMIOP_VERSION="..." from the Makefile: the one version of the project. */
+#ifndef VMIOP_VERSION
+#define VMIOP_VERSION "unknown"
+#endif
+
+/* Where a command applies. */
+#define CMD_VMLESS	(1u << 0)	/* about the host's VMs: no -p, -i, -n, no session */
+#define CMD_OSI		(1u << 1)	/* reads the guest's Linux from its own BTF and kallsyms */
+
+/*
+ * The commands, as usage() and "vmiop COMMAND -h" print them (and as
+ * scripts/check-man.sh finds them for man/vmiop.1): the name, its
+ * arguments, lines of help, and with @l_help what -l does to it.
+ */
+struct command {
+	const char *name;
+	const char *args;
+	int min_args, max_args;		/* max_args -1: no limit */
+	const char *help;
+	unsigned int flags;
+	const char *l_help;
+};
+
+static const struct command commands[] = {
+	{ "info", "", 0, 0, "vendor, vCPUs, pauses, features", 0, NULL },
+	{ "memmap", "", 0, 0, "guest-physical memory map", 0, NULL },
+	{ "regs", "[VCPU]", 0, 1, "registers (the VM is paused meanwhile)", 0, NULL },
+	{ "read", "GPA LEN", 2, 2, "hex dump of guest-physical memory", 0, NULL },
+	{ "write", "GPA HEXBYTES", 2, 2, "write guest-physical memory", 0, NULL },
+	{ "translate", "GVA [VCPU]", 1, 2, "guest-virtual to guest-physical", 0, NULL },
+	{ "pause-for", "SECONDS", 1, 1, "pause the VM, wait, resume", 0, NULL },
+	{ "events", "TYPES [COUNT]", 1, 2,
+	  "log events (cpuid,hypercall,... or all) until\n"
+	  "COUNT were seen or SIGINT/SIGTERM; the guest\n"
+	  "runs on as if unobserved.  cr+reads, msr+reads:\n"
+	  "reads too; cr+changes: writes that change it", 0,
+	  "name the process each CR3 write switches to\n"
+	  "(a Linux guest, as for ps)" },
+	{ "linux", "", 0, 0, "the guest kernel: banner, KASLR slide, BTF, symbols", CMD_OSI,
+	  NULL },
+	{ "ps", "", 0, 0, "the guest's processes (and what each vCPU runs)", CMD_OSI, NULL },
+	{ "sym", "NAME", 1, 1, "a guest kernel symbol's address", CMD_OSI, NULL },
+	{ "libvmi-config", "NAME [SYSMAP]", 1, 2,
+	  "LibVMI's configuration entry NAME for\n"
+	  "the guest (its offsets from the kernel's BTF);\n"
+	  "with SYSMAP, its symbols written there", CMD_OSI, NULL },
+	{ "ve", "SECONDS [PID...]", 1, -1,
+	  "install the #VE agent, make the page tables of\n"
+	  "what each vCPU runs (-l: of the processes\n"
+	  "PID..., or all) convertible, let the guest\n"
+	  "run, print what each vCPU's agent did, and take\n"
+	  "it all back", 0,
+	  "the page tables of the guest's processes PID...\n"
+	  "(all without PID), not what each vCPU runs" },
+	{ "list", "", 0, 0, "ID NAME PID UID COMMAND VCPUS MEMORY VENDOR SESSION", CMD_VMLESS,
+	  NULL },
+	{ "id", "NAME", 1, 1, "the id of the VM named NAME", CMD_VMLESS, NULL },
+	{ "name", "ID [NEWNAME]", 1, 2,
+	  "the name of VM ID; with NEWNAME, name VM ID\n"
+	  "(\"\": take its name away)", CMD_VMLESS, NULL },
+	{ "monitor", "[COUNT]", 0, 1,
+	  "one line per VM created, destroyed, renamed,\n"
+	  "attached to, detached from, until COUNT of\n"
+	  "them or SIGINT/SIGTERM", CMD_VMLESS, NULL },
+};
+
+/* The options, as usage() prints them (and scripts/check-man.sh finds them). */
+static const struct {
+	const char *opt;
+	const char *help;
+} options[] = {
+	{ "-p PID", "the VM of process PID (it must have one VM)" },
+	{ "-i ID", "the VM with vmiop id ID (vmiop list)" },
+	{ "-n NAME", "the VM named NAME (its VMM's -name, or one\n"
+		     "given with vmiop name); exactly one of -p, -i, -n" },
+	{ "-r", "read-only session: reads, pauses and events\n"
+		"work; nothing of the guest can be written" },
+	{ "-l", "events: name the process each CR3 write\n"
+		"switches to (a Linux guest, as for ps);\n"
+		"ve: the page tables of processes" },
+	{ "-h, --help", "this help; after a COMMAND, that command's" },
+	{ "--version", "the version of vmiop" },
+};
+
+/* "  WORD   help", the help's further lines under its first one. */
+static void print_item(FILE *f, const char *word, const char *args, const char *help)
+{
+	char head[64];
+	int n;
+
+	n = snprintf(head, sizeof(head), "%s%s%s", word, *args ? " " : "", args);
+	fprintf(f, "  %-22s", head);
+	if (n > 22)
+		fprintf(f, " ");
+	fprintf(f, " ");
+	for (; *help; help++) {
+		fputc(*help, f);
+		if (*help == '\n')
+			fprintf(f, "%25s", "");
+	}
+	fprintf(f, "\n");
+}
+
+/* The commands that read the guest's Linux (CMD_OSI): what they need. */
+static void print_osi_note(FILE *f, bool all)
+{
+	print_item(f, "", "", all ? "(these four need no profile: the guest kernel's\n"
+				    "own BTF and kallsyms; the VM is paused meanwhile)" :
+				    "(needs no profile: the guest kernel's own BTF\n"
+				    "and kallsyms; the VM is paused meanwhile)");
+}
+
+static void print_usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: %s [-r] [-l] -p PID|-i ID|-n NAME COMMAND [ARGS]\n"
+		"       %s list | id NAME | name ID [NEWNAME] | monitor [COUNT]\n"
+		"       %s --help | --version | COMMAND -h\n", prog, prog, prog);
+	for (i = 0; i < sizeof(options) / sizeof(options[0]); i++)
+		print_item(f, options[i].opt, "", options[i].help);
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		const struct command *c = &commands[i];
+
+		if (c->flags & CMD_VMLESS && (!i || !(commands[i - 1].flags & CMD_VMLESS)))
+			fprintf(f, "without a VM (the host's VMs you may introspect; all, as root):\n");
+		print_item(f, c->name, c->args, c->help);
+		if (c->flags & CMD_OSI && (i + 1 == sizeof(commands) / sizeof(commands[0]) ||
+					   !(commands[i + 1].flags & CMD_OSI)))
+			print_osi_note(f, true);
+	}
+	fprintf(f, "man vmiop: the options, the commands and what each prints\n");
+}
+
+/* The usage line of one command. */
+static void print_command_synopsis(FILE *f, const struct command *c)
+{
+	fprintf(f, "usage: %s %s%s%s%s\n", prog,
+		c->flags & CMD_VMLESS ? "" : c->l_help ? "[-r] [-l] -p PID|-i ID|-n NAME " :
+		"[-r] -p PID|-i ID|-n NAME ", c->name, *c->args ? " " : "", c->args);
+}
+
+static const struct command *find_command(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
+/* vmiop COMMAND -h: that command's lines. */
+static void command_help(const struct command *c)
+{
+	print_command_synopsis(stdout, c);
+	print_item(stdout, c->name, c->args, c->help);
+	if (c->l_help)
+		print_item(stdout, "-l", "", c->l_help);
+	if (c->flags & CMD_OSI)
+		print_osi_note(stdout, false);
+	exit(0);
+}
+
+/* A command line with no command: the whole usage, on stderr. */
 static void usage(void)
 {
-	fprintf(stderr,
-		"usage: %s [-r] [-l] -p PID|-i ID|-n NAME COMMAND [ARGS]\n"
-		"       %s list | id NAME | name ID [NEWNAME] | monitor [COUNT]\n"
-		"  -p PID                 the VM of process PID (it must have one VM)\n"
-		"  -i ID                  the VM with vmiop id ID (vmiop list)\n"
-		"  -n NAME                the VM named NAME (its VMM's -name, or one\n"
-		"                         given with vmiop name); exactly one of -p, -i, -n\n"
-		"  -r                     read-only session: reads, pauses and events\n"
-		"                         work; nothing of the guest can be written\n"
-		"  -l                     events: name the process each CR3 write\n"
-		"                         switches to (a Linux guest, as for ps);\n"
-		"                         ve: the page tables of processes\n"
-		"  info                   vendor, vCPUs, pauses, features\n"
-		"  memmap                 guest-physical memory map\n"
-		"  regs [VCPU]            registers (the VM is paused meanwhile)\n"
-		"  read GPA LEN           hex dump of guest-physical memory\n"
-		"  write GPA HEXBYTES     write guest-physical memory\n"
-		"  translate GVA [VCPU]   guest-virtual to guest-physical\n"
-		"  pause-for SECONDS      pause the VM, wait, resume\n"
-		"  events TYPES [COUNT]   log events (cpuid,hypercall,... or all) until\n"
-		"                         COUNT were seen or SIGINT/SIGTERM; the guest\n"
-		"                         runs on as if unobserved.  cr+reads, msr+reads:\n"
-		"                         reads too; cr+changes: writes that change it\n"
-		"  linux                  the guest kernel: banner, KASLR slide, BTF, symbols\n"
-		"  ps                     the guest's processes (and what each vCPU runs)\n"
-		"  sym NAME               a guest kernel symbol's address\n"
-		"  libvmi-config NAME [SYSMAP]  LibVMI's configuration entry NAME for\n"
-		"                         the guest (its offsets from the kernel's BTF);\n"
-		"                         with SYSMAP, its symbols written there\n"
-		"                         (these four need no profile: the guest kernel's\n"
-		"                         own BTF and kallsyms; the VM is paused meanwhile)\n"
-		"  ve SECONDS [PID...]    install the #VE agent, make the page tables of\n"
-		"                         what each vCPU runs (-l: of the processes\n"
-		"                         PID..., or all) convertible, let the guest\n"
-		"                         run, print what each vCPU's agent did, and take\n"
-		"                         it all back\n"
-		"without a VM (the host's VMs you may introspect; all, as root):\n"
-		"  list                   ID NAME PID UID COMMAND VCPUS MEMORY VENDOR SESSION\n"
-		"  id NAME                the id of the VM named NAME\n"
-		"  name ID                the name of VM ID\n"
-		"  name ID NEWNAME        name VM ID (\"\": take its name away)\n"
-		"  monitor [COUNT]        one line per VM created, destroyed, renamed,\n"
-		"                         attached to, detached from, until COUNT of\n"
-		"                         them or SIGINT/SIGTERM\n", prog, prog);
+	print_usage(stderr);
+	exit(2);
+}
+
+/* A command with arguments it does not take: one line, with its usage. */
+static void bad_arguments(const struct command *c)
+{
+	fprintf(stderr, "%s: %s: wrong arguments; ", prog, c->name);
+	print_command_synopsis(stderr, c);
 	exit(2);
 }
 
@@ -1021,7 +1153,7 @@ static void die_vm(const char *what, int err, const char *why)
 	const char *kernel = vmiop_vm_last_error();
 
 	if (err == -ENODEV)
-		why = "the vmiop module is not loaded (modprobe vmiop / insmod vmiop.ko)";
+		why = "the vmiop module is not loaded: sudo modprobe vmiop (or insmod vmiop.ko)";
 	if (!why)
 		why = strerror(-err);
 	fprintf(stderr, "%s: %s: %s", prog, what, why);
@@ -1274,48 +1406,64 @@ static void cmd_monitor(uint64_t count)
 	sigprocmask(SIG_SETMASK, &orig, NULL);
 }
 
-/* Commands about the host's VMs, run without a session. */
-static bool vmless(const char *cmd)
+static void vmless_command(const struct command *c, int argc, char **argv)
 {
-	return !strcmp(cmd, "list") || !strcmp(cmd, "id") || !strcmp(cmd, "name") ||
-	       !strcmp(cmd, "monitor");
-}
-
-static void vmless_command(const char *cmd, int argc, char **argv)
-{
-	if (!strcmp(cmd, "list") && argc == 0)
+	if (!strcmp(c->name, "list"))
 		cmd_list();
-	else if (!strcmp(cmd, "id") && argc == 1)
+	else if (!strcmp(c->name, "id"))
 		cmd_id(argv[0]);
-	else if (!strcmp(cmd, "name") && argc == 1)
+	else if (!strcmp(c->name, "name") && argc == 1)
 		cmd_name(parse_vm_id(argv[0]));
-	else if (!strcmp(cmd, "name") && argc == 2)
+	else if (!strcmp(c->name, "name"))
 		cmd_set_name(parse_vm_id(argv[0]), argv[1]);
-	else if (!strcmp(cmd, "monitor") && argc <= 1)
+	else if (!strcmp(c->name, "monitor"))
 		cmd_monitor(argc ? parse_u64(argv[0], "count") : 0);
 	else
-		usage();
+		bad_arguments(c);
 }
 
-static bool session_command(const char *cmd)
-{
-	static const char *const cmds[] = {
-		"info", "memmap", "regs", "read", "write", "translate", "pause-for", "linux",
-		"ps", "sym", "libvmi-config", "ve", "events",
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		if (!strcmp(cmd, cmds[i]))
-			return true;
-	return false;
-}
-
+/* Failing to open /dev/vmiop: what is missing, and what to do about it. */
 static void die_open(int err)
 {
-	fprintf(stderr, "%s: open " VMIOP_DEVICE ": %s%s\n", prog, strerror(-err),
-		err == -ENOENT ? " (is the vmiop module loaded? modprobe vmiop / insmod vmiop.ko)" :
-		"");
+	const char *why = NULL;
+
+	if (err == -ENOENT || err == -ENODEV || err == -ENXIO) {
+		why = "the vmiop module is not loaded: sudo modprobe vmiop (or insmod vmiop.ko)";
+	} else if (err == -EACCES) {
+		bool r = !access(VMIOP_DEVICE, R_OK), w = !access(VMIOP_DEVICE, W_OK);
+
+		if (read_only ? r : r && w)
+			why = "permission denied, although its mode allows it (a security module?)";
+		else if (read_only)
+			why = "permission denied: -r needs read access to it (ls -l " VMIOP_DEVICE ")";
+		else if (!r && !w)
+			why = "permission denied: a session needs read and write access to it "
+			      "(ls -l " VMIOP_DEVICE ")";
+		else if (r)
+			why = "permission denied: you have no write access to it, a session needs "
+			      "read and write (ls -l " VMIOP_DEVICE "); -r needs only read access";
+		else
+			why = "permission denied: you have no read access to it, a session needs "
+			      "read and write (ls -l " VMIOP_DEVICE ")";
+	} else if (err == -EOPNOTSUPP && read_only) {
+		why = "the loaded vmiop module does not enforce read-only sessions "
+		      "(VMIOP_FEAT_READ_ONLY): load a newer one, or drop -r";
+	}
+	fprintf(stderr, "%s: open " VMIOP_DEVICE ": %s\n", prog, why ? why : strerror(-err));
+	exit(1);
+}
+
+/* An attach that failed: what the caller can do about it, where there is something. */
+static void die_attach(const char *what, int err)
+{
+	if (err == -EPERM)
+		fprintf(stderr, "%s: %s: attaching needs the rights ptrace(2) would need over the "
+			"VM's process (same user, or CAP_SYS_PTRACE)\n", prog, what);
+	else if (err == -EBUSY)
+		fprintf(stderr, "%s: %s: the VM already has a session, or its last one lingers "
+			"(vmiop list: SESSION)\n", prog, what);
+	else
+		die(what, err);
 	exit(1);
 }
 
@@ -1333,10 +1481,10 @@ static void attach(struct vmiop *v, pid_t pid, uint64_t vm_id, const char *name)
 				ret == -ENOENT ? "" : " (name one with -i or -n: vmiop list)");
 			exit(1);
 		}
-		if (ret) {
-			snprintf(what, sizeof(what), "attach to the VM of pid %d", (int)pid);
-			die(what, ret);
-		}
+		snprintf(what, sizeof(what), "attach to the VM of pid %d", (int)pid);
+		/* -EACCES: /proc/PID/fd is not the caller's to read, for the same reason */
+		if (ret)
+			die_attach(what, ret == -EACCES ? -EPERM : ret);
 		return;
 	}
 	if (name) {
@@ -1362,23 +1510,38 @@ static void attach(struct vmiop *v, pid_t pid, uint64_t vm_id, const char *name)
 		exit(1);
 	}
 	if (ret)
-		die(what, ret);
+		die_attach(what, ret);
 }
 
 int main(int argc, char **argv)
 {
-	const char *cmd, *name = NULL;
+	static const struct option long_options[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *name = NULL;
+	const struct command *c;
 	uint64_t vm_id = 0;
 	int opt, ret, nr_selectors = 0;
+	bool help = false, version = false;
 	struct vmiop *v;
 	pid_t pid = 0;
 
-	while ((opt = getopt(argc, argv, "p:i:n:rlh")) != -1) {
+	/*
+	 * Options may come after the command too (getopt's permutation), so
+	 * "vmiop list -h" and "vmiop -p PID regs -h" ask for that command's
+	 * help.  getopt's own messages are replaced with one line each.
+	 */
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":p:i:n:rlh", long_options, NULL)) != -1) {
 		if (opt == 'p') {
 			pid = (pid_t)parse_u64(optarg, "pid");
 			nr_selectors++;
-			if (!pid)
-				usage();
+			if (pid <= 0) {
+				fprintf(stderr, "%s: bad pid: '%s'\n", prog, optarg);
+				exit(2);
+			}
 		} else if (opt == 'i') {
 			vm_id = parse_vm_id(optarg);
 			nr_selectors++;
@@ -1389,30 +1552,60 @@ int main(int argc, char **argv)
 			read_only = true;
 		} else if (opt == 'l') {
 			linux_names = true;
+		} else if (opt == 'h') {
+			help = true;
+		} else if (opt == 'V') {
+			version = true;
+		} else if (opt == ':') {
+			fprintf(stderr, "%s: -%c needs an argument (%s)\n", prog, optopt,
+				optopt == 'p' ? "PID" : optopt == 'i' ? "ID" : "NAME");
+			exit(2);
 		} else {
-			usage();
+			if (optopt && strncmp(argv[optind - 1], "--", 2))
+				fprintf(stderr, "%s: unknown option '-%c' (%s --help lists them)\n",
+					prog, optopt, prog);
+			else
+				fprintf(stderr, "%s: unknown option '%s' (%s --help lists them)\n",
+					prog, argv[optind - 1], prog);
+			exit(2);
 		}
+	}
+	if (help && optind >= argc) {
+		print_usage(stdout);
+		return 0;
+	}
+	if (version && !help) {
+		printf("vmiop %s\n", VMIOP_VERSION);
+		return 0;
 	}
 	if (optind >= argc)
 		usage();
-	cmd = argv[optind++];
+	c = find_command(argv[optind]);
+	if (!c) {
+		fprintf(stderr, "%s: unknown command '%s' (%s --help lists them)\n", prog,
+			argv[optind], prog);
+		exit(2);
+	}
+	if (help)
+		command_help(c);
+	optind++;
 	argc -= optind;
 	argv += optind;
+	if (argc < c->min_args || (c->max_args >= 0 && argc > c->max_args))
+		bad_arguments(c);
 
-	if (vmless(cmd)) {
+	if (c->flags & CMD_VMLESS) {
 		if (nr_selectors) {
 			fprintf(stderr, "%s: %s is about the host's VMs: no -p, -i or -n\n", prog,
-				cmd);
+				c->name);
 			exit(2);
 		}
-		vmless_command(cmd, argc, argv);
+		vmless_command(c, argc, argv);
 		return 0;
 	}
-	if (!session_command(cmd))
-		usage();
 	if (nr_selectors != 1) {
 		fprintf(stderr, "%s: %s needs one VM: exactly one of -p PID, -i ID, -n NAME\n",
-			prog, cmd);
+			prog, c->name);
 		exit(2);
 	}
 
@@ -1420,35 +1613,35 @@ int main(int argc, char **argv)
 		die_open(ret);
 	attach(v, pid, vm_id, name);
 
-	if (!strcmp(cmd, "info") && argc == 0)
+	if (!strcmp(c->name, "info"))
 		cmd_info(v);
-	else if (!strcmp(cmd, "memmap") && argc == 0)
+	else if (!strcmp(c->name, "memmap"))
 		cmd_memmap(v);
-	else if (!strcmp(cmd, "regs") && argc <= 1)
+	else if (!strcmp(c->name, "regs"))
 		cmd_regs(v, argc ? (unsigned int)parse_u64(argv[0], "vcpu") : 0);
-	else if (!strcmp(cmd, "read") && argc == 2)
+	else if (!strcmp(c->name, "read"))
 		cmd_read(v, parse_u64(argv[0], "gpa"), parse_u64(argv[1], "length"));
-	else if (!strcmp(cmd, "write") && argc == 2)
+	else if (!strcmp(c->name, "write"))
 		cmd_write(v, parse_u64(argv[0], "gpa"), argv[1]);
-	else if (!strcmp(cmd, "translate") && argc >= 1 && argc <= 2)
+	else if (!strcmp(c->name, "translate"))
 		cmd_translate(v, parse_u64(argv[0], "gva"),
 			      argc > 1 ? (unsigned int)parse_u64(argv[1], "vcpu") : 0);
-	else if (!strcmp(cmd, "pause-for") && argc == 1)
+	else if (!strcmp(c->name, "pause-for"))
 		cmd_pause_for(v, parse_u64(argv[0], "seconds"));
-	else if (!strcmp(cmd, "linux") && argc == 0)
+	else if (!strcmp(c->name, "linux"))
 		cmd_linux(v);
-	else if (!strcmp(cmd, "ps") && argc == 0)
+	else if (!strcmp(c->name, "ps"))
 		cmd_ps(v);
-	else if (!strcmp(cmd, "sym") && argc == 1)
+	else if (!strcmp(c->name, "sym"))
 		cmd_sym(v, argv[0]);
-	else if (!strcmp(cmd, "libvmi-config") && argc >= 1 && argc <= 2)
+	else if (!strcmp(c->name, "libvmi-config"))
 		cmd_libvmi_config(v, argv[0], argc > 1 ? argv[1] : NULL);
-	else if (!strcmp(cmd, "ve") && argc >= 1)
+	else if (!strcmp(c->name, "ve"))
 		cmd_ve(v, parse_u64(argv[0], "seconds"), argv + 1, argc - 1);
-	else if (!strcmp(cmd, "events") && argc >= 1 && argc <= 2)
+	else if (!strcmp(c->name, "events"))
 		cmd_events(v, argv[0], argc > 1 ? parse_u64(argv[1], "count") : 0);
 	else
-		usage();
+		bad_arguments(c);
 	vmiop_close(v);
 	return 0;
 }

@@ -79,6 +79,45 @@ TEST(cli_errors_are_one_line)
 	tvm_destroy(tvm);
 }
 
+/* No VM needed: help, version, and command lines it does not take. */
+TEST(cli_help_version_and_usage_errors)
+{
+	char out[8192];
+
+	ASSERT_EQ(CLI(out, "--help"), 0);
+	EXPECT_EQ(strncmp(out, "usage: vmiop ", 13), 0);
+	EXPECT_TRUE(strstr(out, "\n  pause-for SECONDS      pause the VM, wait, resume\n") != NULL);
+	EXPECT_TRUE(strstr(out, "\n  monitor [COUNT]        ") != NULL);
+	ASSERT_EQ(CLI(out, "--version"), 0);
+	EXPECT_EQ(strncmp(out, "vmiop ", 6), 0);
+	EXPECT_TRUE(strchr(out, '\n') == out + strlen(out) - 1);
+	/* A command's own help, the options before or after it; nothing is opened. */
+	ASSERT_EQ(CLI(out, "list", "-h"), 0);
+	EXPECT_EQ(strcmp(out, "usage: vmiop list\n"
+			      "  list                   ID NAME PID UID COMMAND VCPUS MEMORY VENDOR "
+			      "SESSION\n"), 0);
+	ASSERT_EQ(CLI(out, "-p", "1", "regs", "-h"), 0);
+	EXPECT_EQ(strcmp(out, "usage: vmiop [-r] -p PID|-i ID|-n NAME regs [VCPU]\n"
+			      "  regs [VCPU]            registers (the VM is paused meanwhile)\n"), 0);
+	ASSERT_EQ(CLI(out, "-h", "events"), 0);
+	EXPECT_TRUE(strstr(out, "usage: vmiop [-r] [-l] -p PID|-i ID|-n NAME events TYPES [COUNT]\n") ==
+		    out);
+	/* Errors: one line each, exit status 2. */
+	ASSERT_EQ(CLI(out, "-p", "1", "regs", "1", "2"), 2);
+	EXPECT_EQ(strcmp(out, "vmiop: regs: wrong arguments; usage: vmiop [-r] -p PID|-i ID|-n NAME "
+			      "regs [VCPU]\n"), 0);
+	ASSERT_EQ(CLI(out, "frobnicate", "-h"), 2);
+	EXPECT_EQ(strcmp(out, "vmiop: unknown command 'frobnicate' (vmiop --help lists them)\n"), 0);
+	ASSERT_EQ(CLI(out, "-x", "info"), 2);
+	EXPECT_EQ(strcmp(out, "vmiop: unknown option '-x' (vmiop --help lists them)\n"), 0);
+	ASSERT_EQ(CLI(out, "--frob"), 2);
+	EXPECT_EQ(strcmp(out, "vmiop: unknown option '--frob' (vmiop --help lists them)\n"), 0);
+	ASSERT_EQ(CLI(out, "list", "-p"), 2);
+	EXPECT_EQ(strcmp(out, "vmiop: -p needs an argument (PID)\n"), 0);
+	ASSERT_EQ(CLI(out, "regs"), 2);
+	EXPECT_EQ(strcmp(out, "vmiop: regs needs one VM: exactly one of -p PID, -i ID, -n NAME\n"), 0);
+}
+
 TEST(cli_read_only_session_reads_but_does_not_write)
 {
 	struct tvm *tvm = tvm_create(1, 0);
