@@ -13,9 +13,12 @@
 #   make bench      vmiop's event path vs KVM's own exits, as ratios
 #   VENDOR=amd      (default) the VM is QEMU TCG with nested SVM
 #   VENDOR=intel    the VM is Bochs with nested VMX (EPT, MTF, #VE)
+#   make install    library, tools, man pages, udev rule (DESTDIR, PREFIX)
+#   make deb        Debian packages in build/deb (dpkg-buildpackage, lintian)
 #   make deps       the Debian packages the above need
 
-VERSION := 0.1.0
+# One version for the module, the library, the tools and the packages.
+VERSION := $(shell cat VERSION)
 SOVERSION := 0
 PREFIX ?= /usr/local
 KDIR ?= /lib/modules/$(shell uname -r)/build
@@ -26,7 +29,8 @@ LIBVMI_DIR ?= $(HOME)/.cache/vmiop-vm/libvmi
 CC ?= cc
 WARN := -Wall -Wextra -Werror
 CFLAGS ?= -O2 -g
-USER_CFLAGS := -std=gnu11 $(WARN) -Iuapi -Ilibvmiop -Iselftests/include -Iselftests/lib
+USER_CFLAGS := -std=gnu11 $(WARN) -Iuapi -Ilibvmiop -Iselftests/include -Iselftests/lib \
+	       -DVMIOP_VERSION='"$(VERSION)"'
 
 LIB_SRC := libvmiop/libvmiop.c libvmiop/agent.c libvmiop/vmlist.c
 LIB_HDR := libvmiop/libvmiop.h libvmiop/agent_plan.h uapi/linux/vmiop.h
@@ -46,7 +50,7 @@ NL_LIBS := $(shell pkg-config --libs libnl-genl-3.0)
 NL_STATIC_LIBS := $(shell pkg-config --static --libs libnl-genl-3.0)
 
 .PHONY: all module lib tools selftests check check-debug unit vmtest vmtest-linux libvmi demo bench \
-	deps clean install style
+	deps clean install install-lib install-tools install-man install-dkms deb vmtest-packaged style
 
 all: module lib tools
 
@@ -59,7 +63,7 @@ module:
 		echo "vmiop: no kernel build tree at $(KDIR) (install linux-headers-$$(uname -r) or set KDIR); skipping the module"; \
 	fi
 
-lib: $(B)/libvmiop.a $(B)/libvmiop.so.$(VERSION) $(B)/vmiop.pc
+lib: $(B)/libvmiop.a $(B)/libvmiop.so.$(VERSION)
 
 $(B)/lib/%.o: libvmiop/%.c $(LIB_HDR) libvmiop/agent_plan.h ve-agent/agent.h uapi/linux/vmiop_ve.h
 	@mkdir -p $(dir $@)
@@ -82,14 +86,10 @@ $(B)/lib/libvmiop-shared.o: libvmiop/libvmiop.c $(LIB_HDR) ve-agent/agent.h uapi
 		-c -o $@ $<
 
 $(B)/libvmiop.so.$(VERSION): $(LIB_SO_OBJ) libvmiop/libvmiop.map
-	$(CC) -shared -Wl,-soname,libvmiop.so.$(SOVERSION) \
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,libvmiop.so.$(SOVERSION) \
 		-Wl,--version-script=libvmiop/libvmiop.map -o $@ $(LIB_SO_OBJ) $(NL_LIBS)
 	ln -sf libvmiop.so.$(VERSION) $(B)/libvmiop.so.$(SOVERSION)
 	ln -sf libvmiop.so.$(SOVERSION) $(B)/libvmiop.so
-
-$(B)/vmiop.pc: libvmiop/vmiop.pc.in
-	@mkdir -p $(B)
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
 
 # Tools and tests are static so that the test VM's initramfs needs no libc.
 STATIC := -static -no-pie
@@ -116,13 +116,24 @@ $(B)/osi-obj/pgwalk.o: kmod/pgwalk.c kmod/pgwalk.h
 $(B)/libvmiop-osi.a: $(OSI_OBJ)
 	$(AR) rcs $@ $^
 
-$(B)/vmiop: tools/vmiop.c $(B)/libvmiop.a $(B)/libvmiop-osi.a $(LIB_HDR) $(OSI_HDR)
-	$(CC) $(CFLAGS) $(USER_CFLAGS) $(OSI_CFLAGS) $(STATIC) -o $@ $< $(B)/libvmiop-osi.a \
-		$(B)/libvmiop.a $(NL_STATIC_LIBS)
+# The tools are static, as the test VM needs them; a distribution links them
+# as it links everything: make TOOLS_LINK=dynamic (against libvmiop.so).
+ifeq ($(TOOLS_LINK),dynamic)
+TOOL_LINK := $(LDFLAGS)
+TOOL_LIBVMIOP := $(B)/libvmiop.so.$(VERSION)
+TOOL_LIBS := -L$(B) -lvmiop $(NL_LIBS)
+else
+TOOL_LINK := $(STATIC)
+TOOL_LIBVMIOP := $(B)/libvmiop.a
+TOOL_LIBS := $(B)/libvmiop.a $(NL_STATIC_LIBS)
+endif
 
-$(B)/vmiop-demo: tools/demo.c $(GUEST_SRC) $(GUEST_HDR) $(B)/libvmiop.a $(LIB_HDR)
-	$(CC) $(CFLAGS) $(USER_CFLAGS) $(STATIC) -o $@ $< $(GUEST_SRC) $(B)/libvmiop.a \
-		$(NL_STATIC_LIBS) -lpthread
+$(B)/vmiop: tools/vmiop.c $(TOOL_LIBVMIOP) $(B)/libvmiop-osi.a $(LIB_HDR) $(OSI_HDR)
+	$(CC) $(CFLAGS) $(USER_CFLAGS) $(OSI_CFLAGS) $(TOOL_LINK) -o $@ $< $(B)/libvmiop-osi.a \
+		$(TOOL_LIBS)
+
+$(B)/vmiop-demo: tools/demo.c $(GUEST_SRC) $(GUEST_HDR) $(TOOL_LIBVMIOP) $(LIB_HDR)
+	$(CC) $(CFLAGS) $(USER_CFLAGS) $(TOOL_LINK) -o $@ $< $(GUEST_SRC) $(TOOL_LIBS) -lpthread
 
 SELFTESTS := $(patsubst selftests/vmiop/%.c,$(B)/selftests/%,$(wildcard selftests/vmiop/*.c))
 
@@ -213,6 +224,11 @@ vmtest: lib tools selftests
 libvmi: lib
 	contrib/libvmi/build.sh "$(LIBVMI_DIR)"
 
+# The module from the packages (make deb): DKMS builds it for the VM's kernel.
+vmtest-packaged: lib tools selftests deb
+	VMIOP_VM_VENDOR=$(VENDOR) scripts/vmtest-packaged.sh $(B)/selftests/attach \
+		$(B)/selftests/vms_lib $(B)/selftests/cli
+
 vmtest-linux: lib tools selftests libvmi
 	VMIOP_VM_VENDOR=$(VENDOR) \
 	VMTEST_ARGS="--linux-guest --libvmi $(LIBVMI_DIR)/prefix $${VMTEST_ARGS:-}" \
@@ -242,15 +258,63 @@ style:
 	$(B)/checkpatch/scripts/checkpatch.pl --no-tree --terse --ignore SPDX_LICENSE_TAG \
 		--file kmod/*.c kmod/*.h uapi/linux/vmiop.h
 
-install: lib
-	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/linux
-	install -m 644 $(B)/libvmiop.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(B)/libvmiop.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/
-	ln -sf libvmiop.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libvmiop.so.$(SOVERSION)
-	ln -sf libvmiop.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libvmiop.so
-	install -m 644 libvmiop/libvmiop.h $(DESTDIR)$(PREFIX)/include/
-	install -m 644 uapi/linux/vmiop.h $(DESTDIR)$(PREFIX)/include/linux/
-	install -m 644 $(B)/vmiop.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+# make install [DESTDIR=...] [PREFIX=/usr/local]: the library (static,
+# shared, headers, vmiop.pc), the tools, the manual pages, the udev rule,
+# and the boot-time load file as an example.  make install-dkms: the
+# module's sources where DKMS takes them (/usr/src/vmiop-VERSION).
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share
+UDEVRULESDIR ?= $(PREFIX)/lib/udev/rules.d
+
+install: install-lib install-tools install-man
+
+install-lib: lib
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/linux
+	install -m 644 $(B)/libvmiop.a $(DESTDIR)$(LIBDIR)/
+	install -m 644 $(B)/libvmiop.so.$(VERSION) $(DESTDIR)$(LIBDIR)/
+	ln -sf libvmiop.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libvmiop.so.$(SOVERSION)
+	ln -sf libvmiop.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libvmiop.so
+	install -m 644 libvmiop/libvmiop.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 uapi/linux/vmiop.h uapi/linux/vmiop_ve.h $(DESTDIR)$(INCLUDEDIR)/linux/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+		libvmiop/vmiop.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/vmiop.pc
+
+install-tools: tools
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UDEVRULESDIR) $(DESTDIR)$(DATADIR)/vmiop
+	install -m 755 $(B)/vmiop $(B)/vmiop-demo $(DESTDIR)$(BINDIR)/
+	install -m 644 dist/60-vmiop.rules $(DESTDIR)$(UDEVRULESDIR)/
+	install -m 644 dist/modules-load.conf $(DESTDIR)$(DATADIR)/vmiop/modules-load.d-vmiop.conf
+
+install-man:
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man4
+	install -m 644 man/vmiop.1 man/vmiop-demo.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 man/libvmiop.3 $(DESTDIR)$(MANDIR)/man3/
+	install -m 644 man/vmiop.4 $(DESTDIR)$(MANDIR)/man4/
+
+# What DKMS builds the module from: Kbuild, VERSION, the sources, the ABI.
+DKMS_SRC := Kbuild VERSION $(wildcard kmod/*.c kmod/*.h) uapi/linux/vmiop.h \
+	    uapi/linux/vmiop_ve.h
+install-dkms:
+	install -d $(DESTDIR)/usr/src/vmiop-$(VERSION)
+	tar -cf - $(DKMS_SRC) | tar -xf - -C $(DESTDIR)/usr/src/vmiop-$(VERSION)
+	sed -e 's|@VERSION@|$(VERSION)|' dist/dkms.conf.in > $(DESTDIR)/usr/src/vmiop-$(VERSION)/dkms.conf
+
+# Debian packages (vmiop-dkms, libvmiop0, libvmiop-dev, vmiop) with Debian's
+# tooling, built in a copy of the tree: the .debs land in $(B)/deb.  The
+# package version is debian/changelog's, which must be VERSION.
+deb:
+	@v=$$(dpkg-parsechangelog -S Version); [ "$$v" = "$(VERSION)" ] || \
+		{ echo "deb: debian/changelog is at $$v, VERSION at $(VERSION)"; exit 1; }
+	rm -rf $(B)/deb && mkdir -p $(B)/deb/vmiop-$(VERSION)
+	tar -cf - --exclude=./$(B) --exclude=./.git --exclude='*.o' --exclude='*.ko' \
+		--exclude='*.mod*' --exclude=Module.symvers --exclude=modules.order \
+		--exclude='.*.cmd' . | tar -xf - -C $(B)/deb/vmiop-$(VERSION)
+	cd $(B)/deb/vmiop-$(VERSION) && dpkg-buildpackage -us -uc -b
+	lintian --fail-on error,warning $(B)/deb/*.changes
 
 clean:
 	rm -rf $(B)

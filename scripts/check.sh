@@ -13,6 +13,24 @@ log=$(mktemp -d /tmp/vmiop-check.XXXXXX)
 
 step() { echo; echo "=== $*"; }
 
+# Adds the counts of a "PREFIX: N passed, N failed[, N skipped]" line of
+# file $2 to the totals, or counts one failure if the run never printed one.
+add_counts() {
+	local counts
+	counts=$(awk -v p="$1:" '$1 == p && $3 == "passed," && $5 ~ /^failed/ {
+		s = ($7 ~ /^skipped/) ? $6 : 0; last = $2 " " $4 " " s }
+		END { print last }' "$2")
+	if [ -z "$counts" ]; then
+		echo "check: $2: no result line"
+		failed=$((failed + 1))
+		return
+	fi
+	set -- $counts
+	passed=$((passed + $1))
+	failed=$((failed + $2))
+	skipped=$((skipped + $3))
+}
+
 step "dependencies"
 if ! scripts/install-deps.sh; then
 	echo "check: installing dependencies failed"
@@ -41,23 +59,34 @@ if [ "$unit_status" -ne 0 ] && [ "${u_fail:-0}" -eq 0 ]; then
 	failed=$((failed + 1))	# a test program that crashed or did not build
 fi
 
-# Adds the counts of a "PREFIX: N passed, N failed[, N skipped]" line of
-# file $2 to the totals, or counts one failure if the run never printed one.
-add_counts() {
-	local counts
-	counts=$(awk -v p="$1:" '$1 == p && $3 == "passed," && $5 ~ /^failed/ {
-		s = ($7 ~ /^skipped/) ? $6 : 0; last = $2 " " $4 " " s }
-		END { print last }' "$2")
-	if [ -z "$counts" ]; then
-		echo "check: $2: no result line"
-		failed=$((failed + 1))
-		return
-	fi
-	set -- $counts
-	passed=$((passed + $1))
-	failed=$((failed + $2))
-	skipped=$((skipped + $3))
-}
+# The manual pages against the code: every ioctl, library function, CLI
+# command and option, module parameter and netlink name documented, and
+# groff without a warning.
+step "manual pages (man/): coverage, groff -ww"
+scripts/check-man.sh 2>&1 | tee "$log/man.txt"
+add_counts man "$log/man.txt"
+
+# What an installation gives: make install into a scratch root, a program
+# outside the tree built against it (shared and static), DKMS building the
+# module from the installed sources.  The packages themselves: make deb.
+step "installation: make install, an outside program, DKMS"
+scripts/check-install.sh 2>&1 | tee "$log/install.txt"
+add_counts install "$log/install.txt"
+
+step "Debian packages: make deb (dpkg-buildpackage, lintian)"
+if make -s deb >"$log/deb.txt" 2>&1; then
+	echo "deb: 1 passed, 0 failed" | tee -a "$log/deb.txt"
+else
+	tail -30 "$log/deb.txt"
+	echo "deb: 0 passed, 1 failed" | tee -a "$log/deb.txt"
+fi
+add_counts deb "$log/deb.txt"
+
+# The module the packages give, built by DKMS for the VM's kernel, in the
+# test VM: attach, the VM registry through the library, the CLI.
+step "VM tests (amd): vmiop.ko from vmiop-dkms, built by DKMS"
+make -s vmtest-packaged VENDOR=amd 2>&1 | tee "$log/vm-packaged.txt"
+add_counts vm "$log/vm-packaged.txt"
 
 # AMD: QEMU TCG with nested SVM; Intel: Bochs with nested VMX. The same test
 # binaries on both; VMIOP_CHECK_VENDORS narrows it for a quick local run.

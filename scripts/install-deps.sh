@@ -7,13 +7,16 @@ set -eu
 # repack of the kernel (selftests/vm/lz4kernel.sh); seabios: the BIOS
 # image run.sh --linux-guest copies into the test VM for the QEMU there;
 # cmake...check: LibVMI with its driver on vmiop (contrib/libvmi/build.sh);
-# libnl-3-dev, libnl-genl-3-dev: libvmiop's VMs by name (generic netlink).
-PKGS="build-essential pkg-config libcmocka-dev libnl-3-dev libnl-genl-3-dev
+# libnl-3-dev, libnl-genl-3-dev: libvmiop's VMs by name (generic netlink);
+# groff-base: the manual pages' check (scripts/check-man.sh, groff -ww);
+# dkms...lintian: make deb and the installation check (check-install.sh).
+PKGS="build-essential pkg-config libcmocka-dev libnl-3-dev libnl-genl-3-dev groff-base
       qemu-system-x86 seabios linux-image-amd64
       linux-headers-amd64 busybox-static cpio xz-utils kmod
       bochs bochsbios vgabios isolinux syslinux-common xorriso ca-certificates
       linux-source-6.1 flex bison bc libelf-dev libssl-dev lz4
-      cmake libglib2.0-dev libjson-c-dev check"
+      cmake libglib2.0-dev libjson-c-dev check
+      dkms debhelper dh-dkms lintian"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
