@@ -288,6 +288,8 @@ install-tools: tools
 	install -m 755 $(B)/vmiop $(B)/vmiop-demo $(DESTDIR)$(BINDIR)/
 	install -m 644 dist/60-vmiop.rules $(DESTDIR)$(UDEVRULESDIR)/
 	install -m 644 dist/modules-load.conf $(DESTDIR)$(DATADIR)/vmiop/modules-load.d-vmiop.conf
+	install -d $(DESTDIR)$(DATADIR)/bash-completion/completions
+	install -m 644 dist/vmiop.bash-completion $(DESTDIR)$(DATADIR)/bash-completion/completions/vmiop
 
 install-man:
 	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man4

@@ -33,7 +33,7 @@ installed() {
 		 "${libdir#/}/pkgconfig/vmiop.pc" usr/lib/udev/rules.d/60-vmiop.rules \
 		 usr/share/vmiop/modules-load.d-vmiop.conf usr/share/man/man1/vmiop.1 \
 		 usr/share/man/man1/vmiop-demo.1 usr/share/man/man3/libvmiop.3 \
-		 usr/share/man/man4/vmiop.4 \
+		 usr/share/man/man4/vmiop.4 usr/share/bash-completion/completions/vmiop \
 		 "usr/src/vmiop-$version/dkms.conf" "usr/src/vmiop-$version/Kbuild"; do
 		[ -e "$root/$f" ] || { echo "missing: /$f"; return 1; }
 	done

@@ -113,7 +113,7 @@ static const struct {
 	{ "-l", "events: name the process each CR3 write\n"
 		"switches to (a Linux guest, as for ps);\n"
 		"ve: the page tables of processes" },
-	{ "-h, --help", "this help; after a COMMAND, that command's" },
+	{ "-h, --help", "this help; after a COMMAND, that command's usage" },
 	{ "--version", "the version of vmiop" },
 };
 
