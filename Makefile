@@ -224,10 +224,19 @@ vmtest: lib tools selftests
 libvmi: lib
 	contrib/libvmi/build.sh "$(LIBVMI_DIR)"
 
-# The module from the packages (make deb): DKMS builds it for the VM's kernel.
-vmtest-packaged: lib tools selftests deb
-	VMIOP_VM_VENDOR=$(VENDOR) scripts/vmtest-packaged.sh $(B)/selftests/attach \
-		$(B)/selftests/vms_lib $(B)/selftests/cli
+# The packages (make deb) in the test VM: vmiop.ko as DKMS builds it from
+# vmiop-dkms for the VM's kernel, and the vmiop package's tool with its
+# libraries.
+$(B)/selftests-packaged/%: selftests/packaged/%.c $(GUEST_SRC) $(GUEST_HDR) $(B)/libvmiop.a \
+		$(LIB_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(USER_CFLAGS) -Iselftests/vmiop $(STATIC) -o $@ $< $(GUEST_SRC) \
+		$(B)/libvmiop.a $(NL_STATIC_LIBS) -lpthread
+
+vmtest-packaged: lib tools selftests deb $(B)/selftests-packaged/installed_cli
+	VMIOP_VM_VENDOR=$(VENDOR) scripts/vmtest-packaged.sh \
+		$(B)/selftests-packaged/installed_cli $(B)/selftests/attach $(B)/selftests/vms_lib \
+		$(B)/selftests/cli
 
 vmtest-linux: lib tools selftests libvmi
 	VMIOP_VM_VENDOR=$(VENDOR) \

@@ -1,10 +1,11 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 #
-# The test VM with the module as the packages give it: vmiop-dkms's
-# sources (from make deb's .deb, unpacked), built by DKMS for the kernel
-# the VM boots, in a DKMS tree of its own; then the given test binaries
-# run against that vmiop.ko.  Extra run.sh options come from VMTEST_ARGS.
+# The test VM with the packages as a user gets them: vmiop-dkms's sources
+# (make deb's .deb, unpacked), built by DKMS for the kernel the VM boots,
+# in a DKMS tree of its own; the vmiop and libvmiop0 packages' files with
+# the libraries they need; then the given test binaries run against that
+# vmiop.ko and /usr/bin/vmiop.  Extra run.sh options come from VMTEST_ARGS.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 kver=$("$top/scripts/kver.sh")
@@ -21,5 +22,21 @@ dkms build --dkmstree "$tmp/dkms" --sourcetree "$tmp/root/usr/src" -m vmiop -v "
 ko=$(find "$tmp/dkms/vmiop/$version/$kver" -name 'vmiop.ko*' | head -1)
 [ -n "$ko" ] || { echo "vmtest-packaged: DKMS built no vmiop.ko" >&2; exit 1; }
 echo "vmtest-packaged: $ko: $(/sbin/modinfo -F version "$ko") for $(/sbin/modinfo -F vermagic "$ko")"
+
+# The tool as the vmiop and libvmiop0 packages install it, and what ldd
+# says it needs besides (libc, libnl, the ELF interpreter) from this
+# machine's Debian packages, at the paths ldd names.
+ov=$tmp/overlay
+libdir=/usr/lib/$(gcc -print-multiarch)
+for p in vmiop libvmiop0; do
+	dpkg-deb -x "$top/build/deb/${p}_${version}_amd64.deb" "$ov"
+done
+LD_LIBRARY_PATH=$ov$libdir ldd "$ov/usr/bin/vmiop" |
+	awk '/=> \// { print $3 } /^\t\// { print $1 }' | while read -r lib; do
+	case $lib in
+	"$ov"/*) ;;
+	*) mkdir -p "$ov$(dirname "$lib")" && cp -L "$lib" "$ov$lib" ;;
+	esac
+done
 # run.sh takes the module's name from its file: vmiop.ko
-"$top/selftests/vm/run.sh" --module "$ko" ${VMTEST_ARGS:-} -- "$@"
+"$top/selftests/vm/run.sh" --module "$ko" --overlay "$ov" ${VMTEST_ARGS:-} -- "$@"

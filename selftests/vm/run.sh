@@ -13,7 +13,7 @@
 #                       [--timeout SECS] [--smp N] [--mem MiB] [--accel QEMU-ACCEL]
 #                       [--kernel BZIMAGE] [--kernel-dir DIR] [--log DIR] [--keep] [--demo]
 #                       [--append "KERNEL ARGS"] [--linux-guest [--libvmi PREFIX]]
-#                       -- BINARY...
+#                       [--overlay DIR] -- BINARY...
 #
 # --vendor defaults to $VMIOP_VM_VENDOR, else amd.
 # --module PATH.ko:a=1,b=2 passes module parameters (a=1 b=2); modules load
@@ -35,6 +35,8 @@
 # nested interrupts: see README, "Linux guest").
 # --libvmi PREFIX (with --linux-guest): the kit also gets LibVMI from
 # PREFIX, contrib/libvmi/build.sh's output (mkkit.sh's LG_KIT_LIBVMI).
+# --overlay DIR: DIR's files are copied into the initramfs' root as they
+# are (e.g. installed packages with their libraries: make vmtest-packaged).
 # VMIOP_QEMU_ARGS: extra QEMU arguments (word-split), e.g. "-d int -D FILE".
 # VMIOP_FUZZ_SEED / VMIOP_FUZZ_CALLS reach the fuzzer inside the VM.
 #
@@ -57,6 +59,7 @@ keep=0
 demo=0
 linux_guest=0
 libvmi=
+overlay=
 extra_append=
 modules=()
 bins=()
@@ -95,6 +98,7 @@ parse_args() {
 		--demo) demo=1; shift ;;
 		--linux-guest) linux_guest=1; shift ;;
 		--libvmi) [ $# -ge 2 ] || usage; libvmi=$2; shift 2 ;;
+		--overlay) [ $# -ge 2 ] || usage; overlay=$2; shift 2 ;;
 		--) shift; bins+=("$@"); break ;;
 		-h | --help) usage ;;
 		-*) usage ;;
@@ -342,6 +346,10 @@ build_initramfs() {
 	chmod 755 "$root/init"
 	add_modules
 	add_tests
+	if [ -n "$overlay" ]; then
+		[ -d "$overlay" ] || die "no such directory: $overlay"
+		cp -a "$overlay"/. "$root"/
+	fi
 
 	(cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) |
 		if [ "$vendor" = intel ]; then cat; else gzip -1; fi >"$out"
