@@ -315,16 +315,15 @@ install-dkms:
 	sed -e 's|@VERSION@|$(VERSION)|' dist/dkms.conf.in > $(DESTDIR)/usr/src/vmiop-$(VERSION)/dkms.conf
 
 # Debian packages (vmiop-dkms, libvmiop0, libvmiop-dev, vmiop) with Debian's
-# tooling, built in a copy of the tree: the .debs land in $(B)/deb.  The
-# package version is debian/changelog's, which must be VERSION.
+# tooling, built in a copy of the tree's tracked files (git ls-files): the
+# .debs land in $(B)/deb.  The package version is debian/changelog's, which
+# must be VERSION (debian/rules checks too).
 deb:
 	@v=$$(dpkg-parsechangelog -S Version); [ "$$v" = "$(VERSION)" ] || \
 		{ echo "deb: debian/changelog is at $$v, VERSION at $(VERSION)"; exit 1; }
 	rm -rf $(B)/deb && mkdir -p $(B)/deb/vmiop-$(VERSION)
-	tar -cf - --exclude=./$(B) --exclude=./.git --exclude='*.o' --exclude='*.ko' \
-		--exclude='*.mod*' --exclude=Module.symvers --exclude=modules.order \
-		--exclude='.*.cmd' . | tar -xf - -C $(B)/deb/vmiop-$(VERSION)
-	cd $(B)/deb/vmiop-$(VERSION) && dpkg-buildpackage -us -uc -b
+	git ls-files -z | tar --null -T - -cf - | tar -xf - -C $(B)/deb/vmiop-$(VERSION)
+	cd $(B)/deb/vmiop-$(VERSION) && dpkg-buildpackage -us -uc
 	lintian --fail-on error,warning $(B)/deb/*.changes
 
 clean:

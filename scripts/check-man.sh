@@ -115,13 +115,26 @@ tag_words "$v1" >"$work/v1-tags"
 # Each ioctl is the heading of its subsection (two sharing a struct share one).
 awk '/^\.SS[ \t]/ { sub(/^\.SS[ \t]+/, ""); gsub(/[",]/, " "); n = split($0, w, /[ \t]+/);
 	for (i = 1; i <= n; i++) if (w[i] != "") print w[i] }' "$v4" | sort -u >"$work/v4-ss"
-mapfile -t ioctls < <(sed -nE 's/^#define (VMIOP_[A-Z0-9_]+)[ \t]+_IO\(.*/\1/p' "$uapi")
+mapfile -t ioctls < <(sed -nE 's/^#define (VMIOP_[A-Z0-9_]+)[ \t]+_IO[RW]*\(.*/\1/p' "$uapi")
 if [ ${#ioctls[@]} -eq 0 ]; then
 	result "vmiop.4 documents every ioctl of $uapi" "(no _IO ioctl found: update this check)"
 else
 	# shellcheck disable=SC2046
 	result "vmiop.4 documents every ioctl of $uapi (${#ioctls[@]})" \
 		$(missing_from "$work/v4-ss" "${ioctls[@]}")
+fi
+
+# Every struct of the ABI (the device's and the #VE page's) is named there:
+# ioctl arguments, event payloads, the ring's and the agent's layouts.
+mapfile -t structs < <(sed -nE 's/^struct (vmiop_[a-z0-9_]+) \{.*/\1/p' "$uapi" \
+	uapi/linux/vmiop_ve.h | sort -u)
+if [ ${#structs[@]} -eq 0 ]; then
+	result "vmiop.4 names every struct of the ABI" "(no struct found in $uapi: update this check)"
+else
+	grep -oE 'vmiop_[a-z0-9_]+' "$v4" | sort -u >"$work/v4-words"
+	# shellcheck disable=SC2046
+	result "vmiop.4 names every struct of uapi/linux/vmiop.h and vmiop_ve.h (${#structs[@]})" \
+		$(missing_from "$work/v4-words" "${structs[@]}")
 fi
 
 mapfile -t params < <(sed -nE 's/^[ \t]*module_param(_named)?\([ \t]*([a-z0-9_]+).*/\2/p' kmod/*.c |

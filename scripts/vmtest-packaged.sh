@@ -3,7 +3,8 @@
 #
 # The test VM with the packages as a user gets them: vmiop-dkms's sources
 # (make deb's .deb, unpacked), built by DKMS for the kernel the VM boots,
-# in a DKMS tree of its own; the vmiop and libvmiop0 packages' files with
+# in a DKMS tree of its own (nothing installed on this machine; DKMS signs
+# with /var/lib/dkms/mok.key, made once if missing, as for any DKMS package); the vmiop and libvmiop0 packages' files with
 # the libraries they need; then the given test binaries run against that
 # vmiop.ko and /usr/bin/vmiop.  Extra run.sh options come from VMTEST_ARGS.
 set -eu

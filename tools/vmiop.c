@@ -1148,12 +1148,26 @@ static void cmd_ve(struct vmiop *v, uint64_t secs, char **pids, int nr_pids)
  * One line for a failure of the VMs-by-name calls: what to do where there
  * is something to do, and the kernel's own explanation when it gave one.
  */
+/*
+ * No device (or no netlink family): the module is not loaded, and how to
+ * load it; or it is, and the device node is what is missing.
+ */
+static const char *module_missing(void)
+{
+	if (!access("/sys/module/vmiop", F_OK))
+		return "the vmiop module is loaded but " VMIOP_DEVICE " is missing "
+		       "(no devtmpfs or udev here?)";
+	return "the vmiop module is not loaded: sudo modprobe vmiop (or insmod vmiop.ko; "
+	       "from the vmiop-dkms package, 'dkms status' says whether it was built for "
+	       "this kernel, which needs linux-headers-$(uname -r))";
+}
+
 static void die_vm(const char *what, int err, const char *why)
 {
 	const char *kernel = vmiop_vm_last_error();
 
 	if (err == -ENODEV)
-		why = "the vmiop module is not loaded: sudo modprobe vmiop (or insmod vmiop.ko)";
+		why = module_missing();
 	if (!why)
 		why = strerror(-err);
 	fprintf(stderr, "%s: %s: %s", prog, what, why);
@@ -1428,7 +1442,7 @@ static void die_open(int err)
 	const char *why = NULL;
 
 	if (err == -ENOENT || err == -ENODEV || err == -ENXIO) {
-		why = "the vmiop module is not loaded: sudo modprobe vmiop (or insmod vmiop.ko)";
+		why = module_missing();
 	} else if (err == -EACCES) {
 		bool r = !access(VMIOP_DEVICE, R_OK), w = !access(VMIOP_DEVICE, W_OK);
 
@@ -1458,7 +1472,8 @@ static void die_attach(const char *what, int err)
 {
 	if (err == -EPERM)
 		fprintf(stderr, "%s: %s: attaching needs the rights ptrace(2) would need over the "
-			"VM's process (same user, or CAP_SYS_PTRACE)\n", prog, what);
+			"VM's process (same user, or CAP_SYS_PTRACE; with Yama's "
+			"kernel.yama.ptrace_scope above 0, CAP_SYS_PTRACE)\n", prog, what);
 	else if (err == -EBUSY)
 		fprintf(stderr, "%s: %s: the VM already has a session, or its last one lingers "
 			"(vmiop list: SESSION)\n", prog, what);
