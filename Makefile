@@ -224,9 +224,9 @@ vmtest: lib tools selftests
 libvmi: lib
 	contrib/libvmi/build.sh "$(LIBVMI_DIR)"
 
-# The packages (make deb) in the test VM: vmiop.ko as DKMS builds it from
-# vmiop-dkms for the VM's kernel, and the vmiop package's tool with its
-# libraries.
+# The packages (make deb) installed on this machine with apt-get (root),
+# then the test VM with the vmiop.ko their DKMS built for its kernel and
+# the installed tool; purged at the end (scripts/vmtest-packaged.sh).
 $(B)/selftests-packaged/%: selftests/packaged/%.c $(GUEST_SRC) $(GUEST_HDR) $(B)/libvmiop.a \
 		$(LIB_HDR)
 	@mkdir -p $(dir $@)

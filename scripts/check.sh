@@ -82,9 +82,11 @@ else
 fi
 add_counts deb "$log/deb.txt"
 
-# The module the packages give, built by DKMS for the VM's kernel, in the
-# test VM: attach, the VM registry through the library, the CLI.
-step "VM tests (amd): vmiop.ko from vmiop-dkms, built by DKMS"
+# The packages installed here with apt-get (vmiop-dkms's postinst has DKMS
+# build the module for the VM's kernel), then purged; the test VM with
+# that vmiop.ko and the installed vmiop: a session with the installed tool,
+# attach, the VM registry through the library, the CLI.
+step "VM tests (amd): the packages installed, vmiop.ko as their DKMS built it"
 make -s vmtest-packaged VENDOR=amd 2>&1 | tee "$log/vm-packaged.txt"
 add_counts vm "$log/vm-packaged.txt"
 

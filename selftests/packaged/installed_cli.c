@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The packages as a user gets them, in the test VM (make vmtest-packaged):
- * vmiop.ko built by DKMS from vmiop-dkms's sources, and /usr/bin/vmiop
- * from the vmiop package, linked against libvmiop0's libvmiop.so.0, with
- * the libraries it needs put in by vmtest-packaged.sh.  One session with
- * the installed tool against a guest of this test's own.
+ * vmiop.ko as vmiop-dkms's DKMS built it when the packages were installed,
+ * and /usr/bin/vmiop as the vmiop package installed it, linked against
+ * libvmiop0's libvmiop.so.0, with the libraries it needs.  One session
+ * with the installed tool against a guest of this test's own.
  */
 #include <sys/wait.h>
 #include "vmiop_test.h"
