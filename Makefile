@@ -321,8 +321,10 @@ install-dkms:
 deb:
 	@v=$$(dpkg-parsechangelog -S Version); [ "$$v" = "$(VERSION)" ] || \
 		{ echo "deb: debian/changelog is at $$v, VERSION at $(VERSION)"; exit 1; }
+	@git rev-parse --git-dir >/dev/null 2>&1 || { echo "deb: needs a git checkout"; exit 1; }
 	rm -rf $(B)/deb && mkdir -p $(B)/deb/vmiop-$(VERSION)
-	git ls-files -z | tar --null -T - -cf - | tar -xf - -C $(B)/deb/vmiop-$(VERSION)
+	git ls-files -z >$(B)/deb/files
+	tar --null -T $(B)/deb/files -cf - | tar -xf - -C $(B)/deb/vmiop-$(VERSION)
 	cd $(B)/deb/vmiop-$(VERSION) && dpkg-buildpackage -us -uc
 	lintian --fail-on error,warning $(B)/deb/*.changes
 

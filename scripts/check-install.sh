@@ -75,8 +75,9 @@ check "the static one runs" runs vmiop-list-static
 # which it creates once if missing, as for any DKMS package here.)
 dkms_builds() {
 	local kdir kver ko
-	kdir=$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -1)
-	[ -n "$kdir" ] || { echo "no kernel headers in /usr/src"; return 1; }
+	# the kernels vmiop is for (dkms.conf's BUILD_EXCLUSIVE_KERNEL)
+	kdir=$(ls -d /usr/src/linux-headers-6.1.*-amd64 2>/dev/null | sort -V | tail -1)
+	[ -n "$kdir" ] || { echo "no 6.1 kernel headers in /usr/src (make deps)"; return 1; }
 	kver=${kdir#/usr/src/linux-headers-}
 	mkdir -p "$tmp/dkms"
 	dkms add --dkmstree "$tmp/dkms" --sourcetree "$root/usr/src" -m vmiop -v "$version" &&

@@ -1145,29 +1145,34 @@ static void cmd_ve(struct vmiop *v, uint64_t secs, char **pids, int nr_pids)
 /* ---- the host's VMs, by id and name (no session) ---- */
 
 /*
- * One line for a failure of the VMs-by-name calls: what to do where there
- * is something to do, and the kernel's own explanation when it gave one.
+ * No device, or no netlink family (@family): the module is not loaded, and
+ * how to load it; or it is, and what is missing is the device node, or a
+ * family that exists in the initial network namespace only.
  */
-/*
- * No device (or no netlink family): the module is not loaded, and how to
- * load it; or it is, and the device node is what is missing.
- */
-static const char *module_missing(void)
+static const char *module_missing(bool family)
 {
 	if (!access("/sys/module/vmiop", F_OK))
-		return "the vmiop module is loaded but " VMIOP_DEVICE " is missing "
+		return family ? "the vmiop module is loaded, but its netlink family is only "
+				"in the host's network namespace (not a container's)" :
+		       !access(VMIOP_DEVICE, F_OK) ? "the vmiop module is loaded, but "
+				VMIOP_DEVICE " is not its device (a stale node?)" :
+		       "the vmiop module is loaded but " VMIOP_DEVICE " is missing "
 		       "(no devtmpfs or udev here?)";
 	return "the vmiop module is not loaded: sudo modprobe vmiop (or insmod vmiop.ko; "
 	       "from the vmiop-dkms package, 'dkms status' says whether it was built for "
 	       "this kernel, which needs linux-headers-$(uname -r))";
 }
 
+/*
+ * One line for a failure of the VMs-by-name calls: what to do where there
+ * is something to do, and the kernel's own explanation when it gave one.
+ */
 static void die_vm(const char *what, int err, const char *why)
 {
 	const char *kernel = vmiop_vm_last_error();
 
 	if (err == -ENODEV)
-		why = module_missing();
+		why = module_missing(true);
 	if (!why)
 		why = strerror(-err);
 	fprintf(stderr, "%s: %s: %s", prog, what, why);
@@ -1442,7 +1447,7 @@ static void die_open(int err)
 	const char *why = NULL;
 
 	if (err == -ENOENT || err == -ENODEV || err == -ENXIO) {
-		why = module_missing();
+		why = module_missing(false);
 	} else if (err == -EACCES) {
 		bool r = !access(VMIOP_DEVICE, R_OK), w = !access(VMIOP_DEVICE, W_OK);
 
@@ -1472,8 +1477,8 @@ static void die_attach(const char *what, int err)
 {
 	if (err == -EPERM)
 		fprintf(stderr, "%s: %s: attaching needs the rights ptrace(2) would need over the "
-			"VM's process (same user, or CAP_SYS_PTRACE; with Yama's "
-			"kernel.yama.ptrace_scope above 0, CAP_SYS_PTRACE)\n", prog, what);
+			"VM's process (same user, or CAP_SYS_PTRACE; Yama's "
+			"kernel.yama.ptrace_scope 1 or 2: CAP_SYS_PTRACE, 3: none)\n", prog, what);
 	else if (err == -EBUSY)
 		fprintf(stderr, "%s: %s: the VM already has a session, or its last one lingers "
 			"(vmiop list: SESSION)\n", prog, what);
