@@ -36,43 +36,32 @@ int vmiop_cli_main(int argc, char **argv);
 /* Not 0: what run() runs, runs as this user and group (nobody), no root. */
 static uid_t run_as;
 
+static void run_child(void *arg)
+{
+	char **argv = arg;
+	int argc = 0;
+
+	while (argv[argc])
+		argc++;
+	if (run_as && (setgroups(0, NULL) || setgid(run_as) || setuid(run_as)))
+		_exit(126);
+	if (!strcmp(argv[0], "vmiop"))
+		exit(vmiop_cli_main(argc, argv));
+	setenv("LG_QMP_TIMEOUT", "120", 1);
+	execvp(argv[0], argv);
+}
+
 /*
  * Runs @argv (a program on PATH, or the vmiop CLI when argv[0] is
  * "vmiop") with stdout and stderr into @out; its exit status.
  */
 static int run(char *out, size_t size, char **argv)
 {
-	int pipefd[2], status, argc = 0;
-	size_t got = 0;
-	ssize_t n;
-	pid_t pid;
+	int status, argc = 0;
 
 	while (argv[argc])
 		argc++;
-	ASSERT_EQ(pipe(pipefd), 0);
-	fflush(stdout);
-	pid = fork();
-	ASSERT_GE(pid, 0);
-	if (pid == 0) {
-		dup2(pipefd[1], 1);
-		dup2(pipefd[1], 2);
-		close(pipefd[0]);
-		/* Nothing it leaves running (QEMU) may hold the pipe open. */
-		close(pipefd[1]);
-		if (run_as && (setgroups(0, NULL) || setgid(run_as) || setuid(run_as)))
-			_exit(126);
-		if (!strcmp(argv[0], "vmiop"))
-			exit(vmiop_cli_main(argc, argv));
-		setenv("LG_QMP_TIMEOUT", "120", 1);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	close(pipefd[1]);
-	while (got < size - 1 && (n = read(pipefd[0], out + got, size - 1 - got)) > 0)
-		got += (size_t)n;
-	out[got] = '\0';
-	close(pipefd[0]);
-	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	status = vt_capture(out, size, run_child, argv);
 	if (!WIFEXITED(status)) {
 		/* lg-qmp's alarm: no answer within LG_QMP_TIMEOUT seconds. */
 		vmtest_diag("%s %s: killed by signal %d; its output:\n%s", argv[0],

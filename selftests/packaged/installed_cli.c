@@ -6,42 +6,28 @@
  * libvmiop0's libvmiop.so.0, with the libraries it needs.  One session
  * with the installed tool against a guest of this test's own.
  */
-#include <sys/wait.h>
 #include "vmiop_test.h"
 
 VT_DEFINE_COUNTERS;
 
 #define INSTALLED "/usr/bin/vmiop"
 
+static void exec_installed(void *argv)
+{
+	execv(INSTALLED, argv);
+}
+
 /* Runs the installed tool; its exit status, and its stdout+stderr in @out. */
 static int run(char *out, size_t size, const char *const *args)
 {
 	char *argv[16];
-	int pipefd[2], status, argc = 0;
-	size_t got = 0;
-	ssize_t n;
-	pid_t pid;
+	int status, argc = 0;
 
 	argv[argc++] = INSTALLED;
 	while (*args && argc < 15)
 		argv[argc++] = (char *)*args++;
 	argv[argc] = NULL;
-	ASSERT_EQ(pipe(pipefd), 0);
-	pid = fork();
-	ASSERT_GE(pid, 0);
-	if (pid == 0) {
-		dup2(pipefd[1], 1);
-		dup2(pipefd[1], 2);
-		close(pipefd[0]);
-		execv(INSTALLED, argv);
-		_exit(127);
-	}
-	close(pipefd[1]);
-	while (got < size - 1 && (n = read(pipefd[0], out + got, size - 1 - got)) > 0)
-		got += (size_t)n;
-	out[got] = '\0';
-	close(pipefd[0]);
-	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	status = vt_capture(out, size, exec_installed, argv);
 	ASSERT_TRUE(WIFEXITED(status));
 	vmtest_diag("%s %s: exit %d\n%s", INSTALLED, argc > 1 ? argv[1] : "", WEXITSTATUS(status),
 		    out);

@@ -35,6 +35,39 @@ static inline struct vmiop *vt_attach(struct tvm *tvm)
 	return v;
 }
 
+/*
+ * Runs @child(@arg) in a child process whose stdout and stderr go into
+ * @out (@size bytes with the NUL); @child does not return.  The child's
+ * wait status.  Nothing the child leaves running holds the pipe open.
+ */
+static inline int vt_capture(char *out, size_t size, void (*child)(void *arg), void *arg)
+{
+	int pipefd[2], status;
+	size_t got = 0;
+	ssize_t n;
+	pid_t pid;
+
+	ASSERT_EQ(pipe(pipefd), 0);
+	fflush(stdout);
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		dup2(pipefd[1], 1);
+		dup2(pipefd[1], 2);
+		close(pipefd[0]);
+		close(pipefd[1]);
+		child(arg);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	while (got < size - 1 && (n = read(pipefd[0], out + got, size - 1 - got)) > 0)
+		got += (size_t)n;
+	out[got] = '\0';
+	close(pipefd[0]);
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	return status;
+}
+
 static inline void vt_msleep(unsigned int ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };

@@ -11,35 +11,27 @@
 
 int vmiop_cli_main(int argc, char **argv);
 
+static void vt_cli_child(void *argv)
+{
+	char **v = argv;
+	int argc = 0;
+
+	while (v[argc])
+		argc++;
+	exit(vmiop_cli_main(argc, v));
+}
+
 /* Runs the CLI with @args; returns its exit code and its stdout+stderr. */
 static int cli(char *out, size_t size, const char *const *args)
 {
 	char *argv[16];
-	int pipefd[2], status, argc = 0;
-	size_t got = 0;
-	ssize_t n;
-	pid_t pid;
+	int status, argc = 0;
 
 	argv[argc++] = "vmiop";
 	while (*args && argc < 15)
 		argv[argc++] = (char *)*args++;
 	argv[argc] = NULL;
-	ASSERT_EQ(pipe(pipefd), 0);
-	fflush(stdout);
-	pid = fork();
-	ASSERT_GE(pid, 0);
-	if (pid == 0) {
-		dup2(pipefd[1], 1);
-		dup2(pipefd[1], 2);
-		close(pipefd[0]);
-		exit(vmiop_cli_main(argc, argv));
-	}
-	close(pipefd[1]);
-	while (got < size - 1 && (n = read(pipefd[0], out + got, size - 1 - got)) > 0)
-		got += (size_t)n;
-	out[got] = '\0';
-	close(pipefd[0]);
-	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	status = vt_capture(out, size, vt_cli_child, argv);
 	ASSERT_TRUE(WIFEXITED(status));
 	return WEXITSTATUS(status);
 }
